@@ -2,15 +2,13 @@
 
 use std::collections::HashSet;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::encoding::{Canonical, base64_bytes};
 use crate::error::{CryptoError, Result};
+use crate::hazmat;
 use crate::keys::{KeyId, PrivateKey, PublicKey};
 
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -148,15 +146,11 @@ impl Envelope {
             return Err(invalid(format!("larger than {MAX_ENVELOPE_BYTES} bytes")));
         }
         let envelope: Envelope =
-            serde_json::from_slice(json).map_err(|e| invalid(json_reason(&e)))?;
-        envelope.validate()?;
-        Ok(envelope)
-    }
-
-    /// Validates an envelope that arrived as an already-parsed JSON value (e.g. inside a request body).
-    pub fn from_value(value: serde_json::Value) -> Result<Self> {
-        let envelope: Envelope =
-            serde_json::from_value(value).map_err(|e| invalid(json_reason(&e)))?;
+            serde_json::from_slice(json).map_err(|e| invalid(e.to_string()))?;
+        // serde's derived structs also accept JSON arrays (fields by position); the format allows objects only.
+        let shape: serde_json::Value =
+            serde_json::from_slice(json).map_err(|e| invalid(e.to_string()))?;
+        check_objects(&shape)?;
         envelope.validate()?;
         Ok(envelope)
     }
@@ -293,10 +287,11 @@ impl Envelope {
         if signature.value.len() != sender_key.size().bytes() {
             return Err(CryptoError::BadSignature);
         }
-        sender_key
-            .inner
-            .pss_verify::<Sha256>(&self.signature_input(&signature.key_id), &signature.value)
-            .map_err(|_| CryptoError::BadSignature)
+        hazmat::pss_verify(
+            sender_key,
+            &self.signature_input(&signature.key_id),
+            &signature.value,
+        )
     }
 }
 
@@ -304,9 +299,23 @@ fn invalid(reason: impl Into<String>) -> CryptoError {
     CryptoError::InvalidEnvelope(reason.into())
 }
 
-/// serde_json's message without the input echoed back (it never echoes values, only positions and types).
-fn json_reason(error: &serde_json::Error) -> String {
-    error.to_string()
+/// The envelope, each recipient entry and the signature must be JSON objects.
+fn check_objects(value: &serde_json::Value) -> Result<()> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| invalid("the envelope must be a JSON object"))?;
+    let recipients = object
+        .get("recipients")
+        .and_then(|r| r.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if !recipients.iter().all(serde_json::Value::is_object) {
+        return Err(invalid("recipients[] entries must be JSON objects"));
+    }
+    if object.get("signature").is_some_and(|s| !s.is_object()) {
+        return Err(invalid("signature must be a JSON object"));
+    }
+    Ok(())
 }
 
 fn is_rsa_length(len: usize) -> bool {
@@ -349,11 +358,7 @@ pub fn seal(plaintext: &[u8], params: &SealParams<'_>) -> Result<Envelope> {
         .recipients
         .iter()
         .map(|recipient| {
-            let wrapped_key = recipient
-                .key
-                .inner
-                .oaep_encrypt::<Sha256>(content_key.as_ref())
-                .map_err(|_| CryptoError::Internal)?;
+            let wrapped_key = hazmat::oaep_wrap(recipient.key, content_key.as_ref())?;
             Ok(WrappedKey {
                 user_id: recipient.user_id.to_owned(),
                 key_id: recipient.key.key_id().to_string(),
@@ -381,14 +386,11 @@ pub fn seal(plaintext: &[u8], params: &SealParams<'_>) -> Result<Envelope> {
         other => other,
     })?;
 
-    envelope.ciphertext = aes_gcm_seal(&content_key, &nonce, plaintext, &envelope.aad())?;
+    envelope.ciphertext = hazmat::aes_gcm_seal(&content_key, &nonce, plaintext, &envelope.aad())?;
 
     if let Some(signer) = params.sign_with {
         let key_id = signer.key_id().to_string();
-        let value = signer
-            .inner
-            .pss_sign::<Sha256>(&envelope.signature_input(&key_id))
-            .map_err(|_| CryptoError::Internal)?;
+        let value = hazmat::pss_sign(signer, &envelope.signature_input(&key_id))?;
         envelope.signature = Some(Signature {
             alg: SIGNATURE_ALG.to_owned(),
             key_id,
@@ -412,12 +414,12 @@ pub fn open(
     if let Some(sender_key) = verify_with {
         envelope.verify_signature(sender_key)?;
     }
-    let content_key = rsa_oaep_unwrap(key, &entry.wrapped_key)?;
+    let content_key = hazmat::oaep_unwrap(key, &entry.wrapped_key)?;
     let content_key: &[u8; CONTENT_KEY_BYTES] = content_key
         .as_slice()
         .try_into()
         .map_err(|_| CryptoError::CannotDecrypt)?;
-    let plaintext = aes_gcm_open(
+    let plaintext = hazmat::aes_gcm_open(
         content_key,
         &envelope.nonce,
         &envelope.ciphertext,
@@ -428,47 +430,4 @@ pub fn open(
         header: envelope.header(),
         signature_verified: verify_with.is_some(),
     })
-}
-
-pub(crate) fn rsa_oaep_unwrap(key: &PrivateKey, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    crate::oaep::decrypt(key, wrapped, &[])
-}
-
-pub(crate) fn aes_gcm_seal(
-    key: &[u8; 32],
-    nonce: &[u8],
-    plaintext: &[u8],
-    aad: &[u8],
-) -> Result<Vec<u8>> {
-    let cipher = Aes256Gcm::new(key.into());
-    let nonce = Nonce::try_from(nonce).map_err(|_| CryptoError::Internal)?;
-    cipher
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| CryptoError::Internal)
-}
-
-pub(crate) fn aes_gcm_open(
-    key: &[u8; 32],
-    nonce: &[u8],
-    ciphertext: &[u8],
-    aad: &[u8],
-) -> Result<Zeroizing<Vec<u8>>> {
-    let cipher = Aes256Gcm::new(key.into());
-    let nonce = Nonce::try_from(nonce).map_err(|_| CryptoError::CannotDecrypt)?;
-    cipher
-        .decrypt(
-            &nonce,
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
-        .map(Zeroizing::new)
-        .map_err(|_| CryptoError::CannotDecrypt)
 }

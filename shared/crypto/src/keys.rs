@@ -12,6 +12,9 @@ use zeroize::Zeroizing;
 
 use crate::error::{CryptoError, Result};
 
+/// PBKDF2-HMAC-SHA256 iterations for keys we encrypt (OWASP's 2023 recommendation for this PRF).
+pub const PBKDF2_ITERATIONS: u32 = 600_000;
+
 /// The only public exponent we generate or accept.
 pub const PUBLIC_EXPONENT: u32 = 65_537;
 
@@ -243,15 +246,35 @@ impl PrivateKey {
             .map_err(|_| CryptoError::Internal)
     }
 
-    /// PBES2 (scrypt N=2^15, r=8, p=1; AES-256-CBC) encrypted PKCS#8 PEM, for keys at rest on a device.
+    /// PBES2 encrypted PKCS#8 PEM for keys at rest on a device: PBKDF2-HMAC-SHA256 with
+    /// [`PBKDF2_ITERATIONS`] iterations and a random 16-byte salt, AES-256-CBC with a random IV. Chosen over
+    /// scrypt because OpenSSL/Node (32 MiB scrypt memory cap) and WebCrypto (no scrypt) can all read it.
     pub fn to_encrypted_pkcs8_pem(&self, passphrase: &[u8]) -> Result<Zeroizing<String>> {
+        use rand::Rng;
+        use rsa::pkcs8::{PrivateKeyInfoRef, pkcs5::pbes2};
         if passphrase.is_empty() {
             return Err(CryptoError::InvalidInput(
                 "the passphrase must not be empty".into(),
             ));
         }
-        self.inner
-            .to_pkcs8_encrypted_pem(passphrase, LineEnding::LF)
+        let mut salt = [0u8; 16];
+        let mut iv = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        rand::rng().fill_bytes(&mut iv);
+        let params =
+            pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(PBKDF2_ITERATIONS, &salt, iv)
+                .map_err(|_| CryptoError::Internal)?;
+        let der = self
+            .inner
+            .to_pkcs8_der()
+            .map_err(|_| CryptoError::Internal)?;
+        let info =
+            PrivateKeyInfoRef::try_from(der.as_bytes()).map_err(|_| CryptoError::Internal)?;
+        let encrypted = info
+            .encrypt_with_params(params, passphrase)
+            .map_err(|_| CryptoError::Internal)?;
+        encrypted
+            .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
             .map_err(|_| CryptoError::Internal)
     }
 

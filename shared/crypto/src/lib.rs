@@ -7,6 +7,7 @@
 mod encoding;
 mod envelope;
 mod error;
+pub mod hazmat;
 mod keys;
 mod oaep;
 
@@ -19,4 +20,4 @@ pub use envelope::{
     SIGNATURE_ALG, SealParams, Signature, WrappedKey, open, random_message_id, seal,
 };
 pub use error::{CryptoError, Result};
-pub use keys::{KeyId, KeySize, PUBLIC_EXPONENT, PrivateKey, PublicKey};
+pub use keys::{KeyId, KeySize, PBKDF2_ITERATIONS, PUBLIC_EXPONENT, PrivateKey, PublicKey};

