@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command: starts what the tests need (MariaDB, the MongoDB test server, a Secrets Manager emulator is
+# started by its own test), runs every crate's tests against SQLite, MariaDB and MongoDB, then serves the API
+# with `cargo lambda watch` and runs the end-to-end tests against it. Idempotent; safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/services.sh
+. scripts/services.sh            # exports MYSQL_URL and MONGODB_URI (and the .venv with the test tools)
+
+if ! cargo lambda --version >/dev/null 2>&1; then python3 -m pip install --quiet cargo-lambda; fi
+if ! command -v moto_server >/dev/null 2>&1; then python3 -m pip install --quiet 'moto[server]'; fi
+
+# 1. Unit, property, interop, conformance and in-process API tests.
+cargo test --workspace --exclude e2ee-e2e
+
+# 2. End to end: the real functions under cargo lambda watch, on a fresh embedded store.
+cargo build --bins
+data_dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+log="$data_dir/../e2ee-watch-$port.log"
+env -u MYSQL_URL -u MONGODB_URI -u APP_SECRET_ID -u JWT_SECRET SQLITE_PATH="$data_dir/e2ee.sqlite3" \
+  cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" >"$log" 2>&1 &
+watch_pid=$!
+trap 'kill $watch_pid 2>/dev/null || true; wait $watch_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' -d '{}' \
+    "http://127.0.0.1:$port/api/auth/login" || true)
+  [ "$code" != "000" ] && break
+  sleep 1
+done
+if [ "$code" = "000" ]; then echo "cargo lambda watch did not come up; log:" >&2; cat "$log" >&2; exit 1; fi
+E2EE_SERVER="http://127.0.0.1:$port" E2EE_DATA_DIR="$data_dir" cargo test -p e2ee-e2e
+echo "all tests passed"

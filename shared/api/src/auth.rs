@@ -1,0 +1,183 @@
+//! Bearer tokens (HS256 JWTs, every registered claim required and checked) and argon2id passwords.
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_http::Request;
+use lambda_http::http::header::AUTHORIZATION;
+use serde::{Deserialize, Serialize};
+
+use crate::config::JwtSettings;
+use crate::error::ApiError;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const LEEWAY_SECONDS: u64 = 30;
+pub const MIN_PASSWORD_CHARS: usize = 10;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    aud: String,
+    exp: u64,
+    nbf: u64,
+    iat: u64,
+}
+
+pub struct TokenService {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+/// A freshly issued token.
+pub struct IssuedToken {
+    pub token: String,
+    /// Milliseconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+impl TokenService {
+    pub fn new(settings: &JwtSettings) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.set_issuer(&[settings.issuer.as_str()]);
+        validation.set_audience(&[settings.audience.as_str()]);
+        TokenService {
+            encoding: EncodingKey::from_secret(&settings.secret),
+            decoding: DecodingKey::from_secret(&settings.secret),
+            validation,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            ttl: settings.ttl,
+        }
+    }
+
+    pub fn issue(&self, user_id: &str) -> Result<IssuedToken, ApiError> {
+        let now = unix_seconds();
+        let exp = now + self.ttl.as_secs();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp,
+            nbf: now,
+            iat: now,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)?;
+        Ok(IssuedToken {
+            token,
+            expires_at: (exp * 1000) as i64,
+        })
+    }
+
+    /// The user id of a valid token. Any defect (signature, algorithm, time, issuer, audience, claims) is 401.
+    pub fn verify(&self, token: &str) -> Result<String, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| ApiError::unauthorized())?;
+        // `iat` in the future means a forged or badly clocked token.
+        if data.claims.iat > unix_seconds() + LEEWAY_SECONDS || data.claims.sub.is_empty() {
+            return Err(ApiError::unauthorized());
+        }
+        Ok(data.claims.sub)
+    }
+
+    /// The authenticated caller of a request (`Authorization: Bearer <token>`).
+    pub fn authenticate(&self, request: &Request) -> Result<String, ApiError> {
+        let header = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(ApiError::unauthorized)?;
+        let (scheme, token) = header
+            .trim()
+            .split_once(' ')
+            .ok_or_else(ApiError::unauthorized)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::unauthorized());
+        }
+        self.verify(token.trim())
+    }
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Password rules: 10 to 1024 bytes... measured in characters for the minimum, bytes for the maximum (to bound
+/// hashing cost). No composition rules (NIST SP 800-63B).
+pub fn check_password_rules(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!("the password must have at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!("the password must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// argon2id (the crate's defaults: m = 19 MiB, t = 2, p = 1), run off the async threads.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    let password = zeroize::Zeroizing::new(password);
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
+}
+
+/// Verifies `password` against `stored`, or against a fixed dummy hash when the user does not exist, so
+/// both cases cost one argon2id evaluation and look the same from outside.
+pub async fn verify_password(password: String, stored: Option<String>) -> Result<bool, ApiError> {
+    let password = zeroize::Zeroizing::new(password);
+    tokio::task::spawn_blocking(move || {
+        let exists = stored.is_some();
+        let hash = match stored {
+            Some(hash) => hash,
+            None => dummy_hash()?.to_owned(),
+        };
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), hash.as_str())
+            .is_ok();
+        Ok(exists && matches)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+fn dummy_hash() -> Result<&'static str, ApiError> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    if let Some(hash) = DUMMY.get() {
+        return Ok(hash);
+    }
+    let hash = Argon2::default()
+        .hash_password(b"no such user: equalize login timing")
+        .map_err(ApiError::internal)?
+        .to_string();
+    Ok(DUMMY.get_or_init(|| hash))
+}

@@ -1,0 +1,125 @@
+//! The one error shape of the API: `{"error":{"code":"...","message":"..."}}` with the right status.
+
+use e2ee_crypto::CryptoError;
+use e2ee_storage::StoreError;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        )
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// A server-side fault. The detail goes to the log only; the client sees a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(detail = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        crate::http::json_response(self.status, &body)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::not_found("not_found", "not found"),
+            StoreError::Conflict(message) => Self::conflict("conflict", message),
+            StoreError::Forbidden => {
+                Self::forbidden("forbidden", "this resource belongs to someone else")
+            }
+            StoreError::BadRequest(message) => Self::bad_request("invalid_request", message),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(detail = %detail, "store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the data store is unavailable; retry later",
+                )
+            }
+            StoreError::Internal(detail) => Self::internal(detail),
+        }
+    }
+}
+
+/// Maps crypto failures on a client-supplied envelope to 422s with distinct, public codes.
+pub fn envelope_error(error: CryptoError) -> ApiError {
+    match error {
+        CryptoError::InvalidEnvelope(reason) => ApiError::unprocessable("invalid_envelope", reason),
+        CryptoError::NotARecipient => ApiError::unprocessable(
+            "not_a_recipient",
+            "the key is not a recipient of this envelope",
+        ),
+        CryptoError::BadSignature => ApiError::unprocessable(
+            "bad_signature",
+            "the signature is missing or does not verify",
+        ),
+        CryptoError::CannotDecrypt => ApiError::unprocessable("cannot_decrypt", "cannot decrypt"),
+        CryptoError::PlaintextTooLarge { max } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "message_too_large",
+            format!("the message is larger than {max} bytes"),
+        ),
+        CryptoError::InvalidInput(reason) => ApiError::bad_request("invalid_request", reason),
+        other => key_error(other),
+    }
+}
+
+/// Maps failures to parse or use a client-supplied key to 400s.
+pub fn key_error(error: CryptoError) -> ApiError {
+    match error {
+        CryptoError::UnsupportedKeySize(_)
+        | CryptoError::UnsupportedExponent
+        | CryptoError::MalformedKey(_)
+        | CryptoError::WrongPassphrase
+        | CryptoError::InvalidInput(_) => ApiError::bad_request("invalid_key", error.to_string()),
+        CryptoError::Internal => ApiError::internal("cryptographic failure"),
+        other => envelope_error(other),
+    }
+}

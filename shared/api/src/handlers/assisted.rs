@@ -1,0 +1,210 @@
+//! Server-assisted crypto for thin clients that cannot run RSA themselves. The trust cost is documented:
+//! the server sees this request's plaintext (encrypt) or private key (decrypt) in memory, for this request
+//! only; nothing is stored or logged, and secrets are zeroized when the request ends. Off with
+//! `SERVER_ASSISTED_CRYPTO=off`.
+
+use std::sync::Arc;
+
+use e2ee_crypto::{Envelope, PrivateKey, PublicKey, Recipient, SealParams, random_message_id};
+use e2ee_storage::{KeyStatus, PublicKeyRecord};
+use lambda_http::Request;
+use lambda_http::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{HandlerResult, require_user};
+use crate::error::{ApiError, envelope_error, key_error};
+use crate::http::{json_body, json_response};
+use crate::state::AppState;
+
+fn ensure_enabled(state: &AppState) -> Result<(), ApiError> {
+    if state.server_assisted_crypto {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(
+            "server_assisted_crypto_disabled",
+            "server-assisted encryption is disabled on this deployment; encrypt and decrypt on the device",
+        ))
+    }
+}
+
+/// A private key PEM from a request body: unencrypted PKCS#8 only, parsed off the async threads.
+async fn parse_private_key(pem: Zeroizing<String>) -> Result<PrivateKey, ApiError> {
+    if pem.len() > 8192 {
+        return Err(ApiError::bad_request(
+            "invalid_key",
+            "privateKey is too long for an RSA-4096 PKCS#8 PEM",
+        ));
+    }
+    if pem.contains("ENCRYPTED") {
+        return Err(ApiError::bad_request(
+            "invalid_key",
+            "send an unencrypted PKCS#8 key, or better: decrypt on the device",
+        ));
+    }
+    tokio::task::spawn_blocking(move || PrivateKey::from_pkcs8_pem(&pem))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(key_error)
+}
+
+async fn active_key(
+    state: &AppState,
+    user_id: &str,
+    whose: &str,
+) -> Result<(PublicKeyRecord, PublicKey), ApiError> {
+    let record = state
+        .stores
+        .keys
+        .active_for_user(user_id)
+        .await?
+        .filter(|k| k.status == KeyStatus::Active)
+        .ok_or_else(|| ApiError::not_found("no_active_key", format!("{whose} no active key")))?;
+    let key = PublicKey::from_spki_pem(&record.public_key_pem).map_err(ApiError::internal)?;
+    Ok((record, key))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct EncryptBody {
+    receiver_id: String,
+    message: String,
+    #[serde(default)]
+    sign: bool,
+    private_key: Option<String>,
+}
+
+/// `POST /api/crypto/encrypt`: seals `message` for the receiver's and the caller's active keys.
+pub async fn encrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
+    ensure_enabled(&state)?;
+    let caller = state.tokens.authenticate(&request)?;
+    let body: EncryptBody = json_body(&request)?;
+    let message = Zeroizing::new(body.message);
+    let private_key = body.private_key.map(Zeroizing::new);
+    require_user(&state, &body.receiver_id, "receiver_not_found").await?;
+    let (_, receiver_key) = active_key(&state, &body.receiver_id, "the receiver has").await?;
+    let (_, caller_key) = active_key(&state, &caller, "you have").await?;
+    let signer = match (body.sign, private_key) {
+        (false, None) => None,
+        (false, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "privateKey is only accepted with sign: true",
+            ));
+        }
+        (true, None) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "sign: true needs your privateKey; the server holds none",
+            ));
+        }
+        (true, Some(pem)) => {
+            let key = parse_private_key(pem).await?;
+            if key.key_id() != caller_key.key_id() {
+                return Err(ApiError::bad_request(
+                    "invalid_key",
+                    "privateKey is not your active key",
+                ));
+            }
+            Some(key)
+        }
+    };
+    let client_message_id = random_message_id();
+    let receiver_id = body.receiver_id;
+    let envelope = tokio::task::spawn_blocking(move || {
+        let recipients = [
+            Recipient {
+                user_id: &receiver_id,
+                key: &receiver_key,
+            },
+            Recipient {
+                user_id: &caller,
+                key: &caller_key,
+            },
+        ];
+        let mut recipients = recipients.to_vec();
+        // A note to self has one recipient entry, not two for the same key.
+        recipients.dedup_by(|a, b| a.key.key_id() == b.key.key_id());
+        e2ee_crypto::seal(
+            message.as_bytes(),
+            &SealParams {
+                sender_id: &caller,
+                message_id: &client_message_id,
+                created_at: now_millis(),
+                recipients: &recipients,
+                sign_with: signer.as_ref(),
+            },
+        )
+        .map(|envelope| (envelope, client_message_id.clone()))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(envelope_error)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "envelope": envelope.0.to_value(), "clientMessageId": envelope.1 }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DecryptBody {
+    /// Kept raw so the envelope parser sees the exact bytes (duplicate keys, shapes, sizes).
+    envelope: Box<serde_json::value::RawValue>,
+    private_key: String,
+}
+
+/// `POST /api/crypto/decrypt`: opens an envelope with a private key used for this request only. When the
+/// envelope is signed, the signature is checked against the sender's registered key with that id.
+pub async fn decrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
+    ensure_enabled(&state)?;
+    state.tokens.authenticate(&request)?;
+    let body: DecryptBody = json_body(&request)?;
+    let private_pem = Zeroizing::new(body.private_key);
+    let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(envelope_error)?;
+    let sender_key = match &envelope.signature {
+        Some(signature) => {
+            let record = state
+                .stores
+                .keys
+                .get(&envelope.sender_id, &signature.key_id)
+                .await?
+                .filter(|k| k.status != KeyStatus::Revoked)
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "bad_signature",
+                        "the signing key is not a registered key of the sender",
+                    )
+                })?;
+            Some(PublicKey::from_spki_pem(&record.public_key_pem).map_err(ApiError::internal)?)
+        }
+        None => None,
+    };
+    let key = parse_private_key(private_pem).await?;
+    let opened = tokio::task::spawn_blocking(move || {
+        e2ee_crypto::open(&envelope, &key, sender_key.as_ref())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(envelope_error)?;
+    let mut body =
+        json!({ "header": opened.header, "signatureVerified": opened.signature_verified });
+    match std::str::from_utf8(&opened.plaintext) {
+        Ok(text) => body["message"] = text.into(),
+        Err(_) => {
+            use base64::Engine;
+            body["messageBase64"] = base64::engine::general_purpose::STANDARD
+                .encode(opened.plaintext.as_slice())
+                .into();
+        }
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,121 @@
+//! Register, log in, look a user up by name.
+
+use std::sync::Arc;
+
+use e2ee_storage::{NewUser, StoreError};
+use lambda_http::Request;
+use lambda_http::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::HandlerResult;
+use crate::auth::{check_password_rules, hash_password, verify_password};
+use crate::error::ApiError;
+use crate::http::{json_body, json_response, path_param};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RegisterBody {
+    username: String,
+    password: String,
+    display_name: Option<String>,
+}
+
+/// `POST /api/auth/register`
+pub async fn register(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let body: RegisterBody = json_body(&request)?;
+    let password = Zeroizing::new(body.password);
+    check_password_rules(&password)?;
+    if let Some(name) = &body.display_name {
+        if name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "invalid_display_name",
+                "displayName must be at most 64 characters, no control characters",
+            ));
+        }
+    }
+    // Reject bad or taken usernames before paying for a password hash.
+    e2ee_storage::normalize_username(&body.username).map_err(|e| match e {
+        StoreError::BadRequest(message) => ApiError::bad_request("invalid_username", message),
+        other => other.into(),
+    })?;
+    let password_hash = hash_password(password.to_string()).await?;
+    let user = state
+        .stores
+        .users
+        .create(NewUser {
+            username: body.username,
+            password_hash,
+            display_name: body.display_name,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                ApiError::conflict("username_taken", "that username is taken")
+            }
+            StoreError::BadRequest(message) => ApiError::bad_request("invalid_username", message),
+            other => other.into(),
+        })?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({ "userId": user.id, "username": user.username }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+/// `POST /api/auth/login`: the same 401 and the same cost whether the user is unknown or the password wrong.
+pub async fn login(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let body: LoginBody = json_body(&request)?;
+    let password = Zeroizing::new(body.password);
+    if password.len() > crate::auth::MAX_PASSWORD_BYTES {
+        return Err(invalid_credentials());
+    }
+    let user = match state.stores.users.get_by_username(&body.username).await {
+        Ok(user) => user,
+        // A username that cannot exist is just an unknown user.
+        Err(StoreError::BadRequest(_)) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    if !verify_password(password.to_string(), stored).await? {
+        return Err(invalid_credentials());
+    }
+    let user = user.ok_or_else(invalid_credentials)?;
+    let issued = state.tokens.issue(&user.id)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "token": issued.token, "tokenType": "Bearer", "expiresAt": issued.expires_at, "userId": user.id }),
+    ))
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "unknown username or wrong password",
+    )
+}
+
+/// `GET /api/users/{username}`: the directory lookup clients use to find a contact's user id.
+pub async fn lookup_user(state: Arc<AppState>, request: Request) -> HandlerResult {
+    state.tokens.authenticate(&request)?;
+    let username = path_param(&request, "username", "/api/users/")?;
+    let user = match state.stores.users.get_by_username(&username).await {
+        Ok(user) => user,
+        Err(StoreError::BadRequest(_)) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let user = user.ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "userId": user.id, "username": user.username, "displayName": user.display_name }),
+    ))
+}

@@ -1,0 +1,207 @@
+//! Send, receive, mark read, history. The server checks envelopes structurally and by key id; it never
+//! decrypts them (it has no private key).
+
+use std::sync::Arc;
+
+use e2ee_crypto::{Envelope, PublicKey};
+use e2ee_storage::{Inserted, KeyStatus, NewMessage, Order, StoreError};
+use lambda_http::Request;
+use lambda_http::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{HandlerResult, page_request, require_user};
+use crate::error::{ApiError, envelope_error};
+use crate::http::{json_body, json_response, path_param, query_param};
+use crate::state::AppState;
+use crate::views::MessagePage;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SendBody {
+    receiver_id: String,
+    /// Kept raw so the envelope parser sees the exact bytes (duplicate keys, shapes, sizes).
+    envelope: Box<serde_json::value::RawValue>,
+}
+
+/// `POST /api/messages/send`
+pub async fn send(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let caller = state.tokens.authenticate(&request)?;
+    let body: SendBody = json_body(&request)?;
+    let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(envelope_error)?;
+    check_envelope(&state, &caller, &body.receiver_id, &envelope).await?;
+
+    let new_message = NewMessage {
+        sender_id: caller,
+        receiver_id: body.receiver_id,
+        client_message_id: envelope.message_id.clone(),
+        envelope: envelope.to_value(),
+    };
+    let stored_envelope = new_message.envelope.clone();
+    let (status, message) = match state.stores.messages.insert(new_message).await? {
+        Inserted::Created(message) => (StatusCode::CREATED, message),
+        Inserted::Existing(message) if message.envelope == stored_envelope => {
+            (StatusCode::OK, message)
+        }
+        Inserted::Existing(_) => {
+            return Err(ApiError::conflict(
+                "message_id_reused",
+                "this client message id was already used for a different envelope",
+            ));
+        }
+    };
+    Ok(json_response(
+        status,
+        &json!({
+            "messageId": message.id,
+            "chatId": message.chat_id,
+            "clientMessageId": message.client_message_id,
+            "createdAt": message.created_at,
+        }),
+    ))
+}
+
+/// Everything the server can check without decrypting: who sends, who receives, with which keys, and the
+/// sender's signature when there is one.
+async fn check_envelope(
+    state: &AppState,
+    caller: &str,
+    receiver_id: &str,
+    envelope: &Envelope,
+) -> Result<(), ApiError> {
+    if envelope.sender_id != caller {
+        return Err(ApiError::forbidden(
+            "sender_mismatch",
+            "the envelope's senderId must be your user id",
+        ));
+    }
+    require_user(state, receiver_id, "receiver_not_found").await?;
+    let keys = &state.stores.keys;
+
+    let receiver_entry = envelope
+        .recipients
+        .iter()
+        .find(|r| r.user_id == receiver_id)
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "receiver_not_in_envelope",
+                "the envelope is not wrapped for the receiver",
+            )
+        })?;
+    let active = keys
+        .active_for_user(receiver_id)
+        .await?
+        .filter(|k| k.status == KeyStatus::Active);
+    if active.as_ref().map(|k| k.key_id.as_str()) != Some(receiver_entry.key_id.as_str()) {
+        return Err(ApiError::conflict(
+            "stale_recipient_key",
+            "the receiver's active key has changed; fetch it again and re-seal",
+        ));
+    }
+    for recipient in &envelope.recipients {
+        if recipient.user_id != caller && recipient.user_id != receiver_id {
+            return Err(ApiError::unprocessable(
+                "foreign_recipient",
+                "a 1:1 message may only be wrapped for its sender and receiver",
+            ));
+        }
+        match keys.get(&recipient.user_id, &recipient.key_id).await? {
+            Some(record) if record.status != KeyStatus::Revoked => {}
+            _ => {
+                return Err(ApiError::unprocessable(
+                    "unknown_recipient_key",
+                    "a recipient key id is not a registered key of that user",
+                ));
+            }
+        }
+    }
+    if let Some(signature) = &envelope.signature {
+        let record = keys
+            .get(caller, &signature.key_id)
+            .await?
+            .filter(|k| k.status != KeyStatus::Revoked)
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    "bad_signature",
+                    "the signing key is not one of your registered keys",
+                )
+            })?;
+        let key = PublicKey::from_spki_pem(&record.public_key_pem).map_err(ApiError::internal)?;
+        envelope.verify_signature(&key).map_err(envelope_error)?;
+    }
+    Ok(())
+}
+
+/// `GET /api/messages/receive/{userId}`: the caller's unread messages, oldest first. Does not mark them read.
+pub async fn receive(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let caller = state.tokens.authenticate(&request)?;
+    let user_id = path_param(&request, "userId", "/api/messages/receive/")?;
+    if user_id != caller {
+        return Err(ApiError::forbidden(
+            "not_your_inbox",
+            "you can only read your own inbox",
+        ));
+    }
+    let page = state
+        .stores
+        .messages
+        .unread_for(&caller, page_request(&request)?)
+        .await?;
+    Ok(json_response(StatusCode::OK, &MessagePage::from(page)))
+}
+
+/// `PATCH /api/messages/mark-read/{messageId}`: receiver only, idempotent.
+pub async fn mark_read(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let caller = state.tokens.authenticate(&request)?;
+    let message_id = path_param(&request, "messageId", "/api/messages/mark-read/")?;
+    let message = state
+        .stores
+        .messages
+        .mark_read(&message_id, &caller)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("message_not_found", "no such message"),
+            StoreError::Forbidden => ApiError::forbidden(
+                "not_the_receiver",
+                "only the receiver can mark a message read",
+            ),
+            other => other.into(),
+        })?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "messageId": message.id, "readAt": message.read_at }),
+    ))
+}
+
+/// `GET /api/messages/history/{chatId}`: both directions of a chat, for its two participants only.
+pub async fn history(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let caller = state.tokens.authenticate(&request)?;
+    let chat_id = path_param(&request, "chatId", "/api/messages/history/")?;
+    let order = match query_param(&request, "order").as_deref() {
+        None | Some("asc") => Order::Asc,
+        Some("desc") => Order::Desc,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_order",
+                "order must be asc or desc",
+            ));
+        }
+    };
+    let page = state
+        .stores
+        .messages
+        .history(&chat_id, order, page_request(&request)?)
+        .await?;
+    // A chat id is a hash of its two participants, so a page shows who they are. An empty page reveals nothing.
+    if page
+        .items
+        .iter()
+        .any(|m| m.sender_id != caller && m.receiver_id != caller)
+    {
+        return Err(ApiError::forbidden(
+            "not_a_participant",
+            "you are not a participant of this chat",
+        ));
+    }
+    Ok(json_response(StatusCode::OK, &MessagePage::from(page)))
+}

@@ -1,0 +1,116 @@
+//! Request parsing and response building shared by every handler.
+
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use percent_encoding::percent_decode_str;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted (2 MiB): an envelope of the maximum size plus its JSON wrapper.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Parses a JSON request body into `T` (whose serde attributes reject unknown fields).
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let bytes = body_bytes(request)?;
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request body must be application/json",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("invalid_json", json_error_message(&e)))
+}
+
+/// Like [`json_body`], but an absent body means `T::default()`.
+pub fn optional_json_body<T: DeserializeOwned + Default>(request: &Request) -> Result<T, ApiError> {
+    if body_bytes(request)?.is_empty() {
+        Ok(T::default())
+    } else {
+        json_body(request)
+    }
+}
+
+fn body_bytes(request: &Request) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// serde_json's message names the field and position, never the value.
+fn json_error_message(error: &serde_json::Error) -> String {
+    format!("invalid JSON body: {error}")
+}
+
+/// A path parameter: from the API Gateway event, or, where the route has none (a function URL, a bare
+/// invocation), the path segment that follows `prefix`.
+pub fn path_param(request: &Request, name: &str, prefix: &str) -> Result<String, ApiError> {
+    let from_event = request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_owned);
+    let value = match from_event {
+        Some(value) => value,
+        None => {
+            let path = request.uri().path();
+            let rest = path
+                .find(prefix)
+                .map(|at| &path[at + prefix.len()..])
+                .unwrap_or("");
+            let segment = rest.trim_start_matches('/').split('/').next().unwrap_or("");
+            percent_decode_str(segment)
+                .decode_utf8()
+                .map_err(|_| {
+                    ApiError::bad_request("invalid_path", format!("{name} is not valid UTF-8"))
+                })?
+                .into_owned()
+        }
+    };
+    if value.is_empty() || value.len() > 256 {
+        return Err(ApiError::bad_request(
+            "invalid_path",
+            format!("{name} is missing or too long"),
+        ));
+    }
+    Ok(value)
+}
+
+/// A single query-string parameter, if present.
+pub fn query_param(request: &Request, name: &str) -> Option<String> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
+}
+
+/// A JSON response. Every response is private to its caller, so none may be cached.
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,39 @@
+//! Per-process state, built once at cold start and shared by every invocation.
+
+use std::sync::Arc;
+
+use e2ee_storage::Stores;
+
+use crate::auth::TokenService;
+use crate::config::Config;
+
+pub struct AppState {
+    pub stores: Stores,
+    pub tokens: TokenService,
+    pub server_assisted_crypto: bool,
+}
+
+impl AppState {
+    pub async fn from_config(config: &Config) -> Result<Arc<Self>, InitError> {
+        let stores = Stores::from_config(&config.storage)
+            .await
+            .map_err(|e| InitError(format!("storage: {e}")))?;
+        Ok(Arc::new(AppState {
+            stores,
+            tokens: TokenService::new(&config.jwt),
+            server_assisted_crypto: config.server_assisted_crypto,
+        }))
+    }
+
+    /// Loads the configuration (env or Secrets Manager) and connects the stores.
+    pub async fn init() -> Result<Arc<Self>, InitError> {
+        let config = Config::load()
+            .await
+            .map_err(|e| InitError(format!("config: {e}")))?;
+        Self::from_config(&config).await
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("initialization failed: {0}")]
+pub struct InitError(pub String);
