@@ -1,10 +1,10 @@
 //! The one error shape of the API: `{"error":{"code":"...","message":"..."}}` with the right status.
 
 use e2ee_crypto::CryptoError;
+use e2ee_protocol::{ErrorBody, ErrorDetail};
 use e2ee_storage::StoreError;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
-use serde_json::json;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -61,7 +61,12 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         crate::http::json_response(self.status, &body)
     }
 }

@@ -6,11 +6,10 @@
 use std::sync::Arc;
 
 use e2ee_crypto::{Envelope, PrivateKey, PublicKey, Recipient, SealParams, random_message_id};
+use e2ee_protocol::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
 use e2ee_storage::{KeyStatus, PublicKeyRecord};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::{HandlerResult, require_user};
@@ -65,23 +64,13 @@ async fn active_key(
     Ok((record, key))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct EncryptBody {
-    receiver_id: String,
-    message: String,
-    #[serde(default)]
-    sign: bool,
-    private_key: Option<String>,
-}
-
 /// `POST /api/crypto/encrypt`: seals `message` for the receiver's and the caller's active keys.
 pub async fn encrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
     ensure_enabled(&state)?;
     let caller = state.tokens.authenticate(&request)?;
-    let body: EncryptBody = json_body(&request)?;
-    let message = Zeroizing::new(body.message);
-    let private_key = body.private_key.map(Zeroizing::new);
+    let body: EncryptRequest = json_body(&request)?;
+    let message = body.message;
+    let private_key = body.private_key;
     require_user(&state, &body.receiver_id, "receiver_not_found").await?;
     let (_, receiver_key) = active_key(&state, &body.receiver_id, "the receiver has").await?;
     let (_, caller_key) = active_key(&state, &caller, "you have").await?;
@@ -143,16 +132,11 @@ pub async fn encrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
     .map_err(envelope_error)?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "envelope": envelope.0.to_value(), "clientMessageId": envelope.1 }),
+        &EncryptResponse {
+            envelope: envelope.0.to_value(),
+            client_message_id: envelope.1,
+        },
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct DecryptBody {
-    /// Kept raw so the envelope parser sees the exact bytes (duplicate keys, shapes, sizes).
-    envelope: Box<serde_json::value::RawValue>,
-    private_key: String,
 }
 
 /// `POST /api/crypto/decrypt`: opens an envelope with a private key used for this request only. When the
@@ -160,8 +144,8 @@ struct DecryptBody {
 pub async fn decrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
     ensure_enabled(&state)?;
     state.tokens.authenticate(&request)?;
-    let body: DecryptBody = json_body(&request)?;
-    let private_pem = Zeroizing::new(body.private_key);
+    let body: DecryptRequest = json_body(&request)?;
+    let private_pem = body.private_key;
     let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(envelope_error)?;
     let sender_key = match &envelope.signature {
         Some(signature) => {
@@ -188,17 +172,22 @@ pub async fn decrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
     .await
     .map_err(ApiError::internal)?
     .map_err(envelope_error)?;
-    let mut body =
-        json!({ "header": opened.header, "signatureVerified": opened.signature_verified });
-    match std::str::from_utf8(&opened.plaintext) {
-        Ok(text) => body["message"] = text.into(),
+    let (message, message_base64) = match std::str::from_utf8(&opened.plaintext) {
+        Ok(text) => (Some(Zeroizing::new(text.to_owned())), None),
         Err(_) => {
             use base64::Engine;
-            body["messageBase64"] = base64::engine::general_purpose::STANDARD
-                .encode(opened.plaintext.as_slice())
-                .into();
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(opened.plaintext.as_slice());
+            (None, Some(Zeroizing::new(encoded)))
         }
-    }
+    };
+    let header = serde_json::to_value(&opened.header).map_err(ApiError::internal)?;
+    let body = DecryptResponse {
+        message,
+        message_base64,
+        header,
+        signature_verified: opened.signature_verified,
+    };
     Ok(json_response(StatusCode::OK, &body))
 }
 

@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
+use e2ee_protocol::{LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UserResponse};
 use e2ee_storage::{NewUser, StoreError};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::HandlerResult;
@@ -15,18 +14,10 @@ use crate::error::ApiError;
 use crate::http::{json_body, json_response, path_param};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RegisterBody {
-    username: String,
-    password: String,
-    display_name: Option<String>,
-}
-
 /// `POST /api/auth/register`
 pub async fn register(state: Arc<AppState>, request: Request) -> HandlerResult {
-    let body: RegisterBody = json_body(&request)?;
-    let password = Zeroizing::new(body.password);
+    let body: RegisterRequest = json_body(&request)?;
+    let password = body.password;
     check_password_rules(&password)?;
     if let Some(name) = &body.display_name {
         if name.chars().count() > 64 || name.chars().any(char::is_control) {
@@ -60,21 +51,17 @@ pub async fn register(state: Arc<AppState>, request: Request) -> HandlerResult {
         })?;
     Ok(json_response(
         StatusCode::CREATED,
-        &json!({ "userId": user.id, "username": user.username }),
+        &RegisterResponse {
+            user_id: user.id,
+            username: user.username,
+        },
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    username: String,
-    password: String,
 }
 
 /// `POST /api/auth/login`: the same 401 and the same cost whether the user is unknown or the password wrong.
 pub async fn login(state: Arc<AppState>, request: Request) -> HandlerResult {
-    let body: LoginBody = json_body(&request)?;
-    let password = Zeroizing::new(body.password);
+    let body: LoginRequest = json_body(&request)?;
+    let password = body.password;
     if password.len() > crate::auth::MAX_PASSWORD_BYTES {
         return Err(invalid_credentials());
     }
@@ -92,7 +79,12 @@ pub async fn login(state: Arc<AppState>, request: Request) -> HandlerResult {
     let issued = state.tokens.issue(&user.id)?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "token": issued.token, "tokenType": "Bearer", "expiresAt": issued.expires_at, "userId": user.id }),
+        &LoginResponse {
+            token: Zeroizing::new(issued.token),
+            token_type: "Bearer".into(),
+            expires_at: issued.expires_at,
+            user_id: user.id,
+        },
     ))
 }
 
@@ -116,6 +108,10 @@ pub async fn lookup_user(state: Arc<AppState>, request: Request) -> HandlerResul
     let user = user.ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "userId": user.id, "username": user.username, "displayName": user.display_name }),
+        &UserResponse {
+            user_id: user.id,
+            username: user.username,
+            display_name: user.display_name,
+        },
     ))
 }

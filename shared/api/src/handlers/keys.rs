@@ -3,28 +3,23 @@
 use std::sync::Arc;
 
 use e2ee_crypto::{KeySize, PrivateKey, PublicKey};
+use e2ee_protocol::{
+    GenerateKeysRequest, GeneratedKeyResponse, PublicKeyResponse, RegisterKeyRequest,
+};
 use e2ee_storage::{KeyStatus, NewPublicKey, PublicKeyRecord, StoreError};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
 
 use super::{HandlerResult, require_user};
 use crate::error::{ApiError, key_error};
 use crate::http::{json_body, json_response, optional_json_body, path_param, query_param};
 use crate::state::AppState;
-use crate::views::{KeyView, fingerprint};
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct GenerateBody {
-    bits: Option<usize>,
-}
+use crate::views::key_view;
 
 /// `POST /api/crypto/generate-keys`: the private key is in this response only; it is never stored or logged.
 pub async fn generate_keys(state: Arc<AppState>, request: Request) -> HandlerResult {
     let caller = state.tokens.authenticate(&request)?;
-    let body: GenerateBody = optional_json_body(&request)?;
+    let body: GenerateKeysRequest = optional_json_body(&request)?;
     let size = KeySize::from_bits(body.bits.unwrap_or(2048))
         .map_err(|e| ApiError::bad_request("invalid_bits", e.to_string()))?;
     // Key generation is tens of milliseconds of CPU: keep it off the async threads.
@@ -36,26 +31,20 @@ pub async fn generate_keys(state: Arc<AppState>, request: Request) -> HandlerRes
     let private_pem = key.to_pkcs8_pem().map_err(ApiError::internal)?;
     Ok(json_response(
         StatusCode::CREATED,
-        &json!({
-            "keyId": record.key_id,
-            "fingerprint": fingerprint(key.public_key()),
-            "bits": record.bits,
-            "publicKey": record.public_key_pem,
-            "privateKey": private_pem.as_str(),
-        }),
+        &GeneratedKeyResponse {
+            key_id: record.key_id,
+            fingerprint: key.key_id().fingerprint(),
+            bits: record.bits,
+            public_key: record.public_key_pem,
+            private_key: private_pem,
+        },
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RegisterKeyBody {
-    public_key: String,
 }
 
 /// `POST /api/crypto/register-key`: the true E2EE path; the key pair was generated on the device.
 pub async fn register_key(state: Arc<AppState>, request: Request) -> HandlerResult {
     let caller = state.tokens.authenticate(&request)?;
-    let body: RegisterKeyBody = json_body(&request)?;
+    let body: RegisterKeyRequest = json_body(&request)?;
     if body.public_key.len() > 4096 {
         return Err(ApiError::bad_request(
             "invalid_key",
@@ -64,7 +53,7 @@ pub async fn register_key(state: Arc<AppState>, request: Request) -> HandlerResu
     }
     let key = PublicKey::from_spki_pem(&body.public_key).map_err(key_error)?;
     let record = store_active_key(&state, &caller, &key).await?;
-    Ok(json_response(StatusCode::CREATED, &KeyView::from(&record)))
+    Ok(json_response(StatusCode::CREATED, &key_view(&record)))
 }
 
 /// Makes `key` the caller's active key (retiring the previous one).
@@ -120,18 +109,15 @@ pub async fn get_public_key(state: Arc<AppState>, request: Request) -> HandlerRe
             "this user has no active key",
         ));
     };
-    let view = KeyView::from(&active);
-    let mut body = json!({
-        "userId": user_id,
-        "keyId": view.key_id,
-        "fingerprint": view.fingerprint,
-        "bits": view.bits,
-        "publicKey": view.public_key,
-        "createdAt": view.created_at,
-    });
-    if let Some(keys) = keys {
-        body["keys"] = serde_json::to_value(keys.iter().map(KeyView::from).collect::<Vec<_>>())
-            .map_err(ApiError::internal)?;
-    }
+    let view = key_view(&active);
+    let body = PublicKeyResponse {
+        user_id,
+        key_id: view.key_id,
+        fingerprint: view.fingerprint,
+        bits: view.bits,
+        public_key: view.public_key,
+        created_at: view.created_at,
+        keys: keys.map(|keys| keys.iter().map(key_view).collect()),
+    };
     Ok(json_response(StatusCode::OK, &body))
 }

@@ -4,30 +4,21 @@
 use std::sync::Arc;
 
 use e2ee_crypto::{Envelope, PublicKey};
+use e2ee_protocol::{MarkReadResponse, SendRequest, SendResponse};
 use e2ee_storage::{Inserted, KeyStatus, NewMessage, Order, StoreError};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
 
 use super::{HandlerResult, page_request, require_user};
 use crate::error::{ApiError, envelope_error};
 use crate::http::{json_body, json_response, path_param, query_param};
 use crate::state::AppState;
-use crate::views::MessagePage;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SendBody {
-    receiver_id: String,
-    /// Kept raw so the envelope parser sees the exact bytes (duplicate keys, shapes, sizes).
-    envelope: Box<serde_json::value::RawValue>,
-}
+use crate::views::message_page;
 
 /// `POST /api/messages/send`
 pub async fn send(state: Arc<AppState>, request: Request) -> HandlerResult {
     let caller = state.tokens.authenticate(&request)?;
-    let body: SendBody = json_body(&request)?;
+    let body: SendRequest = json_body(&request)?;
     let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(envelope_error)?;
     check_envelope(&state, &caller, &body.receiver_id, &envelope).await?;
 
@@ -52,12 +43,12 @@ pub async fn send(state: Arc<AppState>, request: Request) -> HandlerResult {
     };
     Ok(json_response(
         status,
-        &json!({
-            "messageId": message.id,
-            "chatId": message.chat_id,
-            "clientMessageId": message.client_message_id,
-            "createdAt": message.created_at,
-        }),
+        &SendResponse {
+            message_id: message.id,
+            chat_id: message.chat_id,
+            client_message_id: message.client_message_id,
+            created_at: message.created_at,
+        },
     ))
 }
 
@@ -147,7 +138,7 @@ pub async fn receive(state: Arc<AppState>, request: Request) -> HandlerResult {
         .messages
         .unread_for(&caller, page_request(&request)?)
         .await?;
-    Ok(json_response(StatusCode::OK, &MessagePage::from(page)))
+    Ok(json_response(StatusCode::OK, &message_page(page)))
 }
 
 /// `PATCH /api/messages/mark-read/{messageId}`: receiver only, idempotent.
@@ -167,9 +158,15 @@ pub async fn mark_read(state: Arc<AppState>, request: Request) -> HandlerResult 
             ),
             other => other.into(),
         })?;
+    let read_at = message
+        .read_at
+        .ok_or_else(|| ApiError::internal("mark_read returned no read_at"))?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "messageId": message.id, "readAt": message.read_at }),
+        &MarkReadResponse {
+            message_id: message.id,
+            read_at,
+        },
     ))
 }
 
@@ -203,5 +200,5 @@ pub async fn history(state: Arc<AppState>, request: Request) -> HandlerResult {
             "you are not a participant of this chat",
         ));
     }
-    Ok(json_response(StatusCode::OK, &MessagePage::from(page)))
+    Ok(json_response(StatusCode::OK, &message_page(page)))
 }

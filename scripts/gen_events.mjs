@@ -1,0 +1,198 @@
+#!/usr/bin/env node
+// Regenerates events/*.json: sample API Gateway events for every function (HTTP API v2) plus one REST API (v1)
+// event. Used by the tests and by `cargo lambda invoke <fn> --data-file events/<fn>.json`.
+//
+//   node scripts/gen_events.mjs            # rewrite events/
+//
+// The ids below are fixed so the events agree with each other (the chat id is derived from the two user ids, the
+// envelope is sealed from alice to bob and alice with the committed fixture keys in tests/interop/fixtures.json,
+// signed by alice). A fresh run changes only the randomized parts of the envelope (nonce, wrapped keys,
+// ciphertext, signature). Bearer tokens are the placeholder REPLACE_WITH_TOKEN; tests substitute a real JWT.
+// events/README.md says who the caller of each event is.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { seal, chatId } from '../tests/interop/envelope.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const fixtures = JSON.parse(fs.readFileSync(path.join(root, 'tests/interop/fixtures.json'), 'utf8'));
+const alice = fixtures.keys.alice;
+const bob = fixtures.keys.bob;
+
+export const IDS = {
+  alice: 'u_5f1c2a9e7b3d4c6e8a0f1b2c3d4e5f60',
+  bob: 'u_9a8b7c6d5e4f40312a1b2c3d4e5f6a7b',
+  message: 'm_0b1c2d3e4f5a46b7c8d9e0f1a2b3c4d5',
+  clientMessageId: '01JDX3N8Q7R2K4M6P9S1T3V5W7',
+  createdAt: 1795681800000, // 2026-11-26T08:30:00Z
+};
+IDS.chat = chatId(IDS.alice, IDS.bob);
+const TOKEN = 'Bearer REPLACE_WITH_TOKEN';
+const API_ID = 'a1b2c3d4e5';
+const DOMAIN = `${API_ID}.execute-api.us-east-1.amazonaws.com`;
+const PLAINTEXT = 'Hi Bob! Lunch at noon? 🍜';
+
+const envelope = seal({
+  plaintext: Buffer.from(PLAINTEXT, 'utf8'),
+  senderId: IDS.alice,
+  messageId: IDS.clientMessageId,
+  createdAt: IDS.createdAt,
+  recipients: [
+    { userId: IDS.bob, publicKeyPem: bob.publicKeyPem },
+    { userId: IDS.alice, publicKeyPem: alice.publicKeyPem },
+  ],
+  signWith: alice.privateKeyPem,
+});
+
+let seq = 0;
+function requestId() {
+  seq += 1;
+  return `Vx${String(seq).padStart(2, '0')}aBcDeFgHiJkL=`;
+}
+
+/** An API Gateway HTTP API payload v2.0 event. */
+function v2({ method, route, rawPath, pathParameters, query, body, auth = true }) {
+  const rawQueryString = query ? new URLSearchParams(query).toString() : '';
+  const bodyText = body === undefined ? undefined : JSON.stringify(body);
+  const headers = {
+    accept: 'application/json',
+    ...(auth ? { authorization: TOKEN } : {}),
+    ...(bodyText !== undefined
+      ? { 'content-length': String(Buffer.byteLength(bodyText, 'utf8')), 'content-type': 'application/json' }
+      : {}),
+    host: DOMAIN,
+    'user-agent': 'curl/8.11.1',
+    'x-amzn-trace-id': 'Root=1-6745a1b8-3c5d7e9f1a2b3c4d5e6f7a8b',
+    'x-forwarded-for': '203.0.113.24',
+    'x-forwarded-port': '443',
+    'x-forwarded-proto': 'https',
+  };
+  const ev = {
+    version: '2.0',
+    routeKey: `${method} ${route}`,
+    rawPath,
+    rawQueryString,
+    headers,
+  };
+  if (query) ev.queryStringParameters = { ...query };
+  ev.requestContext = {
+    accountId: '123456789012',
+    apiId: API_ID,
+    domainName: DOMAIN,
+    domainPrefix: API_ID,
+    http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '203.0.113.24', userAgent: 'curl/8.11.1' },
+    requestId: requestId(),
+    routeKey: `${method} ${route}`,
+    stage: '$default',
+    time: '26/Nov/2026:08:30:00 +0000',
+    timeEpoch: IDS.createdAt,
+  };
+  if (pathParameters) ev.pathParameters = pathParameters;
+  if (bodyText !== undefined) ev.body = bodyText;
+  ev.isBase64Encoded = false;
+  return ev;
+}
+
+const events = {
+  'auth-register': v2({
+    method: 'POST', route: '/api/auth/register', rawPath: '/api/auth/register', auth: false,
+    body: { username: 'alice', password: 'correct horse battery staple 42', displayName: 'Alice' },
+  }),
+  'auth-login': v2({
+    method: 'POST', route: '/api/auth/login', rawPath: '/api/auth/login', auth: false,
+    body: { username: 'alice', password: 'correct horse battery staple 42' },
+  }),
+  'lookup-user': v2({
+    method: 'GET', route: '/api/users/{username}', rawPath: '/api/users/bob', pathParameters: { username: 'bob' },
+  }),
+  'generate-keys': v2({
+    method: 'POST', route: '/api/crypto/generate-keys', rawPath: '/api/crypto/generate-keys', body: { bits: 2048 },
+  }),
+  'register-key': v2({
+    method: 'POST', route: '/api/crypto/register-key', rawPath: '/api/crypto/register-key',
+    body: { publicKey: alice.publicKeyPem },
+  }),
+  'get-public-key': v2({
+    method: 'GET', route: '/api/crypto/public-key/{userId}', rawPath: `/api/crypto/public-key/${IDS.bob}`,
+    pathParameters: { userId: IDS.bob },
+  }),
+  'get-public-key-all': v2({
+    method: 'GET', route: '/api/crypto/public-key/{userId}', rawPath: `/api/crypto/public-key/${IDS.alice}`,
+    pathParameters: { userId: IDS.alice }, query: { all: 'true' },
+  }),
+  encrypt: v2({
+    method: 'POST', route: '/api/crypto/encrypt', rawPath: '/api/crypto/encrypt',
+    body: { receiverId: IDS.bob, message: PLAINTEXT, sign: false },
+  }),
+  decrypt: v2({
+    method: 'POST', route: '/api/crypto/decrypt', rawPath: '/api/crypto/decrypt',
+    body: { envelope, privateKey: bob.privateKeyPem },
+  }),
+  'send-message': v2({
+    method: 'POST', route: '/api/messages/send', rawPath: '/api/messages/send',
+    body: { receiverId: IDS.bob, envelope },
+  }),
+  'receive-messages': v2({
+    method: 'GET', route: '/api/messages/receive/{userId}', rawPath: `/api/messages/receive/${IDS.bob}`,
+    pathParameters: { userId: IDS.bob }, query: { limit: '20' },
+  }),
+  'mark-read': v2({
+    method: 'PATCH', route: '/api/messages/mark-read/{messageId}', rawPath: `/api/messages/mark-read/${IDS.message}`,
+    pathParameters: { messageId: IDS.message },
+  }),
+  'chat-history': v2({
+    method: 'GET', route: '/api/messages/history/{chatId}', rawPath: `/api/messages/history/${IDS.chat}`,
+    pathParameters: { chatId: IDS.chat }, query: { limit: '20', order: 'desc' },
+  }),
+};
+
+// One API Gateway REST API (payload v1.0) event: GET /api/messages/receive/{userId} through a "Prod" stage.
+const v1Path = `/api/messages/receive/${IDS.bob}`;
+const v1Headers = {
+  Accept: 'application/json',
+  Authorization: TOKEN,
+  Host: DOMAIN,
+  'User-Agent': 'curl/8.11.1',
+  'X-Amzn-Trace-Id': 'Root=1-6745a1b8-4d5e6f7a8b9c0d1e2f3a4b5c',
+  'X-Forwarded-For': '203.0.113.24',
+  'X-Forwarded-Port': '443',
+  'X-Forwarded-Proto': 'https',
+};
+events['rest-v1-receive-messages'] = {
+  resource: '/api/messages/receive/{userId}',
+  path: v1Path,
+  httpMethod: 'GET',
+  headers: v1Headers,
+  multiValueHeaders: Object.fromEntries(Object.entries(v1Headers).map(([k, v]) => [k, [v]])),
+  queryStringParameters: { limit: '20' },
+  multiValueQueryStringParameters: { limit: ['20'] },
+  pathParameters: { userId: IDS.bob },
+  stageVariables: null,
+  requestContext: {
+    accountId: '123456789012',
+    apiId: API_ID,
+    domainName: DOMAIN,
+    domainPrefix: API_ID,
+    extendedRequestId: 'Vx99aBcDeFgHiJkL=',
+    httpMethod: 'GET',
+    identity: { sourceIp: '203.0.113.24', userAgent: 'curl/8.11.1' },
+    path: `/Prod${v1Path}`,
+    protocol: 'HTTP/1.1',
+    requestId: '5b6c7d8e-9f01-4a23-b456-789abcdef012',
+    requestTime: '26/Nov/2026:08:30:00 +0000',
+    requestTimeEpoch: IDS.createdAt,
+    resourceId: 'x1y2z3',
+    resourcePath: '/api/messages/receive/{userId}',
+    stage: 'Prod',
+  },
+  body: null,
+  isBase64Encoded: false,
+};
+
+const dir = path.join(root, 'events');
+fs.mkdirSync(dir, { recursive: true });
+for (const [name, ev] of Object.entries(events)) {
+  fs.writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(ev, null, 2)}\n`);
+}
+process.stdout.write(`wrote ${Object.keys(events).length} events to events/ (chat id ${IDS.chat})\n`);
