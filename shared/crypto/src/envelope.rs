@@ -334,6 +334,22 @@ fn check_id(name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// The id of the 1:1 chat between users `a` and `b` (docs/envelope.md, "Chat id"): `c_` + lowercase hex of
+/// `SHA-256(field(min) || field(max))`, min/max by UTF-8 bytes. Symmetric in its arguments.
+pub fn chat_id(a: &str, b: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let (low, high) = if a.as_bytes() <= b.as_bytes() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let mut input = Canonical::with_capacity(8 + low.len() + high.len());
+    input.field(low.as_bytes()).field(high.as_bytes());
+    let digest = Sha256::digest(input.into_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("c_{hex}")
+}
+
 /// Random message id for callers that have none: 32 lowercase hex characters (128 bits).
 pub fn random_message_id() -> String {
     let mut bytes = [0u8; 16];

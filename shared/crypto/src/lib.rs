@@ -17,7 +17,7 @@ mod wycheproof_tests;
 pub use envelope::{
     CONTENT_ALG, ENVELOPE_VERSION, Envelope, Header, KEY_ALG, MAX_CREATED_AT, MAX_ENVELOPE_BYTES,
     MAX_ID_BYTES, MAX_PLAINTEXT_BYTES, MAX_RECIPIENTS, Opened, Recipient, RecipientId,
-    SIGNATURE_ALG, SealParams, Signature, WrappedKey, open, random_message_id, seal,
+    SIGNATURE_ALG, SealParams, Signature, WrappedKey, chat_id, open, random_message_id, seal,
 };
 pub use error::{CryptoError, Result};
 pub use keys::{KeyId, KeySize, PBKDF2_ITERATIONS, PUBLIC_EXPONENT, PrivateKey, PublicKey};

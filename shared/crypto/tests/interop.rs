@@ -19,6 +19,7 @@ fn repo_root() -> PathBuf {
 #[serde(rename_all = "camelCase")]
 struct Fixtures {
     keys: HashMap<String, FixtureKey>,
+    chat_ids: Vec<ChatIdCase>,
     encrypted_keys: Vec<EncryptedKey>,
     envelopes: Vec<ValidCase>,
     invalid: Vec<InvalidCase>,
@@ -32,6 +33,14 @@ struct FixtureKey {
     public_key_pem: String,
     key_id: String,
     fingerprint: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatIdCase {
+    a: String,
+    b: String,
+    chat_id: String,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +146,28 @@ fn fixture_keys_have_the_same_ids_and_fingerprints() {
             CryptoError::WrongPassphrase,
             "{}",
             encrypted.name
+        );
+    }
+}
+
+#[test]
+fn chat_ids_match_node() {
+    let (fixtures, _) = load();
+    assert!(fixtures.chat_ids.len() >= 4);
+    for case in &fixtures.chat_ids {
+        assert_eq!(
+            chat_id(&case.a, &case.b),
+            case.chat_id,
+            "{} / {}",
+            case.a,
+            case.b
+        );
+        assert_eq!(
+            chat_id(&case.b, &case.a),
+            case.chat_id,
+            "{} / {}",
+            case.b,
+            case.a
         );
     }
 }
