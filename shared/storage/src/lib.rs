@@ -1,2 +1,28 @@
+//! Storage for the end-to-end-encrypted messaging backend: users, public keys and messages behind one contract
+//! ([`UserStore`], [`KeyStore`], [`MessageStore`]), with three interchangeable backends:
+//!
+//! * **SQLite** (embedded default, one file, all three concerns),
+//! * **MySQL / MariaDB** (users in production; can also hold keys and messages),
+//! * **MongoDB** (keys and messages in production).
+//!
+//! [`Stores::from_config`] composes them from a [`StorageConfig`] (usually [`StorageConfig::from_env`]).
+//! Build it once per process (Lambda init) and clone it freely: every handle is an `Arc`.
+//!
+//! The backends only provide primitive record operations; every rule of the contract (validation, ids, cursors,
+//! idempotency, key rotation) lives once in the crate-private `engine` module and is shared by all of them.
+
+mod config;
+mod cursor;
+mod engine;
+mod ids;
 pub mod model;
+mod mongo;
+mod sql;
+mod stores;
+mod validate;
+
+pub use config::StorageConfig;
+pub use ids::chat_id;
 pub use model::*;
+pub use stores::Stores;
+pub use validate::{MAX_USERNAME_CHARS, MIN_USERNAME_CHARS, fold_username, normalize_username};

@@ -180,7 +180,12 @@ pub trait MessageStore: Send + Sync {
     /// The receiver's unread messages, oldest first.
     async fn unread_for(&self, receiver_id: &str, page: PageRequest) -> StoreResult<Page<Message>>;
     /// Both directions of one chat, ordered by (created_at, id).
-    async fn history(&self, chat_id: &str, order: Order, page: PageRequest) -> StoreResult<Page<Message>>;
+    async fn history(
+        &self,
+        chat_id: &str,
+        order: Order,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>>;
     /// Only the receiver may mark a message read (`Forbidden` otherwise; unknown id → `NotFound`).
     /// Idempotent: a second call returns the first `read_at`.
     async fn mark_read(&self, id: &str, caller_id: &str) -> StoreResult<Message>;

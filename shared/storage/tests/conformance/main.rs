@@ -1,0 +1,66 @@
+//! The storage conformance suite: one set of cases, run unchanged against every backend.
+//!
+//! * SQLite: always (a temporary file per test).
+//! * MySQL/MariaDB: when `MYSQL_URL` is set (a fresh database per test on that server, dropped afterwards).
+//! * MongoDB: when `MONGODB_URI` is set (a fresh database per test, dropped afterwards; users on temporary SQLite).
+//!
+//! With `CI=true`, a missing URL fails the MySQL/MongoDB tests instead of skipping them.
+//! `scripts/services.sh` starts MariaDB and the MongoDB test server and exports both variables.
+
+mod failures;
+mod keys;
+mod messages;
+mod specific;
+mod support;
+mod users;
+
+/// Every conformance case, by module; each is `async fn(Stores)`.
+mod cases {
+    pub use crate::keys::*;
+    pub use crate::messages::*;
+    pub use crate::users::*;
+}
+
+/// Instantiates each case once per backend, as `<backend>::<case>` tests.
+macro_rules! conformance_suite {
+    ($($case:ident),+ $(,)?) => {
+        conformance_suite!(@backend sqlite, Sqlite, $($case),+);
+        conformance_suite!(@backend mysql, MySql, $($case),+);
+        conformance_suite!(@backend mongodb, MongoDb, $($case),+);
+    };
+    (@backend $module:ident, $backend:ident, $($case:ident),+) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::support::run(crate::support::Backend::$backend, crate::cases::$case).await;
+                }
+            )+
+        }
+    };
+}
+
+conformance_suite!(
+    users_create_and_get,
+    users_duplicate_usernames_conflict_case_insensitively,
+    users_unicode_usernames_are_normalized_and_folded,
+    users_invalid_input_is_bad_request,
+    users_concurrent_registration_of_one_name_has_one_winner,
+    keys_put_active_and_read_back,
+    keys_rotation_retires_previous_and_keeps_old_keys_readable,
+    keys_registering_the_active_key_again_is_a_no_op,
+    keys_reactivating_a_retired_or_revoked_key_conflicts,
+    keys_revoke,
+    keys_concurrent_rotation_leaves_exactly_one_active_key,
+    keys_invalid_input_is_bad_request,
+    messages_insert_and_get,
+    messages_insert_is_idempotent_per_sender_and_client_id,
+    messages_concurrent_retries_create_exactly_one_message,
+    messages_history_pagination_is_stable_under_inserts,
+    messages_sequential_sends_keep_their_order_within_a_millisecond,
+    messages_history_covers_both_directions_of_one_chat_only,
+    messages_unread_pagination_oldest_first,
+    messages_mark_read_authorization_and_idempotency,
+    messages_bad_cursors_and_limits_are_bad_requests,
+    messages_invalid_input_is_bad_request,
+);
