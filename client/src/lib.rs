@@ -1,5 +1,35 @@
-//! The client side of the E2EE system: key files on the device and the offline envelope operations behind
-//! the `e2ee` command. All encryption and decryption happens here, never on the server.
+//! The client side of the E2EE system: the device that holds the private keys. All encryption and
+//! decryption happens here, never on the server.
+//!
+//! * [`api`]: an async HTTP client for every endpoint, with the shared request/response types of
+//!   `e2ee-protocol`, and typed errors ([`error::ClientError`]).
+//! * [`profile`]: the profile directory (keys encrypted with a passphrase, session token, contacts).
+//! * [`contacts`]: contacts' pinned keys, trust on first use and key-change detection.
+//! * [`device`]: what a user does: register, log in, generate/rotate keys, send (seal for the receiver and
+//!   for oneself, sign), read the inbox and the history (verify, decrypt, report per message).
+//! * [`messages`]: opening one stored message: which device key, which signer, which outcome.
+//! * [`keyfile`], [`offline`]: the offline key and envelope commands of `e2ee`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), e2ee_client::error::ClientError> {
+//! use e2ee_client::{device::Device, profile::Profile};
+//! use zeroize::Zeroizing;
+//!
+//! let profile = Profile::open(std::path::Path::new("/tmp/e2ee-profiles"), "alice")?;
+//! let mut device = Device::open(profile, Some("http://127.0.0.1:9000"))?;
+//! device.login("alice", Zeroizing::new("correct horse battery".into())).await?;
+//! let ring = device.unlock(Zeroizing::new("key passphrase".into()))?;
+//! device.send(&ring, "bob", b"hello bob").await?;
+//! # Ok(()) }
+//! ```
 
+pub mod api;
+pub mod contacts;
+pub mod device;
+pub mod error;
 pub mod keyfile;
+pub mod messages;
 pub mod offline;
+pub mod output;
+pub mod profile;
+pub mod secret;

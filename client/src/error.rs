@@ -1,0 +1,247 @@
+//! The SDK's error type, and the exit code the `e2ee` command uses for each kind of failure.
+//!
+//! Messages are one line and safe to show: they never contain a token, a password, a passphrase or key
+//! material.
+
+use std::path::Path;
+
+use e2ee_crypto::CryptoError;
+
+/// Process exit codes of the `e2ee` command (see `e2ee --help`).
+pub mod exit {
+    /// Any other failure (bad input, server-side rejection, local file problem).
+    pub const OTHER: u8 = 1;
+    /// The command line is wrong (clap uses 2 too), or a required value is missing.
+    pub const USAGE: u8 = 2;
+    /// The server could not be reached (connection refused, DNS, timeout).
+    pub const UNREACHABLE: u8 = 3;
+    /// Not logged in, session expired, wrong username or password (HTTP 401).
+    pub const AUTH: u8 = 4;
+    /// A contact's key changed since it was first seen; nothing was sent.
+    pub const KEY_CHANGED: u8 = 5;
+    /// The passphrase does not unlock the private key on this device.
+    pub const PASSPHRASE: u8 = 6;
+    /// Unknown user, message or key (HTTP 404).
+    pub const NOT_FOUND: u8 = 7;
+}
+
+/// The details of a [`ClientError::KeyChanged`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    pub username: String,
+    pub user_id: String,
+    pub old_key_id: String,
+    pub old_fingerprint: String,
+    pub new_key_id: String,
+    pub new_fingerprint: String,
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body (`{"error":{"code","message"}}`) or an unexpected status.
+    #[error("{message} (HTTP {status}, {code})")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// No connection could be made, or it timed out.
+    #[error("server {url} is unreachable: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// Any other transport failure.
+    #[error("request to the server failed: {0}")]
+    Transport(String),
+    /// The server's answer could not be understood.
+    #[error("unexpected answer from the server: {0}")]
+    InvalidResponse(String),
+    /// No session token in the profile.
+    #[error("not logged in (profile {profile}): run `e2ee login USERNAME`")]
+    NotLoggedIn { profile: String },
+    /// The session token has expired.
+    #[error("the session of profile {profile} has expired: run `e2ee login {username}`")]
+    SessionExpired { profile: String, username: String },
+    #[error("no such user: {0}")]
+    UnknownUser(String),
+    /// Trust on first use: the contact's active key is not the one pinned for them.
+    #[error(
+        "the key of {user} has changed: pinned fingerprint {old}, new fingerprint {new}; nothing was sent. \
+         Compare the new fingerprint with {user} (in person or on a call), then run \
+         `e2ee keys verify {user} --accept`",
+        user = .0.username,
+        old = .0.old_fingerprint,
+        new = .0.new_fingerprint
+    )]
+    KeyChanged(Box<KeyChange>),
+    #[error(
+        "wrong passphrase: it does not unlock the private key of this profile (or the key file is damaged)"
+    )]
+    WrongPassphrase,
+    #[error("profile {profile} has no private key yet: run `e2ee keys init`")]
+    NoKey { profile: String },
+    #[error(transparent)]
+    Crypto(CryptoError),
+    /// A profile file is missing, unreadable or inconsistent.
+    #[error("{0}")]
+    Profile(String),
+    /// A local file or terminal operation failed (the cause is part of the message, not a `source`, so a
+    /// report that walks the source chain does not repeat it).
+    #[error("{context}: {cause}")]
+    Io {
+        context: String,
+        cause: std::io::Error,
+    },
+    /// A missing or invalid argument (no server URL, bad profile name, empty message, ...).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<CryptoError> for ClientError {
+    fn from(error: CryptoError) -> Self {
+        match error {
+            CryptoError::WrongPassphrase => ClientError::WrongPassphrase,
+            other => ClientError::Crypto(other),
+        }
+    }
+}
+
+impl ClientError {
+    pub fn io(context: impl Into<String>, cause: std::io::Error) -> Self {
+        ClientError::Io {
+            context: context.into(),
+            cause,
+        }
+    }
+
+    pub fn io_path(action: &str, path: &Path, cause: std::io::Error) -> Self {
+        ClientError::Io {
+            context: format!("cannot {action} {}", path.display()),
+            cause,
+        }
+    }
+
+    /// The API error code, when the server sent one.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the request may be repeated unchanged (the server may or may not have seen it).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Unreachable { .. } | ClientError::Transport(_) => true,
+            ClientError::Api { status, .. } => matches!(status, 502..=504),
+            _ => false,
+        }
+    }
+
+    /// The `e2ee` exit code for this error (see [`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Unreachable { .. } => exit::UNREACHABLE,
+            ClientError::NotLoggedIn { .. } | ClientError::SessionExpired { .. } => exit::AUTH,
+            ClientError::Api { status: 401, .. } => exit::AUTH,
+            ClientError::Api { status: 404, .. } | ClientError::UnknownUser(_) => exit::NOT_FOUND,
+            ClientError::KeyChanged(_) => exit::KEY_CHANGED,
+            ClientError::WrongPassphrase => exit::PASSPHRASE,
+            ClientError::Usage(_) => exit::USAGE,
+            _ => exit::OTHER,
+        }
+    }
+
+    /// A short machine-readable name for `--json` error output.
+    pub fn code(&self) -> &str {
+        match self {
+            ClientError::Api { code, .. } => code,
+            ClientError::Unreachable { .. } => "unreachable",
+            ClientError::Transport(_) => "transport",
+            ClientError::InvalidResponse(_) => "invalid_response",
+            ClientError::NotLoggedIn { .. } => "not_logged_in",
+            ClientError::SessionExpired { .. } => "session_expired",
+            ClientError::UnknownUser(_) => "unknown_user",
+            ClientError::KeyChanged(_) => "key_changed",
+            ClientError::WrongPassphrase => "wrong_passphrase",
+            ClientError::NoKey { .. } => "no_key",
+            ClientError::Crypto(_) => "crypto",
+            ClientError::Profile(_) => "profile",
+            ClientError::Io { .. } => "io",
+            ClientError::Usage(_) => "usage",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: &str) -> ClientError {
+        ClientError::Api {
+            status,
+            code: code.into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn exit_codes_are_distinct_per_kind() {
+        assert_eq!(api(401, "invalid_credentials").exit_code(), exit::AUTH);
+        assert_eq!(api(404, "user_not_found").exit_code(), exit::NOT_FOUND);
+        assert_eq!(api(409, "stale_recipient_key").exit_code(), exit::OTHER);
+        assert_eq!(api(422, "bad_signature").exit_code(), exit::OTHER);
+        assert_eq!(
+            ClientError::Unreachable {
+                url: "http://x".into(),
+                reason: "refused".into()
+            }
+            .exit_code(),
+            exit::UNREACHABLE
+        );
+        assert_eq!(
+            ClientError::from(CryptoError::WrongPassphrase).exit_code(),
+            exit::PASSPHRASE
+        );
+        assert_eq!(
+            ClientError::NotLoggedIn {
+                profile: "p".into()
+            }
+            .exit_code(),
+            exit::AUTH
+        );
+        assert_eq!(
+            ClientError::UnknownUser("bob".into()).exit_code(),
+            exit::NOT_FOUND
+        );
+        assert_eq!(ClientError::Usage("x".into()).exit_code(), exit::USAGE);
+        let changed = ClientError::KeyChanged(Box::new(KeyChange {
+            username: "bob".into(),
+            user_id: "u_b".into(),
+            old_key_id: "a".repeat(64),
+            old_fingerprint: "AAAA".into(),
+            new_key_id: "b".repeat(64),
+            new_fingerprint: "BBBB".into(),
+        }));
+        assert_eq!(changed.exit_code(), exit::KEY_CHANGED);
+        let text = changed.to_string();
+        assert!(text.contains("AAAA") && text.contains("BBBB") && text.contains("--accept"));
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn transient_errors_are_the_retryable_ones() {
+        assert!(api(503, "store_unavailable").is_transient());
+        assert!(!api(409, "stale_recipient_key").is_transient());
+        assert!(ClientError::Transport("reset".into()).is_transient());
+        assert!(!ClientError::WrongPassphrase.is_transient());
+    }
+
+    #[test]
+    fn codes_for_json_output() {
+        assert_eq!(api(409, "message_id_reused").code(), "message_id_reused");
+        assert_eq!(ClientError::WrongPassphrase.code(), "wrong_passphrase");
+        assert_eq!(api(409, "x").api_code(), Some("x"));
+        assert_eq!(ClientError::WrongPassphrase.api_code(), None);
+    }
+}

@@ -1,0 +1,508 @@
+//! The profile: everything this device keeps for one account, in one directory.
+//!
+//! ```text
+//! <root>/<profile>/            0700   root: --profile-dir, $E2EE_PROFILE_DIR, or ~/.config/e2ee
+//!   profile.json               0600   server URL, user id, username, current key id, list of local keys
+//!   session.json               0600   the session token and its expiry (secret)
+//!   contacts.json              0600   pinned keys of contacts (trust on first use)
+//!   keys/                      0700
+//!     <keyid>.key              0600   private key, encrypted PKCS#8 PEM (PBKDF2-SHA256 + AES-256-CBC)
+//!     <keyid>.pub              0600   its SPKI PEM public key (so listing keys needs no passphrase)
+//! ```
+//!
+//! Old keys stay after `keys rotate`, so the history sealed for them remains readable. Files are replaced
+//! atomically (write to a temporary file, then rename); key files are never overwritten.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use e2ee_crypto::{KeyId, PrivateKey, PublicKey};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::contacts::Contacts;
+use crate::error::{ClientError, Result};
+
+pub const PROFILE_FILE: &str = "profile.json";
+pub const SESSION_FILE: &str = "session.json";
+pub const CONTACTS_FILE: &str = "contacts.json";
+pub const KEYS_DIR: &str = "keys";
+pub const DEFAULT_PROFILE: &str = "default";
+const FORMAT_VERSION: u32 = 1;
+
+/// The directory that holds the profiles when none is given: `$XDG_CONFIG_HOME/e2ee`, else
+/// `$HOME/.config/e2ee`.
+pub fn default_root() -> Result<PathBuf> {
+    if let Some(config) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(config).join("e2ee"));
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".config").join("e2ee")),
+        None => Err(ClientError::Usage(
+            "cannot find the home directory: pass --profile-dir or set E2EE_PROFILE_DIR".into(),
+        )),
+    }
+}
+
+/// Profile names are directory names: 1–64 of `A-Z a-z 0-9 _ . -`, not starting with a dot.
+pub fn validate_profile_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ClientError::Usage(format!(
+            "invalid profile name {name:?}: use 1-64 letters, digits, '_', '.' or '-', not starting with '.'"
+        )))
+    }
+}
+
+/// A key pair of this device, as listed in `profile.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalKey {
+    pub key_id: String,
+    pub fingerprint: String,
+    pub bits: u32,
+    pub created_at: i64,
+}
+
+/// `profile.json`. Nothing secret: the token lives in `session.json`, keys in `keys/`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileData {
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The key registered as active on the server by this device; `None` before `keys init`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_key_id: Option<String>,
+    /// Every key of this device, oldest first (the current one included).
+    #[serde(default)]
+    pub keys: Vec<LocalKey>,
+}
+
+/// `session.json`: the bearer token and when it expires (milliseconds since the epoch).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionData {
+    pub token: Zeroizing<String>,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionData")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl SessionData {
+    /// Whether the token is still good for at least `margin_ms`.
+    pub fn is_valid_at(&self, now_ms: i64, margin_ms: i64) -> bool {
+        self.expires_at > now_ms.saturating_add(margin_ms)
+    }
+}
+
+#[derive(Debug)]
+pub struct Profile {
+    name: String,
+    dir: PathBuf,
+    pub data: ProfileData,
+}
+
+impl Profile {
+    /// Opens profile `name` under `root`. A profile that does not exist yet is empty; nothing is written
+    /// until [`Profile::save`].
+    pub fn open(root: &Path, name: &str) -> Result<Profile> {
+        validate_profile_name(name)?;
+        let dir = root.join(name);
+        let data = match read_json::<ProfileData>(&dir.join(PROFILE_FILE))? {
+            Some(data) => {
+                if data.version != FORMAT_VERSION {
+                    return Err(ClientError::Profile(format!(
+                        "{}: unsupported profile version {}",
+                        dir.join(PROFILE_FILE).display(),
+                        data.version
+                    )));
+                }
+                for key in &data.keys {
+                    KeyId::parse(&key.key_id).map_err(|_| {
+                        ClientError::Profile(format!(
+                            "{}: invalid key id {:?}",
+                            dir.join(PROFILE_FILE).display(),
+                            key.key_id
+                        ))
+                    })?;
+                }
+                data
+            }
+            None => ProfileData {
+                version: FORMAT_VERSION,
+                ..ProfileData::default()
+            },
+        };
+        Ok(Profile {
+            name: name.to_owned(),
+            dir,
+            data,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether `profile.json` exists.
+    pub fn exists(&self) -> bool {
+        self.dir.join(PROFILE_FILE).exists()
+    }
+
+    /// The account's user id, or an error telling the user to register or log in.
+    pub fn user_id(&self) -> Result<&str> {
+        self.data
+            .user_id
+            .as_deref()
+            .ok_or_else(|| ClientError::NotLoggedIn {
+                profile: self.name.clone(),
+            })
+    }
+
+    pub fn username(&self) -> &str {
+        self.data.username.as_deref().unwrap_or("USERNAME")
+    }
+
+    /// Writes `profile.json` (creating the directory, mode 0700).
+    pub fn save(&self) -> Result<()> {
+        ensure_private_dir(&self.dir)?;
+        write_json_atomic(&self.dir.join(PROFILE_FILE), &self.data)
+    }
+
+    pub fn session(&self) -> Result<Option<SessionData>> {
+        read_json(&self.dir.join(SESSION_FILE))
+    }
+
+    pub fn save_session(&self, session: &SessionData) -> Result<()> {
+        ensure_private_dir(&self.dir)?;
+        let json = Zeroizing::new(
+            serde_json::to_vec_pretty(session)
+                .map_err(|e| ClientError::Profile(format!("cannot encode the session: {e}")))?,
+        );
+        write_atomic(&self.dir.join(SESSION_FILE), &json)
+    }
+
+    pub fn clear_session(&self) -> Result<()> {
+        let path = self.dir.join(SESSION_FILE);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ClientError::io_path("remove", &path, e)),
+        }
+    }
+
+    pub fn contacts(&self) -> Result<Contacts> {
+        Ok(read_json(&self.dir.join(CONTACTS_FILE))?.unwrap_or_default())
+    }
+
+    pub fn save_contacts(&self, contacts: &Contacts) -> Result<()> {
+        ensure_private_dir(&self.dir)?;
+        write_json_atomic(&self.dir.join(CONTACTS_FILE), contacts)
+    }
+
+    fn keys_dir(&self) -> PathBuf {
+        self.dir.join(KEYS_DIR)
+    }
+
+    pub fn private_key_path(&self, key_id: &str) -> PathBuf {
+        self.keys_dir().join(format!("{key_id}.key"))
+    }
+
+    pub fn public_key_path(&self, key_id: &str) -> PathBuf {
+        self.keys_dir().join(format!("{key_id}.pub"))
+    }
+
+    /// The current key's entry, if `keys init` ran.
+    pub fn current_key(&self) -> Option<&LocalKey> {
+        let current = self.data.current_key_id.as_deref()?;
+        self.data.keys.iter().find(|k| k.key_id == current)
+    }
+
+    /// Writes a new key pair: the private key encrypted with `passphrase` and the public key, both 0600.
+    /// Does not change the profile data (see [`Profile::add_key`]).
+    pub fn write_key(&self, key: &PrivateKey, passphrase: &str, now_ms: i64) -> Result<LocalKey> {
+        if passphrase.is_empty() {
+            return Err(ClientError::Usage(
+                "the passphrase must not be empty".into(),
+            ));
+        }
+        ensure_private_dir(&self.dir)?;
+        ensure_private_dir(&self.keys_dir())?;
+        let key_id = key.key_id().to_string();
+        let encrypted = key.to_encrypted_pkcs8_pem(passphrase.as_bytes())?;
+        let public = key.public_key().to_spki_pem()?;
+        write_new_private(&self.private_key_path(&key_id), encrypted.as_bytes())?;
+        write_new_private(&self.public_key_path(&key_id), public.as_bytes())?;
+        Ok(LocalKey {
+            key_id,
+            fingerprint: key.key_id().fingerprint(),
+            bits: key.public_key().size().bits() as u32,
+            created_at: now_ms,
+        })
+    }
+
+    /// Records a written key and makes it current (the caller saves).
+    pub fn add_key(&mut self, key: LocalKey) {
+        self.data.current_key_id = Some(key.key_id.clone());
+        self.data.keys.retain(|k| k.key_id != key.key_id);
+        self.data.keys.push(key);
+    }
+
+    /// Removes the files of a key that never became current (e.g. the server refused it).
+    pub fn discard_key_files(&self, key_id: &str) {
+        let _ = fs::remove_file(self.private_key_path(key_id));
+        let _ = fs::remove_file(self.public_key_path(key_id));
+    }
+
+    /// Decrypts a private key of this profile.
+    pub fn load_private_key(&self, key_id: &str, passphrase: &str) -> Result<PrivateKey> {
+        let path = self.private_key_path(key_id);
+        let pem = Zeroizing::new(
+            fs::read_to_string(&path).map_err(|e| ClientError::io_path("read", &path, e))?,
+        );
+        let key = PrivateKey::from_pem(&pem, Some(passphrase.as_bytes()))?;
+        if key.key_id().to_string() != key_id {
+            return Err(ClientError::Profile(format!(
+                "{} does not hold the key it is named after",
+                path.display()
+            )));
+        }
+        Ok(key)
+    }
+
+    pub fn load_public_key(&self, key_id: &str) -> Result<PublicKey> {
+        let path = self.public_key_path(key_id);
+        let pem = fs::read_to_string(&path).map_err(|e| ClientError::io_path("read", &path, e))?;
+        let key = PublicKey::from_spki_pem(&pem)?;
+        if key.key_id().to_string() != key_id {
+            return Err(ClientError::Profile(format!(
+                "{} does not hold the key it is named after",
+                path.display()
+            )));
+        }
+        Ok(key)
+    }
+}
+
+/// Creates `dir` (and missing parents) owner-only, and tightens an existing one to 0700.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| ClientError::io_path("create", dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| ClientError::io_path("set the permissions of", dir, e))?;
+    }
+    Ok(())
+}
+
+fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Writes a new owner-only file; refuses to overwrite.
+fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = private_options()
+        .open(path)
+        .map_err(|e| ClientError::io_path("create", path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| ClientError::io_path("write", path, e))
+}
+
+/// Replaces `path` atomically with an owner-only file holding `bytes`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let _ = fs::remove_file(&temporary);
+    write_new_private(&temporary, bytes)?;
+    fs::rename(&temporary, path).map_err(|e| {
+        let _ = fs::remove_file(&temporary);
+        ClientError::io_path("replace", path, e)
+    })
+}
+
+fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(value)
+        .map_err(|e| ClientError::Profile(format!("cannot encode {}: {e}", path.display())))?;
+    json.push(b'\n');
+    write_atomic(path, &json)
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => Zeroizing::new(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ClientError::io_path("read", path, e)),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ClientError::Profile(format!("{} is damaged: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use e2ee_crypto::KeySize;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn profile_names_are_plain_directory_names() {
+        for good in ["default", "alice", "a.b-c_1", "X"] {
+            validate_profile_name(good).unwrap();
+        }
+        for bad in ["", ".", "..", ".hidden", "a/b", "a b", "ä", &"x".repeat(65)] {
+            assert!(validate_profile_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_new_profile_is_empty_until_saved() {
+        let root = tempfile::tempdir().unwrap();
+        let profile = Profile::open(root.path(), "alice").unwrap();
+        assert!(!profile.exists());
+        assert!(profile.data.user_id.is_none());
+        assert!(matches!(
+            profile.user_id(),
+            Err(ClientError::NotLoggedIn { .. })
+        ));
+        assert!(profile.session().unwrap().is_none());
+        assert!(!root.path().join("alice").exists());
+    }
+
+    #[test]
+    fn files_and_directories_are_owner_only_and_round_trip() {
+        let root = tempfile::tempdir().unwrap();
+        let mut profile = Profile::open(root.path(), "alice").unwrap();
+        profile.data.server = Some("http://127.0.0.1:9000".into());
+        profile.data.user_id = Some("u_alice".into());
+        profile.data.username = Some("alice".into());
+        profile.save().unwrap();
+        profile
+            .save_session(&SessionData {
+                token: Zeroizing::new("tok".into()),
+                expires_at: 42,
+            })
+            .unwrap();
+
+        let key = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+        let local = profile.write_key(&key, "pass phrase", 7).unwrap();
+        profile.add_key(local.clone());
+        profile.save().unwrap();
+
+        let reopened = Profile::open(root.path(), "alice").unwrap();
+        assert_eq!(reopened.data, profile.data);
+        assert_eq!(reopened.current_key(), Some(&local));
+        assert_eq!(reopened.session().unwrap().unwrap().expires_at, 42);
+        assert_eq!(local.key_id, key.key_id().to_string());
+        assert_eq!(local.fingerprint, key.key_id().fingerprint());
+
+        let pem = fs::read_to_string(profile.private_key_path(&local.key_id)).unwrap();
+        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+        let loaded = reopened
+            .load_private_key(&local.key_id, "pass phrase")
+            .unwrap();
+        assert_eq!(loaded.key_id(), key.key_id());
+        assert!(matches!(
+            reopened.load_private_key(&local.key_id, "wrong"),
+            Err(ClientError::WrongPassphrase)
+        ));
+        assert_eq!(
+            reopened.load_public_key(&local.key_id).unwrap(),
+            *key.public_key()
+        );
+        // Key files are never overwritten.
+        assert!(profile.write_key(&key, "pass phrase", 8).is_err());
+
+        #[cfg(unix)]
+        {
+            let dir = root.path().join("alice");
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&dir.join(KEYS_DIR)), 0o700);
+            assert_eq!(mode(&dir.join(PROFILE_FILE)), 0o600);
+            assert_eq!(mode(&dir.join(SESSION_FILE)), 0o600);
+            assert_eq!(mode(&profile.private_key_path(&local.key_id)), 0o600);
+            assert_eq!(mode(&profile.public_key_path(&local.key_id)), 0o600);
+        }
+        // No temporary files are left behind.
+        let names: Vec<String> = fs::read_dir(root.path().join("alice"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+
+        profile.clear_session().unwrap();
+        assert!(profile.session().unwrap().is_none());
+        profile.clear_session().unwrap();
+    }
+
+    #[test]
+    fn sessions_expire_and_never_debug_print_the_token() {
+        let session = SessionData {
+            token: Zeroizing::new("very-secret".into()),
+            expires_at: 1_000,
+        };
+        assert!(session.is_valid_at(0, 500));
+        assert!(!session.is_valid_at(600, 500));
+        assert!(!format!("{session:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn damaged_files_are_reported_not_ignored() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("p");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(PROFILE_FILE), b"{not json").unwrap();
+        let error = Profile::open(root.path(), "p").unwrap_err();
+        assert!(error.to_string().contains("damaged"), "{error}");
+        fs::write(
+            dir.join(PROFILE_FILE),
+            br#"{"version":1,"keys":[{"keyId":"../../etc/passwd","fingerprint":"x","bits":2048,"createdAt":0}]}"#,
+        )
+        .unwrap();
+        assert!(Profile::open(root.path(), "p").is_err());
+    }
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The end-to-end encryption demo: two users on this machine chat through the local server with the `e2ee`
+# CLI, and the transcript shows every command and its output.
+#
+#   ./scripts/serve.sh        # in another terminal: the API on http://127.0.0.1:9000
+#   ./scripts/demo.sh         # E2EE_SERVER=URL to use another server
+#
+# Alice and Bob (random usernames) register, generate their keys on the device, compare fingerprints,
+# exchange messages both ways, read the inbox and the history; then Alice rotates her key and still reads
+# the old history, and Bob's client refuses to send to her new key until he has accepted it.
+# The profiles live in a temporary directory that is removed at the end; nothing else is touched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+server="${E2EE_SERVER:-http://127.0.0.1:9000}"
+server="${server%/}"
+
+echo "building the e2ee CLI (cargo build -p e2ee-client --bin e2ee)" >&2
+cargo build --quiet -p e2ee-client --bin e2ee
+bin="$(pwd)/${CARGO_TARGET_DIR:-target}/debug/e2ee"
+case "${CARGO_TARGET_DIR:-}" in /*) bin="$CARGO_TARGET_DIR/debug/e2ee" ;; esac
+[ -x "$bin" ] || { echo "demo: $bin was not built" >&2; exit 1; }
+
+# The server must answer (any HTTP status will do).
+if command -v curl >/dev/null 2>&1; then
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' -d '{}' \
+    "$server/api/auth/login" || true)
+  if [ "$code" = "000" ]; then
+    echo "demo: no server at $server: start it with ./scripts/serve.sh (or set E2EE_SERVER)" >&2
+    exit 3
+  fi
+fi
+
+profiles=$(mktemp -d)
+trap 'rm -rf "$profiles"' EXIT
+export E2EE_SERVER="$server" E2EE_PROFILE_DIR="$profiles"
+unset E2EE_PROFILE
+# Demo secrets, handed over in environment variables so no terminal is needed.
+export ALICE_PASSWORD="alice demo password $RANDOM" BOB_PASSWORD="bob demo password $RANDOM"
+export ALICE_PASSPHRASE="alice key passphrase" BOB_PASSPHRASE="bob key passphrase"
+
+suffix=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+alice="alice_$suffix"
+bob="bob_$suffix"
+
+e2ee() { "$bin" "$@"; }
+say() { printf '\n### %s\n' "$*"; }
+# The command line as one would type it: arguments with spaces or special characters in single quotes.
+quoted() {
+  local word line=""
+  for word in "$@"; do
+    if [[ "$word" =~ ^[A-Za-z0-9_./:=@%+-]+$ ]]; then
+      line+=" $word"
+    else
+      line+=" '${word//\'/\'\\\'\'}'"
+    fi
+  done
+  printf '%s' "${line# }"
+}
+# Prints the command, runs it, prints its output (kept in $out).
+run() {
+  printf '\n$ %s\n' "$(quoted "$@")"
+  out=$("$@")
+  printf '%s\n' "$out"
+}
+# The same, with standard input.
+run_with_input() {
+  local input="$1"
+  shift
+  printf '\n$ printf %q | %s\n' "$input" "$(quoted "$@")"
+  out=$(printf '%s' "$input" | "$@")
+  printf '%s\n' "$out"
+}
+# A command that must fail with the given exit code.
+run_expect_failure() {
+  local want="$1" rc=0
+  shift
+  printf '\n$ %s\n' "$(quoted "$@")"
+  "$@" || rc=$?
+  printf '(exit code %s)\n' "$rc"
+  if [ "$rc" -ne "$want" ]; then
+    echo "demo: expected exit code $want, got $rc" >&2
+    exit 1
+  fi
+}
+
+echo "e2ee demo against $server (profiles in a temporary directory)"
+
+say "Alice and Bob create accounts (register also logs in; the session token stays in the profile, mode 0600)"
+run e2ee --profile alice register "$alice" --password-env ALICE_PASSWORD
+run e2ee --profile bob register "$bob" --password-env BOB_PASSWORD
+
+say "Each generates a key pair on the device; only the public key goes to the server"
+run e2ee --profile alice keys init --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile bob keys init --passphrase-env BOB_PASSPHRASE
+run e2ee --profile alice keys show
+
+say "They compare fingerprints over another channel (first use pins the key)"
+run e2ee --profile bob keys verify "$alice"
+run e2ee --profile alice keys verify "$bob"
+
+say "Alice writes to Bob: sealed for Bob and for herself, signed, sent"
+run e2ee --profile alice send "$bob" "Hi Bob! This message is end-to-end encrypted." --passphrase-env ALICE_PASSPHRASE
+first_id=$(printf '%s\n' "$out" | sed -n 's/.*: message \(m_[0-9a-zA-Z_]*\) in chat.*/\1/p')
+
+say "Bob's inbox: decrypted and verified on his device (still unread)"
+run e2ee --profile bob inbox --passphrase-env BOB_PASSPHRASE
+run e2ee --profile bob read "$first_id" --passphrase-env BOB_PASSPHRASE
+
+say "Bob replies, the text on standard input"
+run_with_input $'Hi Alice!\nThe server only ever sees ciphertext.\n' \
+  e2ee --profile bob send "$alice" --passphrase-env BOB_PASSPHRASE
+
+say "Alice reads her inbox and marks it read, then the whole conversation"
+run e2ee --profile alice inbox --mark-read --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice history "$bob" --passphrase-env ALICE_PASSPHRASE
+
+say "Alice rotates her key: the old private key stays on her device"
+run e2ee --profile alice keys rotate --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice keys show
+run e2ee --profile alice history "$bob" --passphrase-env ALICE_PASSPHRASE
+
+say "Bob's client notices that Alice's key changed and refuses to send (exit code 5)"
+run_expect_failure 5 e2ee --profile bob send "$alice" "Did you get a new key?" --passphrase-env BOB_PASSPHRASE
+run e2ee --profile bob keys verify "$alice"
+
+say "After comparing the new fingerprint with Alice, Bob accepts it and sends"
+run e2ee --profile bob keys verify "$alice" --accept
+run e2ee --profile bob send "$alice" "Got your new key, all good." --passphrase-env BOB_PASSPHRASE
+
+say "Both histories: old messages (sealed for Alice's old key) and new ones, all verified"
+run e2ee --profile alice history "$bob" --all --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile bob history "$alice" --all --passphrase-env BOB_PASSPHRASE
+
+printf '\ndemo finished: %s and %s exchanged 3 messages through %s\n' "$alice" "$bob" "$server"
