@@ -392,25 +392,26 @@ fn from_json_rejects_malformed_envelopes() {
 
 #[test]
 fn aad_matches_the_documented_encoding() {
+    fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
     let envelope = seal_alice_to_bob(b"x", false);
     let mut expected = Vec::new();
-    let mut field = |b: &[u8]| {
-        expected.extend_from_slice(&(b.len() as u32).to_be_bytes());
-        expected.extend_from_slice(b);
-    };
-    field(b"e2ee.envelope.v1");
-    field(b"RSA-OAEP-256");
-    field(b"A256GCM");
-    field(b"alice");
-    field(b"msg-1");
-    let mut expected = expected;
+    for text in [
+        "e2ee.envelope.v1",
+        "RSA-OAEP-256",
+        "A256GCM",
+        "alice",
+        "msg-1",
+    ] {
+        field(&mut expected, text.as_bytes());
+    }
     expected.extend_from_slice(&1_764_145_653_000u64.to_be_bytes());
     expected.extend_from_slice(&2u32.to_be_bytes());
     for r in &envelope.recipients {
-        for b in [r.user_id.as_bytes(), r.key_id.as_bytes()] {
-            expected.extend_from_slice(&(b.len() as u32).to_be_bytes());
-            expected.extend_from_slice(b);
-        }
+        field(&mut expected, r.user_id.as_bytes());
+        field(&mut expected, r.key_id.as_bytes());
     }
     assert_eq!(envelope.aad(), expected);
 }

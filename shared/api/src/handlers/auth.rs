@@ -19,13 +19,13 @@ pub async fn register(state: Arc<AppState>, request: Request) -> HandlerResult {
     let body: RegisterRequest = json_body(&request)?;
     let password = body.password;
     check_password_rules(&password)?;
-    if let Some(name) = &body.display_name {
-        if name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(
-                "invalid_display_name",
-                "displayName must be at most 64 characters, no control characters",
-            ));
-        }
+    if let Some(name) = &body.display_name
+        && (name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_display_name",
+            "displayName must be 1 to 64 characters, no control characters",
+        ));
     }
     // Reject bad or taken usernames before paying for a password hash.
     e2ee_storage::normalize_username(&body.username).map_err(|e| match e {
