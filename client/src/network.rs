@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use e2ee_client::device::Device;
 use e2ee_client::error::{ClientError, Result};
+use e2ee_client::messages::KeyRing;
 use e2ee_client::output;
 use e2ee_client::profile::{self, Profile};
 use e2ee_client::secret::{self, StdinUse};
@@ -180,6 +181,19 @@ fn passphrase(var: Option<&str>, stdin: StdinUse) -> Result<Zeroizing<String>> {
     secret::obtain(var, "passphrase", false, stdin)
 }
 
+/// The reading commands' common start: a session, then the device's keys unlocked.
+fn unlock_for_reading(device: &Device, passphrase_env: Option<&str>) -> Result<KeyRing> {
+    device.require_session()?;
+    device.unlock(passphrase(passphrase_env, StdinUse::Free)?)
+}
+
+fn positive_limit(limit: usize) -> Result<()> {
+    if limit == 0 {
+        return Err(ClientError::Usage("--limit must be at least 1".into()));
+    }
+    Ok(())
+}
+
 fn read_message(message: Option<String>) -> Result<Zeroizing<Vec<u8>>> {
     let bytes = match message {
         Some(text) => Zeroizing::new(text.into_bytes()),
@@ -291,11 +305,8 @@ async fn execute(options: &GlobalOptions, command: NetworkCommand) -> Result<()>
             mark_read,
             passphrase_env,
         } => {
-            if limit == 0 {
-                return Err(ClientError::Usage("--limit must be at least 1".into()));
-            }
-            device.require_session()?;
-            let mut ring = device.unlock(passphrase(passphrase_env.as_deref(), StdinUse::Free)?)?;
+            positive_limit(limit)?;
+            let mut ring = unlock_for_reading(&device, passphrase_env.as_deref())?;
             let reports = device.inbox(&mut ring, limit, mark_read).await?;
             emit(options, &serde_json::json!({ "messages": reports }), || {
                 output::inbox(&reports, mark_read)
@@ -305,8 +316,7 @@ async fn execute(options: &GlobalOptions, command: NetworkCommand) -> Result<()>
             message_id,
             passphrase_env,
         } => {
-            device.require_session()?;
-            let mut ring = device.unlock(passphrase(passphrase_env.as_deref(), StdinUse::Free)?)?;
+            let mut ring = unlock_for_reading(&device, passphrase_env.as_deref())?;
             let report = device.read(&mut ring, &message_id).await?;
             emit(options, &report, || output::read(&report))
         }
@@ -316,11 +326,8 @@ async fn execute(options: &GlobalOptions, command: NetworkCommand) -> Result<()>
             all,
             passphrase_env,
         } => {
-            if limit == 0 {
-                return Err(ClientError::Usage("--limit must be at least 1".into()));
-            }
-            device.require_session()?;
-            let mut ring = device.unlock(passphrase(passphrase_env.as_deref(), StdinUse::Free)?)?;
+            positive_limit(limit)?;
+            let mut ring = unlock_for_reading(&device, passphrase_env.as_deref())?;
             let report = device.history(&mut ring, &user, limit, all).await?;
             emit(options, &report, || output::history(&report))
         }
