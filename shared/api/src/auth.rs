@@ -119,8 +119,8 @@ fn unix_seconds() -> u64 {
         .unwrap_or(0)
 }
 
-/// Password rules: 10 to 1024 bytes... measured in characters for the minimum, bytes for the maximum (to bound
-/// hashing cost). No composition rules (NIST SP 800-63B).
+/// Password rules: at least 10 characters, at most 1024 bytes (which bounds the hashing cost). No composition
+/// rules (NIST SP 800-63B).
 pub fn check_password_rules(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ApiError::bad_request(

@@ -159,23 +159,17 @@ async fn fetch_app_secret(secret_id: &str) -> Result<AppSecret, ConfigError> {
             .to_owned(),
     );
     serde_json::from_str(&text).map_err(|e| {
-        failure(format!("the secret must be JSON {{\"jwtSecret\", \"mysqlUrl\"?, \"mongodbUri\"?, \"mongodbDatabase\"?}}: {}", e.classify_name()))
+        failure(format!("the secret must be JSON {{\"jwtSecret\", \"mysqlUrl\"?, \"mongodbUri\"?, \"mongodbDatabase\"?}}: {}", json_error_class(&e)))
     })
 }
 
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    /// The error class only: serde_json messages can quote parts of the (secret) input.
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "I/O error",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "missing, unknown or mistyped field",
-            serde_json::error::Category::Eof => "truncated JSON",
-        }
+/// The error class only: serde_json's messages can quote parts of the (secret) input.
+fn json_error_class(error: &serde_json::Error) -> &'static str {
+    match error.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "missing, unknown or mistyped field",
+        serde_json::error::Category::Eof => "truncated JSON",
     }
 }
 

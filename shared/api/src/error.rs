@@ -93,8 +93,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Maps crypto failures on a client-supplied envelope to 422s with distinct, public codes.
-pub fn envelope_error(error: CryptoError) -> ApiError {
+/// Maps failures on client-supplied envelopes and keys: envelope problems are 422s with distinct public codes,
+/// unusable keys 400 `invalid_key`. Exhaustive on purpose, so a new error variant must be placed here.
+pub fn crypto_error(error: CryptoError) -> ApiError {
     match error {
         CryptoError::InvalidEnvelope(reason) => ApiError::unprocessable("invalid_envelope", reason),
         CryptoError::NotARecipient => ApiError::unprocessable(
@@ -111,20 +112,11 @@ pub fn envelope_error(error: CryptoError) -> ApiError {
             "message_too_large",
             format!("the message is larger than {max} bytes"),
         ),
-        CryptoError::InvalidInput(reason) => ApiError::bad_request("invalid_request", reason),
-        other => key_error(other),
-    }
-}
-
-/// Maps failures to parse or use a client-supplied key to 400s.
-pub fn key_error(error: CryptoError) -> ApiError {
-    match error {
         CryptoError::UnsupportedKeySize(_)
         | CryptoError::UnsupportedExponent
         | CryptoError::MalformedKey(_)
-        | CryptoError::WrongPassphrase
-        | CryptoError::InvalidInput(_) => ApiError::bad_request("invalid_key", error.to_string()),
+        | CryptoError::WrongPassphrase => ApiError::bad_request("invalid_key", error.to_string()),
+        CryptoError::InvalidInput(reason) => ApiError::bad_request("invalid_request", reason),
         CryptoError::Internal => ApiError::internal("cryptographic failure"),
-        other => envelope_error(other),
     }
 }

@@ -13,7 +13,7 @@ use lambda_http::http::StatusCode;
 use zeroize::Zeroizing;
 
 use super::{HandlerResult, require_user};
-use crate::error::{ApiError, envelope_error, key_error};
+use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, json_response};
 use crate::state::AppState;
 
@@ -45,7 +45,7 @@ async fn parse_private_key(pem: Zeroizing<String>) -> Result<PrivateKey, ApiErro
     tokio::task::spawn_blocking(move || PrivateKey::from_pkcs8_pem(&pem))
         .await
         .map_err(ApiError::internal)?
-        .map_err(key_error)
+        .map_err(crypto_error)
 }
 
 async fn active_key(
@@ -129,7 +129,7 @@ pub async fn encrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(envelope_error)?;
+    .map_err(crypto_error)?;
     Ok(json_response(
         StatusCode::OK,
         &EncryptResponse {
@@ -146,7 +146,7 @@ pub async fn decrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
     state.tokens.authenticate(&request)?;
     let body: DecryptRequest = json_body(&request)?;
     let private_pem = body.private_key;
-    let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(envelope_error)?;
+    let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(crypto_error)?;
     let sender_key = match &envelope.signature {
         Some(signature) => {
             let record = state
@@ -171,7 +171,7 @@ pub async fn decrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(envelope_error)?;
+    .map_err(crypto_error)?;
     let (message, message_base64) = match std::str::from_utf8(&opened.plaintext) {
         Ok(text) => (Some(Zeroizing::new(text.to_owned())), None),
         Err(_) => {

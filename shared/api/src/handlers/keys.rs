@@ -11,7 +11,7 @@ use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
 use super::{HandlerResult, require_user};
-use crate::error::{ApiError, key_error};
+use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, json_response, optional_json_body, path_param, query_param};
 use crate::state::AppState;
 use crate::views::key_view;
@@ -51,7 +51,7 @@ pub async fn register_key(state: Arc<AppState>, request: Request) -> HandlerResu
             "publicKey is too long for an RSA-4096 SPKI PEM",
         ));
     }
-    let key = PublicKey::from_spki_pem(&body.public_key).map_err(key_error)?;
+    let key = PublicKey::from_spki_pem(&body.public_key).map_err(crypto_error)?;
     let record = store_active_key(&state, &caller, &key).await?;
     Ok(json_response(StatusCode::CREATED, &key_view(&record)))
 }

@@ -10,7 +10,7 @@ use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
 use super::{HandlerResult, page_request, require_user};
-use crate::error::{ApiError, envelope_error};
+use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, json_response, path_param, query_param};
 use crate::state::AppState;
 use crate::views::message_page;
@@ -19,7 +19,7 @@ use crate::views::message_page;
 pub async fn send(state: Arc<AppState>, request: Request) -> HandlerResult {
     let caller = state.tokens.authenticate(&request)?;
     let body: SendRequest = json_body(&request)?;
-    let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(envelope_error)?;
+    let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(crypto_error)?;
     check_envelope(&state, &caller, &body.receiver_id, &envelope).await?;
 
     let new_message = NewMessage {
@@ -118,7 +118,7 @@ async fn check_envelope(
                 )
             })?;
         let key = PublicKey::from_spki_pem(&record.public_key_pem).map_err(ApiError::internal)?;
-        envelope.verify_signature(&key).map_err(envelope_error)?;
+        envelope.verify_signature(&key).map_err(crypto_error)?;
     }
     Ok(())
 }
