@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use e2ee_crypto::{Envelope, PrivateKey, PublicKey, Recipient, SealParams, random_message_id};
 use e2ee_protocol::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
-use e2ee_storage::{KeyStatus, PublicKeyRecord};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use zeroize::Zeroizing;
 
-use super::{HandlerResult, require_user};
+use super::{HandlerResult, active_key_record, require_user, signing_key};
 use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, json_response};
 use crate::state::AppState;
@@ -48,20 +47,12 @@ async fn parse_private_key(pem: Zeroizing<String>) -> Result<PrivateKey, ApiErro
         .map_err(crypto_error)
 }
 
-async fn active_key(
-    state: &AppState,
-    user_id: &str,
-    whose: &str,
-) -> Result<(PublicKeyRecord, PublicKey), ApiError> {
-    let record = state
-        .stores
-        .keys
-        .active_for_user(user_id)
+/// The user's active key, parsed; `404 no_active_key` without one.
+async fn active_key(state: &AppState, user_id: &str, whose: &str) -> Result<PublicKey, ApiError> {
+    let record = active_key_record(state, user_id)
         .await?
-        .filter(|k| k.status == KeyStatus::Active)
         .ok_or_else(|| ApiError::not_found("no_active_key", format!("{whose} no active key")))?;
-    let key = PublicKey::from_spki_pem(&record.public_key_pem).map_err(ApiError::internal)?;
-    Ok((record, key))
+    PublicKey::from_spki_pem(&record.public_key_pem).map_err(ApiError::internal)
 }
 
 /// `POST /api/crypto/encrypt`: seals `message` for the receiver's and the caller's active keys.
@@ -72,8 +63,8 @@ pub async fn encrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
     let message = body.message;
     let private_key = body.private_key;
     require_user(&state, &body.receiver_id, "receiver_not_found").await?;
-    let (_, receiver_key) = active_key(&state, &body.receiver_id, "the receiver has").await?;
-    let (_, caller_key) = active_key(&state, &caller, "you have").await?;
+    let receiver_key = active_key(&state, &body.receiver_id, "the receiver has").await?;
+    let caller_key = active_key(&state, &caller, "you have").await?;
     let signer = match (body.sign, private_key) {
         (false, None) => None,
         (false, Some(_)) => {
@@ -148,21 +139,7 @@ pub async fn decrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
     let private_pem = body.private_key;
     let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(crypto_error)?;
     let sender_key = match &envelope.signature {
-        Some(signature) => {
-            let record = state
-                .stores
-                .keys
-                .get(&envelope.sender_id, &signature.key_id)
-                .await?
-                .filter(|k| k.status != KeyStatus::Revoked)
-                .ok_or_else(|| {
-                    ApiError::unprocessable(
-                        "bad_signature",
-                        "the signing key is not a registered key of the sender",
-                    )
-                })?;
-            Some(PublicKey::from_spki_pem(&record.public_key_pem).map_err(ApiError::internal)?)
-        }
+        Some(signature) => Some(signing_key(&state, &envelope.sender_id, &signature.key_id).await?),
         None => None,
     };
     let key = parse_private_key(private_pem).await?;

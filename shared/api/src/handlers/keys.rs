@@ -6,11 +6,11 @@ use e2ee_crypto::{KeySize, PrivateKey, PublicKey};
 use e2ee_protocol::{
     GenerateKeysRequest, GeneratedKeyResponse, PublicKeyResponse, RegisterKeyRequest,
 };
-use e2ee_storage::{KeyStatus, NewPublicKey, PublicKeyRecord, StoreError};
+use e2ee_storage::{NewPublicKey, PublicKeyRecord, StoreError};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
-use super::{HandlerResult, require_user};
+use super::{HandlerResult, active_key_record, require_user};
 use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, json_response, optional_json_body, path_param, query_param};
 use crate::state::AppState;
@@ -97,13 +97,13 @@ pub async fn get_public_key(state: Arc<AppState>, request: Request) -> HandlerRe
         }
     };
     require_user(&state, &user_id, "user_not_found").await?;
-    let active = state.stores.keys.active_for_user(&user_id).await?;
+    let active = active_key_record(&state, &user_id).await?;
     let keys = if all {
         Some(state.stores.keys.list_for_user(&user_id).await?)
     } else {
         None
     };
-    let Some(active) = active.filter(|k| k.status == KeyStatus::Active) else {
+    let Some(active) = active else {
         return Err(ApiError::not_found(
             "no_active_key",
             "this user has no active key",

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use e2ee_crypto::{Envelope, PublicKey};
+use e2ee_crypto::Envelope;
 use e2ee_protocol::{MarkReadResponse, SendRequest, SendResponse};
 use e2ee_storage::{Inserted, KeyStatus, NewMessage, Order, StoreError};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
-use super::{HandlerResult, page_request, require_user};
+use super::{HandlerResult, active_key_record, page_request, require_user, signing_key};
 use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, json_response, path_param, query_param};
 use crate::state::AppState;
@@ -79,10 +79,7 @@ async fn check_envelope(
                 "the envelope is not wrapped for the receiver",
             )
         })?;
-    let active = keys
-        .active_for_user(receiver_id)
-        .await?
-        .filter(|k| k.status == KeyStatus::Active);
+    let active = active_key_record(state, receiver_id).await?;
     if active.as_ref().map(|k| k.key_id.as_str()) != Some(receiver_entry.key_id.as_str()) {
         return Err(ApiError::conflict(
             "stale_recipient_key",
@@ -96,6 +93,9 @@ async fn check_envelope(
                 "a 1:1 message may only be wrapped for its sender and receiver",
             ));
         }
+        if std::ptr::eq(recipient, receiver_entry) {
+            continue; // just checked: the receiver's active key
+        }
         match keys.get(&recipient.user_id, &recipient.key_id).await? {
             Some(record) if record.status != KeyStatus::Revoked => {}
             _ => {
@@ -107,17 +107,7 @@ async fn check_envelope(
         }
     }
     if let Some(signature) = &envelope.signature {
-        let record = keys
-            .get(caller, &signature.key_id)
-            .await?
-            .filter(|k| k.status != KeyStatus::Revoked)
-            .ok_or_else(|| {
-                ApiError::unprocessable(
-                    "bad_signature",
-                    "the signing key is not one of your registered keys",
-                )
-            })?;
-        let key = PublicKey::from_spki_pem(&record.public_key_pem).map_err(ApiError::internal)?;
+        let key = signing_key(state, caller, &signature.key_id).await?;
         envelope.verify_signature(&key).map_err(crypto_error)?;
     }
     Ok(())

@@ -5,7 +5,8 @@ pub mod auth;
 pub mod keys;
 pub mod messages;
 
-use e2ee_storage::PageRequest;
+use e2ee_crypto::PublicKey;
+use e2ee_storage::{KeyStatus, PageRequest, PublicKeyRecord};
 use lambda_http::{Body, Request, Response};
 
 use crate::error::ApiError;
@@ -29,6 +30,38 @@ fn page_request(request: &Request) -> Result<PageRequest, ApiError> {
         limit,
         cursor: query_param(request, "cursor"),
     })
+}
+
+/// The user's active key, if they have one. (A record is only ever returned as active while it is; the
+/// status check guards against a store answering with a just-retired key.)
+async fn active_key_record(
+    state: &AppState,
+    user_id: &str,
+) -> Result<Option<PublicKeyRecord>, ApiError> {
+    Ok(state
+        .stores
+        .keys
+        .active_for_user(user_id)
+        .await?
+        .filter(|k| k.status == KeyStatus::Active))
+}
+
+/// The key a signature by `user_id` names: a registered, not revoked key of that user with `key_id`.
+/// Anything else is `422 bad_signature`.
+async fn signing_key(state: &AppState, user_id: &str, key_id: &str) -> Result<PublicKey, ApiError> {
+    let record = state
+        .stores
+        .keys
+        .get(user_id, key_id)
+        .await?
+        .filter(|k| k.status != KeyStatus::Revoked)
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "bad_signature",
+                "the signing key is not a registered key of the sender",
+            )
+        })?;
+    PublicKey::from_spki_pem(&record.public_key_pem).map_err(ApiError::internal)
 }
 
 /// Looks a user up by id, `404 {code}` if unknown.
