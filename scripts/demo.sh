@@ -115,7 +115,7 @@ say "Alice reads her inbox and marks it read, then the whole conversation"
 run e2ee --profile alice inbox --mark-read --passphrase-env ALICE_PASSPHRASE
 run e2ee --profile alice history "$bob" --passphrase-env ALICE_PASSPHRASE
 
-say "Alice rotates her key: the old private key stays on her device"
+say "Alice rotates her key (signed by her current key, so no password is needed): the old private key stays on her device"
 run e2ee --profile alice keys rotate --passphrase-env ALICE_PASSPHRASE
 run e2ee --profile alice keys show
 run e2ee --profile alice history "$bob" --passphrase-env ALICE_PASSPHRASE

@@ -10,6 +10,7 @@
 // ciphertext, signature). Bearer tokens are the placeholder REPLACE_WITH_TOKEN; tests substitute a real JWT.
 // events/README.md says who the caller of each event is.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +45,27 @@ const envelope = seal({
   ],
   signWith: alice.privateKeyPem,
 });
+
+// docs/security.md: register-key / revoke-key sign
+// keyOpInput = field("e2ee.key-op.v1") || field(operation) || field(userId) || field(keyId) || u64(createdAt)
+// with RSASSA-PSS (SHA-256, MGF1-SHA-256, 32-byte salt); field/u64 as in docs/envelope.md.
+function field(s) {
+  const b = Buffer.from(s, 'utf8');
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(b.length);
+  return Buffer.concat([len, b]);
+}
+function u64(n) {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+}
+function keyOpSignature(privateKeyPem, operation, userId, keyId, createdAt) {
+  const input = Buffer.concat([field('e2ee.key-op.v1'), field(operation), field(userId), field(keyId), u64(createdAt)]);
+  return crypto
+    .sign('sha256', input, { key: privateKeyPem, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+    .toString('base64');
+}
 
 let seq = 0;
 function requestId() {
@@ -111,7 +133,12 @@ const events = {
   }),
   'register-key': v2({
     method: 'POST', route: '/api/crypto/register-key', rawPath: '/api/crypto/register-key',
-    body: { publicKey: alice.publicKeyPem },
+    // alice's first key: the proof of possession alone (no second factor yet).
+    body: {
+      publicKey: alice.publicKeyPem,
+      createdAt: IDS.createdAt,
+      proof: keyOpSignature(alice.privateKeyPem, 'register', IDS.alice, alice.keyId, IDS.createdAt),
+    },
   }),
   'get-public-key': v2({
     method: 'GET', route: '/api/crypto/public-key/{userId}', rawPath: `/api/crypto/public-key/${IDS.bob}`,
@@ -146,6 +173,19 @@ const events = {
     pathParameters: { chatId: IDS.chat }, query: { limit: '20', order: 'desc' },
   }),
 };
+// Last, so that the request ids of the events above stay as they were.
+events['revoke-key'] = v2({
+  method: 'POST', route: '/api/crypto/revoke-key', rawPath: '/api/crypto/revoke-key',
+  // alice revokes her fixture key, authorized by that same (active) key.
+  body: {
+    keyId: alice.keyId,
+    createdAt: IDS.createdAt,
+    authorization: {
+      keyId: alice.keyId,
+      signature: keyOpSignature(alice.privateKeyPem, 'revoke', IDS.alice, alice.keyId, IDS.createdAt),
+    },
+  },
+});
 
 // One API Gateway REST API (payload v1.0) event: GET /api/messages/receive/{userId} through a "Prod" stage.
 const v1Path = `/api/messages/receive/${IDS.bob}`;

@@ -19,7 +19,9 @@ cargo build --bins
 data_dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log="$data_dir/../e2ee-watch-$port.log"
+# Server-assisted crypto is off by default; the end-to-end tests cover it too, so this local server turns it on.
 env -u MYSQL_URL -u MONGODB_URI -u APP_SECRET_ID -u JWT_SECRET SQLITE_PATH="$data_dir/e2ee.sqlite3" \
+  SERVER_ASSISTED_CRYPTO=on \
   cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" >"$log" 2>&1 &
 watch_pid=$!
 trap 'kill $watch_pid 2>/dev/null || true; wait $watch_pid 2>/dev/null || true' EXIT

@@ -11,9 +11,10 @@ use e2ee_protocol::{
     DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, ErrorBody,
     GenerateKeysRequest, GeneratedKeyResponse, KeyView, LoginRequest, LoginResponse,
     MarkReadResponse, MessagePage, PublicKeyResponse, RegisterKeyRequest, RegisterRequest,
-    RegisterResponse, SendRequest, SendResponse, UserResponse,
+    RegisterResponse, RevokeKeyRequest, SendRequest, SendResponse, UserResponse,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -31,6 +32,10 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Largest page the API serves.
 pub const MAX_PAGE: u32 = 100;
+
+/// The most bytes of any response body this client reads (the API's pages are at most 4 MiB of envelopes,
+/// and Lambda answers at most 6 MB); a larger answer is an error, not an allocation.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 /// `asc` (oldest first) or `desc` (newest first), for chat history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +67,9 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<Zeroizing<String>>,
+    /// Set when a saved session exists for another server: (profile, that server). The token is not sent
+    /// here; a 401 then explains why.
+    withheld: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Client {
@@ -69,11 +77,24 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-/// Checks and normalizes a server base URL: `http` or `https`, no query or fragment, no trailing slash.
+/// Whether `host` is a loopback host: `localhost`, 127.0.0.0/8 or ::1 (plain `http` is allowed only there).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks and normalizes a server base URL: `https` (or `http` to a loopback host only), no query or
+/// fragment, no credentials, no trailing slash.
 pub fn normalize_base_url(url: &str) -> Result<String> {
     let trimmed = url.trim();
     let parsed = reqwest::Url::parse(trimmed)
@@ -93,6 +114,12 @@ pub fn normalize_base_url(url: &str) -> Result<String> {
             "invalid server URL: credentials in the URL are not allowed".into(),
         ));
     }
+    if parsed.scheme() == "http" && !is_loopback(&parsed) {
+        return Err(ClientError::Usage(format!(
+            "refusing {trimmed:?}: plain http is only allowed to this machine (localhost, 127.0.0.0/8, ::1); \
+             use https"
+        )));
+    }
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
 
@@ -108,13 +135,23 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("e2ee-client/", env!("CARGO_PKG_VERSION")))
+            // The API never redirects; following one could leave https or the server.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         Ok(Client {
             http,
             base,
             token: None,
+            withheld: None,
         })
+    }
+
+    /// Records that `profile` has a session for `profile_server`, which is not this client's server: no
+    /// token is sent, and an authentication failure says so ([`ClientError::OtherServer`]).
+    pub fn withhold_token(&mut self, profile: &str, profile_server: &str) {
+        self.token = None;
+        self.withheld = Some((profile.to_owned(), profile_server.to_owned()));
     }
 
     /// The normalized base URL.
@@ -124,6 +161,9 @@ impl Client {
 
     /// Sets the bearer token sent with every authenticated request.
     pub fn set_token(&mut self, token: Option<Zeroizing<String>>) {
+        if token.is_some() {
+            self.withheld = None;
+        }
         self.token = token;
     }
 
@@ -159,18 +199,48 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let mut response = request.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
+        let headers = response.headers().clone();
+        let too_large = || {
+            ClientError::InvalidResponse(format!(
+                "{path}: the response is larger than {} MiB",
+                MAX_RESPONSE_BYTES / (1024 * 1024)
+            ))
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Zeroizing::new(Vec::new());
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| self.transport_error(e))?;
+            .map_err(|e| self.transport_error(e))?
+        {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if status.is_success() {
             let value = serde_json::from_slice(&bytes)
                 .map_err(|e| ClientError::InvalidResponse(format!("{path}: HTTP {status}: {e}")))?;
             Ok((status, value))
+        } else if status == StatusCode::UNAUTHORIZED
+            && authenticated
+            && self.token.is_none()
+            && let Some((profile, profile_server)) = &self.withheld
+        {
+            Err(ClientError::OtherServer {
+                profile: profile.clone(),
+                profile_server: profile_server.clone(),
+                server: self.base.clone(),
+            })
         } else {
-            Err(api_error(status, &bytes))
+            Err(api_error_with_headers(status, &headers, &bytes))
         }
     }
 
@@ -220,17 +290,29 @@ impl Client {
 
     // ---- keys -------------------------------------------------------------------------------------------
 
-    /// `POST /api/crypto/register-key`: registers a public key generated on this device as the caller's
-    /// active key (the previous one is retired).
-    pub async fn register_key(&self, public_key_pem: &str) -> Result<KeyView> {
-        let body = RegisterKeyRequest {
-            public_key: public_key_pem.to_owned(),
-        };
+    /// `POST /api/crypto/register-key`: makes a public key the caller's active key (the previous one is
+    /// retired). The request carries the proof of possession and the second factor (docs/security.md); build
+    /// it with [`crate::keyops::register_request`].
+    pub async fn register_key(&self, request: &RegisterKeyRequest) -> Result<KeyView> {
         self.call(
             Method::POST,
             "/api/crypto/register-key",
             &[],
-            Some(&body),
+            Some(request),
+            true,
+        )
+        .await
+        .map(|(_, body)| body)
+    }
+
+    /// `POST /api/crypto/revoke-key`: revokes one of the caller's keys (build the request with
+    /// [`crate::keyops::revoke_request`]). Returns the key as it is now.
+    pub async fn revoke_key(&self, request: &RevokeKeyRequest) -> Result<KeyView> {
+        self.call(
+            Method::POST,
+            "/api/crypto/revoke-key",
+            &[],
+            Some(request),
             true,
         )
         .await
@@ -382,6 +464,40 @@ fn page_query(
 /// Maps an error response to [`ClientError::Api`]; a body that is not the API's error shape (a proxy's
 /// HTML page, an empty body) still gives the status and a generic code.
 pub fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
+    api_error_with_headers(status, &HeaderMap::new(), body)
+}
+
+/// [`api_error`], with the headers: a 429 becomes [`ClientError::RateLimited`] with its `Retry-After`.
+pub fn api_error_with_headers(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ClientError {
+    let error = api_error_from_body(status, body);
+    match error {
+        ClientError::Api { code, message, .. } if status == StatusCode::TOO_MANY_REQUESTS => {
+            ClientError::RateLimited {
+                code: if code.starts_with("http_") {
+                    "too_many_requests".to_owned()
+                } else {
+                    code
+                },
+                message,
+                retry_after: retry_after(headers),
+            }
+        }
+        other => other,
+    }
+}
+
+/// `Retry-After` in seconds (the API sends seconds; an HTTP date is not used by it and is ignored).
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn api_error_from_body(status: StatusCode, body: &[u8]) -> ClientError {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody { error }) => ClientError::Api {
             status: status.as_u16(),
@@ -400,8 +516,8 @@ pub fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
 }
 
 fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+    crate::output::sanitize_line(text)
+        .chars()
         .take(500)
         .collect()
 }
@@ -465,17 +581,88 @@ mod tests {
             normalize_base_url("https://api.example.test/prod").unwrap(),
             "https://api.example.test/prod"
         );
+        for good in [
+            "http://localhost:9000",
+            "http://LOCALHOST",
+            "http://127.1.2.3:80",
+            "http://[::1]:9000",
+            "https://203.0.113.7",
+        ] {
+            assert!(normalize_base_url(good).is_ok(), "{good}");
+        }
         for bad in [
             "ftp://x",
             "not a url",
             "http://u:p@host/",
             "http://host/?a=1",
+            "https://host/#x",
         ] {
             assert!(
                 matches!(normalize_base_url(bad), Err(ClientError::Usage(_))),
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn plain_http_is_refused_beyond_this_machine() {
+        for bad in [
+            "http://api.example.test",
+            "http://203.0.113.7:9000",
+            "http://10.0.0.1",
+            "http://[2001:db8::1]/",
+            "http://localhost.example.test",
+            "http://128.0.0.1",
+        ] {
+            let error = normalize_base_url(bad).unwrap_err();
+            assert!(matches!(error, ClientError::Usage(_)), "{bad}");
+            assert!(error.to_string().contains("https"), "{error}");
+        }
+        assert!(Client::new("http://api.example.test").is_err());
+        assert!(Client::new("https://api.example.test").is_ok());
+    }
+
+    #[test]
+    fn too_many_requests_is_a_rate_limit_with_its_retry_after() {
+        let body = br#"{"error":{"code":"too_many_attempts","message":"locked for a while"}}"#;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            reqwest::header::HeaderValue::from_static("17"),
+        );
+        match api_error_with_headers(StatusCode::TOO_MANY_REQUESTS, &headers, body) {
+            ClientError::RateLimited {
+                code,
+                message,
+                retry_after,
+            } => {
+                assert_eq!(code, "too_many_attempts");
+                assert_eq!(message, "locked for a while");
+                assert_eq!(retry_after, Some(17));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without the header, or with a body that is not ours: still a rate limit.
+        match api_error(StatusCode::TOO_MANY_REQUESTS, b"slow down") {
+            ClientError::RateLimited {
+                code, retry_after, ..
+            } => {
+                assert_eq!(code, "too_many_requests");
+                assert_eq!(retry_after, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn server_messages_lose_bidi_and_control_characters() {
+        let body = "{\"error\":{\"code\":\"x\",\"message\":\"a\\u202eb\\u0007c\"}}";
+        let text = api_error(StatusCode::BAD_REQUEST, body.as_bytes()).to_string();
+        assert!(
+            !text.contains('\u{202e}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.starts_with("ab c"), "{text:?}");
     }
 
     #[test]

@@ -5,10 +5,24 @@
 //! the pinned and the new fingerprint, until the user has compared the new fingerprint with the contact and
 //! accepted it (`e2ee keys verify USER --accept`). Keys accepted earlier stay known, so old messages signed
 //! with them still verify.
+//!
+//! Names are pinned too, both ways: a contact's username ↔ user id. The server answers "which user id is
+//! `bob`?" on every lookup; if it later maps `bob` to another user id (with a key of its own), or reports a
+//! pinned user id under another name, that is refused like a key change ([`Contacts::check_identity`])
+//! instead of silently pinning a new contact or renaming an old one.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::IdentityChange;
+
+/// The form on which the server compares usernames: the lowercase of the NFC form, normalized again.
+pub fn fold_username(name: &str) -> String {
+    let nfc: String = name.nfc().collect();
+    nfc.to_lowercase().nfc().collect()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -146,6 +160,65 @@ impl Contacts {
         }
     }
 
+    /// The contact pinned under `username` (compared as the server does, case-folded).
+    pub fn by_username(&self, username: &str) -> Option<&Contact> {
+        let folded = fold_username(username);
+        self.contacts
+            .values()
+            .find(|c| !c.username.is_empty() && fold_username(&c.username) == folded)
+    }
+
+    /// Checks the server's answer "`username` is `user_id`" against the pinned names: the name must not be
+    /// pinned to another user id, and the user id must not be pinned under another name.
+    pub fn check_identity(&self, user_id: &str, username: &str) -> Result<(), IdentityChange> {
+        if let Some(pinned) = self.by_username(username)
+            && pinned.user_id != user_id
+        {
+            return Err(IdentityChange::Remapped {
+                username: username.to_owned(),
+                pinned_user_id: pinned.user_id.clone(),
+                new_user_id: user_id.to_owned(),
+            });
+        }
+        if let Some(contact) = self.contacts.get(user_id)
+            && !contact.username.is_empty()
+            && fold_username(&contact.username) != fold_username(username)
+        {
+            return Err(IdentityChange::Renamed {
+                user_id: user_id.to_owned(),
+                pinned_username: contact.username.clone(),
+                new_username: username.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// First use of a name for a contact pinned without one (seen on receipt, by user id only). Call after
+    /// [`Contacts::check_identity`]. Returns whether anything changed.
+    pub fn bind_username(&mut self, user_id: &str, username: &str) -> bool {
+        match self.contacts.get_mut(user_id) {
+            Some(contact) if contact.username.is_empty() => {
+                contact.username = username.to_owned();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The user accepted "`username` is `user_id`" after checking it: any other contact pinned under that
+    /// name loses it (it stays, with its keys, for its old messages), and `user_id`'s contact takes it.
+    pub fn accept_identity(&mut self, user_id: &str, username: &str) {
+        let folded = fold_username(username);
+        for contact in self.contacts.values_mut() {
+            if contact.user_id != user_id && fold_username(&contact.username) == folded {
+                contact.username.clear();
+            }
+        }
+        if let Some(contact) = self.contacts.get_mut(user_id) {
+            contact.username = username.to_owned();
+        }
+    }
+
     /// Whether `key_id` is trusted for `user_id`: `None` when the contact is unknown.
     pub fn trusts(&self, user_id: &str, key_id: &str) -> Option<bool> {
         self.contacts.get(user_id).map(|c| c.trusts(key_id))
@@ -194,6 +267,57 @@ mod tests {
         // Accepting the same key again changes nothing.
         contacts.accept("u_bob", "bob", K2, "F2", 30);
         assert_eq!(contacts.get("u_bob").unwrap().accepted_at, 20);
+    }
+
+    #[test]
+    fn names_are_pinned_both_ways() {
+        let mut contacts = Contacts::default();
+        contacts.pin_first_use("u_bob", "bob", K1, "F1", &[], 1);
+        assert_eq!(contacts.check_identity("u_bob", "bob"), Ok(()));
+        assert_eq!(contacts.check_identity("u_bob", "BOB"), Ok(()));
+        assert_eq!(contacts.check_identity("u_carol", "carol"), Ok(()));
+        // The server maps bob to another account.
+        assert_eq!(
+            contacts.check_identity("u_mallory", "Bob"),
+            Err(IdentityChange::Remapped {
+                username: "Bob".into(),
+                pinned_user_id: "u_bob".into(),
+                new_user_id: "u_mallory".into(),
+            })
+        );
+        // The server reports bob's user id under another name.
+        assert_eq!(
+            contacts.check_identity("u_bob", "robert"),
+            Err(IdentityChange::Renamed {
+                user_id: "u_bob".into(),
+                pinned_username: "bob".into(),
+                new_username: "robert".into(),
+            })
+        );
+        assert_eq!(
+            contacts.username("u_bob"),
+            Some("bob"),
+            "never renamed silently"
+        );
+
+        // A contact first seen on receipt has no name yet: its first lookup binds one.
+        contacts.pin_first_use("u_dave", "", K2, "F2", &[], 2);
+        assert_eq!(contacts.check_identity("u_dave", "dave"), Ok(()));
+        assert!(contacts.bind_username("u_dave", "dave"));
+        assert!(!contacts.bind_username("u_dave", "david"));
+        assert!(contacts.check_identity("u_dave", "david").is_err());
+        // An unnamed contact cannot take a name pinned to someone else.
+        contacts.pin_first_use("u_x", "", K3, "F3", &[], 3);
+        assert!(contacts.check_identity("u_x", "bob").is_err());
+
+        // Accepting moves the name; the old contact keeps its keys, without the name.
+        contacts.pin_first_use("u_bob2", "", K3, "F3", &[], 4);
+        contacts.accept_identity("u_bob2", "bob");
+        assert_eq!(contacts.username("u_bob2"), Some("bob"));
+        assert_eq!(contacts.username("u_bob"), Some(""));
+        assert_eq!(contacts.trusts("u_bob", K1), Some(true));
+        assert_eq!(contacts.check_identity("u_bob2", "bob"), Ok(()));
+        assert_eq!(fold_username("Ünï"), fold_username("u\u{308}NI\u{308}"));
     }
 
     #[test]

@@ -4,24 +4,32 @@
 //! are registered; messages are sealed for the receiver and for the sender's own key, signed, and opened
 //! locally. The server-assisted endpoints are never used.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use e2ee_crypto::{KeySize, PrivateKey, PublicKey, Recipient, SealParams};
-use e2ee_protocol::{KeyStatus, LoginRequest, MessageView, RegisterRequest, UserResponse};
+use e2ee_crypto::{KeyId, KeySize, PrivateKey, PublicKey, Recipient, SealParams};
+use e2ee_protocol::{
+    KeyStatus, LoginRequest, MessagePage, MessageView, PublicKeyResponse, RegisterRequest,
+    UserResponse,
+};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::api::{Client, MAX_PAGE, Order};
-use crate::contacts::{Contacts, Trust};
+use crate::contacts::{Contacts, Trust, fold_username};
 use crate::error::{ClientError, KeyChange, Result};
+use crate::keyops::{self, SecondFactor};
 use crate::messages::{self, KeyRing, MessageReport, Signer, Verification};
-use crate::profile::{LocalKey, Profile, SessionData};
+use crate::profile::{LocalKey, Profile, SeenMessages, SessionData};
 
 /// A session token is treated as expired this long before it really expires.
 const SESSION_MARGIN_MS: i64 = 30_000;
 /// Pauses before repeating a send that failed in transit (same envelope, so the server de-duplicates it).
 const SEND_RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(500), Duration::from_millis(1500)];
+/// The most pages one command fetches from one listing (100 000 messages at the largest page size).
+pub const MAX_PAGES: usize = 1000;
+/// Cursors are opaque, but a sane one is short.
+const MAX_CURSOR_BYTES: usize = 4096;
 
 pub fn now_ms() -> i64 {
     i64::try_from(crate::offline::now_millis()).unwrap_or(i64::MAX)
@@ -33,6 +41,81 @@ struct DirectoryKey {
     key_id: String,
     key: PublicKey,
     status: KeyStatus,
+    /// Revoked (by status or time): verifies nothing.
+    revoked: bool,
+    /// Retired: verifies only messages signed before this time (`i64::MIN` when the time is unknown).
+    retired_at: Option<i64>,
+}
+
+/// Guards a cursor loop against a server that pages forever: at most [`MAX_PAGES`] pages, no cursor twice.
+struct Pages {
+    what: &'static str,
+    fetched: usize,
+    seen: HashSet<String>,
+}
+
+impl Pages {
+    fn new(what: &'static str) -> Pages {
+        Pages {
+            what,
+            fetched: 0,
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Counts a fetched page; returns the cursor of the next one, if there is one and it may be fetched.
+    fn next(&mut self, cursor: Option<String>) -> Result<Option<String>> {
+        self.fetched += 1;
+        let Some(cursor) = cursor else {
+            return Ok(None);
+        };
+        if cursor.len() > MAX_CURSOR_BYTES {
+            return Err(ClientError::InvalidResponse(format!(
+                "listing {}: the server's cursor is longer than {MAX_CURSOR_BYTES} bytes",
+                self.what
+            )));
+        }
+        if !self.seen.insert(cursor.clone()) {
+            return Err(ClientError::InvalidResponse(format!(
+                "listing {}: the server sent the same cursor twice (a paging loop); stopped",
+                self.what
+            )));
+        }
+        if self.fetched >= MAX_PAGES {
+            return Err(ClientError::InvalidResponse(format!(
+                "listing {}: more than {MAX_PAGES} pages; stopped",
+                self.what
+            )));
+        }
+        Ok(Some(cursor))
+    }
+}
+
+/// The second factor this device can give for a key operation.
+enum Factor {
+    None,
+    Key(Box<PrivateKey>),
+    Password(Zeroizing<String>),
+}
+
+impl Factor {
+    fn as_second(&self) -> SecondFactor<'_> {
+        match self {
+            Factor::None => SecondFactor::None,
+            Factor::Key(key) => SecondFactor::ActiveKey(key),
+            Factor::Password(password) => SecondFactor::Password(password.clone()),
+        }
+    }
+}
+
+/// The server asks for a second factor this device did not give: the password is needed.
+fn key_operation_error(error: ClientError) -> ClientError {
+    match error {
+        ClientError::Api {
+            status: 403, code, ..
+        } if code == "authorization_required" => ClientError::PasswordRequired,
+        other => other,
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -69,6 +152,19 @@ pub struct KeyInfo {
     pub created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_key_id: Option<String>,
+}
+
+/// The result of `keys revoke`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokeReport {
+    pub key_id: String,
+    pub fingerprint: String,
+    pub revoked_at: i64,
+    /// It was the account's active key: the account has none now, until a new key is registered.
+    pub was_active: bool,
+    /// The private key is on this device (kept, so what was sealed for it stays readable).
+    pub on_this_device: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,6 +273,8 @@ pub struct Device {
     session: Option<SessionData>,
     contacts: Contacts,
     contacts_changed: bool,
+    seen: SeenMessages,
+    seen_changed: bool,
     directory: HashMap<String, DirectoryEntry>,
     /// Usernames learnt from lookups during this run (user id → username).
     names: HashMap<String, String>,
@@ -184,7 +282,9 @@ pub struct Device {
 
 impl Device {
     /// Opens `profile` against `server` (an explicit URL) or, without one, the server the profile was
-    /// registered on.
+    /// registered on. The saved session token is only ever sent to the profile's own server: against
+    /// another one, requests go without it (and fail with [`ClientError::OtherServer`]) until you log in
+    /// there with another profile.
     pub fn open(profile: Profile, server: Option<&str>) -> Result<Device> {
         let server = match server.filter(|s| !s.trim().is_empty()) {
             Some(server) => server.to_owned(),
@@ -198,15 +298,28 @@ impl Device {
         let mut client = Client::new(&server)?;
         let session = profile.session()?;
         if let Some(session) = &session {
-            client.set_token(Some(session.token.clone()));
+            let same_server = match &profile.data.server {
+                None => true,
+                Some(saved) => crate::api::normalize_base_url(saved)
+                    .is_ok_and(|saved| saved == client.base_url()),
+            };
+            if same_server {
+                client.set_token(Some(session.token.clone()));
+            } else {
+                let saved = profile.data.server.clone().unwrap_or_default();
+                client.withhold_token(profile.name(), &saved);
+            }
         }
         let contacts = profile.contacts()?;
+        let seen = profile.seen()?;
         Ok(Device {
             profile,
             client,
             session,
             contacts,
             contacts_changed: false,
+            seen,
+            seen_changed: false,
             directory: HashMap::new(),
             names: HashMap::new(),
         })
@@ -250,10 +363,15 @@ impl Device {
         }
     }
 
+    /// Saves the contacts (pins) and the seen-set, if they changed.
     fn save_contacts(&mut self) -> Result<()> {
         if self.contacts_changed {
             self.profile.save_contacts(&self.contacts)?;
             self.contacts_changed = false;
+        }
+        if self.seen_changed {
+            self.profile.save_seen(&self.seen)?;
+            self.seen_changed = false;
         }
         Ok(())
     }
@@ -339,40 +457,63 @@ impl Device {
     /// Generates this device's first key pair, stores it encrypted with `passphrase`, and registers the
     /// public key. If the account already has an active key that is not on this device, refuses unless
     /// `replace` (the new key would make messages sealed for that key unreadable here).
+    ///
+    /// Registration is signed by the new key (proof of possession) and, when the account already has a
+    /// key, authorized by the active key if this device holds it, otherwise by `password`
+    /// ([`ClientError::PasswordRequired`] without one). A profile whose key was revoked may run this too:
+    /// `passphrase` must then unlock that key (a profile has one passphrase).
     pub async fn keys_init(
         &mut self,
         passphrase: &str,
         bits: usize,
         replace: bool,
+        password: Option<&str>,
     ) -> Result<KeyInfo> {
         let me = self.me()?;
-        if let Some(current) = self.profile.current_key() {
+        if let Some(current) = self.profile.usable_key() {
             return Err(ClientError::Usage(format!(
                 "profile {} already has a key ({}): use `e2ee keys rotate` to replace it",
                 self.profile.name(),
                 current.fingerprint
             )));
         }
-        match self.client.public_key(&me, false).await {
-            Ok(active) if !replace => {
-                return Err(ClientError::Usage(format!(
-                    "your account already has an active key (fingerprint {}) that is not on this device; \
-                     messages sealed for it cannot be read here. Use `e2ee keys init --replace` to register \
-                     a new key anyway",
-                    active.fingerprint
-                )));
-            }
-            Ok(_) => {}
-            Err(ClientError::Api { status: 404, .. }) => {}
-            Err(other) => return Err(other),
+        let previous = self.profile.current_key().map(|k| k.key_id.clone());
+        if let Some(previous) = &previous {
+            self.profile.load_private_key(previous, passphrase)?;
         }
-        self.generate_and_register(passphrase, bits, None).await
+        let active = self.server_active_key(&me).await?;
+        if let Some(active) = &active
+            && !replace
+            && self.profile.local_key(&active.key_id).is_none()
+        {
+            return Err(ClientError::Usage(format!(
+                "your account already has an active key (fingerprint {}) that is not on this device; \
+                 messages sealed for it cannot be read here. Use `e2ee keys init --replace` to register \
+                 a new key anyway",
+                active.fingerprint
+            )));
+        }
+        let factor = self.second_factor(
+            active.as_ref().map(|a| a.key_id.as_str()),
+            passphrase,
+            password,
+            false,
+        )?;
+        self.generate_and_register(&me, passphrase, bits, previous, factor)
+            .await
     }
 
     /// Replaces the current key with a new one (the old private key stays on the device, so the history
     /// sealed for it stays readable). `passphrase` must unlock the current key; the new key uses it too.
-    pub async fn keys_rotate(&mut self, passphrase: &str, bits: usize) -> Result<KeyInfo> {
-        self.me()?;
+    /// The registration is authorized as for [`Device::keys_init`]: by the active key when it is on this
+    /// device (the usual case), else by `password`.
+    pub async fn keys_rotate(
+        &mut self,
+        passphrase: &str,
+        bits: usize,
+        password: Option<&str>,
+    ) -> Result<KeyInfo> {
+        let me = self.me()?;
         let current = self
             .profile
             .current_key()
@@ -383,15 +524,127 @@ impl Device {
             .clone();
         // Proves the passphrase before anything changes.
         self.profile.load_private_key(&current, passphrase)?;
-        self.generate_and_register(passphrase, bits, Some(current))
+        let active = self.server_active_key(&me).await?;
+        let factor = self.second_factor(
+            active.as_ref().map(|a| a.key_id.as_str()),
+            passphrase,
+            password,
+            false,
+        )?;
+        self.generate_and_register(&me, passphrase, bits, Some(current), factor)
             .await
+    }
+
+    /// Revokes one of the account's keys (`key_id`: 64 hex). Authorized by the active key when this device
+    /// holds it (unlocked with `passphrase`), else by `password`. After revoking the active key the account
+    /// has none until `keys rotate` or `keys init`; the private key stays on the device so what was sealed
+    /// for it stays readable.
+    pub async fn keys_revoke(
+        &mut self,
+        key_id: &str,
+        passphrase: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<RevokeReport> {
+        let me = self.me()?;
+        let key_id = key_id.trim().to_ascii_lowercase();
+        let parsed = KeyId::parse(&key_id).map_err(|_| {
+            ClientError::Usage(format!(
+                "{key_id:?} is not a key id: give the 64 hex digits `e2ee keys show` lists"
+            ))
+        })?;
+        let active = self.server_active_key(&me).await?;
+        let factor = self.second_factor(
+            active.as_ref().map(|a| a.key_id.as_str()),
+            passphrase.unwrap_or_default(),
+            password,
+            true,
+        )?;
+        let request =
+            keyops::revoke_request(&me, parsed, factor.as_second(), now_ms().max(0) as u64)?;
+        let view = match self.client.revoke_key(&request).await {
+            Ok(view) => view,
+            Err(ClientError::Api {
+                status: 404,
+                code,
+                message,
+            }) => {
+                return Err(ClientError::Api {
+                    status: 404,
+                    code,
+                    message: format!("you have no key {key_id} ({message})"),
+                });
+            }
+            Err(error) => return Err(key_operation_error(error)),
+        };
+        let key = PublicKey::from_spki_pem(&view.public_key)
+            .map_err(|e| ClientError::InvalidResponse(format!("the revoked key: {e}")))?;
+        if key.key_id() != parsed || view.key_id != key_id {
+            return Err(ClientError::InvalidResponse(
+                "the server answered for another key than the one revoked".into(),
+            ));
+        }
+        let revoked_at = view.revoked_at.unwrap_or_else(now_ms);
+        let on_this_device = match self.profile.local_key_mut(&key_id) {
+            Some(local) => {
+                local.revoked_at = Some(revoked_at);
+                true
+            }
+            None => false,
+        };
+        if on_this_device {
+            self.profile.save()?;
+        }
+        Ok(RevokeReport {
+            key_id,
+            fingerprint: parsed.fingerprint(),
+            revoked_at,
+            was_active: active.is_some_and(|a| a.key_id == view.key_id),
+            on_this_device,
+        })
+    }
+
+    /// The account's active key on the server, if it has one.
+    async fn server_active_key(&self, me: &str) -> Result<Option<PublicKeyResponse>> {
+        match self.client.public_key(me, false).await {
+            Ok(active) => Ok(Some(active)),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The second factor of a key operation: a signature by the active key when it is on this device (and
+    /// `passphrase` unlocks it), else `password`, else nothing for an account's very first key; when the
+    /// account surely has keys (or `required`), [`ClientError::PasswordRequired`].
+    fn second_factor(
+        &self,
+        active_key_id: Option<&str>,
+        passphrase: &str,
+        password: Option<&str>,
+        required: bool,
+    ) -> Result<Factor> {
+        if let Some(active) = active_key_id
+            && self.profile.local_key(active).is_some()
+            && !passphrase.is_empty()
+        {
+            let key = self.profile.load_private_key(active, passphrase)?;
+            return Ok(Factor::Key(Box::new(key)));
+        }
+        if let Some(password) = password.filter(|p| !p.is_empty()) {
+            return Ok(Factor::Password(Zeroizing::new(password.to_owned())));
+        }
+        if required || active_key_id.is_some() || !self.profile.data.keys.is_empty() {
+            return Err(ClientError::PasswordRequired);
+        }
+        Ok(Factor::None)
     }
 
     async fn generate_and_register(
         &mut self,
+        me: &str,
         passphrase: &str,
         bits: usize,
         previous: Option<String>,
+        factor: Factor,
     ) -> Result<KeyInfo> {
         if passphrase.is_empty() {
             return Err(ClientError::Usage(
@@ -400,12 +653,16 @@ impl Device {
         }
         let key = PrivateKey::generate(KeySize::from_bits(bits)?)?;
         let local = self.profile.write_key(&key, passphrase, now_ms())?;
-        let public_pem = key.public_key().to_spki_pem()?;
-        let registered = match self.client.register_key(&public_pem).await {
+        let created_at = u64::try_from(now_ms()).unwrap_or(0);
+        let registered = match keyops::register_request(me, &key, factor.as_second(), created_at) {
+            Ok(request) => self.client.register_key(&request).await,
+            Err(error) => Err(error),
+        };
+        let registered = match registered {
             Ok(view) => view,
             Err(error) => {
                 self.profile.discard_key_files(&local.key_id);
-                return Err(error);
+                return Err(key_operation_error(error));
             }
         };
         if registered.key_id != local.key_id {
@@ -413,6 +670,13 @@ impl Device {
             return Err(ClientError::InvalidResponse(
                 "the server registered a different key id than the key sent".into(),
             ));
+        }
+        if let Some(previous) = previous
+            .as_deref()
+            .and_then(|id| self.profile.local_key_mut(id))
+            && previous.revoked_at.is_none()
+        {
+            previous.retired_at = Some(registered.created_at);
         }
         self.profile.add_key(local.clone());
         self.profile.save()?;
@@ -477,27 +741,41 @@ impl Device {
     // ---- contacts ---------------------------------------------------------------------------------------
 
     async fn lookup(&mut self, username: &str) -> Result<UserResponse> {
-        match self.client.lookup_user(username).await {
-            Ok(user) => {
-                self.names
-                    .insert(user.user_id.clone(), user.username.clone());
-                // Keep the contact's display name current.
-                if let Some(contact) = self
-                    .contacts
-                    .contacts
-                    .get_mut(&user.user_id)
-                    .filter(|c| c.username != user.username)
-                {
-                    contact.username = user.username.clone();
+        self.lookup_pinned(username, false).await
+    }
+
+    /// Asks the server for `username`'s user id and checks the answer against the pinned names (trust on
+    /// first use of names, both ways): a name pinned to another user id, or a pinned user id under another
+    /// name, is [`ClientError::IdentityChanged`] unless `accept` (the user checked it), which re-pins.
+    async fn lookup_pinned(&mut self, username: &str, accept: bool) -> Result<UserResponse> {
+        let user = match self.client.lookup_user(username).await {
+            Ok(user) => user,
+            Err(ClientError::Api { status: 404, .. }) => {
+                return Err(ClientError::UnknownUser(username.to_owned()));
+            }
+            Err(other) => return Err(other),
+        };
+        if fold_username(&user.username) != fold_username(username) {
+            return Err(ClientError::InvalidResponse(format!(
+                "asked for user {username:?}, the server answered for {:?}",
+                crate::output::sanitize_line(&user.username)
+            )));
+        }
+        match self.contacts.check_identity(&user.user_id, &user.username) {
+            Ok(()) => {
+                if self.contacts.bind_username(&user.user_id, &user.username) {
                     self.contacts_changed = true;
                 }
-                Ok(user)
             }
-            Err(ClientError::Api { status: 404, .. }) => {
-                Err(ClientError::UnknownUser(username.to_owned()))
+            Err(_) if accept => {
+                self.contacts.accept_identity(&user.user_id, &user.username);
+                self.contacts_changed = true;
             }
-            Err(other) => Err(other),
+            Err(change) => return Err(ClientError::IdentityChanged(Box::new(change))),
         }
+        self.names
+            .insert(user.user_id.clone(), user.username.clone());
+        Ok(user)
     }
 
     /// The user's active key, with its id computed from the key itself.
@@ -575,9 +853,17 @@ impl Device {
     }
 
     /// Shows a contact's current fingerprint against the pinned one; with `accept`, trusts a changed key.
+    /// A changed username ↔ user id mapping is refused ([`ClientError::IdentityChanged`]) unless `accept`,
+    /// which pins the new mapping too.
     pub async fn verify_contact(&mut self, username: &str, accept: bool) -> Result<ContactReport> {
         self.me()?;
-        let user = self.lookup(username).await?;
+        let user = match self.lookup_pinned(username, accept).await {
+            Ok(user) => user,
+            Err(error) => {
+                self.save_contacts()?;
+                return Err(error);
+            }
+        };
         let (key_id, key) = self.active_key(&user).await?;
         let fingerprint = key.key_id().fingerprint();
         let now = now_ms();
@@ -641,8 +927,18 @@ impl Device {
         plaintext: &[u8],
     ) -> Result<SendReport> {
         let me = self.me()?;
-        let user = self.lookup(username).await?;
         let own_key_id = ring.current().key_id().to_string();
+        if let Some(revoked) = self
+            .profile
+            .local_key(&own_key_id)
+            .filter(|k| k.revoked_at.is_some())
+        {
+            return Err(ClientError::Usage(format!(
+                "your key {} is revoked: run `e2ee keys rotate` to make a new one before sending",
+                revoked.fingerprint
+            )));
+        }
+        let user = self.lookup(username).await?;
         let message_id = e2ee_crypto::random_message_id();
         let created_at = u64::try_from(now_ms()).unwrap_or(0);
         let mut resealed = false;
@@ -720,7 +1016,8 @@ impl Device {
     }
 
     /// Unread messages, oldest first, decrypted and verified (at most `limit`). With `mark_read`, each one
-    /// listed is marked read on the server.
+    /// listed is marked read on the server. Pages may hold fewer messages than asked for (the server caps
+    /// them by size): paging goes on while there is a next cursor, within [`MAX_PAGES`].
     pub async fn inbox(
         &mut self,
         ring: &mut KeyRing,
@@ -730,6 +1027,7 @@ impl Device {
         let me = self.me()?;
         let mut views = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut pages = Pages::new("the inbox");
         while views.len() < limit {
             let page_size = page_size(limit - views.len());
             let page = self
@@ -737,7 +1035,7 @@ impl Device {
                 .receive(&me, Some(page_size), cursor.as_deref())
                 .await?;
             views.extend(page.messages);
-            match page.next_cursor {
+            match pages.next(page.next_cursor)? {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
@@ -763,6 +1061,7 @@ impl Device {
         let me = self.me()?;
         let mut found: Option<MessageView> = None;
         let mut cursor: Option<String> = None;
+        let mut pages = Pages::new("the inbox");
         loop {
             let page = self
                 .client
@@ -776,7 +1075,7 @@ impl Device {
                 found = Some(view);
                 break;
             }
-            match page.next_cursor {
+            match pages.next(page.next_cursor)? {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
@@ -815,15 +1114,38 @@ impl Device {
         })
     }
 
+    /// One page of a chat's history; a chat the server does not know (no message yet) is empty.
+    async fn history_page(
+        &self,
+        chat_id: &str,
+        limit: u32,
+        cursor: Option<&str>,
+        order: Order,
+    ) -> Result<MessagePage> {
+        match self
+            .client
+            .history(chat_id, Some(limit), cursor, order)
+            .await
+        {
+            Err(ClientError::Api {
+                status: 404, code, ..
+            }) if code == "chat_not_found" => Ok(MessagePage {
+                messages: Vec::new(),
+                next_cursor: None,
+            }),
+            other => other,
+        }
+    }
+
     async fn find_in_histories(&self, me: &str, message_id: &str) -> Result<Option<MessageView>> {
         let peers: Vec<String> = self.contacts.contacts.keys().cloned().collect();
         for peer in peers {
             let chat = e2ee_crypto::chat_id(me, &peer);
             let mut cursor: Option<String> = None;
+            let mut pages = Pages::new("a chat history");
             loop {
                 let page = self
-                    .client
-                    .history(&chat, Some(MAX_PAGE), cursor.as_deref(), Order::Desc)
+                    .history_page(&chat, MAX_PAGE, cursor.as_deref(), Order::Desc)
                     .await?;
                 if let Some(view) = page
                     .messages
@@ -832,7 +1154,7 @@ impl Device {
                 {
                     return Ok(Some(view));
                 }
-                match page.next_cursor {
+                match pages.next(page.next_cursor)? {
                     Some(next) => cursor = Some(next),
                     None => break,
                 }
@@ -842,6 +1164,7 @@ impl Device {
     }
 
     /// The chat with `username`, oldest first: the latest `limit` messages, or every message with `all`.
+    /// A chat without messages yet (the server answers `404 chat_not_found`) is empty.
     pub async fn history(
         &mut self,
         ring: &mut KeyRing,
@@ -855,6 +1178,7 @@ impl Device {
         let mut views = Vec::new();
         let mut cursor: Option<String> = None;
         let mut truncated = false;
+        let mut pages = Pages::new("the chat history");
         loop {
             let (size, order) = if all {
                 (MAX_PAGE, Order::Asc)
@@ -862,17 +1186,19 @@ impl Device {
                 (page_size(limit - views.len()), Order::Desc)
             };
             let page = self
-                .client
-                .history(&chat_id, Some(size), cursor.as_deref(), order)
+                .history_page(&chat_id, size, cursor.as_deref(), order)
                 .await?;
             views.extend(page.messages);
+            let more = all || views.len() < limit;
             match page.next_cursor {
-                Some(next) if all || views.len() < limit => cursor = Some(next),
-                Some(_) => {
+                Some(_) if !more => {
                     truncated = true;
                     break;
                 }
-                None => break,
+                next => match pages.next(next)? {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                },
             }
         }
         if !all {
@@ -895,7 +1221,8 @@ impl Device {
         })
     }
 
-    /// The keys of `user_id` (every status), fetched once per run. A user without keys has an empty entry.
+    /// The keys of `user_id` (every status), fetched once per run. A user without keys (or without an active
+    /// key: the server then lists none) has an empty entry.
     async fn directory(&mut self, user_id: &str) -> Result<&DirectoryEntry> {
         if !self.directory.contains_key(user_id) {
             let entry = match self.client.public_key(user_id, true).await {
@@ -907,17 +1234,32 @@ impl Device {
                         .filter_map(|view| {
                             let key = PublicKey::from_spki_pem(&view.public_key).ok()?;
                             let key_id = key.key_id().to_string();
-                            // A key listed under another id is ignored, never trusted.
-                            (key_id == view.key_id).then_some(DirectoryKey {
-                                key_id,
-                                key,
-                                status: view.status,
-                            })
+                            let revoked =
+                                view.status == KeyStatus::Revoked || view.revoked_at.is_some();
+                            let retired_at = match view.status {
+                                KeyStatus::Retired => Some(view.retired_at.unwrap_or(i64::MIN)),
+                                _ => view.retired_at,
+                            };
+                            // A key listed under another id is ignored, never trusted; a pending key
+                            // vouches for nothing.
+                            (key_id == view.key_id && view.status != KeyStatus::Pending).then_some(
+                                DirectoryKey {
+                                    key_id,
+                                    key,
+                                    status: view.status,
+                                    revoked,
+                                    retired_at,
+                                },
+                            )
                         })
                         .collect();
                     let active = keys
                         .iter()
-                        .find(|k| k.key_id == response.key_id && k.status == KeyStatus::Active)
+                        .find(|k| {
+                            k.key_id == response.key_id
+                                && k.status == KeyStatus::Active
+                                && !k.revoked
+                        })
                         .map(|k| k.key_id.clone());
                     DirectoryEntry { active, keys }
                 }
@@ -948,12 +1290,21 @@ impl Device {
         let known: Vec<String> = entry
             .keys
             .iter()
-            .filter(|k| k.status != KeyStatus::Revoked)
+            .filter(|k| !k.revoked)
             .map(|k| k.key_id.clone())
             .collect();
-        // The username is not known from a user id alone, unless looked up in this run; otherwise it is
-        // filled in on the first lookup by name.
-        let username = self.names.get(sender_id).cloned().unwrap_or_default();
+        // The username is not known from a user id alone, unless looked up (and checked) in this run;
+        // otherwise it is bound on the first lookup by name.
+        let username = self
+            .names
+            .get(sender_id)
+            .filter(|name| {
+                self.contacts
+                    .check_identity(sender_id, name.as_str())
+                    .is_ok()
+            })
+            .cloned()
+            .unwrap_or_default();
         self.contacts.pin_first_use(
             sender_id,
             &username,
@@ -976,8 +1327,50 @@ impl Device {
             .map(str::to_owned)
     }
 
+    /// What this device knows of the key `key_id` that signed a message of `sender`: `None` if it is not a
+    /// key of the sender; else (key, trusted, revoked, retired at).
+    async fn signer(
+        &mut self,
+        ring: &KeyRing,
+        me: &str,
+        sender: &str,
+        key_id: &str,
+    ) -> Result<Option<(PublicKey, bool, bool, Option<i64>)>> {
+        let listed = self
+            .directory(sender)
+            .await?
+            .keys
+            .iter()
+            .find(|k| k.key_id == key_id)
+            .map(|k| (k.key.clone(), k.revoked, k.retired_at));
+        if sender == me {
+            // Own keys on this device are trusted for what they signed, within their lifetime: the server's
+            // listing and this device's own record of rotations and revocations.
+            let Some(key) = ring.public(key_id).cloned() else {
+                // Own keys not on this device (another device of the account) are not trusted.
+                return Ok(
+                    listed.map(|(key, revoked, retired_at)| (key, false, revoked, retired_at))
+                );
+            };
+            let local = self.profile.local_key(key_id);
+            let revoked = listed.as_ref().is_some_and(|l| l.1)
+                || local.is_some_and(|k| k.revoked_at.is_some());
+            let retired_at = listed
+                .as_ref()
+                .and_then(|l| l.2)
+                .or_else(|| local.and_then(|k| k.retired_at));
+            return Ok(Some((key, true, revoked, retired_at)));
+        }
+        self.pin_sender_on_first_use(sender);
+        Ok(listed.map(|(key, revoked, retired_at)| {
+            let trusted = self.contacts.trusts(sender, key_id).unwrap_or(false);
+            (key, trusted, revoked, retired_at)
+        }))
+    }
+
     /// Verifies and decrypts one stored message. Never fails because of the message itself: a bad one is a
-    /// report with status `failed`. Only a failure to reach the server is an error.
+    /// report with status `failed`. Only a failure to reach the server is an error. A signed message seen
+    /// before under another server id is flagged as a replay.
     async fn open_view(
         &mut self,
         ring: &mut KeyRing,
@@ -987,51 +1380,26 @@ impl Device {
         let envelope = match messages::parse_envelope(view) {
             Ok(envelope) => envelope,
             Err(reason) => {
-                let opening = messages::Opening {
-                    status: Verification::Failed,
-                    reason: Some(reason),
-                    plaintext: None,
-                    decrypted_with: None,
-                };
-                return Ok(self.make_report(view, me, None, opening));
+                return Ok(self.make_report(view, me, None, messages::failed(reason)));
             }
         };
         let signer_key_id = envelope.signature.as_ref().map(|s| s.key_id.clone());
-        let sender = &view.sender_id;
-        // (public key, trusted, revoked) of the signer, or None if unknown.
-        let signer: Option<Option<(PublicKey, bool, bool)>> = match &signer_key_id {
+        let sender = view.sender_id.clone();
+        let signer = match &signer_key_id {
             None => None,
-            Some(key_id) if sender == me && ring.public(key_id).is_some() => ring
-                .public(key_id)
-                .map(|key| Some((key.clone(), true, false))),
-            Some(key_id) => {
-                let entry = self.directory(sender).await?;
-                let found = entry
-                    .keys
-                    .iter()
-                    .find(|k| &k.key_id == key_id)
-                    .map(|k| (k.key.clone(), k.status == KeyStatus::Revoked));
-                if sender != me {
-                    self.pin_sender_on_first_use(sender);
-                }
-                Some(found.map(|(key, revoked)| {
-                    // Own keys not on this device (another device of the account) are not trusted.
-                    let trusted =
-                        sender != me && self.contacts.trusts(sender, key_id).unwrap_or(false);
-                    (key, trusted, revoked)
-                }))
-            }
+            Some(key_id) => Some(self.signer(ring, me, &sender, key_id).await?),
         };
         let sender_name = self
-            .display_name(me, sender)
+            .display_name(me, &sender)
             .unwrap_or_else(|| sender.clone());
         let signer_ref = match &signer {
             None => Signer::NotSigned,
             Some(None) => Signer::Unknown,
-            Some(Some((key, trusted, revoked))) => Signer::Key {
+            Some(Some((key, trusted, revoked, retired_at))) => Signer::Key {
                 key,
                 trusted: *trusted,
                 revoked: *revoked,
+                retired_at: *retired_at,
             },
         };
         let opening = messages::open_envelope(
@@ -1042,7 +1410,23 @@ impl Device {
             signer_ref,
             &sender_name,
         );
-        Ok(self.make_report(view, me, signer_key_id, opening))
+        let mut report = self.make_report(view, me, signer_key_id, opening);
+        if report.status != Verification::Failed {
+            match self.seen.first_seen(&sender, &envelope.message_id) {
+                Some(first) if first != view.message_id => {
+                    let first = first.to_owned();
+                    report.mark_replay(&first);
+                }
+                Some(_) => {}
+                None if report.status == Verification::Verified => {
+                    self.seen
+                        .record(&sender, &envelope.message_id, &view.message_id);
+                    self.seen_changed = true;
+                }
+                None => {}
+            }
+        }
+        Ok(report)
     }
 
     fn make_report(
@@ -1097,7 +1481,10 @@ mod tests {
             .unwrap();
         let profile = Profile::open(root.path(), "p").unwrap();
         let mut device = Device::open(profile, Some("http://127.0.0.1:9")).unwrap();
-        let error = device.keys_init("pass", 2048, false).await.unwrap_err();
+        let error = device
+            .keys_init("pass", 2048, false, None)
+            .await
+            .unwrap_err();
         assert!(
             matches!(error, ClientError::SessionExpired { .. }),
             "{error}"
@@ -1108,6 +1495,53 @@ mod tests {
         let report = device.keys_show().await;
         assert!(report.keys.is_empty());
         assert!(report.server_note.unwrap().contains("expired"));
+    }
+
+    #[test]
+    fn paging_stops_on_a_repeated_cursor_or_too_many_pages() {
+        let mut pages = Pages::new("x");
+        assert_eq!(pages.next(Some("a".into())).unwrap().as_deref(), Some("a"));
+        assert_eq!(pages.next(Some("b".into())).unwrap().as_deref(), Some("b"));
+        let error = pages.next(Some("a".into())).unwrap_err();
+        assert!(error.to_string().contains("same cursor"), "{error}");
+        assert_eq!(Pages::new("x").next(None).unwrap(), None);
+
+        let mut pages = Pages::new("x");
+        for i in 1..MAX_PAGES {
+            assert!(pages.next(Some(i.to_string())).unwrap().is_some());
+        }
+        let error = pages.next(Some("last".into())).unwrap_err();
+        assert!(error.to_string().contains("pages"), "{error}");
+        assert!(Pages::new("x").next(Some("c".repeat(5000))).is_err());
+    }
+
+    #[test]
+    fn the_token_is_not_sent_to_another_server() {
+        let root = tempfile::tempdir().unwrap();
+        let mut profile = Profile::open(root.path(), "p").unwrap();
+        profile.data.server = Some("http://127.0.0.1:9000/".into());
+        profile.data.user_id = Some("u_me".into());
+        profile.save().unwrap();
+        profile
+            .save_session(&SessionData {
+                token: Zeroizing::new("t".into()),
+                expires_at: i64::MAX,
+            })
+            .unwrap();
+        let device = Device::open(
+            Profile::open(root.path(), "p").unwrap(),
+            Some("http://127.0.0.1:9000"),
+        )
+        .unwrap();
+        assert!(device.client().has_token(), "same server, normalized");
+        let device = Device::open(Profile::open(root.path(), "p").unwrap(), None).unwrap();
+        assert!(device.client().has_token());
+        let device = Device::open(
+            Profile::open(root.path(), "p").unwrap(),
+            Some("http://127.0.0.1:9001"),
+        )
+        .unwrap();
+        assert!(!device.client().has_token(), "another server");
     }
 
     #[test]

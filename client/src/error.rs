@@ -23,6 +23,8 @@ pub mod exit {
     pub const PASSPHRASE: u8 = 6;
     /// Unknown user, message or key (HTTP 404).
     pub const NOT_FOUND: u8 = 7;
+    /// The server refuses more attempts for now (HTTP 429: too many failed logins, a quota); retry later.
+    pub const RATE_LIMITED: u8 = 8;
 }
 
 /// The details of a [`ClientError::KeyChanged`].
@@ -36,6 +38,52 @@ pub struct KeyChange {
     pub new_fingerprint: String,
 }
 
+/// The details of a [`ClientError::IdentityChanged`]: the server's username ↔ user id mapping differs from
+/// the one this device pinned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityChange {
+    /// `username` is pinned to `pinned_user_id`, but the server now maps it to `new_user_id`.
+    Remapped {
+        username: String,
+        pinned_user_id: String,
+        new_user_id: String,
+    },
+    /// `user_id` is pinned as `pinned_username`, but the server reports it as `new_username`.
+    Renamed {
+        user_id: String,
+        pinned_username: String,
+        new_username: String,
+    },
+}
+
+impl std::fmt::Display for IdentityChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdentityChange::Remapped {
+                username,
+                pinned_user_id,
+                new_user_id,
+            } => write!(
+                f,
+                "the server now says {username} is user id {new_user_id}, but this device pinned {username} as \
+                 user id {pinned_user_id}; nothing was sent. This is a different account (or the server is \
+                 substituting one): check with {username} over another channel, then run \
+                 `e2ee keys verify {username} --accept` to pin the new account"
+            ),
+            IdentityChange::Renamed {
+                user_id,
+                pinned_username,
+                new_username,
+            } => write!(
+                f,
+                "the server says user id {user_id} is {new_username}, but this device pinned {user_id} as \
+                 {pinned_username}; nothing was sent and the contact was not renamed. Check with them over \
+                 another channel, then run `e2ee keys verify {new_username} --accept` to pin the new name"
+            ),
+        }
+    }
+}
+
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +94,20 @@ pub enum ClientError {
         status: u16,
         code: String,
         message: String,
+    },
+    /// HTTP 429 (`too_many_attempts`, `quota_exceeded`): the server refuses more for now.
+    #[error(
+        "rate limited by the server: {message} (HTTP 429, {code}); {}",
+        match .retry_after {
+            Some(seconds) => format!("try again in {seconds} second{}", if *seconds == 1 { "" } else { "s" }),
+            None => "try again later".to_owned(),
+        }
+    )]
+    RateLimited {
+        code: String,
+        message: String,
+        /// The `Retry-After` header, in seconds, when the server sent one.
+        retry_after: Option<u64>,
     },
     /// No connection could be made, or it timed out.
     #[error("server {url} is unreachable: {reason}")]
@@ -74,6 +136,27 @@ pub enum ClientError {
         new = .0.new_fingerprint
     )]
     KeyChanged(Box<KeyChange>),
+    /// Trust on first use of names: the server's username ↔ user id mapping differs from the pinned one.
+    #[error("{0}")]
+    IdentityChanged(Box<IdentityChange>),
+    /// A key operation needs the account password: this device does not hold the account's active key.
+    #[error(
+        "this device does not hold your account's active key, so the key change cannot be signed with it: \
+         give your account password (prompt, or --password-env VAR)"
+    )]
+    PasswordRequired,
+    /// The saved session belongs to another server than the one this command talks to: the token is not
+    /// sent there.
+    #[error(
+        "the session of profile {profile} is for {profile_server}, not {server}: the token is never sent to \
+         another server. Use the profile's server, or log in to {server} with another profile \
+         (`e2ee --profile NAME --server {server} login USERNAME`)"
+    )]
+    OtherServer {
+        profile: String,
+        profile_server: String,
+        server: String,
+    },
     #[error(
         "wrong passphrase: it does not unlock the private key of this profile (or the key file is damaged)"
     )]
@@ -124,7 +207,7 @@ impl ClientError {
     /// The API error code, when the server sent one.
     pub fn api_code(&self) -> Option<&str> {
         match self {
-            ClientError::Api { code, .. } => Some(code),
+            ClientError::Api { code, .. } | ClientError::RateLimited { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -143,7 +226,12 @@ impl ClientError {
         match self {
             ClientError::Unreachable { .. } => exit::UNREACHABLE,
             ClientError::NotLoggedIn { .. } | ClientError::SessionExpired { .. } => exit::AUTH,
-            ClientError::Api { status: 401, .. } => exit::AUTH,
+            ClientError::Api { status: 401, .. } | ClientError::OtherServer { .. } => exit::AUTH,
+            ClientError::Api {
+                status: 403, code, ..
+            } if code == "authorization_failed" => exit::AUTH,
+            ClientError::RateLimited { .. } => exit::RATE_LIMITED,
+            ClientError::IdentityChanged(_) => exit::KEY_CHANGED,
             ClientError::Api { status: 404, .. } | ClientError::UnknownUser(_) => exit::NOT_FOUND,
             ClientError::KeyChanged(_) => exit::KEY_CHANGED,
             ClientError::WrongPassphrase => exit::PASSPHRASE,
@@ -156,6 +244,10 @@ impl ClientError {
     pub fn code(&self) -> &str {
         match self {
             ClientError::Api { code, .. } => code,
+            ClientError::RateLimited { code, .. } => code,
+            ClientError::IdentityChanged(_) => "identity_changed",
+            ClientError::PasswordRequired => "password_required",
+            ClientError::OtherServer { .. } => "other_server",
             ClientError::Unreachable { .. } => "unreachable",
             ClientError::Transport(_) => "transport",
             ClientError::InvalidResponse(_) => "invalid_response",
@@ -227,6 +319,62 @@ mod tests {
         let text = changed.to_string();
         assert!(text.contains("AAAA") && text.contains("BBBB") && text.contains("--accept"));
         assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn rate_limits_have_their_own_exit_code_and_say_when_to_retry() {
+        let limited = ClientError::RateLimited {
+            code: "too_many_attempts".into(),
+            message: "too many failed logins".into(),
+            retry_after: Some(30),
+        };
+        assert_eq!(limited.exit_code(), exit::RATE_LIMITED);
+        assert_eq!(limited.code(), "too_many_attempts");
+        assert_eq!(limited.api_code(), Some("too_many_attempts"));
+        let text = limited.to_string();
+        assert!(text.contains("try again in 30 seconds"), "{text}");
+        assert!(text.contains("HTTP 429") && !text.contains('\n'), "{text}");
+        assert!(!limited.is_transient());
+        let later = ClientError::RateLimited {
+            code: "quota_exceeded".into(),
+            message: "m".into(),
+            retry_after: None,
+        };
+        assert!(later.to_string().contains("try again later"));
+        // Distinct from every other exit code.
+        let codes = [
+            exit::OTHER,
+            exit::USAGE,
+            exit::UNREACHABLE,
+            exit::AUTH,
+            exit::KEY_CHANGED,
+            exit::PASSPHRASE,
+            exit::NOT_FOUND,
+        ];
+        assert!(!codes.contains(&exit::RATE_LIMITED));
+    }
+
+    #[test]
+    fn identity_changes_are_key_changes_and_name_both_ids() {
+        let remapped = ClientError::IdentityChanged(Box::new(IdentityChange::Remapped {
+            username: "bob".into(),
+            pinned_user_id: "u_1".into(),
+            new_user_id: "u_2".into(),
+        }));
+        assert_eq!(remapped.exit_code(), exit::KEY_CHANGED);
+        assert_eq!(remapped.code(), "identity_changed");
+        let text = remapped.to_string();
+        assert!(text.contains("u_1") && text.contains("u_2") && text.contains("bob"));
+        assert!(text.contains("--accept") && !text.contains('\n'), "{text}");
+        let renamed = ClientError::IdentityChanged(Box::new(IdentityChange::Renamed {
+            user_id: "u_1".into(),
+            pinned_username: "bob".into(),
+            new_username: "robert".into(),
+        }));
+        let text = renamed.to_string();
+        assert!(text.contains("u_1") && text.contains("bob") && text.contains("robert"));
+        assert_eq!(renamed.exit_code(), exit::KEY_CHANGED);
+        assert_eq!(api(403, "authorization_failed").exit_code(), exit::AUTH);
     }
 
     #[test]

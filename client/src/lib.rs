@@ -8,6 +8,7 @@
 //! * [`device`]: what a user does: register, log in, generate/rotate keys, send (seal for the receiver and
 //!   for oneself, sign), read the inbox and the history (verify, decrypt, report per message).
 //! * [`messages`]: opening one stored message: which device key, which signer, which outcome.
+//! * [`keyops`]: the signed requests that register or revoke a key (proof of possession, second factor).
 //! * [`keyfile`], [`offline`]: the offline key and envelope commands of `e2ee`.
 //!
 //! ```no_run
@@ -28,6 +29,7 @@ pub mod contacts;
 pub mod device;
 pub mod error;
 pub mod keyfile;
+pub mod keyops;
 pub mod messages;
 pub mod offline;
 pub mod output;

@@ -22,8 +22,9 @@ Secrets: passwords come from a prompt or --password-env VAR, key passphrases fro
 of standard input is used.
 
 Exit codes: 0 success, 1 other error, 2 usage, 3 server unreachable, 4 not logged in / session expired /
-wrong username or password, 5 a contact's key changed (nothing sent), 6 wrong passphrase, 7 unknown user or
-message.";
+wrong username or password / session of another server, 5 a contact's key or username <-> user id mapping
+changed (nothing sent), 6 wrong passphrase, 7 unknown user or message, 8 rate limited by the server (HTTP
+429: too many attempts or a quota; the message says when to retry).";
 
 #[derive(Parser)]
 #[command(
@@ -136,10 +137,15 @@ fn run(cli: Cli) -> Result<()> {
             passphrase_env,
         } => {
             let passphrase = passphrase(passphrase_env.as_ref())?;
-            print!(
-                "{}",
-                offline::keygen(&out, bits, passphrase.as_deref().map(String::as_str))?
-            );
+            let public = offline::keygen(&out, bits, passphrase.as_deref().map(String::as_str))?;
+            if passphrase.is_none() {
+                eprintln!(
+                    "warning: {} holds the private key unencrypted (no --passphrase-env): anyone who can read \
+                     the file can decrypt your messages and sign as you",
+                    out.display()
+                );
+            }
+            print!("{public}");
         }
         Command::Pubkey {
             key,
@@ -210,7 +216,7 @@ fn main() -> ExitCode {
             let client_error = error.downcast_ref::<ClientError>();
             let code = client_error.map_or(exit::OTHER, ClientError::exit_code);
             // One line: the context chain joined, never a backtrace.
-            let message = format!("{error:#}").replace(['\n', '\r'], " ");
+            let message = e2ee_client::output::sanitize_line(&format!("{error:#}"));
             if json {
                 let kind = client_error.map_or("error", ClientError::code);
                 eprintln!(

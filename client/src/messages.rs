@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use e2ee_crypto::{CryptoError, Envelope, PrivateKey, PublicKey};
+use e2ee_crypto::{CryptoError, Envelope, Header, PrivateKey, PublicKey};
 use e2ee_protocol::MessageView;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -35,21 +35,35 @@ impl Verification {
     }
 }
 
-/// One message as the user sees it.
-#[derive(Debug, Clone, Serialize)]
+/// A user named by a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    pub user_id: String,
+    /// The pinned (or looked-up) username, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+/// One message as the user sees it. What is shown as the message's time and recipients comes from the
+/// envelope header authenticated by opening it, never from the server's fields.
+#[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageReport {
+    /// The server's id of the message.
     pub message_id: String,
     pub chat_id: String,
+    /// The sender (the envelope's, which must match the server's).
     pub sender_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sender: Option<String>,
-    pub receiver_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub receiver: Option<String>,
+    /// The recipients besides the sender, from the authenticated header (empty when it did not open).
+    pub recipients: Vec<Participant>,
     pub client_message_id: String,
-    /// When the server stored it (ms since the epoch).
-    pub created_at: i64,
+    /// The sender's time from the authenticated header (ms since the epoch); `None` when it did not open.
+    pub created_at: Option<i64>,
+    /// When the server says it stored the message (not authenticated).
+    pub stored_at: i64,
     pub read_at: Option<i64>,
     /// Sent by this account.
     pub outgoing: bool,
@@ -57,6 +71,9 @@ pub struct MessageReport {
     /// Why the message is unverified or failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The server id under which this same signed message was first seen: this delivery is a replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
     /// The plaintext, when it decrypted to UTF-8 text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<Zeroizing<String>>,
@@ -68,6 +85,49 @@ pub struct MessageReport {
     /// The key of this device the message was decrypted with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decrypted_with_key_id: Option<String>,
+}
+
+/// Never prints the plaintext.
+impl std::fmt::Debug for MessageReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |present: bool| present.then_some("[redacted]");
+        f.debug_struct("MessageReport")
+            .field("message_id", &self.message_id)
+            .field("chat_id", &self.chat_id)
+            .field("sender_id", &self.sender_id)
+            .field("sender", &self.sender)
+            .field("recipients", &self.recipients)
+            .field("client_message_id", &self.client_message_id)
+            .field("created_at", &self.created_at)
+            .field("stored_at", &self.stored_at)
+            .field("read_at", &self.read_at)
+            .field("outgoing", &self.outgoing)
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .field("replay_of", &self.replay_of)
+            .field("text", &redacted(self.text.is_some()))
+            .field("data_base64", &redacted(self.data_base64.is_some()))
+            .field("signer_key_id", &self.signer_key_id)
+            .field("decrypted_with_key_id", &self.decrypted_with_key_id)
+            .finish()
+    }
+}
+
+impl MessageReport {
+    /// Flags this delivery as a replay of the same signed message first seen as `first_message_id`: it is
+    /// never shown as verified.
+    pub fn mark_replay(&mut self, first_message_id: &str) {
+        let replay =
+            format!("REPLAY: the same signed message was already delivered as {first_message_id}");
+        self.reason = Some(match self.reason.take() {
+            Some(reason) => format!("{replay}; {reason}"),
+            None => replay,
+        });
+        if self.status == Verification::Verified {
+            self.status = Verification::Unverified;
+        }
+        self.replay_of = Some(first_message_id.to_owned());
+    }
 }
 
 /// The private keys of this device, unlocked with one passphrase. The current key is decrypted up front
@@ -187,7 +247,10 @@ pub enum Signer<'a> {
     Key {
         key: &'a PublicKey,
         trusted: bool,
+        /// Revoked: it verifies nothing.
         revoked: bool,
+        /// Retired at this time (ms): it verifies only messages whose signed `createdAt` is earlier.
+        retired_at: Option<i64>,
     },
     /// The signature names a key id the sender does not have (or that could not be fetched).
     Unknown,
@@ -215,15 +278,23 @@ pub struct Opening {
     pub reason: Option<String>,
     pub plaintext: Option<Zeroizing<Vec<u8>>>,
     pub decrypted_with: Option<String>,
+    /// The header, authenticated by opening (None when it did not open).
+    pub header: Option<Header>,
 }
 
-fn failed(reason: impl Into<String>) -> Opening {
+pub fn failed(reason: impl Into<String>) -> Opening {
     Opening {
         status: Verification::Failed,
         reason: Some(reason.into()),
         plaintext: None,
         decrypted_with: None,
+        header: None,
     }
+}
+
+/// Whether a key retired at `retired_at` may still vouch for a message signed at `created_at`.
+fn signed_before(created_at: u64, retired_at: i64) -> bool {
+    i64::try_from(created_at).is_ok_and(|t| t < retired_at)
 }
 
 /// Opens `envelope` for `me` with whichever key of `ring` it is wrapped for, checking the signature when
@@ -269,9 +340,20 @@ pub fn open_envelope(
             Some(format!("signed with a revoked key of {sender_name}")),
         ),
         Signer::Key {
+            retired_at: Some(retired_at),
+            ..
+        } if !signed_before(envelope.created_at, retired_at) => (
+            None,
+            Some(format!(
+                "signed with a key of {sender_name} that was retired before the message's time: \
+                 a retired key only vouches for older messages"
+            )),
+        ),
+        Signer::Key {
             key,
             trusted,
             revoked: false,
+            ..
         } => (
             Some(key),
             (!trusted).then(|| {
@@ -292,6 +374,7 @@ pub fn open_envelope(
             reason: unverified_reason,
             plaintext: Some(opened.plaintext),
             decrypted_with: Some(key_id),
+            header: Some(opened.header),
         },
         Err(CryptoError::BadSignature) => {
             failed("bad signature: the message was altered or forged")
@@ -304,7 +387,8 @@ pub fn open_envelope(
     }
 }
 
-/// Builds the report of a message from the server's metadata and the opening.
+/// Builds the report of a message: the ids from the server's metadata (checked against the envelope by
+/// [`parse_envelope`]), the time and the recipients from the authenticated header of the opening.
 pub fn report(
     view: &MessageView,
     me: &str,
@@ -324,19 +408,45 @@ pub fn report(
         },
         None => (None, None),
     };
+    let (created_at, recipients) = match &opening.header {
+        Some(header) => {
+            let mut ids: Vec<&str> = Vec::new();
+            for recipient in &header.recipients {
+                if recipient.user_id != header.sender_id
+                    && !ids.contains(&recipient.user_id.as_str())
+                {
+                    ids.push(&recipient.user_id);
+                }
+            }
+            if ids.is_empty() {
+                // A note to self.
+                ids.push(&header.sender_id);
+            }
+            let recipients = ids
+                .into_iter()
+                .map(|id| Participant {
+                    user_id: id.to_owned(),
+                    username: names(id),
+                })
+                .collect();
+            (i64::try_from(header.created_at).ok(), recipients)
+        }
+        None => (None, Vec::new()),
+    };
     MessageReport {
         message_id: view.message_id.clone(),
         chat_id: view.chat_id.clone(),
         sender_id: view.sender_id.clone(),
         sender: names(&view.sender_id),
-        receiver_id: view.receiver_id.clone(),
-        receiver: names(&view.receiver_id),
+        recipients,
         client_message_id: view.client_message_id.clone(),
-        created_at: view.created_at,
+        created_at,
+        stored_at: view.created_at,
         read_at: view.read_at,
         outgoing: view.sender_id == me,
         status: opening.status,
         reason: opening.reason,
+        replay_of: None,
         text,
         data_base64,
         signer_key_id,
@@ -410,6 +520,7 @@ mod tests {
             key: keys().bob.public_key(),
             trusted: true,
             revoked: false,
+            retired_at: None,
         }
     }
 
@@ -466,11 +577,13 @@ mod tests {
                 key: k.bob.public_key(),
                 trusted: false,
                 revoked: false,
+                retired_at: None,
             },
             Signer::Key {
                 key: k.bob.public_key(),
                 trusted: true,
                 revoked: true,
+                retired_at: None,
             },
         ] {
             let opening = open_envelope(&signed, "u_alice", &mut ring, None, signer, "bob");
@@ -515,9 +628,75 @@ mod tests {
                 key: k.alice_old.public_key(),
                 trusted: true,
                 revoked: false,
+                retired_at: None,
             },
             "bob",
         );
+        assert_eq!(opening.status, Verification::Failed);
+    }
+
+    #[test]
+    fn a_retired_key_vouches_only_for_messages_signed_before_its_retirement() {
+        let mut ring = alice_ring();
+        let k = keys();
+        // from_bob signs at createdAt = 1.
+        let envelope = from_bob(&k.alice, "old enough", true);
+        let retired = |retired_at| Signer::Key {
+            key: k.bob.public_key(),
+            trusted: true,
+            revoked: false,
+            retired_at: Some(retired_at),
+        };
+        let opening = open_envelope(&envelope, "u_alice", &mut ring, None, retired(2), "bob");
+        assert_eq!(opening.status, Verification::Verified);
+        for retired_at in [1, 0, -5] {
+            let opening = open_envelope(
+                &envelope,
+                "u_alice",
+                &mut ring,
+                None,
+                retired(retired_at),
+                "bob",
+            );
+            assert_eq!(opening.status, Verification::Unverified, "{retired_at}");
+            assert!(opening.reason.unwrap().contains("retired"));
+        }
+        // Revoked: never verified, whatever the time.
+        let revoked = Signer::Key {
+            key: k.bob.public_key(),
+            trusted: true,
+            revoked: true,
+            retired_at: Some(i64::MAX),
+        };
+        let opening = open_envelope(&envelope, "u_alice", &mut ring, None, revoked, "bob");
+        assert_eq!(opening.status, Verification::Unverified);
+        assert!(opening.reason.unwrap().contains("revoked"));
+    }
+
+    #[test]
+    fn an_unsigned_message_from_a_pinned_contact_is_never_verified() {
+        let mut ring = alice_ring();
+        let k = keys();
+        // Sealed without a signature (v2: the empty signer is bound into the AAD).
+        let unsigned = from_bob(&k.alice, "unsigned", false);
+        let opening = open_envelope(
+            &unsigned,
+            "u_alice",
+            &mut ring,
+            None,
+            Signer::NotSigned,
+            "bob",
+        );
+        assert_eq!(opening.status, Verification::Unverified);
+        // Even if a caller wrongly passes bob's trusted key, the missing signature is not a verification.
+        let opening = open_envelope(&unsigned, "u_alice", &mut ring, None, trusted_bob(), "bob");
+        assert_ne!(opening.status, Verification::Verified);
+        assert!(opening.plaintext.is_none());
+        // Adding bob's signature to someone else's unsigned envelope does not make it open.
+        let signed = from_bob(&k.alice, "unsigned", true);
+        let mut grafted = unsigned.clone();
+        grafted.signature = signed.signature.clone();
+        let opening = open_envelope(&grafted, "u_alice", &mut ring, None, trusted_bob(), "bob");
         assert_eq!(opening.status, Verification::Failed);
     }
 
@@ -552,7 +731,8 @@ mod tests {
         stored.sender_id = "u_mallory".into();
         assert!(parse_envelope(&stored).unwrap_err().contains("sender"));
         let mut stored = view(&envelope);
-        stored.envelope["version"] = serde_json::json!(2);
+        // v1 and v2 are readable; anything else is not.
+        stored.envelope["version"] = serde_json::json!(3);
         assert!(parse_envelope(&stored).is_err());
     }
 
@@ -566,6 +746,7 @@ mod tests {
             reason: None,
             plaintext: Some(Zeroizing::new(vec![0xff, 0x00])),
             decrypted_with: None,
+            header: None,
         };
         let report = report(&stored, "u_alice", &names, None, opening);
         assert!(report.text.is_none());
@@ -578,5 +759,53 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["status"], "verified");
         assert_eq!(json["dataBase64"], "/wA=");
+    }
+
+    #[test]
+    fn time_and_recipients_come_from_the_authenticated_header() {
+        let mut ring = alice_ring();
+        let envelope = from_bob(&keys().alice, "x", true);
+        let mut stored = view(&envelope);
+        // The server's own fields say otherwise.
+        stored.created_at = 1_999_999_999_999;
+        stored.receiver_id = "u_carol".into();
+        let opening = open_envelope(&envelope, "u_alice", &mut ring, None, trusted_bob(), "bob");
+        let names = |id: &str| (id == "u_alice").then(|| "alice".to_owned());
+        let report = report(&stored, "u_alice", &names, None, opening);
+        assert_eq!(report.created_at, Some(1), "the envelope's signed time");
+        assert_eq!(report.stored_at, 1_999_999_999_999);
+        assert_eq!(
+            report.recipients,
+            [Participant {
+                user_id: "u_alice".into(),
+                username: Some("alice".into())
+            }]
+        );
+        // Not opened: no authenticated time or recipients at all.
+        let failed_report = super::report(&stored, "u_alice", &names, None, failed("x"));
+        assert_eq!(failed_report.created_at, None);
+        assert!(failed_report.recipients.is_empty());
+    }
+
+    #[test]
+    fn debug_never_prints_the_plaintext_and_replays_are_not_verified() {
+        let mut ring = alice_ring();
+        let envelope = from_bob(&keys().alice, "top secret words", true);
+        let opening = open_envelope(&envelope, "u_alice", &mut ring, None, trusted_bob(), "bob");
+        let mut report = report(&view(&envelope), "u_alice", &|_: &str| None, None, opening);
+        assert_eq!(
+            report.text.as_deref().map(String::as_str),
+            Some("top secret words")
+        );
+        let debug = format!("{report:?}");
+        assert!(!debug.contains("top secret"), "{debug}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+
+        report.mark_replay("m_0");
+        assert_eq!(report.status, Verification::Unverified);
+        assert_eq!(report.replay_of.as_deref(), Some("m_0"));
+        assert!(report.reason.as_deref().unwrap().contains("REPLAY"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["replayOf"], "m_0");
     }
 }

@@ -113,17 +113,41 @@ pub enum KeysCommand {
         /// Register a new key even if the account already has an active key that is not on this device.
         #[arg(long)]
         replace: bool,
+        /// The account password, from this environment variable, when the key change needs it (the
+        /// account already has a key and this device does not hold the active one); else it is asked for.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
     },
     /// Replace your key with a new one (the old one stays on this device).
     ///
     /// The new key becomes your active key on the server; the old private key is kept so the history
-    /// sealed for it stays readable. The new key uses the same passphrase.
+    /// sealed for it stays readable. The new key uses the same passphrase. The change is signed by your
+    /// current active key; if this device does not hold it (e.g. it was revoked), your account password is
+    /// asked for instead.
     Rotate {
         #[arg(long, default_value_t = 2048)]
         bits: usize,
         /// Read your key's passphrase from this environment variable instead of a prompt.
         #[arg(long, value_name = "VAR")]
         passphrase_env: Option<String>,
+        /// The account password, from this environment variable, when it is needed (see above).
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+    },
+    /// Revoke one of your keys: it verifies no message any more and nobody can seal for it.
+    ///
+    /// Signed by your active key when it is on this device (passphrase), else authorized by your account
+    /// password. Revoking your active key leaves the account without one until `keys rotate` or
+    /// `keys init`. The private key stays on this device, so what was sealed for it stays readable.
+    Revoke {
+        /// The key id (64 hex digits, as `e2ee keys show` lists it).
+        key_id: String,
+        /// Read your key's passphrase from this environment variable instead of a prompt.
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+        /// The account password, from this environment variable, when it is needed.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
     },
     /// Show this device's keys and fingerprints (and their status on the server).
     Show,
@@ -185,6 +209,41 @@ fn passphrase(var: Option<&str>, stdin: StdinUse) -> Result<Zeroizing<String>> {
 fn unlock_for_reading(device: &Device, passphrase_env: Option<&str>) -> Result<KeyRing> {
     device.require_session()?;
     device.unlock(passphrase(passphrase_env, StdinUse::Free)?)
+}
+
+/// The account password for a key operation: from `var` at once if given, else asked for only when the
+/// operation turns out to need it ([`ClientError::PasswordRequired`]).
+struct PasswordSource<'a> {
+    var: Option<&'a str>,
+    password: Option<Zeroizing<String>>,
+}
+
+impl<'a> PasswordSource<'a> {
+    fn new(var: Option<&'a str>) -> Result<PasswordSource<'a>> {
+        let password = var
+            .map(|var| secret::from_env(var, "password"))
+            .transpose()?;
+        Ok(PasswordSource { var, password })
+    }
+
+    fn get(&self) -> Option<&str> {
+        self.password.as_deref().map(String::as_str)
+    }
+
+    /// After a [`ClientError::PasswordRequired`]: asks once (prompt, or a line of standard input). Returns
+    /// false if a password was already given (the error stands).
+    fn ask(&mut self) -> Result<bool> {
+        if self.password.is_some() {
+            return Ok(false);
+        }
+        if std::io::stdin().is_terminal() {
+            eprintln!(
+                "this device does not hold your account's active key: your account password authorizes the change"
+            );
+        }
+        self.password = Some(secret::obtain(self.var, "password", false, StdinUse::Free)?);
+        Ok(true)
+    }
 }
 
 fn positive_limit(limit: usize) -> Result<()> {
@@ -256,25 +315,72 @@ async fn execute(options: &GlobalOptions, command: NetworkCommand) -> Result<()>
             bits,
             passphrase_env,
             replace,
+            password_env,
         }) => {
             device.require_session()?;
+            let mut password = PasswordSource::new(password_env.as_deref())?;
+            // A profile whose key was revoked keeps its passphrase: asked once, like `keys rotate`.
+            let confirm = device.profile().current_key().is_none();
             let passphrase = secret::obtain(
                 passphrase_env.as_deref(),
                 "passphrase",
-                true,
+                confirm,
                 StdinUse::Free,
             )?;
-            let info = device.keys_init(&passphrase, bits, replace).await?;
+            let info = loop {
+                match device
+                    .keys_init(&passphrase, bits, replace, password.get())
+                    .await
+                {
+                    Err(ClientError::PasswordRequired) if password.ask()? => continue,
+                    other => break other?,
+                }
+            };
             emit(options, &info, || output::key_info(&info))
         }
         NetworkCommand::Keys(KeysCommand::Rotate {
             bits,
             passphrase_env,
+            password_env,
         }) => {
             device.require_session()?;
+            let mut password = PasswordSource::new(password_env.as_deref())?;
             let passphrase = passphrase(passphrase_env.as_deref(), StdinUse::Free)?;
-            let info = device.keys_rotate(&passphrase, bits).await?;
+            let info = loop {
+                match device.keys_rotate(&passphrase, bits, password.get()).await {
+                    Err(ClientError::PasswordRequired) if password.ask()? => continue,
+                    other => break other?,
+                }
+            };
             emit(options, &info, || output::key_info(&info))
+        }
+        NetworkCommand::Keys(KeysCommand::Revoke {
+            key_id,
+            passphrase_env,
+            password_env,
+        }) => {
+            device.require_session()?;
+            let mut password = PasswordSource::new(password_env.as_deref())?;
+            // The passphrase unlocks the active key to sign the revocation, if this device has one.
+            let passphrase = if device.profile().usable_key().is_some() {
+                Some(passphrase(passphrase_env.as_deref(), StdinUse::Free)?)
+            } else {
+                None
+            };
+            let report = loop {
+                match device
+                    .keys_revoke(
+                        &key_id,
+                        passphrase.as_deref().map(String::as_str),
+                        password.get(),
+                    )
+                    .await
+                {
+                    Err(ClientError::PasswordRequired) if password.ask()? => continue,
+                    other => break other?,
+                }
+            };
+            emit(options, &report, || output::revoked(&report))
         }
         NetworkCommand::Keys(KeysCommand::Show) => {
             let report = device.keys_show().await;

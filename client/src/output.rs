@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::device::{
     Account, ContactReport, ContactStatus, HistoryReport, KeyInfo, KeysReport, ReadReport,
-    SendReport,
+    RevokeReport, SendReport,
 };
 use crate::messages::{MessageReport, Verification, short};
 
@@ -39,9 +39,20 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Replaces control characters (except newline and tab) with U+FFFD.
+/// The Unicode bidirectional formatting characters (embeddings, overrides, isolates, marks): they can make
+/// text display in another order than it is stored (e.g. hide a fingerprint or fake a status).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+    )
+}
+
+/// For display: removes bidi controls and replaces every other control character (except newline and
+/// tab) with U+FFFD.
 pub fn sanitize(text: &str) -> String {
     text.chars()
+        .filter(|c| !is_bidi_control(*c))
         .map(|c| {
             if c.is_control() && c != '\n' && c != '\t' {
                 '\u{fffd}'
@@ -52,11 +63,21 @@ pub fn sanitize(text: &str) -> String {
         .collect()
 }
 
+/// For one-line display (error messages): removes bidi controls and replaces every control character,
+/// newlines included, with a space.
+pub fn sanitize_line(text: &str) -> String {
+    text.chars()
+        .filter(|c| !is_bidi_control(*c))
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 fn name(name: &Option<String>, id: &str) -> String {
     sanitize(name.as_deref().unwrap_or(id))
 }
 
-/// One message: a header line with time, direction, status and id, then the text indented.
+/// One message: a header line with time, direction, status and id, then the text indented. Time and
+/// recipients are the envelope's authenticated ones; a message that did not open shows neither.
 pub fn message(report: &MessageReport) -> String {
     let mut out = String::new();
     let status = match report.status {
@@ -70,12 +91,24 @@ pub fn message(report: &MessageReport) -> String {
             report.reason.as_deref().unwrap_or("cannot be read")
         ),
     };
+    let when = match report.created_at {
+        Some(created_at) => time(created_at),
+        None => format!("stored {}, unauthenticated", time(report.stored_at)),
+    };
+    let to = if report.recipients.is_empty() {
+        "?".to_owned()
+    } else {
+        report
+            .recipients
+            .iter()
+            .map(|r| name(&r.username, &r.user_id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let _ = writeln!(
         out,
-        "[{}] {} -> {}  ({})  {}",
-        time(report.created_at),
+        "[{when}] {} -> {to}  ({})  {}",
         name(&report.sender, &report.sender_id),
-        name(&report.receiver, &report.receiver_id),
         sanitize(&status),
         report.message_id
     );
@@ -160,12 +193,31 @@ pub fn account(account: &Account, registered: bool) -> String {
         } else {
             "logged in as"
         },
-        account.username,
+        sanitize(&account.username),
         account.user_id,
         account.server,
         account.profile,
         time(account.expires_at)
     )
+}
+
+pub fn revoked(report: &RevokeReport) -> String {
+    let mut out = format!(
+        "revoked key {}\n  key id:      {}\n  it verifies no message any more and is never offered as a recipient key\n",
+        report.fingerprint, report.key_id
+    );
+    if report.was_active {
+        out.push_str(
+            "your account has no active key now: nobody can write to you until you run `e2ee keys rotate` \
+             (or `e2ee keys init`)\n",
+        );
+    }
+    if report.on_this_device {
+        out.push_str(
+            "the private key stays on this device, so messages sealed for it stay readable\n",
+        );
+    }
+    out
 }
 
 pub fn key_info(info: &KeyInfo) -> String {
@@ -186,7 +238,7 @@ pub fn key_info(info: &KeyInfo) -> String {
 pub fn keys(report: &KeysReport) -> String {
     let mut out = format!("profile {}", report.profile);
     if let (Some(username), Some(user_id)) = (&report.username, &report.user_id) {
-        let _ = write!(out, ": {username} ({user_id})");
+        let _ = write!(out, ": {} ({user_id})", sanitize(username));
     }
     out.push('\n');
     if report.keys.is_empty() {
@@ -200,7 +252,11 @@ pub fn keys(report: &KeysReport) -> String {
             key.key.fingerprint,
             key.key.bits,
             time(key.key.created_at),
-            if key.current { ", current" } else { "" },
+            match (key.current, key.key.revoked_at.is_some()) {
+                (_, true) => ", revoked",
+                (true, false) => ", current",
+                (false, false) => "",
+            },
             key.server_status
                 .map(|s| format!(", server: {}", format!("{s:?}").to_lowercase()))
                 .unwrap_or_default()
@@ -290,20 +346,66 @@ mod tests {
         );
     }
 
+    #[test]
+    fn bidi_controls_are_stripped_from_text_and_names() {
+        let all = "\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2066}\u{2067}\u{2068}\u{2069}\u{200e}\u{200f}\u{061c}";
+        assert_eq!(sanitize(&format!("a{all}b")), "ab");
+        assert_eq!(sanitize("pay \u{202e}0001\u{202c} now"), "pay 0001 now");
+        assert_eq!(sanitize_line("x\u{2067}y\nz\u{85}"), "xy z ");
+        // Other text is untouched: joiners, accents, right-to-left letters themselves.
+        assert_eq!(
+            sanitize("שלום e\u{301} a\u{200d}b"),
+            "שלום e\u{301} a\u{200d}b"
+        );
+
+        let mut shown = report(Verification::Verified, Some("hi \u{202e}txt.exe"));
+        shown.sender = Some("bo\u{202e}b\u{1b}".into());
+        let text = message(&shown);
+        assert!(
+            !text.contains('\u{202e}') && !text.contains('\u{1b}'),
+            "{text:?}"
+        );
+        assert!(text.contains("hi txt.exe"), "{text}");
+    }
+
+    #[test]
+    fn the_shown_time_is_the_signed_one() {
+        let mut shown = report(Verification::Verified, Some("x"));
+        shown.created_at = Some(1_764_145_653_000);
+        shown.stored_at = 0;
+        let text = message(&shown);
+        assert!(
+            text.starts_with("[2025-11-26 08:27:33 UTC] bob -> u_a"),
+            "{text}"
+        );
+        let mut failed = report(Verification::Failed, None);
+        failed.created_at = None;
+        failed.recipients.clear();
+        let text = message(&failed);
+        assert!(
+            text.contains("unauthenticated") && text.contains("-> ?"),
+            "{text}"
+        );
+    }
+
     fn report(status: Verification, text: Option<&str>) -> MessageReport {
         MessageReport {
             message_id: "m_1".into(),
             chat_id: "c_1".into(),
             sender_id: "u_b".into(),
             sender: Some("bob".into()),
-            receiver_id: "u_a".into(),
-            receiver: None,
+            recipients: vec![crate::messages::Participant {
+                user_id: "u_a".into(),
+                username: None,
+            }],
             client_message_id: "x".into(),
-            created_at: 0,
+            created_at: Some(0),
+            stored_at: 0,
             read_at: None,
             outgoing: false,
             status,
             reason: (status != Verification::Verified).then(|| "bad signature".into()),
+            replay_of: None,
             text: text.map(|t| Zeroizing::new(t.to_owned())),
             data_base64: None,
             signer_key_id: None,

@@ -4,7 +4,8 @@
 //! <root>/<profile>/            0700   root: --profile-dir, $E2EE_PROFILE_DIR, or ~/.config/e2ee
 //!   profile.json               0600   server URL, user id, username, current key id, list of local keys
 //!   session.json               0600   the session token and its expiry (secret)
-//!   contacts.json              0600   pinned keys of contacts (trust on first use)
+//!   contacts.json              0600   pinned keys and usernames of contacts (trust on first use)
+//!   seen.json                  0600   the signed messages already seen (sender, message id): replay detection
 //!   keys/                      0700
 //!     <keyid>.key              0600   private key, encrypted PKCS#8 PEM (PBKDF2-SHA256 + AES-256-CBC)
 //!     <keyid>.pub              0600   its SPKI PEM public key (so listing keys needs no passphrase)
@@ -28,6 +29,7 @@ use crate::error::{ClientError, Result};
 pub const PROFILE_FILE: &str = "profile.json";
 pub const SESSION_FILE: &str = "session.json";
 pub const CONTACTS_FILE: &str = "contacts.json";
+pub const SEEN_FILE: &str = "seen.json";
 pub const KEYS_DIR: &str = "keys";
 pub const DEFAULT_PROFILE: &str = "default";
 const FORMAT_VERSION: u32 = 1;
@@ -71,6 +73,12 @@ pub struct LocalKey {
     pub fingerprint: String,
     pub bits: u32,
     pub created_at: i64,
+    /// When this device replaced it with a newer key (it then verifies only older messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<i64>,
+    /// When this device revoked it (it verifies nothing any more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
 }
 
 /// `profile.json`. Nothing secret: the token lives in `session.json`, keys in `keys/`.
@@ -237,10 +245,35 @@ impl Profile {
         self.keys_dir().join(format!("{key_id}.pub"))
     }
 
-    /// The current key's entry, if `keys init` ran.
+    /// The current key's entry, if `keys init` ran. It may have been revoked since (see
+    /// [`Profile::usable_key`]).
     pub fn current_key(&self) -> Option<&LocalKey> {
         let current = self.data.current_key_id.as_deref()?;
         self.data.keys.iter().find(|k| k.key_id == current)
+    }
+
+    /// The current key, unless it was revoked.
+    pub fn usable_key(&self) -> Option<&LocalKey> {
+        self.current_key().filter(|k| k.revoked_at.is_none())
+    }
+
+    /// The entry of one of this device's keys.
+    pub fn local_key(&self, key_id: &str) -> Option<&LocalKey> {
+        self.data.keys.iter().find(|k| k.key_id == key_id)
+    }
+
+    pub fn local_key_mut(&mut self, key_id: &str) -> Option<&mut LocalKey> {
+        self.data.keys.iter_mut().find(|k| k.key_id == key_id)
+    }
+
+    /// The signed messages this profile has already seen (see [`SeenMessages`]).
+    pub fn seen(&self) -> Result<SeenMessages> {
+        Ok(read_json(&self.dir.join(SEEN_FILE))?.unwrap_or_default())
+    }
+
+    pub fn save_seen(&self, seen: &SeenMessages) -> Result<()> {
+        ensure_private_dir(&self.dir)?;
+        write_json_atomic(&self.dir.join(SEEN_FILE), seen)
     }
 
     /// Writes a new key pair: the private key encrypted with `passphrase` and the public key, both 0600.
@@ -263,6 +296,8 @@ impl Profile {
             fingerprint: key.key_id().fingerprint(),
             bits: key.public_key().size().bits() as u32,
             created_at: now_ms,
+            retired_at: None,
+            revoked_at: None,
         })
     }
 
@@ -306,6 +341,45 @@ impl Profile {
             )));
         }
         Ok(key)
+    }
+}
+
+/// The verified messages this profile has seen: sender id → envelope message id → the server's message id
+/// it was first delivered under. The same signed envelope delivered again under another server id is a
+/// replay. Only the envelope's authenticated fields are keys; only verified messages are recorded (an
+/// unsigned envelope anyone could seal must not be able to mark a real message as a replay).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenMessages {
+    pub version: u32,
+    pub messages: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+impl Default for SeenMessages {
+    fn default() -> Self {
+        SeenMessages {
+            version: 1,
+            messages: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl SeenMessages {
+    /// The server message id `(sender_id, message_id)` was first seen under.
+    pub fn first_seen(&self, sender_id: &str, message_id: &str) -> Option<&str> {
+        self.messages
+            .get(sender_id)?
+            .get(message_id)
+            .map(String::as_str)
+    }
+
+    /// Records a verified message; returns whether it was new.
+    pub fn record(&mut self, sender_id: &str, message_id: &str, server_message_id: &str) -> bool {
+        let by_sender = self.messages.entry(sender_id.to_owned()).or_default();
+        if by_sender.contains_key(message_id) {
+            return false;
+        }
+        by_sender.insert(message_id.to_owned(), server_message_id.to_owned());
+        true
     }
 }
 
@@ -477,6 +551,39 @@ mod tests {
         profile.clear_session().unwrap();
         assert!(profile.session().unwrap().is_none());
         profile.clear_session().unwrap();
+    }
+
+    #[test]
+    fn seen_messages_persist_and_keep_the_first_delivery() {
+        let root = tempfile::tempdir().unwrap();
+        let profile = Profile::open(root.path(), "p").unwrap();
+        let mut seen = profile.seen().unwrap();
+        assert!(seen.record("u_bob", "c1", "m_1"));
+        assert!(!seen.record("u_bob", "c1", "m_2"));
+        profile.save_seen(&seen).unwrap();
+        let back = Profile::open(root.path(), "p").unwrap().seen().unwrap();
+        assert_eq!(back.first_seen("u_bob", "c1"), Some("m_1"));
+        assert_eq!(back.first_seen("u_carol", "c1"), None);
+        #[cfg(unix)]
+        assert_eq!(mode(&root.path().join("p").join(SEEN_FILE)), 0o600);
+    }
+
+    #[test]
+    fn older_profiles_without_key_status_still_open() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("p");
+        fs::create_dir_all(&dir).unwrap();
+        let id = "ab".repeat(32);
+        fs::write(
+            dir.join(PROFILE_FILE),
+            format!(
+                r#"{{"version":1,"currentKeyId":"{id}","keys":[{{"keyId":"{id}","fingerprint":"x","bits":2048,"createdAt":0}}]}}"#
+            ),
+        )
+        .unwrap();
+        let profile = Profile::open(root.path(), "p").unwrap();
+        assert!(profile.usable_key().is_some());
+        assert_eq!(profile.current_key().unwrap().revoked_at, None);
     }
 
     #[test]

@@ -243,6 +243,68 @@ fn open_refuses_tampered_or_foreign_envelopes() {
 }
 
 #[test]
+fn keygen_without_a_passphrase_warns_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = path(dir.path(), "plain.key");
+    let output = e2ee(&["keygen", "--out", &plain], b"", &[]);
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    ok(output);
+    assert!(stderr.starts_with("warning: "), "{stderr:?}");
+    assert!(
+        stderr.contains("unencrypted") && stderr.contains("plain.key"),
+        "{stderr}"
+    );
+
+    let protected = path(dir.path(), "protected.key");
+    let output = e2ee(
+        &["keygen", "--out", &protected, "--passphrase-env", "PASS"],
+        b"",
+        &[("PASS", "a passphrase")],
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    ok(output);
+}
+
+#[test]
+fn help_lists_every_exit_code_and_the_revoke_command() {
+    let help = String::from_utf8(ok(e2ee(&["--help"], b"", &[]))).unwrap();
+    assert!(help.contains("8 rate limited"), "{help}");
+    let help = String::from_utf8(ok(e2ee(&["keys", "--help"], b"", &[]))).unwrap();
+    assert!(help.contains("revoke"), "{help}");
+    let help = String::from_utf8(ok(e2ee(&["keys", "revoke", "--help"], b"", &[]))).unwrap();
+    assert!(
+        help.contains("KEY_ID") && help.contains("--password-env"),
+        "{help}"
+    );
+}
+
+#[test]
+fn plain_http_to_another_machine_is_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = e2ee(
+        &[
+            "--profile-dir",
+            dir.path().to_str().unwrap(),
+            "--server",
+            "http://api.example.test",
+            "login",
+            "alice",
+            "--password-env",
+            "PW",
+        ],
+        b"",
+        &[("PW", "a long enough password")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = failure(output);
+    assert!(stderr.contains("https"), "{stderr}");
+}
+
+#[test]
 fn every_command_has_help() {
     for command in ["keygen", "pubkey", "fingerprint", "seal", "open"] {
         let help = ok(e2ee(&[command, "--help"], b"", &[]));

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Independent Node.js implementation of envelope v1 (docs/envelope.md).
+// Independent Node.js implementation of envelopes v1 and v2 (docs/envelope.md). `seal` writes v2 (v1 on request,
+// for fixtures); `open` reads both.
 //
 // Written from the specification only, to be checked against the Rust reference implementation.
 // No dependencies: only node:crypto, node:fs, node:url.
@@ -16,7 +17,9 @@ import { fileURLToPath } from 'node:url';
 // Constants
 // ---------------------------------------------------------------------------------------------------------------
 
-export const VERSION = 1;
+/** The version `seal` writes by default, and every version `open` accepts. */
+export const VERSION = 2;
+export const VERSIONS = [1, 2];
 export const KEY_ALG = 'RSA-OAEP-256';
 export const CONTENT_ALG = 'A256GCM';
 export const SIG_ALG = 'PS256';
@@ -30,8 +33,9 @@ export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 export const CONTENT_KEY_BYTES = 32;
 export const PSS_SALT_BYTES = 32;
-export const AAD_DOMAIN = 'e2ee.envelope.v1';
-export const SIG_DOMAIN = 'e2ee.signature.v1';
+/** Domain strings, by version: the first field of the AAD and of the signature input. */
+export const AAD_DOMAINS = { 1: 'e2ee.envelope.v1', 2: 'e2ee.envelope.v2' };
+export const SIG_DOMAINS = { 1: 'e2ee.signature.v1', 2: 'e2ee.signature.v2' };
 export const CHAT_ID_PREFIX = 'c_';
 // At-rest private key encryption (spec: PBES2, scrypt N=2^15 r=8 p=1 + AES-256-CBC).
 export const SCRYPT_N = 1 << 15;
@@ -592,7 +596,8 @@ function keyIdField(v, what) {
 function validateTree(root) {
   if (!isObject(root)) throw invalid('envelope: not a JSON object');
   checkFields(root, TOP_REQUIRED, TOP_OPTIONAL, 'envelope');
-  if (uintField(root.version, 'version') !== 1n) throw invalid('version: must be 1');
+  const version = uintField(root.version, 'version');
+  if (!VERSIONS.some((v) => BigInt(v) === version)) throw invalid(`version: must be ${VERSIONS.join(' or ')} (got ${version})`);
   stringEquals(root.keyAlg, KEY_ALG, 'keyAlg');
   stringEquals(root.contentAlg, CONTENT_ALG, 'contentAlg');
   idField(root.senderId, 'senderId');
@@ -634,7 +639,7 @@ function validateTree(root) {
     signature = { alg: s.alg, keyId: s.keyId, value };
   }
   return {
-    version: 1,
+    version: Number(version),
     keyAlg: root.keyAlg,
     contentAlg: root.contentAlg,
     senderId: root.senderId,
@@ -678,11 +683,24 @@ export function parseEnvelope(envelope) {
 // AAD and signature input
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Canonical header bytes (AES-GCM additional data). `header` needs senderId, messageId, createdAt and
- *  recipients[{userId, keyId}]; keyAlg/contentAlg default to the v1 constants. An envelope object works too. */
-export function aad(header) {
+function checkVersion(version, what) {
+  if (!VERSIONS.includes(version)) throw badInput(`${what}: version must be ${VERSIONS.join(' or ')} (got ${version})`);
+  return version;
+}
+
+/** Canonical header bytes (AES-GCM additional data) of envelope version `header.version` (default VERSION).
+ *  `header` needs senderId, messageId, createdAt and recipients[{userId, keyId}]; keyAlg/contentAlg default to
+ *  the constants. An envelope object (parsed or plain JSON) works too.
+ *    v1: field("e2ee.envelope.v1") || H
+ *    v2: field("e2ee.envelope.v2") || H || field(signerKeyId)      signerKeyId = "" when unsigned
+ *  with H = field(keyAlg) || field(contentAlg) || field(senderId) || field(messageId) || u64(createdAt)
+ *           || u32(#recipients) || for each: field(userId) || field(keyId).
+ *  `signerKeyId` (v2 only) defaults to header.signature.keyId if the header has a signature, else unsigned;
+ *  pass null for unsigned explicitly. */
+export function aad(header, signerKeyId = header.signature ? header.signature.keyId : null) {
+  const version = checkVersion(header.version ?? VERSION, 'aad');
   const parts = [
-    field(AAD_DOMAIN),
+    field(AAD_DOMAINS[version]),
     field(header.keyAlg ?? KEY_ALG),
     field(header.contentAlg ?? CONTENT_ALG),
     field(header.senderId),
@@ -691,14 +709,18 @@ export function aad(header) {
     u32(header.recipients.length),
   ];
   for (const r of header.recipients) parts.push(field(r.userId), field(r.keyId));
+  if (version === 2) parts.push(field(signerKeyId ?? ''));
   return Buffer.concat(parts);
 }
 
-/** sigInput = field("e2ee.signature.v1") || field(aad) || field(signature.keyId) || field(nonce)
- *            || field(ciphertext) || for each recipient: field(wrappedKey). Binary arguments are bytes. */
-export function sigInput(aadBytes, signatureKeyId, nonce, ciphertext, wrappedKeys) {
+/** sigInput = field(SIG_DOMAINS[version]) || field(aad) || field(signature.keyId) || field(nonce)
+ *            || field(ciphertext) || for each recipient: field(wrappedKey). Binary arguments are bytes.
+ *  For v2, `aadBytes` must be the v2 AAD computed with signerKeyId = signatureKeyId (what the spec says);
+ *  it is taken as given so the fixture generator can build wrong inputs. */
+export function sigInput(aadBytes, signatureKeyId, nonce, ciphertext, wrappedKeys, version = VERSION) {
+  checkVersion(version, 'sigInput');
   return Buffer.concat([
-    field(SIG_DOMAIN),
+    field(SIG_DOMAINS[version]),
     field(aadBytes),
     field(signatureKeyId),
     field(nonce),
@@ -740,7 +762,8 @@ function toBytes(b, what) {
 }
 
 /** Internal seal. `_contentKey` / `_nonce` exist only so the fixture generator can build edge cases. */
-function sealInternal({ plaintext, senderId, messageId, createdAt, recipients, signWith, signPassphrase, _contentKey, _nonce }) {
+function sealInternal({ plaintext, senderId, messageId, createdAt, recipients, signWith, signPassphrase, version = VERSION, _contentKey, _nonce }) {
+  checkVersion(version, 'seal');
   const pt = toBytes(plaintext, 'plaintext');
   if (pt.length > MAX_PLAINTEXT_BYTES) throw badInput(`plaintext is ${pt.length} bytes, limit ${MAX_PLAINTEXT_BYTES}`);
   for (const [v, what] of [[senderId, 'senderId'], [messageId, 'messageId']]) {
@@ -762,12 +785,14 @@ function sealInternal({ plaintext, senderId, messageId, createdAt, recipients, s
     return { userId: r.userId, keyId: kid, pub };
   });
   const signer = signWith != null ? loadPrivateKey(signWith, signPassphrase, 'signing key') : null;
+  // v2 binds the signer into the AAD, so its key id is needed before encrypting.
+  const sigKid = signer ? keyId(signer) : null;
 
   const K = _contentKey ?? crypto.randomBytes(CONTENT_KEY_BYTES);
   const N = _nonce ?? crypto.randomBytes(NONCE_BYTES);
   try {
-    const header = { keyAlg: KEY_ALG, contentAlg: CONTENT_ALG, senderId, messageId, createdAt, recipients: recips };
-    const aadBytes = aad(header);
+    const header = { version, keyAlg: KEY_ALG, contentAlg: CONTENT_ALG, senderId, messageId, createdAt, recipients: recips };
+    const aadBytes = aad(header, sigKid);
     const cipher = crypto.createCipheriv('aes-256-gcm', K, N, { authTagLength: TAG_BYTES });
     cipher.setAAD(aadBytes);
     const ciphertext = Buffer.concat([cipher.update(pt), cipher.final(), cipher.getAuthTag()]);
@@ -775,7 +800,7 @@ function sealInternal({ plaintext, senderId, messageId, createdAt, recipients, s
       crypto.publicEncrypt({ key: r.pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, K),
     );
     const env = {
-      version: VERSION,
+      version,
       keyAlg: KEY_ALG,
       contentAlg: CONTENT_ALG,
       senderId,
@@ -786,8 +811,7 @@ function sealInternal({ plaintext, senderId, messageId, createdAt, recipients, s
       ciphertext: b64(ciphertext),
     };
     if (signer) {
-      const sigKid = keyId(signer);
-      const value = pssSign(signer, sigInput(aadBytes, sigKid, N, ciphertext, wrapped));
+      const value = pssSign(signer, sigInput(aadBytes, sigKid, N, ciphertext, wrapped, version));
       env.signature = { alg: SIG_ALG, keyId: sigKid, value: b64(value) };
     }
     if (Buffer.byteLength(JSON.stringify(env), 'utf8') > MAX_ENVELOPE_BYTES) throw badInput('envelope would exceed MAX_ENVELOPE_BYTES');
@@ -797,7 +821,9 @@ function sealInternal({ plaintext, senderId, messageId, createdAt, recipients, s
   }
 }
 
-/** Seal a message. Returns the envelope as a plain object (serialize with JSON.stringify). */
+/** Seal a message: {plaintext, senderId, messageId, createdAt, recipients[{userId, publicKeyPem}], signWith?,
+ *  signPassphrase?, version?}. Writes version 2 unless `version: 1` is asked for (fixtures of the old format).
+ *  Returns the envelope as a plain object (serialize with JSON.stringify). */
 export function seal(args) {
   const { _contentKey, _nonce, ...rest } = args; // eslint-disable-line no-unused-vars
   return sealInternal(rest);
@@ -812,7 +838,7 @@ export function open(envelope, { privateKeyPem, passphrase, verifyWithPem } = {}
   const priv = loadPrivateKey(privateKeyPem, passphrase, 'reader private key');
   const verifyKey = verifyWithPem != null ? loadPublicKey(verifyWithPem, 'sender public key') : null;
 
-  // 1. parse and validate every rule
+  // 1. parse and validate every rule; the AAD of its version (v2: with the signature's key id, or empty)
   const env = parseEnvelope(envelope);
   const aadBytes = aad(env);
 
@@ -826,7 +852,7 @@ export function open(envelope, { privateKeyPem, passphrase, verifyWithPem } = {}
     const sig = env.signature;
     if (!sig) throw new EnvelopeError('bad_signature', 'envelope is not signed');
     if (sig.keyId !== keyId(verifyKey)) throw new EnvelopeError('bad_signature', 'signed with a different key');
-    const input = sigInput(aadBytes, sig.keyId, env.nonce, env.ciphertext, env.recipients.map((r) => r.wrappedKey));
+    const input = sigInput(aadBytes, sig.keyId, env.nonce, env.ciphertext, env.recipients.map((r) => r.wrappedKey), env.version);
     if (!pssVerify(verifyKey, input, sig.value)) throw new EnvelopeError('bad_signature', 'signature does not verify');
   }
 
@@ -859,6 +885,7 @@ export function open(envelope, { privateKeyPem, passphrase, verifyWithPem } = {}
     createdAt: env.createdAt,
     recipients: env.recipients.map((r) => ({ userId: r.userId, keyId: r.keyId })),
   };
+  if (env.signature) header.signerKeyId = env.signature.keyId;
   return { plaintext, header, signatureVerified: verifyKey !== null };
 }
 
@@ -925,10 +952,24 @@ function withRaw(obj, setter, rawText) {
   return text.replace(JSON.stringify(marker), () => rawText);
 }
 
-export function generateFixtures() {
+const FIXTURE_KEY_BITS = { alice: 2048, bob: 2048, carol: 3072, dave: 4096 };
+
+/** Build the fixtures. `reuseKeys` (the `keys` object of an earlier fixtures file) keeps the four named keys, so
+ *  files that embed them (events/, scripts/gen_events.mjs) stay valid; everything else is drawn anew. */
+export function generateFixtures({ reuseKeys = null } = {}) {
   const keys = {};
-  const kp = { alice: genKey(2048), bob: genKey(2048), carol: genKey(3072), dave: genKey(4096) };
-  for (const [name, pair] of Object.entries(kp)) keys[name] = keyEntry(pair.publicKey.asymmetricKeyDetails.modulusLength, pair);
+  for (const [name, bits] of Object.entries(FIXTURE_KEY_BITS)) {
+    let pair;
+    if (reuseKeys) {
+      if (!reuseKeys[name]) throw new Error(`reused keys: no key ${name}`);
+      const privateKey = loadPrivateKey(reuseKeys[name].privateKeyPem, undefined, name);
+      if (privateKey.asymmetricKeyDetails.modulusLength !== bits) throw new Error(`reused keys: ${name} is not ${bits} bits`);
+      pair = { privateKey, publicKey: crypto.createPublicKey(privateKey) };
+    } else {
+      pair = genKey(bits);
+    }
+    keys[name] = keyEntry(bits, pair);
+  }
   const pub = (name) => keys[name].publicKeyPem;
   const priv = (name) => keys[name].privateKeyPem;
   // Throw-away keys: extra recipients that no fixture reader holds (16-recipient envelope, rotated keys).
@@ -996,24 +1037,24 @@ export function generateFixtures() {
   // --- valid envelopes ---
   const envelopes = [];
   const R = (userId, keyName) => ({ userId, publicKeyPem: keys[keyName]?.publicKeyPem ?? keyName });
+  const pushEnvelope = (name, env, plaintext, readers, signedBy) => {
+    envelopes.push({ name, envelope: env, aadHex: aad(env).toString('hex'), plaintextBase64: b64(plaintext), readers, signedBy });
+  };
+  // Every case is sealed twice: as v1 (`v1-<name>`) and as v2 (`v2-<name>`), same plaintext and header.
   const addEnvelope = (name, { plaintext, senderId = 'u_alice', messageId, createdAt = T0, recipients, signedBy = null, readers, transform }) => {
-    let env = sealInternal({
-      plaintext,
-      senderId,
-      messageId: messageId ?? `m_${name}`.slice(0, 128),
-      createdAt,
-      recipients,
-      signWith: signedBy ? priv(signedBy) : undefined,
-    });
-    if (transform) env = transform(env);
-    envelopes.push({
-      name,
-      envelope: env,
-      aadHex: aad(env).toString('hex'),
-      plaintextBase64: b64(plaintext),
-      readers,
-      signedBy,
-    });
+    for (const version of VERSIONS) {
+      let env = sealInternal({
+        plaintext,
+        senderId,
+        messageId: messageId ?? `m_${name}`.slice(0, 128),
+        createdAt,
+        recipients,
+        signWith: signedBy ? priv(signedBy) : undefined,
+        version,
+      });
+      if (transform) env = transform(env);
+      pushEnvelope(`v${version}-${name}`, env, plaintext, readers, signedBy);
+    }
   };
   addEnvelope('empty-plaintext-unsigned-1-recipient', {
     plaintext: Buffer.alloc(0), recipients: [R('u_bob', 'bob')], readers: ['bob'],
@@ -1125,188 +1166,295 @@ export function generateFixtures() {
     if (typeof envelopeJson !== 'string') envelopeJson = JSON.stringify(envelopeJson);
     invalidCases.push({ name, envelopeJson, reader, verifyWith, expect });
   };
-  // Base envelopes: alice -> bob, bob listed first, alice second. 15-byte plaintext: ciphertext 31 bytes (base64 "==" padding).
+  // Base envelopes, per version: alice -> bob, bob listed first, alice second, unsigned (U) and signed by alice (S).
+  // 15-byte plaintext: ciphertext 31 bytes (base64 "==" padding).
   const basePlain = Buffer.from('hello, interop!');
   const baseArgs = { plaintext: basePlain, senderId: 'u_alice', messageId: 'm_base', createdAt: T0, recipients: [R('u_bob', 'bob'), R('u_alice', 'alice')] };
-  const U = sealInternal(baseArgs);
-  const S = sealInternal({ ...baseArgs, signWith: priv('alice') });
-  const baseAad = aad(S);
-  const sigOver = (env, kid) => sigInput(aad(env), kid, Buffer.from(env.nonce, 'base64'), Buffer.from(env.ciphertext, 'base64'), env.recipients.map((r) => Buffer.from(r.wrappedKey, 'base64')));
-
-  // Tampering: each makes AES-GCM (or the key unwrap) fail for bob; with a signature + verifyWith it is bad_signature.
-  const tampers = [
-    ['nonce-bit-flipped', (e) => { e.nonce = flipB64(e.nonce, 0); }],
-    ['nonce-last-bit-flipped', (e) => { e.nonce = flipB64(e.nonce, -1, 0x80); }],
-    ['ciphertext-body-bit-flipped', (e) => { e.ciphertext = flipB64(e.ciphertext, 0); }],
-    ['ciphertext-tag-bit-flipped', (e) => { e.ciphertext = flipB64(e.ciphertext, -1); }],
-    ['ciphertext-tag-first-byte-flipped', (e) => { e.ciphertext = flipB64(e.ciphertext, -16, 0x80); }],
-    ['ciphertext-truncated-by-one-byte', (e) => { e.ciphertext = b64(Buffer.from(e.ciphertext, 'base64').subarray(0, -1)); }],
-    ['readers-wrapped-key-bit-flipped', (e) => { e.recipients[0].wrappedKey = flipB64(e.recipients[0].wrappedKey, 100); }],
-    ['readers-wrapped-key-last-bit-flipped', (e) => { e.recipients[0].wrappedKey = flipB64(e.recipients[0].wrappedKey, -1); }],
-    ['readers-wrapped-key-swapped-with-other-recipients', (e) => { [e.recipients[0].wrappedKey, e.recipients[1].wrappedKey] = [e.recipients[1].wrappedKey, e.recipients[0].wrappedKey]; }],
-    ['sender-id-changed', (e) => { e.senderId = 'u_mallory'; }],
-    ['message-id-changed', (e) => { e.messageId = 'm_base2'; }],
-    ['created-at-plus-1', (e) => { e.createdAt += 1; }],
-    ['created-at-zero', (e) => { e.createdAt = 0; }],
-    ['reader-user-id-changed', (e) => { e.recipients[0].userId = 'u_bobby'; }],
-    ['other-recipient-user-id-changed', (e) => { e.recipients[1].userId = 'u_mallory'; }],
-    ['other-recipient-key-id-changed', (e) => { e.recipients[1].keyId = keys.carol.keyId; }],
-    ['recipients-reordered', (e) => { e.recipients.reverse(); }],
-    ['other-recipient-removed', (e) => { e.recipients.pop(); }],
-    ['recipient-added', (e) => {
-      const w = crypto.publicEncrypt({ key: pub('carol'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, crypto.randomBytes(32));
-      e.recipients.push({ userId: 'u_carol', keyId: keys.carol.keyId, wrappedKey: b64(w) });
-    }],
-  ];
-  for (const [name, fn] of tampers) {
-    const u = clone(U);
-    fn(u);
-    addInvalid(`unsigned-${name}`, u, 'bob', null, 'cannot_decrypt');
-    const s = clone(S);
-    fn(s);
-    addInvalid(`signed-${name}-verified`, s, 'bob', 'alice', 'bad_signature');
-    addInvalid(`signed-${name}-not-verified`, s, 'bob', null, 'cannot_decrypt');
+  const base = {};
+  for (const version of VERSIONS) {
+    base[version] = {
+      U: sealInternal({ ...baseArgs, version }),
+      S: sealInternal({ ...baseArgs, version, signWith: priv('alice') }),
+    };
   }
-  // Changes that only the signature catches (bob's own decryption still works).
-  {
-    const s = clone(S);
-    s.recipients[1].wrappedKey = flipB64(s.recipients[1].wrappedKey, 7);
-    addInvalid('signed-other-recipients-wrapped-key-bit-flipped-verified', s, 'bob', 'alice', 'bad_signature');
-  }
-  // Key unwrapping edge cases (structurally valid).
-  {
-    const K16 = crypto.randomBytes(16);
-    const e = sealInternal({ ...baseArgs });
-    e.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('bob'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, K16));
-    addInvalid('wrapped-key-decrypts-to-16-bytes', e, 'bob', null, 'cannot_decrypt');
-  }
-  {
-    const K33 = crypto.randomBytes(32);
-    const e = sealInternal({ ...baseArgs, _contentKey: K33 });
-    e.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('bob'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.concat([K33, Buffer.from([0])])));
-    addInvalid('wrapped-key-decrypts-to-33-bytes-with-correct-prefix', e, 'bob', null, 'cannot_decrypt');
-  }
-  {
-    const K = crypto.randomBytes(32);
-    const e = sealInternal({ ...baseArgs, _contentKey: K });
-    e.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('bob'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, K));
-    addInvalid('wrapped-key-oaep-sha1-instead-of-sha256', e, 'bob', null, 'cannot_decrypt');
-    const e2 = sealInternal({ ...baseArgs, _contentKey: K });
-    e2.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('bob'), padding: crypto.constants.RSA_PKCS1_PADDING }, K));
-    addInvalid('wrapped-key-pkcs1-v1.5-instead-of-oaep', e2, 'bob', null, 'cannot_decrypt');
-    const e3 = sealInternal({ ...baseArgs, _contentKey: K });
-    e3.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('bob'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('label') }, K));
-    addInvalid('wrapped-key-oaep-with-non-empty-label', e3, 'bob', null, 'cannot_decrypt');
-  }
-  {
-    const e = clone(U);
-    e.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('alice'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, crypto.randomBytes(32)));
-    addInvalid('wrapped-key-made-for-another-key', e, 'bob', null, 'cannot_decrypt');
-  }
-  {
-    const e = clone(U);
-    e.recipients[0].wrappedKey = b64(crypto.randomBytes(384)); // allowed size, but not bob's modulus size
-    addInvalid('wrapped-key-384-bytes-for-2048-bit-reader', e, 'bob', null, 'cannot_decrypt');
-    const e2 = clone(U);
-    e2.recipients[0].wrappedKey = b64(Buffer.alloc(256, 0xff)); // larger than the modulus
-    addInvalid('wrapped-key-larger-than-modulus', e2, 'bob', null, 'cannot_decrypt');
-  }
-  {
-    const e = clone(U);
-    e.ciphertext = b64(Buffer.alloc(16));
-    addInvalid('ciphertext-16-zero-bytes-tag-only', e, 'bob', null, 'cannot_decrypt');
-  }
-
-  // Signatures (reader bob, verifier alice unless stated).
-  {
-    const e = clone(S);
-    e.signature.value = flipB64(e.signature.value, 10);
-    addInvalid('signature-value-bit-flipped', e, 'bob', 'alice', 'bad_signature');
-    const e2 = clone(S);
-    e2.signature.value = flipB64(e2.signature.value, -1);
-    addInvalid('signature-value-last-bit-flipped', e2, 'bob', 'alice', 'bad_signature');
-  }
-  {
-    const e = clone(S);
-    e.signature.keyId = keys.bob.keyId;
-    addInvalid('signature-key-id-not-the-verifiers', e, 'bob', 'alice', 'bad_signature');
-  }
-  {
-    const e = clone(S);
-    delete e.signature;
-    addInvalid('signature-removed-verify-with-set', e, 'bob', 'alice', 'bad_signature');
-  }
-  {
-    const e = sealInternal({ ...baseArgs, signWith: priv('bob') });
-    addInvalid('signed-by-bob-verify-with-alice', e, 'bob', 'alice', 'bad_signature');
-    addInvalid('signed-by-bob-verify-with-bob-ok-but-reader-carol', e, 'carol', 'bob', 'not_recipient');
-  }
-  {
-    const e = clone(U);
-    e.signature = { alg: 'PS256', keyId: keys.alice.keyId, value: b64(pssSign(crypto.createPrivateKey(priv('bob')), sigOver(e, keys.alice.keyId))) };
-    addInvalid('signed-by-bob-claiming-alices-key-id', e, 'bob', 'alice', 'bad_signature');
-    const e2 = clone(U);
-    e2.signature = { alg: 'PS256', keyId: keys.alice.keyId, value: b64(pssSign(crypto.createPrivateKey(priv('carol')), sigOver(e2, keys.alice.keyId))) };
-    addInvalid('signed-by-carol-3072-claiming-alices-key-id', e2, 'bob', 'alice', 'bad_signature');
-  }
-  const altSign = (name, signer) => {
-    const e = clone(U);
-    const value = signer(crypto.createPrivateKey(priv('alice')), sigOver(e, keys.alice.keyId));
-    e.signature = { alg: 'PS256', keyId: keys.alice.keyId, value: b64(value) };
-    addInvalid(name, e, 'bob', 'alice', 'bad_signature');
+  const bytesOf = (env) => ({
+    nonce: Buffer.from(env.nonce, 'base64'),
+    ciphertext: Buffer.from(env.ciphertext, 'base64'),
+    wrapped: env.recipients.map((r) => Buffer.from(r.wrappedKey, 'base64')),
+  });
+  // The spec's sigInput of `env` for signature key id `kid` (v2: over the AAD computed with signer `kid`);
+  // `aadBytes` overrides the AAD to build wrong inputs.
+  const sigOver = (env, kid, aadBytes = aad(env, kid)) => {
+    const b = bytesOf(env);
+    return sigInput(aadBytes, kid, b.nonce, b.ciphertext, b.wrapped, env.version);
   };
+  const signAs = (name, env, kid = keys[name].keyId, aadBytes) =>
+    ({ alg: SIG_ALG, keyId: kid, value: b64(pssSign(crypto.createPrivateKey(priv(name)), sigOver(env, kid, aadBytes))) });
   const PSS = crypto.constants.RSA_PKCS1_PSS_PADDING;
-  altSign('signature-pss-salt-length-0', (k, m) => crypto.sign('sha256', m, { key: k, padding: PSS, saltLength: 0 }));
-  altSign('signature-pss-salt-length-20', (k, m) => crypto.sign('sha256', m, { key: k, padding: PSS, saltLength: 20 }));
-  altSign('signature-pss-salt-length-64', (k, m) => crypto.sign('sha256', m, { key: k, padding: PSS, saltLength: 64 }));
-  altSign('signature-pss-salt-length-max', (k, m) => crypto.sign('sha256', m, { key: k, padding: PSS, saltLength: crypto.constants.RSA_PSS_SALTLEN_MAX_SIGN }));
-  altSign('signature-over-sha256-of-sig-input-double-hashed', (k, m) => crypto.sign('sha256', sha256(m), { key: k, padding: PSS, saltLength: 32 }));
-  altSign('signature-pkcs1-v1.5-instead-of-pss', (k, m) => crypto.sign('sha256', m, { key: k, padding: crypto.constants.RSA_PKCS1_PADDING }));
-  altSign('signature-pss-sha384', (k, m) => crypto.sign('sha384', m, { key: k, padding: PSS, saltLength: 32 }));
-  altSign('signature-over-aad-only', (k) => crypto.sign('sha256', baseAad, { key: k, padding: PSS, saltLength: 32 }));
-  altSign('signature-over-sig-input-without-wrapped-keys', (k) => {
-    return crypto.sign('sha256', sigInput(aad(U), keys.alice.keyId, Buffer.from(U.nonce, 'base64'), Buffer.from(U.ciphertext, 'base64'), []), { key: k, padding: PSS, saltLength: 32 });
-  });
-  altSign('signature-over-sig-input-with-wrong-domain', (k) => {
-    const m = Buffer.concat([field('e2ee.signature.v2'), sigOver(U, keys.alice.keyId).subarray(4 + 'e2ee.signature.v1'.length)]);
-    return crypto.sign('sha256', m, { key: k, padding: PSS, saltLength: 32 });
-  });
-  {
-    // A valid signature from another envelope (same sender, same key) does not carry over.
-    const other = sealInternal({ ...baseArgs, signWith: priv('alice') });
-    const e = clone(S);
-    e.signature = other.signature;
-    addInvalid('signature-copied-from-another-envelope', e, 'bob', 'alice', 'bad_signature');
-  }
-  {
-    const e = clone(S);
-    e.signature.value = b64(Buffer.alloc(256));
-    addInvalid('signature-value-all-zero', e, 'bob', 'alice', 'bad_signature');
-    const e2 = clone(S);
-    e2.signature.value = b64(Buffer.alloc(256, 0xff));
-    addInvalid('signature-value-larger-than-modulus', e2, 'bob', 'alice', 'bad_signature');
-    const e3 = clone(S);
-    e3.signature.value = b64(crypto.randomBytes(384));
-    addInvalid('signature-value-384-bytes-for-2048-bit-verifier', e3, 'bob', 'alice', 'bad_signature');
+
+  // Cases that apply to both versions, named `v1-…` and `v2-…`.
+  for (const version of VERSIONS) {
+    const { U, S } = base[version];
+    const v = `v${version}-`;
+    const aliceKid = keys.alice.keyId;
+
+    // Tampering: each makes AES-GCM (or the key unwrap) fail for bob; with a signature + verifyWith it is bad_signature.
+    const tampers = [
+      ['nonce-bit-flipped', (e) => { e.nonce = flipB64(e.nonce, 0); }],
+      ['nonce-last-bit-flipped', (e) => { e.nonce = flipB64(e.nonce, -1, 0x80); }],
+      ['ciphertext-body-bit-flipped', (e) => { e.ciphertext = flipB64(e.ciphertext, 0); }],
+      ['ciphertext-tag-bit-flipped', (e) => { e.ciphertext = flipB64(e.ciphertext, -1); }],
+      ['ciphertext-tag-first-byte-flipped', (e) => { e.ciphertext = flipB64(e.ciphertext, -16, 0x80); }],
+      ['ciphertext-truncated-by-one-byte', (e) => { e.ciphertext = b64(Buffer.from(e.ciphertext, 'base64').subarray(0, -1)); }],
+      ['readers-wrapped-key-bit-flipped', (e) => { e.recipients[0].wrappedKey = flipB64(e.recipients[0].wrappedKey, 100); }],
+      ['readers-wrapped-key-last-bit-flipped', (e) => { e.recipients[0].wrappedKey = flipB64(e.recipients[0].wrappedKey, -1); }],
+      ['readers-wrapped-key-swapped-with-other-recipients', (e) => { [e.recipients[0].wrappedKey, e.recipients[1].wrappedKey] = [e.recipients[1].wrappedKey, e.recipients[0].wrappedKey]; }],
+      ['sender-id-changed', (e) => { e.senderId = 'u_mallory'; }],
+      ['message-id-changed', (e) => { e.messageId = 'm_base2'; }],
+      ['created-at-plus-1', (e) => { e.createdAt += 1; }],
+      ['created-at-zero', (e) => { e.createdAt = 0; }],
+      ['reader-user-id-changed', (e) => { e.recipients[0].userId = 'u_bobby'; }],
+      ['other-recipient-user-id-changed', (e) => { e.recipients[1].userId = 'u_mallory'; }],
+      ['other-recipient-key-id-changed', (e) => { e.recipients[1].keyId = keys.carol.keyId; }],
+      ['recipients-reordered', (e) => { e.recipients.reverse(); }],
+      ['other-recipient-removed', (e) => { e.recipients.pop(); }],
+      ['recipient-added', (e) => {
+        const w = crypto.publicEncrypt({ key: pub('carol'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, crypto.randomBytes(32));
+        e.recipients.push({ userId: 'u_carol', keyId: keys.carol.keyId, wrappedKey: b64(w) });
+      }],
+    ];
+    for (const [name, fn] of tampers) {
+      const u = clone(U);
+      fn(u);
+      addInvalid(`${v}unsigned-${name}`, u, 'bob', null, 'cannot_decrypt');
+      const s = clone(S);
+      fn(s);
+      addInvalid(`${v}signed-${name}-verified`, s, 'bob', 'alice', 'bad_signature');
+      addInvalid(`${v}signed-${name}-not-verified`, s, 'bob', null, 'cannot_decrypt');
+    }
+    // Changes that only the signature catches (bob's own decryption still works).
+    {
+      const s = clone(S);
+      s.recipients[1].wrappedKey = flipB64(s.recipients[1].wrappedKey, 7);
+      addInvalid(`${v}signed-other-recipients-wrapped-key-bit-flipped-verified`, s, 'bob', 'alice', 'bad_signature');
+    }
+    // Key unwrapping edge cases (structurally valid).
+    {
+      const K16 = crypto.randomBytes(16);
+      const e = sealInternal({ ...baseArgs, version });
+      e.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('bob'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, K16));
+      addInvalid(`${v}wrapped-key-decrypts-to-16-bytes`, e, 'bob', null, 'cannot_decrypt');
+    }
+    {
+      const K33 = crypto.randomBytes(32);
+      const e = sealInternal({ ...baseArgs, version, _contentKey: K33 });
+      e.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('bob'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.concat([K33, Buffer.from([0])])));
+      addInvalid(`${v}wrapped-key-decrypts-to-33-bytes-with-correct-prefix`, e, 'bob', null, 'cannot_decrypt');
+    }
+    {
+      const K = crypto.randomBytes(32);
+      const e = sealInternal({ ...baseArgs, version, _contentKey: K });
+      e.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('bob'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, K));
+      addInvalid(`${v}wrapped-key-oaep-sha1-instead-of-sha256`, e, 'bob', null, 'cannot_decrypt');
+      const e2 = sealInternal({ ...baseArgs, version, _contentKey: K });
+      e2.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('bob'), padding: crypto.constants.RSA_PKCS1_PADDING }, K));
+      addInvalid(`${v}wrapped-key-pkcs1-v1.5-instead-of-oaep`, e2, 'bob', null, 'cannot_decrypt');
+      const e3 = sealInternal({ ...baseArgs, version, _contentKey: K });
+      e3.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('bob'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('label') }, K));
+      addInvalid(`${v}wrapped-key-oaep-with-non-empty-label`, e3, 'bob', null, 'cannot_decrypt');
+    }
+    {
+      const e = clone(U);
+      e.recipients[0].wrappedKey = b64(crypto.publicEncrypt({ key: pub('alice'), padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, crypto.randomBytes(32)));
+      addInvalid(`${v}wrapped-key-made-for-another-key`, e, 'bob', null, 'cannot_decrypt');
+    }
+    {
+      const e = clone(U);
+      e.recipients[0].wrappedKey = b64(crypto.randomBytes(384)); // allowed size, but not bob's modulus size
+      addInvalid(`${v}wrapped-key-384-bytes-for-2048-bit-reader`, e, 'bob', null, 'cannot_decrypt');
+      const e2 = clone(U);
+      e2.recipients[0].wrappedKey = b64(Buffer.alloc(256, 0xff)); // larger than the modulus
+      addInvalid(`${v}wrapped-key-larger-than-modulus`, e2, 'bob', null, 'cannot_decrypt');
+    }
+    {
+      const e = clone(U);
+      e.ciphertext = b64(Buffer.alloc(16));
+      addInvalid(`${v}ciphertext-16-zero-bytes-tag-only`, e, 'bob', null, 'cannot_decrypt');
+    }
+
+    // Signatures (reader bob, verifier alice unless stated).
+    {
+      const e = clone(S);
+      e.signature.value = flipB64(e.signature.value, 10);
+      addInvalid(`${v}signature-value-bit-flipped`, e, 'bob', 'alice', 'bad_signature');
+      const e2 = clone(S);
+      e2.signature.value = flipB64(e2.signature.value, -1);
+      addInvalid(`${v}signature-value-last-bit-flipped`, e2, 'bob', 'alice', 'bad_signature');
+    }
+    {
+      const e = clone(S);
+      e.signature.keyId = keys.bob.keyId;
+      addInvalid(`${v}signature-key-id-not-the-verifiers`, e, 'bob', 'alice', 'bad_signature');
+    }
+    {
+      const e = clone(S);
+      delete e.signature;
+      addInvalid(`${v}signature-removed-verify-with-set`, e, 'bob', 'alice', 'bad_signature');
+    }
+    {
+      const e = sealInternal({ ...baseArgs, version, signWith: priv('bob') });
+      addInvalid(`${v}signed-by-bob-verify-with-alice`, e, 'bob', 'alice', 'bad_signature');
+      addInvalid(`${v}signed-by-bob-verify-with-bob-ok-but-reader-carol`, e, 'carol', 'bob', 'not_recipient');
+    }
+    {
+      // A signature by another key that claims alice's key id (over the right sigInput for alice's key id).
+      const e = clone(S);
+      e.signature = signAs('bob', S, aliceKid);
+      addInvalid(`${v}signed-by-bob-claiming-alices-key-id`, e, 'bob', 'alice', 'bad_signature');
+      const e2 = clone(S);
+      e2.signature = signAs('carol', S, aliceKid);
+      addInvalid(`${v}signed-by-carol-3072-claiming-alices-key-id`, e2, 'bob', 'alice', 'bad_signature');
+    }
+    // Alice's key, but the wrong scheme or the wrong input.
+    const altSign = (name, signer) => {
+      const e = clone(S);
+      e.signature.value = b64(signer(crypto.createPrivateKey(priv('alice')), sigOver(S, aliceKid)));
+      addInvalid(`${v}${name}`, e, 'bob', 'alice', 'bad_signature');
+    };
+    altSign('signature-pss-salt-length-0', (k, m) => crypto.sign('sha256', m, { key: k, padding: PSS, saltLength: 0 }));
+    altSign('signature-pss-salt-length-20', (k, m) => crypto.sign('sha256', m, { key: k, padding: PSS, saltLength: 20 }));
+    altSign('signature-pss-salt-length-64', (k, m) => crypto.sign('sha256', m, { key: k, padding: PSS, saltLength: 64 }));
+    altSign('signature-pss-salt-length-max', (k, m) => crypto.sign('sha256', m, { key: k, padding: PSS, saltLength: crypto.constants.RSA_PSS_SALTLEN_MAX_SIGN }));
+    altSign('signature-over-sha256-of-sig-input-double-hashed', (k, m) => crypto.sign('sha256', sha256(m), { key: k, padding: PSS, saltLength: 32 }));
+    altSign('signature-pkcs1-v1.5-instead-of-pss', (k, m) => crypto.sign('sha256', m, { key: k, padding: crypto.constants.RSA_PKCS1_PADDING }));
+    altSign('signature-pss-sha384', (k, m) => crypto.sign('sha384', m, { key: k, padding: PSS, saltLength: 32 }));
+    altSign('signature-over-aad-only', (k) => crypto.sign('sha256', aad(S), { key: k, padding: PSS, saltLength: 32 }));
+    altSign('signature-over-sig-input-without-wrapped-keys', (k) => {
+      const b = bytesOf(S);
+      return crypto.sign('sha256', sigInput(aad(S), aliceKid, b.nonce, b.ciphertext, [], version), { key: k, padding: PSS, saltLength: 32 });
+    });
+    const otherVersion = version === 1 ? 2 : 1;
+    altSign(`signature-over-sig-input-with-the-v${otherVersion}-domain`, (k) => {
+      const m = Buffer.concat([field(SIG_DOMAINS[otherVersion]), sigOver(S, aliceKid).subarray(4 + SIG_DOMAINS[version].length)]);
+      return crypto.sign('sha256', m, { key: k, padding: PSS, saltLength: 32 });
+    });
+    altSign(`signature-over-the-v${otherVersion}-sig-input`, (k) => {
+      const other = { ...S, version: otherVersion };
+      return crypto.sign('sha256', sigOver(other, aliceKid), { key: k, padding: PSS, saltLength: 32 });
+    });
+    {
+      // A valid signature from another envelope (same sender, same key) does not carry over.
+      const other = sealInternal({ ...baseArgs, version, signWith: priv('alice') });
+      const e = clone(S);
+      e.signature = other.signature;
+      addInvalid(`${v}signature-copied-from-another-envelope`, e, 'bob', 'alice', 'bad_signature');
+    }
+    {
+      const e = clone(S);
+      e.signature.value = b64(Buffer.alloc(256));
+      addInvalid(`${v}signature-value-all-zero`, e, 'bob', 'alice', 'bad_signature');
+      const e2 = clone(S);
+      e2.signature.value = b64(Buffer.alloc(256, 0xff));
+      addInvalid(`${v}signature-value-larger-than-modulus`, e2, 'bob', 'alice', 'bad_signature');
+      const e3 = clone(S);
+      e3.signature.value = b64(crypto.randomBytes(384));
+      addInvalid(`${v}signature-value-384-bytes-for-2048-bit-verifier`, e3, 'bob', 'alice', 'bad_signature');
+    }
+
+    // not_recipient
+    addInvalid(`${v}reader-not-a-recipient`, U, 'carol', null, 'not_recipient');
+    addInvalid(`${v}reader-not-a-recipient-4096`, U, 'dave', null, 'not_recipient');
+    addInvalid(`${v}reader-not-a-recipient-checked-before-signature`, S, 'carol', 'alice', 'not_recipient');
+    {
+      const e = clone(S);
+      e.signature.value = flipB64(e.signature.value, 10);
+      addInvalid(`${v}reader-not-a-recipient-bad-signature-not-reached`, e, 'carol', 'alice', 'not_recipient');
+      const e2 = clone(U);
+      addInvalid(`${v}reader-not-a-recipient-unsigned-verify-with-set`, e2, 'dave', 'alice', 'not_recipient');
+    }
+    {
+      const e = clone(U);
+      e.recipients[0].keyId = keys.carol.keyId.replace(/^./, (c) => (c === '0' ? '1' : '0')); // user id u_bob, but not bob's key
+      addInvalid(`${v}reader-user-id-listed-with-another-key-id`, e, 'bob', null, 'not_recipient');
+    }
+
+    // The version field selects the AAD and sigInput domains: changing it to the other supported version makes
+    // AES-GCM fail (and the signature, for a verifying reader).
+    {
+      const s = { ...clone(S), version: otherVersion };
+      addInvalid(`${v}signed-version-changed-to-${otherVersion}-not-verified`, s, 'bob', null, 'cannot_decrypt');
+      addInvalid(`${v}signed-version-changed-to-${otherVersion}-verified`, s, 'bob', 'alice', 'bad_signature');
+      addInvalid(`${v}signed-version-changed-to-${otherVersion}-not-verified-reader-alice`, s, 'alice', null, 'cannot_decrypt');
+      const u = { ...clone(U), version: otherVersion };
+      addInvalid(`${v}unsigned-version-changed-to-${otherVersion}`, u, 'bob', null, 'cannot_decrypt');
+      addInvalid(`${v}unsigned-version-changed-to-${otherVersion}-verify-with-set`, u, 'bob', 'alice', 'bad_signature');
+    }
   }
 
-  // not_recipient
-  addInvalid('reader-not-a-recipient', U, 'carol', null, 'not_recipient');
-  addInvalid('reader-not-a-recipient-4096', U, 'dave', null, 'not_recipient');
-  addInvalid('reader-not-a-recipient-checked-before-signature', S, 'carol', 'alice', 'not_recipient');
+  // v2 only: the AAD ends with field(signature.keyId) (or field("")), so the signature cannot be removed, added or
+  // swapped without AES-GCM failing, whether or not the reader verifies.
   {
-    const e = clone(S);
-    e.signature.value = flipB64(e.signature.value, 10);
-    addInvalid('reader-not-a-recipient-bad-signature-not-reached', e, 'carol', 'alice', 'not_recipient');
-    const e2 = clone(U);
-    addInvalid('reader-not-a-recipient-unsigned-verify-with-set', e2, 'dave', 'alice', 'not_recipient');
-  }
-  {
-    const e = clone(U);
-    e.recipients[0].keyId = keys.carol.keyId.replace(/^./, (c) => (c === '0' ? '1' : '0')); // user id u_bob, but not bob's key
-    addInvalid('reader-user-id-listed-with-another-key-id', e, 'bob', null, 'not_recipient');
+    const { U, S } = base[2];
+    const aliceKid = keys.alice.keyId;
+    {
+      const e = clone(S);
+      delete e.signature;
+      addInvalid('v2-signature-stripped-not-verified', e, 'bob', null, 'cannot_decrypt');
+      addInvalid('v2-signature-stripped-not-verified-reader-alice', e, 'alice', null, 'cannot_decrypt');
+      // (with verifyWith: v2-signature-removed-verify-with-set, bad_signature)
+    }
+    {
+      // A signature added to an unsigned envelope, made by the sender's own key over the spec's v2 sigInput
+      // (AAD with alice's key id): it verifies, but the ciphertext was sealed with field("") at the end of the AAD.
+      const e = clone(U);
+      e.signature = signAs('alice', U);
+      addInvalid('v2-signature-added-to-unsigned-valid-by-sender-not-verified', e, 'bob', null, 'cannot_decrypt');
+      addInvalid('v2-signature-added-to-unsigned-valid-by-sender-verified', e, 'bob', 'alice', 'cannot_decrypt');
+      // The same over a sigInput that embeds the AAD the ciphertext was really sealed with (unsigned): does not
+      // verify as a v2 signature (its AAD must name the signer).
+      const e2 = clone(U);
+      e2.signature = signAs('alice', U, aliceKid, aad(U, null));
+      addInvalid('v2-signature-added-to-unsigned-over-the-unsigned-aad-not-verified', e2, 'bob', null, 'cannot_decrypt');
+      addInvalid('v2-signature-added-to-unsigned-over-the-unsigned-aad-verified', e2, 'bob', 'alice', 'bad_signature');
+    }
+    for (const other of ['bob', 'carol']) {
+      // The signature replaced by another key's valid signature over the same envelope (v2 sigInput for that key).
+      const e = clone(S);
+      e.signature = signAs(other, S);
+      const n = `v2-signature-swapped-to-${other}s-valid-signature`;
+      addInvalid(`${n}-not-verified`, e, 'bob', null, 'cannot_decrypt');
+      addInvalid(`${n}-verified-with-${other}`, e, 'bob', other, 'cannot_decrypt');
+      addInvalid(`${n}-verified-with-alice`, e, 'bob', 'alice', 'bad_signature');
+    }
+    {
+      // Only the key id of the signature changed (value kept).
+      const e = clone(S);
+      e.signature.keyId = keys.bob.keyId;
+      addInvalid('v2-signature-key-id-changed-not-verified', e, 'bob', null, 'cannot_decrypt');
+      addInvalid('v2-signature-key-id-changed-verified-with-bob', e, 'bob', 'bob', 'bad_signature');
+    }
+    {
+      // The signed envelope's signature moved onto the unsigned twin (same header, other content key/nonce).
+      const e = clone(U);
+      e.signature = clone(S.signature);
+      addInvalid('v2-signature-of-the-signed-twin-added-to-unsigned-not-verified', e, 'bob', null, 'cannot_decrypt');
+      addInvalid('v2-signature-of-the-signed-twin-added-to-unsigned-verified', e, 'bob', 'alice', 'bad_signature');
+    }
   }
 
+  // v1 does not bind the signature (the reason for v2). These v1 envelopes are valid: a reader that does not
+  // verify opens them; readers must not apply the v2 binding to v1.
+  {
+    const { S } = base[1];
+    const stripped = clone(S);
+    delete stripped.signature;
+    pushEnvelope('v1-signature-stripped-opens-as-unsigned', stripped, basePlain, ['bob', 'alice'], null);
+    const swapped = clone(S);
+    swapped.signature = signAs('carol', S);
+    pushEnvelope('v1-signature-swapped-to-carols-opens-as-signed-by-carol', swapped, basePlain, ['bob', 'alice'], 'carol');
+  }
+
+  const { U, S } = base[2]; // the structure cases below use the version writers write
   // invalid_envelope: structure. Reader bob, no verifier unless stated.
   const IE = 'invalid_envelope';
   const inv = (name, json, verifyWith = null) => addInvalid(name, json, 'bob', verifyWith, IE);
@@ -1315,12 +1463,24 @@ export function generateFixtures() {
     fn(e);
     return e;
   };
-  inv('version-2', mod((e) => { e.version = 2; }));
+  inv('version-3', mod((e) => { e.version = 3; }));
+  inv('version-3-verified', mod((e) => { e.version = 3; }), 'alice');
+  inv('version-3-unsigned', mod((e) => { e.version = 3; }, U));
+  inv('version-3-from-v1', mod((e) => { e.version = 3; }, base[1].S));
   inv('version-0', mod((e) => { e.version = 0; }));
-  inv('version-string', mod((e) => { e.version = '1'; }));
-  inv('version-1.0', withRaw(S, (e, m) => { e.version = m; }, '1.0'));
-  inv('version-1e0', withRaw(S, (e, m) => { e.version = m; }, '1e0'));
+  inv('version-258-is-2-mod-256', mod((e) => { e.version = 258; }));
+  inv('version-257-is-1-mod-256', mod((e) => { e.version = 257; }, base[1].S));
+  inv('version-2^32+2', withRaw(S, (e, m) => { e.version = m; }, '4294967298'));
+  inv('version-2^64+2', withRaw(S, (e, m) => { e.version = m; }, '18446744073709551618'));
+  inv('version-negative-2', withRaw(S, (e, m) => { e.version = m; }, '-2'));
+  inv('version-string', mod((e) => { e.version = '2'; }));
+  inv('version-string-v1', mod((e) => { e.version = '1'; }, base[1].S));
+  inv('version-2.0', withRaw(S, (e, m) => { e.version = m; }, '2.0'));
+  inv('version-2e0', withRaw(S, (e, m) => { e.version = m; }, '2e0'));
+  inv('version-1.0', withRaw(base[1].S, (e, m) => { e.version = m; }, '1.0'));
+  inv('version-1e0', withRaw(base[1].S, (e, m) => { e.version = m; }, '1e0'));
   inv('version-true', mod((e) => { e.version = true; }));
+  inv('version-array', mod((e) => { e.version = [1, 2]; }));
   inv('key-alg-rsa-oaep', mod((e) => { e.keyAlg = 'RSA-OAEP'; }));
   inv('key-alg-lowercase', mod((e) => { e.keyAlg = 'rsa-oaep-256'; }));
   inv('key-alg-trailing-space', mod((e) => { e.keyAlg = 'RSA-OAEP-256 '; }));
@@ -1417,7 +1577,7 @@ export function generateFixtures() {
   // recipients
   inv('recipients-empty', mod((e) => { e.recipients = []; }));
   {
-    const e16 = envelopes.find((x) => x.name === '16-recipients-mixed-key-sizes-signed').envelope;
+    const e16 = envelopes.find((x) => x.name === 'v2-16-recipients-mixed-key-sizes-signed').envelope;
     const e17 = clone(e16);
     e17.recipients.push({ userId: 'u_extra_13', keyId: keyId(extra[12]), wrappedKey: b64(crypto.randomBytes(256)) });
     inv('recipients-17', e17);
@@ -1492,7 +1652,9 @@ export function generateFixtures() {
   inv('malformed-json-raw-newline-in-string', withRaw(S, (e, m) => { e.senderId = m; }, '"u_\nalice"'));
   inv('malformed-json-bad-escape', withRaw(S, (e, m) => { e.senderId = m; }, '"u_\\xalice"'));
   inv('duplicate-json-key-sender-id', sText.replace('"senderId":"u_alice"', '"senderId":"u_alice","senderId":"u_mallory"'));
-  inv('duplicate-json-key-same-value', sText.replace('"version":1', '"version":1,"version":1'));
+  inv('duplicate-json-key-same-value', sText.replace('"version":2', '"version":2,"version":2'));
+  inv('duplicate-json-key-version-2-then-1', sText.replace('"version":2', '"version":2,"version":1'));
+  inv('duplicate-json-key-version-1-then-2', JSON.stringify(base[1].S).replace('"version":1', '"version":1,"version":2'));
   inv('duplicate-json-key-in-recipient', sText.replace('"userId":"u_bob"', '"userId":"u_bob","userId":"u_bob"'));
   inv('duplicate-json-key-signature', sText.replace(/}$/, `,"signature":${JSON.stringify(S.signature)}}`));
 
@@ -1507,6 +1669,7 @@ export function generateFixtures() {
 
   return {
     generator: `node ${process.version}, tests/interop/envelope.mjs`,
+    versions: { write: VERSION, read: VERSIONS },
     keys,
     encryptedKeys,
     chatIds,
@@ -1574,11 +1737,22 @@ export function checkFixtures(fx, log = console.error) {
       ok(/^c_[0-9a-f]{64}$/.test(c.chatId), `chatId format ${c.chatId}`);
     });
   }
+  // versions
+  ok(fx.versions && fx.versions.write === VERSION && JSON.stringify(fx.versions.read) === JSON.stringify(VERSIONS),
+    `versions: write ${VERSION}, read ${VERSIONS} (file says ${JSON.stringify(fx.versions)})`);
+  for (const version of VERSIONS) {
+    for (const signed of [false, true]) {
+      ok(fx.envelopes.some((v) => v.envelope.version === version && !!v.envelope.signature === signed),
+        `a valid v${version} ${signed ? 'signed' : 'unsigned'} envelope exists`);
+    }
+  }
   // valid envelopes
   for (const v of fx.envelopes) {
     attempt(`envelope ${v.name}`, () => {
       const parsed = parseEnvelope(v.envelope);
       ok(aad(parsed).toString('hex') === v.aadHex, `envelope ${v.name}: aadHex`);
+      ok(v.aadHex.startsWith(field(AAD_DOMAINS[parsed.version]).toString('hex')), `envelope ${v.name}: aadHex starts with the v${parsed.version} domain`);
+      ok(!!v.envelope.signature === (v.signedBy !== null), `envelope ${v.name}: signature present iff signedBy`);
       const expected = Buffer.from(v.plaintextBase64, 'base64');
       for (const reader of v.readers) {
         const variants = [[null, 'unverified']];
@@ -1591,6 +1765,8 @@ export function checkFixtures(fx, log = console.error) {
             });
             ok(r.plaintext.equals(expected), `envelope ${v.name} reader ${reader} ${label}: plaintext`);
             ok(r.header.senderId === v.envelope.senderId, `envelope ${v.name}: header.senderId`);
+            ok(r.header.version === v.envelope.version, `envelope ${v.name}: header.version`);
+            ok(r.header.signerKeyId === (v.signedBy ? fx.keys[v.signedBy].keyId : undefined), `envelope ${v.name}: header.signerKeyId`);
           });
         }
       }
@@ -1604,6 +1780,22 @@ export function checkFixtures(fx, log = console.error) {
           code = e.code;
         }
         ok(code === 'bad_signature', `envelope ${v.name}: unsigned + verifyWith -> bad_signature (got ${code})`);
+      } else {
+        // Strip the signature: v2 binds it into the AAD (cannot_decrypt), v1 does not (opens as unsigned).
+        const stripped = clone(v.envelope);
+        delete stripped.signature;
+        const reader = v.readers[0];
+        const got = (verifyWithPem) => {
+          try {
+            open(stripped, { privateKeyPem: fx.keys[reader].privateKeyPem, verifyWithPem });
+            return 'ok';
+          } catch (e) {
+            return e.code;
+          }
+        };
+        const want = parsed.version === 1 ? 'ok' : 'cannot_decrypt';
+        ok(got(undefined) === want, `envelope ${v.name}: signature stripped -> ${want} (got ${got(undefined)})`);
+        ok(got(fx.keys[v.signedBy].publicKeyPem) === 'bad_signature', `envelope ${v.name}: signature stripped + verifyWith -> bad_signature`);
       }
     });
   }
@@ -1647,14 +1839,34 @@ export function runtimeChecks(fx, log = console.error) {
   };
   const bob = fx.keys.bob;
   const alice = fx.keys.alice;
-  // The worked example of docs/envelope.md: sender a, message id m1, createdAt 1, one recipient b.
-  const exampleAad = aad({ senderId: 'a', messageId: 'm1', createdAt: 1, recipients: [{ userId: 'b', keyId: 'k'.repeat(64) }] });
+  // The worked examples of docs/envelope.md: sender a, message id m1, createdAt 1, one recipient b.
+  const exampleAad = aad({ version: 1, senderId: 'a', messageId: 'm1', createdAt: 1, recipients: [{ userId: 'b', keyId: 'k'.repeat(64) }] });
   const expectedPrefix = Buffer.concat([
     Buffer.from('00000010', 'hex'), Buffer.from('e2ee.envelope.v1'), Buffer.from('0000000c', 'hex'), Buffer.from('RSA-OAEP-256'),
     Buffer.from('00000007', 'hex'), Buffer.from('A256GCM'), Buffer.from('00000001', 'hex'), Buffer.from('a'),
   ]);
   ok(exampleAad.subarray(0, expectedPrefix.length).equals(expectedPrefix), 'AAD matches the worked example of the spec');
   ok(exampleAad.length === expectedPrefix.length + 4 + 2 + 8 + 4 + 4 + 1 + 4 + 64, 'AAD example length');
+  const v2Header = { version: 2, senderId: 'a', messageId: 'm1', createdAt: 1, recipients: [{ userId: 'b', keyId: 'b'.repeat(64) }] };
+  const v2Unsigned = '00000010' + '653265652e656e76656c6f70652e7632' + '0000000c' + '5253412d4f4145502d323536' + '00000007' + '4132353647434d' +
+    '00000001' + '61' + '00000002' + '6d31' + '0000000000000001' + '00000001' + '00000001' + '62' + '00000040' + '62'.repeat(64) + '00000000';
+  ok(aad(v2Header).toString('hex') === v2Unsigned, 'v2 AAD matches the worked example of the spec (unsigned, 147 bytes)');
+  ok(aad(v2Header).length === 147, 'v2 AAD example length');
+  const v2Signed = aad(v2Header, 'a'.repeat(64));
+  ok(v2Signed.toString('hex') === v2Unsigned.slice(0, -8) + '00000040' + '61'.repeat(64) && v2Signed.length === 211,
+    'v2 AAD matches the worked example of the spec (signed by key id 64 x "a", 211 bytes)');
+  ok(aad({ ...v2Header, signature: { keyId: 'a'.repeat(64) } }).equals(v2Signed), 'v2 AAD takes the signer from header.signature');
+  // seal writes v2 unless asked for v1; both open; other versions are refused.
+  const sealArgs = { plaintext: Buffer.from('v?'), senderId: 'a', messageId: 'm', createdAt: 0, recipients: [{ userId: 'b', publicKeyPem: bob.publicKeyPem }], signWith: alice.privateKeyPem };
+  ok(seal(sealArgs).version === 2, 'seal writes version 2 by default');
+  ok(seal({ ...sealArgs, version: 1 }).version === 1, 'seal writes version 1 when asked');
+  for (const version of [1, 2]) {
+    const e = seal({ ...sealArgs, version });
+    ok(codeOf(() => open(e, { privateKeyPem: bob.privateKeyPem, verifyWithPem: alice.publicKeyPem })) === 'ok', `seal v${version} opens verified`);
+    const { signature, ...stripped } = e; // eslint-disable-line no-unused-vars
+    ok(codeOf(() => open(stripped, { privateKeyPem: bob.privateKeyPem })) === (version === 1 ? 'ok' : 'cannot_decrypt'), `seal v${version}: signature stripped, not verified`);
+  }
+  ok(codeOf(() => seal({ ...sealArgs, version: 3 })) === 'invalid_input', 'seal refuses version 3');
   // 1 MiB plaintext, 16 recipients with 128-byte ids, 4096-bit signer: the largest envelope must fit the limit.
   const extraKeys = Array.from({ length: 12 }, () => genKey(2048).publicKey.export({ type: 'spki', format: 'pem' }));
   const big = crypto.randomBytes(MAX_PLAINTEXT_BYTES);
@@ -1726,7 +1938,8 @@ function usage() {
     '        writes PKCS#8 PEM, mode 0600, refuses to overwrite (scrypt-encrypted if --passphrase-env); prints the SPKI PEM',
     '  node tests/interop/envelope.mjs pubkey --key PRIV.pem [--passphrase-env VAR]      prints the SPKI PEM',
     '  node tests/interop/envelope.mjs fingerprint FILE [--passphrase-env VAR]            prints key id, then fingerprint',
-    '  node tests/interop/envelope.mjs generate > tests/interop/fixtures.json',
+    '  node tests/interop/envelope.mjs generate [--keys-from OLD_FIXTURES.json] > tests/interop/fixtures.json',
+    '        (--keys-from keeps the four fixture keys of an earlier file; everything else is drawn anew)',
     '  node tests/interop/envelope.mjs check tests/interop/fixtures.json',
   ].join('\n');
 }
@@ -1852,8 +2065,10 @@ async function main(argv) {
       return 0;
     }
     case 'generate': {
-      if (rest.length) throw new UsageError('generate takes no arguments');
-      await writeStdout(JSON.stringify(generateFixtures(), null, 2) + '\n');
+      const o = parseArgs(rest, { 'keys-from': 'single' });
+      if (o._.length) throw new UsageError(`unexpected argument ${o._[0]}`);
+      const reuseKeys = o['keys-from'] !== undefined ? JSON.parse(readText(o['keys-from'])).keys : null;
+      await writeStdout(JSON.stringify(generateFixtures({ reuseKeys }), null, 2) + '\n');
       return 0;
     }
     case 'check': {

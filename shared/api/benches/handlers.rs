@@ -3,13 +3,15 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use e2ee_api::config::{Config, JwtSettings};
+use e2ee_api::config::{Config, JwtSettings, Quotas};
 use e2ee_api::handlers::{auth, keys, messages};
 use e2ee_api::{AppState, lambda};
-use e2ee_crypto::{KeySize, PrivateKey, Recipient, SealParams};
+use e2ee_crypto::{KeyOperation, KeySize, KeyStatement, PrivateKey, Recipient, SealParams};
 use e2ee_storage::{NewMessage, StorageConfig};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt};
@@ -91,7 +93,22 @@ async fn party(state: &Arc<AppState>, name: &str) -> Party {
     let token = login["token"].as_str().expect("token").to_owned();
     let id = login["userId"].as_str().expect("id").to_owned();
     let key = PrivateKey::generate(KeySize::Rsa2048).expect("key");
-    let body = json!({"publicKey": key.public_key().to_spki_pem().expect("pem")});
+    let statement = KeyStatement {
+        operation: KeyOperation::Register,
+        user_id: &id,
+        key_id: key.key_id(),
+        created_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64,
+    };
+    let proof =
+        base64::engine::general_purpose::STANDARD.encode(statement.sign(&key).expect("sign"));
+    let body = json!({
+        "publicKey": key.public_key().to_spki_pem().expect("pem"),
+        "createdAt": statement.created_at,
+        "proof": proof,
+    });
     let reply = lambda::handle(
         keys::register_key,
         state.clone(),
@@ -147,6 +164,11 @@ fn benches(c: &mut Criterion) {
             ..Default::default()
         },
         server_assisted_crypto: true,
+        // The benchmark sends far more than a user's quota: measure the handler, not the 429.
+        quotas: Quotas {
+            sends_per_hour: u64::MAX,
+            key_operations_per_day: u64::MAX,
+        },
     };
     let (state, alice, bob) = runtime.block_on(async {
         let state = AppState::from_config(&config).await.expect("state");

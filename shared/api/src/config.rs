@@ -43,8 +43,28 @@ impl std::fmt::Debug for JwtSettings {
 pub struct Config {
     pub jwt: JwtSettings,
     pub storage: StorageConfig,
-    /// `SERVER_ASSISTED_CRYPTO=off` disables /api/crypto/encrypt and /api/crypto/decrypt.
+    /// `SERVER_ASSISTED_CRYPTO=on` enables /api/crypto/generate-keys, /encrypt and /decrypt. Off by default:
+    /// those routes let the server see a private key or a plaintext (docs/security.md).
     pub server_assisted_crypto: bool,
+    pub quotas: Quotas,
+}
+
+/// Per-user quotas (docs/security.md, "Rate limits and quotas").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    /// `SEND_QUOTA_PER_HOUR`: messages one user may send per clock hour.
+    pub sends_per_hour: u64,
+    /// `KEY_QUOTA_PER_DAY`: key registrations plus revocations one user may make per UTC day.
+    pub key_operations_per_day: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            sends_per_hour: 600,
+            key_operations_per_day: 20,
+        }
+    }
 }
 
 /// The JSON document stored in the Secrets Manager secret.
@@ -105,19 +125,8 @@ impl Config {
             }
             None => MAX_TOKEN_TTL,
         };
-        let server_assisted_crypto = match env("SERVER_ASSISTED_CRYPTO")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("on" | "true" | "1") => true,
-            Some("off" | "false" | "0") => false,
-            Some(_) => {
-                return Err(ConfigError::Invalid(
-                    "SERVER_ASSISTED_CRYPTO must be on or off".into(),
-                ));
-            }
-        };
+        let server_assisted_crypto =
+            server_assisted_switch(env("SERVER_ASSISTED_CRYPTO").as_deref())?;
         Ok(Config {
             jwt: JwtSettings {
                 secret,
@@ -127,7 +136,38 @@ impl Config {
             },
             storage,
             server_assisted_crypto,
+            quotas: Quotas {
+                sends_per_hour: quota("SEND_QUOTA_PER_HOUR", Quotas::default().sends_per_hour)?,
+                key_operations_per_day: quota(
+                    "KEY_QUOTA_PER_DAY",
+                    Quotas::default().key_operations_per_day,
+                )?,
+            },
         })
+    }
+}
+
+/// `SERVER_ASSISTED_CRYPTO`: off unless explicitly on.
+fn server_assisted_switch(value: Option<&str>) -> Result<bool, ConfigError> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        Some("on" | "true" | "1") => Ok(true),
+        None | Some("off" | "false" | "0") => Ok(false),
+        Some(_) => Err(ConfigError::Invalid(
+            "SERVER_ASSISTED_CRYPTO must be on or off".into(),
+        )),
+    }
+}
+
+/// A positive whole number from the environment, or `default` when unset.
+fn quota(name: &str, default: u64) -> Result<u64, ConfigError> {
+    match env(name) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|value| *value > 0)
+            .ok_or_else(|| ConfigError::Invalid(format!("{name} must be a positive whole number"))),
     }
 }
 
@@ -227,5 +267,18 @@ fn read_or_create_secret(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
             std::fs::read_to_string(path)?.trim().as_bytes().to_vec(),
         )),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_assisted_crypto_is_off_unless_turned_on() {
+        assert!(!server_assisted_switch(None).unwrap_or(true));
+        assert!(!server_assisted_switch(Some("off")).unwrap_or(true));
+        assert!(server_assisted_switch(Some("ON")).unwrap_or(false));
+        assert!(server_assisted_switch(Some("maybe")).is_err());
     }
 }

@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429s).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -19,6 +21,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `429` with `Retry-After: seconds` (at least 1).
+    pub fn too_many(code: &'static str, message: impl Into<String>, seconds: u64) -> Self {
+        ApiError {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
         }
     }
 
@@ -67,7 +78,14 @@ impl ApiError {
                 message: self.message,
             },
         };
-        crate::http::json_response(self.status, &body)
+        let mut response = crate::http::json_response(self.status, &body);
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                lambda_http::http::header::RETRY_AFTER,
+                lambda_http::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 

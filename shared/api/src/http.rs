@@ -6,6 +6,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 
@@ -30,6 +31,19 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
     }
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("invalid_json", json_error_message(&e)))
+}
+
+/// Like [`json_body`], for bodies that carry a private key or a plaintext: the body is taken out of the
+/// request and its buffer zeroized as soon as it is parsed, whatever the outcome. (`T` should hold the
+/// secret fields in `Zeroizing` types, so they are wiped when the handler is done with them.)
+pub fn secret_json_body<T: DeserializeOwned>(request: &mut Request) -> Result<T, ApiError> {
+    let parsed = json_body(request);
+    match std::mem::replace(request.body_mut(), Body::Empty) {
+        Body::Text(text) => drop(Zeroizing::new(text)),
+        Body::Binary(bytes) => drop(Zeroizing::new(bytes)),
+        _ => {}
+    }
+    parsed
 }
 
 /// Like [`json_body`], but an absent body means `T::default()`.
@@ -113,4 +127,33 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bod
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Secret {
+        #[allow(dead_code)]
+        secret: Zeroizing<String>,
+    }
+
+    fn request(body: &str) -> Request {
+        let mut request = Request::new(Body::Text(body.to_owned()));
+        request
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        request
+    }
+
+    #[test]
+    fn secret_bodies_are_taken_out_of_the_request_whatever_the_outcome() {
+        let mut good = request(r#"{"secret":"hunter2"}"#);
+        assert!(secret_json_body::<Secret>(&mut good).is_ok());
+        assert!(matches!(good.body(), Body::Empty));
+        let mut bad = request(r#"{"secret":"hunter2"#);
+        assert!(secret_json_body::<Secret>(&mut bad).is_err());
+        assert!(matches!(bad.body(), Body::Empty));
+    }
 }

@@ -5,11 +5,13 @@
 
 pub mod auth;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod lambda;
 pub mod state;
+pub mod throttle;
 pub mod views;
 
 pub use error::ApiError;

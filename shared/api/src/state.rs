@@ -5,12 +5,15 @@ use std::sync::Arc;
 use e2ee_storage::Stores;
 
 use crate::auth::TokenService;
-use crate::config::Config;
+use crate::config::{Config, Quotas};
+use crate::cursor::CursorKey;
 
 pub struct AppState {
     pub stores: Stores,
     pub tokens: TokenService,
+    pub cursors: CursorKey,
     pub server_assisted_crypto: bool,
+    pub quotas: Quotas,
 }
 
 impl AppState {
@@ -18,10 +21,14 @@ impl AppState {
         let stores = Stores::from_config(&config.storage)
             .await
             .map_err(|e| InitError(format!("storage: {e}")))?;
+        let cursors = CursorKey::derive(&config.jwt.secret)
+            .map_err(|e| InitError(format!("cursor key: {e}")))?;
         Ok(Arc::new(AppState {
             stores,
             tokens: TokenService::new(&config.jwt),
+            cursors,
             server_assisted_crypto: config.server_assisted_crypto,
+            quotas: config.quotas,
         }))
     }
 

@@ -13,11 +13,14 @@ pub fn key_view(record: &PublicKeyRecord) -> KeyView {
         bits: record.bits,
         public_key: record.public_key_pem.clone(),
         status: match record.status {
+            e2ee_storage::KeyStatus::Pending => KeyStatus::Pending,
             e2ee_storage::KeyStatus::Active => KeyStatus::Active,
             e2ee_storage::KeyStatus::Retired => KeyStatus::Retired,
             e2ee_storage::KeyStatus::Revoked => KeyStatus::Revoked,
         },
         created_at: record.created_at,
+        retired_at: record.retired_at,
+        revoked_at: record.revoked_at,
     }
 }
 

@@ -156,6 +156,7 @@ async fn key_directory_generate_register_rotate_lookup() {
         let generated = e2ee_crypto::PrivateKey::from_pkcs8_pem(private_pem).unwrap();
         assert_eq!(reply.body["keyId"], generated.key_id().to_string());
         assert_eq!(reply.body["fingerprint"], generated.key_id().fingerprint());
+        assert_eq!(reply.body["status"], "pending");
 
         let params = [("userId", bob.id.as_str())];
         let lookup = |all: bool| {
@@ -170,6 +171,13 @@ async fn key_directory_generate_register_rotate_lookup() {
                     .query(query),
             )
         };
+        // Pending until bob proves he holds it: the first key stays active, the pending one is not listed.
+        let reply = lookup(true).await;
+        assert_eq!(reply.body["keyId"], first_key_id, "{}", reply.body);
+        assert_eq!(reply.body["keys"].as_array().map(Vec::len), Some(1));
+        let reply = register_key(&state, &bob.id, &bob.token, &generated, Some(&bob.key)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+
         let reply = lookup(false).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         assert_eq!(reply.body["keyId"], generated.key_id().to_string());
@@ -190,15 +198,7 @@ async fn key_directory_generate_register_rotate_lookup() {
         );
 
         // A retired key cannot come back.
-        let old_pem = bob.key.public_key().to_spki_pem().unwrap();
-        let reply = call(
-            keys::register_key,
-            &state,
-            Call::new(Method::POST, "/api/crypto/register-key")
-                .token(&bob.token)
-                .body(json!({"publicKey": old_pem})),
-        )
-        .await;
+        let reply = register_key(&state, &bob.id, &bob.token, &bob.key, Some(&generated)).await;
         assert_eq!(
             (reply.status, reply.error_code()),
             (StatusCode::CONFLICT, "key_retired")
@@ -213,7 +213,7 @@ async fn key_directory_generate_register_rotate_lookup() {
                 &state,
                 Call::new(Method::POST, "/api/crypto/register-key")
                     .token(&bob.token)
-                    .body(json!({"publicKey": bad})),
+                    .body(json!({"publicKey": bad, "createdAt": now_ms(), "proof": "AAAA"})),
             )
             .await;
             assert_eq!(
@@ -478,13 +478,9 @@ async fn send_receive_mark_read_history() {
         );
 
         // Bob rotates his key: alice's envelope for the old key is stale.
-        let reply = call(
-            keys::generate_keys,
-            &state,
-            Call::new(Method::POST, "/api/crypto/generate-keys").token(&bob.token),
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::CREATED);
+        let rotated = test_key();
+        let reply = register_key(&state, &bob.id, &bob.token, &rotated, Some(&bob.key)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         let reply = call(messages::send, &state, Call::new(Method::POST, "/api/messages/send").token(&alice.token).body(json!({"receiverId": bob.id, "envelope": envelope(&alice, &bob, "late", "c-8", false)}))).await;
         assert_eq!(
             (reply.status, reply.error_code()),
@@ -493,16 +489,9 @@ async fn send_receive_mark_read_history() {
 
         // Bob registers a new device key; alice re-seals and sends five more.
         let mut bob = bob;
-        bob.key = test_key();
-        let pem = bob.key.public_key().to_spki_pem().unwrap();
-        let reply = call(
-            keys::register_key,
-            &state,
-            Call::new(Method::POST, "/api/crypto/register-key")
-                .token(&bob.token)
-                .body(json!({"publicKey": pem})),
-        )
-        .await;
+        let new_key = test_key();
+        let reply = register_key(&state, &bob.id, &bob.token, &new_key, Some(&rotated)).await;
+        bob.key = new_key;
         assert_eq!(reply.status, StatusCode::CREATED);
         let mut sent = vec![message_id.clone()];
         for i in 0..5 {
@@ -561,10 +550,8 @@ async fn send_receive_mark_read_history() {
             }
             assert_eq!(seen, expected, "{} {order}", backend.name);
         }
-        assert_eq!(
-            history(&carol, vec![]).await.error_code(),
-            "not_a_participant"
-        );
+        // To a non-participant the chat does not exist (see hardening.rs for the oracle test).
+        assert_eq!(history(&carol, vec![]).await.error_code(), "chat_not_found");
         assert_eq!(
             history(&bob, vec![("limit", "0".into())]).await.status,
             StatusCode::BAD_REQUEST

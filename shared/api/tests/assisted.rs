@@ -22,6 +22,10 @@ async fn encrypt_send_decrypt_round_trip() {
     )
     .await;
     let bob_private = reply.body["privateKey"].as_str().unwrap().to_owned();
+    // The generated key is pending until bob proves he holds it.
+    let generated = e2ee_crypto::PrivateKey::from_pkcs8_pem(&bob_private).unwrap();
+    let reply = register_key(&state, &bob.id, &bob.token, &generated, Some(&bob.key)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     let alice_private = alice.key.to_pkcs8_pem().unwrap().to_string();
 
     let reply = call(assisted::encrypt, &state, Call::new(Method::POST, "/api/crypto/encrypt").token(&alice.token)
@@ -138,11 +142,17 @@ async fn encrypt_send_decrypt_round_trip() {
 }
 
 #[tokio::test]
-async fn the_switch_turns_both_endpoints_off() {
+async fn the_switch_turns_every_assisted_endpoint_off() {
     let backend = backends().remove(0);
     let state = state_for(&backend, false).await;
     let alice = user(&state, "alice").await;
     for reply in [
+        call(
+            keys::generate_keys,
+            &state,
+            Call::new(Method::POST, "/api/crypto/generate-keys").token(&alice.token),
+        )
+        .await,
         call(
             assisted::encrypt,
             &state,

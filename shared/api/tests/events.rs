@@ -37,6 +37,10 @@ async fn every_sample_event_reaches_its_handler() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let token = reply.body["token"].as_str().unwrap().to_owned();
     let t = token.as_str();
+    // Alice's device key, registered with a fresh proof (the sample event's statement is long stale).
+    let device_key = test_key();
+    let reply = register_key(&state, &alice_id, t, &device_key, None).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
 
     let expectations: Vec<(&str, Reply, StatusCode, &str)> = vec![
         (
@@ -54,8 +58,14 @@ async fn every_sample_event_reaches_its_handler() {
         (
             "register-key",
             send(keys::register_key, &state, event("register-key", t, &[])).await,
-            StatusCode::CREATED,
-            "",
+            StatusCode::BAD_REQUEST,
+            "stale_statement",
+        ),
+        (
+            "revoke-key",
+            send(keys::revoke_key, &state, event("revoke-key", t, &[])).await,
+            StatusCode::BAD_REQUEST,
+            "stale_statement",
         ),
         (
             "get-public-key",
@@ -136,8 +146,8 @@ async fn every_sample_event_reaches_its_handler() {
         (
             "chat-history",
             send(messages::history, &state, event("chat-history", t, &[])).await,
-            StatusCode::OK,
-            "",
+            StatusCode::NOT_FOUND,
+            "chat_not_found",
         ),
     ];
     for (name, reply, status, code) in expectations {
@@ -146,7 +156,7 @@ async fn every_sample_event_reaches_its_handler() {
             assert_eq!(reply.error_code(), code, "{name}");
         }
     }
-    // get-public-key-all lists both of alice's keys (generated, then registered), newest first.
+    // get-public-key-all lists alice's registered key; the generated one is pending and not listed.
     let reply = send(
         keys::get_public_key,
         &state,
@@ -163,7 +173,7 @@ async fn every_sample_event_reaches_its_handler() {
         .iter()
         .map(|k| k["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["active", "retired"]);
+    assert_eq!(statuses, ["active"]);
     // decrypt's sample envelope is for someone else's key: a 4xx that names the problem, never a 500.
     let reply = send(assisted::decrypt, &state, event("decrypt", t, &[])).await;
     assert!(reply.status.is_client_error(), "{}", reply.body);

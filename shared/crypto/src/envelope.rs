@@ -1,4 +1,5 @@
-//! Envelope v1: the JSON structure, its validation, and seal / open / verify (docs/envelope.md).
+//! Envelopes v1 and v2: the JSON structure, its validation, and seal / open / verify (docs/envelope.md).
+//! [`seal`] writes v2, which binds the signer's key id into the AAD; [`open`] reads both.
 
 use std::collections::HashSet;
 
@@ -11,7 +12,10 @@ use crate::error::{CryptoError, Result};
 use crate::hazmat;
 use crate::keys::{KeyId, PrivateKey, PublicKey};
 
-pub const ENVELOPE_VERSION: u8 = 1;
+/// The version [`seal`] writes.
+pub const ENVELOPE_VERSION: u8 = 2;
+/// Every version [`Envelope::from_json`] and [`open`] accept.
+pub const SUPPORTED_VERSIONS: [u8; 2] = [1, 2];
 pub const KEY_ALG: &str = "RSA-OAEP-256";
 pub const CONTENT_ALG: &str = "A256GCM";
 pub const SIGNATURE_ALG: &str = "PS256";
@@ -29,8 +33,10 @@ pub const MAX_CREATED_AT: u64 = (1 << 53) - 1;
 const CONTENT_KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 12;
 const TAG_BYTES: usize = 16;
-const AAD_CONTEXT: &[u8] = b"e2ee.envelope.v1";
-const SIGNATURE_CONTEXT: &[u8] = b"e2ee.signature.v1";
+const AAD_CONTEXT_V1: &[u8] = b"e2ee.envelope.v1";
+const SIGNATURE_CONTEXT_V1: &[u8] = b"e2ee.signature.v1";
+const AAD_CONTEXT_V2: &[u8] = b"e2ee.envelope.v2";
+const SIGNATURE_CONTEXT_V2: &[u8] = b"e2ee.signature.v2";
 
 /// One message, sealed. Construct it with [`seal`] or [`Envelope::from_json`]; both guarantee it is valid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +172,7 @@ impl Envelope {
 
     /// Checks every rule of docs/envelope.md that does not need a key.
     pub fn validate(&self) -> Result<()> {
-        if self.version != ENVELOPE_VERSION {
+        if !SUPPORTED_VERSIONS.contains(&self.version) {
             return Err(invalid(format!("unsupported version {}", self.version)));
         }
         if self.key_alg != KEY_ALG {
@@ -218,10 +224,20 @@ impl Envelope {
         Ok(())
     }
 
-    /// The canonical header bytes bound as AES-GCM additional data.
+    /// The canonical header bytes bound as AES-GCM additional data. In v2 they end with the signer's key id
+    /// (an empty field when unsigned), so removing, adding or swapping a signature makes opening fail.
     pub fn aad(&self) -> Vec<u8> {
-        let mut out = Canonical::with_capacity(128 + self.recipients.len() * 100);
-        out.field(AAD_CONTEXT)
+        self.aad_for_signer(self.signature.as_ref().map(|s| s.key_id.as_str()))
+    }
+
+    fn aad_for_signer(&self, signer_key_id: Option<&str>) -> Vec<u8> {
+        let context = if self.version == 1 {
+            AAD_CONTEXT_V1
+        } else {
+            AAD_CONTEXT_V2
+        };
+        let mut out = Canonical::with_capacity(200 + self.recipients.len() * 100);
+        out.field(context)
             .field(self.key_alg.as_bytes())
             .field(self.content_alg.as_bytes())
             .field(self.sender_id.as_bytes())
@@ -232,18 +248,26 @@ impl Envelope {
             out.field(recipient.user_id.as_bytes())
                 .field(recipient.key_id.as_bytes());
         }
+        if self.version != 1 {
+            out.field(signer_key_id.unwrap_or_default().as_bytes());
+        }
         out.into_bytes()
     }
 
     fn signature_input(&self, signer_key_id: &str) -> Vec<u8> {
+        let context = if self.version == 1 {
+            SIGNATURE_CONTEXT_V1
+        } else {
+            SIGNATURE_CONTEXT_V2
+        };
         let wrapped: usize = self
             .recipients
             .iter()
             .map(|r| r.wrapped_key.len() + 4)
             .sum();
         let mut out = Canonical::with_capacity(256 + self.ciphertext.len() + wrapped);
-        out.field(SIGNATURE_CONTEXT)
-            .field(&self.aad())
+        out.field(context)
+            .field(&self.aad_for_signer(Some(signer_key_id)))
             .field(signer_key_id.as_bytes())
             .field(&self.nonce)
             .field(&self.ciphertext);
@@ -402,10 +426,15 @@ pub fn seal(plaintext: &[u8], params: &SealParams<'_>) -> Result<Envelope> {
         other => other,
     })?;
 
-    envelope.ciphertext = hazmat::aes_gcm_seal(&content_key, &nonce, plaintext, &envelope.aad())?;
+    let signer_key_id = params.sign_with.map(|signer| signer.key_id().to_string());
+    envelope.ciphertext = hazmat::aes_gcm_seal(
+        &content_key,
+        &nonce,
+        plaintext,
+        &envelope.aad_for_signer(signer_key_id.as_deref()),
+    )?;
 
-    if let Some(signer) = params.sign_with {
-        let key_id = signer.key_id().to_string();
+    if let (Some(signer), Some(key_id)) = (params.sign_with, signer_key_id) {
         let value = hazmat::pss_sign(signer, &envelope.signature_input(&key_id))?;
         envelope.signature = Some(Signature {
             alg: SIGNATURE_ALG.to_owned(),

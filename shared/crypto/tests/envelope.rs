@@ -1,4 +1,4 @@
-//! Round trips, tampering, validation and key handling of envelope v1.
+//! Round trips, tampering, validation and key handling of envelopes (v2, as `seal` writes them; v1 where noted).
 
 use std::sync::OnceLock;
 
@@ -302,7 +302,8 @@ fn from_json_rejects_malformed_envelopes() {
         serde_json::to_vec(&v).unwrap()
     };
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("version 2", edit(&|v| v["version"] = 2.into())),
+        ("version 3", edit(&|v| v["version"] = 3.into())),
+        ("version 0", edit(&|v| v["version"] = 0.into())),
         ("unknown field", edit(&|v| v["extra"] = 1.into())),
         (
             "missing nonce",
@@ -396,24 +397,37 @@ fn aad_matches_the_documented_encoding() {
         out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
         out.extend_from_slice(bytes);
     }
-    let envelope = seal_alice_to_bob(b"x", false);
-    let mut expected = Vec::new();
-    for text in [
-        "e2ee.envelope.v1",
-        "RSA-OAEP-256",
-        "A256GCM",
-        "alice",
-        "msg-1",
-    ] {
-        field(&mut expected, text.as_bytes());
+    let expected = |envelope: &Envelope, context: &str| {
+        let mut expected = Vec::new();
+        for text in [context, "RSA-OAEP-256", "A256GCM", "alice", "msg-1"] {
+            field(&mut expected, text.as_bytes());
+        }
+        expected.extend_from_slice(&1_764_145_653_000u64.to_be_bytes());
+        expected.extend_from_slice(&2u32.to_be_bytes());
+        for r in &envelope.recipients {
+            field(&mut expected, r.user_id.as_bytes());
+            field(&mut expected, r.key_id.as_bytes());
+        }
+        expected
+    };
+    // v2 (what seal writes) ends with the signer's key id, or an empty field when unsigned.
+    let unsigned = seal_alice_to_bob(b"x", false);
+    assert_eq!(unsigned.version, 2);
+    let mut v2 = expected(&unsigned, "e2ee.envelope.v2");
+    field(&mut v2, b"");
+    assert_eq!(unsigned.aad(), v2);
+    let signed = seal_alice_to_bob(b"x", true);
+    let mut v2 = expected(&signed, "e2ee.envelope.v2");
+    field(&mut v2, keys().alice.key_id().to_string().as_bytes());
+    assert_eq!(signed.aad(), v2);
+    // v1 has the other context and no signer field, signed or not.
+    for envelope in [unsigned, signed] {
+        let v1 = Envelope {
+            version: 1,
+            ..envelope
+        };
+        assert_eq!(v1.aad(), expected(&v1, "e2ee.envelope.v1"));
     }
-    expected.extend_from_slice(&1_764_145_653_000u64.to_be_bytes());
-    expected.extend_from_slice(&2u32.to_be_bytes());
-    for r in &envelope.recipients {
-        field(&mut expected, r.user_id.as_bytes());
-        field(&mut expected, r.key_id.as_bytes());
-    }
-    assert_eq!(envelope.aad(), expected);
 }
 
 #[test]

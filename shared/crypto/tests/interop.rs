@@ -1,6 +1,6 @@
 //! Interop with the independent Node implementation (tests/interop/envelope.mjs, built from docs/envelope.md
 //! alone): its committed fixtures must open (or fail with the stated error) here, and what we seal must open
-//! there. See tests/interop/README.md.
+//! there, for envelope versions 1 and 2. See tests/interop/README.md.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -18,11 +18,18 @@ fn repo_root() -> PathBuf {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Fixtures {
+    versions: Versions,
     keys: HashMap<String, FixtureKey>,
     chat_ids: Vec<ChatIdCase>,
     encrypted_keys: Vec<EncryptedKey>,
     envelopes: Vec<ValidCase>,
     invalid: Vec<InvalidCase>,
+}
+
+#[derive(Deserialize)]
+struct Versions {
+    write: u8,
+    read: Vec<u8>,
 }
 
 #[derive(Deserialize)]
@@ -173,16 +180,104 @@ fn chat_ids_match_node() {
 }
 
 #[test]
+fn node_writes_and_reads_the_same_versions() {
+    let (fixtures, _) = load();
+    assert_eq!(fixtures.versions.write, ENVELOPE_VERSION);
+    assert_eq!(fixtures.versions.read, SUPPORTED_VERSIONS);
+}
+
+/// The worked AAD examples of docs/envelope.md, byte for byte (Node checks the same bytes in `check`).
+#[test]
+fn aad_matches_the_worked_examples_of_the_spec() {
+    let mut envelope = Envelope {
+        version: 2,
+        key_alg: KEY_ALG.into(),
+        content_alg: CONTENT_ALG.into(),
+        sender_id: "a".into(),
+        message_id: "m1".into(),
+        created_at: 1,
+        recipients: vec![WrappedKey {
+            user_id: "b".into(),
+            key_id: "b".repeat(64),
+            wrapped_key: vec![0; 256],
+        }],
+        nonce: vec![0; 12],
+        ciphertext: vec![0; 16],
+        signature: None,
+    };
+    let unsigned = format!(
+        "00000010{}0000000c{}00000007{}0000000161000000026d31000000000000000100000001000000016200000040{}00000000",
+        hex::encode("e2ee.envelope.v2"),
+        hex::encode("RSA-OAEP-256"),
+        hex::encode("A256GCM"),
+        "62".repeat(64),
+    );
+    assert_eq!(hex::encode(envelope.aad()), unsigned);
+    assert_eq!(envelope.aad().len(), 147);
+
+    envelope.signature = Some(Signature {
+        alg: SIGNATURE_ALG.into(),
+        key_id: "a".repeat(64),
+        value: vec![0; 256],
+    });
+    let signed = format!(
+        "{}00000040{}",
+        &unsigned[..unsigned.len() - 8],
+        "61".repeat(64)
+    );
+    assert_eq!(hex::encode(envelope.aad()), signed);
+    assert_eq!(envelope.aad().len(), 211);
+
+    // v1: the other domain and no signer field, signed or not.
+    envelope.version = 1;
+    let v1 = format!(
+        "{}{}",
+        &unsigned[..8],
+        &unsigned[8..unsigned.len() - 8].replacen(
+            &hex::encode("e2ee.envelope.v2"),
+            &hex::encode("e2ee.envelope.v1"),
+            1
+        )
+    );
+    assert_eq!(hex::encode(envelope.aad()), v1);
+    envelope.signature = None;
+    assert_eq!(hex::encode(envelope.aad()), v1);
+}
+
+#[test]
 fn every_valid_node_envelope_opens_with_the_same_aad() {
     let (fixtures, keys) = load();
-    assert!(fixtures.envelopes.len() >= 10);
+    assert!(fixtures.envelopes.len() >= 20);
+    // Both versions, signed and unsigned.
+    for version in SUPPORTED_VERSIONS {
+        for signed in [false, true] {
+            let count = fixtures
+                .envelopes
+                .iter()
+                .filter(|case| {
+                    case.envelope["version"] == version && case.signed_by.is_some() == signed
+                })
+                .count();
+            assert!(count >= 3, "v{version} signed={signed}: {count} fixtures");
+        }
+    }
     for case in &fixtures.envelopes {
         let json = serde_json::to_vec(&case.envelope).unwrap();
         let envelope = Envelope::from_json(&json).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         assert_eq!(hex::encode(envelope.aad()), case.aad_hex, "{}", case.name);
+        assert_eq!(
+            envelope.signature.is_some(),
+            case.signed_by.is_some(),
+            "{}",
+            case.name
+        );
         let expected = base64::engine::general_purpose::STANDARD
             .decode(&case.plaintext_base64)
             .unwrap();
+        let signer_key_id = case
+            .signed_by
+            .as_ref()
+            .map(|signer| keys.public(signer).key_id().to_string());
         for reader in &case.readers {
             let opened = open(&envelope, keys.private(reader), None)
                 .unwrap_or_else(|e| panic!("{} by {reader}: {e}", case.name));
@@ -192,6 +287,9 @@ fn every_valid_node_envelope_opens_with_the_same_aad() {
                 "{} by {reader}",
                 case.name
             );
+            assert_eq!(opened.header.version, envelope.version, "{}", case.name);
+            assert_eq!(opened.header.signer_key_id, signer_key_id, "{}", case.name);
+            assert!(!opened.signature_verified);
             if let Some(signer) = &case.signed_by {
                 let verified = open(&envelope, keys.private(reader), Some(keys.public(signer)))
                     .unwrap_or_else(|e| {
@@ -200,6 +298,27 @@ fn every_valid_node_envelope_opens_with_the_same_aad() {
                 assert!(verified.signature_verified);
             }
         }
+        // Stripping the signature: v2 binds it into the AAD, v1 does not.
+        if let Some(signer) = &case.signed_by {
+            let mut stripped = envelope.clone();
+            stripped.signature = None;
+            let reader = keys.private(&case.readers[0]);
+            match envelope.version {
+                1 => assert!(open(&stripped, reader, None).is_ok(), "{}", case.name),
+                _ => assert_eq!(
+                    open(&stripped, reader, None).unwrap_err(),
+                    CryptoError::CannotDecrypt,
+                    "{}",
+                    case.name
+                ),
+            }
+            assert_eq!(
+                open(&stripped, reader, Some(keys.public(signer))).unwrap_err(),
+                CryptoError::BadSignature,
+                "{}",
+                case.name
+            );
+        }
     }
 }
 
@@ -207,6 +326,49 @@ fn every_valid_node_envelope_opens_with_the_same_aad() {
 fn every_invalid_node_envelope_fails_with_the_stated_error() {
     let (fixtures, keys) = load();
     assert!(fixtures.invalid.len() >= 50);
+    // The v2 binding cases must be there (a regenerated file must not lose them).
+    for (name, expect) in [
+        ("v2-signature-stripped-not-verified", "cannot_decrypt"),
+        ("v2-signature-removed-verify-with-set", "bad_signature"),
+        (
+            "v2-signature-added-to-unsigned-valid-by-sender-not-verified",
+            "cannot_decrypt",
+        ),
+        (
+            "v2-signature-added-to-unsigned-valid-by-sender-verified",
+            "cannot_decrypt",
+        ),
+        (
+            "v2-signature-swapped-to-carols-valid-signature-not-verified",
+            "cannot_decrypt",
+        ),
+        (
+            "v2-signature-swapped-to-carols-valid-signature-verified-with-carol",
+            "cannot_decrypt",
+        ),
+        (
+            "v2-signature-swapped-to-carols-valid-signature-verified-with-alice",
+            "bad_signature",
+        ),
+        (
+            "v2-signed-version-changed-to-1-not-verified",
+            "cannot_decrypt",
+        ),
+        ("v2-signed-version-changed-to-1-verified", "bad_signature"),
+        (
+            "v1-signed-version-changed-to-2-not-verified",
+            "cannot_decrypt",
+        ),
+        ("version-3", "invalid_envelope"),
+        ("version-258-is-2-mod-256", "invalid_envelope"),
+    ] {
+        let case = fixtures
+            .invalid
+            .iter()
+            .find(|case| case.name == name)
+            .unwrap_or_else(|| panic!("fixture {name} is missing"));
+        assert_eq!(case.expect, expect, "{name}");
+    }
     let mut mismatches = Vec::new();
     for case in &fixtures.invalid {
         let outcome = Envelope::from_json(case.envelope_json.as_bytes()).and_then(|envelope| {
@@ -234,36 +396,114 @@ fn every_invalid_node_envelope_fails_with_the_stated_error() {
     );
 }
 
-/// The other direction: Node opens what Rust seals. Needs `node`; in CI (CI=true) its absence is a failure.
-#[test]
-fn node_opens_what_rust_seals() {
-    if Command::new("node").arg("--version").output().is_err() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "node is required in CI for the interop test"
-        );
-        eprintln!("skipping: node is not installed");
-        return;
+/// Whether `node` can run; in CI (CI=true) its absence is a failure.
+fn have_node() -> bool {
+    if Command::new("node").arg("--version").output().is_ok() {
+        return true;
     }
-    let (_, keys) = load();
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "node is required in CI for the interop test"
+    );
+    eprintln!("skipping: node is not installed");
+    false
+}
+
+/// Runs the Node CLI with `stdin`; Ok(stdout) on success, Err(stderr) on exit status 1.
+fn node_cli(
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+    stdin: &[u8],
+) -> std::result::Result<Vec<u8>, String> {
+    let mut command = Command::new("node");
+    command
+        .arg(repo_root().join("tests/interop/envelope.mjs"))
+        .args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let output = child.wait_with_output().unwrap();
+    match output.status.code() {
+        Some(0) => Ok(output.stdout),
+        Some(1) => Err(String::from_utf8_lossy(&output.stderr).trim().to_owned()),
+        other => panic!(
+            "node exited with {other:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
+}
+
+struct NodeKeys {
+    _dir: tempfile::TempDir,
+    bob_key: PathBuf,
+    carol_key: PathBuf,
+    alice_key: PathBuf,
+    alice_pub: PathBuf,
+    bob_pub: PathBuf,
+    carol_pub: PathBuf,
+}
+
+const NODE_PASSPHRASE: &str = "pässphrase for node";
+
+fn node_keys(keys: &Keys) -> NodeKeys {
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, contents: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, contents).unwrap();
         path
     };
-    let passphrase = "pässphrase for node";
-    let bob_key = write(
-        "bob.key",
-        &keys
-            .private("bob")
-            .to_encrypted_pkcs8_pem(passphrase.as_bytes())
-            .unwrap(),
-    );
-    let carol_key = write("carol.key", &keys.private("carol").to_pkcs8_pem().unwrap());
-    let alice_pub = write("alice.pub", &keys.public("alice").to_spki_pem().unwrap());
+    NodeKeys {
+        bob_key: write(
+            "bob.key",
+            &keys
+                .private("bob")
+                .to_encrypted_pkcs8_pem(NODE_PASSPHRASE.as_bytes())
+                .unwrap(),
+        ),
+        carol_key: write("carol.key", &keys.private("carol").to_pkcs8_pem().unwrap()),
+        alice_key: write("alice.key", &keys.private("alice").to_pkcs8_pem().unwrap()),
+        alice_pub: write("alice.pub", &keys.public("alice").to_spki_pem().unwrap()),
+        bob_pub: write("bob.pub", &keys.public("bob").to_spki_pem().unwrap()),
+        carol_pub: write("carol.pub", &keys.public("carol").to_spki_pem().unwrap()),
+        _dir: dir,
+    }
+}
 
-    let plaintext: Vec<u8> = "grüße aus Rust 🦀 ".repeat(500).into_bytes();
+/// `node envelope.mjs open` as bob (PBKDF2-encrypted key, as Rust writes it) or carol (plain key).
+fn node_open(
+    files: &NodeKeys,
+    reader: &str,
+    verify_with: Option<&PathBuf>,
+    envelope: &Envelope,
+) -> std::result::Result<Vec<u8>, String> {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["open".as_ref(), "--key".as_ref()];
+    let mut env = Vec::new();
+    match reader {
+        "bob" => {
+            args.extend([
+                files.bob_key.as_os_str(),
+                "--passphrase-env".as_ref(),
+                "INTEROP_PASSPHRASE".as_ref(),
+            ]);
+            env.push(("INTEROP_PASSPHRASE", NODE_PASSPHRASE));
+        }
+        "carol" => args.push(files.carol_key.as_os_str()),
+        other => panic!("no node key file for {other}"),
+    }
+    if let Some(path) = verify_with {
+        args.extend(["--verify-with".as_ref(), path.as_os_str()]);
+    }
+    node_cli(&args, &env, envelope.to_json().as_bytes())
+}
+
+fn seal_for_bob_and_carol(keys: &Keys, plaintext: &[u8], signed: bool) -> Envelope {
     let recipients = [
         Recipient {
             user_id: "u_bob",
@@ -274,51 +514,174 @@ fn node_opens_what_rust_seals() {
             key: keys.public("carol"),
         },
     ];
-    let envelope = seal(
-        &plaintext,
+    seal(
+        plaintext,
         &SealParams {
             sender_id: "u_alice",
             message_id: "rust-sealed-1",
             created_at: 1_764_145_653_000,
             recipients: &recipients,
-            sign_with: Some(keys.private("alice")),
+            sign_with: signed.then(|| keys.private("alice")),
         },
     )
-    .unwrap();
-    let script = repo_root().join("tests/interop/envelope.mjs");
-    for (key, env) in [(&bob_key, Some(passphrase)), (&carol_key, None)] {
-        let mut command = Command::new("node");
-        command
-            .arg(&script)
-            .arg("open")
-            .arg("--key")
-            .arg(key)
-            .arg("--verify-with")
-            .arg(&alice_pub);
-        if let Some(passphrase) = env {
-            command
-                .arg("--passphrase-env")
-                .arg("INTEROP_PASSPHRASE")
-                .env("INTEROP_PASSPHRASE", passphrase);
+    .unwrap()
+}
+
+/// The other direction: Node opens what Rust seals (v2), signed and unsigned, verified and not.
+#[test]
+fn node_opens_what_rust_seals() {
+    if !have_node() {
+        return;
+    }
+    let (_, keys) = load();
+    let files = node_keys(&keys);
+    let plaintext: Vec<u8> = "grüße aus Rust 🦀 ".repeat(500).into_bytes();
+    for signed in [true, false] {
+        let envelope = seal_for_bob_and_carol(&keys, &plaintext, signed);
+        assert_eq!(envelope.version, 2);
+        for reader in ["bob", "carol"] {
+            let opened = node_open(&files, reader, None, &envelope)
+                .unwrap_or_else(|e| panic!("node open as {reader}, signed={signed}: {e}"));
+            assert_eq!(opened, plaintext);
+            let verified = node_open(&files, reader, Some(&files.alice_pub), &envelope);
+            if signed {
+                assert_eq!(verified.unwrap(), plaintext, "{reader}");
+            } else {
+                assert_eq!(verified.unwrap_err(), "error: bad_signature", "{reader}");
+            }
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(envelope.to_json().as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "node open failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+    }
+}
+
+/// A Rust-sealed v2 envelope with its signature stripped (or swapped) fails in Node and in Rust alike.
+#[test]
+fn a_stripped_or_swapped_signature_fails_in_node_and_in_rust() {
+    if !have_node() {
+        return;
+    }
+    let (_, keys) = load();
+    let files = node_keys(&keys);
+    let signed = seal_for_bob_and_carol(&keys, b"signed, then stripped", true);
+    let mut stripped = signed.clone();
+    stripped.signature = None;
+    // Carol's valid signature over this very envelope (the v2 sigInput for her key id, built here from the
+    // spec), in place of alice's: it verifies with carol's key, but the AAD the ciphertext was sealed with names
+    // alice's key id.
+    let swapped = {
+        let carol_key_id = keys.public("carol").key_id().to_string();
+        let mut swapped = signed.clone();
+        swapped.signature = Some(Signature {
+            alg: SIGNATURE_ALG.into(),
+            key_id: carol_key_id.clone(),
+            value: vec![0; 384],
+        });
+        let mut input = Vec::new();
+        let mut field = |bytes: &[u8]| {
+            input.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            input.extend_from_slice(bytes);
+        };
+        field(b"e2ee.signature.v2");
+        field(&swapped.aad());
+        field(carol_key_id.as_bytes());
+        field(&swapped.nonce);
+        field(&swapped.ciphertext);
+        for recipient in &swapped.recipients {
+            field(&recipient.wrapped_key);
+        }
+        let value = hazmat::pss_sign(keys.private("carol"), &input).unwrap();
+        swapped.signature.as_mut().unwrap().value = value;
+        swapped.verify_signature(keys.public("carol")).unwrap();
+        swapped
+    };
+    for reader in ["bob", "carol"] {
+        let rust_key = keys.private(reader);
+        assert_eq!(
+            node_open(&files, reader, None, &stripped).unwrap_err(),
+            "error: cannot_decrypt"
         );
-        assert_eq!(output.stdout, plaintext);
+        assert_eq!(
+            open(&stripped, rust_key, None).unwrap_err(),
+            CryptoError::CannotDecrypt
+        );
+        assert_eq!(
+            node_open(&files, reader, Some(&files.alice_pub), &stripped).unwrap_err(),
+            "error: bad_signature"
+        );
+        assert_eq!(
+            open(&stripped, rust_key, Some(keys.public("alice"))).unwrap_err(),
+            CryptoError::BadSignature
+        );
+        // Swapped: without a sender key, or verifying with carol's, both fail to decrypt; with alice's key it is a
+        // bad signature.
+        assert_eq!(
+            node_open(&files, reader, None, &swapped).unwrap_err(),
+            "error: cannot_decrypt"
+        );
+        assert_eq!(
+            open(&swapped, rust_key, None).unwrap_err(),
+            CryptoError::CannotDecrypt
+        );
+        assert_eq!(
+            node_open(&files, reader, Some(&files.carol_pub), &swapped).unwrap_err(),
+            "error: cannot_decrypt"
+        );
+        assert_eq!(
+            open(&swapped, rust_key, Some(keys.public("carol"))).unwrap_err(),
+            CryptoError::CannotDecrypt
+        );
+        assert_eq!(
+            node_open(&files, reader, Some(&files.alice_pub), &swapped).unwrap_err(),
+            "error: bad_signature"
+        );
+        assert_eq!(
+            open(&swapped, rust_key, Some(keys.public("alice"))).unwrap_err(),
+            CryptoError::BadSignature
+        );
+        // The untouched envelope opens in both.
+        assert!(node_open(&files, reader, Some(&files.alice_pub), &signed).is_ok());
+        assert!(open(&signed, rust_key, Some(keys.public("alice"))).is_ok());
+    }
+}
+
+/// Node's CLI seals v2 by default; Rust opens it, and fails on it with the signature stripped.
+#[test]
+fn rust_opens_what_the_node_cli_seals() {
+    if !have_node() {
+        return;
+    }
+    let (_, keys) = load();
+    let files = node_keys(&keys);
+    let plaintext = "from the node CLI ✉".repeat(100).into_bytes();
+    let json = node_cli(
+        &[
+            "seal".as_ref(),
+            "--to".as_ref(),
+            files.bob_pub.as_os_str(),
+            "--to".as_ref(),
+            files.carol_pub.as_os_str(),
+            "--recipient".as_ref(),
+            "u_bob".as_ref(),
+            "--recipient".as_ref(),
+            "u_carol".as_ref(),
+            "--sender".as_ref(),
+            "u_alice".as_ref(),
+            "--sign-with".as_ref(),
+            files.alice_key.as_os_str(),
+        ],
+        &[],
+        &plaintext,
+    )
+    .unwrap();
+    let envelope = Envelope::from_json(&json).unwrap();
+    assert_eq!(envelope.version, 2);
+    for reader in ["bob", "carol"] {
+        let opened = open(&envelope, keys.private(reader), Some(keys.public("alice"))).unwrap();
+        assert_eq!(opened.plaintext.as_slice(), plaintext.as_slice());
+        let mut stripped = envelope.clone();
+        stripped.signature = None;
+        assert_eq!(
+            open(&stripped, keys.private(reader), None).unwrap_err(),
+            CryptoError::CannotDecrypt
+        );
     }
 }

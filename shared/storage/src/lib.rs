@@ -1,8 +1,9 @@
-//! Storage for the end-to-end-encrypted messaging backend: users, public keys and messages behind one contract
-//! ([`UserStore`], [`KeyStore`], [`MessageStore`]), with three interchangeable backends:
+//! Storage for the end-to-end-encrypted messaging backend: users, public keys, messages (with their chats) and
+//! throttle counters behind one contract ([`UserStore`], [`KeyStore`], [`MessageStore`], [`ThrottleStore`]),
+//! with three interchangeable backends:
 //!
-//! * **SQLite** (embedded default, one file, all three concerns),
-//! * **MySQL / MariaDB** (users in production; can also hold keys and messages),
+//! * **SQLite** (embedded default, one file, everything),
+//! * **MySQL / MariaDB** (users and throttle counters in production; can also hold keys and messages),
 //! * **MongoDB** (keys and messages in production).
 //!
 //! [`Stores::from_config`] composes them from a [`StorageConfig`] (usually [`StorageConfig::from_env`]).

@@ -3,9 +3,12 @@
 //! `engine`. Duplicate keys are recognised by server error code 11000 only.
 //!
 //! Documents:
-//! * `public_keys`: `{_id: ObjectId, user_id, key_id, public_key_pem, bits, created_at: Date, status}`
+//! * `public_keys`: `{_id: ObjectId, user_id, key_id, public_key_pem, bits, created_at: Date, status,
+//!   retired_at: Date | null, revoked_at: Date | null}` (documents written before these two fields existed
+//!   lack them, which reads as null)
 //! * `messages`: `{_id: "m_…", chat_id, sender_id, receiver_id, client_message_id, envelope: {…},
 //!   created_at: Date, read_at: Date | null}` — the envelope is stored as a document, not as a string.
+//! * `chats`: `{_id: ObjectId, chat_id, user_low, user_high, created_at: Date}`, unique on `chat_id`.
 
 use std::time::Duration;
 
@@ -18,12 +21,14 @@ use mongodb::{Client, Collection, IndexModel};
 
 use crate::cursor::Position;
 use crate::engine::{
-    KeyPosition, KeyRecords, MessageRecords, Written, key_status_from_name, key_status_name,
+    ChatRecord, KeyPosition, KeyRecords, MessageRecords, PageCollector, Written,
+    key_status_from_name, key_status_name,
 };
 use crate::model::{KeyStatus, Message, Millis, Order, PublicKeyRecord, StoreError, StoreResult};
 
 const KEYS_COLLECTION: &str = "public_keys";
 const MESSAGES_COLLECTION: &str = "messages";
+const CHATS_COLLECTION: &str = "chats";
 /// Bounds finding a usable server and opening a connection, so an unreachable cluster is `Unavailable` quickly.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -35,6 +40,7 @@ const DUPLICATE_KEY: i32 = 11000;
 pub(crate) struct MongoStore {
     keys: Collection<Document>,
     messages: Collection<Document>,
+    chats: Collection<Document>,
 }
 
 impl MongoStore {
@@ -67,6 +73,7 @@ impl MongoStore {
         let store = MongoStore {
             keys: database.collection(KEYS_COLLECTION),
             messages: database.collection(MESSAGES_COLLECTION),
+            chats: database.collection(CHATS_COLLECTION),
         };
         store.create_indexes().await?;
         Ok(store)
@@ -117,6 +124,10 @@ impl MongoStore {
                     true,
                 ),
             ])
+            .await
+            .map_err(map_error)?;
+        self.chats
+            .create_indexes([index("chat_id_1", doc! { "chat_id": 1 }, true)])
             .await
             .map_err(map_error)?;
         Ok(())
@@ -209,6 +220,8 @@ fn key_to_document(key: &PublicKeyRecord) -> Document {
         "bits": i64::from(key.bits),
         "created_at": DateTime::from_millis(key.created_at),
         "status": key_status_name(key.status),
+        "retired_at": key.retired_at.map(DateTime::from_millis),
+        "revoked_at": key.revoked_at.map(DateTime::from_millis),
     }
 }
 
@@ -226,6 +239,26 @@ fn key_from_document(document: &Document) -> StoreResult<PublicKeyRecord> {
         bits,
         created_at: required_millis(document, "created_at")?,
         status: key_status_from_name(&string_field(document, "status")?)?,
+        retired_at: millis_field(document, "retired_at")?,
+        revoked_at: millis_field(document, "revoked_at")?,
+    })
+}
+
+fn chat_to_document(chat: &ChatRecord) -> Document {
+    doc! {
+        "chat_id": &chat.chat_id,
+        "user_low": &chat.user_low,
+        "user_high": &chat.user_high,
+        "created_at": DateTime::from_millis(chat.created_at),
+    }
+}
+
+fn chat_from_document(document: &Document) -> StoreResult<ChatRecord> {
+    Ok(ChatRecord {
+        chat_id: string_field(document, "chat_id")?,
+        user_low: string_field(document, "user_low")?,
+        user_high: string_field(document, "user_high")?,
+        created_at: required_millis(document, "created_at")?,
     })
 }
 
@@ -274,8 +307,19 @@ fn message_from_document(document: &Document) -> StoreResult<Message> {
     })
 }
 
-fn messages_from_documents(documents: Vec<Document>) -> StoreResult<Vec<Message>> {
-    documents.iter().map(message_from_document).collect()
+/// Streams the documents of a page query into `page` until it declines one. The driver holds one batch at a
+/// time (the server caps a batch at 16 MiB), so rows beyond the page are never all in memory.
+async fn offer_messages(
+    find: mongodb::action::Find<'_, Document>,
+    page: &mut PageCollector,
+) -> StoreResult<()> {
+    let mut cursor = find.await.map_err(map_error)?;
+    while let Some(document) = cursor.try_next().await.map_err(map_error)? {
+        if !page.offer(message_from_document(&document)?) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// `(created_at, <tie_field>)` strictly beyond `(created_at, tie)` in the direction of `operator` (`$gt`/`$lt`).
@@ -343,6 +387,7 @@ impl KeyRecords for MongoStore {
         &self,
         user_id: &str,
         position: &KeyPosition,
+        retired_at: Millis,
     ) -> StoreResult<()> {
         let mut filter = beyond("$lt", position.created_at, "key_id", &position.key_id);
         filter.insert("user_id", user_id);
@@ -350,7 +395,10 @@ impl KeyRecords for MongoStore {
         self.keys
             .update_many(
                 filter,
-                doc! { "$set": { "status": key_status_name(KeyStatus::Retired) } },
+                doc! { "$set": {
+                    "status": key_status_name(KeyStatus::Retired),
+                    "retired_at": DateTime::from_millis(retired_at),
+                } },
             )
             .await
             .map_err(map_error)?;
@@ -374,31 +422,81 @@ impl KeyRecords for MongoStore {
         Ok(newer.is_some())
     }
 
-    async fn retire_key_if_active(&self, user_id: &str, key_id: &str) -> StoreResult<()> {
+    async fn retire_key_if_active(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        retired_at: Millis,
+    ) -> StoreResult<()> {
         self.keys
             .update_one(
                 doc! { "user_id": user_id, "key_id": key_id, "status": key_status_name(KeyStatus::Active) },
-                doc! { "$set": { "status": key_status_name(KeyStatus::Retired) } },
+                doc! { "$set": {
+                    "status": key_status_name(KeyStatus::Retired),
+                    "retired_at": DateTime::from_millis(retired_at),
+                } },
             )
             .await
             .map_err(map_error)?;
         Ok(())
     }
 
-    async fn revoke_key(&self, user_id: &str, key_id: &str) -> StoreResult<()> {
+    async fn revoke_key(&self, user_id: &str, key_id: &str, revoked_at: Millis) -> StoreResult<()> {
+        // An already revoked key is not matched, so it keeps its first revoked_at.
         self.keys
             .update_one(
-                doc! { "user_id": user_id, "key_id": key_id },
-                doc! { "$set": { "status": key_status_name(KeyStatus::Revoked) } },
+                doc! {
+                    "user_id": user_id,
+                    "key_id": key_id,
+                    "status": { "$ne": key_status_name(KeyStatus::Revoked) },
+                },
+                doc! { "$set": {
+                    "status": key_status_name(KeyStatus::Revoked),
+                    "revoked_at": DateTime::from_millis(revoked_at),
+                } },
             )
             .await
             .map_err(map_error)?;
         Ok(())
+    }
+
+    async fn activate_pending_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        created_at: Millis,
+    ) -> StoreResult<bool> {
+        let result = self
+            .keys
+            .update_one(
+                doc! { "user_id": user_id, "key_id": key_id, "status": key_status_name(KeyStatus::Pending) },
+                doc! { "$set": {
+                    "status": key_status_name(KeyStatus::Active),
+                    "created_at": DateTime::from_millis(created_at),
+                } },
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(result.modified_count > 0)
     }
 }
 
 #[async_trait]
 impl MessageRecords for MongoStore {
+    async fn insert_chat(&self, chat: &ChatRecord) -> StoreResult<Written> {
+        insert_unique(&self.chats, chat_to_document(chat)).await
+    }
+
+    async fn chat(&self, chat_id: &str) -> StoreResult<Option<ChatRecord>> {
+        self.chats
+            .find_one(doc! { "chat_id": chat_id })
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(chat_from_document)
+            .transpose()
+    }
+
     async fn insert_message(&self, message: &Message) -> StoreResult<Written> {
         insert_unique(&self.messages, message_to_document(message)?).await
     }
@@ -445,23 +543,24 @@ impl MessageRecords for MongoStore {
         &self,
         receiver_id: &str,
         after: Option<&Position>,
-        fetch: u32,
-    ) -> StoreResult<Vec<Message>> {
+        page: &mut PageCollector,
+    ) -> StoreResult<()> {
         let mut filter = match after {
             Some(position) => beyond("$gt", position.created_at, "_id", &position.id),
             None => Document::new(),
         };
         filter.insert("receiver_id", receiver_id);
         filter.insert("read_at", Bson::Null);
-        let documents = find_all(
+        let fetch = page.fetch();
+        offer_messages(
             self.messages
                 .find(filter)
                 .sort(doc! { "created_at": 1, "_id": 1 })
                 .limit(i64::from(fetch))
                 .batch_size(fetch),
+            page,
         )
-        .await?;
-        messages_from_documents(documents)
+        .await
     }
 
     async fn chat_after(
@@ -469,8 +568,8 @@ impl MessageRecords for MongoStore {
         chat_id: &str,
         order: Order,
         after: Option<&Position>,
-        fetch: u32,
-    ) -> StoreResult<Vec<Message>> {
+        page: &mut PageCollector,
+    ) -> StoreResult<()> {
         let (operator, direction) = match order {
             Order::Asc => ("$gt", 1),
             Order::Desc => ("$lt", -1),
@@ -480,15 +579,16 @@ impl MessageRecords for MongoStore {
             None => Document::new(),
         };
         filter.insert("chat_id", chat_id);
-        let documents = find_all(
+        let fetch = page.fetch();
+        offer_messages(
             self.messages
                 .find(filter)
                 .sort(doc! { "created_at": direction, "_id": direction })
                 .limit(i64::from(fetch))
                 .batch_size(fetch),
+            page,
         )
-        .await?;
-        messages_from_documents(documents)
+        .await
     }
 
     async fn set_read_at_if_unread(

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use sqlx::{MySql, Sqlite};
 
 use crate::config::StorageConfig;
-use crate::engine::{Keys, Messages, Users};
-use crate::model::{KeyStore, MessageStore, StoreResult, UserStore};
+use crate::engine::{Keys, Messages, Throttle, Users};
+use crate::model::{KeyStore, MessageStore, StoreResult, ThrottleStore, UserStore};
 use crate::mongo::MongoStore;
 use crate::sql::SqlStore;
 
@@ -17,6 +17,8 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub keys: Arc<dyn KeyStore>,
     pub messages: Arc<dyn MessageStore>,
+    /// Rate-limit, quota and login-backoff counters; always in the SQL database of users.
+    pub throttle: Arc<dyn ThrottleStore>,
 }
 
 /// The stores are trait objects; Debug shows the type only (and never connection details).
@@ -29,7 +31,7 @@ impl std::fmt::Debug for Stores {
 impl Stores {
     /// Opens the configured databases, applying SQL migrations and MongoDB indexes (both idempotent and safe
     /// for concurrent cold starts):
-    /// * users: MySQL if `mysql_url`, else SQLite;
+    /// * users and throttle counters: MySQL if `mysql_url`, else SQLite;
     /// * keys and messages: MongoDB if `mongodb_uri`, else MySQL if `mysql_url`, else SQLite.
     ///
     /// An unreachable database gives `StoreError::Unavailable` within a few seconds; a malformed URL gives
@@ -42,6 +44,7 @@ impl Stores {
             }
         };
         let users = sql.users();
+        let throttle = sql.throttle();
         let (keys, messages, keys_and_messages_backend): (
             Arc<dyn KeyStore>,
             Arc<dyn MessageStore>,
@@ -66,6 +69,7 @@ impl Stores {
             users,
             keys,
             messages,
+            throttle,
         })
     }
 
@@ -93,6 +97,13 @@ impl SqlBackend {
         match self {
             SqlBackend::MySql(store) => Arc::new(Users(store.clone())),
             SqlBackend::Sqlite(store) => Arc::new(Users(store.clone())),
+        }
+    }
+
+    fn throttle(&self) -> Arc<dyn ThrottleStore> {
+        match self {
+            SqlBackend::MySql(store) => Arc::new(Throttle(store.clone())),
+            SqlBackend::Sqlite(store) => Arc::new(Throttle(store.clone())),
         }
     }
 

@@ -4,7 +4,8 @@
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
 use crate::model::{
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewMessage, NewPublicKey, NewUser, StoreError, StoreResult,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_THROTTLE_KEY_BYTES, NewMessage, NewPublicKey, NewUser,
+    StoreError, StoreResult,
 };
 
 pub const MIN_USERNAME_CHARS: usize = 3;
@@ -143,6 +144,25 @@ pub(crate) fn page_limit(limit: Option<u32>) -> StoreResult<u32> {
         Some(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
         Some(_) => Err(bad_request(format!("limit must be 1 to {MAX_PAGE_SIZE}"))),
     }
+}
+
+/// Throttle counter keys: 1 to [`MAX_THROTTLE_KEY_BYTES`] bytes.
+pub(crate) fn throttle_key(key: &str) -> StoreResult<()> {
+    if key.is_empty() || key.len() > MAX_THROTTLE_KEY_BYTES {
+        return Err(bad_request(format!(
+            "throttle key must be 1 to {MAX_THROTTLE_KEY_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `value` has the shape of a chat id (`c_` + 64 lowercase hex); nothing else can name a chat.
+pub(crate) fn is_chat_id(value: &str) -> bool {
+    value.len() == 66
+        && value.starts_with("c_")
+        && value[2..]
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The `e2ee` command against the real served API (`cargo lambda watch`, started by scripts/test.sh), driven
 //! as a user would: the demo flow (two users chat both ways, rotate a key, still read the old history), a
 //! contact's key change (sending refuses until accepted), envelopes tampered with in the server's database
-//! (shown as failed, never as text), and wrong passphrases (a clean error, nothing happens).
+//! (shown as failed, never as text), wrong passphrases (a clean error, nothing happens), key revocation and
+//! recovery with the password, rate limits, and the session token staying with its server.
 //!
 //! Needs E2EE_SERVER (base URL) and E2EE_DATA_DIR (the SQLite directory the server uses); in CI (CI=true)
 //! their absence fails the test. The `e2ee` binary is the one next to this test's build (`cargo build --bins`
@@ -268,12 +269,21 @@ fn demo_flow_two_users_chat_rotate_a_key_and_still_read_the_history() {
     assert!(inbox[0]["readAt"].is_i64());
     assert!(cli.inbox("alice", &[]).is_empty());
 
-    // Both histories: both messages, in order, verified.
+    // Both histories: both messages, in order, verified (reading them again is no replay).
     for (profile, with) in [("alice", &bob), ("bob", &alice)] {
         let history = cli.history(profile, with);
         assert_eq!(texts(&history), [first.as_str(), reply.as_str()]);
         assert_eq!(statuses(&history), ["verified", "verified"]);
+        assert!(history.iter().all(|m| m.get("replayOf").is_none()));
     }
+    // Time and recipients are the envelope's signed ones.
+    let history = cli.history("alice", &bob);
+    assert_eq!(history[0]["recipients"][0]["userId"], bob_id.as_str());
+    assert_eq!(history[0]["recipients"][0]["username"], bob.as_str());
+    assert_eq!(history[1]["recipients"][0]["userId"], alice_id.as_str());
+    let signed = history[0]["createdAt"].as_i64().unwrap();
+    let stored = history[0]["storedAt"].as_i64().unwrap();
+    assert!((signed - stored).abs() < 60_000, "{signed} vs {stored}");
     let human = cli.text("alice", &["history", &bob, "--passphrase-env", PASSPHRASE]);
     assert!(
         human.contains("(verified)") && human.contains(&first),
@@ -367,9 +377,38 @@ fn a_contact_key_change_blocks_sending_until_accepted() {
         2,
     );
     assert!(stderr.contains("--replace"), "{stderr}");
-    let new_key = cli.json(
+    // The new device does not hold the account's active key: the password authorizes the new key.
+    let stderr = cli.fails(
         "bob-phone",
         &["keys", "init", "--replace", "--passphrase-env", PASSPHRASE],
+        2,
+    );
+    assert!(stderr.contains("--password-env"), "{stderr}");
+    let stderr = cli.fails(
+        "bob-phone",
+        &[
+            "keys",
+            "init",
+            "--replace",
+            "--passphrase-env",
+            PASSPHRASE,
+            "--password-env",
+            WRONG_PASSPHRASE,
+        ],
+        4,
+    );
+    assert!(!stderr.contains("not the passphrase"), "{stderr}");
+    let new_key = cli.json(
+        "bob-phone",
+        &[
+            "keys",
+            "init",
+            "--replace",
+            "--passphrase-env",
+            PASSPHRASE,
+            "--password-env",
+            PASSWORD,
+        ],
     );
     let new_fp = new_key["fingerprint"].as_str().unwrap();
     assert_ne!(new_fp, bob_fp);
@@ -484,6 +523,71 @@ async fn tamper(data_dir: &Path, message_id: &str, edit: impl FnOnce(&mut Value)
     connection.close().await.unwrap();
 }
 
+/// A profile's saved session token and current key (read from its files, as a second client would).
+fn profile_secrets(cli: &Cli, profile: &str) -> (String, e2ee_crypto::PublicKey) {
+    let dir = cli.profiles.path().join(profile);
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let token = read("session.json")["token"].as_str().unwrap().to_owned();
+    let key_id = read("profile.json")["currentKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pem = std::fs::read_to_string(dir.join("keys").join(format!("{key_id}.pub"))).unwrap();
+    (token, e2ee_crypto::PublicKey::from_spki_pem(&pem).unwrap())
+}
+
+/// Sends an envelope sealed for `to` and `from` but not signed, with `from`'s token.
+async fn post_unsigned(cli: &Cli, from: &str, to: &str, text: &str) {
+    let (token, from_key) = profile_secrets(cli, from);
+    let (_, to_key) = profile_secrets(cli, to);
+    let user_id = |profile: &str| -> String {
+        let path = cli.profiles.path().join(profile).join("profile.json");
+        let profile: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        profile["userId"].as_str().unwrap().to_owned()
+    };
+    let (from_id, to_id) = (user_id(from), user_id(to));
+    let recipients = [
+        e2ee_crypto::Recipient {
+            user_id: &to_id,
+            key: &to_key,
+        },
+        e2ee_crypto::Recipient {
+            user_id: &from_id,
+            key: &from_key,
+        },
+    ];
+    let created_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let envelope = e2ee_crypto::seal(
+        text.as_bytes(),
+        &e2ee_crypto::SealParams {
+            sender_id: &from_id,
+            message_id: &e2ee_crypto::random_message_id(),
+            created_at,
+            recipients: &recipients,
+            sign_with: None,
+        },
+    )
+    .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/messages/send", cli.server))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"receiverId": to_id, "envelope": envelope.to_value()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        201,
+        "{:?}",
+        response.text().await
+    );
+}
+
 fn flip_ciphertext_byte(envelope: &mut Value) {
     let engine = base64::engine::general_purpose::STANDARD;
     let mut bytes = engine
@@ -512,18 +616,26 @@ async fn tampered_envelopes_are_shown_as_failed_never_as_text() {
         })
         .collect();
 
-    // 0: one ciphertext bit flipped. 1: the signature stripped (a downgrade). 2: untouched.
+    // 0: one ciphertext bit flipped. 1: the signature stripped (a downgrade; envelope v2 binds the signer's
+    // key id into the AAD, so it no longer even decrypts). 2: untouched.
     tamper(&cli.data_dir, &ids[0], flip_ciphertext_byte).await;
     tamper(&cli.data_dir, &ids[1], |envelope| {
         envelope.as_object_mut().unwrap().remove("signature");
     })
     .await;
+    // 3: a genuinely unsigned message (sealed without a signature, as another client might send it).
+    let unsigned_text = format!("unsigned {marker}");
+    post_unsigned(&cli, "alice", "bob", &unsigned_text).await;
 
     for (profile, with) in [("bob", &alice), ("alice", &bob)] {
         let history = cli.history(profile, with);
-        assert_eq!(history.len(), 3, "nothing is dropped");
-        assert_eq!(statuses(&history), ["failed", "unverified", "verified"]);
+        assert_eq!(history.len(), 4, "nothing is dropped");
+        assert_eq!(
+            statuses(&history),
+            ["failed", "failed", "verified", "unverified"]
+        );
         assert!(history[0].get("text").is_none());
+        assert!(history[1].get("text").is_none());
         assert!(
             history[0]["reason"]
                 .as_str()
@@ -532,18 +644,35 @@ async fn tampered_envelopes_are_shown_as_failed_never_as_text() {
             "{}",
             history[0]
         );
-        assert_eq!(history[1]["reason"], "not signed");
-        assert_eq!(history[1]["text"], texts_sent[1].as_str());
+        assert!(
+            history[1]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("cannot decrypt"),
+            "{}",
+            history[1]
+        );
         assert_eq!(history[2]["text"], texts_sent[2].as_str());
+        // Unsigned, though bob pinned alice's key: readable, never verified.
+        assert_eq!(history[3]["reason"], "not signed");
+        assert_eq!(history[3]["text"], unsigned_text.as_str());
+        // Messages that did not open show no (unauthenticated) time or recipients.
+        assert!(history[0]["createdAt"].is_null());
+        assert!(history[2]["createdAt"].is_i64());
 
         let human = cli.text(profile, &["history", with, "--passphrase-env", PASSPHRASE]);
         assert!(human.contains("FAILED: bad signature"), "{human}");
+        assert!(human.contains("FAILED: cannot decrypt"), "{human}");
         assert!(human.contains("UNVERIFIED: not signed"), "{human}");
         assert!(!human.contains(&texts_sent[0]), "{human}");
+        assert!(!human.contains(&texts_sent[1]), "{human}");
     }
     // The inbox reports the same.
     let inbox = cli.inbox("bob", &[]);
-    assert_eq!(statuses(&inbox), ["failed", "unverified", "verified"]);
+    assert_eq!(
+        statuses(&inbox),
+        ["failed", "failed", "verified", "unverified"]
+    );
 
     // A tampered envelope without a signature does not decrypt either.
     tamper(&cli.data_dir, &ids[0], |envelope| {
@@ -658,4 +787,255 @@ fn unknown_users_unreachable_servers_and_missing_sessions_have_their_exit_codes(
     );
     cli.text("alice", &["logout"]);
     cli.fails("alice", &["inbox", "--passphrase-env", PASSPHRASE], 4);
+}
+
+#[test]
+fn revoking_a_key_and_recovering_with_the_password() {
+    let Some(cli) = Cli::new() else {
+        return;
+    };
+    let (alice, _, alice_fp) = cli.account("alice", "alice");
+    let (bob, _, _) = cli.account("bob", "bob");
+    cli.json("bob", &["keys", "verify", &alice]);
+    let before = cli.send("alice", &bob, "signed before the revocation");
+    assert!(before["messageId"].is_string());
+    let keys = cli.json("alice", &["keys", "show"]);
+    let key_id = keys["keys"][0]["keyId"].as_str().unwrap().to_owned();
+
+    // Unknown key: 404, nothing changes.
+    cli.fails(
+        "alice",
+        &[
+            "keys",
+            "revoke",
+            &"0".repeat(64),
+            "--passphrase-env",
+            PASSPHRASE,
+        ],
+        7,
+    );
+    // A wrong passphrase cannot sign the revocation.
+    cli.fails(
+        "alice",
+        &[
+            "keys",
+            "revoke",
+            &key_id,
+            "--passphrase-env",
+            WRONG_PASSPHRASE,
+        ],
+        6,
+    );
+    // Signed by the active key itself.
+    let revoked = cli.json(
+        "alice",
+        &["keys", "revoke", &key_id, "--passphrase-env", PASSPHRASE],
+    );
+    assert_eq!(revoked["keyId"], key_id.as_str());
+    assert_eq!(revoked["fingerprint"], alice_fp.as_str());
+    assert_eq!(revoked["wasActive"], true);
+    assert_eq!(revoked["onThisDevice"], true);
+    assert!(revoked["revokedAt"].is_i64());
+
+    // No active key now: nobody can write to alice, and alice's revoked key signs nothing.
+    cli.fails(
+        "bob",
+        &["send", &alice, "to nobody", "--passphrase-env", PASSPHRASE],
+        7,
+    );
+    let stderr = cli.fails(
+        "alice",
+        &["send", &bob, "x", "--passphrase-env", PASSPHRASE],
+        2,
+    );
+    assert!(stderr.contains("revoked"), "{stderr}");
+    // What was signed by the revoked key is no longer verified (but still readable).
+    let history = cli.history("bob", &alice);
+    assert_eq!(statuses(&history), ["unverified"]);
+    assert_eq!(texts(&history), ["signed before the revocation"]);
+    let history = cli.history("alice", &bob);
+    assert_eq!(statuses(&history), ["unverified"]);
+    assert!(
+        history[0]["reason"].as_str().unwrap().contains("revoked"),
+        "{}",
+        history[0]
+    );
+
+    // A new key: the device holds no active key, so the account password authorizes it.
+    let stderr = cli.fails(
+        "alice",
+        &["keys", "rotate", "--passphrase-env", PASSPHRASE],
+        2,
+    );
+    assert!(stderr.contains("password"), "{stderr}");
+    cli.fails(
+        "alice",
+        &[
+            "keys",
+            "rotate",
+            "--passphrase-env",
+            PASSPHRASE,
+            "--password-env",
+            WRONG_PASSPHRASE,
+        ],
+        4,
+    );
+    // Without a terminal the password may come as a line of standard input.
+    let output = cli.run(
+        "alice",
+        &["--json", "keys", "rotate", "--passphrase-env", PASSPHRASE],
+        b"a long enough password\n",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rotated: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(rotated["previousKeyId"], key_id.as_str());
+    let keys = cli.json("alice", &["keys", "show"]);
+    let listed: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["serverStatus"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["active", "revoked"]);
+
+    // Bob's pin was the revoked key: a key change until he accepts the new one.
+    let history = cli.history("bob", &alice);
+    assert_eq!(statuses(&history), ["unverified"]);
+    assert!(
+        history[0]["reason"].as_str().unwrap().contains("revoked"),
+        "{}",
+        history[0]
+    );
+    cli.fails(
+        "bob",
+        &["send", &alice, "x", "--passphrase-env", PASSPHRASE],
+        5,
+    );
+    cli.json("bob", &["keys", "verify", &alice, "--accept"]);
+    cli.send("bob", &alice, "to the new key");
+    cli.send("alice", &bob, "from the new key");
+    let history = cli.history("alice", &bob);
+    assert_eq!(statuses(&history), ["unverified", "verified", "verified"]);
+    let history = cli.history("bob", &alice);
+    assert_eq!(statuses(&history), ["unverified", "verified", "verified"]);
+}
+
+#[test]
+fn a_chat_without_messages_is_an_empty_history() {
+    let Some(cli) = Cli::new() else {
+        return;
+    };
+    let (alice, _, _) = cli.account("alice", "alice");
+    let (bob, _, _) = cli.account("bob", "bob");
+    // The server answers 404 chat_not_found for a chat it does not know: for the client, no messages.
+    assert!(cli.history("alice", &bob).is_empty());
+    let human = cli.text("bob", &["history", &alice, "--passphrase-env", PASSPHRASE]);
+    assert!(human.contains(": 0 messages"), "{human}");
+    // An unknown user is still an unknown user.
+    cli.fails(
+        "alice",
+        &[
+            "history",
+            &format!("nobody_{}", random_hex(6)),
+            "--passphrase-env",
+            PASSPHRASE,
+        ],
+        7,
+    );
+}
+
+#[test]
+fn failed_logins_are_rate_limited_with_their_own_exit_code() {
+    let Some(cli) = Cli::new() else {
+        return;
+    };
+    let (alice, _, _) = cli.account("alice", "alice");
+    let mut codes = Vec::new();
+    let mut stderr = String::new();
+    for _ in 0..10 {
+        let output = cli.run(
+            "alice",
+            &["login", &alice, "--password-env", WRONG_PASSPHRASE],
+            b"",
+        );
+        let code = output.status.code().unwrap();
+        codes.push(code);
+        if code == 8 {
+            stderr = String::from_utf8(output.stderr).unwrap();
+            break;
+        }
+        assert_eq!(code, 4, "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert_eq!(codes.last(), Some(&8), "{codes:?}");
+    assert!(codes.len() > 5, "5 failures are free: {codes:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(
+        stderr.contains("rate limited") && stderr.contains("try again in"),
+        "{stderr}"
+    );
+    // The same as JSON (the lockout may have just ended: a further failure starts a longer one).
+    let mut error = Value::Null;
+    for _ in 0..3 {
+        let output = cli.run(
+            "alice",
+            &[
+                "--json",
+                "login",
+                &alice,
+                "--password-env",
+                WRONG_PASSPHRASE,
+            ],
+            b"",
+        );
+        if output.status.code() == Some(8) {
+            error = serde_json::from_slice(&output.stderr).unwrap();
+            break;
+        }
+    }
+    assert_eq!(error["error"]["code"], "too_many_attempts", "{error}");
+    assert_eq!(error["error"]["exitCode"], 8);
+}
+
+#[test]
+fn the_session_token_stays_with_its_server_and_plain_http_stays_local() {
+    let Some(cli) = Cli::new() else {
+        return;
+    };
+    let (alice, _, _) = cli.account("alice", "alice");
+    let (bob, _, _) = cli.account("bob", "bob");
+    // The same server under another name is another origin: the token is not sent there.
+    let other = cli
+        .server
+        .replace("127.0.0.1", "localhost")
+        .replace("[::1]", "localhost");
+    if other != cli.server {
+        let stderr = cli.fails("alice", &["--server", &other, "keys", "verify", &bob], 4);
+        assert!(
+            stderr.contains("never sent to another server") && stderr.contains(&other),
+            "{stderr}"
+        );
+    }
+    // Plain http beyond this machine is refused before anything is sent.
+    let stderr = cli.fails(
+        "alice",
+        &[
+            "--server",
+            "http://api.example.test",
+            "keys",
+            "verify",
+            &bob,
+        ],
+        2,
+    );
+    assert!(stderr.contains("https"), "{stderr}");
+    // The profile's own server still works.
+    assert_eq!(
+        cli.json("alice", &["keys", "verify", &bob])["status"],
+        "new"
+    );
+    let _ = alice;
 }

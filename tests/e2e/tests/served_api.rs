@@ -6,7 +6,10 @@
 
 use std::path::PathBuf;
 
-use e2ee_crypto::{Envelope, KeySize, PrivateKey, Recipient, SealParams};
+use base64::Engine as _;
+use e2ee_crypto::{
+    Envelope, KeyOperation, KeySize, KeyStatement, PrivateKey, Recipient, SealParams,
+};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -60,6 +63,13 @@ struct Account {
     key: PrivateKey,
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 fn random_hex(bytes: usize) -> String {
     use rand::Rng;
     let mut buffer = vec![0u8; bytes];
@@ -79,6 +89,7 @@ async fn account(server: &Server, name: &str) -> Account {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["userId"].as_str().unwrap().to_owned();
     let (status, body) = server
         .call(
             Method::POST,
@@ -89,29 +100,35 @@ async fn account(server: &Server, name: &str) -> Account {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["token"].as_str().unwrap().to_owned();
-    // The device generates its key; only the public half goes to the server.
+    // The device generates its key; only the public half goes to the server, with a proof that the device
+    // holds the private half (docs/security.md).
     let key = PrivateKey::generate(KeySize::Rsa2048).unwrap();
     let public = key.public_key().to_spki_pem().unwrap();
+    let statement = KeyStatement {
+        operation: KeyOperation::Register,
+        user_id: &id,
+        key_id: key.key_id(),
+        created_at: now_ms(),
+    };
+    let proof = base64::engine::general_purpose::STANDARD.encode(statement.sign(&key).unwrap());
     let (status, body) = server
         .call(
             Method::POST,
             "/api/crypto/register-key",
             Some(&token),
-            Some(json!({"publicKey": public})),
+            Some(json!({"publicKey": public, "createdAt": statement.created_at, "proof": proof})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = {
-        let (_, me) = server
-            .call(
-                Method::GET,
-                &format!("/api/users/{username}"),
-                Some(&token),
-                None,
-            )
-            .await;
-        me["userId"].as_str().unwrap().to_owned()
-    };
+    let (_, me) = server
+        .call(
+            Method::GET,
+            &format!("/api/users/{username}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(me["userId"].as_str(), Some(id.as_str()));
     Account { id, token, key }
 }
 
@@ -253,7 +270,7 @@ async fn two_users_chat_and_the_server_keeps_no_secret() {
         }
     }
     assert_eq!(history, texts);
-    // A stranger gets 403 for the chat.
+    // To a stranger the chat does not exist.
     let eve = account(&server, "eve").await;
     let (status, _) = server
         .call(
@@ -263,7 +280,7 @@ async fn two_users_chat_and_the_server_keeps_no_secret() {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A server-generated key pair: the private key is returned once and must not be kept anywhere.
     let (status, generated) = server

@@ -1,7 +1,7 @@
-//! Server-assisted crypto for thin clients that cannot run RSA themselves. The trust cost is documented:
-//! the server sees this request's plaintext (encrypt) or private key (decrypt) in memory, for this request
-//! only; nothing is stored or logged, and secrets are zeroized when the request ends. Off with
-//! `SERVER_ASSISTED_CRYPTO=off`.
+//! Server-assisted crypto for thin clients that cannot run RSA themselves. The trust cost is documented
+//! (docs/security.md): the server sees this request's plaintext (encrypt) or private key (decrypt) in memory,
+//! for this request only; nothing is stored or logged, and the buffers this code owns are zeroized when the
+//! request ends. Off unless `SERVER_ASSISTED_CRYPTO=on` (which also covers `generate-keys`).
 
 use std::sync::Arc;
 
@@ -13,10 +13,11 @@ use zeroize::Zeroizing;
 
 use super::{HandlerResult, active_key_record, require_user, signing_key};
 use crate::error::{ApiError, crypto_error};
-use crate::http::{json_body, json_response};
+use crate::http::{json_response, secret_json_body};
 use crate::state::AppState;
 
-fn ensure_enabled(state: &AppState) -> Result<(), ApiError> {
+/// `404 server_assisted_crypto_disabled` unless the operator turned these routes on.
+pub(crate) fn ensure_enabled(state: &AppState) -> Result<(), ApiError> {
     if state.server_assisted_crypto {
         Ok(())
     } else {
@@ -56,10 +57,10 @@ async fn active_key(state: &AppState, user_id: &str, whose: &str) -> Result<Publ
 }
 
 /// `POST /api/crypto/encrypt`: seals `message` for the receiver's and the caller's active keys.
-pub async fn encrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
+pub async fn encrypt(state: Arc<AppState>, mut request: Request) -> HandlerResult {
     ensure_enabled(&state)?;
     let caller = state.tokens.authenticate(&request)?;
-    let body: EncryptRequest = json_body(&request)?;
+    let body: EncryptRequest = secret_json_body(&mut request)?;
     let message = body.message;
     let private_key = body.private_key;
     require_user(&state, &body.receiver_id, "receiver_not_found").await?;
@@ -132,14 +133,22 @@ pub async fn encrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
 
 /// `POST /api/crypto/decrypt`: opens an envelope with a private key used for this request only. When the
 /// envelope is signed, the signature is checked against the sender's registered key with that id.
-pub async fn decrypt(state: Arc<AppState>, request: Request) -> HandlerResult {
+pub async fn decrypt(state: Arc<AppState>, mut request: Request) -> HandlerResult {
     ensure_enabled(&state)?;
     state.tokens.authenticate(&request)?;
-    let body: DecryptRequest = json_body(&request)?;
+    let body: DecryptRequest = secret_json_body(&mut request)?;
     let private_pem = body.private_key;
     let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(crypto_error)?;
     let sender_key = match &envelope.signature {
-        Some(signature) => Some(signing_key(&state, &envelope.sender_id, &signature.key_id).await?),
+        Some(signature) => Some(
+            signing_key(
+                &state,
+                &envelope.sender_id,
+                &signature.key_id,
+                envelope.created_at,
+            )
+            .await?,
+        ),
         None => None,
     };
     let key = parse_private_key(private_pem).await?;

@@ -9,10 +9,11 @@ use lambda_http::http::StatusCode;
 use zeroize::Zeroizing;
 
 use super::HandlerResult;
-use crate::auth::{check_password_rules, hash_password, verify_password};
+use crate::auth::{check_password_rules, hash_password};
 use crate::error::ApiError;
 use crate::http::{json_body, json_response, path_param};
 use crate::state::AppState;
+use crate::throttle::PasswordCounters;
 
 /// `POST /api/auth/register`
 pub async fn register(state: Arc<AppState>, request: Request) -> HandlerResult {
@@ -58,21 +59,22 @@ pub async fn register(state: Arc<AppState>, request: Request) -> HandlerResult {
     ))
 }
 
-/// `POST /api/auth/login`: the same 401 and the same cost whether the user is unknown or the password wrong.
+/// `POST /api/auth/login`: the same 401 and the same cost whether the user is unknown or the password wrong;
+/// repeated failures for one account name or from one source address lock out with backoff (429).
 pub async fn login(state: Arc<AppState>, request: Request) -> HandlerResult {
     let body: LoginRequest = json_body(&request)?;
-    let password = body.password;
-    if password.len() > crate::auth::MAX_PASSWORD_BYTES {
-        return Err(invalid_credentials());
-    }
     let user = match state.stores.users.get_by_username(&body.username).await {
         Ok(user) => user,
         // A username that cannot exist is just an unknown user.
         Err(StoreError::BadRequest(_)) => None,
         Err(other) => return Err(other.into()),
     };
+    let counters = PasswordCounters::new(&request, &body.username);
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    if !verify_password(password.to_string(), stored).await? {
+    if !counters
+        .verify_password(&state, &body.password, stored)
+        .await?
+    {
         return Err(invalid_credentials());
     }
     let user = user.ok_or_else(invalid_credentials)?;
@@ -88,7 +90,7 @@ pub async fn login(state: Arc<AppState>, request: Request) -> HandlerResult {
     ))
 }
 
-fn invalid_credentials() -> ApiError {
+pub(crate) fn invalid_credentials() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         "invalid_credentials",

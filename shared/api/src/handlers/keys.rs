@@ -1,33 +1,51 @@
-//! The key directory: generate (server-side, returned once), register (client-generated), look up.
+//! The key directory: register (client-generated, with proof of possession), revoke, look up; and the
+//! server-assisted key generation, whose keys stay pending until the client proves it holds them.
 
 use std::sync::Arc;
 
-use e2ee_crypto::{KeySize, PrivateKey, PublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use e2ee_crypto::{KeyId, KeyOperation, KeySize, KeyStatement, PrivateKey, PublicKey};
 use e2ee_protocol::{
-    GenerateKeysRequest, GeneratedKeyResponse, PublicKeyResponse, RegisterKeyRequest,
+    GenerateKeysRequest, GeneratedKeyResponse, KeyAuthorization, PublicKeyResponse,
+    RegisterKeyRequest, RevokeKeyRequest,
 };
-use e2ee_storage::{NewPublicKey, PublicKeyRecord, StoreError};
+use e2ee_storage::{KeyStatus, NewPublicKey, PublicKeyRecord, StoreError};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
+use zeroize::Zeroizing;
 
+use super::assisted::ensure_enabled;
 use super::{HandlerResult, active_key_record, require_user};
 use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, json_response, optional_json_body, path_param, query_param};
 use crate::state::AppState;
+use crate::throttle::{self, PasswordCounters, Quota, now_millis};
 use crate::views::key_view;
 
-/// `POST /api/crypto/generate-keys`: the private key is in this response only; it is never stored or logged.
+/// How far a signed key statement's `createdAt` may be from the server's clock.
+pub const STATEMENT_MAX_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// `POST /api/crypto/generate-keys` (server-assisted): the private key is in this response only; it is never
+/// stored or logged. The public key is stored as pending: usable for nothing until the client registers it
+/// with a proof of possession.
 pub async fn generate_keys(state: Arc<AppState>, request: Request) -> HandlerResult {
+    ensure_enabled(&state)?;
     let caller = state.tokens.authenticate(&request)?;
     let body: GenerateKeysRequest = optional_json_body(&request)?;
     let size = KeySize::from_bits(body.bits.unwrap_or(2048))
         .map_err(|e| ApiError::bad_request("invalid_bits", e.to_string()))?;
+    throttle::spend(&state, Quota::KeyOperationsPerDay, &caller).await?;
     // Key generation is tens of milliseconds of CPU: keep it off the async threads.
     let key = tokio::task::spawn_blocking(move || PrivateKey::generate(size))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let record = store_active_key(&state, &caller, key.public_key()).await?;
+    let record = state
+        .stores
+        .keys
+        .put_pending(new_public_key(&caller, key.public_key())?)
+        .await?;
     let private_pem = key.to_pkcs8_pem().map_err(ApiError::internal)?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -37,11 +55,14 @@ pub async fn generate_keys(state: Arc<AppState>, request: Request) -> HandlerRes
             bits: record.bits,
             public_key: record.public_key_pem,
             private_key: private_pem,
+            status: e2ee_protocol::KeyStatus::Pending,
         },
     ))
 }
 
-/// `POST /api/crypto/register-key`: the true E2EE path; the key pair was generated on the device.
+/// `POST /api/crypto/register-key`: makes a key the caller's active key (retiring the previous one). Needs a
+/// signature by the new key (proof of possession) and, once the user has any key, a second factor: a
+/// signature by the active key or the password (docs/security.md).
 pub async fn register_key(state: Arc<AppState>, request: Request) -> HandlerResult {
     let caller = state.tokens.authenticate(&request)?;
     let body: RegisterKeyRequest = json_body(&request)?;
@@ -52,26 +73,42 @@ pub async fn register_key(state: Arc<AppState>, request: Request) -> HandlerResu
         ));
     }
     let key = PublicKey::from_spki_pem(&body.public_key).map_err(crypto_error)?;
-    let record = store_active_key(&state, &caller, &key).await?;
-    Ok(json_response(StatusCode::CREATED, &key_view(&record)))
-}
-
-/// Makes `key` the caller's active key (retiring the previous one).
-async fn store_active_key(
-    state: &AppState,
-    user_id: &str,
-    key: &PublicKey,
-) -> Result<PublicKeyRecord, ApiError> {
-    let new_key = NewPublicKey {
-        user_id: user_id.to_owned(),
-        key_id: key.key_id().to_string(),
-        public_key_pem: key.to_spki_pem().map_err(ApiError::internal)?,
-        bits: key.size().bits() as u32,
-    };
-    state
+    let statement = fresh_statement(
+        KeyOperation::Register,
+        &caller,
+        key.key_id(),
+        body.created_at,
+    )?;
+    statement
+        .verify(&key, &signature_bytes(&body.proof)?)
+        .map_err(|_| {
+            ApiError::unprocessable(
+                "invalid_proof",
+                "proof is not a signature by this key over its registration statement",
+            )
+        })?;
+    let has_keys = state
         .stores
         .keys
-        .put_active(new_key)
+        .list_for_user(&caller)
+        .await?
+        .iter()
+        .any(|k| k.status != KeyStatus::Pending);
+    if has_keys {
+        second_factor(
+            &state,
+            &request,
+            &statement,
+            body.authorization,
+            body.password,
+        )
+        .await?;
+    }
+    throttle::spend(&state, Quota::KeyOperationsPerDay, &caller).await?;
+    let record = state
+        .stores
+        .keys
+        .put_active(new_public_key(&caller, &key)?)
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => ApiError::conflict(
@@ -79,10 +116,146 @@ async fn store_active_key(
                 "this key was retired or revoked and cannot be made active again",
             ),
             other => other.into(),
-        })
+        })?;
+    Ok(json_response(StatusCode::CREATED, &key_view(&record)))
 }
 
-/// `GET /api/crypto/public-key/{userId}[?all=true]`
+/// `POST /api/crypto/revoke-key`: revokes one of the caller's keys (any, the last one too), with the same
+/// second factor as registration. A revoked key signs nothing any more.
+pub async fn revoke_key(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let caller = state.tokens.authenticate(&request)?;
+    let body: RevokeKeyRequest = json_body(&request)?;
+    let key_id = KeyId::parse(&body.key_id)
+        .map_err(|_| ApiError::bad_request("invalid_key_id", "keyId must be 64 lowercase hex"))?;
+    let statement = fresh_statement(KeyOperation::Revoke, &caller, key_id, body.created_at)?;
+    let not_found = || ApiError::not_found("key_not_found", "you have no key with this id");
+    state
+        .stores
+        .keys
+        .get(&caller, &body.key_id)
+        .await?
+        .ok_or_else(not_found)?;
+    second_factor(
+        &state,
+        &request,
+        &statement,
+        body.authorization,
+        body.password,
+    )
+    .await?;
+    throttle::spend(&state, Quota::KeyOperationsPerDay, &caller).await?;
+    let record = state
+        .stores
+        .keys
+        .revoke(&caller, &body.key_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => not_found(),
+            other => other.into(),
+        })?;
+    Ok(json_response(StatusCode::OK, &key_view(&record)))
+}
+
+/// The statement a key operation signs, if its time is within [`STATEMENT_MAX_SKEW_MS`] of now.
+fn fresh_statement(
+    operation: KeyOperation,
+    user_id: &str,
+    key_id: KeyId,
+    created_at: u64,
+) -> Result<KeyStatement<'_>, ApiError> {
+    let skew = i64::try_from(created_at)
+        .map(|t| (t - now_millis()).abs())
+        .unwrap_or(i64::MAX);
+    if skew > STATEMENT_MAX_SKEW_MS {
+        return Err(ApiError::bad_request(
+            "stale_statement",
+            "createdAt must be within 5 minutes of the server's clock",
+        ));
+    }
+    Ok(KeyStatement {
+        operation,
+        user_id,
+        key_id,
+        created_at,
+    })
+}
+
+/// Base64 of an RSA signature (at most 512 bytes).
+fn signature_bytes(text: &str) -> Result<Vec<u8>, ApiError> {
+    if text.len() > 700 {
+        return Err(ApiError::bad_request(
+            "invalid_signature_encoding",
+            "a signature is at most 512 bytes",
+        ));
+    }
+    STANDARD.decode(text).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_signature_encoding",
+            "signatures are standard base64",
+        )
+    })
+}
+
+/// The second factor of a key operation: a signature over `statement` by the caller's active key, or the
+/// account password (throttled like a login). `403 authorization_required` / `authorization_failed` otherwise.
+async fn second_factor(
+    state: &AppState,
+    request: &Request,
+    statement: &KeyStatement<'_>,
+    authorization: Option<KeyAuthorization>,
+    password: Option<Zeroizing<String>>,
+) -> Result<(), ApiError> {
+    let failed = || {
+        ApiError::forbidden(
+            "authorization_failed",
+            "the authorization signature or password is not valid",
+        )
+    };
+    match (authorization, password) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "invalid_request",
+            "give either authorization or password, not both",
+        )),
+        (None, None) => Err(ApiError::forbidden(
+            "authorization_required",
+            "changing keys needs a signature by your active key (authorization) or your password",
+        )),
+        (Some(authorization), None) => {
+            let signature = signature_bytes(&authorization.signature)?;
+            let active = active_key_record(state, statement.user_id)
+                .await?
+                .filter(|k| k.key_id == authorization.key_id)
+                .ok_or_else(failed)?;
+            let key =
+                PublicKey::from_spki_pem(&active.public_key_pem).map_err(ApiError::internal)?;
+            statement.verify(&key, &signature).map_err(|_| failed())
+        }
+        (None, Some(password)) => {
+            let user = require_user(state, statement.user_id, "user_not_found").await?;
+            let counters = PasswordCounters::new(request, &user.username);
+            if counters
+                .verify_password(state, &password, Some(user.password_hash))
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(failed())
+            }
+        }
+    }
+}
+
+fn new_public_key(user_id: &str, key: &PublicKey) -> Result<NewPublicKey, ApiError> {
+    Ok(NewPublicKey {
+        user_id: user_id.to_owned(),
+        key_id: key.key_id().to_string(),
+        public_key_pem: key.to_spki_pem().map_err(ApiError::internal)?,
+        bits: key.size().bits() as u32,
+    })
+}
+
+/// `GET /api/crypto/public-key/{userId}[?all=true]`: the active key, and with `all` every key that is or was
+/// in use (pending keys are nobody's business).
 pub async fn get_public_key(state: Arc<AppState>, request: Request) -> HandlerResult {
     state.tokens.authenticate(&request)?;
     let user_id = path_param(&request, "userId", "/api/crypto/public-key/")?;
@@ -98,7 +271,7 @@ pub async fn get_public_key(state: Arc<AppState>, request: Request) -> HandlerRe
     };
     require_user(&state, &user_id, "user_not_found").await?;
     let active = active_key_record(&state, &user_id).await?;
-    let keys = if all {
+    let keys: Option<Vec<PublicKeyRecord>> = if all {
         Some(state.stores.keys.list_for_user(&user_id).await?)
     } else {
         None
@@ -117,7 +290,12 @@ pub async fn get_public_key(state: Arc<AppState>, request: Request) -> HandlerRe
         bits: view.bits,
         public_key: view.public_key,
         created_at: view.created_at,
-        keys: keys.map(|keys| keys.iter().map(key_view).collect()),
+        keys: keys.map(|keys| {
+            keys.iter()
+                .filter(|k| k.status != KeyStatus::Pending)
+                .map(key_view)
+                .collect()
+        }),
     };
     Ok(json_response(StatusCode::OK, &body))
 }

@@ -9,11 +9,14 @@ use e2ee_storage::{Inserted, KeyStatus, NewMessage, Order, StoreError};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
-use super::{HandlerResult, active_key_record, page_request, require_user, signing_key};
+use super::{
+    HandlerResult, active_key_record, page_request, require_user, sealed_page, signing_key,
+};
+use crate::cursor::CursorScope;
 use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, json_response, path_param, query_param};
 use crate::state::AppState;
-use crate::views::message_page;
+use crate::throttle::{self, Quota};
 
 /// `POST /api/messages/send`
 pub async fn send(state: Arc<AppState>, request: Request) -> HandlerResult {
@@ -21,6 +24,7 @@ pub async fn send(state: Arc<AppState>, request: Request) -> HandlerResult {
     let body: SendRequest = json_body(&request)?;
     let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(crypto_error)?;
     check_envelope(&state, &caller, &body.receiver_id, &envelope).await?;
+    throttle::spend(&state, Quota::SendsPerHour, &caller).await?;
 
     let new_message = NewMessage {
         sender_id: caller,
@@ -97,7 +101,7 @@ async fn check_envelope(
             continue; // just checked: the receiver's active key
         }
         match keys.get(&recipient.user_id, &recipient.key_id).await? {
-            Some(record) if record.status != KeyStatus::Revoked => {}
+            Some(record) if matches!(record.status, KeyStatus::Active | KeyStatus::Retired) => {}
             _ => {
                 return Err(ApiError::unprocessable(
                     "unknown_recipient_key",
@@ -107,7 +111,7 @@ async fn check_envelope(
         }
     }
     if let Some(signature) = &envelope.signature {
-        let key = signing_key(state, caller, &signature.key_id).await?;
+        let key = signing_key(state, caller, &signature.key_id, envelope.created_at).await?;
         envelope.verify_signature(&key).map_err(crypto_error)?;
     }
     Ok(())
@@ -123,12 +127,16 @@ pub async fn receive(state: Arc<AppState>, request: Request) -> HandlerResult {
             "you can only read your own inbox",
         ));
     }
+    let scope = CursorScope::Inbox { caller: &caller };
     let page = state
         .stores
         .messages
-        .unread_for(&caller, page_request(&request)?)
+        .unread_for(&caller, page_request(&state, &request, scope)?)
         .await?;
-    Ok(json_response(StatusCode::OK, &message_page(page)))
+    Ok(json_response(
+        StatusCode::OK,
+        &sealed_page(&state, scope, page),
+    ))
 }
 
 /// `PATCH /api/messages/mark-read/{messageId}`: receiver only, idempotent.
@@ -160,7 +168,8 @@ pub async fn mark_read(state: Arc<AppState>, request: Request) -> HandlerResult 
     ))
 }
 
-/// `GET /api/messages/history/{chatId}`: both directions of a chat, for its two participants only.
+/// `GET /api/messages/history/{chatId}`: both directions of a chat, for its two participants only; to anyone
+/// else the chat does not exist.
 pub async fn history(state: Arc<AppState>, request: Request) -> HandlerResult {
     let caller = state.tokens.authenticate(&request)?;
     let chat_id = path_param(&request, "chatId", "/api/messages/history/")?;
@@ -174,21 +183,24 @@ pub async fn history(state: Arc<AppState>, request: Request) -> HandlerResult {
             ));
         }
     };
+    // Participation first, from the chat record alone: an unknown chat and someone else's chat answer alike,
+    // and no message is read for a caller who may not see it.
+    let participants = state.stores.messages.chat_participants(&chat_id).await?;
+    if !participants.is_some_and(|users| users.contains(&caller)) {
+        return Err(ApiError::not_found("chat_not_found", "no such chat"));
+    }
+    let scope = CursorScope::History {
+        caller: &caller,
+        chat_id: &chat_id,
+        order,
+    };
     let page = state
         .stores
         .messages
-        .history(&chat_id, order, page_request(&request)?)
+        .history(&chat_id, order, page_request(&state, &request, scope)?)
         .await?;
-    // A chat id is a hash of its two participants, so a page shows who they are. An empty page reveals nothing.
-    if page
-        .items
-        .iter()
-        .any(|m| m.sender_id != caller && m.receiver_id != caller)
-    {
-        return Err(ApiError::forbidden(
-            "not_a_participant",
-            "you are not a participant of this chat",
-        ));
-    }
-    Ok(json_response(StatusCode::OK, &message_page(page)))
+    Ok(json_response(
+        StatusCode::OK,
+        &sealed_page(&state, scope, page),
+    ))
 }

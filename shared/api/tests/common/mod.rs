@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2ee_api::AppState;
-use e2ee_api::config::{Config, JwtSettings};
-use e2ee_crypto::{KeySize, PrivateKey, Recipient, SealParams};
+use e2ee_api::config::{Config, JwtSettings, Quotas};
+use e2ee_crypto::{KeyOperation, KeySize, KeyStatement, PrivateKey, Recipient, SealParams};
 use e2ee_storage::StorageConfig;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -99,12 +99,87 @@ pub fn jwt_settings() -> JwtSettings {
 }
 
 pub async fn state_for(backend: &Backend, server_assisted: bool) -> Arc<AppState> {
+    state_with_quotas(backend, server_assisted, Quotas::default()).await
+}
+
+pub async fn state_with_quotas(
+    backend: &Backend,
+    server_assisted: bool,
+    quotas: Quotas,
+) -> Arc<AppState> {
     let config = Config {
         jwt: jwt_settings(),
         storage: backend.storage.clone(),
         server_assisted_crypto: server_assisted,
+        quotas,
     };
     AppState::from_config(&config).await.unwrap()
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The statement `user_id` signs to perform `operation` on `key_id` now.
+pub fn statement(
+    operation: KeyOperation,
+    user_id: &str,
+    key_id: e2ee_crypto::KeyId,
+) -> KeyStatement<'_> {
+    KeyStatement {
+        operation,
+        user_id,
+        key_id,
+        created_at: now_ms(),
+    }
+}
+
+/// A `register-key` body for `new_key` with its proof of possession and, when given, an authorization
+/// signature by `authorized_by` (the active key).
+pub fn register_key_body(
+    user_id: &str,
+    new_key: &PrivateKey,
+    authorized_by: Option<&PrivateKey>,
+) -> Value {
+    let statement = statement(KeyOperation::Register, user_id, new_key.key_id());
+    let mut body = json!({
+        "publicKey": new_key.public_key().to_spki_pem().unwrap(),
+        "createdAt": statement.created_at,
+        "proof": b64(&statement.sign(new_key).unwrap()),
+    });
+    if let Some(signer) = authorized_by {
+        body["authorization"] = json!({
+            "keyId": signer.key_id().to_string(),
+            "signature": b64(&statement.sign(signer).unwrap()),
+        });
+    }
+    body
+}
+
+/// Registers `new_key` for `user` (authorized by `user.key` when `authorize`) and returns the reply.
+pub async fn register_key(
+    state: &Arc<AppState>,
+    user_id: &str,
+    token: &str,
+    new_key: &PrivateKey,
+    authorized_by: Option<&PrivateKey>,
+) -> Reply {
+    call(
+        e2ee_api::handlers::keys::register_key,
+        state,
+        Call::new(Method::POST, "/api/crypto/register-key")
+            .token(token)
+            .body(register_key_body(user_id, new_key, authorized_by)),
+    )
+    .await
 }
 
 /// A request as API Gateway hands it to the function: path parameters filled in when given.
@@ -233,7 +308,7 @@ pub struct User {
 }
 
 pub async fn user(state: &Arc<AppState>, prefix: &str) -> User {
-    use e2ee_api::handlers::{auth, keys};
+    use e2ee_api::handlers::auth;
     let username = format!("{prefix}_{}", random_hex(4));
     let reply = call(
         auth::register,
@@ -254,15 +329,7 @@ pub async fn user(state: &Arc<AppState>, prefix: &str) -> User {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let token = reply.body["token"].as_str().unwrap().to_owned();
     let key = test_key();
-    let pem = key.public_key().to_spki_pem().unwrap();
-    let reply = call(
-        keys::register_key,
-        state,
-        Call::new(Method::POST, "/api/crypto/register-key")
-            .token(&token)
-            .body(json!({"publicKey": pem})),
-    )
-    .await;
+    let reply = register_key(state, &id, &token, &key, None).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     User {
         id,

@@ -1,6 +1,7 @@
 //! The SQL backends (SQLite and MySQL/MariaDB) on sqlx. Both speak the same SQL with `?` placeholders, so the
 //! record operations are written once ([`impl_sql_records!`]) and instantiated per database; only connecting,
-//! migrating and classifying driver errors differ (`sqlite.rs`, `mysql.rs`).
+//! migrating, classifying driver errors and the upsert dialect of the throttle counters differ (`sqlite.rs`,
+//! `mysql.rs`).
 
 pub(crate) mod mysql;
 pub(crate) mod sqlite;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use sqlx::error::DatabaseError;
 use sqlx::types::Json;
 
-use crate::engine::key_status_from_name;
+use crate::engine::{ChatRecord, key_status_from_name};
 use crate::model::{Message, PublicKeyRecord, StoreError, StoreResult, User};
 
 /// Small pools: a Lambda sandbox serves one request at a time, and a local `cargo lambda watch` runs one process
@@ -63,6 +64,8 @@ struct KeyRow {
     bits: i64,
     created_at: i64,
     status: String,
+    retired_at: Option<i64>,
+    revoked_at: Option<i64>,
 }
 
 impl TryFrom<KeyRow> for PublicKeyRecord {
@@ -78,7 +81,28 @@ impl TryFrom<KeyRow> for PublicKeyRecord {
             key_id: row.key_id,
             public_key_pem: row.public_key_pem,
             created_at: row.created_at,
+            retired_at: row.retired_at,
+            revoked_at: row.revoked_at,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ChatRow {
+    chat_id: String,
+    user_low: String,
+    user_high: String,
+    created_at: i64,
+}
+
+impl From<ChatRow> for ChatRecord {
+    fn from(row: ChatRow) -> Self {
+        ChatRecord {
+            chat_id: row.chat_id,
+            user_low: row.user_low,
+            user_high: row.user_high,
+            created_at: row.created_at,
+        }
     }
 }
 
@@ -118,7 +142,7 @@ macro_rules! user_columns {
 }
 macro_rules! key_columns {
     () => {
-        "user_id, key_id, public_key_pem, bits, created_at, status"
+        "user_id, key_id, public_key_pem, bits, created_at, status, retired_at, revoked_at"
     };
 }
 macro_rules! message_columns {
@@ -157,8 +181,11 @@ mod statement {
         " FROM users WHERE username_folded = ?"
     );
 
-    pub(crate) const INSERT_KEY: &str = "INSERT INTO public_keys \
-        (user_id, key_id, public_key_pem, bits, created_at, status) VALUES (?, ?, ?, ?, ?, ?)";
+    pub(crate) const INSERT_KEY: &str = concat!(
+        "INSERT INTO public_keys (",
+        key_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    );
     pub(crate) const KEY: &str = concat!(
         "SELECT ",
         key_columns!(),
@@ -184,13 +211,23 @@ mod statement {
         keys_newest_first!(),
         " LIMIT 1"
     );
-    pub(crate) const RETIRE_ACTIVE_KEYS_OLDER_THAN: &str = "UPDATE public_keys SET status = 'retired' \
+    pub(crate) const RETIRE_ACTIVE_KEYS_OLDER_THAN: &str = "UPDATE public_keys \
+        SET status = 'retired', retired_at = ? \
         WHERE user_id = ? AND status = 'active' AND (created_at < ? OR (created_at = ? AND key_id < ?))";
     pub(crate) const ACTIVE_KEY_NEWER_THAN: &str = "SELECT key_id FROM public_keys \
         WHERE user_id = ? AND status = 'active' AND (created_at > ? OR (created_at = ? AND key_id > ?)) LIMIT 1";
-    pub(crate) const RETIRE_KEY_IF_ACTIVE: &str = "UPDATE public_keys SET status = 'retired' WHERE user_id = ? AND key_id = ? AND status = 'active'";
-    pub(crate) const REVOKE_KEY: &str =
-        "UPDATE public_keys SET status = 'revoked' WHERE user_id = ? AND key_id = ?";
+    pub(crate) const RETIRE_KEY_IF_ACTIVE: &str = "UPDATE public_keys SET status = 'retired', retired_at = ? \
+        WHERE user_id = ? AND key_id = ? AND status = 'active'";
+    /// `retired_at` is left alone; an already revoked key is not touched, so it keeps its first `revoked_at`.
+    pub(crate) const REVOKE_KEY: &str = "UPDATE public_keys SET status = 'revoked', revoked_at = ? \
+        WHERE user_id = ? AND key_id = ? AND status <> 'revoked'";
+    pub(crate) const ACTIVATE_PENDING_KEY: &str = "UPDATE public_keys SET status = 'active', created_at = ? \
+        WHERE user_id = ? AND key_id = ? AND status = 'pending'";
+
+    pub(crate) const INSERT_CHAT: &str =
+        "INSERT INTO chats (chat_id, user_low, user_high, created_at) VALUES (?, ?, ?, ?)";
+    pub(crate) const CHAT: &str =
+        "SELECT chat_id, user_low, user_high, created_at FROM chats WHERE chat_id = ?";
 
     pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages \
         (id, chat_id, sender_id, receiver_id, client_message_id, envelope, created_at, read_at) \
@@ -283,7 +320,9 @@ macro_rules! impl_sql_records {
                 $crate::sql::map_error(error, $is_transient)
             }
 
-            async fn messages(
+            /// Streams the rows of a page query into `page` until it declines one, so that rows beyond the
+            /// page are never all held in memory (large envelopes).
+            async fn offer_messages(
                 &self,
                 query: sqlx::query::QueryAs<
                     '_,
@@ -291,9 +330,16 @@ macro_rules! impl_sql_records {
                     $crate::sql::MessageRow,
                     <$db as sqlx::Database>::Arguments,
                 >,
-            ) -> $crate::model::StoreResult<Vec<$crate::model::Message>> {
-                let rows = query.fetch_all(&self.pool).await.map_err(Self::error)?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                page: &mut $crate::engine::PageCollector,
+            ) -> $crate::model::StoreResult<()> {
+                use futures_util::TryStreamExt as _;
+                let mut rows = query.fetch(&self.pool);
+                while let Some(row) = rows.try_next().await.map_err(Self::error)? {
+                    if !page.offer(row.into()) {
+                        break;
+                    }
+                }
+                Ok(())
             }
         }
 
@@ -354,7 +400,9 @@ macro_rules! impl_sql_records {
                     .bind(&key.public_key_pem)
                     .bind(i64::from(key.bits))
                     .bind(key.created_at)
-                    .bind($crate::engine::key_status_name(key.status));
+                    .bind($crate::engine::key_status_name(key.status))
+                    .bind(key.retired_at)
+                    .bind(key.revoked_at);
                 self.insert_unique(query).await
             }
 
@@ -410,8 +458,10 @@ macro_rules! impl_sql_records {
                 &self,
                 user_id: &str,
                 position: &$crate::engine::KeyPosition,
+                retired_at: $crate::model::Millis,
             ) -> $crate::model::StoreResult<()> {
                 sqlx::query($crate::sql::statement::RETIRE_ACTIVE_KEYS_OLDER_THAN)
+                    .bind(retired_at)
                     .bind(user_id)
                     .bind(position.created_at)
                     .bind(position.created_at)
@@ -443,8 +493,10 @@ macro_rules! impl_sql_records {
                 &self,
                 user_id: &str,
                 key_id: &str,
+                retired_at: $crate::model::Millis,
             ) -> $crate::model::StoreResult<()> {
                 sqlx::query($crate::sql::statement::RETIRE_KEY_IF_ACTIVE)
+                    .bind(retired_at)
                     .bind(user_id)
                     .bind(key_id)
                     .execute(&self.pool)
@@ -457,8 +509,10 @@ macro_rules! impl_sql_records {
                 &self,
                 user_id: &str,
                 key_id: &str,
+                revoked_at: $crate::model::Millis,
             ) -> $crate::model::StoreResult<()> {
                 sqlx::query($crate::sql::statement::REVOKE_KEY)
+                    .bind(revoked_at)
                     .bind(user_id)
                     .bind(key_id)
                     .execute(&self.pool)
@@ -466,10 +520,50 @@ macro_rules! impl_sql_records {
                     .map_err(Self::error)?;
                 Ok(())
             }
+
+            async fn activate_pending_key(
+                &self,
+                user_id: &str,
+                key_id: &str,
+                created_at: $crate::model::Millis,
+            ) -> $crate::model::StoreResult<bool> {
+                let result = sqlx::query($crate::sql::statement::ACTIVATE_PENDING_KEY)
+                    .bind(created_at)
+                    .bind(user_id)
+                    .bind(key_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Self::error)?;
+                Ok(result.rows_affected() > 0)
+            }
         }
 
         #[async_trait::async_trait]
         impl $crate::engine::MessageRecords for $crate::sql::SqlStore<$db> {
+            async fn insert_chat(
+                &self,
+                chat: &$crate::engine::ChatRecord,
+            ) -> $crate::model::StoreResult<$crate::engine::Written> {
+                let query = sqlx::query($crate::sql::statement::INSERT_CHAT)
+                    .bind(&chat.chat_id)
+                    .bind(&chat.user_low)
+                    .bind(&chat.user_high)
+                    .bind(chat.created_at);
+                self.insert_unique(query).await
+            }
+
+            async fn chat(
+                &self,
+                chat_id: &str,
+            ) -> $crate::model::StoreResult<Option<$crate::engine::ChatRecord>> {
+                let row = sqlx::query_as::<_, $crate::sql::ChatRow>($crate::sql::statement::CHAT)
+                    .bind(chat_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(Self::error)?;
+                Ok(row.map(Into::into))
+            }
+
             async fn insert_message(
                 &self,
                 message: &$crate::model::Message,
@@ -532,8 +626,8 @@ macro_rules! impl_sql_records {
                 &self,
                 receiver_id: &str,
                 after: Option<&$crate::cursor::Position>,
-                fetch: u32,
-            ) -> $crate::model::StoreResult<Vec<$crate::model::Message>> {
+                page: &mut $crate::engine::PageCollector,
+            ) -> $crate::model::StoreResult<()> {
                 let query = match after {
                     None => sqlx::query_as($crate::sql::statement::UNREAD_FIRST).bind(receiver_id),
                     Some(position) => sqlx::query_as($crate::sql::statement::UNREAD_AFTER)
@@ -542,7 +636,8 @@ macro_rules! impl_sql_records {
                         .bind(position.created_at)
                         .bind(&position.id),
                 };
-                self.messages(query.bind(i64::from(fetch))).await
+                let fetch = i64::from(page.fetch());
+                self.offer_messages(query.bind(fetch), page).await
             }
 
             async fn chat_after(
@@ -550,8 +645,8 @@ macro_rules! impl_sql_records {
                 chat_id: &str,
                 order: $crate::model::Order,
                 after: Option<&$crate::cursor::Position>,
-                fetch: u32,
-            ) -> $crate::model::StoreResult<Vec<$crate::model::Message>> {
+                page: &mut $crate::engine::PageCollector,
+            ) -> $crate::model::StoreResult<()> {
                 let query = match (order, after) {
                     ($crate::model::Order::Asc, None) => {
                         sqlx::query_as($crate::sql::statement::CHAT_ASC_FIRST).bind(chat_id)
@@ -571,7 +666,8 @@ macro_rules! impl_sql_records {
                             .bind(&position.id)
                     }
                 };
-                self.messages(query.bind(i64::from(fetch))).await
+                let fetch = i64::from(page.fetch());
+                self.offer_messages(query.bind(fetch), page).await
             }
 
             async fn set_read_at_if_unread(

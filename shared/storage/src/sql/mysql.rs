@@ -1,17 +1,20 @@
 //! MySQL 8 / MariaDB 10.11: users in production, and keys and messages when no MongoDB is configured.
 
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::MySql;
 use sqlx::error::DatabaseError;
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions, MySqlSslMode};
 
 use super::{
     ACQUIRE_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, SqlStore, impl_sql_records, map_error,
     migrate_error,
 };
-use crate::model::{StoreError, StoreResult};
+use crate::engine::{ThrottleRecords, failure_count};
+use crate::model::{Failures, Millis, StoreError, StoreResult};
 
 /// Recycle connections well before typical server-side `wait_timeout`s and load-balancer idle cut-offs.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -46,14 +49,7 @@ impl SqlStore<MySql> {
     /// Creates the pool (connecting lazily) and applies the migrations under a named lock, so concurrent cold
     /// starts apply them once.
     pub(crate) async fn open_mysql(url: &str) -> StoreResult<Self> {
-        // The URL carries the password: never echo it in an error.
-        let options = MySqlConnectOptions::from_str(url)
-            .map_err(|_| StoreError::Internal("MYSQL_URL is not a valid MySQL URL".to_owned()))?;
-        if options.get_database().is_none_or(str::is_empty) {
-            return Err(StoreError::Internal(
-                "MYSQL_URL must name a database".to_owned(),
-            ));
-        }
+        let options = connect_options(url)?;
         let pool = MySqlPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(0)
@@ -64,6 +60,41 @@ impl SqlStore<MySql> {
         run_migrations(&pool).await?;
         Ok(SqlStore { pool })
     }
+}
+
+/// Parses `MYSQL_URL` and chooses its TLS mode: the URL's own `ssl-mode` (or `sslmode`) when it names one;
+/// otherwise `VERIFY_IDENTITY` (certificate chain and host name checked) unless the server is on this machine
+/// (a loopback host or a Unix socket), where sqlx's default (`PREFERRED`) stays.
+fn connect_options(url: &str) -> StoreResult<MySqlConnectOptions> {
+    // The URL carries the password: never echo it in an error.
+    let options = MySqlConnectOptions::from_str(url)
+        .map_err(|_| StoreError::Internal("MYSQL_URL is not a valid MySQL URL".to_owned()))?;
+    if options.get_database().is_none_or(str::is_empty) {
+        return Err(StoreError::Internal(
+            "MYSQL_URL must name a database".to_owned(),
+        ));
+    }
+    let names_ssl_mode = url.split_once('?').is_some_and(|(_, query)| {
+        query.split('&').any(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+            key.eq_ignore_ascii_case("ssl-mode") || key.eq_ignore_ascii_case("sslmode")
+        })
+    });
+    let local = options.get_socket().is_some() || is_loopback_host(options.get_host());
+    Ok(if names_ssl_mode || local {
+        options
+    } else {
+        options.ssl_mode(MySqlSslMode::VerifyIdentity)
+    })
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1 (with or without URL brackets).
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 /// Boxed with an explicit `Send` so that callers' futures stay `Send` (sqlx's generic `Migrator::run` otherwise
@@ -113,3 +144,146 @@ async fn run_migrations(pool: &sqlx::MySqlPool) -> StoreResult<()> {
 }
 
 impl_sql_records!(MySql, is_transient);
+
+mod throttle_statement {
+    /// `LAST_INSERT_ID(expr)` hands the new count back in the statement's own result (the OK packet), so the
+    /// upsert needs no second, racy read. Assignments run left to right: `hits` still sees the old
+    /// `window_start`. A hit for an older window than the stored one counts in the stored window.
+    pub(super) const HIT: &str = "INSERT INTO throttle_windows (throttle_key, window_start, hits) \
+        VALUES (?, ?, LAST_INSERT_ID(1)) \
+        ON DUPLICATE KEY UPDATE \
+        hits = LAST_INSERT_ID(IF(? > window_start, 1, hits + 1)), \
+        window_start = GREATEST(window_start, ?)";
+    pub(super) const FAILURES: &str =
+        "SELECT failures, last_failure_at FROM throttle_failures WHERE throttle_key = ?";
+    pub(super) const ADD_FAILURE: &str = "INSERT INTO throttle_failures \
+        (throttle_key, failures, last_failure_at) VALUES (?, LAST_INSERT_ID(1), ?) \
+        ON DUPLICATE KEY UPDATE failures = LAST_INSERT_ID(failures + 1), last_failure_at = ?";
+    pub(super) const CLEAR_FAILURES: &str = "DELETE FROM throttle_failures WHERE throttle_key = ?";
+}
+
+/// One upsert statement each (`INSERT … ON DUPLICATE KEY UPDATE`): atomic, no read-modify-write.
+#[async_trait]
+impl ThrottleRecords for SqlStore<MySql> {
+    async fn hit_window(&self, key: &str, window_start: Millis) -> StoreResult<u64> {
+        let result = sqlx::query(throttle_statement::HIT)
+            .bind(key)
+            .bind(window_start)
+            .bind(window_start)
+            .bind(window_start)
+            .execute(&self.pool)
+            .await
+            .map_err(Self::error)?;
+        Ok(result.last_insert_id())
+    }
+
+    async fn failure_counter(&self, key: &str) -> StoreResult<Option<Failures>> {
+        let row: Option<(i64, i64)> = sqlx::query_as(throttle_statement::FAILURES)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Self::error)?;
+        Ok(row.map(|(count, last_failure_at)| Failures {
+            count: failure_count(count),
+            last_failure_at,
+        }))
+    }
+
+    async fn add_failure(&self, key: &str, now: Millis) -> StoreResult<Failures> {
+        let result = sqlx::query(throttle_statement::ADD_FAILURE)
+            .bind(key)
+            .bind(now)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(Self::error)?;
+        Ok(Failures {
+            count: failure_count(i64::try_from(result.last_insert_id()).unwrap_or(i64::MAX)),
+            last_failure_at: now,
+        })
+    }
+
+    async fn delete_failures(&self, key: &str) -> StoreResult<()> {
+        sqlx::query(throttle_statement::CLEAR_FAILURES)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(Self::error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The chosen mode, by name (`MySqlSslMode` has no `PartialEq`).
+    fn mode(url: &str) -> Option<String> {
+        connect_options(url)
+            .ok()
+            .map(|o| format!("{:?}", o.get_ssl_mode()))
+    }
+
+    fn name(mode: MySqlSslMode) -> Option<String> {
+        Some(format!("{mode:?}"))
+    }
+
+    #[test]
+    fn remote_hosts_verify_the_server_identity_by_default() {
+        for url in [
+            "mysql://app:secret@db.example.net:3306/e2ee",
+            "mysql://app@10.0.0.5/e2ee",
+            "mysql://app@[2001:db8::1]:3306/e2ee",
+            "mysql://app@128.0.0.1/e2ee",
+            "mysql://app@db.example.net/e2ee?charset=utf8mb4",
+        ] {
+            assert_eq!(mode(url), name(MySqlSslMode::VerifyIdentity), "{url}");
+        }
+    }
+
+    #[test]
+    fn loopback_hosts_and_sockets_keep_the_default() {
+        let default = name(MySqlConnectOptions::new().get_ssl_mode());
+        assert_eq!(default, name(MySqlSslMode::Preferred));
+        for url in [
+            "mysql://root@127.0.0.1:3306/e2ee",
+            "mysql://root@127.1.2.3/e2ee",
+            "mysql://root@localhost/e2ee",
+            "mysql://root@LOCALHOST:3306/e2ee",
+            "mysql://root@[::1]:3306/e2ee",
+            "mysql://root@db.example.net/e2ee?socket=/run/mysqld/mysqld.sock",
+        ] {
+            assert_eq!(mode(url), default, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_mode_named_in_the_url_wins() {
+        assert_eq!(
+            mode("mysql://app@db.example.net/e2ee?ssl-mode=REQUIRED"),
+            name(MySqlSslMode::Required)
+        );
+        assert_eq!(
+            mode("mysql://app@db.example.net/e2ee?charset=utf8mb4&sslmode=disabled"),
+            name(MySqlSslMode::Disabled)
+        );
+        assert_eq!(
+            mode("mysql://root@127.0.0.1/e2ee?ssl-mode=VERIFY_CA"),
+            name(MySqlSslMode::VerifyCa)
+        );
+    }
+
+    #[test]
+    fn invalid_urls_are_internal_errors() {
+        for url in [
+            "not a url",
+            "mysql://app@db.example.net",
+            "mysql://app@h/e2ee?ssl-mode=bogus",
+        ] {
+            assert!(
+                matches!(connect_options(url), Err(StoreError::Internal(_))),
+                "{url}"
+            );
+        }
+    }
+}

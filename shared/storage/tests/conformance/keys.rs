@@ -315,3 +315,276 @@ pub async fn keys_invalid_input_is_bad_request(stores: Stores) {
             .is_empty()
     );
 }
+
+/// Lets the clock move on, so that times recorded before and after differ.
+async fn tick() {
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+}
+
+pub async fn keys_pending_keys_are_stored_but_never_active(stores: Stores) {
+    let pending = stores
+        .keys
+        .put_pending(public_key(USER, "generated"))
+        .await
+        .expect("put pending");
+    assert_eq!(pending.status, KeyStatus::Pending);
+    assert_eq!((pending.retired_at, pending.revoked_at), (None, None));
+    assert_eq!(
+        stores.keys.active_for_user(USER).await.expect("active"),
+        None,
+        "a pending key is never the active key"
+    );
+    assert_eq!(
+        stores.keys.get(USER, &pending.key_id).await.expect("get"),
+        Some(pending.clone())
+    );
+    assert_eq!(
+        stores.keys.list_for_user(USER).await.expect("list"),
+        vec![pending.clone()],
+        "listed, pending included"
+    );
+    // Idempotent while pending: the original record, unchanged.
+    tick().await;
+    assert_eq!(
+        stores
+            .keys
+            .put_pending(public_key(USER, "generated"))
+            .await
+            .expect("put pending again"),
+        pending
+    );
+
+    // An active key next to it stays the active key; the pending key is left alone by rotation.
+    let active = stores
+        .keys
+        .put_active(public_key(USER, "device"))
+        .await
+        .expect("put active");
+    assert_eq!(
+        stores
+            .keys
+            .active_for_user(USER)
+            .await
+            .expect("active")
+            .map(|k| k.key_id),
+        Some(active.key_id.clone())
+    );
+    assert_eq!(
+        stores
+            .keys
+            .get(USER, &pending.key_id)
+            .await
+            .expect("get")
+            .map(|k| k.status),
+        Some(KeyStatus::Pending)
+    );
+
+    // A key that exists with another status cannot be stored as pending.
+    let result = stores.keys.put_pending(public_key(USER, "device")).await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    stores
+        .keys
+        .put_active(public_key(USER, "device-2"))
+        .await
+        .expect("rotate");
+    let result = stores.keys.put_pending(public_key(USER, "device")).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "retired: {result:?}"
+    );
+    let result = stores.keys.put_pending(public_key(USER, "device-2")).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "active: {result:?}"
+    );
+
+    // Input rules are the same as for active keys.
+    let mut private = public_key(USER, "x");
+    private.public_key_pem =
+        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n".into();
+    let result = stores.keys.put_pending(private).await;
+    assert!(
+        matches!(result, Err(StoreError::BadRequest(_))),
+        "{result:?}"
+    );
+}
+
+pub async fn keys_activating_a_pending_key_makes_it_the_newest(stores: Stores) {
+    let first = stores
+        .keys
+        .put_active(public_key(USER, "first"))
+        .await
+        .expect("put");
+    let pending = stores
+        .keys
+        .put_pending(public_key(USER, "generated"))
+        .await
+        .expect("put pending");
+    // Registered after the pending key was stored: newer than its original position.
+    let second = stores
+        .keys
+        .put_active(public_key(USER, "second"))
+        .await
+        .expect("put");
+    assert!(second.created_at > pending.created_at);
+
+    let activated = stores
+        .keys
+        .put_active(public_key(USER, "generated"))
+        .await
+        .expect("activate");
+    assert_eq!(activated.status, KeyStatus::Active);
+    assert_eq!(activated.key_id, pending.key_id);
+    assert_eq!(activated.public_key_pem, pending.public_key_pem);
+    assert!(
+        activated.created_at > second.created_at,
+        "a fresh position, newer than every key of the user"
+    );
+    assert_eq!(
+        stores.keys.active_for_user(USER).await.expect("active"),
+        Some(activated.clone())
+    );
+    let listed = stores.keys.list_for_user(USER).await.expect("list");
+    let ids: Vec<_> = listed.iter().map(|k| k.key_id.as_str()).collect();
+    assert_eq!(ids, [&activated.key_id, &second.key_id, &first.key_id]);
+    let statuses: Vec<_> = listed.iter().map(|k| k.status).collect();
+    assert_eq!(
+        statuses,
+        [KeyStatus::Active, KeyStatus::Retired, KeyStatus::Retired]
+    );
+    assert!(
+        listed[1].retired_at.is_some(),
+        "the rotation retired the previous key: {listed:#?}"
+    );
+
+    // Activating it again is the usual no-op.
+    assert_eq!(
+        stores
+            .keys
+            .put_active(public_key(USER, "generated"))
+            .await
+            .expect("again"),
+        activated
+    );
+}
+
+pub async fn keys_concurrent_activation_of_one_pending_key(stores: Stores) {
+    stores
+        .keys
+        .put_active(public_key(USER, "old"))
+        .await
+        .expect("put");
+    let pending = stores
+        .keys
+        .put_pending(public_key(USER, "generated"))
+        .await
+        .expect("put pending");
+    let results = concurrently(8, |_| {
+        let keys = stores.keys.clone();
+        async move { keys.put_active(public_key(USER, "generated")).await }
+    })
+    .await;
+    let results: Vec<_> = results.into_iter().map(|r| r.expect("activate")).collect();
+    let active = stores
+        .keys
+        .active_for_user(USER)
+        .await
+        .expect("active")
+        .expect("an active key");
+    assert_eq!(active.key_id, pending.key_id);
+    assert!(
+        results.iter().all(|k| k == &active),
+        "every call reports the one activation: {results:#?}"
+    );
+    let listed = stores.keys.list_for_user(USER).await.expect("list");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|k| k.status == KeyStatus::Active)
+            .count(),
+        1
+    );
+}
+
+pub async fn keys_retirement_and_revocation_times(stores: Stores) {
+    let first = stores
+        .keys
+        .put_active(public_key(USER, "first"))
+        .await
+        .expect("put");
+    assert_eq!((first.retired_at, first.revoked_at), (None, None));
+    tick().await;
+    let second = stores
+        .keys
+        .put_active(public_key(USER, "second"))
+        .await
+        .expect("put");
+    assert_eq!((second.retired_at, second.revoked_at), (None, None));
+    let retired = stores
+        .keys
+        .get(USER, &first.key_id)
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(retired.status, KeyStatus::Retired);
+    let retired_at = retired.retired_at.expect("retired_at is set on retirement");
+    assert!(retired_at > first.created_at, "{retired:?}");
+    assert_eq!(retired.revoked_at, None);
+
+    // Revoking a retired key keeps its retired_at; revoking again keeps the first revoked_at.
+    tick().await;
+    let revoked = stores
+        .keys
+        .revoke(USER, &first.key_id)
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status, KeyStatus::Revoked);
+    assert_eq!(revoked.retired_at, Some(retired_at));
+    let revoked_at = revoked.revoked_at.expect("revoked_at is set");
+    assert!(revoked_at >= retired_at);
+    tick().await;
+    let again = stores
+        .keys
+        .revoke(USER, &first.key_id)
+        .await
+        .expect("revoke again");
+    assert_eq!(again, revoked, "unchanged, first revoked_at kept");
+
+    // The active key: revoked without ever being retired.
+    let revoked_active = stores
+        .keys
+        .revoke(USER, &second.key_id)
+        .await
+        .expect("revoke");
+    assert_eq!(revoked_active.status, KeyStatus::Revoked);
+    assert_eq!(revoked_active.retired_at, None);
+    assert!(revoked_active.revoked_at.is_some());
+
+    // A pending key can be revoked too, and then cannot be activated.
+    let pending = stores
+        .keys
+        .put_pending(public_key(USER, "generated"))
+        .await
+        .expect("put pending");
+    let revoked_pending = stores
+        .keys
+        .revoke(USER, &pending.key_id)
+        .await
+        .expect("revoke pending");
+    assert_eq!(revoked_pending.status, KeyStatus::Revoked);
+    assert_eq!(revoked_pending.retired_at, None);
+    assert!(revoked_pending.revoked_at.is_some());
+    let result = stores.keys.put_active(public_key(USER, "generated")).await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    let result = stores.keys.put_pending(public_key(USER, "generated")).await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    assert_eq!(
+        stores.keys.active_for_user(USER).await.expect("active"),
+        None
+    );
+
+    // The times survive a round trip through the listing as well.
+    let listed = stores.keys.list_for_user(USER).await.expect("list");
+    assert!(listed.contains(&revoked) && listed.contains(&revoked_pending));
+}

@@ -2,7 +2,8 @@
 //!
 //! * SQLite: always (a temporary file per test).
 //! * MySQL/MariaDB: when `MYSQL_URL` is set (a fresh database per test on that server, dropped afterwards).
-//! * MongoDB: when `MONGODB_URI` is set (a fresh database per test, dropped afterwards; users on temporary SQLite).
+//! * MongoDB: when `MONGODB_URI` is set (a fresh database per test, dropped afterwards; users and throttle
+//!   counters on temporary SQLite).
 //!
 //! With `CI=true`, a missing URL fails the MySQL/MongoDB tests instead of skipping them.
 //! `scripts/services.sh` starts MariaDB and the MongoDB test server and exports both variables.
@@ -12,12 +13,14 @@ mod keys;
 mod messages;
 mod specific;
 mod support;
+mod throttle;
 mod users;
 
 /// Every conformance case, by module; each is `async fn(Stores)`.
 mod cases {
     pub use crate::keys::*;
     pub use crate::messages::*;
+    pub use crate::throttle::*;
     pub use crate::users::*;
 }
 
@@ -53,6 +56,10 @@ conformance_suite!(
     keys_revoke,
     keys_concurrent_rotation_leaves_exactly_one_active_key,
     keys_invalid_input_is_bad_request,
+    keys_pending_keys_are_stored_but_never_active,
+    keys_activating_a_pending_key_makes_it_the_newest,
+    keys_concurrent_activation_of_one_pending_key,
+    keys_retirement_and_revocation_times,
     messages_insert_and_get,
     messages_insert_is_idempotent_per_sender_and_client_id,
     messages_concurrent_retries_create_exactly_one_message,
@@ -63,4 +70,11 @@ conformance_suite!(
     messages_mark_read_authorization_and_idempotency,
     messages_bad_cursors_and_limits_are_bad_requests,
     messages_invalid_input_is_bad_request,
+    messages_chat_participants_are_recorded_with_the_first_message,
+    messages_concurrent_first_messages_share_one_chat,
+    messages_pages_are_capped_by_bytes,
+    messages_a_message_larger_than_a_page_travels_alone,
+    throttle_concurrent_hits_count_each_hit_once,
+    throttle_failures_count_exactly_and_clear,
+    throttle_keys_are_bounded,
 );

@@ -595,3 +595,303 @@ pub async fn messages_invalid_input_is_bad_request(stores: Stores) {
         .expect("history");
     assert!(history.items.is_empty(), "nothing was stored");
 }
+
+pub async fn messages_chat_participants_are_recorded_with_the_first_message(stores: Stores) {
+    let ab = chat_id(ALICE, BOB);
+    assert_eq!(
+        stores
+            .messages
+            .chat_participants(&ab)
+            .await
+            .expect("lookup"),
+        None,
+        "no message yet: unknown chat"
+    );
+    for not_a_chat in ["", "c_1", "not a chat id", &"c".repeat(5000)] {
+        assert_eq!(
+            stores
+                .messages
+                .chat_participants(not_a_chat)
+                .await
+                .expect("lookup"),
+            None
+        );
+    }
+
+    send(&stores, ALICE, BOB, "first").await;
+    let participants = Some([ALICE.to_owned(), BOB.to_owned()]);
+    assert_eq!(
+        stores
+            .messages
+            .chat_participants(&ab)
+            .await
+            .expect("lookup"),
+        participants
+    );
+    assert_eq!(
+        stores
+            .messages
+            .chat_participants(&chat_id(BOB, ALICE))
+            .await
+            .expect("lookup"),
+        participants
+    );
+    // A reply and a retry change nothing.
+    send(&stores, BOB, ALICE, "reply").await;
+    stores
+        .messages
+        .insert(new_message(ALICE, BOB, "first"))
+        .await
+        .expect("retry");
+    assert_eq!(
+        stores
+            .messages
+            .chat_participants(&ab)
+            .await
+            .expect("lookup"),
+        participants
+    );
+
+    // First message in the other direction: the receiver sorts first; the participants are sorted bytewise.
+    send(&stores, CAROL, BOB, "from carol").await;
+    assert_eq!(
+        stores
+            .messages
+            .chat_participants(&chat_id(CAROL, BOB))
+            .await
+            .expect("lookup"),
+        Some([BOB.to_owned(), CAROL.to_owned()])
+    );
+    let (upper, lower) = ("u_Z", "u_a");
+    send(&stores, lower, upper, "bytewise").await;
+    assert_eq!(
+        stores
+            .messages
+            .chat_participants(&chat_id(upper, lower))
+            .await
+            .expect("lookup"),
+        Some([upper.to_owned(), lower.to_owned()]),
+        "'Z' (0x5A) sorts before 'a' (0x61)"
+    );
+    // A chat with oneself has the same user twice.
+    send(&stores, ALICE, ALICE, "note to self").await;
+    assert_eq!(
+        stores
+            .messages
+            .chat_participants(&chat_id(ALICE, ALICE))
+            .await
+            .expect("lookup"),
+        Some([ALICE.to_owned(), ALICE.to_owned()])
+    );
+    // Other chats stay unknown.
+    assert_eq!(
+        stores
+            .messages
+            .chat_participants(&chat_id(ALICE, CAROL))
+            .await
+            .expect("lookup"),
+        None
+    );
+}
+
+pub async fn messages_concurrent_first_messages_share_one_chat(stores: Stores) {
+    let results = concurrently(16, |index| {
+        let messages = stores.messages.clone();
+        async move {
+            let (sender, receiver) = if index % 2 == 0 {
+                (ALICE, BOB)
+            } else {
+                (BOB, ALICE)
+            };
+            messages
+                .insert(new_message(sender, receiver, &format!("first-{index}")))
+                .await
+        }
+    })
+    .await;
+    let created: Vec<Message> = results
+        .into_iter()
+        .map(|r| match r.expect("insert") {
+            Inserted::Created(message) => message,
+            other => panic!("expected a new message, got {other:?}"),
+        })
+        .collect();
+    let chat = chat_id(ALICE, BOB);
+    assert_eq!(
+        stores
+            .messages
+            .chat_participants(&chat)
+            .await
+            .expect("lookup"),
+        Some([ALICE.to_owned(), BOB.to_owned()])
+    );
+    let history = stores
+        .messages
+        .history(&chat, Order::Asc, PageRequest::default())
+        .await
+        .expect("history");
+    let stored: HashSet<&str> = ids(&history.items).into_iter().collect();
+    let expected: HashSet<&str> = ids(&created).into_iter().collect();
+    assert_eq!(stored, expected, "all 16 messages are stored");
+    assert_eq!(history.items.len(), 16);
+}
+
+/// An envelope whose compact JSON is about `bytes` long.
+fn envelope_of_size(
+    sender: &str,
+    receiver: &str,
+    client_message_id: &str,
+    bytes: usize,
+) -> NewMessage {
+    let mut message = new_message(sender, receiver, client_message_id);
+    message.envelope["ciphertext"] = serde_json::Value::String("A".repeat(bytes));
+    message
+}
+
+fn page_bytes(messages: &[Message]) -> usize {
+    messages
+        .iter()
+        .map(|m| {
+            serde_json::to_vec(&m.envelope).expect("serialize").len()
+                + e2ee_storage::PAGE_MESSAGE_OVERHEAD_BYTES
+        })
+        .sum()
+}
+
+/// Walks every page of a query (with `limit`), checking the byte bound on each, and returns what it saw.
+async fn walk<F, Fut>(limit: u32, mut next_page: F) -> (Vec<Message>, Vec<usize>)
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<e2ee_storage::Page<Message>, StoreError>>,
+{
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    let mut cursor = None;
+    for page_number in 0.. {
+        assert!(page_number < 20, "pagination does not terminate");
+        let page = next_page(page(Some(limit), cursor)).await.expect("page");
+        assert!(
+            !page.items.is_empty() || page_number == 0,
+            "no empty page after a cursor"
+        );
+        assert!(page.items.len() <= limit as usize);
+        let bytes = page_bytes(&page.items);
+        assert!(
+            bytes <= e2ee_storage::MAX_PAGE_BYTES || page.items.len() == 1,
+            "page {page_number}: {bytes} bytes in {} messages",
+            page.items.len()
+        );
+        sizes.push(page.items.len());
+        seen.extend(page.items);
+        let Some(next) = page.next_cursor else { break };
+        cursor = Some(next);
+    }
+    (seen, sizes)
+}
+
+pub async fn messages_pages_are_capped_by_bytes(stores: Stores) {
+    const LARGE: usize = 1_200_000;
+    let mut sent = Vec::new();
+    for index in 0..5 {
+        let message = envelope_of_size(ALICE, BOB, &format!("large-{index}"), LARGE);
+        match stores.messages.insert(message).await.expect("insert") {
+            Inserted::Created(message) => sent.push(message),
+            other => panic!("expected a new message, got {other:?}"),
+        }
+    }
+    let chat = chat_id(ALICE, BOB);
+    // 3 × 1.2 MB fit into 4 MiB, a fourth does not.
+    let expected_sizes = vec![3, 2];
+
+    let (seen, sizes) = walk(100, |request| {
+        stores.messages.history(&chat, Order::Asc, request)
+    })
+    .await;
+    assert_eq!(
+        ids(&seen),
+        ids(&sent),
+        "history, oldest first: each once, in order"
+    );
+    assert_eq!(sizes, expected_sizes);
+
+    let (seen, sizes) = walk(100, |request| {
+        stores.messages.history(&chat, Order::Desc, request)
+    })
+    .await;
+    let newest_first: Vec<Message> = sent.iter().rev().cloned().collect();
+    assert_eq!(ids(&seen), ids(&newest_first), "history, newest first");
+    assert_eq!(sizes, expected_sizes);
+
+    let (seen, sizes) = walk(100, |request| stores.messages.unread_for(BOB, request)).await;
+    assert_eq!(ids(&seen), ids(&sent), "unread, oldest first");
+    assert_eq!(sizes, expected_sizes);
+
+    // The count limit still applies when it is the tighter one.
+    let (seen, sizes) = walk(2, |request| {
+        stores.messages.history(&chat, Order::Asc, request)
+    })
+    .await;
+    assert_eq!(ids(&seen), ids(&sent));
+    assert_eq!(sizes, [2, 2, 1]);
+
+    // Envelopes arrive intact.
+    assert!(
+        seen.iter()
+            .all(|m| m.envelope["ciphertext"].as_str().map(str::len) == Some(LARGE))
+    );
+}
+
+pub async fn messages_a_message_larger_than_a_page_travels_alone(stores: Stores) {
+    let huge = envelope_of_size(ALICE, CAROL, "huge", e2ee_storage::MAX_PAGE_BYTES + 100_000);
+    let huge = stores
+        .messages
+        .insert(huge)
+        .await
+        .expect("insert")
+        .message()
+        .clone();
+    let small = send(&stores, CAROL, ALICE, "small").await;
+    let chat = chat_id(ALICE, CAROL);
+
+    let first = stores
+        .messages
+        .history(&chat, Order::Asc, page(None, None))
+        .await
+        .expect("page");
+    assert_eq!(ids(&first.items), [huge.id.as_str()], "never an empty page");
+    let cursor = first.next_cursor.expect("the page was cut by size");
+    let second = stores
+        .messages
+        .history(&chat, Order::Asc, page(None, Some(cursor)))
+        .await
+        .expect("page");
+    assert_eq!(ids(&second.items), [small.id.as_str()]);
+    assert_eq!(second.next_cursor, None);
+
+    let newest_first = stores
+        .messages
+        .history(&chat, Order::Desc, page(None, None))
+        .await
+        .expect("page");
+    assert_eq!(
+        ids(&newest_first.items),
+        [small.id.as_str()],
+        "the small one, then the huge one alone"
+    );
+    let cursor = newest_first.next_cursor.expect("cut by size");
+    let rest = stores
+        .messages
+        .history(&chat, Order::Desc, page(None, Some(cursor)))
+        .await
+        .expect("page");
+    assert_eq!(ids(&rest.items), [huge.id.as_str()]);
+    assert_eq!(rest.next_cursor, None);
+
+    let unread = stores
+        .messages
+        .unread_for(CAROL, page(None, None))
+        .await
+        .expect("unread");
+    assert_eq!(ids(&unread.items), [huge.id.as_str()]);
+    assert_eq!(unread.next_cursor, None, "nothing else is unread for Carol");
+}

@@ -1,0 +1,716 @@
+//! The rules of docs/security.md, each against every backend: no history oracle, authenticated cursors, login
+//! backoff, quotas, proof of possession for keys, revocation and retirement, server-assisted keys pending.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use common::*;
+use e2ee_api::AppState;
+use e2ee_api::config::Quotas;
+use e2ee_api::handlers::{auth, keys, messages};
+use e2ee_crypto::{KeyOperation, Recipient, SealParams};
+use lambda_http::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn history(
+    state: &Arc<AppState>,
+    who: &User,
+    chat_id: &str,
+    query: &[(&str, &str)],
+) -> Reply {
+    let path = format!("/api/messages/history/{chat_id}");
+    call(
+        messages::history,
+        state,
+        Call::new(Method::GET, &path)
+            .token(&who.token)
+            .param(&[("chatId", chat_id)])
+            .query(query),
+    )
+    .await
+}
+
+async fn inbox(state: &Arc<AppState>, who: &User, query: &[(&str, &str)]) -> Reply {
+    let path = format!("/api/messages/receive/{}", who.id);
+    call(
+        messages::receive,
+        state,
+        Call::new(Method::GET, &path)
+            .token(&who.token)
+            .param(&[("userId", who.id.as_str())])
+            .query(query),
+    )
+    .await
+}
+
+async fn send_envelope(state: &Arc<AppState>, from: &User, to: &User, envelope: Value) -> Reply {
+    call(
+        messages::send,
+        state,
+        Call::new(Method::POST, "/api/messages/send")
+            .token(&from.token)
+            .body(json!({"receiverId": to.id, "envelope": envelope})),
+    )
+    .await
+}
+
+async fn login(state: &Arc<AppState>, username: &str, password: &str) -> Reply {
+    call(
+        auth::login,
+        state,
+        Call::new(Method::POST, "/api/auth/login")
+            .body(json!({"username": username, "password": password})),
+    )
+    .await
+}
+
+fn retry_after(reply: &Reply) -> Option<u64> {
+    reply
+        .response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A signed envelope from `from_id` to `to` only (so the sender's own keys play no part as recipients), with
+/// an explicit `createdAt` and signing key.
+fn signed_envelope(
+    from_id: &str,
+    to: &User,
+    message_id: &str,
+    created_at: u64,
+    signer: &e2ee_crypto::PrivateKey,
+) -> Value {
+    let recipients = [Recipient {
+        user_id: &to.id,
+        key: to.key.public_key(),
+    }];
+    let sealed = e2ee_crypto::seal(
+        b"hello",
+        &SealParams {
+            sender_id: from_id,
+            message_id,
+            created_at,
+            recipients: &recipients,
+            sign_with: Some(signer),
+        },
+    )
+    .unwrap();
+    serde_json::from_str(&sealed.to_json()).unwrap()
+}
+
+#[tokio::test]
+async fn a_non_participant_cannot_tell_an_existing_chat_from_an_unknown_one() {
+    for backend in backends() {
+        let state = state_for(&backend, false).await;
+        let alice = user(&state, "alice").await;
+        let bob = user(&state, "bob").await;
+        let mallory = user(&state, "mallory").await;
+        let reply = send_envelope(
+            &state,
+            &alice,
+            &bob,
+            envelope(&alice, &bob, "hi", "h-1", true),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let chat_id = reply.body["chatId"].as_str().unwrap().to_owned();
+        let unknown_chat = e2ee_crypto::chat_id(&alice.id, &mallory.id);
+        let never_used = e2ee_crypto::chat_id(&bob.id, "u_00000000000000000000000000000000");
+
+        let participant = history(&state, &bob, &chat_id, &[]).await;
+        assert_eq!(participant.status, StatusCode::OK, "{}", participant.body);
+        assert_eq!(
+            participant.body["messages"].as_array().map(Vec::len),
+            Some(1)
+        );
+
+        // Existing chat of others, a chat that has no messages, a made-up id, and every query variant:
+        // exactly the same status and body.
+        let existing = history(&state, &mallory, &chat_id, &[]).await;
+        for (what, reply) in [
+            (
+                "unknown chat",
+                history(&state, &mallory, &unknown_chat, &[]).await,
+            ),
+            (
+                "never used",
+                history(&state, &mallory, &never_used, &[]).await,
+            ),
+            (
+                "existing, limit=1",
+                history(&state, &mallory, &chat_id, &[("limit", "1")]).await,
+            ),
+            (
+                "existing, desc",
+                history(&state, &mallory, &chat_id, &[("order", "desc")]).await,
+            ),
+            (
+                "own but empty",
+                history(&state, &alice, &unknown_chat, &[]).await,
+            ),
+        ] {
+            assert_eq!(
+                (reply.status, &reply.body),
+                (existing.status, &existing.body),
+                "{}: {what}",
+                backend.name
+            );
+        }
+        assert_eq!(
+            (existing.status, existing.error_code()),
+            (StatusCode::NOT_FOUND, "chat_not_found")
+        );
+        // A forged cursor is no way in either: participation is checked before the cursor is even read.
+        let forged = history(&state, &mallory, &chat_id, &[("cursor", "eyJ2IjoxfQ.AAAA")]).await;
+        assert_eq!(
+            (forged.status, &forged.body),
+            (existing.status, &existing.body)
+        );
+    }
+}
+
+#[tokio::test]
+async fn cursors_are_bound_to_caller_query_and_order_and_cannot_be_forged() {
+    for backend in backends() {
+        let state = state_for(&backend, false).await;
+        let alice = user(&state, "alice").await;
+        let bob = user(&state, "bob").await;
+        let mut chat_id = String::new();
+        for i in 0..3 {
+            let reply = send_envelope(
+                &state,
+                &alice,
+                &bob,
+                envelope(&alice, &bob, "x", &format!("c-{i}"), false),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            chat_id = reply.body["chatId"].as_str().unwrap().to_owned();
+        }
+        let page = history(&state, &alice, &chat_id, &[("limit", "1")]).await;
+        let cursor = page.body["nextCursor"].as_str().unwrap().to_owned();
+        // The honest use works.
+        let next = history(
+            &state,
+            &alice,
+            &chat_id,
+            &[("limit", "1"), ("cursor", &cursor)],
+        )
+        .await;
+        assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+
+        let (store_part, _) = cursor.rsplit_once('.').unwrap();
+        let unsealed = store_part.to_owned();
+        let mut edited = cursor.clone().into_bytes();
+        edited[3] ^= 0x01;
+        let edited = String::from_utf8(edited).unwrap();
+        let bob_inbox_page = inbox(&state, &bob, &[("limit", "1")]).await;
+        let inbox_cursor = bob_inbox_page.body["nextCursor"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        let cases: Vec<(&str, Reply)> = vec![
+            (
+                "another caller",
+                history(&state, &bob, &chat_id, &[("cursor", &cursor)]).await,
+            ),
+            (
+                "the other order",
+                history(
+                    &state,
+                    &alice,
+                    &chat_id,
+                    &[("order", "desc"), ("cursor", &cursor)],
+                )
+                .await,
+            ),
+            (
+                "without its seal",
+                history(&state, &alice, &chat_id, &[("cursor", &unsealed)]).await,
+            ),
+            (
+                "edited",
+                history(&state, &alice, &chat_id, &[("cursor", &edited)]).await,
+            ),
+            (
+                "an inbox cursor",
+                history(&state, &bob, &chat_id, &[("cursor", &inbox_cursor)]).await,
+            ),
+            (
+                "a history cursor in the inbox",
+                inbox(&state, &alice, &[("cursor", &cursor)]).await,
+            ),
+            (
+                "garbage",
+                inbox(&state, &bob, &[("cursor", "garbage")]).await,
+            ),
+        ];
+        for (what, reply) in cases {
+            assert_eq!(
+                (reply.status, reply.error_code()),
+                (StatusCode::BAD_REQUEST, "invalid_cursor"),
+                "{}: {what}: {}",
+                backend.name,
+                reply.body
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn thirty_bad_logins_lock_out_with_retry_after_and_the_right_password_works_after_the_window()
+{
+    for backend in backends() {
+        let state = state_for(&backend, false).await;
+        let alice = user(&state, "alice").await;
+        let nobody = format!("nobody_{}", random_hex(4));
+        let mut first_429 = HashMap::new();
+        let mut wait = 0;
+        for name in [alice.username.as_str(), nobody.as_str()] {
+            for attempt in 1..=30 {
+                let reply = login(&state, name, "wrong password!").await;
+                if reply.status == StatusCode::TOO_MANY_REQUESTS {
+                    assert_eq!(reply.error_code(), "too_many_attempts");
+                    let seconds = retry_after(&reply);
+                    assert!(
+                        seconds.is_some_and(|s| (1..=15 * 60).contains(&s)),
+                        "{:?}",
+                        reply.response.headers()
+                    );
+                    if first_429.insert(name.to_owned(), attempt).is_none()
+                        && name == alice.username
+                    {
+                        // While locked out even the right password is refused.
+                        let locked = login(&state, name, PASSWORD).await;
+                        assert_eq!(
+                            locked.status,
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "{}",
+                            locked.body
+                        );
+                        wait = retry_after(&locked).unwrap_or(1);
+                    }
+                } else {
+                    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+                }
+            }
+        }
+        // An existing and an unknown account lock out alike: the counter does not enumerate users.
+        assert!(
+            first_429.contains_key(&alice.username),
+            "{}: never locked out",
+            backend.name
+        );
+        assert_eq!(
+            first_429.get(&alice.username),
+            first_429.get(&nobody),
+            "{}",
+            backend.name
+        );
+        // After the window the right password works again. (Attempts refused during a lockout are not
+        // counted, so the window is still the first, short one.)
+        // (Should the loop have outlasted the first window, a later failure started a second one: wait that too.)
+        let mut reply = login(&state, &alice.username, PASSWORD).await;
+        for _ in 0..4 {
+            if reply.status != StatusCode::TOO_MANY_REQUESTS {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            reply = login(&state, &alice.username, PASSWORD).await;
+            wait = retry_after(&reply).unwrap_or(1);
+        }
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}: {}",
+            backend.name,
+            reply.body
+        );
+        // The success reset the account's counter: one wrong password is a plain 401 again.
+        let reply = login(&state, &alice.username, "wrong password!").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn sends_past_the_quota_are_429_with_retry_after() {
+    let backend = backends().remove(0);
+    let quotas = Quotas {
+        sends_per_hour: 3,
+        key_operations_per_day: 3,
+    };
+    let state = state_with_quotas(&backend, false, quotas).await;
+    // `user` registers one key: one key operation of three.
+    let alice = user(&state, "alice").await;
+    let bob = user(&state, "bob").await;
+    for i in 0..3 {
+        let reply = send_envelope(
+            &state,
+            &alice,
+            &bob,
+            envelope(&alice, &bob, "x", &format!("q-{i}"), false),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    let reply = send_envelope(
+        &state,
+        &alice,
+        &bob,
+        envelope(&alice, &bob, "x", "q-3", false),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded")
+    );
+    assert!(retry_after(&reply).is_some_and(|s| (1..=3600).contains(&s)));
+    // Quotas are per user: bob can still send.
+    let reply = send_envelope(
+        &state,
+        &bob,
+        &alice,
+        envelope(&bob, &alice, "x", "b-1", false),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+
+    // Key operations: the first registration was one; two more rotations fit, the third does not.
+    let mut current = alice.key;
+    for attempt in 0..3 {
+        let next = test_key();
+        let reply = register_key(&state, &alice.id, &alice.token, &next, Some(&current)).await;
+        if attempt < 2 {
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            current = next;
+        } else {
+            assert_eq!(
+                (reply.status, reply.error_code()),
+                (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded")
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn registering_a_key_needs_proof_of_possession_and_a_second_factor() {
+    for backend in backends() {
+        let state = state_for(&backend, false).await;
+        let alice = user(&state, "alice").await;
+        let attacker_key = test_key();
+        let register = |body: Value| {
+            let state = state.clone();
+            let token = alice.token.clone();
+            async move {
+                call(
+                    keys::register_key,
+                    &state,
+                    Call::new(Method::POST, "/api/crypto/register-key")
+                        .token(&token)
+                        .body(body),
+                )
+                .await
+            }
+        };
+        let pem = attacker_key.public_key().to_spki_pem().unwrap();
+        let good = register_key_body(&alice.id, &attacker_key, Some(&alice.key));
+
+        // No proof at all (the old request shape): refused.
+        let reply = register(json!({"publicKey": pem})).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::BAD_REQUEST, "invalid_json")
+        );
+        // A proof by another key, or over another statement.
+        let mut wrong_signer = good.clone();
+        wrong_signer["proof"] = register_key_body(&alice.id, &alice.key, None)["proof"].clone();
+        let mut other_user = good.clone();
+        other_user["proof"] =
+            register_key_body(&backend_other_user(), &attacker_key, None)["proof"].clone();
+        for (what, body) in [
+            ("signed by another key", wrong_signer),
+            ("for another user", other_user),
+        ] {
+            let reply = register(body).await;
+            assert_eq!(
+                (reply.status, reply.error_code()),
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_proof"),
+                "{what}"
+            );
+        }
+        // A stale statement (replayed later).
+        let mut stale = good.clone();
+        stale["createdAt"] = json!(now_ms() - 10 * 60 * 1000);
+        let reply = register(stale).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::BAD_REQUEST, "stale_statement")
+        );
+
+        // A valid proof but only a bearer token: a token thief cannot replace alice's key.
+        let reply = register(register_key_body(&alice.id, &attacker_key, None)).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::FORBIDDEN, "authorization_required")
+        );
+        // An authorization signature by a key that is not alice's active key.
+        let reply = register(register_key_body(
+            &alice.id,
+            &attacker_key,
+            Some(&attacker_key),
+        ))
+        .await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::FORBIDDEN, "authorization_failed")
+        );
+        // A wrong password.
+        let mut wrong_password = register_key_body(&alice.id, &attacker_key, None);
+        wrong_password["password"] = json!("not the password");
+        let reply = register(wrong_password).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::FORBIDDEN, "authorization_failed")
+        );
+        // Nothing changed so far.
+        let active = state
+            .stores
+            .keys
+            .active_for_user(&alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            active.key_id,
+            alice.key.key_id().to_string(),
+            "{}",
+            backend.name
+        );
+
+        // With the old key's signature, or with the password: accepted.
+        let reply = register(good).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let newest = test_key();
+        let mut with_password = register_key_body(&alice.id, &newest, None);
+        with_password["password"] = json!(PASSWORD);
+        let reply = register(with_password).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let active = state
+            .stores
+            .keys
+            .active_for_user(&alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(active.key_id, newest.key_id().to_string());
+    }
+}
+
+fn backend_other_user() -> String {
+    format!("u_{}", random_hex(16))
+}
+
+async fn revoke(
+    state: &Arc<AppState>,
+    who: &User,
+    key_id: &str,
+    signer: Option<&e2ee_crypto::PrivateKey>,
+    password: Option<&str>,
+) -> Reply {
+    let statement = statement(
+        KeyOperation::Revoke,
+        &who.id,
+        e2ee_crypto::KeyId::parse(key_id).unwrap(),
+    );
+    let mut body = json!({"keyId": key_id, "createdAt": statement.created_at});
+    if let Some(signer) = signer {
+        body["authorization"] = json!({
+            "keyId": signer.key_id().to_string(),
+            "signature": b64(&statement.sign(signer).unwrap()),
+        });
+    }
+    if let Some(password) = password {
+        body["password"] = json!(password);
+    }
+    call(
+        keys::revoke_key,
+        state,
+        Call::new(Method::POST, "/api/crypto/revoke-key")
+            .token(&who.token)
+            .body(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn revoked_keys_sign_nothing_and_retired_keys_only_what_predates_retirement() {
+    for backend in backends() {
+        let state = state_for(&backend, false).await;
+        let mut alice = user(&state, "alice").await;
+        let bob = user(&state, "bob").await;
+        let before_rotation = now_ms() - 1000;
+
+        // Rotate: the old key is retired.
+        let new_key = test_key();
+        let reply = register_key(&state, &alice.id, &alice.token, &new_key, Some(&alice.key)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let old_key = std::mem::replace(&mut alice.key, new_key);
+        let new_key = &alice.key;
+        let listed = state
+            .stores
+            .keys
+            .get(&alice.id, &old_key.key_id().to_string())
+            .await
+            .unwrap()
+            .unwrap();
+        let retired_at = listed.retired_at.expect("retired_at is recorded");
+
+        // The retired key still vouches for a message created before its retirement …
+        let reply = send_envelope(
+            &state,
+            &alice,
+            &bob,
+            signed_envelope(&alice.id, &bob, "r-old", before_rotation, &old_key),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        // … but not for one created after it.
+        let reply = send_envelope(
+            &state,
+            &alice,
+            &bob,
+            signed_envelope(&alice.id, &bob, "r-new", retired_at as u64 + 1, &old_key),
+        )
+        .await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature"),
+            "{}",
+            reply.body
+        );
+
+        // Revoking needs the second factor, and works on own keys only.
+        let new_key_id = new_key.key_id().to_string();
+        let reply = revoke(&state, &alice, &new_key_id, None, None).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::FORBIDDEN, "authorization_required")
+        );
+        let reply = revoke(
+            &state,
+            &alice,
+            &bob.key.key_id().to_string(),
+            Some(new_key),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::NOT_FOUND, "key_not_found")
+        );
+        // The retired old key, then the last active key (authorized by itself).
+        let reply = revoke(
+            &state,
+            &alice,
+            &old_key.key_id().to_string(),
+            Some(new_key),
+            None,
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.body["status"], "revoked");
+        assert!(reply.body["revokedAt"].as_i64().is_some());
+        let reply = revoke(&state, &alice, &new_key_id, Some(new_key), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+        // A revoked key signs nothing, not even a message dated before the revocation.
+        let reply = send_envelope(
+            &state,
+            &alice,
+            &bob,
+            signed_envelope(&alice.id, &bob, "v-1", before_rotation, &old_key),
+        )
+        .await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature")
+        );
+        let reply = send_envelope(
+            &state,
+            &alice,
+            &bob,
+            signed_envelope(&alice.id, &bob, "v-2", now_ms(), new_key),
+        )
+        .await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature")
+        );
+        // No active key any more; registering again needs the password (no key can authorize).
+        let fresh = test_key();
+        let reply = register_key(&state, &alice.id, &alice.token, &fresh, None).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::FORBIDDEN, "authorization_required")
+        );
+        let mut body = register_key_body(&alice.id, &fresh, None);
+        body["password"] = json!(PASSWORD);
+        let reply = call(
+            keys::register_key,
+            &state,
+            Call::new(Method::POST, "/api/crypto/register-key")
+                .token(&alice.token)
+                .body(body),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn generated_keys_stay_pending_until_the_client_proves_possession() {
+    let backend = backends().remove(0);
+    let state = state_for(&backend, true).await;
+    // A user without any key: the generated key must not become active by itself.
+    let reply = call(
+        auth::register,
+        &state,
+        Call::new(Method::POST, "/api/auth/register")
+            .body(json!({"username": format!("gen_{}", random_hex(4)), "password": PASSWORD})),
+    )
+    .await;
+    let user_id = reply.body["userId"].as_str().unwrap().to_owned();
+    let token = state.tokens.issue(&user_id).unwrap().token;
+    let reply = call(
+        keys::generate_keys,
+        &state,
+        Call::new(Method::POST, "/api/crypto/generate-keys").token(&token),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["status"], "pending");
+    let generated =
+        e2ee_crypto::PrivateKey::from_pkcs8_pem(reply.body["privateKey"].as_str().unwrap())
+            .unwrap();
+    let lookup = call(
+        keys::get_public_key,
+        &state,
+        Call::new(Method::GET, "/api/crypto/public-key/x")
+            .token(&token)
+            .param(&[("userId", user_id.as_str())]),
+    )
+    .await;
+    assert_eq!(
+        (lookup.status, lookup.error_code()),
+        (StatusCode::NOT_FOUND, "no_active_key")
+    );
+    // The client activates it with its proof (the user's first key: no second factor needed).
+    let reply = register_key(&state, &user_id, &token, &generated, None).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["status"], "active");
+}
