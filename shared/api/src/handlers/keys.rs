@@ -94,17 +94,8 @@ pub async fn register_key(state: Arc<AppState>, request: Request) -> HandlerResu
         .await?
         .iter()
         .any(|k| k.status != KeyStatus::Pending);
-    if has_keys {
-        second_factor(
-            &state,
-            &request,
-            &statement,
-            body.authorization,
-            body.password,
-        )
-        .await?;
-    }
-    throttle::spend(&state, Quota::KeyOperationsPerDay, &caller).await?;
+    let second_factor = has_keys.then_some((body.authorization, body.password));
+    authorize_key_operation(&state, &request, &statement, second_factor).await?;
     let record = state
         .stores
         .keys
@@ -135,15 +126,8 @@ pub async fn revoke_key(state: Arc<AppState>, request: Request) -> HandlerResult
         .get(&caller, &body.key_id)
         .await?
         .ok_or_else(not_found)?;
-    second_factor(
-        &state,
-        &request,
-        &statement,
-        body.authorization,
-        body.password,
-    )
-    .await?;
-    throttle::spend(&state, Quota::KeyOperationsPerDay, &caller).await?;
+    let second_factor = Some((body.authorization, body.password));
+    authorize_key_operation(&state, &request, &statement, second_factor).await?;
     let record = state
         .stores
         .keys
@@ -194,6 +178,20 @@ fn signature_bytes(text: &str) -> Result<Vec<u8>, ApiError> {
             "signatures are standard base64",
         )
     })
+}
+
+/// The checks every key operation passes after its statement: the second factor when one is required
+/// (`Some((authorization, password))`), then the user's daily quota of key operations.
+async fn authorize_key_operation(
+    state: &AppState,
+    request: &Request,
+    statement: &KeyStatement<'_>,
+    second_factor_given: Option<(Option<KeyAuthorization>, Option<Zeroizing<String>>)>,
+) -> Result<(), ApiError> {
+    if let Some((authorization, password)) = second_factor_given {
+        second_factor(state, request, statement, authorization, password).await?;
+    }
+    throttle::spend(state, Quota::KeyOperationsPerDay, statement.user_id).await
 }
 
 /// The second factor of a key operation: a signature over `statement` by the caller's active key, or the
