@@ -593,6 +593,42 @@ async fn revoked_keys_sign_nothing_and_retired_keys_only_what_predates_retiremen
             "{}",
             reply.body
         );
+        // Nor can it backdate a new message to before its retirement: only messages in flight (created
+        // within the clock skew) are accepted from a retired key.
+        let backdated = before_rotation - 10 * 60 * 1000;
+        let reply = send_envelope(
+            &state,
+            &alice,
+            &bob,
+            signed_envelope(&alice.id, &bob, "r-backdated", backdated, &old_key),
+        )
+        .await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature"),
+            "{}",
+            reply.body
+        );
+        // A message dated in the future (readers show the signed time) is refused, whoever signs it.
+        let reply = send_envelope(
+            &state,
+            &alice,
+            &bob,
+            signed_envelope(
+                &alice.id,
+                &bob,
+                "r-future",
+                now_ms() + 60 * 60 * 1000,
+                &alice.key,
+            ),
+        )
+        .await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_created_at"),
+            "{}",
+            reply.body
+        );
 
         // Revoking needs the second factor, and works on own keys only.
         let new_key_id = new_key.key_id().to_string();

@@ -11,7 +11,7 @@ use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use zeroize::Zeroizing;
 
-use super::{HandlerResult, active_key_record, require_user, signing_key};
+use super::{HandlerResult, SignatureUse, active_key_record, require_user, signing_key};
 use crate::error::{ApiError, crypto_error};
 use crate::http::{json_response, secret_json_body};
 use crate::state::AppState;
@@ -146,6 +146,7 @@ pub async fn decrypt(state: Arc<AppState>, mut request: Request) -> HandlerResul
                 &envelope.sender_id,
                 &signature.key_id,
                 envelope.created_at,
+                SignatureUse::Reading,
             )
             .await?,
         ),

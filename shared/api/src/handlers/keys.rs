@@ -16,15 +16,12 @@ use lambda_http::http::StatusCode;
 use zeroize::Zeroizing;
 
 use super::assisted::ensure_enabled;
-use super::{HandlerResult, active_key_record, require_user};
+use super::{HandlerResult, MAX_CLOCK_SKEW_MS, active_key_record, require_user};
 use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, json_response, optional_json_body, path_param, query_param};
 use crate::state::AppState;
 use crate::throttle::{self, PasswordCounters, Quota, now_millis};
 use crate::views::key_view;
-
-/// How far a signed key statement's `createdAt` may be from the server's clock.
-pub const STATEMENT_MAX_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// `POST /api/crypto/generate-keys` (server-assisted): the private key is in this response only; it is never
 /// stored or logged. The public key is stored as pending: usable for nothing until the client registers it
@@ -140,7 +137,7 @@ pub async fn revoke_key(state: Arc<AppState>, request: Request) -> HandlerResult
     Ok(json_response(StatusCode::OK, &key_view(&record)))
 }
 
-/// The statement a key operation signs, if its time is within [`STATEMENT_MAX_SKEW_MS`] of now.
+/// The statement a key operation signs, if its time is within [`MAX_CLOCK_SKEW_MS`] of now.
 fn fresh_statement(
     operation: KeyOperation,
     user_id: &str,
@@ -150,7 +147,7 @@ fn fresh_statement(
     let skew = i64::try_from(created_at)
         .map(|t| (t - now_millis()).abs())
         .unwrap_or(i64::MAX);
-    if skew > STATEMENT_MAX_SKEW_MS {
+    if skew > MAX_CLOCK_SKEW_MS {
         return Err(ApiError::bad_request(
             "stale_statement",
             "createdAt must be within 5 minutes of the server's clock",

@@ -10,7 +10,8 @@ use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
 use super::{
-    HandlerResult, active_key_record, page_request, require_user, sealed_page, signing_key,
+    HandlerResult, MAX_CLOCK_SKEW_MS, SignatureUse, active_key_record, page_request, require_user,
+    sealed_page, signing_key,
 };
 use crate::cursor::CursorScope;
 use crate::error::{ApiError, crypto_error};
@@ -110,8 +111,24 @@ async fn check_envelope(
             }
         }
     }
+    // Readers show the signed time: it may not lie in the future (beyond clock skew).
+    let now = throttle::now_millis();
+    if i64::try_from(envelope.created_at).map_or(true, |t| t > now + MAX_CLOCK_SKEW_MS) {
+        return Err(ApiError::unprocessable(
+            "invalid_created_at",
+            "the envelope's createdAt lies in the future",
+        ));
+    }
     if let Some(signature) = &envelope.signature {
-        let key = signing_key(state, caller, &signature.key_id, envelope.created_at).await?;
+        let purpose = SignatureUse::Sending { now };
+        let key = signing_key(
+            state,
+            caller,
+            &signature.key_id,
+            envelope.created_at,
+            purpose,
+        )
+        .await?;
         envelope.verify_signature(&key).map_err(crypto_error)?;
     }
     Ok(())

@@ -65,14 +65,38 @@ async fn active_key_record(
         .filter(|k| k.status == KeyStatus::Active))
 }
 
+/// How far a signed time (a key statement's or a new message's `createdAt`) may be from the server's clock.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Where a message signature is checked.
+#[derive(Debug, Clone, Copy)]
+enum SignatureUse {
+    /// On a message being sent at `now` (ms): a retired key may only sign what is in flight, i.e. messages
+    /// created before its retirement and at most [`MAX_CLOCK_SKEW_MS`] ago, so a stolen retired key cannot
+    /// backdate new messages.
+    Sending { now: i64 },
+    /// On a stored message being read.
+    Reading,
+}
+
 /// Whether `record` may sign a message created at `created_at` (docs/security.md): an active key may; a
 /// retired key only for messages created before its retirement; a revoked or pending key never.
-fn may_sign(record: &PublicKeyRecord, created_at: u64) -> bool {
+fn may_sign(record: &PublicKeyRecord, created_at: u64, purpose: SignatureUse) -> bool {
+    let Ok(created_at) = i64::try_from(created_at) else {
+        return false;
+    };
     match record.status {
         KeyStatus::Active => true,
-        KeyStatus::Retired => record
-            .retired_at
-            .is_some_and(|retired_at| i64::try_from(created_at).is_ok_and(|t| t < retired_at)),
+        KeyStatus::Retired => {
+            let before_retirement = record
+                .retired_at
+                .is_some_and(|retired_at| created_at < retired_at);
+            let in_flight = match purpose {
+                SignatureUse::Sending { now } => created_at >= now - MAX_CLOCK_SKEW_MS,
+                SignatureUse::Reading => true,
+            };
+            before_retirement && in_flight
+        }
         KeyStatus::Revoked | KeyStatus::Pending => false,
     }
 }
@@ -84,13 +108,14 @@ async fn signing_key(
     user_id: &str,
     key_id: &str,
     created_at: u64,
+    purpose: SignatureUse,
 ) -> Result<PublicKey, ApiError> {
     let record = state
         .stores
         .keys
         .get(user_id, key_id)
         .await?
-        .filter(|record| may_sign(record, created_at))
+        .filter(|record| may_sign(record, created_at, purpose))
         .ok_or_else(|| {
             ApiError::unprocessable(
                 "bad_signature",
@@ -133,11 +158,37 @@ mod tests {
 
     #[test]
     fn retired_keys_sign_only_what_predates_their_retirement() {
-        assert!(may_sign(&record(KeyStatus::Active, None), 5_000));
-        assert!(may_sign(&record(KeyStatus::Retired, Some(5_000)), 4_999));
-        assert!(!may_sign(&record(KeyStatus::Retired, Some(5_000)), 5_000));
-        assert!(!may_sign(&record(KeyStatus::Retired, None), 1));
-        assert!(!may_sign(&record(KeyStatus::Revoked, None), 1));
-        assert!(!may_sign(&record(KeyStatus::Pending, None), 1));
+        let reading = SignatureUse::Reading;
+        assert!(may_sign(&record(KeyStatus::Active, None), 5_000, reading));
+        assert!(may_sign(
+            &record(KeyStatus::Retired, Some(5_000)),
+            4_999,
+            reading
+        ));
+        assert!(!may_sign(
+            &record(KeyStatus::Retired, Some(5_000)),
+            5_000,
+            reading
+        ));
+        assert!(!may_sign(&record(KeyStatus::Retired, None), 1, reading));
+        assert!(!may_sign(&record(KeyStatus::Revoked, None), 1, reading));
+        assert!(!may_sign(&record(KeyStatus::Pending, None), 1, reading));
+    }
+
+    #[test]
+    fn a_retired_key_signs_new_sends_only_while_they_are_in_flight() {
+        let now = 10 * MAX_CLOCK_SKEW_MS;
+        let retired = record(KeyStatus::Retired, Some(now - 1_000));
+        let sending = SignatureUse::Sending { now };
+        let t = |ms: i64| u64::try_from(ms).unwrap_or_default();
+        assert!(may_sign(&retired, t(now - 2_000), sending));
+        assert!(!may_sign(&retired, t(now - MAX_CLOCK_SKEW_MS - 1), sending));
+        assert!(may_sign(
+            &retired,
+            t(now - MAX_CLOCK_SKEW_MS - 1),
+            SignatureUse::Reading
+        ));
+        // An active key signs old and new messages alike.
+        assert!(may_sign(&record(KeyStatus::Active, None), 1, sending));
     }
 }
