@@ -37,9 +37,11 @@ use crate::model::{Failures, Millis, StoreError, StoreResult};
 
 /// How long a statement waits for another process's write lock before giving up with `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
-/// Rows a query may buffer ahead of the reader (sqlx's default is 50). Small, so a page query over large
-/// envelopes that stops early never holds many rows it does not need.
-const ROW_BUFFER_SIZE: usize = 8;
+/// Rows a query may buffer ahead of the reader: sqlx's default, 50. Smaller buffers make the SQLite worker
+/// thread hand rows over one wake-up at a time (measured: 8 rows made a page of 50 cost 1.15 ms instead of
+/// 0.73 ms). A page query over huge envelopes that stops early may read ahead at most this many rows, and never
+/// more than the query's `LIMIT` (page size + 1); SQLite is the local, embedded store.
+const ROW_BUFFER_SIZE: usize = 50;
 /// How long opening keeps retrying the WAL switch and the migrations when another process holds a lock.
 const OPEN_RETRY_BUDGET: Duration = Duration::from_secs(5);
 /// Backoff between attempts: doubling from the first delay up to the cap, each randomized to 50–150 %.
