@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Check that every description of the API's routes agrees.
+"""Check every description of the API's routes against the one source, shared/protocol/src/routes.rs.
 
-Sources compared:
+The source: `pub const NAME: Route = route("METHOD", "/path/{param}", "function");` items, every one of them
+listed in `ROUTES` (the client builds its requests from the same constants). Compared with it:
   1. template.yaml: the HttpApi events of the AWS::Serverless::Function resources (function = BuildProperties.Binary)
   2. docs/openapi.yaml: paths x methods (function = the operation's `x-lambda-function`, if given)
   3. Cargo.toml: [workspace.metadata.lambda.watch.router] (what `cargo lambda watch` serves)
@@ -76,6 +77,31 @@ def load_yaml(path: Path):
 def normalize_path(path: str) -> str:
     """matchit's catch-all `{*rest}` is API Gateway's `{rest+}`; everything else is the same syntax."""
     return re.sub(r"\{\*([^}]+)\}", r"{\1+}", path)
+
+
+ROUTE_ITEM_RE = re.compile(
+    r'pub const (\w+): Route =\s*route\(\s*"([A-Z]+)",\s*"([^"]+)",\s*"([^"]+)",?\s*\);', re.S
+)
+ROUTES_LIST_RE = re.compile(r"pub const ROUTES: \[Route; (\d+)\] = \[([^\]]*)\];", re.S)
+
+
+def protocol_routes(root: Path, errors: list[str]) -> dict[Route, str]:
+    """The route list of shared/protocol/src/routes.rs: (method, path) -> function."""
+    path = root / "shared/protocol/src/routes.rs"
+    text = path.read_text(encoding="utf-8")
+    items = {name: ((method, route_path), fn) for name, method, route_path, fn in ROUTE_ITEM_RE.findall(text)}
+    listed = ROUTES_LIST_RE.search(text)
+    if not items or listed is None:
+        errors.append(f"{path}: no route items or no ROUTES list found")
+        return {}
+    names = [n.strip() for n in listed.group(2).split(",") if n.strip()]
+    if len(names) != int(listed.group(1)):
+        errors.append(f"{path}: ROUTES says {listed.group(1)} routes but lists {len(names)}")
+    for name in sorted(set(items) - set(names)):
+        errors.append(f"{path}: {name} is not in ROUTES")
+    for name in sorted(set(names) - set(items)):
+        errors.append(f"{path}: ROUTES lists {name}, which is not a route item")
+    return {items[n][0]: items[n][1] for n in names if n in items}
 
 
 def template_routes(root: Path, errors: list[str]) -> dict[Route, str]:
@@ -409,36 +435,36 @@ def main() -> int:
 
     errors: list[str] = []
     notes: list[str] = []
+    source = protocol_routes(root, errors)
     tpl = template_routes(root, errors)
     oas, openapi = openapi_routes(root, errors)
     rtr, cargo = router_routes(root, errors)
 
-    compare_sets("template.yaml", set(tpl), "Cargo.toml router", set(rtr), errors)
-    compare_sets("template.yaml", set(tpl), "docs/openapi.yaml", set(oas), errors)
-    for route in sorted(set(tpl) & set(rtr)):
-        if tpl[route] != rtr[route]:
-            errors.append(f"{fmt(route)}: function {tpl[route]} in template.yaml but {rtr[route]} in the Cargo.toml router")
-    for route in sorted(set(rtr) & set(oas)):
-        if oas[route] is not None and oas[route] != rtr[route]:
-            errors.append(f"{fmt(route)}: x-lambda-function {oas[route]} in docs/openapi.yaml but {rtr[route]} in the router")
-    for fn in sorted(set(rtr.values())):
-        if list(rtr.values()).count(fn) > 1:
+    for name, routes in (("template.yaml", tpl), ("docs/openapi.yaml", oas), ("Cargo.toml router", rtr)):
+        compare_sets("shared/protocol/src/routes.rs", set(source), name, set(routes), errors)
+        for route in sorted(set(source) & set(routes)):
+            if routes[route] is not None and routes[route] != source[route]:
+                errors.append(
+                    f"{fmt(route)}: function {routes[route]} in {name} but {source[route]} in shared/protocol/src/routes.rs"
+                )
+    for fn in sorted(set(source.values())):
+        if list(source.values()).count(fn) > 1:
             notes.append(f"function {fn} serves more than one route")
 
     bins = function_binaries(root, cargo, errors)
     if bins is None:
         notes.append("functions/ does not exist yet: skipped the check of functions/*/Cargo.toml")
     else:
-        wanted = set(rtr.values()) | set(tpl.values())
+        wanted = set(source.values())
         for fn in sorted(wanted - set(bins)):
             errors.append(f"function {fn}: no functions/*/Cargo.toml builds a binary of that name")
         for b in sorted(set(bins) - wanted):
-            errors.append(f"{bins[b]}: binary {b} has no route in template.yaml / the Cargo.toml router")
+            errors.append(f"{bins[b]}: binary {b} has no route in shared/protocol/src/routes.rs")
 
     schemas = SchemaChecker(openapi)
     if schemas.jsonschema is None:
         notes.append("jsonschema not installed: event bodies not validated against docs/openapi.yaml")
-    n_events = check_events(root, rtr or tpl, openapi, schemas, errors)
+    n_events = check_events(root, source, openapi, schemas, errors)
 
     for note in notes:
         print(f"note: {note}")
@@ -448,7 +474,10 @@ def main() -> int:
         print(f"check_routes: {len(errors)} problem(s)")
         return 1
     sources = "template.yaml, docs/openapi.yaml, the Cargo.toml router" + ("" if bins is None else ", functions/")
-    print(f"check_routes: OK: {len(rtr)} routes agree across {sources}; {n_events} event files checked")
+    print(
+        f"check_routes: OK: the {len(source)} routes of shared/protocol/src/routes.rs agree with {sources};"
+        f" {n_events} event files checked"
+    )
     return 0
 
 

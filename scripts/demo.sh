@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 server="${E2EE_SERVER:-http://127.0.0.1:9000}"
 server="${server%/}"
 
-echo "building the e2ee CLI (cargo build -p e2ee-client --bin e2ee)" >&2
-cargo build --quiet -p e2ee-client --bin e2ee
+echo "building the e2ee CLI (cargo build -p e2ee-cli --bin e2ee)" >&2
+cargo build --quiet -p e2ee-cli --bin e2ee
 bin="$(pwd)/${CARGO_TARGET_DIR:-target}/debug/e2ee"
 case "${CARGO_TARGET_DIR:-}" in /*) bin="$CARGO_TARGET_DIR/debug/e2ee" ;; esac
 [ -x "$bin" ] || { echo "demo: $bin was not built" >&2; exit 1; }

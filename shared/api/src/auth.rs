@@ -13,8 +13,8 @@ use crate::config::JwtSettings;
 use crate::error::ApiError;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
-pub const LEEWAY_SECONDS: u64 = 30;
-pub const MIN_PASSWORD_CHARS: usize = 10;
+const LEEWAY_SECONDS: u64 = 30;
+const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 #[derive(Debug, Serialize, Deserialize)]

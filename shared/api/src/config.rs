@@ -9,9 +9,9 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 /// Shortest accepted JWT secret: HS256 needs at least the hash length in key material.
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
+const MIN_JWT_SECRET_BYTES: usize = 32;
 /// Longest token lifetime we allow (1 h); the default.
-pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(3600);
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -1,10 +1,10 @@
-//! The one error shape of the API: `{"error":{"code":"...","message":"..."}}` with the right status.
+//! The one error of the API: a status, a public code and a message (rendered as
+//! `{"error":{"code":"...","message":"..."}}` by [`crate::response`]), and the two functions that map the
+//! errors of the crates below into it, once each: [`store_error`] and [`crypto_error`].
 
 use e2ee_crypto::CryptoError;
-use e2ee_protocol::{ErrorBody, ErrorDetail};
 use e2ee_storage::StoreError;
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -70,44 +70,58 @@ impl ApiError {
             "internal server error",
         )
     }
+}
 
-    pub fn into_response(self) -> Response<Body> {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_owned(),
-                message: self.message,
-            },
-        };
-        let mut response = crate::http::json_response(self.status, &body);
-        if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(
-                lambda_http::http::header::RETRY_AFTER,
-                lambda_http::http::HeaderValue::from(seconds),
-            );
-        }
-        response
+/// `?` on a store call maps its error with [`store_error`].
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        store_error(error)
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound => Self::not_found("not_found", "not found"),
-            StoreError::Conflict(message) => Self::conflict("conflict", message),
-            StoreError::Forbidden => {
-                Self::forbidden("forbidden", "this resource belongs to someone else")
-            }
-            StoreError::BadRequest(message) => Self::bad_request("invalid_request", message),
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(detail = %detail, "store unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the data store is unavailable; retry later",
-                )
-            }
-            StoreError::Internal(detail) => Self::internal(detail),
+/// Maps every store outcome to its status and public code, in one place (docs/openapi.yaml lists the codes).
+/// Handlers do not match on `StoreError`; each outcome means one thing wherever it comes from. Exhaustive on
+/// purpose (as is `StoreError`), so a new variant must be placed here.
+pub fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::UsernameTaken => ApiError::conflict("username_taken", "that username is taken"),
+        StoreError::KeyRetired | StoreError::KeyRevoked => ApiError::conflict(
+            "key_retired",
+            "this key was retired or revoked and cannot be made active again",
+        ),
+        StoreError::KeyNotPending { .. } => ApiError::conflict(
+            "conflict",
+            "the key is already registered with another status",
+        ),
+        StoreError::KeyNotFound => {
+            ApiError::not_found("key_not_found", "you have no key with this id")
         }
+        StoreError::MessageNotFound => ApiError::not_found("message_not_found", "no such message"),
+        StoreError::NotTheReceiver => ApiError::forbidden(
+            "not_the_receiver",
+            "only the receiver can mark a message read",
+        ),
+        StoreError::MessageIdReused => ApiError::conflict(
+            "message_id_reused",
+            "this client message id was already used for a different envelope",
+        ),
+        StoreError::Invalid { field, reason } => {
+            let code = match field {
+                "username" => "invalid_username",
+                "display_name" => "invalid_display_name",
+                _ => "invalid_request",
+            };
+            ApiError::bad_request(code, reason)
+        }
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(detail = %detail, "store unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the data store is unavailable; retry later",
+            )
+        }
+        StoreError::Internal(detail) => ApiError::internal(detail),
     }
 }
 

@@ -1,14 +1,15 @@
-//! Request parsing and response building shared by every handler.
+//! Request parsing shared by every handler (responses are built in [`crate::response`]).
 
-use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use lambda_http::http::{HeaderValue, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::http::StatusCode;
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::{Body, Request, RequestExt};
 use percent_encoding::percent_decode_str;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
+/// Re-exported from [`crate::response`], where it lives, so `e2ee_api::http::json_response` keeps working.
+pub use crate::response::json_response;
 
 /// Largest request body accepted (2 MiB): an envelope of the maximum size plus its JSON wrapper.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -118,19 +119,10 @@ pub fn query_param(request: &Request, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A JSON response. Every response is private to its caller, so none may be cached.
-pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
-    let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
-    let mut response = Response::new(Body::Text(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 #[cfg(test)]
 mod tests {
+    use lambda_http::http::HeaderValue;
+
     use super::*;
 
     #[derive(serde::Deserialize)]

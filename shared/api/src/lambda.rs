@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Structured JSON logs on stderr (CloudWatch); level from `RUST_LOG` (default `info`).
-pub fn init_tracing() {
+fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

@@ -11,15 +11,15 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Failed logins per account name before the backoff starts.
-pub const FREE_ACCOUNT_FAILURES: u32 = 5;
+const FREE_ACCOUNT_FAILURES: u32 = 5;
 /// Failed logins per source address before the backoff starts (many users may share one address).
-pub const FREE_SOURCE_FAILURES: u32 = 50;
+const FREE_SOURCE_FAILURES: u32 = 50;
 /// The first lockout; each further failure doubles it …
-pub const FIRST_LOCKOUT_MS: i64 = 1_000;
+const FIRST_LOCKOUT_MS: i64 = 1_000;
 /// … up to this.
-pub const MAX_LOCKOUT_MS: i64 = 15 * 60 * 1_000;
+const MAX_LOCKOUT_MS: i64 = 15 * 60 * 1_000;
 /// A counter whose last failure is this old starts again from zero.
-pub const FORGET_FAILURES_AFTER_MS: i64 = 60 * 60 * 1_000;
+const FORGET_FAILURES_AFTER_MS: i64 = 60 * 60 * 1_000;
 
 const HOUR_MS: i64 = 60 * 60 * 1_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -32,7 +32,7 @@ pub fn now_millis() -> i64 {
 }
 
 /// How long a counter with `failures` failures (beyond the `free` ones) locks out, in ms.
-pub fn lockout_ms(failures: u32, free: u32) -> i64 {
+fn lockout_ms(failures: u32, free: u32) -> i64 {
     if failures <= free {
         return 0;
     }

@@ -1,7 +1,7 @@
 //! Stored records → the response bodies of `e2ee-protocol`.
 
 use e2ee_crypto::KeyId;
-use e2ee_protocol::{KeyStatus, KeyView, MessagePage, MessageView};
+use e2ee_protocol::{KeyView, MessagePage, MessageView};
 use e2ee_storage::{Message, Page, PublicKeyRecord};
 
 pub fn key_view(record: &PublicKeyRecord) -> KeyView {
@@ -12,19 +12,14 @@ pub fn key_view(record: &PublicKeyRecord) -> KeyView {
             .unwrap_or_default(),
         bits: record.bits,
         public_key: record.public_key_pem.clone(),
-        status: match record.status {
-            e2ee_storage::KeyStatus::Pending => KeyStatus::Pending,
-            e2ee_storage::KeyStatus::Active => KeyStatus::Active,
-            e2ee_storage::KeyStatus::Retired => KeyStatus::Retired,
-            e2ee_storage::KeyStatus::Revoked => KeyStatus::Revoked,
-        },
+        status: record.status,
         created_at: record.created_at,
         retired_at: record.retired_at,
         revoked_at: record.revoked_at,
     }
 }
 
-pub fn message_view(m: Message) -> MessageView {
+fn message_view(m: Message) -> MessageView {
     MessageView {
         message_id: m.id,
         chat_id: m.chat_id,

@@ -1,77 +1,56 @@
 //! Every handler in-process against real stores (SQLite always; MySQL and MongoDB when configured, and
 //! required in CI): status codes, the authorization matrix, idempotency, pagination.
 
-mod common;
-
-use common::*;
-use e2ee_api::handlers::{auth, keys, messages};
+use e2ee_api::handlers::auth;
+use e2ee_test_kit::in_process::*;
 use lambda_http::http::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn register_and_login() {
     for backend in backends() {
         let state = state_for(&backend, true).await;
         let name = format!("Ünïcode_{}", random_hex(3));
-        let register = |body| {
-            call(
-                auth::register,
-                &state,
-                Call::new(Method::POST, "/api/auth/register").body(body),
-            )
-        };
-        let reply =
-            register(json!({"username": name, "password": PASSWORD, "displayName": "Ü"})).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::CREATED,
-            "{}: {}",
-            backend.name,
-            reply.body
-        );
+        let reply = register(
+            &state,
+            json!({"username": name, "password": PASSWORD, "displayName": "Ü"}),
+        )
+        .await;
+        reply.assert_status(StatusCode::CREATED);
         assert!(reply.body["userId"].as_str().unwrap().starts_with("u_"));
-        // Same name in another case: taken.
-        let reply = register(json!({"username": name.to_lowercase(), "password": PASSWORD})).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::CONFLICT, "username_taken"),
-            "{}",
-            backend.name
-        );
-        let reply =
-            register(json!({"username": format!("x{}", random_hex(3)), "password": "short"})).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::BAD_REQUEST, "weak_password")
-        );
-        let reply = register(json!({"username": "a b", "password": PASSWORD})).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::BAD_REQUEST, "invalid_username")
-        );
-        let reply =
-            register(json!({"username": "someone", "password": PASSWORD, "admin": true})).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::BAD_REQUEST, "invalid_json")
-        );
+        for (body, status, code) in [
+            // Same name in another case: taken.
+            (
+                json!({"username": name.to_lowercase(), "password": PASSWORD}),
+                StatusCode::CONFLICT,
+                "username_taken",
+            ),
+            (
+                json!({"username": format!("x{}", random_hex(3)), "password": "short"}),
+                StatusCode::BAD_REQUEST,
+                "weak_password",
+            ),
+            (
+                json!({"username": "a b", "password": PASSWORD}),
+                StatusCode::BAD_REQUEST,
+                "invalid_username",
+            ),
+            (
+                json!({"username": "someone", "password": PASSWORD, "admin": true}),
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+            ),
+        ] {
+            register(&state, body).await.assert_error(status, code);
+        }
 
-        let login = |body| {
-            call(
-                auth::login,
-                &state,
-                Call::new(Method::POST, "/api/auth/login").body(body),
-            )
-        };
-        let reply = login(json!({"username": name.to_uppercase(), "password": PASSWORD})).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let reply = login(&state, &name.to_uppercase(), PASSWORD).await;
+        reply.assert_status(StatusCode::OK);
         assert_eq!(reply.body["tokenType"], "Bearer");
         assert!(reply.body["expiresAt"].as_i64().unwrap() > 1_700_000_000_000);
         // Wrong password and unknown user: the same answer.
-        let wrong = login(json!({"username": name, "password": "not the password"})).await;
-        let unknown =
-            login(json!({"username": format!("nobody_{}", random_hex(4)), "password": PASSWORD}))
-                .await;
+        let wrong = login(&state, &name, "not the password").await;
+        let unknown = login(&state, &format!("nobody_{}", random_hex(4)), PASSWORD).await;
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
         assert_eq!(wrong.body, unknown.body);
         assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
@@ -83,42 +62,33 @@ async fn request_bodies_are_checked() {
     let backend = backends().remove(0);
     let state = state_for(&backend, true).await;
     let path = "/api/auth/register";
+    let with_type = |body: Value, content_type: &str| {
+        let mut request = Call::new(Method::POST, path).body(body).build();
+        request
+            .headers_mut()
+            .insert("content-type", content_type.parse().unwrap());
+        request
+    };
     // Not JSON content type.
-    let mut request = Call::new(Method::POST, path)
-        .body(json!({"username": "abc", "password": PASSWORD}))
-        .build();
-    request
-        .headers_mut()
-        .insert("content-type", "text/plain".parse().unwrap());
-    let reply = send(auth::register, &state, request).await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    let request = with_type(
+        json!({"username": "abc", "password": PASSWORD}),
+        "text/plain",
     );
+    let reply = send(auth::register, &state, request).await;
+    reply.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     // Over 2 MiB.
     let huge = json!({"username": "abc", "password": "x".repeat(e2ee_api::http::MAX_BODY_BYTES)});
-    let reply = call(
-        auth::register,
-        &state,
-        Call::new(Method::POST, path).body(huge),
-    )
-    .await;
+    let reply = register(&state, huge).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     // Malformed JSON.
-    let mut request = Call::new(Method::POST, path).body(json!({})).build();
+    let mut request = with_type(json!({}), "application/json");
     *request.body_mut() = lambda_http::Body::Text("{\"username\":".into());
     let reply = send(auth::register, &state, request).await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (StatusCode::BAD_REQUEST, "invalid_json")
-    );
+    reply.assert_error(StatusCode::BAD_REQUEST, "invalid_json");
     // charset parameter is fine.
-    let mut request = Call::new(Method::POST, path)
-        .body(json!({"username": format!("cs_{}", random_hex(3)), "password": PASSWORD}))
-        .build();
-    request.headers_mut().insert(
-        "content-type",
-        "application/json; charset=utf-8".parse().unwrap(),
+    let request = with_type(
+        json!({"username": format!("cs_{}", random_hex(3)), "password": PASSWORD}),
+        "application/json; charset=utf-8",
     );
     assert_eq!(
         send(auth::register, &state, request).await.status,
@@ -130,26 +100,12 @@ async fn request_bodies_are_checked() {
 async fn key_directory_generate_register_rotate_lookup() {
     for backend in backends() {
         let state = state_for(&backend, true).await;
-        let alice = user(&state, "alice").await;
-        let bob = user(&state, "bob").await;
+        let [alice, bob] = users(&state, ["alice", "bob"]).await;
         let first_key_id = bob.key.key_id().to_string();
 
         // Server-side generation: private key returned once, never cacheable.
-        let reply = call(
-            keys::generate_keys,
-            &state,
-            Call::new(Method::POST, "/api/crypto/generate-keys")
-                .token(&bob.token)
-                .body(json!({"bits": 2048})),
-        )
-        .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::CREATED,
-            "{}: {}",
-            backend.name,
-            reply.body
-        );
+        let reply = generate_keys(&state, &bob.token, Some(json!({"bits": 2048}))).await;
+        reply.assert_status(StatusCode::CREATED);
         assert_eq!(reply.response.headers()["cache-control"], "no-store");
         let private_pem = reply.body["privateKey"].as_str().unwrap();
         assert!(private_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
@@ -158,28 +114,19 @@ async fn key_directory_generate_register_rotate_lookup() {
         assert_eq!(reply.body["fingerprint"], generated.key_id().fingerprint());
         assert_eq!(reply.body["status"], "pending");
 
-        let params = [("userId", bob.id.as_str())];
-        let lookup = |all: bool| {
-            let query: &'static [(&'static str, &'static str)] =
-                if all { &[("all", "true")] } else { &[] };
-            call(
-                keys::get_public_key,
-                &state,
-                Call::new(Method::GET, "/api/crypto/public-key/x")
-                    .token(&alice.token)
-                    .param(&params)
-                    .query(query),
-            )
+        let lookup = async |all: bool| {
+            let query: &[(&str, &str)] = if all { &[("all", "true")] } else { &[] };
+            public_key(&state, &alice.token, &bob.id, query).await
         };
         // Pending until bob proves he holds it: the first key stays active, the pending one is not listed.
         let reply = lookup(true).await;
         assert_eq!(reply.body["keyId"], first_key_id, "{}", reply.body);
         assert_eq!(reply.body["keys"].as_array().map(Vec::len), Some(1));
         let reply = register_key(&state, &bob.id, &bob.token, &generated, Some(&bob.key)).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.assert_status(StatusCode::CREATED);
 
         let reply = lookup(false).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.assert_status(StatusCode::OK);
         assert_eq!(reply.body["keyId"], generated.key_id().to_string());
         assert!(reply.body.get("keys").is_none());
         let reply = lookup(true).await;
@@ -199,83 +146,31 @@ async fn key_directory_generate_register_rotate_lookup() {
 
         // A retired key cannot come back.
         let reply = register_key(&state, &bob.id, &bob.token, &bob.key, Some(&generated)).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::CONFLICT, "key_retired")
-        );
+        reply.assert_error(StatusCode::CONFLICT, "key_retired");
         // Bad keys.
         for bad in [
             "not a key",
             "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
         ] {
-            let reply = call(
-                keys::register_key,
-                &state,
-                Call::new(Method::POST, "/api/crypto/register-key")
-                    .token(&bob.token)
-                    .body(json!({"publicKey": bad, "createdAt": now_ms(), "proof": "AAAA"})),
-            )
-            .await;
-            assert_eq!(
-                (reply.status, reply.error_code()),
-                (StatusCode::BAD_REQUEST, "invalid_key")
-            );
+            let body = json!({"publicKey": bad, "createdAt": now_ms(), "proof": "AAAA"});
+            let reply = post_register_key(&state, &bob.token, body).await;
+            reply.assert_error(StatusCode::BAD_REQUEST, "invalid_key");
         }
-        let reply = call(
-            keys::generate_keys,
-            &state,
-            Call::new(Method::POST, "/api/crypto/generate-keys")
-                .token(&bob.token)
-                .body(json!({"bits": 1024})),
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::BAD_REQUEST, "invalid_bits")
-        );
+        let reply = generate_keys(&state, &bob.token, Some(json!({"bits": 1024}))).await;
+        reply.assert_error(StatusCode::BAD_REQUEST, "invalid_bits");
         // Unknown user, and a user without a key.
-        let reply = call(
-            keys::get_public_key,
-            &state,
-            Call::new(Method::GET, "/api/crypto/public-key/u_0")
-                .token(&alice.token)
-                .param(&[("userId", "u_00000000000000000000000000000000")]),
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::NOT_FOUND, "user_not_found")
-        );
+        let unknown = "u_00000000000000000000000000000000";
+        let reply = public_key(&state, &alice.token, unknown, &[]).await;
+        reply.assert_error(StatusCode::NOT_FOUND, "user_not_found");
         let keyless = format!("keyless_{}", random_hex(3));
-        let reply = call(
-            auth::register,
-            &state,
-            Call::new(Method::POST, "/api/auth/register")
-                .body(json!({"username": keyless, "password": PASSWORD})),
-        )
-        .await;
+        let reply = register(&state, json!({"username": keyless, "password": PASSWORD})).await;
         let keyless_id = reply.body["userId"].as_str().unwrap().to_owned();
-        let reply = call(
-            keys::get_public_key,
-            &state,
-            Call::new(Method::GET, "/api/crypto/public-key/x")
-                .token(&alice.token)
-                .param(&[("userId", &keyless_id)]),
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::NOT_FOUND, "no_active_key")
-        );
+        let reply = public_key(&state, &alice.token, &keyless_id, &[]).await;
+        reply.assert_error(StatusCode::NOT_FOUND, "no_active_key");
         // The directory lookup by name (path parameter taken from the path when the event has none).
         let path = format!("/api/users/{}", bob.username.to_uppercase());
-        let reply = call(
-            auth::lookup_user,
-            &state,
-            Call::new(Method::GET, &path).token(&alice.token),
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let reply = route(&state, Call::new(Method::GET, &path).token(&alice.token)).await;
+        reply.assert_status(StatusCode::OK);
         assert_eq!(reply.body["userId"], bob.id.as_str());
     }
 }
@@ -284,53 +179,21 @@ async fn key_directory_generate_register_rotate_lookup() {
 async fn send_receive_mark_read_history() {
     for backend in backends() {
         let state = state_for(&backend, true).await;
-        let alice = user(&state, "alice").await;
-        let bob = user(&state, "bob").await;
-        let carol = user(&state, "carol").await;
+        let [alice, bob, carol] = users(&state, ["alice", "bob", "carol"]).await;
         let first = envelope(&alice, &bob, "hi bob", "c-1", true);
-        let reply = call(
-            messages::send,
-            &state,
-            Call::new(Method::POST, "/api/messages/send")
-                .token(&alice.token)
-                .body(json!({"receiverId": bob.id, "envelope": first})),
-        )
-        .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::CREATED,
-            "{}: {}",
-            backend.name,
-            reply.body
-        );
+        let reply = send_envelope(&state, &alice, &bob, first.clone()).await;
+        reply.assert_status(StatusCode::CREATED);
         let message_id = reply.body["messageId"].as_str().unwrap().to_owned();
         let chat_id = reply.body["chatId"].as_str().unwrap().to_owned();
-        assert_eq!(chat_id, e2ee_storage::chat_id(&alice.id, &bob.id));
+        assert_eq!(chat_id, e2ee_protocol::chat_id(&alice.id, &bob.id));
         // Idempotent retry: the original, with 200.
-        let reply = call(
-            messages::send,
-            &state,
-            Call::new(Method::POST, "/api/messages/send")
-                .token(&alice.token)
-                .body(json!({"receiverId": bob.id, "envelope": first})),
-        )
-        .await;
+        let reply = send_envelope(&state, &alice, &bob, first.clone()).await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(reply.body["messageId"], message_id.as_str());
         // The same client message id for another envelope.
         let other = envelope(&alice, &bob, "something else", "c-1", true);
-        let reply = call(
-            messages::send,
-            &state,
-            Call::new(Method::POST, "/api/messages/send")
-                .token(&alice.token)
-                .body(json!({"receiverId": bob.id, "envelope": other})),
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::CONFLICT, "message_id_reused")
-        );
+        let reply = send_envelope(&state, &alice, &bob, other).await;
+        reply.assert_error(StatusCode::CONFLICT, "message_id_reused");
 
         // Checks the server makes without decrypting.
         let cases = [
@@ -366,21 +229,8 @@ async fn send_receive_mark_read_history() {
             ),
         ];
         for (who, body, status, code) in cases {
-            let reply = call(
-                messages::send,
-                &state,
-                Call::new(Method::POST, "/api/messages/send")
-                    .token(&who.token)
-                    .body(body),
-            )
-            .await;
-            assert_eq!(
-                (reply.status, reply.error_code()),
-                (status, code),
-                "{}: {}",
-                backend.name,
-                reply.body
-            );
+            let reply = post(&state, "/api/messages/send", &who.token, body).await;
+            reply.assert_error(status, code);
         }
         // A third party wrapped into a 1:1 message.
         let mut three = envelope(&alice, &bob, "x", "c-6", false);
@@ -389,66 +239,39 @@ async fn send_receive_mark_read_history() {
             .as_array_mut()
             .unwrap()
             .push(carol_entry);
-        let reply = call(
-            messages::send,
-            &state,
-            Call::new(Method::POST, "/api/messages/send")
-                .token(&alice.token)
-                .body(json!({"receiverId": bob.id, "envelope": three})),
-        )
-        .await;
+        let reply = send_envelope(&state, &alice, &bob, three).await;
         assert_eq!(reply.error_code(), "foreign_recipient");
         // A signature by a key that is not alice's.
         let mut forged = envelope(&alice, &bob, "x", "c-7", false);
         forged["signature"] = envelope(&carol, &bob, "x", "c-7", true)["signature"].clone();
-        let reply = call(
-            messages::send,
-            &state,
-            Call::new(Method::POST, "/api/messages/send")
-                .token(&alice.token)
-                .body(json!({"receiverId": bob.id, "envelope": forged})),
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature")
-        );
+        let reply = send_envelope(&state, &alice, &bob, forged).await;
+        reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_signature");
 
-        // Bob reads his inbox; nobody else can.
-        let inbox = |who: &User, of: &User| {
-            let path = format!("/api/messages/receive/{}", of.id);
-            let token = who.token.clone();
-            let state = state.clone();
-            async move {
-                call(
-                    messages::receive,
-                    &state,
-                    Call::new(Method::GET, &path).token(&token),
-                )
-                .await
-            }
+        // Bob reads his inbox; nobody else can. (These requests carry no path parameters: the handlers take
+        // them from the path.)
+        let get = async |who: &User, path: &str, query: &[(&str, &str)]| {
+            route(
+                &state,
+                Call::new(Method::GET, path).token(&who.token).query(query),
+            )
+            .await
         };
-        let reply = inbox(&bob, &bob).await;
+        let inbox_path = format!("/api/messages/receive/{}", bob.id);
+        let reply = get(&bob, &inbox_path, &[]).await;
         assert_eq!(reply.status, StatusCode::OK);
         let listed = reply.body["messages"].as_array().unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0]["envelope"], first);
-        assert_eq!(listed[0]["readAt"], serde_json::Value::Null);
-        assert_eq!(inbox(&alice, &bob).await.error_code(), "not_your_inbox");
+        assert_eq!(listed[0]["readAt"], Value::Null);
+        assert_eq!(
+            get(&alice, &inbox_path, &[]).await.error_code(),
+            "not_your_inbox"
+        );
 
         // Mark read: receiver only, idempotent.
-        let mark = |who: &User, id: &str| {
+        let mark = async |who: &User, id: &str| {
             let path = format!("/api/messages/mark-read/{id}");
-            let token = who.token.clone();
-            let state = state.clone();
-            async move {
-                call(
-                    messages::mark_read,
-                    &state,
-                    Call::new(Method::PATCH, &path).token(&token),
-                )
-                .await
-            }
+            route(&state, Call::new(Method::PATCH, &path).token(&who.token)).await
         };
         assert_eq!(
             mark(&alice, &message_id).await.error_code(),
@@ -471,7 +294,7 @@ async fn send_receive_mark_read_history() {
             "message_not_found"
         );
         assert!(
-            inbox(&bob, &bob).await.body["messages"]
+            get(&bob, &inbox_path, &[]).await.body["messages"]
                 .as_array()
                 .unwrap()
                 .is_empty()
@@ -480,12 +303,10 @@ async fn send_receive_mark_read_history() {
         // Bob rotates his key: alice's envelope for the old key is stale.
         let rotated = test_key();
         let reply = register_key(&state, &bob.id, &bob.token, &rotated, Some(&bob.key)).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        let reply = call(messages::send, &state, Call::new(Method::POST, "/api/messages/send").token(&alice.token).body(json!({"receiverId": bob.id, "envelope": envelope(&alice, &bob, "late", "c-8", false)}))).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::CONFLICT, "stale_recipient_key")
-        );
+        reply.assert_status(StatusCode::CREATED);
+        let late = envelope(&alice, &bob, "late", "c-8", false);
+        let reply = send_envelope(&state, &alice, &bob, late).await;
+        reply.assert_error(StatusCode::CONFLICT, "stale_recipient_key");
 
         // Bob registers a new device key; alice re-seals and sends five more.
         let mut bob = bob;
@@ -495,35 +316,16 @@ async fn send_receive_mark_read_history() {
         assert_eq!(reply.status, StatusCode::CREATED);
         let mut sent = vec![message_id.clone()];
         for i in 0..5 {
-            let body = json!({"receiverId": bob.id, "envelope": envelope(&alice, &bob, "more", &format!("more-{i}"), i % 2 == 0)});
-            let reply = call(
-                messages::send,
-                &state,
-                Call::new(Method::POST, "/api/messages/send")
-                    .token(&alice.token)
-                    .body(body),
-            )
-            .await;
-            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            let more = envelope(&alice, &bob, "more", &format!("more-{i}"), i % 2 == 0);
+            let reply = send_envelope(&state, &alice, &bob, more).await;
+            reply.assert_status(StatusCode::CREATED);
             sent.push(reply.body["messageId"].as_str().unwrap().to_owned());
         }
 
         // History: participants only, paged, both orders.
-        let history = |who: &User, query: Vec<(&'static str, String)>| {
-            let path = format!("/api/messages/history/{chat_id}");
-            let token = who.token.clone();
-            let state = state.clone();
-            async move {
-                let query: Vec<(&str, &str)> =
-                    query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                call(
-                    messages::history,
-                    &state,
-                    Call::new(Method::GET, &path).token(&token).query(&query),
-                )
-                .await
-            }
-        };
+        let history_path = format!("/api/messages/history/{chat_id}");
+        let history =
+            async |who: &User, query: &[(&str, &str)]| get(who, &history_path, query).await;
         for (order, expected) in [
             ("asc", sent.clone()),
             ("desc", sent.iter().rev().cloned().collect()),
@@ -531,12 +333,12 @@ async fn send_receive_mark_read_history() {
             let mut seen: Vec<String> = Vec::new();
             let mut cursor: Option<String> = None;
             loop {
-                let mut query = vec![("limit", "2".to_owned()), ("order", order.to_owned())];
+                let mut query = vec![("limit", "2"), ("order", order)];
                 if let Some(cursor) = &cursor {
-                    query.push(("cursor", cursor.clone()));
+                    query.push(("cursor", cursor));
                 }
-                let reply = history(&alice, query).await;
-                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                let reply = history(&alice, &query).await;
+                reply.assert_status(StatusCode::OK);
                 let page = reply.body["messages"].as_array().unwrap();
                 assert!(page.len() <= 2);
                 seen.extend(
@@ -551,28 +353,15 @@ async fn send_receive_mark_read_history() {
             assert_eq!(seen, expected, "{} {order}", backend.name);
         }
         // To a non-participant the chat does not exist (see hardening.rs for the oracle test).
-        assert_eq!(history(&carol, vec![]).await.error_code(), "chat_not_found");
+        assert_eq!(history(&carol, &[]).await.error_code(), "chat_not_found");
+        let status = async |query| history(&bob, query).await.status;
+        let code = async |query| history(&bob, query).await.error_code().to_owned();
+        assert_eq!(status(&[("limit", "0")]).await, StatusCode::BAD_REQUEST);
+        assert_eq!(code(&[("limit", "abc")]).await, "invalid_limit");
         assert_eq!(
-            history(&bob, vec![("limit", "0".into())]).await.status,
+            status(&[("cursor", "garbage")]).await,
             StatusCode::BAD_REQUEST
         );
-        assert_eq!(
-            history(&bob, vec![("limit", "abc".into())])
-                .await
-                .error_code(),
-            "invalid_limit"
-        );
-        assert_eq!(
-            history(&bob, vec![("cursor", "garbage".into())])
-                .await
-                .status,
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            history(&bob, vec![("order", "sideways".into())])
-                .await
-                .error_code(),
-            "invalid_order"
-        );
+        assert_eq!(code(&[("order", "sideways")]).await, "invalid_order");
     }
 }

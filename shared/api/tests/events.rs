@@ -1,12 +1,9 @@
 //! The sample API Gateway events in events/ (HTTP API v2 and REST v1) drive the handlers: they parse, carry
 //! their path/query parameters and bodies through, and produce the status their placeholder data implies.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
-use e2ee_api::handlers::{assisted, auth, keys, messages};
+use e2ee_test_kit::in_process::*;
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
@@ -24,147 +21,68 @@ fn event(name: &str, token: &str, replace: &[(&str, &str)]) -> Request {
 }
 
 const PLACEHOLDER_USER: &str = "u_9a8b7c6d5e4f40312a1b2c3d4e5f6a7b";
+/// The user whose keys events/get-public-key-all.json asks for.
+const SAMPLE_KEY_OWNER: &str = "u_5f1c2a9e7b3d4c6e8a0f1b2c3d4e5f60";
+
+/// The function, its sample event, replacements in the event, the expected status and error code ("": any).
+type Expectation<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    StatusCode,
+    &'a str,
+);
 
 #[tokio::test]
 async fn every_sample_event_reaches_its_handler() {
     let backend = backends().remove(0);
     let state = state_for(&backend, true).await;
 
-    let reply = send(auth::register, &state, event("auth-register", "", &[])).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let reply = invoke(&state, "auth-register", event("auth-register", "", &[])).await;
+    reply.assert_status(StatusCode::CREATED);
     let alice_id = reply.body["userId"].as_str().unwrap().to_owned();
-    let reply = send(auth::login, &state, event("auth-login", "", &[])).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = invoke(&state, "auth-login", event("auth-login", "", &[])).await;
+    reply.assert_status(StatusCode::OK);
     let token = reply.body["token"].as_str().unwrap().to_owned();
     let t = token.as_str();
     // Alice's device key, registered with a fresh proof (the sample event's statement is long stale).
     let device_key = test_key();
     let reply = register_key(&state, &alice_id, t, &device_key, None).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.assert_status(StatusCode::CREATED);
 
-    let expectations: Vec<(&str, Reply, StatusCode, &str)> = vec![
-        (
-            "lookup-user",
-            send(auth::lookup_user, &state, event("lookup-user", t, &[])).await,
-            StatusCode::NOT_FOUND,
-            "user_not_found",
-        ),
-        (
-            "generate-keys",
-            send(keys::generate_keys, &state, event("generate-keys", t, &[])).await,
-            StatusCode::CREATED,
-            "",
-        ),
-        (
-            "register-key",
-            send(keys::register_key, &state, event("register-key", t, &[])).await,
-            StatusCode::BAD_REQUEST,
-            "stale_statement",
-        ),
-        (
-            "revoke-key",
-            send(keys::revoke_key, &state, event("revoke-key", t, &[])).await,
-            StatusCode::BAD_REQUEST,
-            "stale_statement",
-        ),
-        (
-            "get-public-key",
-            send(
-                keys::get_public_key,
-                &state,
-                event("get-public-key", t, &[]),
-            )
-            .await,
-            StatusCode::NOT_FOUND,
-            "user_not_found",
-        ),
-        (
-            "get-public-key-all",
-            send(
-                keys::get_public_key,
-                &state,
-                event(
-                    "get-public-key-all",
-                    t,
-                    &[("u_5f1c2a9e7b3d4c6e8a0f1b2c3d4e5f60", &alice_id)],
-                ),
-            )
-            .await,
-            StatusCode::OK,
-            "",
-        ),
-        (
-            "encrypt",
-            send(assisted::encrypt, &state, event("encrypt", t, &[])).await,
-            StatusCode::NOT_FOUND,
-            "receiver_not_found",
-        ),
-        (
-            "send-message",
-            send(messages::send, &state, event("send-message", t, &[])).await,
-            StatusCode::FORBIDDEN,
-            "sender_mismatch",
-        ),
-        (
-            "receive-messages",
-            send(messages::receive, &state, event("receive-messages", t, &[])).await,
-            StatusCode::FORBIDDEN,
-            "not_your_inbox",
-        ),
-        (
-            "rest-v1 (someone else's inbox)",
-            send(
-                messages::receive,
-                &state,
-                event("rest-v1-receive-messages", t, &[]),
-            )
-            .await,
-            StatusCode::FORBIDDEN,
-            "not_your_inbox",
-        ),
-        (
-            "rest-v1 (own inbox)",
-            send(
-                messages::receive,
-                &state,
-                event(
-                    "rest-v1-receive-messages",
-                    t,
-                    &[(PLACEHOLDER_USER, &alice_id)],
-                ),
-            )
-            .await,
-            StatusCode::OK,
-            "",
-        ),
-        (
-            "mark-read",
-            send(messages::mark_read, &state, event("mark-read", t, &[])).await,
-            StatusCode::NOT_FOUND,
-            "message_not_found",
-        ),
-        (
-            "chat-history",
-            send(messages::history, &state, event("chat-history", t, &[])).await,
-            StatusCode::NOT_FOUND,
-            "chat_not_found",
-        ),
+    let all_of_alice = [(SAMPLE_KEY_OWNER, alice_id.as_str())];
+    let own_inbox = [(PLACEHOLDER_USER, alice_id.as_str())];
+    // Called in this order.
+    #[rustfmt::skip]
+    let expectations: [Expectation; 13] = [
+        ("lookup-user", "lookup-user", &[], StatusCode::NOT_FOUND, "user_not_found"),
+        ("generate-keys", "generate-keys", &[], StatusCode::CREATED, ""),
+        ("register-key", "register-key", &[], StatusCode::BAD_REQUEST, "stale_statement"),
+        ("revoke-key", "revoke-key", &[], StatusCode::BAD_REQUEST, "stale_statement"),
+        ("get-public-key", "get-public-key", &[], StatusCode::NOT_FOUND, "user_not_found"),
+        ("get-public-key", "get-public-key-all", &all_of_alice, StatusCode::OK, ""),
+        ("encrypt", "encrypt", &[], StatusCode::NOT_FOUND, "receiver_not_found"),
+        ("send-message", "send-message", &[], StatusCode::FORBIDDEN, "sender_mismatch"),
+        ("receive-messages", "receive-messages", &[], StatusCode::FORBIDDEN, "not_your_inbox"),
+        // REST v1: someone else's inbox, then alice's own.
+        ("receive-messages", "rest-v1-receive-messages", &[], StatusCode::FORBIDDEN, "not_your_inbox"),
+        ("receive-messages", "rest-v1-receive-messages", &own_inbox, StatusCode::OK, ""),
+        ("mark-read", "mark-read", &[], StatusCode::NOT_FOUND, "message_not_found"),
+        ("chat-history", "chat-history", &[], StatusCode::NOT_FOUND, "chat_not_found"),
     ];
-    for (name, reply, status, code) in expectations {
+    for (function, sample, replace, status, code) in expectations {
+        let name = format!("{function} with events/{sample}.json {replace:?}");
+        let reply = invoke(&state, function, event(sample, t, replace)).await;
         assert_eq!(reply.status, status, "{name}: {}", reply.body);
         if !code.is_empty() {
             assert_eq!(reply.error_code(), code, "{name}");
         }
     }
     // get-public-key-all lists alice's registered key; the generated one is pending and not listed.
-    let reply = send(
-        keys::get_public_key,
+    let reply = invoke(
         &state,
-        event(
-            "get-public-key-all",
-            t,
-            &[("u_5f1c2a9e7b3d4c6e8a0f1b2c3d4e5f60", &alice_id)],
-        ),
+        "get-public-key",
+        event("get-public-key-all", t, &all_of_alice),
     )
     .await;
     let statuses: Vec<&str> = reply.body["keys"]
@@ -175,7 +93,7 @@ async fn every_sample_event_reaches_its_handler() {
         .collect();
     assert_eq!(statuses, ["active"]);
     // decrypt's sample envelope is for someone else's key: a 4xx that names the problem, never a 500.
-    let reply = send(assisted::decrypt, &state, event("decrypt", t, &[])).await;
+    let reply = invoke(&state, "decrypt", event("decrypt", t, &[])).await;
     assert!(reply.status.is_client_error(), "{}", reply.body);
     assert!(
         [

@@ -1,79 +1,15 @@
 //! The rules of docs/security.md, each against every backend: no history oracle, authenticated cursors, login
 //! backoff, quotas, proof of possession for keys, revocation and retirement, server-assisted keys pending.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use common::*;
 use e2ee_api::AppState;
 use e2ee_api::config::Quotas;
-use e2ee_api::handlers::{auth, keys, messages};
-use e2ee_crypto::{KeyOperation, Recipient, SealParams};
-use lambda_http::http::{Method, StatusCode};
+use e2ee_crypto::KeyOperation;
+use e2ee_test_kit::in_process::*;
+use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
-
-async fn history(
-    state: &Arc<AppState>,
-    who: &User,
-    chat_id: &str,
-    query: &[(&str, &str)],
-) -> Reply {
-    let path = format!("/api/messages/history/{chat_id}");
-    call(
-        messages::history,
-        state,
-        Call::new(Method::GET, &path)
-            .token(&who.token)
-            .param(&[("chatId", chat_id)])
-            .query(query),
-    )
-    .await
-}
-
-async fn inbox(state: &Arc<AppState>, who: &User, query: &[(&str, &str)]) -> Reply {
-    let path = format!("/api/messages/receive/{}", who.id);
-    call(
-        messages::receive,
-        state,
-        Call::new(Method::GET, &path)
-            .token(&who.token)
-            .param(&[("userId", who.id.as_str())])
-            .query(query),
-    )
-    .await
-}
-
-async fn send_envelope(state: &Arc<AppState>, from: &User, to: &User, envelope: Value) -> Reply {
-    call(
-        messages::send,
-        state,
-        Call::new(Method::POST, "/api/messages/send")
-            .token(&from.token)
-            .body(json!({"receiverId": to.id, "envelope": envelope})),
-    )
-    .await
-}
-
-async fn login(state: &Arc<AppState>, username: &str, password: &str) -> Reply {
-    call(
-        auth::login,
-        state,
-        Call::new(Method::POST, "/api/auth/login")
-            .body(json!({"username": username, "password": password})),
-    )
-    .await
-}
-
-fn retry_after(reply: &Reply) -> Option<u64> {
-    reply
-        .response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-}
 
 /// A signed envelope from `from_id` to `to` only (so the sender's own keys play no part as recipients), with
 /// an explicit `createdAt` and signing key.
@@ -84,42 +20,27 @@ fn signed_envelope(
     created_at: u64,
     signer: &e2ee_crypto::PrivateKey,
 ) -> Value {
-    let recipients = [Recipient {
-        user_id: &to.id,
-        key: to.key.public_key(),
-    }];
-    let sealed = e2ee_crypto::seal(
+    let recipients = [(to.id.as_str(), to.key.public_key())];
+    seal_json(
         b"hello",
-        &SealParams {
-            sender_id: from_id,
-            message_id,
-            created_at,
-            recipients: &recipients,
-            sign_with: Some(signer),
-        },
+        from_id,
+        &recipients,
+        message_id,
+        created_at,
+        Some(signer),
     )
-    .unwrap();
-    serde_json::from_str(&sealed.to_json()).unwrap()
 }
 
 #[tokio::test]
 async fn a_non_participant_cannot_tell_an_existing_chat_from_an_unknown_one() {
     for backend in backends() {
         let state = state_for(&backend, false).await;
-        let alice = user(&state, "alice").await;
-        let bob = user(&state, "bob").await;
-        let mallory = user(&state, "mallory").await;
-        let reply = send_envelope(
-            &state,
-            &alice,
-            &bob,
-            envelope(&alice, &bob, "hi", "h-1", true),
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let [alice, bob, mallory] = users(&state, ["alice", "bob", "mallory"]).await;
+        let reply = send_text(&state, (&alice, &bob), "hi", "h-1", true).await;
+        reply.assert_status(StatusCode::CREATED);
         let chat_id = reply.body["chatId"].as_str().unwrap().to_owned();
-        let unknown_chat = e2ee_crypto::chat_id(&alice.id, &mallory.id);
-        let never_used = e2ee_crypto::chat_id(&bob.id, "u_00000000000000000000000000000000");
+        let unknown_chat = e2ee_protocol::chat_id(&alice.id, &mallory.id);
+        let never_used = e2ee_protocol::chat_id(&bob.id, "u_00000000000000000000000000000000");
 
         let participant = history(&state, &bob, &chat_id, &[]).await;
         assert_eq!(participant.status, StatusCode::OK, "{}", participant.body);
@@ -177,18 +98,11 @@ async fn a_non_participant_cannot_tell_an_existing_chat_from_an_unknown_one() {
 async fn cursors_are_bound_to_caller_query_and_order_and_cannot_be_forged() {
     for backend in backends() {
         let state = state_for(&backend, false).await;
-        let alice = user(&state, "alice").await;
-        let bob = user(&state, "bob").await;
+        let [alice, bob] = users(&state, ["alice", "bob"]).await;
         let mut chat_id = String::new();
         for i in 0..3 {
-            let reply = send_envelope(
-                &state,
-                &alice,
-                &bob,
-                envelope(&alice, &bob, "x", &format!("c-{i}"), false),
-            )
-            .await;
-            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            let reply = send_text(&state, (&alice, &bob), "x", &format!("c-{i}"), false).await;
+            reply.assert_status(StatusCode::CREATED);
             chat_id = reply.body["chatId"].as_str().unwrap().to_owned();
         }
         let page = history(&state, &alice, &chat_id, &[("limit", "1")]).await;
@@ -276,7 +190,7 @@ async fn thirty_bad_logins_lock_out_with_retry_after_and_the_right_password_work
                 let reply = login(&state, name, "wrong password!").await;
                 if reply.status == StatusCode::TOO_MANY_REQUESTS {
                     assert_eq!(reply.error_code(), "too_many_attempts");
-                    let seconds = retry_after(&reply);
+                    let seconds = reply.retry_after();
                     assert!(
                         seconds.is_some_and(|s| (1..=15 * 60).contains(&s)),
                         "{:?}",
@@ -293,7 +207,7 @@ async fn thirty_bad_logins_lock_out_with_retry_after_and_the_right_password_work
                             "{}",
                             locked.body
                         );
-                        wait = retry_after(&locked).unwrap_or(1);
+                        wait = locked.retry_after().unwrap_or(1);
                     }
                 } else {
                     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
@@ -322,7 +236,7 @@ async fn thirty_bad_logins_lock_out_with_retry_after_and_the_right_password_work
             }
             tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
             reply = login(&state, &alice.username, PASSWORD).await;
-            wait = retry_after(&reply).unwrap_or(1);
+            wait = reply.retry_after().unwrap_or(1);
         }
         assert_eq!(
             reply.status,
@@ -346,39 +260,17 @@ async fn sends_past_the_quota_are_429_with_retry_after() {
     };
     let state = state_with_quotas(&backend, false, quotas).await;
     // `user` registers one key: one key operation of three.
-    let alice = user(&state, "alice").await;
-    let bob = user(&state, "bob").await;
+    let [alice, bob] = users(&state, ["alice", "bob"]).await;
     for i in 0..3 {
-        let reply = send_envelope(
-            &state,
-            &alice,
-            &bob,
-            envelope(&alice, &bob, "x", &format!("q-{i}"), false),
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let reply = send_text(&state, (&alice, &bob), "x", &format!("q-{i}"), false).await;
+        reply.assert_status(StatusCode::CREATED);
     }
-    let reply = send_envelope(
-        &state,
-        &alice,
-        &bob,
-        envelope(&alice, &bob, "x", "q-3", false),
-    )
-    .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded")
-    );
-    assert!(retry_after(&reply).is_some_and(|s| (1..=3600).contains(&s)));
+    let reply = send_text(&state, (&alice, &bob), "x", "q-3", false).await;
+    reply.assert_error(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded");
+    assert!(reply.retry_after().is_some_and(|s| (1..=3600).contains(&s)));
     // Quotas are per user: bob can still send.
-    let reply = send_envelope(
-        &state,
-        &bob,
-        &alice,
-        envelope(&bob, &alice, "x", "b-1", false),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let reply = send_text(&state, (&bob, &alice), "x", "b-1", false).await;
+    reply.assert_status(StatusCode::CREATED);
 
     // Key operations: the first registration was one; two more rotations fit, the third does not.
     let mut current = alice.key;
@@ -386,15 +278,18 @@ async fn sends_past_the_quota_are_429_with_retry_after() {
         let next = test_key();
         let reply = register_key(&state, &alice.id, &alice.token, &next, Some(&current)).await;
         if attempt < 2 {
-            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            reply.assert_status(StatusCode::CREATED);
             current = next;
         } else {
-            assert_eq!(
-                (reply.status, reply.error_code()),
-                (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded")
-            );
+            reply.assert_error(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded");
         }
     }
+}
+
+/// The id of `user_id`'s active key, read from the store.
+async fn active_key_id(state: &Arc<AppState>, user_id: &str) -> String {
+    let active = state.stores.keys.active_for_user(user_id).await.unwrap();
+    active.unwrap().key_id
 }
 
 #[tokio::test]
@@ -403,111 +298,95 @@ async fn registering_a_key_needs_proof_of_possession_and_a_second_factor() {
         let state = state_for(&backend, false).await;
         let alice = user(&state, "alice").await;
         let attacker_key = test_key();
-        let register = |body: Value| {
-            let state = state.clone();
-            let token = alice.token.clone();
-            async move {
-                call(
-                    keys::register_key,
-                    &state,
-                    Call::new(Method::POST, "/api/crypto/register-key")
-                        .token(&token)
-                        .body(body),
-                )
-                .await
-            }
-        };
+        let register = async |body: Value| post_register_key(&state, &alice.token, body).await;
         let pem = attacker_key.public_key().to_spki_pem().unwrap();
         let good = register_key_body(&alice.id, &attacker_key, Some(&alice.key));
+        let with_password = |key: &e2ee_crypto::PrivateKey, password: &str| {
+            let mut body = register_key_body(&alice.id, key, None);
+            body["password"] = json!(password);
+            body
+        };
 
-        // No proof at all (the old request shape): refused.
-        let reply = register(json!({"publicKey": pem})).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::BAD_REQUEST, "invalid_json")
-        );
         // A proof by another key, or over another statement.
         let mut wrong_signer = good.clone();
         wrong_signer["proof"] = register_key_body(&alice.id, &alice.key, None)["proof"].clone();
         let mut other_user = good.clone();
         other_user["proof"] =
             register_key_body(&backend_other_user(), &attacker_key, None)["proof"].clone();
-        for (what, body) in [
-            ("signed by another key", wrong_signer),
-            ("for another user", other_user),
-        ] {
-            let reply = register(body).await;
-            assert_eq!(
-                (reply.status, reply.error_code()),
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_proof"),
-                "{what}"
-            );
-        }
         // A stale statement (replayed later).
         let mut stale = good.clone();
         stale["createdAt"] = json!(now_ms() - 10 * 60 * 1000);
-        let reply = register(stale).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::BAD_REQUEST, "stale_statement")
-        );
-
-        // A valid proof but only a bearer token: a token thief cannot replace alice's key.
-        let reply = register(register_key_body(&alice.id, &attacker_key, None)).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::FORBIDDEN, "authorization_required")
-        );
-        // An authorization signature by a key that is not alice's active key.
-        let reply = register(register_key_body(
-            &alice.id,
-            &attacker_key,
-            Some(&attacker_key),
-        ))
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::FORBIDDEN, "authorization_failed")
-        );
-        // A wrong password.
-        let mut wrong_password = register_key_body(&alice.id, &attacker_key, None);
-        wrong_password["password"] = json!("not the password");
-        let reply = register(wrong_password).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::FORBIDDEN, "authorization_failed")
-        );
+        let refused = [
+            (
+                "no proof at all (the old request shape)",
+                json!({"publicKey": pem}),
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+            ),
+            (
+                "signed by another key",
+                wrong_signer,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_proof",
+            ),
+            (
+                "for another user",
+                other_user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_proof",
+            ),
+            (
+                "a stale statement",
+                stale,
+                StatusCode::BAD_REQUEST,
+                "stale_statement",
+            ),
+            // A valid proof but only a bearer token: a token thief cannot replace alice's key.
+            (
+                "no second factor",
+                register_key_body(&alice.id, &attacker_key, None),
+                StatusCode::FORBIDDEN,
+                "authorization_required",
+            ),
+            (
+                "authorized by a key that is not alice's active key",
+                register_key_body(&alice.id, &attacker_key, Some(&attacker_key)),
+                StatusCode::FORBIDDEN,
+                "authorization_failed",
+            ),
+            (
+                "a wrong password",
+                with_password(&attacker_key, "not the password"),
+                StatusCode::FORBIDDEN,
+                "authorization_failed",
+            ),
+        ];
+        for (what, body, status, code) in refused {
+            let reply = register(body).await;
+            assert_eq!(
+                (reply.status, reply.error_code()),
+                (status, code),
+                "{what}: {}",
+                reply.body
+            );
+        }
         // Nothing changed so far.
-        let active = state
-            .stores
-            .keys
-            .active_for_user(&alice.id)
-            .await
-            .unwrap()
-            .unwrap();
         assert_eq!(
-            active.key_id,
+            active_key_id(&state, &alice.id).await,
             alice.key.key_id().to_string(),
             "{}",
             backend.name
         );
 
         // With the old key's signature, or with the password: accepted.
-        let reply = register(good).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        register(good).await.assert_status(StatusCode::CREATED);
         let newest = test_key();
-        let mut with_password = register_key_body(&alice.id, &newest, None);
-        with_password["password"] = json!(PASSWORD);
-        let reply = register(with_password).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        let active = state
-            .stores
-            .keys
-            .active_for_user(&alice.id)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(active.key_id, newest.key_id().to_string());
+        let reply = register(with_password(&newest, PASSWORD)).await;
+        reply.assert_status(StatusCode::CREATED);
+        assert_eq!(
+            active_key_id(&state, &alice.id).await,
+            newest.key_id().to_string()
+        );
     }
 }
 
@@ -520,45 +399,39 @@ async fn revoke(
     who: &User,
     key_id: &str,
     signer: Option<&e2ee_crypto::PrivateKey>,
-    password: Option<&str>,
 ) -> Reply {
-    let statement = statement(
-        KeyOperation::Revoke,
-        &who.id,
-        e2ee_crypto::KeyId::parse(key_id).unwrap(),
-    );
+    let key = e2ee_crypto::KeyId::parse(key_id).unwrap();
+    let statement = statement(KeyOperation::Revoke, &who.id, key);
     let mut body = json!({"keyId": key_id, "createdAt": statement.created_at});
     if let Some(signer) = signer {
-        body["authorization"] = json!({
-            "keyId": signer.key_id().to_string(),
-            "signature": b64(&statement.sign(signer).unwrap()),
-        });
+        body["authorization"] = authorization(&statement, signer);
     }
-    if let Some(password) = password {
-        body["password"] = json!(password);
-    }
-    call(
-        keys::revoke_key,
-        state,
-        Call::new(Method::POST, "/api/crypto/revoke-key")
-            .token(&who.token)
-            .body(body),
-    )
-    .await
+    post(state, "/api/crypto/revoke-key", &who.token, body).await
+}
+
+/// Sends [`signed_envelope`] from `from` to `to`.
+async fn send_signed(
+    state: &Arc<AppState>,
+    (from, to): (&User, &User),
+    message_id: &str,
+    created_at: u64,
+    signer: &e2ee_crypto::PrivateKey,
+) -> Reply {
+    let envelope = signed_envelope(&from.id, to, message_id, created_at, signer);
+    send_envelope(state, from, to, envelope).await
 }
 
 #[tokio::test]
 async fn revoked_keys_sign_nothing_and_retired_keys_only_what_predates_retirement() {
     for backend in backends() {
         let state = state_for(&backend, false).await;
-        let mut alice = user(&state, "alice").await;
-        let bob = user(&state, "bob").await;
+        let [mut alice, bob] = users(&state, ["alice", "bob"]).await;
         let before_rotation = now_ms() - 1000;
 
         // Rotate: the old key is retired.
         let new_key = test_key();
         let reply = register_key(&state, &alice.id, &alice.token, &new_key, Some(&alice.key)).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.assert_status(StatusCode::CREATED);
         let old_key = std::mem::replace(&mut alice.key, new_key);
         let new_key = &alice.key;
         let listed = state
@@ -570,141 +443,74 @@ async fn revoked_keys_sign_nothing_and_retired_keys_only_what_predates_retiremen
             .unwrap();
         let retired_at = listed.retired_at.expect("retired_at is recorded");
 
-        // The retired key still vouches for a message created before its retirement …
-        let reply = send_envelope(
-            &state,
-            &alice,
-            &bob,
-            signed_envelope(&alice.id, &bob, "r-old", before_rotation, &old_key),
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        // … but not for one created after it.
-        let reply = send_envelope(
-            &state,
-            &alice,
-            &bob,
-            signed_envelope(&alice.id, &bob, "r-new", retired_at as u64 + 1, &old_key),
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature"),
-            "{}",
-            reply.body
-        );
-        // Nor can it backdate a new message to before its retirement: only messages in flight (created
-        // within the clock skew) are accepted from a retired key.
         let backdated = before_rotation - 10 * 60 * 1000;
-        let reply = send_envelope(
-            &state,
-            &alice,
-            &bob,
-            signed_envelope(&alice.id, &bob, "r-backdated", backdated, &old_key),
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature"),
-            "{}",
-            reply.body
-        );
-        // A message dated in the future (readers show the signed time) is refused, whoever signs it.
-        let reply = send_envelope(
-            &state,
-            &alice,
-            &bob,
-            signed_envelope(
-                &alice.id,
-                &bob,
-                "r-future",
-                now_ms() + 60 * 60 * 1000,
-                &alice.key,
+        let future = now_ms() + 60 * 60 * 1000;
+        let retired = [
+            // The retired key still vouches for a message created before its retirement …
+            ("r-old", before_rotation, &old_key, StatusCode::CREATED, ""),
+            // … but not for one created after it.
+            (
+                "r-new",
+                retired_at as u64 + 1,
+                &old_key,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_signature",
             ),
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_created_at"),
-            "{}",
-            reply.body
-        );
+            // Nor can it backdate a new message to before its retirement: only messages in flight (created
+            // within the clock skew) are accepted from a retired key.
+            (
+                "r-backdated",
+                backdated,
+                &old_key,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_signature",
+            ),
+            // A message dated in the future (readers show the signed time) is refused, whoever signs it.
+            (
+                "r-future",
+                future,
+                new_key,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_created_at",
+            ),
+        ];
+        for (message_id, created_at, signer, status, code) in retired {
+            let reply = send_signed(&state, (&alice, &bob), message_id, created_at, signer).await;
+            reply.assert_outcome(status, code);
+        }
 
         // Revoking needs the second factor, and works on own keys only.
         let new_key_id = new_key.key_id().to_string();
-        let reply = revoke(&state, &alice, &new_key_id, None, None).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::FORBIDDEN, "authorization_required")
-        );
-        let reply = revoke(
-            &state,
-            &alice,
-            &bob.key.key_id().to_string(),
-            Some(new_key),
-            None,
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::NOT_FOUND, "key_not_found")
-        );
+        let reply = revoke(&state, &alice, &new_key_id, None).await;
+        reply.assert_error(StatusCode::FORBIDDEN, "authorization_required");
+        let bob_key_id = bob.key.key_id().to_string();
+        let reply = revoke(&state, &alice, &bob_key_id, Some(new_key)).await;
+        reply.assert_error(StatusCode::NOT_FOUND, "key_not_found");
         // The retired old key, then the last active key (authorized by itself).
-        let reply = revoke(
-            &state,
-            &alice,
-            &old_key.key_id().to_string(),
-            Some(new_key),
-            None,
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let old_key_id = old_key.key_id().to_string();
+        let reply = revoke(&state, &alice, &old_key_id, Some(new_key)).await;
+        reply.assert_status(StatusCode::OK);
         assert_eq!(reply.body["status"], "revoked");
         assert!(reply.body["revokedAt"].as_i64().is_some());
-        let reply = revoke(&state, &alice, &new_key_id, Some(new_key), None).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let reply = revoke(&state, &alice, &new_key_id, Some(new_key)).await;
+        reply.assert_status(StatusCode::OK);
 
         // A revoked key signs nothing, not even a message dated before the revocation.
-        let reply = send_envelope(
-            &state,
-            &alice,
-            &bob,
-            signed_envelope(&alice.id, &bob, "v-1", before_rotation, &old_key),
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature")
-        );
-        let reply = send_envelope(
-            &state,
-            &alice,
-            &bob,
-            signed_envelope(&alice.id, &bob, "v-2", now_ms(), new_key),
-        )
-        .await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature")
-        );
+        for (message_id, created_at, signer) in [
+            ("v-1", before_rotation, &old_key),
+            ("v-2", now_ms(), new_key),
+        ] {
+            let reply = send_signed(&state, (&alice, &bob), message_id, created_at, signer).await;
+            reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_signature");
+        }
         // No active key any more; registering again needs the password (no key can authorize).
         let fresh = test_key();
         let reply = register_key(&state, &alice.id, &alice.token, &fresh, None).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::FORBIDDEN, "authorization_required")
-        );
+        reply.assert_error(StatusCode::FORBIDDEN, "authorization_required");
         let mut body = register_key_body(&alice.id, &fresh, None);
         body["password"] = json!(PASSWORD);
-        let reply = call(
-            keys::register_key,
-            &state,
-            Call::new(Method::POST, "/api/crypto/register-key")
-                .token(&alice.token)
-                .body(body),
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let reply = post_register_key(&state, &alice.token, body).await;
+        reply.assert_status(StatusCode::CREATED);
     }
 }
 
@@ -713,40 +519,20 @@ async fn generated_keys_stay_pending_until_the_client_proves_possession() {
     let backend = backends().remove(0);
     let state = state_for(&backend, true).await;
     // A user without any key: the generated key must not become active by itself.
-    let reply = call(
-        auth::register,
-        &state,
-        Call::new(Method::POST, "/api/auth/register")
-            .body(json!({"username": format!("gen_{}", random_hex(4)), "password": PASSWORD})),
-    )
-    .await;
+    let username = format!("gen_{}", random_hex(4));
+    let reply = register(&state, json!({"username": username, "password": PASSWORD})).await;
     let user_id = reply.body["userId"].as_str().unwrap().to_owned();
     let token = state.tokens.issue(&user_id).unwrap().token;
-    let reply = call(
-        keys::generate_keys,
-        &state,
-        Call::new(Method::POST, "/api/crypto/generate-keys").token(&token),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let reply = generate_keys(&state, &token, None).await;
+    reply.assert_status(StatusCode::CREATED);
     assert_eq!(reply.body["status"], "pending");
     let generated =
         e2ee_crypto::PrivateKey::from_pkcs8_pem(reply.body["privateKey"].as_str().unwrap())
             .unwrap();
-    let lookup = call(
-        keys::get_public_key,
-        &state,
-        Call::new(Method::GET, "/api/crypto/public-key/x")
-            .token(&token)
-            .param(&[("userId", user_id.as_str())]),
-    )
-    .await;
-    assert_eq!(
-        (lookup.status, lookup.error_code()),
-        (StatusCode::NOT_FOUND, "no_active_key")
-    );
+    let lookup = public_key(&state, &token, &user_id, &[]).await;
+    lookup.assert_error(StatusCode::NOT_FOUND, "no_active_key");
     // The client activates it with its proof (the user's first key: no second factor needed).
     let reply = register_key(&state, &user_id, &token, &generated, None).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.assert_status(StatusCode::CREATED);
     assert_eq!(reply.body["status"], "active");
 }

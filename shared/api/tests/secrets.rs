@@ -1,11 +1,12 @@
 //! Configuration from AWS Secrets Manager, against a local emulator (moto_server), through the real SDK.
 //! One test in this binary: it sets process environment variables.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2ee_api::config::{Config, ConfigError};
+use e2ee_test_kit::env::missing;
+use e2ee_test_kit::free_port;
 
 struct Moto(Child);
 
@@ -14,14 +15,6 @@ impl Drop for Moto {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_moto() -> Option<(Moto, u16)> {
@@ -33,12 +26,9 @@ fn start_moto() -> Option<(Moto, u16)> {
         .spawn()
     {
         Ok(child) => child,
-        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("moto_server is required in CI (pip install 'moto[server]')")
-        }
-        Err(_) => {
-            eprintln!("skipping: moto_server is not installed");
-            return None;
+        Err(error) => {
+            let what = format!("moto_server cannot start ({error}; pip install 'moto[server]')");
+            return missing(&what, "the Secrets Manager test");
         }
     };
     let moto = Moto(child);

@@ -1,5 +1,7 @@
 //! Envelope and primitive costs. `cargo bench -p e2ee-crypto`; medians are what we report.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -4,12 +4,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer, Serializer};
 
-/// Standard alphabet, `=` padding, no whitespace; rejects non-zero trailing bits, so every byte string has
-/// exactly one accepted encoding.
+/// Standard alphabet with `=` padding: the one encoding of `bytes` that [`b64_decode`] accepts.
 pub(crate) fn b64_encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
+/// Standard alphabet, `=` padding, no whitespace; rejects non-zero trailing bits, so every byte string has
+/// exactly one accepted encoding.
 pub(crate) fn b64_decode(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(text).ok()
 }

@@ -1,5 +1,7 @@
 //! Round trips, tampering, validation and key handling of envelopes (v2, as `seal` writes them; v1 where noted).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::sync::OnceLock;
 
 use e2ee_crypto::*;
@@ -150,7 +152,7 @@ fn seal_rejects_bad_headers() {
         recipients: &recipients[..16],
         ..params
     };
-    assert_eq!(seal(b"x", &params).unwrap().recipients.len(), 16);
+    assert_eq!(seal(b"x", &params).unwrap().recipients().len(), 16);
 }
 
 #[test]
@@ -165,9 +167,10 @@ fn wrong_key_is_not_a_recipient() {
 #[test]
 fn an_entry_relabelled_for_another_key_cannot_decrypt() {
     // Eve claims the entry for Bob's key id but the wrapped key is for Alice: the unwrap must fail.
-    let mut envelope = seal_alice_to_bob(b"hello", false);
-    let alice_wrapped = envelope.recipients[1].wrapped_key.clone();
-    envelope.recipients[0].wrapped_key = alice_wrapped;
+    let mut parts = seal_alice_to_bob(b"hello", false).into_parts();
+    let alice_wrapped = parts.recipients[1].wrapped_key.clone();
+    parts.recipients[0].wrapped_key = alice_wrapped;
+    let envelope = Envelope::from_parts(parts).unwrap();
     assert_eq!(
         open(&envelope, &keys().bob, None).unwrap_err(),
         CryptoError::CannotDecrypt
@@ -195,10 +198,11 @@ fn signatures_verify_and_bind_the_signer() {
         open(&unsigned, &k.bob, Some(k.alice.public_key())).unwrap_err(),
         CryptoError::BadSignature
     );
-    let mut forged = signed.clone();
+    let mut forged = signed.clone().into_parts();
     if let Some(signature) = forged.signature.as_mut() {
         signature.value[10] ^= 1;
     }
+    let forged = Envelope::from_parts(forged).unwrap();
     assert_eq!(
         forged.verify_signature(k.alice.public_key()).unwrap_err(),
         CryptoError::BadSignature
@@ -241,7 +245,7 @@ fn flip(bytes: &mut [u8], bit: usize) {
     bytes[bit / 8] ^= 1 << (bit % 8);
 }
 
-fn apply(envelope: &mut Envelope, tamper: &Tamper) {
+fn apply(envelope: &mut EnvelopeParts, tamper: &Tamper) {
     let body_len = envelope.ciphertext.len() - 16;
     match *tamper {
         Tamper::NonceBit(bit) => flip(&mut envelope.nonce, bit),
@@ -269,13 +273,13 @@ proptest! {
     #[test]
     fn any_change_after_sealing_makes_open_fail(tamper in tamper_strategy(), signed in any::<bool>()) {
         let k = keys();
-        let original = seal_alice_to_bob(&[7u8; 64], signed);
+        let original = seal_alice_to_bob(&[7u8; 64], signed).into_parts();
         let mut envelope = original.clone();
         apply(&mut envelope, &tamper);
         let changed = envelope != original;
         prop_assume!(changed);
         // Through JSON too: what the server stores is what the reader parses.
-        let reparsed = Envelope::from_json(envelope.to_json().as_bytes());
+        let reparsed = Envelope::from_json(serde_json::to_string(&envelope).unwrap().as_bytes());
         let verify_with = signed.then(|| k.alice.public_key());
         match reparsed {
             Err(error) => prop_assert!(matches!(error, CryptoError::InvalidEnvelope(_))),
@@ -404,7 +408,7 @@ fn aad_matches_the_documented_encoding() {
         }
         expected.extend_from_slice(&1_764_145_653_000u64.to_be_bytes());
         expected.extend_from_slice(&2u32.to_be_bytes());
-        for r in &envelope.recipients {
+        for r in envelope.recipients() {
             field(&mut expected, r.user_id.as_bytes());
             field(&mut expected, r.key_id.as_bytes());
         }
@@ -412,7 +416,7 @@ fn aad_matches_the_documented_encoding() {
     };
     // v2 (what seal writes) ends with the signer's key id, or an empty field when unsigned.
     let unsigned = seal_alice_to_bob(b"x", false);
-    assert_eq!(unsigned.version, 2);
+    assert_eq!(unsigned.version(), 2);
     let mut v2 = expected(&unsigned, "e2ee.envelope.v2");
     field(&mut v2, b"");
     assert_eq!(unsigned.aad(), v2);
@@ -422,10 +426,11 @@ fn aad_matches_the_documented_encoding() {
     assert_eq!(signed.aad(), v2);
     // v1 has the other context and no signer field, signed or not.
     for envelope in [unsigned, signed] {
-        let v1 = Envelope {
+        let v1 = Envelope::from_parts(EnvelopeParts {
             version: 1,
-            ..envelope
-        };
+            ..envelope.into_parts()
+        })
+        .unwrap();
         assert_eq!(v1.aad(), expected(&v1, "e2ee.envelope.v1"));
     }
 }
@@ -467,15 +472,20 @@ fn private_keys_round_trip_through_pem_and_encrypted_pem() {
     );
 }
 
+/// The SPKI PEM of an RSA key made outside this crate's rules.
+fn spki_pem(key: &rsa::PrivateKey) -> String {
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    key.to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap()
+}
+
 #[test]
 fn weak_or_odd_keys_are_rejected_on_import() {
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
     let mut rng = rand::rngs::SysRng;
     let small = rsa::PrivateKey::new(&mut rng, 1024).unwrap();
-    let small_pem = small
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let small_pem = spki_pem(&small);
     assert_eq!(
         PublicKey::from_spki_pem(&small_pem).unwrap_err(),
         CryptoError::UnsupportedKeySize(1024)
@@ -487,20 +497,14 @@ fn weak_or_odd_keys_are_rejected_on_import() {
     );
 
     let odd_size = rsa::PrivateKey::new(&mut rng, 2560).unwrap();
-    let pem = odd_size
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let pem = spki_pem(&odd_size);
     assert_eq!(
         PublicKey::from_spki_pem(&pem).unwrap_err(),
         CryptoError::UnsupportedKeySize(2560)
     );
 
     let e3 = rsa::PrivateKey::new_with_exp(&mut rng, 2048, rsa::BoxedUint::from(3u32)).unwrap();
-    let pem = e3
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let pem = spki_pem(&e3);
     assert_eq!(
         PublicKey::from_spki_pem(&pem).unwrap_err(),
         CryptoError::UnsupportedExponent
@@ -570,4 +574,36 @@ fn debug_output_never_shows_secrets() {
         debug.contains("[redacted]") && !debug.contains("top secret"),
         "{debug}"
     );
+}
+
+/// The envelope's id rule and the server's (`e2ee_protocol::ids::check_id`) are one rule: they agree on every
+/// code point (C1 controls such as U+0085 are allowed by both) and on the length bounds.
+#[test]
+fn envelope_ids_follow_the_shared_id_rule() {
+    let parts = seal_alice_to_bob(b"x", false).into_parts();
+    let accepts = |message_id: String| {
+        Envelope::from_parts(EnvelopeParts {
+            message_id,
+            ..parts.clone()
+        })
+        .is_ok()
+    };
+    for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+        let id = format!("m{c}");
+        assert_eq!(
+            accepts(id.clone()),
+            e2ee_protocol::ids::check_id(&id).is_ok(),
+            "U+{:04X}",
+            u32::from(c)
+        );
+    }
+    for length in [0, 1, MAX_ID_BYTES, MAX_ID_BYTES + 1] {
+        let id = "m".repeat(length);
+        assert_eq!(
+            accepts(id.clone()),
+            e2ee_protocol::ids::check_id(&id).is_ok()
+        );
+    }
+    assert!(accepts("m\u{85}".into()));
+    assert!(!accepts("m\u{7f}".into()));
 }

@@ -2,6 +2,8 @@
 //! alone): its committed fixtures must open (or fail with the stated error) here, and what we seal must open
 //! there, for envelope versions 1 and 2. See tests/interop/README.md.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -163,14 +165,14 @@ fn chat_ids_match_node() {
     assert!(fixtures.chat_ids.len() >= 4);
     for case in &fixtures.chat_ids {
         assert_eq!(
-            chat_id(&case.a, &case.b),
+            e2ee_protocol::chat_id(&case.a, &case.b),
             case.chat_id,
             "{} / {}",
             case.a,
             case.b
         );
         assert_eq!(
-            chat_id(&case.b, &case.a),
+            e2ee_protocol::chat_id(&case.b, &case.a),
             case.chat_id,
             "{} / {}",
             case.b,
@@ -189,7 +191,7 @@ fn node_writes_and_reads_the_same_versions() {
 /// The worked AAD examples of docs/envelope.md, byte for byte (Node checks the same bytes in `check`).
 #[test]
 fn aad_matches_the_worked_examples_of_the_spec() {
-    let mut envelope = Envelope {
+    let mut parts = EnvelopeParts {
         version: 2,
         key_alg: KEY_ALG.into(),
         content_alg: CONTENT_ALG.into(),
@@ -212,10 +214,11 @@ fn aad_matches_the_worked_examples_of_the_spec() {
         hex::encode("A256GCM"),
         "62".repeat(64),
     );
-    assert_eq!(hex::encode(envelope.aad()), unsigned);
-    assert_eq!(envelope.aad().len(), 147);
+    let aad = |parts: &EnvelopeParts| Envelope::from_parts(parts.clone()).unwrap().aad();
+    assert_eq!(hex::encode(aad(&parts)), unsigned);
+    assert_eq!(aad(&parts).len(), 147);
 
-    envelope.signature = Some(Signature {
+    parts.signature = Some(Signature {
         alg: SIGNATURE_ALG.into(),
         key_id: "a".repeat(64),
         value: vec![0; 256],
@@ -225,11 +228,11 @@ fn aad_matches_the_worked_examples_of_the_spec() {
         &unsigned[..unsigned.len() - 8],
         "61".repeat(64)
     );
-    assert_eq!(hex::encode(envelope.aad()), signed);
-    assert_eq!(envelope.aad().len(), 211);
+    assert_eq!(hex::encode(aad(&parts)), signed);
+    assert_eq!(aad(&parts).len(), 211);
 
     // v1: the other domain and no signer field, signed or not.
-    envelope.version = 1;
+    parts.version = 1;
     let v1 = format!(
         "{}{}",
         &unsigned[..8],
@@ -239,9 +242,9 @@ fn aad_matches_the_worked_examples_of_the_spec() {
             1
         )
     );
-    assert_eq!(hex::encode(envelope.aad()), v1);
-    envelope.signature = None;
-    assert_eq!(hex::encode(envelope.aad()), v1);
+    assert_eq!(hex::encode(aad(&parts)), v1);
+    parts.signature = None;
+    assert_eq!(hex::encode(aad(&parts)), v1);
 }
 
 #[test]
@@ -266,7 +269,7 @@ fn every_valid_node_envelope_opens_with_the_same_aad() {
         let envelope = Envelope::from_json(&json).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         assert_eq!(hex::encode(envelope.aad()), case.aad_hex, "{}", case.name);
         assert_eq!(
-            envelope.signature.is_some(),
+            envelope.signature().is_some(),
             case.signed_by.is_some(),
             "{}",
             case.name
@@ -287,7 +290,7 @@ fn every_valid_node_envelope_opens_with_the_same_aad() {
                 "{} by {reader}",
                 case.name
             );
-            assert_eq!(opened.header.version, envelope.version, "{}", case.name);
+            assert_eq!(opened.header.version, envelope.version(), "{}", case.name);
             assert_eq!(opened.header.signer_key_id, signer_key_id, "{}", case.name);
             assert!(!opened.signature_verified);
             if let Some(signer) = &case.signed_by {
@@ -300,10 +303,9 @@ fn every_valid_node_envelope_opens_with_the_same_aad() {
         }
         // Stripping the signature: v2 binds it into the AAD, v1 does not.
         if let Some(signer) = &case.signed_by {
-            let mut stripped = envelope.clone();
-            stripped.signature = None;
+            let stripped = without_signature(&envelope);
             let reader = keys.private(&case.readers[0]);
-            match envelope.version {
+            match envelope.version() {
                 1 => assert!(open(&stripped, reader, None).is_ok(), "{}", case.name),
                 _ => assert_eq!(
                     open(&stripped, reader, None).unwrap_err(),
@@ -538,7 +540,7 @@ fn node_opens_what_rust_seals() {
     let plaintext: Vec<u8> = "grüße aus Rust 🦀 ".repeat(500).into_bytes();
     for signed in [true, false] {
         let envelope = seal_for_bob_and_carol(&keys, &plaintext, signed);
-        assert_eq!(envelope.version, 2);
+        assert_eq!(envelope.version(), 2);
         for reader in ["bob", "carol"] {
             let opened = node_open(&files, reader, None, &envelope)
                 .unwrap_or_else(|e| panic!("node open as {reader}, signed={signed}: {e}"));
@@ -562,19 +564,19 @@ fn a_stripped_or_swapped_signature_fails_in_node_and_in_rust() {
     let (_, keys) = load();
     let files = node_keys(&keys);
     let signed = seal_for_bob_and_carol(&keys, b"signed, then stripped", true);
-    let mut stripped = signed.clone();
-    stripped.signature = None;
+    let stripped = without_signature(&signed);
     // Carol's valid signature over this very envelope (the v2 sigInput for her key id, built here from the
     // spec), in place of alice's: it verifies with carol's key, but the AAD the ciphertext was sealed with names
     // alice's key id.
     let swapped = {
         let carol_key_id = keys.public("carol").key_id().to_string();
-        let mut swapped = signed.clone();
-        swapped.signature = Some(Signature {
+        let mut parts = signed.clone().into_parts();
+        parts.signature = Some(Signature {
             alg: SIGNATURE_ALG.into(),
             key_id: carol_key_id.clone(),
             value: vec![0; 384],
         });
+        let swapped = Envelope::from_parts(parts.clone()).unwrap();
         let mut input = Vec::new();
         let mut field = |bytes: &[u8]| {
             input.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
@@ -583,60 +585,68 @@ fn a_stripped_or_swapped_signature_fails_in_node_and_in_rust() {
         field(b"e2ee.signature.v2");
         field(&swapped.aad());
         field(carol_key_id.as_bytes());
-        field(&swapped.nonce);
-        field(&swapped.ciphertext);
-        for recipient in &swapped.recipients {
+        field(swapped.nonce());
+        field(swapped.ciphertext());
+        for recipient in swapped.recipients() {
             field(&recipient.wrapped_key);
         }
         let value = hazmat::pss_sign(keys.private("carol"), &input).unwrap();
-        swapped.signature.as_mut().unwrap().value = value;
+        if let Some(signature) = parts.signature.as_mut() {
+            signature.value = value;
+        }
+        let swapped = Envelope::from_parts(parts).unwrap();
         swapped.verify_signature(keys.public("carol")).unwrap();
         swapped
     };
     for reader in ["bob", "carol"] {
         let rust_key = keys.private(reader);
-        assert_eq!(
-            node_open(&files, reader, None, &stripped).unwrap_err(),
-            "error: cannot_decrypt"
-        );
-        assert_eq!(
-            open(&stripped, rust_key, None).unwrap_err(),
-            CryptoError::CannotDecrypt
-        );
-        assert_eq!(
-            node_open(&files, reader, Some(&files.alice_pub), &stripped).unwrap_err(),
-            "error: bad_signature"
-        );
-        assert_eq!(
-            open(&stripped, rust_key, Some(keys.public("alice"))).unwrap_err(),
-            CryptoError::BadSignature
-        );
+        // Stripped: without a sender key it fails to decrypt, verifying with alice's key it is a bad signature.
         // Swapped: without a sender key, or verifying with carol's, both fail to decrypt; with alice's key it is a
         // bad signature.
-        assert_eq!(
-            node_open(&files, reader, None, &swapped).unwrap_err(),
-            "error: cannot_decrypt"
-        );
-        assert_eq!(
-            open(&swapped, rust_key, None).unwrap_err(),
-            CryptoError::CannotDecrypt
-        );
-        assert_eq!(
-            node_open(&files, reader, Some(&files.carol_pub), &swapped).unwrap_err(),
-            "error: cannot_decrypt"
-        );
-        assert_eq!(
-            open(&swapped, rust_key, Some(keys.public("carol"))).unwrap_err(),
-            CryptoError::CannotDecrypt
-        );
-        assert_eq!(
-            node_open(&files, reader, Some(&files.alice_pub), &swapped).unwrap_err(),
-            "error: bad_signature"
-        );
-        assert_eq!(
-            open(&swapped, rust_key, Some(keys.public("alice"))).unwrap_err(),
-            CryptoError::BadSignature
-        );
+        let cases = [
+            (
+                &stripped,
+                None,
+                "cannot_decrypt",
+                CryptoError::CannotDecrypt,
+            ),
+            (
+                &stripped,
+                Some("alice"),
+                "bad_signature",
+                CryptoError::BadSignature,
+            ),
+            (&swapped, None, "cannot_decrypt", CryptoError::CannotDecrypt),
+            (
+                &swapped,
+                Some("carol"),
+                "cannot_decrypt",
+                CryptoError::CannotDecrypt,
+            ),
+            (
+                &swapped,
+                Some("alice"),
+                "bad_signature",
+                CryptoError::BadSignature,
+            ),
+        ];
+        for (envelope, signer, node_error, rust_error) in cases {
+            let node_key = signer.map(|name| {
+                if name == "alice" {
+                    &files.alice_pub
+                } else {
+                    &files.carol_pub
+                }
+            });
+            assert_eq!(
+                node_open(&files, reader, node_key, envelope).unwrap_err(),
+                format!("error: {node_error}")
+            );
+            assert_eq!(
+                open(envelope, rust_key, signer.map(|name| keys.public(name))).unwrap_err(),
+                rust_error
+            );
+        }
         // The untouched envelope opens in both.
         assert!(node_open(&files, reader, Some(&files.alice_pub), &signed).is_ok());
         assert!(open(&signed, rust_key, Some(keys.public("alice"))).is_ok());
@@ -673,15 +683,21 @@ fn rust_opens_what_the_node_cli_seals() {
     )
     .unwrap();
     let envelope = Envelope::from_json(&json).unwrap();
-    assert_eq!(envelope.version, 2);
+    assert_eq!(envelope.version(), 2);
     for reader in ["bob", "carol"] {
         let opened = open(&envelope, keys.private(reader), Some(keys.public("alice"))).unwrap();
         assert_eq!(opened.plaintext.as_slice(), plaintext.as_slice());
-        let mut stripped = envelope.clone();
-        stripped.signature = None;
+        let stripped = without_signature(&envelope);
         assert_eq!(
             open(&stripped, keys.private(reader), None).unwrap_err(),
             CryptoError::CannotDecrypt
         );
     }
+}
+
+/// The envelope as an attacker would strip it: the same, without its signature.
+fn without_signature(envelope: &Envelope) -> Envelope {
+    let mut parts = envelope.clone().into_parts();
+    parts.signature = None;
+    Envelope::from_parts(parts).unwrap()
 }

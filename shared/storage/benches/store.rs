@@ -1,6 +1,6 @@
 //! Per-operation latency of the message store: insert, unread page, history page of 50 and mark-read, against
 //! SQLite (always), MySQL (`MYSQL_URL`) and MongoDB (`MONGODB_URI`). Each backend gets a fresh database that is
-//! dropped afterwards. Medians are in
+//! dropped afterwards (the conformance suite's namespaces). Medians are in
 //! `target/criterion/store-<backend>/<operation>/new/estimates.json`.
 //!
 //! `cargo bench -p e2ee-storage --bench store`
@@ -9,8 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use e2ee_storage::{NewMessage, Order, PageRequest, StorageConfig, Stores, chat_id};
-use sqlx::Connection;
+use e2ee_protocol::chat_id;
+use e2ee_storage::{NewMessage, Order, PageRequest};
+
+/// The conformance suite's fixtures: a fresh, isolated namespace per backend, cleaned up afterwards.
+#[path = "../tests/conformance/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use support::{Backend, Namespace};
 
 const SENDER: &str = "u_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const RECEIVER: &str = "u_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -43,101 +50,25 @@ fn message(sender: &str, receiver: &str) -> NewMessage {
     }
 }
 
-struct Target {
-    name: &'static str,
-    config: StorageConfig,
-    drop_mysql: Option<(String, String)>,
-    drop_mongo: Option<(String, String)>,
-    _directory: tempfile::TempDir,
-}
-
-async fn targets() -> Vec<Target> {
-    let suffix = hex::encode(rand::random::<[u8; 4]>());
-    let mut targets = Vec::new();
-    let sqlite_dir = tempfile::tempdir().expect("temporary directory");
-    targets.push(Target {
-        name: "sqlite",
-        config: StorageConfig {
-            sqlite_path: Some(sqlite_dir.path().join("bench.sqlite3")),
-            ..StorageConfig::default()
-        },
-        drop_mysql: None,
-        drop_mongo: None,
-        _directory: sqlite_dir,
-    });
-    if let Ok(server_url) = std::env::var("MYSQL_URL") {
-        let database = format!("e2ee_bench_{suffix}");
-        let mut connection = sqlx::MySqlConnection::connect(&server_url)
-            .await
-            .expect("connect MYSQL_URL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
-            .execute(&mut connection)
-            .await
-            .expect("create bench database");
-        let base = server_url
-            .rsplit_once('/')
-            .map(|(base, _)| base)
-            .unwrap_or(&server_url);
-        targets.push(Target {
-            name: "mysql",
-            config: StorageConfig {
-                mysql_url: Some(format!("{base}/{database}")),
-                ..StorageConfig::default()
-            },
-            drop_mysql: Some((server_url.clone(), database)),
-            drop_mongo: None,
-            _directory: tempfile::tempdir().expect("temporary directory"),
-        });
-    }
-    if let Ok(uri) = std::env::var("MONGODB_URI") {
-        let directory = tempfile::tempdir().expect("temporary directory");
-        let database = format!("e2ee_bench_{suffix}");
-        targets.push(Target {
-            name: "mongodb",
-            config: StorageConfig {
-                mongodb_uri: Some(uri.clone()),
-                mongodb_database: Some(database.clone()),
-                sqlite_path: Some(directory.path().join("users.sqlite3")),
-                ..StorageConfig::default()
-            },
-            drop_mysql: None,
-            drop_mongo: Some((uri, database)),
-            _directory: directory,
-        });
-    }
-    targets
-}
-
-async fn clean_up(target: &Target) {
-    if let Some((server_url, database)) = &target.drop_mysql {
-        let mut connection = sqlx::MySqlConnection::connect(server_url)
-            .await
-            .expect("connect");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS `{database}`"
-        )))
-        .execute(&mut connection)
-        .await
-        .expect("drop bench database");
-    }
-    if let Some((uri, database)) = &target.drop_mongo {
-        let client = mongodb::Client::with_uri_str(uri).await.expect("connect");
-        client
-            .database(database)
-            .drop()
-            .await
-            .expect("drop bench database");
-    }
-}
+/// An unread page and a history page of 50 (the timed reads).
+const PAGE_OF_50: PageRequest = PageRequest {
+    limit: Some(50),
+    cursor: None,
+};
 
 fn store_benchmarks(criterion: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let targets = runtime.block_on(targets());
-    for target in &targets {
+    for (name, backend) in [
+        ("sqlite", Backend::Sqlite),
+        ("mysql", Backend::MySql),
+        ("mongodb", Backend::MongoDb),
+    ] {
+        // A fresh database per backend (skipped when its URL is not set), dropped afterwards.
+        let Some(namespace) = runtime.block_on(Namespace::create(backend)) else {
+            continue;
+        };
         let stores = runtime.block_on(async {
-            let stores = Stores::from_config(&target.config)
-                .await
-                .expect("open stores");
+            let stores = support::open(&namespace.config).await;
             for _ in 0..SEEDED_MESSAGES {
                 stores
                     .messages
@@ -148,7 +79,7 @@ fn store_benchmarks(criterion: &mut Criterion) {
             stores
         });
         let chat = chat_id(SENDER, RECEIVER);
-        let mut group = criterion.benchmark_group(format!("store-{}", target.name));
+        let mut group = criterion.benchmark_group(format!("store-{name}"));
         group.sample_size(20);
         group.warm_up_time(Duration::from_secs(1));
         group.measurement_time(Duration::from_secs(3));
@@ -164,30 +95,17 @@ fn store_benchmarks(criterion: &mut Criterion) {
         });
         group.bench_function("unread_page_50", |bench| {
             bench.to_async(&runtime).iter(|| async {
-                let page = PageRequest {
-                    limit: Some(50),
-                    cursor: None,
-                };
-                let page = stores
-                    .messages
-                    .unread_for(RECEIVER, page)
-                    .await
-                    .expect("unread");
-                assert_eq!(page.items.len(), 50);
+                let page = stores.messages.unread_for(RECEIVER, PAGE_OF_50).await;
+                assert_eq!(page.expect("unread").items.len(), 50);
             });
         });
         group.bench_function("history_page_50", |bench| {
             bench.to_async(&runtime).iter(|| async {
-                let page = PageRequest {
-                    limit: Some(50),
-                    cursor: None,
-                };
                 let page = stores
                     .messages
-                    .history(&chat, Order::Desc, page)
-                    .await
-                    .expect("history");
-                assert_eq!(page.items.len(), 50);
+                    .history(&chat, Order::Desc, PAGE_OF_50)
+                    .await;
+                assert_eq!(page.expect("history").items.len(), 50);
             });
         });
         group.bench_function("mark_read", |bench| {
@@ -218,7 +136,7 @@ fn store_benchmarks(criterion: &mut Criterion) {
         });
         group.finish();
         drop(stores);
-        runtime.block_on(clean_up(target));
+        runtime.block_on(namespace.clean_up());
     }
 }
 

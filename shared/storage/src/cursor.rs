@@ -3,7 +3,7 @@
 //! Format: base64url (no padding) of a small JSON object `{"v":1,"q":"<scope>","t":<created_at>,"i":"<id>"}`.
 //! `q` is the first 16 hex characters of SHA-256 over the query kind, order and subject (receiver or chat id),
 //! so a cursor handed to a different query (another chat, the other order, unread instead of history) is
-//! rejected with `BadRequest` instead of silently starting somewhere unrelated. Cursors are not authenticated:
+//! rejected as `Invalid` (`cursor`) instead of silently starting somewhere unrelated. Cursors are not authenticated:
 //! editing one only moves the caller's own position within a query it is already allowed to run.
 
 use base64::Engine as _;
@@ -11,7 +11,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::{Millis, Order, StoreError, StoreResult};
+use e2ee_protocol::Order;
+
+use crate::error::{StoreError, StoreResult};
+use crate::ids::is_message_id;
+use crate::model::Millis;
 
 const CURSOR_VERSION: u8 = 1;
 /// A well-formed cursor is about 120 characters; refuse to decode anything much larger.
@@ -40,10 +44,10 @@ impl Scope<'_> {
                 hasher.update(receiver_id.as_bytes());
             }
             Scope::History { chat_id, order } => {
-                hasher.update(match order {
-                    Order::Asc => b"history-asc\0".as_slice(),
-                    Order::Desc => b"history-desc\0".as_slice(),
-                });
+                // "history-asc\0" / "history-desc\0", as since version 1 of the format.
+                hasher.update(b"history-");
+                hasher.update(order.as_str().as_bytes());
+                hasher.update(b"\0");
                 hasher.update(chat_id.as_bytes());
             }
         }
@@ -72,12 +76,12 @@ pub(crate) fn encode(scope: Scope<'_>, position: &Position) -> StoreResult<Strin
     Ok(URL_SAFE_NO_PAD.encode(json))
 }
 
-/// Decodes an optional cursor for `scope`. Anything malformed, foreign or from another version → `BadRequest`.
+/// Decodes an optional cursor for `scope`. Anything malformed, foreign or from another version → `Invalid`.
 pub(crate) fn decode(scope: Scope<'_>, cursor: Option<&str>) -> StoreResult<Option<Position>> {
     let Some(cursor) = cursor else {
         return Ok(None);
     };
-    let invalid = || StoreError::BadRequest("invalid cursor".to_owned());
+    let invalid = || StoreError::invalid("cursor", "invalid cursor");
     if cursor.is_empty() || cursor.len() > MAX_CURSOR_CHARS {
         return Err(invalid());
     }
@@ -87,22 +91,15 @@ pub(crate) fn decode(scope: Scope<'_>, cursor: Option<&str>) -> StoreResult<Opti
         return Err(invalid());
     }
     if body.q != scope.tag() {
-        return Err(StoreError::BadRequest(
-            "cursor belongs to a different query".to_owned(),
+        return Err(StoreError::invalid(
+            "cursor",
+            "cursor belongs to a different query",
         ));
     }
     Ok(Some(Position {
         created_at: body.t,
         id: body.i,
     }))
-}
-
-fn is_message_id(id: &str) -> bool {
-    id.len() == 34
-        && id.starts_with("m_")
-        && id[2..]
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]
@@ -114,6 +111,16 @@ mod tests {
             created_at: 1_764_145_653_000,
             id: format!("m_{}", "ab".repeat(16)),
         }
+    }
+
+    fn is_invalid_cursor(result: StoreResult<Option<Position>>) -> bool {
+        matches!(
+            result,
+            Err(StoreError::Invalid {
+                field: "cursor",
+                ..
+            })
+        )
     }
 
     const CHAT: Scope<'static> = Scope::History {
@@ -145,10 +152,7 @@ mod tests {
             Scope::Unread { receiver_id: "c_1" },
         ];
         for other in others {
-            assert!(matches!(
-                decode(other, Some(&cursor)),
-                Err(StoreError::BadRequest(_))
-            ));
+            assert!(is_invalid_cursor(decode(other, Some(&cursor))));
         }
     }
 
@@ -175,7 +179,7 @@ mod tests {
             "eyJ2IjoxfQ",
         ] {
             assert!(
-                matches!(decode(CHAT, Some(garbage)), Err(StoreError::BadRequest(_))),
+                is_invalid_cursor(decode(CHAT, Some(garbage))),
                 "{garbage:?}"
             );
         }

@@ -1,12 +1,13 @@
-//! Composition of the three stores from configuration.
+//! Composition of the four stores from configuration.
 
 use std::sync::Arc;
 
-use sqlx::{MySql, Sqlite};
-
 use crate::config::StorageConfig;
-use crate::engine::{Keys, Messages, Throttle, Users};
-use crate::model::{KeyStore, MessageStore, StoreResult, ThrottleStore, UserStore};
+use crate::engine::{
+    KeyRecords, Keys, MessageRecords, Messages, Throttle, ThrottleRecords, UserRecords, Users,
+};
+use crate::error::StoreResult;
+use crate::model::{KeyStore, MessageStore, ThrottleStore, UserStore};
 use crate::mongo::MongoStore;
 use crate::sql::SqlStore;
 
@@ -37,87 +38,41 @@ impl Stores {
     /// An unreachable database gives `StoreError::Unavailable` within a few seconds; a malformed URL gives
     /// `StoreError::Internal` (whose message never contains the URL).
     pub async fn from_config(config: &StorageConfig) -> StoreResult<Self> {
-        let sql = match &config.mysql_url {
-            Some(url) => SqlBackend::MySql(SqlStore::open_mysql(url).await?),
+        let (users_backend, mut stores) = match &config.mysql_url {
+            Some(url) => ("mysql", Stores::all_in(SqlStore::open_mysql(url).await?)),
             None => {
-                SqlBackend::Sqlite(SqlStore::open_sqlite(&config.sqlite_path_or_default()).await?)
-            }
-        };
-        let users = sql.users();
-        let throttle = sql.throttle();
-        let (keys, messages, keys_and_messages_backend): (
-            Arc<dyn KeyStore>,
-            Arc<dyn MessageStore>,
-            _,
-        ) = match &config.mongodb_uri {
-            Some(uri) => {
-                let mongo = MongoStore::open(uri, config.mongodb_database_or_default()).await?;
+                let path = config.sqlite_path_or_default();
                 (
-                    Arc::new(Keys(mongo.clone())),
-                    Arc::new(Messages(mongo)),
-                    "mongodb",
+                    "sqlite",
+                    Stores::all_in(SqlStore::open_sqlite(&path).await?),
                 )
             }
-            None => (sql.keys(), sql.messages(), sql.name()),
         };
+        let mut keys_and_messages_backend = users_backend;
+        if let Some(uri) = &config.mongodb_uri {
+            let mongo = MongoStore::open(uri, config.mongodb_database_or_default()).await?;
+            stores.keys = Arc::new(Keys(mongo.clone()));
+            stores.messages = Arc::new(Messages(mongo));
+            keys_and_messages_backend = "mongodb";
+        }
         tracing::info!(
-            users = sql.name(),
+            users = users_backend,
             keys_and_messages = keys_and_messages_backend,
             "storage ready"
         );
-        Ok(Stores {
-            users,
-            keys,
-            messages,
-            throttle,
-        })
+        Ok(stores)
     }
 
-    /// [`Stores::from_config`] with [`StorageConfig::from_env`].
-    pub async fn from_env() -> StoreResult<Self> {
-        Self::from_config(&StorageConfig::from_env()).await
-    }
-}
-
-/// The SQL database of this process: MySQL when configured, else the embedded SQLite file.
-enum SqlBackend {
-    MySql(SqlStore<MySql>),
-    Sqlite(SqlStore<Sqlite>),
-}
-
-impl SqlBackend {
-    fn name(&self) -> &'static str {
-        match self {
-            SqlBackend::MySql(_) => "mysql",
-            SqlBackend::Sqlite(_) => "sqlite",
-        }
-    }
-
-    fn users(&self) -> Arc<dyn UserStore> {
-        match self {
-            SqlBackend::MySql(store) => Arc::new(Users(store.clone())),
-            SqlBackend::Sqlite(store) => Arc::new(Users(store.clone())),
-        }
-    }
-
-    fn throttle(&self) -> Arc<dyn ThrottleStore> {
-        match self {
-            SqlBackend::MySql(store) => Arc::new(Throttle(store.clone())),
-            SqlBackend::Sqlite(store) => Arc::new(Throttle(store.clone())),
-        }
-    }
-
-    fn keys(&self) -> Arc<dyn KeyStore> {
-        match self {
-            SqlBackend::MySql(store) => Arc::new(Keys(store.clone())),
-            SqlBackend::Sqlite(store) => Arc::new(Keys(store.clone())),
-        }
-    }
-
-    fn messages(&self) -> Arc<dyn MessageStore> {
-        match self {
-            SqlBackend::MySql(store) => Arc::new(Messages(store.clone())),
-            SqlBackend::Sqlite(store) => Arc::new(Messages(store.clone())),
+    /// Every store on one backend (an SQL database holds all four kinds of records).
+    fn all_in<B>(backend: B) -> Self
+    where
+        B: UserRecords + KeyRecords + MessageRecords + ThrottleRecords + Clone,
+    {
+        Stores {
+            users: Arc::new(Users(backend.clone())),
+            keys: Arc::new(Keys(backend.clone())),
+            messages: Arc::new(Messages(backend.clone())),
+            throttle: Arc::new(Throttle(backend)),
         }
     }
 }

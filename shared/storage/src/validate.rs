@@ -1,45 +1,42 @@
 //! Input rules enforced by the store itself, identically for every backend (documented in docs/storage.md).
-//! Everything here returns `StoreError::BadRequest` with a message safe to show to the caller.
+//! Everything here returns `StoreError::Invalid` naming the field, with a reason safe to show to the caller.
 
+use e2ee_protocol::ids::{MAX_ID_BYTES, check_id};
+use e2ee_protocol::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
-use crate::model::{
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_THROTTLE_KEY_BYTES, NewMessage, NewPublicKey, NewUser,
-    StoreError, StoreResult,
-};
+use crate::error::{StoreError, StoreResult};
+use crate::ids::is_lower_hex;
+use crate::model::{MAX_THROTTLE_KEY_BYTES, NewMessage, NewPublicKey, NewUser};
 
-pub const MIN_USERNAME_CHARS: usize = 3;
-pub const MAX_USERNAME_CHARS: usize = 32;
+const MIN_USERNAME_CHARS: usize = 3;
+const MAX_USERNAME_CHARS: usize = 32;
 const MAX_DISPLAY_NAME_CHARS: usize = 64;
 /// An argon2id PHC string is about 100 bytes; anything far larger is not one.
 const MAX_PASSWORD_HASH_BYTES: usize = 512;
-/// Same bound as the envelope's `senderId` / `messageId` (docs/envelope.md).
-const MAX_REFERENCE_BYTES: usize = 128;
 /// An SPKI PEM of a 4096-bit RSA key is about 800 bytes.
 const MAX_PUBLIC_KEY_PEM_BYTES: usize = 4096;
 const ALLOWED_KEY_BITS: [u32; 3] = [2048, 3072, 4096];
 
-fn bad_request(message: impl Into<String>) -> StoreError {
-    StoreError::BadRequest(message.into())
-}
-
-/// The canonical (NFC) form of a username, or `BadRequest` if it breaks the rules:
+/// The canonical (NFC) form of a username, or `Invalid` (`username`) if it breaks the rules:
 /// 3–32 Unicode scalar values after NFC; each one a letter or digit (`char::is_alphanumeric`), one of `_ . -`,
 /// or a combining mark that follows another character (scripts such as Devanagari need them).
 pub fn normalize_username(raw: &str) -> StoreResult<String> {
     let normalized: String = raw.nfc().collect();
     let length = normalized.chars().count();
     if !(MIN_USERNAME_CHARS..=MAX_USERNAME_CHARS).contains(&length) {
-        return Err(bad_request(format!(
-            "username must be {MIN_USERNAME_CHARS} to {MAX_USERNAME_CHARS} characters"
-        )));
+        return Err(StoreError::invalid(
+            "username",
+            format!("username must be {MIN_USERNAME_CHARS} to {MAX_USERNAME_CHARS} characters"),
+        ));
     }
     for (position, character) in normalized.chars().enumerate() {
         let allowed = character.is_alphanumeric()
             || matches!(character, '_' | '.' | '-')
             || (position > 0 && is_combining_mark(character));
         if !allowed {
-            return Err(bad_request(
+            return Err(StoreError::invalid(
+                "username",
                 "username may contain only letters, digits, combining marks and _ . -",
             ));
         }
@@ -60,22 +57,19 @@ pub(crate) struct ValidUser {
 
 pub(crate) fn new_user(user: &NewUser) -> StoreResult<ValidUser> {
     let username = normalize_username(&user.username)?;
-    if !user.password_hash.starts_with("$argon2id$")
-        || user.password_hash.len() > MAX_PASSWORD_HASH_BYTES
-    {
-        // Catches a caller that would store a plain password or a hash of another scheme.
-        return Err(bad_request("password_hash must be an argon2id PHC string"));
-    }
+    // Catches a caller that would store a plain password or a hash of another scheme.
+    let argon2id = user.password_hash.starts_with("$argon2id$")
+        && user.password_hash.len() <= MAX_PASSWORD_HASH_BYTES;
+    let reason = format_args!("password_hash must be an argon2id PHC string");
+    require(argon2id, "password_hash", reason)?;
     if let Some(display_name) = &user.display_name {
         let length = display_name.chars().count();
-        if length == 0
-            || length > MAX_DISPLAY_NAME_CHARS
-            || display_name.chars().any(char::is_control)
-        {
-            return Err(bad_request(format!(
-                "display_name must be 1 to {MAX_DISPLAY_NAME_CHARS} characters without control characters"
-            )));
-        }
+        let valid = (1..=MAX_DISPLAY_NAME_CHARS).contains(&length)
+            && !display_name.chars().any(char::is_control);
+        let reason = format_args!(
+            "display_name must be 1 to {MAX_DISPLAY_NAME_CHARS} characters without control characters"
+        );
+        require(valid, "display_name", reason)?;
     }
     let username_folded = fold_username(&username);
     Ok(ValidUser {
@@ -84,46 +78,56 @@ pub(crate) fn new_user(user: &NewUser) -> StoreResult<ValidUser> {
     })
 }
 
-/// User ids and client message ids: 1–128 bytes of UTF-8 without control characters (the envelope's rule).
-pub(crate) fn reference(field: &str, value: &str) -> StoreResult<()> {
-    if value.is_empty() || value.len() > MAX_REFERENCE_BYTES || value.chars().any(char::is_control)
-    {
-        return Err(bad_request(format!(
-            "{field} must be 1 to {MAX_REFERENCE_BYTES} bytes without control characters"
-        )));
+/// User ids and client message ids (user ids referenced by keys and messages, client message ids): the one id
+/// rule every party applies, `e2ee_protocol::ids::check_id` (1 to `MAX_ID_BYTES` = 128 bytes of UTF-8 without
+/// control characters, as that function defines them).
+pub(crate) fn reference(field: &'static str, value: &str) -> StoreResult<()> {
+    check_id(value).map_err(|_| {
+        StoreError::invalid(
+            field,
+            format!("{field} must be 1 to {MAX_ID_BYTES} bytes without control characters"),
+        )
+    })
+}
+
+/// `Ok` when `valid`, else `Invalid` for `field` with `reason` (formatted only then).
+fn require(valid: bool, field: &'static str, reason: std::fmt::Arguments<'_>) -> StoreResult<()> {
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(field, reason.to_string()))
     }
-    Ok(())
 }
 
 /// 64 lowercase hex characters: SHA-256 of the SPKI DER.
 pub(crate) fn key_id(value: &str) -> StoreResult<()> {
-    if value.len() != 64
-        || !value
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return Err(bad_request("key_id must be 64 lowercase hex characters"));
-    }
-    Ok(())
+    let valid = value.len() == 64 && is_lower_hex(value);
+    require(
+        valid,
+        "key_id",
+        format_args!("key_id must be 64 lowercase hex characters"),
+    )
 }
 
 pub(crate) fn new_public_key(key: &NewPublicKey) -> StoreResult<()> {
     reference("user_id", &key.user_id)?;
     key_id(&key.key_id)?;
-    if !ALLOWED_KEY_BITS.contains(&key.bits) {
-        return Err(bad_request("bits must be 2048, 3072 or 4096"));
-    }
+    let bits = ALLOWED_KEY_BITS.contains(&key.bits);
+    require(
+        bits,
+        "bits",
+        format_args!("bits must be 2048, 3072 or 4096"),
+    )?;
     let pem = key.public_key_pem.trim_start();
     // The store must never hold private key material: accept only an SPKI public key PEM.
-    if !pem.starts_with("-----BEGIN PUBLIC KEY-----")
-        || pem.contains("PRIVATE")
-        || pem.len() > MAX_PUBLIC_KEY_PEM_BYTES
-    {
-        return Err(bad_request(
-            "public_key_pem must be an SPKI PEM (BEGIN PUBLIC KEY)",
-        ));
-    }
-    Ok(())
+    let public = pem.starts_with("-----BEGIN PUBLIC KEY-----")
+        && !pem.contains("PRIVATE")
+        && pem.len() <= MAX_PUBLIC_KEY_PEM_BYTES;
+    require(
+        public,
+        "public_key_pem",
+        format_args!("public_key_pem must be an SPKI PEM (BEGIN PUBLIC KEY)"),
+    )
 }
 
 pub(crate) fn new_message(message: &NewMessage) -> StoreResult<()> {
@@ -131,43 +135,40 @@ pub(crate) fn new_message(message: &NewMessage) -> StoreResult<()> {
     reference("receiver_id", &message.receiver_id)?;
     reference("client_message_id", &message.client_message_id)?;
     // MongoDB stores the envelope as a document, so every backend requires an object (the envelope always is).
-    if !message.envelope.is_object() {
-        return Err(bad_request("envelope must be a JSON object"));
-    }
-    Ok(())
+    let object = message.envelope.is_object();
+    require(
+        object,
+        "envelope",
+        format_args!("envelope must be a JSON object"),
+    )
 }
 
-/// The page size to use: `None` → the default; 0 or more than the maximum → `BadRequest`.
+/// The page size to use: `None` → the default; 0 or more than the maximum → `Invalid` (`limit`).
 pub(crate) fn page_limit(limit: Option<u32>) -> StoreResult<u32> {
-    match limit {
-        None => Ok(DEFAULT_PAGE_SIZE),
-        Some(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
-        Some(_) => Err(bad_request(format!("limit must be 1 to {MAX_PAGE_SIZE}"))),
-    }
+    let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    let valid = (1..=MAX_PAGE_SIZE).contains(&limit);
+    require(
+        valid,
+        "limit",
+        format_args!("limit must be 1 to {MAX_PAGE_SIZE}"),
+    )?;
+    Ok(limit)
 }
 
 /// Throttle counter keys: 1 to [`MAX_THROTTLE_KEY_BYTES`] bytes.
 pub(crate) fn throttle_key(key: &str) -> StoreResult<()> {
-    if key.is_empty() || key.len() > MAX_THROTTLE_KEY_BYTES {
-        return Err(bad_request(format!(
-            "throttle key must be 1 to {MAX_THROTTLE_KEY_BYTES} bytes"
-        )));
-    }
-    Ok(())
-}
-
-/// Whether `value` has the shape of a chat id (`c_` + 64 lowercase hex); nothing else can name a chat.
-pub(crate) fn is_chat_id(value: &str) -> bool {
-    value.len() == 66
-        && value.starts_with("c_")
-        && value[2..]
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    let valid = !key.is_empty() && key.len() <= MAX_THROTTLE_KEY_BYTES;
+    let reason = format_args!("throttle key must be 1 to {MAX_THROTTLE_KEY_BYTES} bytes");
+    require(valid, "throttle_key", reason)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn is_invalid<T>(result: StoreResult<T>, expected: &str) -> bool {
+        matches!(result, Err(StoreError::Invalid { field, .. }) if field == expected)
+    }
 
     #[test]
     fn usernames_are_nfc_normalized() {
@@ -203,7 +204,7 @@ mod tests {
             "emoji😀",
         ] {
             assert!(
-                matches!(normalize_username(bad), Err(StoreError::BadRequest(_))),
+                is_invalid(normalize_username(bad), "username"),
                 "{bad:?} should be rejected"
             );
         }
@@ -222,14 +223,20 @@ mod tests {
         assert_eq!(page_limit(None).ok(), Some(DEFAULT_PAGE_SIZE));
         assert_eq!(page_limit(Some(1)).ok(), Some(1));
         assert_eq!(page_limit(Some(MAX_PAGE_SIZE)).ok(), Some(MAX_PAGE_SIZE));
-        assert!(matches!(
-            page_limit(Some(0)),
-            Err(StoreError::BadRequest(_))
-        ));
-        assert!(matches!(
-            page_limit(Some(MAX_PAGE_SIZE + 1)),
-            Err(StoreError::BadRequest(_))
-        ));
+        assert!(is_invalid(page_limit(Some(0)), "limit"));
+        assert!(is_invalid(page_limit(Some(MAX_PAGE_SIZE + 1)), "limit"));
+    }
+
+    #[test]
+    fn references_follow_the_shared_id_rule() {
+        assert!(reference("user_id", "u_alice").is_ok());
+        assert!(reference("user_id", &"a".repeat(MAX_ID_BYTES)).is_ok());
+        for bad in [String::new(), "a".repeat(MAX_ID_BYTES + 1), "a\nb".into()] {
+            assert!(
+                is_invalid(reference("sender_id", &bad), "sender_id"),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

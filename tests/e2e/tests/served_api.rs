@@ -4,173 +4,29 @@
 //! Needs E2EE_SERVER (base URL) and E2EE_DATA_DIR (the SQLite directory the server uses). In CI (CI=true)
 //! their absence fails the test.
 
-use std::path::PathBuf;
-
-use base64::Engine as _;
-use e2ee_crypto::{
-    Envelope, KeyOperation, KeySize, KeyStatement, PrivateKey, Recipient, SealParams,
-};
-use reqwest::{Client, Method, StatusCode};
+use e2ee_test_kit::User;
+use e2ee_test_kit::envelopes::{envelope, open_text};
+use e2ee_test_kit::random_hex;
+use e2ee_test_kit::served::{Server, StatusCode};
 use serde_json::{Value, json};
 
 const PASSWORD_PREFIX: &str = "long enough password ";
 
-struct Server {
-    base: String,
-    http: Client,
-}
-
-fn environment() -> Option<(String, PathBuf)> {
-    match (std::env::var("E2EE_SERVER"), std::env::var("E2EE_DATA_DIR")) {
-        (Ok(server), Ok(dir)) => Some((server, PathBuf::from(dir))),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("E2EE_SERVER and E2EE_DATA_DIR must be set in CI")
-        }
-        _ => {
-            eprintln!(
-                "skipping: run through scripts/test.sh (needs E2EE_SERVER and E2EE_DATA_DIR)"
-            );
-            None
-        }
-    }
-}
-
-impl Server {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("server reachable");
-        let status = response.status();
-        let body = response.json::<Value>().await.unwrap_or(Value::Null);
-        (status, body)
-    }
-}
-
-struct Account {
-    id: String,
-    token: String,
-    key: PrivateKey,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-fn random_hex(bytes: usize) -> String {
-    use rand::Rng;
-    let mut buffer = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buffer);
-    buffer.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-async fn account(server: &Server, name: &str) -> Account {
-    let username = format!("{name}_{}", random_hex(4));
+/// A user with a device key (only the public half goes to the server, with a proof that the device holds
+/// the private half: docs/security.md), found by name in the directory.
+async fn account(server: &Server, name: &str) -> User {
     let password = format!("{PASSWORD_PREFIX}{}", random_hex(4));
-    let (status, body) = server
-        .call(
-            Method::POST,
-            "/api/auth/register",
-            None,
-            Some(json!({"username": username, "password": password})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["userId"].as_str().unwrap().to_owned();
-    let (status, body) = server
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"username": username, "password": password})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let token = body["token"].as_str().unwrap().to_owned();
-    // The device generates its key; only the public half goes to the server, with a proof that the device
-    // holds the private half (docs/security.md).
-    let key = PrivateKey::generate(KeySize::Rsa2048).unwrap();
-    let public = key.public_key().to_spki_pem().unwrap();
-    let statement = KeyStatement {
-        operation: KeyOperation::Register,
-        user_id: &id,
-        key_id: key.key_id(),
-        created_at: now_ms(),
-    };
-    let proof = base64::engine::general_purpose::STANDARD.encode(statement.sign(&key).unwrap());
-    let (status, body) = server
-        .call(
-            Method::POST,
-            "/api/crypto/register-key",
-            Some(&token),
-            Some(json!({"publicKey": public, "createdAt": statement.created_at, "proof": proof})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (_, me) = server
-        .call(
-            Method::GET,
-            &format!("/api/users/{username}"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(me["userId"].as_str(), Some(id.as_str()));
-    Account { id, token, key }
+    server.account(name, &password).await
 }
 
-fn seal_text(from: &Account, to: &Account, text: &str, message_id: &str) -> Value {
-    let recipients = [
-        Recipient {
-            user_id: &to.id,
-            key: to.key.public_key(),
-        },
-        Recipient {
-            user_id: &from.id,
-            key: from.key.public_key(),
-        },
-    ];
-    let envelope = e2ee_crypto::seal(
-        text.as_bytes(),
-        &SealParams {
-            sender_id: &from.id,
-            message_id,
-            created_at: 1_764_145_653_000,
-            recipients: &recipients,
-            sign_with: Some(&from.key),
-        },
-    )
-    .unwrap();
-    serde_json::from_str(&envelope.to_json()).unwrap()
-}
-
-fn open_text(reader: &Account, sender: &Account, envelope: &Value) -> String {
-    let envelope = Envelope::from_json(envelope.to_string().as_bytes()).unwrap();
-    let opened = e2ee_crypto::open(&envelope, &reader.key, Some(sender.key.public_key())).unwrap();
-    String::from_utf8(opened.plaintext.to_vec()).unwrap()
+fn seal_text(from: &User, to: &User, text: &str, message_id: &str) -> Value {
+    envelope(from, to, text, message_id, true)
 }
 
 #[tokio::test]
 async fn two_users_chat_and_the_server_keeps_no_secret() {
-    let Some((base, data_dir)) = environment() else {
+    let Some((server, served)) = Server::from_env() else {
         return;
-    };
-    let server = Server {
-        base,
-        http: Client::new(),
     };
     let alice = account(&server, "alice").await;
     let bob = account(&server, "bob").await;
@@ -188,26 +44,13 @@ async fn two_users_chat_and_the_server_keeps_no_secret() {
         };
         let body =
             json!({"receiverId": to.id, "envelope": seal_text(from, to, text, &format!("m-{i}"))});
-        let (status, reply) = server
-            .call(
-                Method::POST,
-                "/api/messages/send",
-                Some(&from.token),
-                Some(body),
-            )
-            .await;
+        let (status, reply) = server.post("/api/messages/send", &from.token, body).await;
         assert_eq!(status, StatusCode::CREATED, "{reply}");
     }
 
     // Bob's inbox: alice's four messages, oldest first; he decrypts and marks them read.
-    let (status, inbox) = server
-        .call(
-            Method::GET,
-            &format!("/api/messages/receive/{}", bob.id),
-            Some(&bob.token),
-            None,
-        )
-        .await;
+    let inbox_path = format!("/api/messages/receive/{}", bob.id);
+    let (status, inbox) = server.get(&inbox_path, &bob.token).await;
     assert_eq!(status, StatusCode::OK, "{inbox}");
     let unread = inbox["messages"].as_array().unwrap();
     let read: Vec<String> = unread
@@ -220,27 +63,15 @@ async fn two_users_chat_and_the_server_keeps_no_secret() {
             "/api/messages/mark-read/{}",
             message["messageId"].as_str().unwrap()
         );
-        let (status, body) = server
-            .call(Method::PATCH, &path, Some(&bob.token), None)
-            .await;
+        let (status, body) = server.patch(&path, &bob.token).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         // Alice cannot mark Bob's mail.
         assert_eq!(
-            server
-                .call(Method::PATCH, &path, Some(&alice.token), None)
-                .await
-                .0,
+            server.patch(&path, &alice.token).await.0,
             StatusCode::FORBIDDEN
         );
     }
-    let (_, inbox) = server
-        .call(
-            Method::GET,
-            &format!("/api/messages/receive/{}", bob.id),
-            Some(&bob.token),
-            None,
-        )
-        .await;
+    let (_, inbox) = server.get(&inbox_path, &bob.token).await;
     assert!(inbox["messages"].as_array().unwrap().is_empty());
 
     // History, three at a time: every message once, in order, readable by both.
@@ -252,9 +83,7 @@ async fn two_users_chat_and_the_server_keeps_no_secret() {
         if let Some(cursor) = &cursor {
             path.push_str(&format!("&cursor={cursor}"));
         }
-        let (status, page) = server
-            .call(Method::GET, &path, Some(&alice.token), None)
-            .await;
+        let (status, page) = server.get(&path, &alice.token).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         for message in page["messages"].as_array().unwrap() {
             let sender = if message["senderId"] == alice.id.as_str() {
@@ -272,24 +101,13 @@ async fn two_users_chat_and_the_server_keeps_no_secret() {
     assert_eq!(history, texts);
     // To a stranger the chat does not exist.
     let eve = account(&server, "eve").await;
-    let (status, _) = server
-        .call(
-            Method::GET,
-            &format!("/api/messages/history/{chat_id}"),
-            Some(&eve.token),
-            None,
-        )
-        .await;
+    let history_path = format!("/api/messages/history/{chat_id}");
+    let (status, _) = server.get(&history_path, &eve.token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A server-generated key pair: the private key is returned once and must not be kept anywhere.
     let (status, generated) = server
-        .call(
-            Method::POST,
-            "/api/crypto/generate-keys",
-            Some(&eve.token),
-            Some(json!({})),
-        )
+        .post("/api/crypto/generate-keys", &eve.token, json!({}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{generated}");
     assert!(
@@ -301,9 +119,7 @@ async fn two_users_chat_and_the_server_keeps_no_secret() {
 
     // Scan every database file the server wrote (SQLite main file, WAL, journal).
     let mut scanned = 0;
-    for entry in std::fs::read_dir(&data_dir).unwrap() {
-        let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
+    for (path, bytes) in served.stored_files() {
         if path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().contains("dev-jwt-secret"))
@@ -329,5 +145,9 @@ async fn two_users_chat_and_the_server_keeps_no_secret() {
             path.display()
         );
     }
-    assert!(scanned > 0, "no database files in {}", data_dir.display());
+    assert!(
+        scanned > 0,
+        "no database files in {}",
+        served.data_dir.display()
+    );
 }

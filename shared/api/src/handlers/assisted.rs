@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use e2ee_crypto::{Envelope, PrivateKey, PublicKey, Recipient, SealParams, random_message_id};
+use e2ee_crypto::{
+    Envelope, PrivateKey, PublicKey, Recipient, SealParams, conversation_recipients,
+    random_message_id,
+};
 use e2ee_protocol::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
@@ -94,7 +97,7 @@ pub async fn encrypt(state: Arc<AppState>, mut request: Request) -> HandlerResul
     let client_message_id = random_message_id();
     let receiver_id = body.receiver_id;
     let envelope = tokio::task::spawn_blocking(move || {
-        let recipients = [
+        let recipients = conversation_recipients(
             Recipient {
                 user_id: &receiver_id,
                 key: &receiver_key,
@@ -103,10 +106,7 @@ pub async fn encrypt(state: Arc<AppState>, mut request: Request) -> HandlerResul
                 user_id: &caller,
                 key: &caller_key,
             },
-        ];
-        let mut recipients = recipients.to_vec();
-        // A note to self has one recipient entry, not two for the same key.
-        recipients.dedup_by(|a, b| a.key.key_id() == b.key.key_id());
+        );
         e2ee_crypto::seal(
             message.as_bytes(),
             &SealParams {
@@ -139,13 +139,13 @@ pub async fn decrypt(state: Arc<AppState>, mut request: Request) -> HandlerResul
     let body: DecryptRequest = secret_json_body(&mut request)?;
     let private_pem = body.private_key;
     let envelope = Envelope::from_json(body.envelope.get().as_bytes()).map_err(crypto_error)?;
-    let sender_key = match &envelope.signature {
+    let sender_key = match envelope.signature() {
         Some(signature) => Some(
             signing_key(
                 &state,
-                &envelope.sender_id,
+                envelope.sender_id(),
                 &signature.key_id,
-                envelope.created_at,
+                envelope.created_at(),
                 SignatureUse::Reading,
             )
             .await?,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use e2ee_protocol::{LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UserResponse};
-use e2ee_storage::{NewUser, StoreError};
+use e2ee_storage::NewUser;
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use zeroize::Zeroizing;
@@ -11,7 +11,8 @@ use zeroize::Zeroizing;
 use super::HandlerResult;
 use crate::auth::{check_password_rules, hash_password};
 use crate::error::ApiError;
-use crate::http::{json_body, json_response, path_param};
+use crate::http::{json_body, path_param};
+use crate::response::json_response;
 use crate::state::AppState;
 use crate::throttle::PasswordCounters;
 
@@ -28,11 +29,9 @@ pub async fn register(state: Arc<AppState>, request: Request) -> HandlerResult {
             "displayName must be 1 to 64 characters, no control characters",
         ));
     }
-    // Reject bad or taken usernames before paying for a password hash.
-    e2ee_storage::normalize_username(&body.username).map_err(|e| match e {
-        StoreError::BadRequest(message) => ApiError::bad_request("invalid_username", message),
-        other => other.into(),
-    })?;
+    // Reject an invalid username before paying for a password hash (400 invalid_username); whether it is
+    // taken only `create` can tell, after the hash (409 username_taken).
+    e2ee_storage::normalize_username(&body.username)?;
     let password_hash = hash_password(password.to_string()).await?;
     let user = state
         .stores
@@ -42,14 +41,7 @@ pub async fn register(state: Arc<AppState>, request: Request) -> HandlerResult {
             password_hash,
             display_name: body.display_name,
         })
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                ApiError::conflict("username_taken", "that username is taken")
-            }
-            StoreError::BadRequest(message) => ApiError::bad_request("invalid_username", message),
-            other => other.into(),
-        })?;
+        .await?;
     Ok(json_response(
         StatusCode::CREATED,
         &RegisterResponse {
@@ -63,12 +55,8 @@ pub async fn register(state: Arc<AppState>, request: Request) -> HandlerResult {
 /// repeated failures for one account name or from one source address lock out with backoff (429).
 pub async fn login(state: Arc<AppState>, request: Request) -> HandlerResult {
     let body: LoginRequest = json_body(&request)?;
-    let user = match state.stores.users.get_by_username(&body.username).await {
-        Ok(user) => user,
-        // A username that cannot exist is just an unknown user.
-        Err(StoreError::BadRequest(_)) => None,
-        Err(other) => return Err(other.into()),
-    };
+    // A username that cannot exist is just an unknown user (the store answers `None`).
+    let user = state.stores.users.get_by_username(&body.username).await?;
     let counters = PasswordCounters::new(&request, &body.username);
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     if !counters
@@ -102,12 +90,12 @@ pub(crate) fn invalid_credentials() -> ApiError {
 pub async fn lookup_user(state: Arc<AppState>, request: Request) -> HandlerResult {
     state.tokens.authenticate(&request)?;
     let username = path_param(&request, "username", "/api/users/")?;
-    let user = match state.stores.users.get_by_username(&username).await {
-        Ok(user) => user,
-        Err(StoreError::BadRequest(_)) => None,
-        Err(other) => return Err(other.into()),
-    };
-    let user = user.ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
+    let user = state
+        .stores
+        .users
+        .get_by_username(&username)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
     Ok(json_response(
         StatusCode::OK,
         &UserResponse {

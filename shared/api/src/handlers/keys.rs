@@ -7,10 +7,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_crypto::{KeyId, KeyOperation, KeySize, KeyStatement, PrivateKey, PublicKey};
 use e2ee_protocol::{
-    GenerateKeysRequest, GeneratedKeyResponse, KeyAuthorization, PublicKeyResponse,
+    GenerateKeysRequest, GeneratedKeyResponse, KeyAuthorization, KeyStatus, PublicKeyResponse,
     RegisterKeyRequest, RevokeKeyRequest,
 };
-use e2ee_storage::{KeyStatus, NewPublicKey, PublicKeyRecord, StoreError};
+use e2ee_storage::{NewPublicKey, PublicKeyRecord, StoreError};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use zeroize::Zeroizing;
@@ -18,7 +18,8 @@ use zeroize::Zeroizing;
 use super::assisted::ensure_enabled;
 use super::{HandlerResult, MAX_CLOCK_SKEW_MS, active_key_record, require_user};
 use crate::error::{ApiError, crypto_error};
-use crate::http::{json_body, json_response, optional_json_body, path_param, query_param};
+use crate::http::{json_body, optional_json_body, path_param, query_param};
+use crate::response::json_response;
 use crate::state::AppState;
 use crate::throttle::{self, PasswordCounters, Quota, now_millis};
 use crate::views::key_view;
@@ -52,7 +53,7 @@ pub async fn generate_keys(state: Arc<AppState>, request: Request) -> HandlerRes
             bits: record.bits,
             public_key: record.public_key_pem,
             private_key: private_pem,
-            status: e2ee_protocol::KeyStatus::Pending,
+            status: KeyStatus::Pending,
         },
     ))
 }
@@ -97,14 +98,7 @@ pub async fn register_key(state: Arc<AppState>, request: Request) -> HandlerResu
         .stores
         .keys
         .put_active(new_public_key(&caller, &key)?)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => ApiError::conflict(
-                "key_retired",
-                "this key was retired or revoked and cannot be made active again",
-            ),
-            other => other.into(),
-        })?;
+        .await?;
     Ok(json_response(StatusCode::CREATED, &key_view(&record)))
 }
 
@@ -116,24 +110,19 @@ pub async fn revoke_key(state: Arc<AppState>, request: Request) -> HandlerResult
     let key_id = KeyId::parse(&body.key_id)
         .map_err(|_| ApiError::bad_request("invalid_key_id", "keyId must be 64 lowercase hex"))?;
     let statement = fresh_statement(KeyOperation::Revoke, &caller, key_id, body.created_at)?;
-    let not_found = || ApiError::not_found("key_not_found", "you have no key with this id");
-    state
+    // Before the second factor and the quota: an unknown key is 404 key_not_found, as `revoke` would say.
+    if state
         .stores
         .keys
         .get(&caller, &body.key_id)
         .await?
-        .ok_or_else(not_found)?;
+        .is_none()
+    {
+        return Err(StoreError::KeyNotFound.into());
+    }
     let second_factor = Some((body.authorization, body.password));
     authorize_key_operation(&state, &request, &statement, second_factor).await?;
-    let record = state
-        .stores
-        .keys
-        .revoke(&caller, &body.key_id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => not_found(),
-            other => other.into(),
-        })?;
+    let record = state.stores.keys.revoke(&caller, &body.key_id).await?;
     Ok(json_response(StatusCode::OK, &key_view(&record)))
 }
 

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use e2ee_crypto::Envelope;
+use e2ee_crypto::{ConversationError, Envelope};
 use e2ee_protocol::{MarkReadResponse, SendRequest, SendResponse};
-use e2ee_storage::{Inserted, KeyStatus, NewMessage, Order, StoreError};
+use e2ee_storage::{Inserted, KeyStatus, NewMessage, Order};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
@@ -30,21 +30,13 @@ pub async fn send(state: Arc<AppState>, request: Request) -> HandlerResult {
     let new_message = NewMessage {
         sender_id: caller,
         receiver_id: body.receiver_id,
-        client_message_id: envelope.message_id.clone(),
+        client_message_id: envelope.message_id().to_owned(),
         envelope: envelope.to_value(),
     };
-    let stored_envelope = new_message.envelope.clone();
+    // A retry of the same envelope is `Existing`; another envelope under a used id is 409 message_id_reused.
     let (status, message) = match state.stores.messages.insert(new_message).await? {
         Inserted::Created(message) => (StatusCode::CREATED, message),
-        Inserted::Existing(message) if message.envelope == stored_envelope => {
-            (StatusCode::OK, message)
-        }
-        Inserted::Existing(_) => {
-            return Err(ApiError::conflict(
-                "message_id_reused",
-                "this client message id was already used for a different envelope",
-            ));
-        }
+        Inserted::Existing(message) => (StatusCode::OK, message),
     };
     Ok(json_response(
         status,
@@ -65,43 +57,37 @@ async fn check_envelope(
     receiver_id: &str,
     envelope: &Envelope,
 ) -> Result<(), ApiError> {
-    if envelope.sender_id != caller {
+    if envelope.sender_id() != caller {
         return Err(ApiError::forbidden(
             "sender_mismatch",
             "the envelope's senderId must be your user id",
         ));
     }
     require_user(state, receiver_id, "receiver_not_found").await?;
-    let keys = &state.stores.keys;
-
-    let receiver_entry = envelope
-        .recipients
-        .iter()
-        .find(|r| r.user_id == receiver_id)
-        .ok_or_else(|| {
-            ApiError::unprocessable(
-                "receiver_not_in_envelope",
-                "the envelope is not wrapped for the receiver",
-            )
+    let entries = envelope
+        .conversation_entries(receiver_id)
+        .map_err(|error| match error {
+            ConversationError::ReceiverMissing => {
+                ApiError::unprocessable("receiver_not_in_envelope", error.to_string())
+            }
+            ConversationError::ForeignRecipient => {
+                ApiError::unprocessable("foreign_recipient", error.to_string())
+            }
         })?;
     let active = active_key_record(state, receiver_id).await?;
-    if active.as_ref().map(|k| k.key_id.as_str()) != Some(receiver_entry.key_id.as_str()) {
+    if active.as_ref().map(|k| k.key_id.as_str()) != Some(entries.receiver.key_id.as_str()) {
         return Err(ApiError::conflict(
             "stale_recipient_key",
             "the receiver's active key has changed; fetch it again and re-seal",
         ));
     }
-    for recipient in &envelope.recipients {
-        if recipient.user_id != caller && recipient.user_id != receiver_id {
-            return Err(ApiError::unprocessable(
-                "foreign_recipient",
-                "a 1:1 message may only be wrapped for its sender and receiver",
-            ));
-        }
-        if std::ptr::eq(recipient, receiver_entry) {
-            continue; // just checked: the receiver's active key
-        }
-        match keys.get(&recipient.user_id, &recipient.key_id).await? {
+    for recipient in entries.others() {
+        match state
+            .stores
+            .keys
+            .get(&recipient.user_id, &recipient.key_id)
+            .await?
+        {
             Some(record) if matches!(record.status, KeyStatus::Active | KeyStatus::Retired) => {}
             _ => {
                 return Err(ApiError::unprocessable(
@@ -113,19 +99,19 @@ async fn check_envelope(
     }
     // Readers show the signed time: it may not lie in the future (beyond clock skew).
     let now = throttle::now_millis();
-    if i64::try_from(envelope.created_at).map_or(true, |t| t > now + MAX_CLOCK_SKEW_MS) {
+    if i64::try_from(envelope.created_at()).map_or(true, |t| t > now + MAX_CLOCK_SKEW_MS) {
         return Err(ApiError::unprocessable(
             "invalid_created_at",
             "the envelope's createdAt lies in the future",
         ));
     }
-    if let Some(signature) = &envelope.signature {
+    if let Some(signature) = envelope.signature() {
         let purpose = SignatureUse::Sending { now };
         let key = signing_key(
             state,
             caller,
             &signature.key_id,
-            envelope.created_at,
+            envelope.created_at(),
             purpose,
         )
         .await?;
@@ -164,15 +150,7 @@ pub async fn mark_read(state: Arc<AppState>, request: Request) -> HandlerResult 
         .stores
         .messages
         .mark_read(&message_id, &caller)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("message_not_found", "no such message"),
-            StoreError::Forbidden => ApiError::forbidden(
-                "not_the_receiver",
-                "only the receiver can mark a message read",
-            ),
-            other => other.into(),
-        })?;
+        .await?;
     let read_at = message
         .read_at
         .ok_or_else(|| ApiError::internal("mark_read returned no read_at"))?;

@@ -6,7 +6,8 @@ pub mod keys;
 pub mod messages;
 
 use e2ee_crypto::PublicKey;
-use e2ee_storage::{KeyStatus, Message, Page, PageRequest, PublicKeyRecord};
+use e2ee_protocol::KeyStatus;
+use e2ee_storage::{Message, Page, PageRequest, PublicKeyRecord};
 use lambda_http::{Body, Request, Response};
 
 use crate::cursor::CursorScope;

@@ -7,42 +7,51 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::MySql;
 use sqlx::error::DatabaseError;
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions, MySqlSslMode};
-
-use super::{
-    ACQUIRE_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, SqlStore, impl_sql_records, map_error,
-    migrate_error,
+use sqlx::mysql::{
+    MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions, MySqlQueryResult, MySqlSslMode,
 };
-use crate::engine::{ThrottleRecords, failure_count};
-use crate::model::{Failures, Millis, StoreError, StoreResult};
+
+use super::throttle::ThrottleUpserts;
+use super::{
+    ACQUIRE_TIMEOUT, Dialect, IDLE_TIMEOUT, MAX_CONNECTIONS, SqlStore, map_error, migrate_error,
+};
+use crate::engine::failure_count;
+use crate::error::{StoreError, StoreResult};
+use crate::model::{Failures, Millis};
 
 /// Recycle connections well before typical server-side `wait_timeout`s and load-balancer idle cut-offs.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 
-/// Server error numbers that are transient: lock wait timeout, deadlock, too many connections, server shutting
-/// down, connection killed (MariaDB), query interrupted by a server-side time limit.
-fn is_transient(error: &dyn DatabaseError) -> bool {
-    const LOCK_WAIT_TIMEOUT: u16 = 1205;
-    const DEADLOCK: u16 = 1213;
-    const TOO_MANY_CONNECTIONS: u16 = 1040;
-    const SERVER_SHUTDOWN: u16 = 1053;
-    const CONNECTION_KILLED: u16 = 1927;
-    const QUERY_TIMEOUT: u16 = 3024;
-    error
-        .try_downcast_ref::<MySqlDatabaseError>()
-        .is_some_and(|error| {
-            matches!(
-                error.number(),
-                LOCK_WAIT_TIMEOUT
-                    | DEADLOCK
-                    | TOO_MANY_CONNECTIONS
-                    | SERVER_SHUTDOWN
-                    | CONNECTION_KILLED
-                    | QUERY_TIMEOUT
-            )
-        })
+impl Dialect for MySql {
+    /// Server error numbers that are transient: lock wait timeout, deadlock, too many connections, server
+    /// shutting down, connection killed (MariaDB), query interrupted by a server-side time limit.
+    fn is_transient(error: &dyn DatabaseError) -> bool {
+        const LOCK_WAIT_TIMEOUT: u16 = 1205;
+        const DEADLOCK: u16 = 1213;
+        const TOO_MANY_CONNECTIONS: u16 = 1040;
+        const SERVER_SHUTDOWN: u16 = 1053;
+        const CONNECTION_KILLED: u16 = 1927;
+        const QUERY_TIMEOUT: u16 = 3024;
+        error
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .is_some_and(|error| {
+                matches!(
+                    error.number(),
+                    LOCK_WAIT_TIMEOUT
+                        | DEADLOCK
+                        | TOO_MANY_CONNECTIONS
+                        | SERVER_SHUTDOWN
+                        | CONNECTION_KILLED
+                        | QUERY_TIMEOUT
+                )
+            })
+    }
+
+    fn rows_affected(result: &MySqlQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 impl SqlStore<MySql> {
@@ -118,13 +127,13 @@ async fn run_migrations(pool: &sqlx::MySqlPool) -> StoreResult<()> {
     let mut connection = pool
         .acquire()
         .await
-        .map_err(|error| map_error(error, is_transient))?;
+        .map_err(|error| map_error(error, MySql::is_transient))?;
     let (acquired,): (Option<i64>,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT GET_LOCK({MIGRATION_LOCK_NAME}, {MIGRATION_LOCK_WAIT_SECONDS})"
     )))
     .fetch_one(&mut *connection)
     .await
-    .map_err(|error| map_error(error, is_transient))?;
+    .map_err(|error| map_error(error, MySql::is_transient))?;
     if acquired != Some(1) {
         return Err(StoreError::Unavailable(
             "timed out waiting for another instance to finish the migrations".to_owned(),
@@ -138,14 +147,12 @@ async fn run_migrations(pool: &sqlx::MySqlPool) -> StoreResult<()> {
     )))
     .execute(&mut *connection)
     .await;
-    migrated.map_err(|error| migrate_error(error, is_transient))?;
-    released.map_err(|error| map_error(error, is_transient))?;
+    migrated.map_err(|error| migrate_error(error, MySql::is_transient))?;
+    released.map_err(|error| map_error(error, MySql::is_transient))?;
     Ok(())
 }
 
-impl_sql_records!(MySql, is_transient);
-
-mod throttle_statement {
+mod upsert {
     /// `LAST_INSERT_ID(expr)` hands the new count back in the statement's own result (the OK packet), so the
     /// upsert needs no second, racy read. Assignments run left to right: `hits` still sees the old
     /// `window_start`. A hit for an older window than the stored one counts in the stored window.
@@ -154,62 +161,30 @@ mod throttle_statement {
         ON DUPLICATE KEY UPDATE \
         hits = LAST_INSERT_ID(IF(? > window_start, 1, hits + 1)), \
         window_start = GREATEST(window_start, ?)";
-    pub(super) const FAILURES: &str =
-        "SELECT failures, last_failure_at FROM throttle_failures WHERE throttle_key = ?";
-    pub(super) const ADD_FAILURE: &str = "INSERT INTO throttle_failures \
+    pub(super) const FAILURE: &str = "INSERT INTO throttle_failures \
         (throttle_key, failures, last_failure_at) VALUES (?, LAST_INSERT_ID(1), ?) \
         ON DUPLICATE KEY UPDATE failures = LAST_INSERT_ID(failures + 1), last_failure_at = ?";
-    pub(super) const CLEAR_FAILURES: &str = "DELETE FROM throttle_failures WHERE throttle_key = ?";
 }
 
-/// One upsert statement each (`INSERT … ON DUPLICATE KEY UPDATE`): atomic, no read-modify-write.
+/// `INSERT … ON DUPLICATE KEY UPDATE`, the new count handed back through `LAST_INSERT_ID`.
 #[async_trait]
-impl ThrottleRecords for SqlStore<MySql> {
-    async fn hit_window(&self, key: &str, window_start: Millis) -> StoreResult<u64> {
-        let result = sqlx::query(throttle_statement::HIT)
+impl ThrottleUpserts for SqlStore<MySql> {
+    async fn upsert_hit(&self, key: &str, window_start: Millis) -> StoreResult<u64> {
+        let statement = sqlx::query(upsert::HIT)
             .bind(key)
             .bind(window_start)
             .bind(window_start)
-            .bind(window_start)
-            .execute(&self.pool)
-            .await
-            .map_err(Self::error)?;
-        Ok(result.last_insert_id())
+            .bind(window_start);
+        Ok(self.execute(statement).await?.last_insert_id())
     }
 
-    async fn failure_counter(&self, key: &str) -> StoreResult<Option<Failures>> {
-        let row: Option<(i64, i64)> = sqlx::query_as(throttle_statement::FAILURES)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(Self::error)?;
-        Ok(row.map(|(count, last_failure_at)| Failures {
-            count: failure_count(count),
-            last_failure_at,
-        }))
-    }
-
-    async fn add_failure(&self, key: &str, now: Millis) -> StoreResult<Failures> {
-        let result = sqlx::query(throttle_statement::ADD_FAILURE)
-            .bind(key)
-            .bind(now)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(Self::error)?;
+    async fn upsert_failure(&self, key: &str, now: Millis) -> StoreResult<Failures> {
+        let statement = sqlx::query(upsert::FAILURE).bind(key).bind(now).bind(now);
+        let count = self.execute(statement).await?.last_insert_id();
         Ok(Failures {
-            count: failure_count(i64::try_from(result.last_insert_id()).unwrap_or(i64::MAX)),
+            count: failure_count(i64::try_from(count).unwrap_or(i64::MAX)),
             last_failure_at: now,
         })
-    }
-
-    async fn delete_failures(&self, key: &str) -> StoreResult<()> {
-        sqlx::query(throttle_statement::CLEAR_FAILURES)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(Self::error)?;
-        Ok(())
     }
 }
 

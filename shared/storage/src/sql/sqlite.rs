@@ -25,15 +25,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sqlx::error::DatabaseError;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection};
 
+use super::rows::FailuresRow;
+use super::throttle::ThrottleUpserts;
 use super::{
-    ACQUIRE_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, SqlStore, impl_sql_records, map_error,
-    migrate_error,
+    ACQUIRE_TIMEOUT, Dialect, IDLE_TIMEOUT, MAX_CONNECTIONS, SqlStore, map_error, migrate_error,
 };
-use crate::engine::{ThrottleRecords, failure_count};
-use crate::model::{Failures, Millis, StoreError, StoreResult};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{Failures, Millis};
 
 /// How long a statement waits for another process's write lock before giving up with `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -61,11 +62,18 @@ fn primary_code(error: &dyn DatabaseError) -> Option<i64> {
         .map(|code| code & 0xff)
 }
 
-/// SQLite result codes that mean "try again later" or "cannot reach the file": BUSY, LOCKED, IOERR, CANTOPEN.
-fn is_transient(error: &dyn DatabaseError) -> bool {
-    const IOERR: i64 = 10;
-    const CANTOPEN: i64 = 14;
-    primary_code(error).is_some_and(|code| matches!(code, BUSY | LOCKED | IOERR | CANTOPEN))
+impl Dialect for Sqlite {
+    /// SQLite result codes that mean "try again later" or "cannot reach the file": BUSY, LOCKED, IOERR,
+    /// CANTOPEN.
+    fn is_transient(error: &dyn DatabaseError) -> bool {
+        const IOERR: i64 = 10;
+        const CANTOPEN: i64 = 14;
+        primary_code(error).is_some_and(|code| matches!(code, BUSY | LOCKED | IOERR | CANTOPEN))
+    }
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 /// Another connection holds a lock we need: worth another attempt.
@@ -88,9 +96,9 @@ enum PrepareError {
 impl From<sqlx::Error> for PrepareError {
     fn from(error: sqlx::Error) -> Self {
         if is_lock_conflict(&error) {
-            PrepareError::Busy(map_error(error, is_transient))
+            PrepareError::Busy(map_error(error, Sqlite::is_transient))
         } else {
-            PrepareError::Fatal(map_error(error, is_transient))
+            PrepareError::Fatal(map_error(error, Sqlite::is_transient))
         }
     }
 }
@@ -100,7 +108,7 @@ impl From<sqlx::migrate::MigrateError> for PrepareError {
         match error {
             sqlx::migrate::MigrateError::Execute(error)
             | sqlx::migrate::MigrateError::ExecuteMigration(error, _) => error.into(),
-            other => PrepareError::Fatal(migrate_error(other, is_transient)),
+            other => PrepareError::Fatal(migrate_error(other, Sqlite::is_transient)),
         }
     }
 }
@@ -225,9 +233,7 @@ fn apply_migrations(
     Box::pin(MIGRATOR.run_direct(None, connection, false))
 }
 
-impl_sql_records!(Sqlite, is_transient);
-
-mod throttle_statement {
+mod upsert {
     /// A hit for an older window than the stored one counts in the stored window.
     pub(super) const HIT: &str = "INSERT INTO throttle_windows (throttle_key, window_start, hits) \
         VALUES (?, ?, 1) \
@@ -236,60 +242,27 @@ mod throttle_statement {
                     ELSE throttle_windows.hits + 1 END, \
         window_start = MAX(throttle_windows.window_start, excluded.window_start) \
         RETURNING hits";
-    pub(super) const FAILURES: &str =
-        "SELECT failures, last_failure_at FROM throttle_failures WHERE throttle_key = ?";
-    pub(super) const ADD_FAILURE: &str = "INSERT INTO throttle_failures \
+    pub(super) const FAILURE: &str = "INSERT INTO throttle_failures \
         (throttle_key, failures, last_failure_at) VALUES (?, 1, ?) \
         ON CONFLICT (throttle_key) DO UPDATE SET \
         failures = throttle_failures.failures + 1, last_failure_at = excluded.last_failure_at \
         RETURNING failures, last_failure_at";
-    pub(super) const CLEAR_FAILURES: &str = "DELETE FROM throttle_failures WHERE throttle_key = ?";
 }
 
-/// One upsert statement each (`INSERT … ON CONFLICT … DO UPDATE … RETURNING`): atomic, no read-modify-write.
+/// `INSERT … ON CONFLICT … DO UPDATE … RETURNING`: the statement itself returns what it wrote.
 #[async_trait]
-impl ThrottleRecords for SqlStore<Sqlite> {
-    async fn hit_window(&self, key: &str, window_start: Millis) -> StoreResult<u64> {
-        let (hits,): (i64,) = sqlx::query_as(throttle_statement::HIT)
-            .bind(key)
-            .bind(window_start)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(Self::error)?;
+impl ThrottleUpserts for SqlStore<Sqlite> {
+    async fn upsert_hit(&self, key: &str, window_start: Millis) -> StoreResult<u64> {
+        let (hits,): (i64,) = self
+            .one(sqlx::query_as(upsert::HIT).bind(key).bind(window_start))
+            .await?;
         Ok(u64::try_from(hits).unwrap_or(0))
     }
 
-    async fn failure_counter(&self, key: &str) -> StoreResult<Option<Failures>> {
-        let row: Option<(i64, i64)> = sqlx::query_as(throttle_statement::FAILURES)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(Self::error)?;
-        Ok(row.map(|(count, last_failure_at)| Failures {
-            count: failure_count(count),
-            last_failure_at,
-        }))
-    }
-
-    async fn add_failure(&self, key: &str, now: Millis) -> StoreResult<Failures> {
-        let (count, last_failure_at): (i64, i64) = sqlx::query_as(throttle_statement::ADD_FAILURE)
-            .bind(key)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(Self::error)?;
-        Ok(Failures {
-            count: failure_count(count),
-            last_failure_at,
-        })
-    }
-
-    async fn delete_failures(&self, key: &str) -> StoreResult<()> {
-        sqlx::query(throttle_statement::CLEAR_FAILURES)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(Self::error)?;
-        Ok(())
+    async fn upsert_failure(&self, key: &str, now: Millis) -> StoreResult<Failures> {
+        let row: FailuresRow = self
+            .one(sqlx::query_as(upsert::FAILURE).bind(key).bind(now))
+            .await?;
+        Ok(row.into())
     }
 }

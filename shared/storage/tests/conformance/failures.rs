@@ -172,15 +172,10 @@ async fn database_going_away_is_unavailable(backend: Backend) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_going_away_is_unavailable() {
-    database_going_away_is_unavailable(Backend::MySql).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mongodb_going_away_is_unavailable() {
-    database_going_away_is_unavailable(Backend::MongoDb).await;
-}
+per_backend!(database_going_away_is_unavailable:
+    mysql_going_away_is_unavailable => MySql,
+    mongodb_going_away_is_unavailable => MongoDb,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_urls_are_reported_without_echoing_them() {

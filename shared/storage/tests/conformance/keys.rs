@@ -1,25 +1,22 @@
 //! KeyStore conformance.
 
-use e2ee_storage::{KeyStatus, StoreError, Stores};
+use e2ee_storage::{KeyStatus, PublicKeyRecord, StoreError, Stores};
 
-use crate::support::{concurrently, public_key};
+use crate::support::{
+    active_key, active_key_id, assert_invalid, concurrently, get_key, list_keys, public_key,
+    put_active, put_pending, revoke,
+};
 
 const USER: &str = "u_0123456789abcdef0123456789abcdef";
 const OTHER_USER: &str = "u_fedcba9876543210fedcba9876543210";
 
+fn statuses(keys: &[PublicKeyRecord]) -> Vec<KeyStatus> {
+    keys.iter().map(|k| k.status).collect()
+}
+
 pub async fn keys_put_active_and_read_back(stores: Stores) {
-    assert_eq!(
-        stores.keys.active_for_user(USER).await.expect("active"),
-        None
-    );
-    assert!(
-        stores
-            .keys
-            .list_for_user(USER)
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert_eq!(active_key(&stores, USER).await, None);
+    assert!(list_keys(&stores, USER).await.is_empty());
 
     let key = public_key(USER, "first");
     let stored = stores.keys.put_active(key.clone()).await.expect("put");
@@ -29,35 +26,16 @@ pub async fn keys_put_active_and_read_back(stores: Stores) {
     assert_eq!(stored.bits, 2048);
     assert_eq!(stored.status, KeyStatus::Active);
 
+    assert_eq!(active_key(&stores, USER).await, Some(stored.clone()));
     assert_eq!(
-        stores.keys.active_for_user(USER).await.expect("active"),
+        get_key(&stores, USER, &key.key_id).await,
         Some(stored.clone())
     );
-    assert_eq!(
-        stores.keys.get(USER, &key.key_id).await.expect("get"),
-        Some(stored.clone())
-    );
-    assert_eq!(
-        stores.keys.list_for_user(USER).await.expect("list"),
-        vec![stored.clone()]
-    );
+    assert_eq!(list_keys(&stores, USER).await, vec![stored.clone()]);
     // Keys are per user: the same key id under another user is a different (absent) record.
-    assert_eq!(
-        stores.keys.get(OTHER_USER, &key.key_id).await.expect("get"),
-        None
-    );
-    assert_eq!(
-        stores
-            .keys
-            .active_for_user(OTHER_USER)
-            .await
-            .expect("active"),
-        None
-    );
-    assert_eq!(
-        stores.keys.get(USER, &"0".repeat(64)).await.expect("get"),
-        None
-    );
+    assert_eq!(get_key(&stores, OTHER_USER, &key.key_id).await, None);
+    assert_eq!(active_key(&stores, OTHER_USER).await, None);
+    assert_eq!(get_key(&stores, USER, &"0".repeat(64)).await, None);
 }
 
 pub async fn keys_rotation_retires_previous_and_keeps_old_keys_readable(stores: Stores) {
@@ -67,21 +45,13 @@ pub async fn keys_rotation_retires_previous_and_keeps_old_keys_readable(stores: 
         key.bits = [2048, 3072, 4096][index];
         stored.push(stores.keys.put_active(key).await.expect("put"));
     }
-    let active = stores
-        .keys
-        .active_for_user(USER)
-        .await
-        .expect("active")
-        .expect("an active key");
+    let active = active_key(&stores, USER).await.expect("an active key");
     assert_eq!(active.key_id, stored[2].key_id);
 
     // Old keys stay readable, unchanged except for their status (old messages are wrapped to them).
     for old in &stored[..2] {
-        let read = stores
-            .keys
-            .get(USER, &old.key_id)
+        let read = get_key(&stores, USER, &old.key_id)
             .await
-            .expect("get")
             .expect("old key kept");
         assert_eq!(read.status, KeyStatus::Retired);
         assert_eq!(read.public_key_pem, old.public_key_pem);
@@ -90,15 +60,14 @@ pub async fn keys_rotation_retires_previous_and_keeps_old_keys_readable(stores: 
     }
 
     // Newest first, even though all three were registered within a few milliseconds.
-    let listed = stores.keys.list_for_user(USER).await.expect("list");
+    let listed = list_keys(&stores, USER).await;
     let ids: Vec<_> = listed.iter().map(|k| k.key_id.as_str()).collect();
     assert_eq!(
         ids,
         [&stored[2].key_id, &stored[1].key_id, &stored[0].key_id]
     );
-    let statuses: Vec<_> = listed.iter().map(|k| k.status).collect();
     assert_eq!(
-        statuses,
+        statuses(&listed),
         [KeyStatus::Active, KeyStatus::Retired, KeyStatus::Retired]
     );
     assert!(
@@ -108,141 +77,73 @@ pub async fn keys_rotation_retires_previous_and_keeps_old_keys_readable(stores: 
     );
 
     // Another user's rotation does not touch this user's keys.
-    stores
-        .keys
-        .put_active(public_key(OTHER_USER, "other"))
-        .await
-        .expect("put");
+    put_active(&stores, OTHER_USER, "other").await;
     assert_eq!(
-        stores
-            .keys
-            .active_for_user(USER)
-            .await
-            .expect("active")
-            .map(|k| k.key_id),
+        active_key_id(&stores, USER).await,
         Some(stored[2].key_id.clone())
     );
 }
 
 pub async fn keys_registering_the_active_key_again_is_a_no_op(stores: Stores) {
-    let first = stores
-        .keys
-        .put_active(public_key(USER, "same"))
-        .await
-        .expect("put");
-    let again = stores
-        .keys
-        .put_active(public_key(USER, "same"))
-        .await
-        .expect("put again");
+    let first = put_active(&stores, USER, "same").await;
+    let again = put_active(&stores, USER, "same").await;
     assert_eq!(
         again, first,
         "the original record, including its created_at"
     );
-    assert_eq!(
-        stores.keys.list_for_user(USER).await.expect("list").len(),
-        1
-    );
+    assert_eq!(list_keys(&stores, USER).await.len(), 1);
 }
 
 pub async fn keys_reactivating_a_retired_or_revoked_key_conflicts(stores: Stores) {
-    stores
-        .keys
-        .put_active(public_key(USER, "old"))
-        .await
-        .expect("put");
-    stores
-        .keys
-        .put_active(public_key(USER, "new"))
-        .await
-        .expect("put");
+    put_active(&stores, USER, "old").await;
+    put_active(&stores, USER, "new").await;
     let result = stores.keys.put_active(public_key(USER, "old")).await;
     assert!(
-        matches!(result, Err(StoreError::Conflict(_))),
+        matches!(result, Err(StoreError::KeyRetired)),
         "retired: {result:?}"
     );
 
     let new_id = public_key(USER, "new").key_id;
-    stores.keys.revoke(USER, &new_id).await.expect("revoke");
+    revoke(&stores, USER, &new_id).await;
     let result = stores.keys.put_active(public_key(USER, "new")).await;
     assert!(
-        matches!(result, Err(StoreError::Conflict(_))),
+        matches!(result, Err(StoreError::KeyRevoked)),
         "revoked: {result:?}"
     );
     // The failed attempts changed nothing.
+    assert_eq!(active_key(&stores, USER).await, None);
     assert_eq!(
-        stores.keys.active_for_user(USER).await.expect("active"),
-        None
+        statuses(&list_keys(&stores, USER).await),
+        [KeyStatus::Revoked, KeyStatus::Retired]
     );
-    let statuses: Vec<_> = stores
-        .keys
-        .list_for_user(USER)
-        .await
-        .expect("list")
-        .iter()
-        .map(|k| k.status)
-        .collect();
-    assert_eq!(statuses, [KeyStatus::Revoked, KeyStatus::Retired]);
 }
 
 pub async fn keys_revoke(stores: Stores) {
-    let key = stores
-        .keys
-        .put_active(public_key(USER, "k"))
-        .await
-        .expect("put");
-    let revoked = stores.keys.revoke(USER, &key.key_id).await.expect("revoke");
+    let key = put_active(&stores, USER, "k").await;
+    let revoked = revoke(&stores, USER, &key.key_id).await;
     assert_eq!(revoked.status, KeyStatus::Revoked);
     assert_eq!(revoked.public_key_pem, key.public_key_pem);
     assert_eq!(
-        stores.keys.active_for_user(USER).await.expect("active"),
+        active_key(&stores, USER).await,
         None,
         "no active key after revoking it"
     );
     // Idempotent.
-    assert_eq!(
-        stores
-            .keys
-            .revoke(USER, &key.key_id)
-            .await
-            .expect("revoke again"),
-        revoked
-    );
-    // Unknown key, or a key of another user → NotFound.
+    assert_eq!(revoke(&stores, USER, &key.key_id).await, revoked);
+    // Unknown key, or a key of another user → KeyNotFound.
     let result = stores.keys.revoke(USER, &"0".repeat(64)).await;
-    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+    assert!(matches!(result, Err(StoreError::KeyNotFound)), "{result:?}");
     let result = stores.keys.revoke(OTHER_USER, &key.key_id).await;
-    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+    assert!(matches!(result, Err(StoreError::KeyNotFound)), "{result:?}");
 
     // Revoking a retired key works too, and a new key can become active afterwards.
-    let second = stores
-        .keys
-        .put_active(public_key(USER, "k2"))
-        .await
-        .expect("put");
-    let third = stores
-        .keys
-        .put_active(public_key(USER, "k3"))
-        .await
-        .expect("put");
+    let second = put_active(&stores, USER, "k2").await;
+    let third = put_active(&stores, USER, "k3").await;
     assert_eq!(
-        stores
-            .keys
-            .revoke(USER, &second.key_id)
-            .await
-            .expect("revoke")
-            .status,
+        revoke(&stores, USER, &second.key_id).await.status,
         KeyStatus::Revoked
     );
-    assert_eq!(
-        stores
-            .keys
-            .active_for_user(USER)
-            .await
-            .expect("active")
-            .map(|k| k.key_id),
-        Some(third.key_id)
-    );
+    assert_eq!(active_key_id(&stores, USER).await, Some(third.key_id));
 }
 
 pub async fn keys_concurrent_rotation_leaves_exactly_one_active_key(stores: Stores) {
@@ -261,22 +162,14 @@ pub async fn keys_concurrent_rotation_leaves_exactly_one_active_key(stores: Stor
         for result in &results {
             assert!(result.is_ok(), "{result:?}");
         }
-        let listed = stores.keys.list_for_user(USER).await.expect("list");
+        let listed = list_keys(&stores, USER).await;
         let active: Vec<_> = listed
             .iter()
             .filter(|k| k.status == KeyStatus::Active)
             .collect();
         assert_eq!(active.len(), 1, "round {round}: {listed:#?}");
         assert_eq!(listed[0].status, KeyStatus::Active, "the newest key wins");
-        assert_eq!(
-            stores
-                .keys
-                .active_for_user(USER)
-                .await
-                .expect("active")
-                .as_ref(),
-            Some(active[0])
-        );
+        assert_eq!(active_key(&stores, USER).await.as_ref(), Some(active[0]));
         assert_eq!(listed.len(), RACERS * (round + 1), "every key is kept");
     }
 }
@@ -300,20 +193,25 @@ pub async fn keys_invalid_input_is_bad_request(stores: Stores) {
         ("1024 bits", weak),
         ("empty user id", no_user),
     ] {
-        let result = stores.keys.put_active(key).await;
-        assert!(
-            matches!(result, Err(StoreError::BadRequest(_))),
-            "{what}: {result:?}"
-        );
+        assert_invalid(stores.keys.put_active(key).await, what);
     }
+    assert!(list_keys(&stores, USER).await.is_empty());
+}
+
+/// `put_pending` of the key of `seed`, stored with `status`, is refused.
+async fn assert_not_pending(stores: &Stores, seed: &str, status: KeyStatus) {
+    let result = stores.keys.put_pending(public_key(USER, seed)).await;
     assert!(
-        stores
-            .keys
-            .list_for_user(USER)
-            .await
-            .expect("list")
-            .is_empty()
+        matches!(result, Err(StoreError::KeyNotPending { status: found }) if found == status),
+        "{seed} ({status:?}): {result:?}"
     );
+}
+
+/// Revoked, and never retired on the way.
+fn assert_revoked_without_retirement(key: &PublicKeyRecord) {
+    assert_eq!(key.status, KeyStatus::Revoked);
+    assert_eq!(key.retired_at, None);
+    assert!(key.revoked_at.is_some());
 }
 
 /// Lets the clock move on, so that times recorded before and after differ.
@@ -322,117 +220,61 @@ async fn tick() {
 }
 
 pub async fn keys_pending_keys_are_stored_but_never_active(stores: Stores) {
-    let pending = stores
-        .keys
-        .put_pending(public_key(USER, "generated"))
-        .await
-        .expect("put pending");
+    let pending = put_pending(&stores, USER, "generated").await;
     assert_eq!(pending.status, KeyStatus::Pending);
     assert_eq!((pending.retired_at, pending.revoked_at), (None, None));
     assert_eq!(
-        stores.keys.active_for_user(USER).await.expect("active"),
+        active_key(&stores, USER).await,
         None,
         "a pending key is never the active key"
     );
     assert_eq!(
-        stores.keys.get(USER, &pending.key_id).await.expect("get"),
+        get_key(&stores, USER, &pending.key_id).await,
         Some(pending.clone())
     );
     assert_eq!(
-        stores.keys.list_for_user(USER).await.expect("list"),
+        list_keys(&stores, USER).await,
         vec![pending.clone()],
         "listed, pending included"
     );
     // Idempotent while pending: the original record, unchanged.
     tick().await;
-    assert_eq!(
-        stores
-            .keys
-            .put_pending(public_key(USER, "generated"))
-            .await
-            .expect("put pending again"),
-        pending
-    );
+    assert_eq!(put_pending(&stores, USER, "generated").await, pending);
 
     // An active key next to it stays the active key; the pending key is left alone by rotation.
-    let active = stores
-        .keys
-        .put_active(public_key(USER, "device"))
-        .await
-        .expect("put active");
+    let active = put_active(&stores, USER, "device").await;
     assert_eq!(
-        stores
-            .keys
-            .active_for_user(USER)
-            .await
-            .expect("active")
-            .map(|k| k.key_id),
+        active_key_id(&stores, USER).await,
         Some(active.key_id.clone())
     );
     assert_eq!(
-        stores
-            .keys
-            .get(USER, &pending.key_id)
+        get_key(&stores, USER, &pending.key_id)
             .await
-            .expect("get")
             .map(|k| k.status),
         Some(KeyStatus::Pending)
     );
 
     // A key that exists with another status cannot be stored as pending.
-    let result = stores.keys.put_pending(public_key(USER, "device")).await;
-    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
-    stores
-        .keys
-        .put_active(public_key(USER, "device-2"))
-        .await
-        .expect("rotate");
-    let result = stores.keys.put_pending(public_key(USER, "device")).await;
-    assert!(
-        matches!(result, Err(StoreError::Conflict(_))),
-        "retired: {result:?}"
-    );
-    let result = stores.keys.put_pending(public_key(USER, "device-2")).await;
-    assert!(
-        matches!(result, Err(StoreError::Conflict(_))),
-        "active: {result:?}"
-    );
+    assert_not_pending(&stores, "device", KeyStatus::Active).await;
+    put_active(&stores, USER, "device-2").await;
+    assert_not_pending(&stores, "device", KeyStatus::Retired).await;
+    assert_not_pending(&stores, "device-2", KeyStatus::Active).await;
 
     // Input rules are the same as for active keys.
     let mut private = public_key(USER, "x");
     private.public_key_pem =
         "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n".into();
-    let result = stores.keys.put_pending(private).await;
-    assert!(
-        matches!(result, Err(StoreError::BadRequest(_))),
-        "{result:?}"
-    );
+    assert_invalid(stores.keys.put_pending(private).await, "private key");
 }
 
 pub async fn keys_activating_a_pending_key_makes_it_the_newest(stores: Stores) {
-    let first = stores
-        .keys
-        .put_active(public_key(USER, "first"))
-        .await
-        .expect("put");
-    let pending = stores
-        .keys
-        .put_pending(public_key(USER, "generated"))
-        .await
-        .expect("put pending");
+    let first = put_active(&stores, USER, "first").await;
+    let pending = put_pending(&stores, USER, "generated").await;
     // Registered after the pending key was stored: newer than its original position.
-    let second = stores
-        .keys
-        .put_active(public_key(USER, "second"))
-        .await
-        .expect("put");
+    let second = put_active(&stores, USER, "second").await;
     assert!(second.created_at > pending.created_at);
 
-    let activated = stores
-        .keys
-        .put_active(public_key(USER, "generated"))
-        .await
-        .expect("activate");
+    let activated = put_active(&stores, USER, "generated").await;
     assert_eq!(activated.status, KeyStatus::Active);
     assert_eq!(activated.key_id, pending.key_id);
     assert_eq!(activated.public_key_pem, pending.public_key_pem);
@@ -440,16 +282,12 @@ pub async fn keys_activating_a_pending_key_makes_it_the_newest(stores: Stores) {
         activated.created_at > second.created_at,
         "a fresh position, newer than every key of the user"
     );
-    assert_eq!(
-        stores.keys.active_for_user(USER).await.expect("active"),
-        Some(activated.clone())
-    );
-    let listed = stores.keys.list_for_user(USER).await.expect("list");
+    assert_eq!(active_key(&stores, USER).await, Some(activated.clone()));
+    let listed = list_keys(&stores, USER).await;
     let ids: Vec<_> = listed.iter().map(|k| k.key_id.as_str()).collect();
     assert_eq!(ids, [&activated.key_id, &second.key_id, &first.key_id]);
-    let statuses: Vec<_> = listed.iter().map(|k| k.status).collect();
     assert_eq!(
-        statuses,
+        statuses(&listed),
         [KeyStatus::Active, KeyStatus::Retired, KeyStatus::Retired]
     );
     assert!(
@@ -458,45 +296,25 @@ pub async fn keys_activating_a_pending_key_makes_it_the_newest(stores: Stores) {
     );
 
     // Activating it again is the usual no-op.
-    assert_eq!(
-        stores
-            .keys
-            .put_active(public_key(USER, "generated"))
-            .await
-            .expect("again"),
-        activated
-    );
+    assert_eq!(put_active(&stores, USER, "generated").await, activated);
 }
 
 pub async fn keys_concurrent_activation_of_one_pending_key(stores: Stores) {
-    stores
-        .keys
-        .put_active(public_key(USER, "old"))
-        .await
-        .expect("put");
-    let pending = stores
-        .keys
-        .put_pending(public_key(USER, "generated"))
-        .await
-        .expect("put pending");
+    put_active(&stores, USER, "old").await;
+    let pending = put_pending(&stores, USER, "generated").await;
     let results = concurrently(8, |_| {
         let keys = stores.keys.clone();
         async move { keys.put_active(public_key(USER, "generated")).await }
     })
     .await;
     let results: Vec<_> = results.into_iter().map(|r| r.expect("activate")).collect();
-    let active = stores
-        .keys
-        .active_for_user(USER)
-        .await
-        .expect("active")
-        .expect("an active key");
+    let active = active_key(&stores, USER).await.expect("an active key");
     assert_eq!(active.key_id, pending.key_id);
     assert!(
         results.iter().all(|k| k == &active),
         "every call reports the one activation: {results:#?}"
     );
-    let listed = stores.keys.list_for_user(USER).await.expect("list");
+    let listed = list_keys(&stores, USER).await;
     assert_eq!(listed.len(), 2);
     assert_eq!(
         listed
@@ -508,25 +326,12 @@ pub async fn keys_concurrent_activation_of_one_pending_key(stores: Stores) {
 }
 
 pub async fn keys_retirement_and_revocation_times(stores: Stores) {
-    let first = stores
-        .keys
-        .put_active(public_key(USER, "first"))
-        .await
-        .expect("put");
+    let first = put_active(&stores, USER, "first").await;
     assert_eq!((first.retired_at, first.revoked_at), (None, None));
     tick().await;
-    let second = stores
-        .keys
-        .put_active(public_key(USER, "second"))
-        .await
-        .expect("put");
+    let second = put_active(&stores, USER, "second").await;
     assert_eq!((second.retired_at, second.revoked_at), (None, None));
-    let retired = stores
-        .keys
-        .get(USER, &first.key_id)
-        .await
-        .expect("get")
-        .expect("kept");
+    let retired = get_key(&stores, USER, &first.key_id).await.expect("kept");
     assert_eq!(retired.status, KeyStatus::Retired);
     let retired_at = retired.retired_at.expect("retired_at is set on retirement");
     assert!(retired_at > first.created_at, "{retired:?}");
@@ -534,57 +339,28 @@ pub async fn keys_retirement_and_revocation_times(stores: Stores) {
 
     // Revoking a retired key keeps its retired_at; revoking again keeps the first revoked_at.
     tick().await;
-    let revoked = stores
-        .keys
-        .revoke(USER, &first.key_id)
-        .await
-        .expect("revoke");
+    let revoked = revoke(&stores, USER, &first.key_id).await;
     assert_eq!(revoked.status, KeyStatus::Revoked);
     assert_eq!(revoked.retired_at, Some(retired_at));
     let revoked_at = revoked.revoked_at.expect("revoked_at is set");
     assert!(revoked_at >= retired_at);
     tick().await;
-    let again = stores
-        .keys
-        .revoke(USER, &first.key_id)
-        .await
-        .expect("revoke again");
+    let again = revoke(&stores, USER, &first.key_id).await;
     assert_eq!(again, revoked, "unchanged, first revoked_at kept");
 
     // The active key: revoked without ever being retired.
-    let revoked_active = stores
-        .keys
-        .revoke(USER, &second.key_id)
-        .await
-        .expect("revoke");
-    assert_eq!(revoked_active.status, KeyStatus::Revoked);
-    assert_eq!(revoked_active.retired_at, None);
-    assert!(revoked_active.revoked_at.is_some());
+    assert_revoked_without_retirement(&revoke(&stores, USER, &second.key_id).await);
 
     // A pending key can be revoked too, and then cannot be activated.
-    let pending = stores
-        .keys
-        .put_pending(public_key(USER, "generated"))
-        .await
-        .expect("put pending");
-    let revoked_pending = stores
-        .keys
-        .revoke(USER, &pending.key_id)
-        .await
-        .expect("revoke pending");
-    assert_eq!(revoked_pending.status, KeyStatus::Revoked);
-    assert_eq!(revoked_pending.retired_at, None);
-    assert!(revoked_pending.revoked_at.is_some());
+    let pending = put_pending(&stores, USER, "generated").await;
+    let revoked_pending = revoke(&stores, USER, &pending.key_id).await;
+    assert_revoked_without_retirement(&revoked_pending);
     let result = stores.keys.put_active(public_key(USER, "generated")).await;
-    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
-    let result = stores.keys.put_pending(public_key(USER, "generated")).await;
-    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
-    assert_eq!(
-        stores.keys.active_for_user(USER).await.expect("active"),
-        None
-    );
+    assert!(matches!(result, Err(StoreError::KeyRevoked)), "{result:?}");
+    assert_not_pending(&stores, "generated", KeyStatus::Revoked).await;
+    assert_eq!(active_key(&stores, USER).await, None);
 
     // The times survive a round trip through the listing as well.
-    let listed = stores.keys.list_for_user(USER).await.expect("list");
+    let listed = list_keys(&stores, USER).await;
     assert!(listed.contains(&revoked) && listed.contains(&revoked_pending));
 }

@@ -8,6 +8,18 @@
 //! With `CI=true`, a missing URL fails the MySQL/MongoDB tests instead of skipping them.
 //! `scripts/services.sh` starts MariaDB and the MongoDB test server and exports both variables.
 
+/// One `#[tokio::test]` per `name => Backend`, each calling `case(Backend::…)`.
+macro_rules! per_backend {
+    ($case:ident: $($name:ident => $backend:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $case(crate::support::Backend::$backend).await;
+            }
+        )+
+    };
+}
+
 mod failures;
 mod keys;
 mod messages;

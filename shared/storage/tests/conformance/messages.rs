@@ -2,58 +2,34 @@
 
 use std::collections::HashSet;
 
-use e2ee_storage::{
-    Inserted, Message, NewMessage, Order, PageRequest, StoreError, Stores, chat_id,
-};
+use e2ee_protocol::chat_id;
+use e2ee_protocol::paging::{MAX_PAGE_BYTES, PAGE_MESSAGE_OVERHEAD_BYTES};
+use e2ee_storage::{Inserted, Message, NewMessage, Order, Page, PageRequest, StoreError, Stores};
 
-use crate::support::{concurrently, new_message};
+use crate::support::{
+    assert_invalid, assert_random_id, concurrently, created, get_message, history, ids,
+    new_message, page, participants, send, unread,
+};
 
 const ALICE: &str = "u_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const BOB: &str = "u_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const CAROL: &str = "u_cccccccccccccccccccccccccccccccc";
 
-async fn send(stores: &Stores, sender: &str, receiver: &str, client_message_id: &str) -> Message {
-    match stores
-        .messages
-        .insert(new_message(sender, receiver, client_message_id))
-        .await
-    {
-        Ok(Inserted::Created(message)) => message,
-        other => panic!("expected a new message, got {other:?}"),
-    }
+/// Marks `id` read as `caller`, which must succeed.
+async fn mark_read(stores: &Stores, id: &str, caller: &str, what: &str) -> Message {
+    let read = stores.messages.mark_read(id, caller).await;
+    read.expect(what)
 }
 
-fn page(limit: Option<u32>, cursor: Option<String>) -> PageRequest {
-    PageRequest { limit, cursor }
-}
-
-fn ids(messages: &[Message]) -> Vec<&str> {
-    messages.iter().map(|m| m.id.as_str()).collect()
-}
-
-fn assert_bad_request<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
-    assert!(
-        matches!(result, Err(StoreError::BadRequest(_))),
-        "{what}: expected BadRequest, got {result:?}"
-    );
+/// The first page (of the default size) of `chat`'s history in `order`.
+async fn whole_history(stores: &Stores, chat: &str, order: Order) -> Page<Message> {
+    history(stores, chat, order, PageRequest::default()).await
 }
 
 pub async fn messages_insert_and_get(stores: Stores) {
     let new = new_message(ALICE, BOB, "client-1");
-    let message = match stores.messages.insert(new.clone()).await.expect("insert") {
-        Inserted::Created(message) => message,
-        Inserted::Existing(message) => panic!("first insert reported as existing: {message:?}"),
-    };
-    assert!(
-        message.id.starts_with("m_") && message.id.len() == 34,
-        "id shape: {}",
-        message.id
-    );
-    assert!(
-        message.id[2..]
-            .chars()
-            .all(|c| matches!(c, '0'..='9' | 'a'..='f'))
-    );
+    let message = created(stores.messages.insert(new.clone()).await);
+    assert_random_id(&message.id, "m_");
     assert_eq!(message.chat_id, chat_id(ALICE, BOB));
     assert_eq!(message.chat_id, chat_id(BOB, ALICE));
     assert_eq!(message.sender_id, ALICE);
@@ -62,43 +38,38 @@ pub async fn messages_insert_and_get(stores: Stores) {
     assert_eq!(message.envelope, new.envelope);
     assert_eq!(message.read_at, None);
 
-    let read = stores
-        .messages
-        .get(&message.id)
-        .await
-        .expect("get")
-        .expect("stored");
+    let read = get_message(&stores, &message.id).await.expect("stored");
     assert_eq!(
         read, message,
         "the stored message, envelope included, reads back unchanged"
     );
     assert_eq!(
-        stores
-            .messages
-            .get("m_00000000000000000000000000000000")
-            .await
-            .expect("get"),
+        get_message(&stores, "m_00000000000000000000000000000000").await,
         None
     );
 }
 
 pub async fn messages_insert_is_idempotent_per_sender_and_client_id(stores: Stores) {
     let original = send(&stores, ALICE, BOB, "retry-me").await;
-    // A retry returns the original unchanged, even if the retried request differs.
+    // A retry of the same envelope returns the original unchanged, even if the rest of the request differs.
     let mut retry = new_message(ALICE, CAROL, "retry-me");
-    retry.envelope = serde_json::json!({ "different": true });
+    retry.envelope = original.envelope.clone();
     assert_eq!(
         stores.messages.insert(retry).await.expect("retry"),
         Inserted::Existing(original.clone())
     );
+    // Another envelope under a used client message id is refused, and stores nothing.
+    let mut reused = new_message(ALICE, BOB, "retry-me");
+    reused.envelope = serde_json::json!({ "different": true });
+    let result = stores.messages.insert(reused).await;
+    assert!(
+        matches!(result, Err(StoreError::MessageIdReused)),
+        "{result:?}"
+    );
     // The same client id from another sender is another message.
     let other = send(&stores, BOB, ALICE, "retry-me").await;
     assert_ne!(other.id, original.id);
-    let history = stores
-        .messages
-        .history(&chat_id(ALICE, BOB), Order::Asc, PageRequest::default())
-        .await
-        .expect("history");
+    let history = whole_history(&stores, &chat_id(ALICE, BOB), Order::Asc).await;
     assert_eq!(
         ids(&history.items),
         [original.id.as_str(), other.id.as_str()]
@@ -126,11 +97,7 @@ pub async fn messages_concurrent_retries_create_exactly_one_message(stores: Stor
         results.iter().all(|r| r.message() == &first),
         "every retry returns the same message"
     );
-    let history = stores
-        .messages
-        .history(&first.chat_id, Order::Asc, PageRequest::default())
-        .await
-        .expect("history");
+    let history = whole_history(&stores, &first.chat_id, Order::Asc).await;
     assert_eq!(history.items, vec![first]);
 }
 
@@ -155,11 +122,7 @@ pub async fn messages_history_pagination_is_stable_under_inserts(stores: Stores)
     let mut cursor = None;
     for page_number in 0.. {
         assert!(page_number < 50, "pagination does not terminate");
-        let page = stores
-            .messages
-            .history(&chat, Order::Asc, page(Some(40), cursor))
-            .await
-            .expect("page");
+        let page = history(&stores, &chat, Order::Asc, page(Some(40), cursor)).await;
         assert!(page.items.len() <= 40);
         seen.extend(page.items);
         let Some(next) = page.next_cursor else { break };
@@ -185,11 +148,7 @@ pub async fn messages_history_pagination_is_stable_under_inserts(stores: Stores)
     let mut cursor = None;
     for page_number in 0.. {
         assert!(page_number < 50, "pagination does not terminate");
-        let page = stores
-            .messages
-            .history(&chat, Order::Desc, page(None, cursor))
-            .await
-            .expect("page");
+        let page = history(&stores, &chat, Order::Desc, page(None, cursor)).await;
         assert!(page.items.len() <= 50, "default page size");
         if page_number == 0 {
             assert_eq!(page.items.len(), 50, "a full first page");
@@ -211,11 +170,7 @@ pub async fn messages_sequential_sends_keep_their_order_within_a_millisecond(sto
         sent.windows(2).all(|w| w[0].created_at < w[1].created_at),
         "created_at strictly increases"
     );
-    let history = stores
-        .messages
-        .history(&chat_id(BOB, ALICE), Order::Asc, PageRequest::default())
-        .await
-        .expect("history");
+    let history = whole_history(&stores, &chat_id(BOB, ALICE), Order::Asc).await;
     assert_eq!(ids(&history.items), ids(&sent));
     assert_eq!(history.next_cursor, None);
 }
@@ -226,34 +181,18 @@ pub async fn messages_history_covers_both_directions_of_one_chat_only(stores: St
     send(&stores, ALICE, CAROL, "3").await;
     send(&stores, CAROL, BOB, "4").await;
     for chat in [chat_id(ALICE, BOB), chat_id(BOB, ALICE)] {
-        let history = stores
-            .messages
-            .history(&chat, Order::Asc, PageRequest::default())
-            .await
-            .expect("history");
+        let history = whole_history(&stores, &chat, Order::Asc).await;
         assert_eq!(ids(&history.items), [first.id.as_str(), reply.id.as_str()]);
-        let newest_first = stores
-            .messages
-            .history(&chat, Order::Desc, PageRequest::default())
-            .await
-            .expect("history");
+        let newest_first = whole_history(&stores, &chat, Order::Desc).await;
         assert_eq!(
             ids(&newest_first.items),
             [reply.id.as_str(), first.id.as_str()]
         );
     }
-    let empty = stores
-        .messages
-        .history(
-            &chat_id(BOB, "u_nobody"),
-            Order::Asc,
-            PageRequest::default(),
-        )
-        .await
-        .expect("history");
+    let empty = whole_history(&stores, &chat_id(BOB, "u_nobody"), Order::Asc).await;
     assert_eq!(
         empty,
-        e2ee_storage::Page {
+        Page {
             items: vec![],
             next_cursor: None
         }
@@ -281,19 +220,11 @@ pub async fn messages_unread_pagination_oldest_first(stores: Stores) {
     let mut cursor = None;
     for page_number in 0.. {
         assert!(page_number < 20, "pagination does not terminate");
-        let page = stores
-            .messages
-            .unread_for(BOB, page(Some(50), cursor))
-            .await
-            .expect("unread page");
+        let page = unread(&stores, BOB, page(Some(50), cursor)).await;
         assert!(page.items.len() <= 50);
         // Reading some of a page while paging must not disturb the following pages.
         for message in page.items.iter().take(10) {
-            stores
-                .messages
-                .mark_read(&message.id, BOB)
-                .await
-                .expect("mark read");
+            mark_read(&stores, &message.id, BOB, "mark read").await;
             marked.push(message.id.clone());
         }
         seen.extend(page.items);
@@ -308,11 +239,7 @@ pub async fn messages_unread_pagination_oldest_first(stores: Stores) {
     assert!(seen.iter().all(|m| m.read_at.is_none()));
 
     // What is left unread afterwards: everything not marked.
-    let remaining = stores
-        .messages
-        .unread_for(BOB, page(Some(100), None))
-        .await
-        .expect("unread");
+    let remaining = unread(&stores, BOB, page(Some(100), None)).await;
     let still_unread: Vec<&str> = expected
         .iter()
         .filter(|m| !marked.contains(&m.id))
@@ -326,11 +253,8 @@ pub async fn messages_unread_pagination_oldest_first(stores: Stores) {
     );
 
     assert!(
-        stores
-            .messages
-            .unread_for("u_nobody", PageRequest::default())
+        unread(&stores, "u_nobody", PageRequest::default())
             .await
-            .expect("unread")
             .items
             .is_empty()
     );
@@ -342,16 +266,13 @@ pub async fn messages_mark_read_authorization_and_idempotency(stores: Stores) {
     for caller in [ALICE, CAROL] {
         let result = stores.messages.mark_read(&message.id, caller).await;
         assert!(
-            matches!(result, Err(StoreError::Forbidden)),
+            matches!(result, Err(StoreError::NotTheReceiver)),
             "{caller}: {result:?}"
         );
     }
     assert_eq!(
-        stores
-            .messages
-            .get(&message.id)
+        get_message(&stores, &message.id)
             .await
-            .expect("get")
             .and_then(|m| m.read_at),
         None
     );
@@ -359,13 +280,12 @@ pub async fn messages_mark_read_authorization_and_idempotency(stores: Stores) {
         .messages
         .mark_read("m_00000000000000000000000000000000", BOB)
         .await;
-    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+    assert!(
+        matches!(result, Err(StoreError::MessageNotFound)),
+        "{result:?}"
+    );
 
-    let read = stores
-        .messages
-        .mark_read(&message.id, BOB)
-        .await
-        .expect("mark read");
+    let read = mark_read(&stores, &message.id, BOB, "mark read").await;
     let read_at = read.read_at.expect("read_at set");
     assert_eq!(
         Message {
@@ -375,37 +295,27 @@ pub async fn messages_mark_read_authorization_and_idempotency(stores: Stores) {
         message,
         "nothing else changed"
     );
-    let again = stores
-        .messages
-        .mark_read(&message.id, BOB)
-        .await
-        .expect("mark read again");
+    let again = mark_read(&stores, &message.id, BOB, "mark read again").await;
     assert_eq!(
         again.read_at,
         Some(read_at),
         "a second call returns the first read_at"
     );
     assert_eq!(
-        stores
-            .messages
-            .get(&message.id)
+        get_message(&stores, &message.id)
             .await
-            .expect("get")
             .and_then(|m| m.read_at),
         Some(read_at)
     );
     assert!(
-        stores
-            .messages
-            .unread_for(BOB, PageRequest::default())
+        unread(&stores, BOB, PageRequest::default())
             .await
-            .expect("unread")
             .items
             .is_empty()
     );
     let result = stores.messages.mark_read(&message.id, ALICE).await;
     assert!(
-        matches!(result, Err(StoreError::Forbidden)),
+        matches!(result, Err(StoreError::NotTheReceiver)),
         "still forbidden after reading: {result:?}"
     );
 
@@ -425,6 +335,22 @@ pub async fn messages_mark_read_authorization_and_idempotency(stores: Stores) {
     assert!(read_ats.iter().all(Option::is_some));
 }
 
+/// `request` is refused by the history of `chat` in `order`.
+async fn history_refuses(
+    stores: &Stores,
+    chat: &str,
+    order: Order,
+    request: PageRequest,
+    what: &str,
+) {
+    assert_invalid(stores.messages.history(chat, order, request).await, what);
+}
+
+/// `request` is refused by the unread messages of `receiver`.
+async fn unread_refuses(stores: &Stores, receiver: &str, request: PageRequest, what: &str) {
+    assert_invalid(stores.messages.unread_for(receiver, request).await, what);
+}
+
 pub async fn messages_bad_cursors_and_limits_are_bad_requests(stores: Stores) {
     for index in 0..5 {
         send(&stores, ALICE, BOB, &format!("ab{index}")).await;
@@ -432,18 +358,17 @@ pub async fn messages_bad_cursors_and_limits_are_bad_requests(stores: Stores) {
     }
     let chat_ab = chat_id(ALICE, BOB);
     let chat_ac = chat_id(ALICE, CAROL);
-    let first = stores
-        .messages
-        .history(&chat_ab, Order::Asc, page(Some(2), None))
-        .await
-        .expect("page");
+    let first = history(&stores, &chat_ab, Order::Asc, page(Some(2), None)).await;
     let cursor = first.next_cursor.expect("more pages");
+    let at = |cursor: &str| page(None, Some(cursor.to_owned()));
     // The cursor works where it belongs.
-    let second = stores
-        .messages
-        .history(&chat_ab, Order::Asc, page(Some(2), Some(cursor.clone())))
-        .await
-        .expect("page");
+    let second = history(
+        &stores,
+        &chat_ab,
+        Order::Asc,
+        page(Some(2), Some(cursor.clone())),
+    )
+    .await;
     assert_eq!(second.items.len(), 2);
 
     let truncated = cursor[..cursor.len() - 4].to_owned();
@@ -455,79 +380,39 @@ pub async fn messages_bad_cursors_and_limits_are_bad_requests(stores: Stores) {
         truncated.as_str(),
         &"A".repeat(4096),
     ] {
-        assert_bad_request(
-            stores
-                .messages
-                .history(&chat_ab, Order::Asc, page(None, Some(garbage.to_owned())))
-                .await,
-            &format!("history cursor {garbage:.20}"),
-        );
-        assert_bad_request(
-            stores
-                .messages
-                .unread_for(BOB, page(None, Some(garbage.to_owned())))
-                .await,
-            &format!("unread cursor {garbage:.20}"),
-        );
+        let what = format!("history cursor {garbage:.20}");
+        history_refuses(&stores, &chat_ab, Order::Asc, at(garbage), &what).await;
+        let what = format!("unread cursor {garbage:.20}");
+        unread_refuses(&stores, BOB, at(garbage), &what).await;
     }
     // A valid cursor used for another query.
-    assert_bad_request(
-        stores
-            .messages
-            .history(&chat_ac, Order::Asc, page(None, Some(cursor.clone())))
-            .await,
-        "cursor of another chat",
-    );
-    assert_bad_request(
-        stores
-            .messages
-            .history(&chat_ab, Order::Desc, page(None, Some(cursor.clone())))
-            .await,
-        "cursor of the other order",
-    );
-    assert_bad_request(
-        stores
-            .messages
-            .unread_for(BOB, page(None, Some(cursor.clone())))
-            .await,
-        "history cursor for unread",
-    );
-    let unread = stores
-        .messages
-        .unread_for(CAROL, page(Some(2), None))
+    let what = "cursor of another chat";
+    history_refuses(&stores, &chat_ac, Order::Asc, at(&cursor), what).await;
+    let what = "cursor of the other order";
+    history_refuses(&stores, &chat_ab, Order::Desc, at(&cursor), what).await;
+    unread_refuses(&stores, BOB, at(&cursor), "history cursor for unread").await;
+    let carol_cursor = unread(&stores, CAROL, page(Some(2), None))
         .await
-        .expect("unread");
-    let carol_cursor = unread.next_cursor.expect("more unread");
-    assert_bad_request(
-        stores
-            .messages
-            .unread_for(BOB, page(None, Some(carol_cursor)))
-            .await,
-        "unread cursor of another receiver",
-    );
+        .next_cursor
+        .expect("more unread");
+    let what = "unread cursor of another receiver";
+    unread_refuses(&stores, BOB, at(&carol_cursor), what).await;
 
     for limit in [0, 101, u32::MAX] {
-        assert_bad_request(
-            stores
-                .messages
-                .history(&chat_ab, Order::Asc, page(Some(limit), None))
-                .await,
-            &format!("history limit {limit}"),
-        );
-        assert_bad_request(
-            stores
-                .messages
-                .unread_for(BOB, page(Some(limit), None))
-                .await,
-            &format!("unread limit {limit}"),
-        );
+        let what = format!("history limit {limit}");
+        history_refuses(
+            &stores,
+            &chat_ab,
+            Order::Asc,
+            page(Some(limit), None),
+            &what,
+        )
+        .await;
+        let what = format!("unread limit {limit}");
+        unread_refuses(&stores, BOB, page(Some(limit), None), &what).await;
     }
     for limit in [1, 100] {
-        let page = stores
-            .messages
-            .history(&chat_ab, Order::Asc, page(Some(limit), None))
-            .await
-            .expect("valid limit");
+        let page = history(&stores, &chat_ab, Order::Asc, page(Some(limit), None)).await;
         assert_eq!(page.items.len(), (limit as usize).min(5));
     }
 }
@@ -586,55 +471,29 @@ pub async fn messages_invalid_input_is_bad_request(stores: Stores) {
         ),
     ];
     for (what, message) in cases {
-        assert_bad_request(stores.messages.insert(message).await, what);
+        assert_invalid(stores.messages.insert(message).await, what);
     }
-    let history = stores
-        .messages
-        .history(&chat_id(ALICE, BOB), Order::Asc, PageRequest::default())
-        .await
-        .expect("history");
+    let history = whole_history(&stores, &chat_id(ALICE, BOB), Order::Asc).await;
     assert!(history.items.is_empty(), "nothing was stored");
 }
 
 pub async fn messages_chat_participants_are_recorded_with_the_first_message(stores: Stores) {
     let ab = chat_id(ALICE, BOB);
     assert_eq!(
-        stores
-            .messages
-            .chat_participants(&ab)
-            .await
-            .expect("lookup"),
+        participants(&stores, &ab).await,
         None,
         "no message yet: unknown chat"
     );
     for not_a_chat in ["", "c_1", "not a chat id", &"c".repeat(5000)] {
-        assert_eq!(
-            stores
-                .messages
-                .chat_participants(not_a_chat)
-                .await
-                .expect("lookup"),
-            None
-        );
+        assert_eq!(participants(&stores, not_a_chat).await, None);
     }
 
     send(&stores, ALICE, BOB, "first").await;
-    let participants = Some([ALICE.to_owned(), BOB.to_owned()]);
+    let alice_and_bob = Some([ALICE.to_owned(), BOB.to_owned()]);
+    assert_eq!(participants(&stores, &ab).await, alice_and_bob);
     assert_eq!(
-        stores
-            .messages
-            .chat_participants(&ab)
-            .await
-            .expect("lookup"),
-        participants
-    );
-    assert_eq!(
-        stores
-            .messages
-            .chat_participants(&chat_id(BOB, ALICE))
-            .await
-            .expect("lookup"),
-        participants
+        participants(&stores, &chat_id(BOB, ALICE)).await,
+        alice_and_bob
     );
     // A reply and a retry change nothing.
     send(&stores, BOB, ALICE, "reply").await;
@@ -643,55 +502,29 @@ pub async fn messages_chat_participants_are_recorded_with_the_first_message(stor
         .insert(new_message(ALICE, BOB, "first"))
         .await
         .expect("retry");
-    assert_eq!(
-        stores
-            .messages
-            .chat_participants(&ab)
-            .await
-            .expect("lookup"),
-        participants
-    );
+    assert_eq!(participants(&stores, &ab).await, alice_and_bob);
 
     // First message in the other direction: the receiver sorts first; the participants are sorted bytewise.
     send(&stores, CAROL, BOB, "from carol").await;
     assert_eq!(
-        stores
-            .messages
-            .chat_participants(&chat_id(CAROL, BOB))
-            .await
-            .expect("lookup"),
+        participants(&stores, &chat_id(CAROL, BOB)).await,
         Some([BOB.to_owned(), CAROL.to_owned()])
     );
     let (upper, lower) = ("u_Z", "u_a");
     send(&stores, lower, upper, "bytewise").await;
     assert_eq!(
-        stores
-            .messages
-            .chat_participants(&chat_id(upper, lower))
-            .await
-            .expect("lookup"),
+        participants(&stores, &chat_id(upper, lower)).await,
         Some([upper.to_owned(), lower.to_owned()]),
         "'Z' (0x5A) sorts before 'a' (0x61)"
     );
     // A chat with oneself has the same user twice.
     send(&stores, ALICE, ALICE, "note to self").await;
     assert_eq!(
-        stores
-            .messages
-            .chat_participants(&chat_id(ALICE, ALICE))
-            .await
-            .expect("lookup"),
+        participants(&stores, &chat_id(ALICE, ALICE)).await,
         Some([ALICE.to_owned(), ALICE.to_owned()])
     );
     // Other chats stay unknown.
-    assert_eq!(
-        stores
-            .messages
-            .chat_participants(&chat_id(ALICE, CAROL))
-            .await
-            .expect("lookup"),
-        None
-    );
+    assert_eq!(participants(&stores, &chat_id(ALICE, CAROL)).await, None);
 }
 
 pub async fn messages_concurrent_first_messages_share_one_chat(stores: Stores) {
@@ -709,27 +542,13 @@ pub async fn messages_concurrent_first_messages_share_one_chat(stores: Stores) {
         }
     })
     .await;
-    let created: Vec<Message> = results
-        .into_iter()
-        .map(|r| match r.expect("insert") {
-            Inserted::Created(message) => message,
-            other => panic!("expected a new message, got {other:?}"),
-        })
-        .collect();
+    let created: Vec<Message> = results.into_iter().map(created).collect();
     let chat = chat_id(ALICE, BOB);
     assert_eq!(
-        stores
-            .messages
-            .chat_participants(&chat)
-            .await
-            .expect("lookup"),
+        participants(&stores, &chat).await,
         Some([ALICE.to_owned(), BOB.to_owned()])
     );
-    let history = stores
-        .messages
-        .history(&chat, Order::Asc, PageRequest::default())
-        .await
-        .expect("history");
+    let history = whole_history(&stores, &chat, Order::Asc).await;
     let stored: HashSet<&str> = ids(&history.items).into_iter().collect();
     let expected: HashSet<&str> = ids(&created).into_iter().collect();
     assert_eq!(stored, expected, "all 16 messages are stored");
@@ -752,8 +571,7 @@ fn page_bytes(messages: &[Message]) -> usize {
     messages
         .iter()
         .map(|m| {
-            serde_json::to_vec(&m.envelope).expect("serialize").len()
-                + e2ee_storage::PAGE_MESSAGE_OVERHEAD_BYTES
+            serde_json::to_vec(&m.envelope).expect("serialize").len() + PAGE_MESSAGE_OVERHEAD_BYTES
         })
         .sum()
 }
@@ -762,7 +580,7 @@ fn page_bytes(messages: &[Message]) -> usize {
 async fn walk<F, Fut>(limit: u32, mut next_page: F) -> (Vec<Message>, Vec<usize>)
 where
     F: FnMut(PageRequest) -> Fut,
-    Fut: std::future::Future<Output = Result<e2ee_storage::Page<Message>, StoreError>>,
+    Fut: std::future::Future<Output = Result<Page<Message>, StoreError>>,
 {
     let mut seen = Vec::new();
     let mut sizes = Vec::new();
@@ -777,7 +595,7 @@ where
         assert!(page.items.len() <= limit as usize);
         let bytes = page_bytes(&page.items);
         assert!(
-            bytes <= e2ee_storage::MAX_PAGE_BYTES || page.items.len() == 1,
+            bytes <= MAX_PAGE_BYTES || page.items.len() == 1,
             "page {page_number}: {bytes} bytes in {} messages",
             page.items.len()
         );
@@ -794,10 +612,7 @@ pub async fn messages_pages_are_capped_by_bytes(stores: Stores) {
     let mut sent = Vec::new();
     for index in 0..5 {
         let message = envelope_of_size(ALICE, BOB, &format!("large-{index}"), LARGE);
-        match stores.messages.insert(message).await.expect("insert") {
-            Inserted::Created(message) => sent.push(message),
-            other => panic!("expected a new message, got {other:?}"),
-        }
+        sent.push(created(stores.messages.insert(message).await));
     }
     let chat = chat_id(ALICE, BOB);
     // 3 × 1.2 MB fit into 4 MiB, a fourth does not.
@@ -842,7 +657,7 @@ pub async fn messages_pages_are_capped_by_bytes(stores: Stores) {
 }
 
 pub async fn messages_a_message_larger_than_a_page_travels_alone(stores: Stores) {
-    let huge = envelope_of_size(ALICE, CAROL, "huge", e2ee_storage::MAX_PAGE_BYTES + 100_000);
+    let huge = envelope_of_size(ALICE, CAROL, "huge", MAX_PAGE_BYTES + 100_000);
     let huge = stores
         .messages
         .insert(huge)
@@ -853,45 +668,25 @@ pub async fn messages_a_message_larger_than_a_page_travels_alone(stores: Stores)
     let small = send(&stores, CAROL, ALICE, "small").await;
     let chat = chat_id(ALICE, CAROL);
 
-    let first = stores
-        .messages
-        .history(&chat, Order::Asc, page(None, None))
-        .await
-        .expect("page");
+    let first = history(&stores, &chat, Order::Asc, page(None, None)).await;
     assert_eq!(ids(&first.items), [huge.id.as_str()], "never an empty page");
     let cursor = first.next_cursor.expect("the page was cut by size");
-    let second = stores
-        .messages
-        .history(&chat, Order::Asc, page(None, Some(cursor)))
-        .await
-        .expect("page");
+    let second = history(&stores, &chat, Order::Asc, page(None, Some(cursor))).await;
     assert_eq!(ids(&second.items), [small.id.as_str()]);
     assert_eq!(second.next_cursor, None);
 
-    let newest_first = stores
-        .messages
-        .history(&chat, Order::Desc, page(None, None))
-        .await
-        .expect("page");
+    let newest_first = history(&stores, &chat, Order::Desc, page(None, None)).await;
     assert_eq!(
         ids(&newest_first.items),
         [small.id.as_str()],
         "the small one, then the huge one alone"
     );
     let cursor = newest_first.next_cursor.expect("cut by size");
-    let rest = stores
-        .messages
-        .history(&chat, Order::Desc, page(None, Some(cursor)))
-        .await
-        .expect("page");
+    let rest = history(&stores, &chat, Order::Desc, page(None, Some(cursor))).await;
     assert_eq!(ids(&rest.items), [huge.id.as_str()]);
     assert_eq!(rest.next_cursor, None);
 
-    let unread = stores
-        .messages
-        .unread_for(CAROL, page(None, None))
-        .await
-        .expect("unread");
+    let unread = unread(&stores, CAROL, page(None, None)).await;
     assert_eq!(ids(&unread.items), [huge.id.as_str()]);
     assert_eq!(unread.next_cursor, None, "nothing else is unread for Carol");
 }

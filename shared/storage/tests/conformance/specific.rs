@@ -3,13 +3,15 @@
 
 use std::path::Path;
 
-use e2ee_storage::{KeyStatus, Order, PageRequest, StorageConfig, Stores, chat_id};
+use e2ee_protocol::chat_id;
+use e2ee_storage::{KeyStatus, Order, PageRequest, StorageConfig, Stores};
 use mongodb::bson::{Bson, Document, doc};
 use sqlx::Connection;
 
 use crate::support::{
-    Backend, Namespace, cleaning_up, concurrently, create_user, new_message, new_user, open,
-    public_key,
+    Backend, Namespace, active_key_id, cleaning_up, concurrently, create_user, get_message,
+    history, hit, in_namespace, list_keys, new_message, new_user, open, participants, put_active,
+    put_pending,
 };
 
 async fn raw_mongo_database(config: &StorageConfig) -> mongodb::Database {
@@ -19,13 +21,23 @@ async fn raw_mongo_database(config: &StorageConfig) -> mongodb::Database {
     client.database(config.mongodb_database.as_deref().expect("database"))
 }
 
+/// The one document of `collection` that matches `filter`, read past the store.
+async fn raw_find_one(
+    database: &mongodb::Database,
+    collection: &str,
+    filter: Document,
+) -> Document {
+    let found = database
+        .collection::<Document>(collection)
+        .find_one(filter)
+        .await
+        .expect("raw find");
+    found.unwrap_or_else(|| panic!("no document in {collection}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongodb_stores_envelopes_as_documents_and_times_as_dates() {
-    let Some(namespace) = Namespace::create(Backend::MongoDb).await else {
-        return;
-    };
-    let config = namespace.config.clone();
-    cleaning_up(vec![namespace], async move {
+    in_namespace(Backend::MongoDb, |config| async move {
         let stores = open(&config).await;
         let message = stores
             .messages
@@ -34,19 +46,10 @@ async fn mongodb_stores_envelopes_as_documents_and_times_as_dates() {
             .expect("insert")
             .message()
             .clone();
-        stores
-            .keys
-            .put_active(public_key("u_a", "format"))
-            .await
-            .expect("put key");
+        put_active(&stores, "u_a", "format").await;
 
         let database = raw_mongo_database(&config).await;
-        let stored: Document = database
-            .collection::<Document>("messages")
-            .find_one(doc! { "_id": &message.id })
-            .await
-            .expect("raw find")
-            .expect("message document");
+        let stored = raw_find_one(&database, "messages", doc! { "_id": &message.id }).await;
         assert!(
             matches!(stored.get("envelope"), Some(Bson::Document(_))),
             "{stored:?}"
@@ -61,12 +64,7 @@ async fn mongodb_stores_envelopes_as_documents_and_times_as_dates() {
             Some(message.chat_id.as_str())
         );
 
-        let chat: Document = database
-            .collection::<Document>("chats")
-            .find_one(doc! { "chat_id": &message.chat_id })
-            .await
-            .expect("raw find")
-            .expect("chat document");
+        let chat = raw_find_one(&database, "chats", doc! { "chat_id": &message.chat_id }).await;
         assert_eq!(chat.get_str("user_low").ok(), Some("u_a"));
         assert_eq!(chat.get_str("user_high").ok(), Some("u_b"));
         assert!(
@@ -74,12 +72,7 @@ async fn mongodb_stores_envelopes_as_documents_and_times_as_dates() {
             "{chat:?}"
         );
 
-        let key: Document = database
-            .collection::<Document>("public_keys")
-            .find_one(doc! { "user_id": "u_a" })
-            .await
-            .expect("raw find")
-            .expect("key document");
+        let key = raw_find_one(&database, "public_keys", doc! { "user_id": "u_a" }).await;
         assert!(
             matches!(key.get("created_at"), Some(Bson::DateTime(_))),
             "{key:?}"
@@ -162,11 +155,7 @@ async fn mongodb_stores_envelopes_as_documents_and_times_as_dates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_migrations_are_safe_across_concurrent_cold_starts() {
-    let Some(namespace) = Namespace::create(Backend::MySql).await else {
-        return;
-    };
-    let config = namespace.config.clone();
-    cleaning_up(vec![namespace], async move {
+    in_namespace(Backend::MySql, |config| async move {
         let results = concurrently(4, |_| {
             let config = config.clone();
             async move { Stores::from_config(&config).await.map(|_| ()) }
@@ -282,16 +271,26 @@ async fn composition_puts_users_in_mysql_and_messages_in_mongodb() {
             .await
             .expect("count");
         assert_eq!(in_mongo, 1, "the message is in MongoDB");
-        let history = stores
-            .messages
-            .history(&message.chat_id, Order::Asc, PageRequest::default())
-            .await
-            .expect("history");
+        let history = history(
+            &stores,
+            &message.chat_id,
+            Order::Asc,
+            PageRequest::default(),
+        )
+        .await;
         assert_eq!(history.items, vec![message]);
 
         drop(stores);
     })
     .await;
+}
+
+/// The values of `results`, which must all be `Ok` (else a panic naming `what` and the index).
+fn all_ok<T, E: std::fmt::Debug>(results: Vec<Result<T, E>>, what: &str) -> Vec<T> {
+    let ok = |(index, result): (usize, Result<T, E>)| {
+        result.unwrap_or_else(|error| panic!("{what} {index}: {error:?}"))
+    };
+    results.into_iter().enumerate().map(ok).collect()
 }
 
 /// 16 "processes" (separate pools) open one new file at the same moment, 50 times over; every one of them must
@@ -312,13 +311,7 @@ async fn sqlite_many_concurrent_cold_starts_of_a_new_file() {
             async move { Stores::from_config(&config).await }
         })
         .await;
-        let stores: Vec<Stores> = opened
-            .into_iter()
-            .enumerate()
-            .map(|(index, result)| {
-                result.unwrap_or_else(|error| panic!("round {round}, opener {index}: {error:?}"))
-            })
-            .collect();
+        let stores: Vec<Stores> = all_ok(opened, &format!("round {round}, opener"));
 
         // Every store writes at once (a user, and a message: a chat record and the message) ...
         let written = concurrently(OPENERS, |index| {
@@ -336,13 +329,7 @@ async fn sqlite_many_concurrent_cold_starts_of_a_new_file() {
             }
         })
         .await;
-        let written: Vec<_> = written
-            .into_iter()
-            .enumerate()
-            .map(|(index, result)| {
-                result.unwrap_or_else(|error| panic!("round {round}, writer {index}: {error:?}"))
-            })
-            .collect();
+        let written = all_ok(written, &format!("round {round}, writer"));
         // ... and every store reads what another one wrote.
         for (index, (user, message)) in written.iter().enumerate() {
             let reader = &stores[(index + 1) % OPENERS];
@@ -357,12 +344,7 @@ async fn sqlite_many_concurrent_cold_starts_of_a_new_file() {
                 "round {round}"
             );
             assert_eq!(
-                reader
-                    .messages
-                    .get(&message.id)
-                    .await
-                    .expect("read message")
-                    .as_ref(),
+                get_message(reader, &message.id).await.as_ref(),
                 Some(message),
                 "round {round}"
             );
@@ -454,11 +436,7 @@ const LEGACY_USER: &str = "u_11111111111111111111111111111111";
 /// (no times: they were not recorded), chats are backfilled from the messages, and the new status is allowed
 /// while the constraint still refuses anything else.
 async fn legacy_data_survives_the_migration(backend: Backend) {
-    let Some(namespace) = Namespace::create(backend).await else {
-        return;
-    };
-    let config = namespace.config.clone();
-    cleaning_up(vec![namespace], async move {
+    in_namespace(backend, |config| async move {
         let mut raw = RawSql::connect(&config).await;
         raw.migrate_to_first_version().await;
         for statement in [
@@ -493,7 +471,7 @@ async fn legacy_data_survives_the_migration(backend: Backend) {
             2
         );
 
-        let keys = stores.keys.list_for_user(LEGACY_USER).await.expect("list");
+        let keys = list_keys(&stores, LEGACY_USER).await;
         let summary: Vec<_> = keys
             .iter()
             .map(|k| (&k.key_id[..1], k.status, k.bits, k.created_at, k.retired_at, k.revoked_at))
@@ -509,12 +487,7 @@ async fn legacy_data_survives_the_migration(backend: Backend) {
         );
         assert!(keys[0].public_key_pem.contains("MIIBnew"));
         assert_eq!(
-            stores
-                .keys
-                .active_for_user(LEGACY_USER)
-                .await
-                .expect("active")
-                .map(|k| k.key_id),
+            active_key_id(&stores, LEGACY_USER).await,
             Some("2".repeat(64))
         );
 
@@ -537,33 +510,16 @@ async fn legacy_data_survives_the_migration(backend: Backend) {
             ]
         );
         assert_eq!(
-            stores
-                .messages
-                .chat_participants(
-                    "c_3d3f5b1b9c0d9d5e1c1a4b0b2f6c5f5e2f7f4f0b0a9b8c7d6e5f4a3b2c1d0e0f"
-                )
-                .await
-                .expect("lookup"),
+            participants(&stores, "c_3d3f5b1b9c0d9d5e1c1a4b0b2f6c5f5e2f7f4f0b0a9b8c7d6e5f4a3b2c1d0e0f"
+                ).await,
             Some(["u_aaaa".to_owned(), "u_bbbb".to_owned()])
         );
-        let history = stores
-            .messages
-            .history(
-                "c_3d3f5b1b9c0d9d5e1c1a4b0b2f6c5f5e2f7f4f0b0a9b8c7d6e5f4a3b2c1d0e0f",
-                Order::Asc,
-                PageRequest::default(),
-            )
-            .await
-            .expect("history");
+        let history = history(&stores, "c_3d3f5b1b9c0d9d5e1c1a4b0b2f6c5f5e2f7f4f0b0a9b8c7d6e5f4a3b2c1d0e0f", Order::Asc, PageRequest::default()).await;
         assert_eq!(history.items.len(), 2);
         assert_eq!(history.items[1].read_at, Some(3600));
 
         // The new status is accepted, the constraint still refuses others, and the new store works.
-        let pending = stores
-            .keys
-            .put_pending(public_key(LEGACY_USER, "pending"))
-            .await
-            .expect("put pending");
+        let pending = put_pending(&stores, LEGACY_USER, "pending").await;
         assert_eq!(pending.status, KeyStatus::Pending);
         assert!(
             raw.execute("UPDATE public_keys SET status = 'bogus'")
@@ -571,24 +527,16 @@ async fn legacy_data_survives_the_migration(backend: Backend) {
                 .is_err(),
             "the status constraint is still in place"
         );
-        assert_eq!(
-            stores.throttle.hit("after-migration", 0).await.expect("hit"),
-            1
-        );
+        assert_eq!(hit(&stores, "after-migration", 0).await, 1);
         drop(stores);
     })
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_legacy_data_survives_the_migration() {
-    legacy_data_survives_the_migration(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_legacy_data_survives_the_migration() {
-    legacy_data_survives_the_migration(Backend::MySql).await;
-}
+per_backend!(legacy_data_survives_the_migration:
+    sqlite_legacy_data_survives_the_migration => Sqlite,
+    mysql_legacy_data_survives_the_migration => MySql,
+);
 
 async fn chat_record_count(config: &StorageConfig) -> u64 {
     if config.mongodb_uri.is_some() {
@@ -627,11 +575,7 @@ async fn delete_chat_records(config: &StorageConfig) {
 /// recorded (MongoDB data from before chats existed, or an older instance during a rolling deploy) still
 /// names its participants, and the record is written on that first lookup.
 async fn chat_records(backend: Backend) {
-    let Some(namespace) = Namespace::create(backend).await else {
-        return;
-    };
-    let config = namespace.config.clone();
-    cleaning_up(vec![namespace], async move {
+    in_namespace(backend, |config| async move {
         let stores = open(&config).await;
         let results = concurrently(16, |index| {
             let messages = stores.messages.clone();
@@ -651,47 +595,23 @@ async fn chat_records(backend: Backend) {
         assert_eq!(chat_record_count(&config).await, 0);
         let chat = chat_id("u_b", "u_a");
         assert_eq!(
-            stores
-                .messages
-                .chat_participants(&chat)
-                .await
-                .expect("lookup"),
+            participants(&stores, &chat).await,
             Some(["u_a".to_owned(), "u_b".to_owned()])
         );
         assert_eq!(chat_record_count(&config).await, 1, "recorded on lookup");
         assert_eq!(
-            stores
-                .messages
-                .chat_participants(&chat)
-                .await
-                .expect("lookup"),
+            participants(&stores, &chat).await,
             Some(["u_a".to_owned(), "u_b".to_owned()])
         );
-        assert_eq!(
-            stores
-                .messages
-                .chat_participants(&chat_id("u_a", "u_c"))
-                .await
-                .expect("lookup"),
-            None
-        );
+        assert_eq!(participants(&stores, &chat_id("u_a", "u_c")).await, None);
         assert_eq!(chat_record_count(&config).await, 1);
         drop(stores);
     })
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_chat_records() {
-    chat_records(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_chat_records() {
-    chat_records(Backend::MySql).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mongodb_chat_records() {
-    chat_records(Backend::MongoDb).await;
-}
+per_backend!(chat_records:
+    sqlite_chat_records => Sqlite,
+    mysql_chat_records => MySql,
+    mongodb_chat_records => MongoDb,
+);

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use e2ee_storage::{NewMessage, NewPublicKey, NewUser, StorageConfig, Stores, User};
+use e2ee_storage::{
+    Failures, Inserted, Message, NewMessage, NewPublicKey, NewUser, Order, Page, PageRequest,
+    PublicKeyRecord, StorageConfig, StoreError, StoreResult, Stores, User,
+};
 use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
@@ -176,19 +179,29 @@ pub async fn cleaning_up<Fut: Future<Output = ()>>(namespaces: Vec<Namespace>, b
     }
 }
 
-/// Runs one conformance case against `backend` in a fresh namespace, and cleans up even if the case panics.
-pub async fn run<F, Fut>(backend: Backend, case: F)
+/// Runs `body` with the configuration of a fresh namespace of `backend`, and cleans up even if it panics.
+/// Nothing runs when the backend is not configured (outside CI).
+pub async fn in_namespace<F, Fut>(backend: Backend, body: F)
 where
-    F: FnOnce(Stores) -> Fut,
+    F: FnOnce(StorageConfig) -> Fut,
     Fut: Future<Output = ()>,
 {
     let Some(namespace) = Namespace::create(backend).await else {
         return;
     };
     let config = namespace.config.clone();
-    cleaning_up(
-        vec![namespace],
-        async move { case(open(&config).await).await },
+    cleaning_up(vec![namespace], body(config)).await;
+}
+
+/// Runs one conformance case against `backend` in a fresh namespace, and cleans up even if the case panics.
+pub async fn run<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(Stores) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    in_namespace(
+        backend,
+        |config| async move { case(open(&config).await).await },
     )
     .await;
 }
@@ -269,6 +282,116 @@ pub fn new_message(sender_id: &str, receiver_id: &str, client_message_id: &str) 
         client_message_id: client_message_id.to_owned(),
         envelope: envelope(sender_id, receiver_id, client_message_id),
     }
+}
+
+// ---- assertions and short forms of store calls that must succeed ----
+
+/// `prefix` + 32 lowercase hex characters: the shape of a server-assigned id.
+pub fn assert_random_id(id: &str, prefix: &str) {
+    assert!(id.starts_with(prefix) && id.len() == 34, "id shape: {id}");
+    assert!(id[2..].chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+}
+
+/// `result` is `Invalid` (the field does not matter here).
+pub fn assert_invalid<T: std::fmt::Debug>(result: StoreResult<T>, what: &str) {
+    assert!(
+        matches!(result, Err(StoreError::Invalid { .. })),
+        "{what}: expected Invalid, got {result:?}"
+    );
+}
+
+pub async fn put_active(stores: &Stores, user_id: &str, seed: &str) -> PublicKeyRecord {
+    let key = public_key(user_id, seed);
+    stores.keys.put_active(key).await.expect("put active")
+}
+
+pub async fn put_pending(stores: &Stores, user_id: &str, seed: &str) -> PublicKeyRecord {
+    let key = public_key(user_id, seed);
+    stores.keys.put_pending(key).await.expect("put pending")
+}
+
+pub async fn active_key(stores: &Stores, user_id: &str) -> Option<PublicKeyRecord> {
+    stores.keys.active_for_user(user_id).await.expect("active")
+}
+
+pub async fn active_key_id(stores: &Stores, user_id: &str) -> Option<String> {
+    active_key(stores, user_id).await.map(|k| k.key_id)
+}
+
+pub async fn get_key(stores: &Stores, user_id: &str, key_id: &str) -> Option<PublicKeyRecord> {
+    stores.keys.get(user_id, key_id).await.expect("get key")
+}
+
+pub async fn list_keys(stores: &Stores, user_id: &str) -> Vec<PublicKeyRecord> {
+    stores.keys.list_for_user(user_id).await.expect("list keys")
+}
+
+pub async fn revoke(stores: &Stores, user_id: &str, key_id: &str) -> PublicKeyRecord {
+    stores.keys.revoke(user_id, key_id).await.expect("revoke")
+}
+
+/// Sends a new message (it must be created, not a retry).
+pub async fn send(
+    stores: &Stores,
+    sender: &str,
+    receiver: &str,
+    client_message_id: &str,
+) -> Message {
+    let message = new_message(sender, receiver, client_message_id);
+    created(stores.messages.insert(message).await)
+}
+
+/// The message of an insert that must have created one.
+pub fn created(result: StoreResult<Inserted>) -> Message {
+    match result {
+        Ok(Inserted::Created(message)) => message,
+        other => panic!("expected a new message, got {other:?}"),
+    }
+}
+
+pub async fn get_message(stores: &Stores, id: &str) -> Option<Message> {
+    stores.messages.get(id).await.expect("get message")
+}
+
+pub async fn participants(stores: &Stores, chat_id: &str) -> Option<[String; 2]> {
+    let participants = stores.messages.chat_participants(chat_id).await;
+    participants.expect("chat participants")
+}
+
+pub fn page(limit: Option<u32>, cursor: Option<String>) -> PageRequest {
+    PageRequest { limit, cursor }
+}
+
+pub async fn history(
+    stores: &Stores,
+    chat_id: &str,
+    order: Order,
+    request: PageRequest,
+) -> Page<Message> {
+    let page = stores.messages.history(chat_id, order, request).await;
+    page.expect("history")
+}
+
+pub async fn unread(stores: &Stores, receiver_id: &str, request: PageRequest) -> Page<Message> {
+    let page = stores.messages.unread_for(receiver_id, request).await;
+    page.expect("unread")
+}
+
+pub fn ids(messages: &[Message]) -> Vec<&str> {
+    messages.iter().map(|m| m.id.as_str()).collect()
+}
+
+pub async fn hit(stores: &Stores, key: &str, window_start: i64) -> u64 {
+    stores.throttle.hit(key, window_start).await.expect("hit")
+}
+
+pub async fn record_failure(stores: &Stores, key: &str, now: i64) -> Failures {
+    let failures = stores.throttle.record_failure(key, now).await;
+    failures.expect("record failure")
+}
+
+pub async fn failures(stores: &Stores, key: &str) -> Option<Failures> {
+    stores.throttle.failures(key).await.expect("failures")
 }
 
 // ---- a TCP proxy that can be cut, to make a live database "go away" ----

@@ -2,28 +2,23 @@
 
 use e2ee_storage::{NewUser, StoreError, Stores};
 
-use crate::support::{PASSWORD_HASH, concurrently, create_user, new_user};
+use crate::support::{
+    PASSWORD_HASH, assert_invalid, assert_random_id, concurrently, create_user, new_user,
+};
 
-fn assert_bad_request<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+/// Creating `username` is refused: another user has that name, folded.
+async fn assert_taken(stores: &Stores, username: &str) {
+    let result = stores.users.create(new_user(username)).await;
     assert!(
-        matches!(result, Err(StoreError::BadRequest(_))),
-        "{what}: expected BadRequest, got {result:?}"
+        matches!(result, Err(StoreError::UsernameTaken)),
+        "{username}: {result:?}"
     );
 }
 
 pub async fn users_create_and_get(stores: Stores) {
     let before = now();
     let alice = create_user(&stores, "Alice").await;
-    assert!(
-        alice.id.starts_with("u_") && alice.id.len() == 34,
-        "id shape: {}",
-        alice.id
-    );
-    assert!(
-        alice.id[2..]
-            .chars()
-            .all(|c| matches!(c, '0'..='9' | 'a'..='f'))
-    );
+    assert_random_id(&alice.id, "u_");
     assert_eq!(
         alice.username, "Alice",
         "the username keeps the case it was registered with"
@@ -78,24 +73,14 @@ pub async fn users_create_and_get(stores: Stores) {
 pub async fn users_duplicate_usernames_conflict_case_insensitively(stores: Stores) {
     create_user(&stores, "Alice").await;
     for taken in ["Alice", "alice", "ALICE", "aLiCe"] {
-        let result = stores.users.create(new_user(taken)).await;
-        assert!(
-            matches!(result, Err(StoreError::Conflict(_))),
-            "{taken}: {result:?}"
-        );
+        assert_taken(&stores, taken).await;
     }
     // Non-ASCII case folding.
     create_user(&stores, "Ärger").await;
-    assert!(matches!(
-        stores.users.create(new_user("äRGER")).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert_taken(&stores, "äRGER").await;
     // Canonically equivalent spellings (decomposed vs precomposed) are the same username.
     create_user(&stores, "Ren\u{e9}e").await;
-    assert!(matches!(
-        stores.users.create(new_user("Rene\u{301}e")).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert_taken(&stores, "Rene\u{301}e").await;
     // A different name still works afterwards.
     create_user(&stores, "Alicia").await;
 }
@@ -152,23 +137,23 @@ pub async fn users_invalid_input_is_bad_request(stores: Stores) {
         "",
         "\u{301}abc",
     ] {
-        assert_bad_request(stores.users.create(new_user(username)).await, username);
+        assert_invalid(stores.users.create(new_user(username)).await, username);
     }
     let mut plain_password = new_user("carol");
     plain_password.password_hash = "hunter2".into();
-    assert_bad_request(
+    assert_invalid(
         stores.users.create(plain_password).await,
         "non-argon2id hash",
     );
     let mut empty_display = new_user("carol");
     empty_display.display_name = Some(String::new());
-    assert_bad_request(
+    assert_invalid(
         stores.users.create(empty_display).await,
         "empty display name",
     );
     let mut control_display = new_user("carol");
     control_display.display_name = Some("bell\u{7}".into());
-    assert_bad_request(
+    assert_invalid(
         stores.users.create(control_display).await,
         "control character in display name",
     );
@@ -193,7 +178,7 @@ pub async fn users_concurrent_registration_of_one_name_has_one_winner(stores: St
     let winners = results.iter().filter(|result| result.is_ok()).count();
     let conflicts = results
         .iter()
-        .filter(|result| matches!(result, Err(StoreError::Conflict(_))))
+        .filter(|result| matches!(result, Err(StoreError::UsernameTaken)))
         .count();
     assert_eq!((winners, conflicts), (1, 7), "{results:?}");
 }

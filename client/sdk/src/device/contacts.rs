@@ -1,0 +1,253 @@
+//! Contacts: looking users up (their names pinned on first use, both ways), their active keys (pinned on
+//! first use, a change refused until accepted), and `keys verify`.
+
+use e2ee_crypto::PublicKey;
+use e2ee_protocol::UserResponse;
+use serde::Serialize;
+
+use super::Device;
+use crate::clock::now_ms;
+use crate::contacts::{Trust, fold_username};
+use crate::error::{ClientError, KeyChange, Result};
+
+/// The result of `keys verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactStatus {
+    /// Seen for the first time: pinned now.
+    New,
+    /// The pinned key is still the active one.
+    Unchanged,
+    /// The active key differs from the pinned one (not accepted).
+    Changed,
+    /// The active key differed and the user accepted it.
+    Accepted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactReport {
+    pub user_id: String,
+    pub username: String,
+    pub status: ContactStatus,
+    /// The contact's active key on the server.
+    pub key_id: String,
+    pub fingerprint: String,
+    /// The previously pinned key, when it differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned_fingerprint: Option<String>,
+    pub first_seen: i64,
+    /// This device's own fingerprint, to compare the other way round.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_fingerprint: Option<String>,
+}
+
+impl Device {
+    pub(super) async fn lookup(&mut self, username: &str) -> Result<UserResponse> {
+        self.lookup_pinned(username, false).await
+    }
+
+    /// Asks the server for `username`'s user id and checks the answer against the pinned names (trust on
+    /// first use of names, both ways): a name pinned to another user id, or a pinned user id under another
+    /// name, is [`ClientError::IdentityChanged`] unless `accept` (the user checked it), which re-pins.
+    async fn lookup_pinned(&mut self, username: &str, accept: bool) -> Result<UserResponse> {
+        let user = match self.client.lookup_user(username).await {
+            Ok(user) => user,
+            Err(ClientError::Api { status: 404, .. }) => {
+                return Err(ClientError::UnknownUser(username.to_owned()));
+            }
+            Err(other) => return Err(other),
+        };
+        if fold_username(&user.username) != fold_username(username) {
+            return Err(ClientError::InvalidResponse(format!(
+                "asked for user {username:?}, the server answered for {:?}",
+                crate::text::sanitize_line(&user.username)
+            )));
+        }
+        match self.contacts.check_identity(&user.user_id, &user.username) {
+            Ok(()) => {
+                if self.contacts.bind_username(&user.user_id, &user.username) {
+                    self.contacts_changed = true;
+                }
+            }
+            Err(_) if accept => {
+                self.contacts.accept_identity(&user.user_id, &user.username);
+                self.contacts_changed = true;
+            }
+            Err(change) => return Err(ClientError::IdentityChanged(Box::new(change))),
+        }
+        self.names
+            .insert(user.user_id.clone(), user.username.clone());
+        Ok(user)
+    }
+
+    /// The user's active key, with its id computed from the key itself.
+    async fn active_key(&self, user: &UserResponse) -> Result<(String, PublicKey)> {
+        let response = match self.client.public_key(&user.user_id, false).await {
+            Ok(response) => response,
+            Err(error) if error.api_code() == Some("no_active_key") => {
+                return Err(error.explain_not_found(|message| {
+                    format!(
+                        "{} has no key yet (they must run `e2ee keys init`): {message}",
+                        user.username
+                    )
+                }));
+            }
+            Err(other) => return Err(other),
+        };
+        let key = PublicKey::from_spki_pem(&response.public_key).map_err(|e| {
+            ClientError::InvalidResponse(format!("the public key of {}: {e}", user.username))
+        })?;
+        let key_id = key.key_id().to_string();
+        if key_id != response.key_id {
+            return Err(ClientError::InvalidResponse(format!(
+                "the server's key id for {} does not match the key",
+                user.username
+            )));
+        }
+        Ok((key_id, key))
+    }
+
+    /// The receiver's active key, if this device trusts it: pinned on first use, refused when it changed.
+    /// `repin`: the pin was made moments ago by this same operation and never shown to the user, so a newer
+    /// key replaces it (still first use). Returns whether the key was pinned now.
+    pub(super) async fn trusted_active_key(
+        &mut self,
+        user: &UserResponse,
+        repin: bool,
+    ) -> Result<(String, PublicKey, bool)> {
+        let (key_id, key) = self.active_key(user).await?;
+        if repin {
+            self.contacts.contacts.remove(&user.user_id);
+        }
+        let mut pinned_now = false;
+        match self.contacts.check(&user.user_id, &key_id) {
+            Trust::Unchanged => {}
+            Trust::New => {
+                pinned_now = true;
+                self.contacts.pin_first_use(
+                    &user.user_id,
+                    &user.username,
+                    &key_id,
+                    &key.key_id().fingerprint(),
+                    &[],
+                    now_ms(),
+                );
+                self.contacts_changed = true;
+            }
+            Trust::Changed { pinned } => {
+                return Err(ClientError::KeyChanged(Box::new(KeyChange {
+                    username: user.username.clone(),
+                    user_id: user.user_id.clone(),
+                    old_key_id: pinned.key_id,
+                    old_fingerprint: pinned.fingerprint,
+                    new_key_id: key_id,
+                    new_fingerprint: key.key_id().fingerprint(),
+                })));
+            }
+        }
+        Ok((key_id, key, pinned_now))
+    }
+
+    /// Shows a contact's current fingerprint against the pinned one; with `accept`, trusts a changed key.
+    /// A changed username ↔ user id mapping is refused ([`ClientError::IdentityChanged`]) unless `accept`,
+    /// which pins the new mapping too.
+    pub async fn verify_contact(&mut self, username: &str, accept: bool) -> Result<ContactReport> {
+        self.me()?;
+        let user = match self.lookup_pinned(username, accept).await {
+            Ok(user) => user,
+            Err(error) => {
+                self.save_contacts()?;
+                return Err(error);
+            }
+        };
+        let (key_id, key) = self.active_key(&user).await?;
+        let fingerprint = key.key_id().fingerprint();
+        let now = now_ms();
+        let (status, pinned) = match self.contacts.check(&user.user_id, &key_id) {
+            Trust::New => {
+                self.contacts.pin_first_use(
+                    &user.user_id,
+                    &user.username,
+                    &key_id,
+                    &fingerprint,
+                    &[],
+                    now,
+                );
+                (ContactStatus::New, None)
+            }
+            Trust::Unchanged => (ContactStatus::Unchanged, None),
+            Trust::Changed { pinned } if accept => {
+                self.contacts
+                    .accept(&user.user_id, &user.username, &key_id, &fingerprint, now);
+                (ContactStatus::Accepted, Some(pinned))
+            }
+            Trust::Changed { pinned } => (ContactStatus::Changed, Some(pinned)),
+        };
+        if status != ContactStatus::Unchanged {
+            self.contacts_changed = true;
+        }
+        self.save_contacts()?;
+        let first_seen = self
+            .contacts
+            .get(&user.user_id)
+            .map(|c| c.first_seen)
+            .unwrap_or(now);
+        Ok(ContactReport {
+            user_id: user.user_id,
+            username: user.username,
+            status,
+            key_id,
+            fingerprint,
+            pinned_key_id: pinned.as_ref().map(|p| p.key_id.clone()),
+            pinned_fingerprint: pinned.map(|p| p.fingerprint),
+            first_seen,
+            my_fingerprint: self.profile.current_key().map(|k| k.fingerprint.clone()),
+        })
+    }
+
+    /// Pins the keys of a sender this device has never seen (trust on first use, on receipt).
+    pub(super) fn pin_sender_on_first_use(&mut self, sender_id: &str) {
+        if self.contacts.get(sender_id).is_some() {
+            return;
+        }
+        let Some(entry) = self.directory.get(sender_id) else {
+            return;
+        };
+        let Some(active) = entry.active.as_ref() else {
+            return;
+        };
+        let Some(active_key) = entry.keys.iter().find(|k| &k.key_id == active) else {
+            return;
+        };
+        let known: Vec<String> = entry
+            .keys
+            .iter()
+            .filter(|k| !k.revoked)
+            .map(|k| k.key_id.clone())
+            .collect();
+        // The username is not known from a user id alone, unless looked up (and checked) in this run;
+        // otherwise it is bound on the first lookup by name.
+        let username = self
+            .names
+            .get(sender_id)
+            .filter(|name| {
+                self.contacts
+                    .check_identity(sender_id, name.as_str())
+                    .is_ok()
+            })
+            .cloned()
+            .unwrap_or_default();
+        self.contacts.pin_first_use(
+            sender_id,
+            &username,
+            active,
+            &active_key.key.key_id().fingerprint(),
+            &known,
+            now_ms(),
+        );
+        self.contacts_changed = true;
+    }
+}

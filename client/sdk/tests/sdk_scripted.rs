@@ -1,0 +1,843 @@
+//! The SDK against a scripted HTTP server: the retries the real server rarely provokes (a receiver's key
+//! rotating between fetch and send, a response lost in transit), and what a hostile or broken server can do
+//! that the real one never does (remap a username, replay a message, lie about times and recipients, page
+//! forever, answer with huge bodies), plus the signed key operations.
+
+mod scripted;
+
+use std::sync::{Arc, Mutex};
+
+use e2ee_client::error::{ClientError, IdentityChange};
+use e2ee_client::messages::Verification;
+use e2ee_crypto::{Envelope, KeyOperation, KeySize, KeyStatement, PrivateKey};
+use scripted::*;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+/// Bob's key rotates between alice's key fetch and her send: `stale_recipient_key` once, then success.
+/// Returns the envelopes the server received.
+fn rotating_bob(keys: &Keys) -> (Arc<Handler>, Arc<Mutex<Vec<Value>>>) {
+    let sends = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let key_fetches = Arc::new(Mutex::new(0));
+    let (old, new) = (
+        key_response("u_bob", &keys.bob_old),
+        key_response("u_bob", &keys.bob_new),
+    );
+    let new_key_id = keys.bob_new.key_id().to_string();
+    let recorded = sends.clone();
+    let handler = move |method: &str, path: &str, body: &Value| -> (u16, Value) {
+        match (method, path) {
+            ("GET", "/api/users/bob") => (200, user("u_bob", "bob")),
+            ("GET", "/api/crypto/public-key/u_bob") => {
+                let mut fetches = key_fetches.lock().unwrap();
+                *fetches += 1;
+                (
+                    200,
+                    if *fetches == 1 {
+                        old.clone()
+                    } else {
+                        new.clone()
+                    },
+                )
+            }
+            ("POST", "/api/messages/send") => {
+                let envelope = body["envelope"].clone();
+                recorded.lock().unwrap().push(envelope.clone());
+                let receiver_key = envelope["recipients"][0]["keyId"].as_str().unwrap_or("");
+                if receiver_key != new_key_id {
+                    (409, error("stale_recipient_key"))
+                } else {
+                    (201, sent(&envelope))
+                }
+            }
+            _ => (404, error("not_found")),
+        }
+    };
+    (Arc::new(handler), sends)
+}
+
+#[tokio::test]
+async fn a_stale_key_for_a_new_contact_is_refetched_and_the_message_id_kept() {
+    let keys = keys();
+    let (handler, sends) = rotating_bob(&keys);
+    let server = serve(handler).await;
+    let mut fixture = alice(&server, &keys.alice);
+    let ring = unlock(&fixture.device);
+    let report = fixture.device.send(&ring, "bob", b"hello").await.unwrap();
+    assert!(report.resealed);
+    assert_eq!(report.receiver_key_id, keys.bob_new.key_id().to_string());
+
+    let sends = sends.lock().unwrap();
+    assert_eq!(sends.len(), 2);
+    // The same client message id both times; the second is sealed for the new key (and alice).
+    assert_eq!(sends[0]["messageId"], sends[1]["messageId"]);
+    assert_eq!(
+        report.client_message_id,
+        sends[1]["messageId"].as_str().unwrap()
+    );
+    let envelope = Envelope::from_json(sends[1].to_string().as_bytes()).unwrap();
+    let opened =
+        e2ee_crypto::open(&envelope, &keys.bob_new, Some(keys.alice.public_key())).unwrap();
+    assert_eq!(&opened.plaintext[..], b"hello");
+    assert!(e2ee_crypto::open(&envelope, &keys.alice, None).is_ok());
+    // The contact is pinned to the key actually used (the first pin was never shown to anyone).
+    let bob = fixture.device.contacts().get("u_bob").unwrap();
+    assert_eq!(bob.key_id, keys.bob_new.key_id().to_string());
+}
+
+#[tokio::test]
+async fn a_stale_key_for_a_pinned_contact_is_a_key_change_and_nothing_is_resent() {
+    let keys = keys();
+    let (handler, sends) = rotating_bob(&keys);
+    let server = serve(handler).await;
+    let mut fixture = alice(&server, &keys.alice);
+    // Alice pinned bob's old key earlier (a verify, an earlier message).
+    let report = fixture.device.verify_contact("bob", false).await.unwrap();
+    assert_eq!(report.key_id, keys.bob_old.key_id().to_string());
+    let ring = unlock(&fixture.device);
+    // verify used the first fetch; the send's fetch sees the new key: refused before anything is posted.
+    let error = fixture
+        .device
+        .send(&ring, "bob", b"hello")
+        .await
+        .unwrap_err();
+    match &error {
+        ClientError::KeyChanged(change) => {
+            assert_eq!(change.old_fingerprint, keys.bob_old.key_id().fingerprint());
+            assert_eq!(change.new_fingerprint, keys.bob_new.key_id().fingerprint());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(error.exit_code(), 5);
+    assert!(sends.lock().unwrap().is_empty());
+    // The pin is unchanged until the user accepts.
+    let pinned = fixture
+        .device
+        .contacts()
+        .get("u_bob")
+        .unwrap()
+        .key_id
+        .clone();
+    assert_eq!(pinned, keys.bob_old.key_id().to_string());
+}
+
+#[tokio::test]
+async fn a_lost_response_is_retried_with_the_identical_envelope() {
+    let keys = keys();
+    let sends = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let recorded = sends.clone();
+    let bob = key_response("u_bob", &keys.bob_new);
+    let handler = move |method: &str, path: &str, body: &Value| -> (u16, Value) {
+        match (method, path) {
+            ("GET", "/api/users/bob") => (200, user("u_bob", "bob")),
+            ("GET", "/api/crypto/public-key/u_bob") => (200, bob.clone()),
+            ("POST", "/api/messages/send") => {
+                let mut sends = recorded.lock().unwrap();
+                sends.push(body["envelope"].clone());
+                if sends.len() == 1 {
+                    // Stored, but the gateway timed out: the client cannot know.
+                    (503, error("store_unavailable"))
+                } else {
+                    (200, sent(&body["envelope"]))
+                }
+            }
+            _ => (404, error("not_found")),
+        }
+    };
+    let server = serve(Arc::new(handler)).await;
+    let mut fixture = alice(&server, &keys.alice);
+    let ring = unlock(&fixture.device);
+    let report = fixture.device.send(&ring, "bob", b"once").await.unwrap();
+    assert!(!report.created, "HTTP 200: the server already had it");
+    assert!(!report.resealed);
+    let sends = sends.lock().unwrap();
+    assert_eq!(sends.len(), 2);
+    assert_eq!(
+        sends[0], sends[1],
+        "a retry must resend the very same envelope"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_keep_their_code_and_status() {
+    let handler = |_: &str, path: &str, _: &Value| -> (u16, Value) {
+        match path {
+            "/api/users/bob" => (401, error("invalid_token")),
+            _ => (404, error("user_not_found")),
+        }
+    };
+    let server = serve(Arc::new(handler)).await;
+    let mut fixture = alice_with_a_key(&server);
+    let error = fixture
+        .device
+        .verify_contact("bob", false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClientError::Api { status: 401, code, .. } if code == "invalid_token"),
+        "{error:?}"
+    );
+    assert_eq!(error.exit_code(), 4);
+    let error = fixture
+        .device
+        .verify_contact("carol", false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClientError::UnknownUser(name) if name == "carol"),
+        "{error:?}"
+    );
+    assert_eq!(error.exit_code(), 7);
+}
+
+// ---- A: signed key operations, rate limits, history --------------------------------------------------------
+
+fn statement<'a>(
+    operation: KeyOperation,
+    user_id: &'a str,
+    key_id: &str,
+    created_at: u64,
+) -> KeyStatement<'a> {
+    KeyStatement {
+        operation,
+        user_id,
+        key_id: e2ee_crypto::KeyId::parse(key_id).unwrap(),
+        created_at,
+    }
+}
+
+/// `keys init` (passphrase "pass phrase", 2048 bits) on `fixture`'s device, which must fail.
+async fn keys_init_error(
+    fixture: &mut Fixture,
+    replace: bool,
+    password: Option<&str>,
+) -> ClientError {
+    let init = fixture
+        .device
+        .keys_init("pass phrase", 2048, replace, password);
+    init.await.unwrap_err()
+}
+
+#[tokio::test]
+async fn rotation_is_proven_by_the_new_key_and_authorized_by_the_active_one() {
+    let old = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+    let old_pem = old.public_key().to_spki_pem().unwrap();
+    let old_id = old.key_id().to_string();
+    let (server, registered) = key_server((200, key_response("u_alice", &old)), move |request| {
+        let body = &request.body;
+        let pem = body["publicKey"].as_str().unwrap();
+        let key = e2ee_crypto::PublicKey::from_spki_pem(pem).unwrap();
+        let created_at = body["createdAt"].as_u64().unwrap();
+        let new_id = key.key_id().to_string();
+        let signed = statement(KeyOperation::Register, "u_alice", &new_id, created_at);
+        let proof_ok = signed
+            .verify(&key, &b64(body["proof"].as_str().unwrap()))
+            .is_ok();
+        let old_key = e2ee_crypto::PublicKey::from_spki_pem(&old_pem).unwrap();
+        let authorized = authorized_by(body, &signed, &old_key);
+        if !(proof_ok && authorized) {
+            return Reply::json(403, error("authorization_failed"));
+        }
+        key_registered(body, None, 777)
+    })
+    .await;
+    let mut fixture = alice(&server, &old);
+    let info = fixture
+        .device
+        .keys_rotate("pass phrase", 2048, None)
+        .await
+        .unwrap();
+    assert_eq!(info.previous_key_id.as_deref(), Some(old_id.as_str()));
+    let bodies = registered.lock().unwrap();
+    assert_eq!(bodies.len(), 1);
+    assert!(
+        bodies[0].get("password").is_none(),
+        "no password when a signature will do"
+    );
+    let now = u64::try_from(e2ee_client::clock::now_ms()).unwrap();
+    assert!(now.abs_diff(bodies[0]["createdAt"].as_u64().unwrap()) < 60_000);
+    // The old key is remembered as retired when the new one was registered.
+    let profile = fixture.device.profile();
+    assert_eq!(profile.local_key(&old_id).unwrap().retired_at, Some(777));
+    assert_eq!(
+        profile.data.current_key_id.as_deref(),
+        Some(info.key_id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn without_the_active_key_on_the_device_the_password_authorizes() {
+    let foreign = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+    let (server, registered) = key_server((200, key_response("u_alice", &foreign)), |request| {
+        register_with_password(request, "authorization_failed", 5)
+    })
+    .await;
+    // A new device of an account whose active key is elsewhere.
+    let mut fixture = alice_with(&server, None);
+    let error = keys_init_error(&mut fixture, true, None).await;
+    assert!(matches!(error, ClientError::PasswordRequired), "{error:?}");
+    assert!(error.to_string().contains("--password-env"), "{error}");
+    assert!(
+        registered.lock().unwrap().is_empty(),
+        "nothing sent without a factor"
+    );
+    assert!(fixture.device.profile().current_key().is_none());
+
+    let error = keys_init_error(&mut fixture, true, Some("wrong password")).await;
+    assert_eq!(error.exit_code(), 4, "{error:?}");
+    fixture
+        .device
+        .keys_init("pass phrase", 2048, true, Some("account password"))
+        .await
+        .unwrap();
+    let bodies = registered.lock().unwrap();
+    assert_eq!(bodies.len(), 2);
+    assert!(bodies[1].get("authorization").is_none());
+    assert!(bodies[1]["proof"].is_string());
+}
+
+#[tokio::test]
+async fn a_first_key_needs_only_the_proof_and_a_missing_factor_asks_for_the_password() {
+    let (server, registered) = key_server((404, error("no_active_key")), |_| {
+        // The account had keys once (all revoked): the server wants a second factor.
+        Reply::json(403, error("authorization_required"))
+    })
+    .await;
+    let mut fixture = alice_with(&server, None);
+    let error = keys_init_error(&mut fixture, false, None).await;
+    assert!(matches!(error, ClientError::PasswordRequired), "{error:?}");
+    let bodies = registered.lock().unwrap();
+    assert_eq!(bodies.len(), 1);
+    assert!(bodies[0].get("authorization").is_none() && bodies[0].get("password").is_none());
+    // The refused key left no files behind.
+    assert!(fixture.device.profile().data.keys.is_empty());
+}
+
+#[tokio::test]
+async fn revoking_the_active_key_is_signed_by_it_and_then_rotation_needs_the_password() {
+    let key = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+    let key_id = key.key_id().to_string();
+    let pem = key.public_key().to_spki_pem().unwrap();
+    let revoked = Arc::new(Mutex::new(false));
+    let calls = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let (state, log) = (revoked.clone(), calls.clone());
+    let active = key_response("u_alice", &key);
+    let revoked_view = key_view(&key, "revoked", None, Some(4242));
+    let handler = move |request: &Request| -> Reply {
+        let is_revoked = *state.lock().unwrap();
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/api/crypto/public-key/u_alice") if is_revoked => {
+                Reply::json(404, error("no_active_key"))
+            }
+            ("GET", "/api/crypto/public-key/u_alice") => Reply::json(200, active.clone()),
+            ("POST", "/api/crypto/revoke-key") => {
+                log.lock().unwrap().push(request.body.clone());
+                let body = &request.body;
+                let target = body["keyId"].as_str().unwrap();
+                let signed = statement(
+                    KeyOperation::Revoke,
+                    "u_alice",
+                    target,
+                    body["createdAt"].as_u64().unwrap(),
+                );
+                let signer = e2ee_crypto::PublicKey::from_spki_pem(&pem).unwrap();
+                let ok = authorized_by(body, &signed, &signer);
+                if !ok {
+                    return Reply::json(403, error("authorization_failed"));
+                }
+                *state.lock().unwrap() = true;
+                Reply::json(200, revoked_view.clone())
+            }
+            ("POST", "/api/crypto/register-key") => {
+                log.lock().unwrap().push(request.body.clone());
+                register_with_password(request, "authorization_required", 5000)
+            }
+            _ => Reply::json(404, error("not_found")),
+        }
+    };
+    let server = serve_full(Arc::new(handler)).await;
+    let mut fixture = alice(&server, &key);
+    let report = fixture
+        .device
+        .keys_revoke(&key_id.to_uppercase(), Some("pass phrase"), None)
+        .await
+        .unwrap();
+    assert!(report.was_active && report.on_this_device);
+    assert_eq!(report.revoked_at, 4242);
+    assert_eq!(report.key_id, key_id);
+    assert_eq!(
+        fixture
+            .device
+            .profile()
+            .local_key(&key_id)
+            .unwrap()
+            .revoked_at,
+        Some(4242)
+    );
+    // The revoked key does not sign any more: sending is refused before anything is sent.
+    let ring = unlock(&fixture.device);
+    let error = fixture.device.send(&ring, "bob", b"x").await.unwrap_err();
+    assert!(error.to_string().contains("revoked"), "{error}");
+    // A new key: the device holds no active key any more, so the password authorizes it.
+    let error = fixture
+        .device
+        .keys_rotate("pass phrase", 2048, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::PasswordRequired), "{error:?}");
+    let info = fixture
+        .device
+        .keys_rotate("pass phrase", 2048, Some("account password"))
+        .await
+        .unwrap();
+    let profile = fixture.device.profile();
+    assert_eq!(profile.usable_key().unwrap().key_id, info.key_id);
+    assert_eq!(
+        profile.local_key(&key_id).unwrap().retired_at,
+        None,
+        "revoked, not retired"
+    );
+    // Usage errors for ids that are not key ids, before any request.
+    let before = calls.lock().unwrap().len();
+    let error = fixture
+        .device
+        .keys_revoke("nope", Some("pass phrase"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.exit_code(), 2);
+    assert_eq!(calls.lock().unwrap().len(), before);
+}
+
+#[tokio::test]
+async fn too_many_requests_is_a_rate_limit_with_the_servers_retry_after() {
+    let handler = |request: &Request| -> Reply {
+        let mut reply = Reply::json(
+            429,
+            error(if request.path == "/api/auth/login" {
+                "too_many_attempts"
+            } else {
+                "quota_exceeded"
+            }),
+        );
+        reply.headers.push(("Retry-After".into(), "42".into()));
+        reply
+    };
+    let server = serve_full(Arc::new(handler)).await;
+    let mut fixture = alice_with_a_key(&server);
+    let error = fixture
+        .device
+        .login("alice", Zeroizing::new("password".into()))
+        .await
+        .unwrap_err();
+    match &error {
+        ClientError::RateLimited {
+            code, retry_after, ..
+        } => {
+            assert_eq!(code, "too_many_attempts");
+            assert_eq!(*retry_after, Some(42));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(error.exit_code(), 8);
+    assert!(
+        error.to_string().contains("try again in 42 seconds"),
+        "{error}"
+    );
+    let ring = unlock(&fixture.device);
+    let error = fixture.device.send(&ring, "bob", b"x").await.unwrap_err();
+    assert!(
+        matches!(&error, ClientError::RateLimited { code, .. } if code == "quota_exceeded"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_chat_is_empty_and_short_pages_are_followed_with_their_opaque_cursors() {
+    let keys = keys();
+    // No chat yet: the server answers 404 chat_not_found, which is an empty history, not "unknown user".
+    let server = serve_full(bob_server(&keys.bob_new, vec![], |_| {
+        Reply::json(404, error("chat_not_found"))
+    }))
+    .await;
+    let mut fixture = alice(&server, &keys.alice);
+    let mut ring = unlock(&fixture.device);
+    let history = fixture
+        .device
+        .history(&mut ring, "bob", 20, false)
+        .await
+        .unwrap();
+    assert!(history.messages.is_empty() && !history.truncated);
+
+    // Pages cut short by size (one message each, though more were asked for), with opaque cursors that
+    // must come back byte for byte.
+    let envelopes: Vec<Value> = (0..3)
+        .map(|i| {
+            from_bob(
+                &keys.alice,
+                &keys.bob_new,
+                Some(&keys.bob_new),
+                &format!("c{i}"),
+                1_700_000_000_000 + i,
+                &format!("text {i}"),
+            )
+        })
+        .collect();
+    let cursors = ["opaque.AAA-_x", "opaque.BBB+/="];
+    let asked = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+    let log = asked.clone();
+    let server = serve_full(bob_server(
+        &keys.bob_new,
+        vec![key_view(&keys.bob_new, "active", None, None)],
+        move |request| {
+            let cursor = request.query_param("cursor");
+            log.lock().unwrap().push(cursor.clone());
+            let (index, next) = match cursor.as_deref() {
+                None => (0, Some(cursors[0])),
+                Some(c) if c == cursors[0] => (1, Some(cursors[1])),
+                Some(c) if c == cursors[1] => (2, None),
+                Some(_) => return Reply::json(400, error("invalid_cursor")),
+            };
+            Reply::json(
+                200,
+                page(
+                    vec![stored(
+                        &format!("m_{index}"),
+                        &envelopes[index],
+                        1,
+                        "u_alice",
+                    )],
+                    next,
+                ),
+            )
+        },
+    ))
+    .await;
+    let mut fixture = alice(&server, &keys.alice);
+    let mut ring = unlock(&fixture.device);
+    let inbox = fixture.device.inbox(&mut ring, 10, false).await.unwrap();
+    assert_eq!(inbox.len(), 3);
+    let texts: Vec<&str> = inbox
+        .iter()
+        .map(|m| m.text.as_deref().unwrap().as_str())
+        .collect();
+    assert_eq!(texts, ["text 0", "text 1", "text 2"]);
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [
+            None,
+            Some(cursors[0].to_owned()),
+            Some(cursors[1].to_owned())
+        ]
+    );
+}
+
+// ---- B: trust on first use of names -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_server_remapping_a_username_is_refused_like_a_key_change() {
+    let keys = keys();
+    let mallory = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+    let remapped = Arc::new(Mutex::new(false));
+    let sends = Arc::new(Mutex::new(0));
+    let (state, sent) = (remapped.clone(), sends.clone());
+    let bob = key_response("u_bob", &keys.bob_new);
+    let evil = key_response("u_mallory", &mallory);
+    let handler = move |request: &Request| -> Reply {
+        let remapped = *state.lock().unwrap();
+        match (request.method.as_str(), request.path.as_str()) {
+            // After the remap, "bob" is a new account with the server's own key.
+            ("GET", "/api/users/bob") if remapped => Reply::json(200, user("u_mallory", "bob")),
+            ("GET", "/api/users/bob") => Reply::json(200, user("u_bob", "bob")),
+            // A pinned user id reported under another name.
+            ("GET", "/api/users/robert") => Reply::json(200, user("u_bob", "robert")),
+            // An answer for another name than asked.
+            ("GET", "/api/users/carol") => Reply::json(200, user("u_bob", "bob")),
+            ("GET", "/api/crypto/public-key/u_bob") => Reply::json(200, bob.clone()),
+            ("GET", "/api/crypto/public-key/u_mallory") => Reply::json(200, evil.clone()),
+            ("POST", "/api/messages/send") => {
+                *sent.lock().unwrap() += 1;
+                Reply::json(500, error("must_not_be_reached"))
+            }
+            _ => Reply::json(404, error("not_found")),
+        }
+    };
+    let server = serve_full(Arc::new(handler)).await;
+    let mut fixture = alice(&server, &keys.alice);
+    let first = fixture.device.verify_contact("bob", false).await.unwrap();
+    assert_eq!(first.user_id, "u_bob");
+
+    *remapped.lock().unwrap() = true;
+    let ring = unlock(&fixture.device);
+    let error = fixture
+        .device
+        .send(&ring, "bob", b"hello")
+        .await
+        .unwrap_err();
+    assert_eq!(error.exit_code(), 5, "{error}");
+    match &error {
+        ClientError::IdentityChanged(change) => assert_eq!(
+            **change,
+            IdentityChange::Remapped {
+                username: "bob".into(),
+                pinned_user_id: "u_bob".into(),
+                new_user_id: "u_mallory".into(),
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    let text = error.to_string();
+    assert!(
+        text.contains("u_bob") && text.contains("u_mallory"),
+        "{text}"
+    );
+    assert_eq!(*sends.lock().unwrap(), 0, "nothing was sent");
+    // keys verify refuses it too, and nothing is pinned for the new id; a later run still refuses.
+    let error = fixture
+        .device
+        .verify_contact("bob", false)
+        .await
+        .unwrap_err();
+    assert_eq!(error.exit_code(), 5);
+    assert!(fixture.device.contacts().get("u_mallory").is_none());
+    let mut again = fixture.reopen(&server);
+    assert_eq!(
+        again
+            .send(&ring, "bob", b"x")
+            .await
+            .unwrap_err()
+            .exit_code(),
+        5
+    );
+    let mut ring_again = unlock(&again);
+    assert_eq!(
+        again
+            .history(&mut ring_again, "bob", 5, false)
+            .await
+            .unwrap_err()
+            .exit_code(),
+        5
+    );
+
+    // A pinned contact is never renamed silently.
+    let error = again.verify_contact("robert", false).await.unwrap_err();
+    match &error {
+        ClientError::IdentityChanged(change) => assert_eq!(
+            **change,
+            IdentityChange::Renamed {
+                user_id: "u_bob".into(),
+                pinned_username: "bob".into(),
+                new_username: "robert".into(),
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(again.contacts().username("u_bob"), Some("bob"));
+    let error = again.verify_contact("carol", false).await.unwrap_err();
+    assert!(
+        matches!(error, ClientError::InvalidResponse(_)),
+        "{error:?}"
+    );
+
+    // After checking with bob out of band, the user accepts the new account explicitly.
+    let accepted = again.verify_contact("bob", true).await.unwrap();
+    assert_eq!(accepted.user_id, "u_mallory");
+    assert_eq!(again.contacts().username("u_mallory"), Some("bob"));
+    assert_eq!(again.contacts().username("u_bob"), Some(""));
+}
+
+// ---- C: what is shown is what is signed -------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_key_listing_decides_what_retired_and_revoked_keys_vouch_for() {
+    let keys = keys();
+    let retired_at = 1_700_000_000_000_i64;
+    let before = from_bob(
+        &keys.alice,
+        &keys.bob_new,
+        Some(&keys.bob_old),
+        "before",
+        retired_at as u64 - 1,
+        "signed before the retirement",
+    );
+    let after = from_bob(
+        &keys.alice,
+        &keys.bob_new,
+        Some(&keys.bob_old),
+        "after",
+        retired_at as u64,
+        "signed after the retirement",
+    );
+    let revoked_key = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+    let by_revoked = from_bob(
+        &keys.alice,
+        &keys.bob_new,
+        Some(&revoked_key),
+        "revoked",
+        1,
+        "signed by a revoked key",
+    );
+    let messages = vec![
+        stored("m_1", &before, 1, "u_alice"),
+        stored("m_2", &after, 2, "u_alice"),
+        stored("m_3", &by_revoked, 3, "u_alice"),
+    ];
+    let server = serve_full(bob_server(
+        &keys.bob_new,
+        vec![
+            key_view(&keys.bob_new, "active", None, None),
+            key_view(&keys.bob_old, "retired", Some(retired_at), None),
+            key_view(&revoked_key, "revoked", None, Some(10)),
+        ],
+        move |_| Reply::json(200, page(messages.clone(), None)),
+    ))
+    .await;
+    let mut fixture = alice(&server, &keys.alice);
+    let mut ring = unlock(&fixture.device);
+    // First use on receipt pins bob's keys as the server lists them (revoked excluded).
+    let inbox = fixture.device.inbox(&mut ring, 10, false).await.unwrap();
+    let statuses: Vec<Verification> = inbox.iter().map(|m| m.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            Verification::Verified,
+            Verification::Unverified,
+            Verification::Unverified
+        ]
+    );
+    assert!(
+        inbox[1].reason.as_deref().unwrap().contains("retired"),
+        "{:?}",
+        inbox[1].reason
+    );
+    assert!(
+        inbox[2].reason.as_deref().unwrap().contains("revoked"),
+        "{:?}",
+        inbox[2].reason
+    );
+    assert!(
+        inbox.iter().all(|m| m.text.is_some()),
+        "readable, just not vouched for"
+    );
+}
+
+// ---- D: hostile transport ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_saved_token_is_never_sent_to_another_server() {
+    let seen = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+    let log = seen.clone();
+    let other = serve_full(Arc::new(move |request: &Request| {
+        log.lock()
+            .unwrap()
+            .push(request.header("authorization").map(str::to_owned));
+        Reply::json(401, error("missing_token"))
+    }))
+    .await;
+    let home_seen = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+    let home_log = home_seen.clone();
+    let home = serve_full(Arc::new(move |request: &Request| {
+        home_log
+            .lock()
+            .unwrap()
+            .push(request.header("authorization").map(str::to_owned));
+        Reply::json(200, user("u_bob", "bob"))
+    }))
+    .await;
+    let fixture = alice_with_a_key(&home);
+    let mut elsewhere = fixture.reopen(&other);
+    let error = elsewhere.verify_contact("bob", false).await.unwrap_err();
+    assert!(
+        matches!(error, ClientError::OtherServer { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.exit_code(), 4);
+    let text = error.to_string();
+    assert!(
+        text.contains(&home) && text.contains(&other) && text.contains("login"),
+        "{text}"
+    );
+    let headers = seen.lock().unwrap().clone();
+    assert!(
+        !headers.is_empty() && headers.iter().all(Option::is_none),
+        "{headers:?}"
+    );
+    // The profile's own server gets it.
+    let mut at_home = fixture.reopen(&home);
+    let _ = at_home.verify_contact("bob", false).await;
+    assert_eq!(
+        home_seen
+            .lock()
+            .unwrap()
+            .first()
+            .cloned()
+            .flatten()
+            .as_deref(),
+        Some("Bearer token")
+    );
+}
+
+#[tokio::test]
+async fn oversized_answers_are_refused_not_read() {
+    let handler = |_: &Request| -> Reply {
+        // Valid JSON, 9 MiB: the old client parsed it.
+        let name = "x".repeat(9 * 1024 * 1024);
+        Reply::json(
+            200,
+            json!({"userId": "u_bob", "username": "bob", "displayName": name}),
+        )
+    };
+    let server = serve_full(Arc::new(handler)).await;
+    let mut fixture = alice_with_a_key(&server);
+    let error = fixture
+        .device
+        .verify_contact("bob", false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ClientError::InvalidResponse(_)),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("8 MiB"), "{error}");
+}
+
+#[tokio::test]
+async fn a_server_that_pages_forever_is_stopped() {
+    // The same cursor again and again.
+    let server = serve_full(Arc::new(|_: &Request| {
+        Reply::json(200, page(vec![], Some("again")))
+    }))
+    .await;
+    let mut fixture = alice_with_a_key(&server);
+    let mut ring = unlock(&fixture.device);
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        fixture.device.inbox(&mut ring, 10, false),
+    )
+    .await
+    .expect("the paging loop must end");
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("same cursor"), "{error}");
+
+    // A new cursor every time, never a message.
+    let counter = Arc::new(Mutex::new(0u64));
+    let count = counter.clone();
+    let server = serve_full(Arc::new(move |_: &Request| {
+        let mut n = count.lock().unwrap();
+        *n += 1;
+        Reply::json(200, page(vec![], Some(&format!("c{n}"))))
+    }))
+    .await;
+    let mut fixture = alice_with_a_key(&server);
+    let mut ring = unlock(&fixture.device);
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        fixture.device.inbox(&mut ring, 10, false),
+    )
+    .await
+    .expect("the paging loop must end");
+    assert!(result.unwrap_err().to_string().contains("pages"));
+    assert_eq!(
+        *counter.lock().unwrap(),
+        e2ee_client::device::MAX_PAGES as u64
+    );
+}

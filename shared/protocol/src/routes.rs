@@ -1,0 +1,97 @@
+//! Every route of the HTTP API: the one list that `template.yaml`, `docs/openapi.yaml`, the `cargo lambda
+//! watch` router in `Cargo.toml`, `functions/`, `events/` and the client are checked against
+//! (`scripts/check_routes.py` reads this file; the API's route test compares it with the handlers).
+
+/// One route: an HTTP method, a path template (`{name}` marks a path parameter) and the Lambda function
+/// (`functions/<function>`) that serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub function: &'static str,
+}
+
+impl Route {
+    /// The path with its parameters replaced, in order, by `segments` (which the caller has already
+    /// percent-encoded). Missing segments leave the template's `{name}` in place; extra ones are ignored.
+    pub fn fill(&self, segments: &[&str]) -> String {
+        let mut path = String::with_capacity(self.path.len() + 64);
+        let mut rest = self.path;
+        let mut segments = segments.iter();
+        while let Some(open) = rest.find('{') {
+            let Some(close) = rest[open..].find('}').map(|at| open + at) else {
+                break;
+            };
+            path.push_str(&rest[..open]);
+            match segments.next() {
+                Some(segment) => path.push_str(segment),
+                None => path.push_str(&rest[open..=close]),
+            }
+            rest = &rest[close + 1..];
+        }
+        path.push_str(rest);
+        path
+    }
+}
+
+const fn route(method: &'static str, path: &'static str, function: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        function,
+    }
+}
+
+pub const AUTH_REGISTER: Route = route("POST", "/api/auth/register", "auth-register");
+pub const AUTH_LOGIN: Route = route("POST", "/api/auth/login", "auth-login");
+pub const LOOKUP_USER: Route = route("GET", "/api/users/{username}", "lookup-user");
+pub const GENERATE_KEYS: Route = route("POST", "/api/crypto/generate-keys", "generate-keys");
+pub const REGISTER_KEY: Route = route("POST", "/api/crypto/register-key", "register-key");
+pub const REVOKE_KEY: Route = route("POST", "/api/crypto/revoke-key", "revoke-key");
+pub const GET_PUBLIC_KEY: Route = route("GET", "/api/crypto/public-key/{userId}", "get-public-key");
+pub const ENCRYPT: Route = route("POST", "/api/crypto/encrypt", "encrypt");
+pub const DECRYPT: Route = route("POST", "/api/crypto/decrypt", "decrypt");
+pub const SEND_MESSAGE: Route = route("POST", "/api/messages/send", "send-message");
+pub const RECEIVE_MESSAGES: Route =
+    route("GET", "/api/messages/receive/{userId}", "receive-messages");
+pub const MARK_READ: Route = route("PATCH", "/api/messages/mark-read/{messageId}", "mark-read");
+pub const CHAT_HISTORY: Route = route("GET", "/api/messages/history/{chatId}", "chat-history");
+
+/// All routes, in the order the README and OpenAPI list them.
+pub const ROUTES: [Route; 13] = [
+    AUTH_REGISTER,
+    AUTH_LOGIN,
+    LOOKUP_USER,
+    GENERATE_KEYS,
+    REGISTER_KEY,
+    REVOKE_KEY,
+    GET_PUBLIC_KEY,
+    ENCRYPT,
+    DECRYPT,
+    SEND_MESSAGE,
+    RECEIVE_MESSAGES,
+    MARK_READ,
+    CHAT_HISTORY,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_replaces_parameters_in_order() {
+        assert_eq!(CHAT_HISTORY.fill(&["c_1"]), "/api/messages/history/c_1");
+        assert_eq!(SEND_MESSAGE.fill(&[]), "/api/messages/send");
+        assert_eq!(LOOKUP_USER.fill(&[]), "/api/users/{username}");
+    }
+
+    #[test]
+    fn routes_are_unique_and_each_function_serves_one() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert_ne!((a.method, a.path), (b.method, b.path));
+                assert_ne!(a.function, b.function);
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The contract's rules, written once for every backend.
+//!
+//! A backend implements the small record-level traits of [`records`] (single statements / single-document
+//! operations, no transactions). The wrappers [`Users`], [`Keys`], [`Messages`] and [`Throttle`] turn them into
+//! the public [`UserStore`](crate::UserStore), [`KeyStore`](crate::KeyStore),
+//! [`MessageStore`](crate::MessageStore) and [`ThrottleStore`](crate::ThrottleStore): validation, id and time
+//! assignment, idempotency, key rotation, chat records, cursors, page limits and the per-operation time bound
+//! all live here, one concern per file (`users.rs`, `keys.rs`, `messages.rs`, `throttle.rs`, `page.rs`).
+
+mod keys;
+mod messages;
+mod page;
+mod records;
+mod throttle;
+mod users;
+
+#[cfg(test)]
+mod racy_keys;
+
+use std::future::Future;
+use std::time::Duration;
+
+use e2ee_protocol::KeyStatus;
+
+pub(crate) use page::PageCollector;
+pub(crate) use records::{KeyRecords, MessageRecords, ThrottleRecords, UserRecords};
+
+use crate::error::{StoreError, StoreResult};
+use crate::model::Millis;
+
+/// Upper bound on any single store operation, so a hung database surfaces as `Unavailable` (retryable) well
+/// within the 5 s the API promises, even where a driver has no timeout of its own (e.g. a silent network).
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_millis(4500);
+
+async fn bounded<T>(operation: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    tokio::time::timeout(OPERATION_TIMEOUT, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "operation timed out after {} ms",
+                OPERATION_TIMEOUT.as_millis()
+            )))
+        })
+}
+
+/// Outcome of inserting a record that has a unique key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    Inserted,
+    /// A unique index refused the record (SQL unique violation / MongoDB error 11000).
+    Duplicate,
+}
+
+/// A key's place in its user's history: newer means a larger `(created_at, key_id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyPosition {
+    pub(crate) user_id: String,
+    pub(crate) created_at: Millis,
+    pub(crate) key_id: String,
+}
+
+/// A conditional change of one key's status and the time that goes with it. Each applies only to a key in the
+/// status it names; a key in any other status is left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyChange {
+    /// Active → retired, `retired_at` = the time.
+    Retire { retired_at: Millis },
+    /// Any status but revoked → revoked, `revoked_at` = the time. `retired_at` is kept, and an already revoked
+    /// key keeps its first `revoked_at`.
+    Revoke { revoked_at: Millis },
+    /// Pending → active, `created_at` = the time (the key's fresh position).
+    Activate { created_at: Millis },
+}
+
+/// A 1:1 chat and its two participants, bytewise sorted (`user_low <= user_high`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChatRecord {
+    pub(crate) chat_id: String,
+    pub(crate) user_low: String,
+    pub(crate) user_high: String,
+    pub(crate) created_at: Millis,
+}
+
+impl ChatRecord {
+    fn new(chat_id: String, a: &str, b: &str, created_at: Millis) -> Self {
+        let (low, high) = if a.as_bytes() <= b.as_bytes() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        ChatRecord {
+            chat_id,
+            user_low: low.to_owned(),
+            user_high: high.to_owned(),
+            created_at,
+        }
+    }
+}
+
+/// The public stores, each over one backend's records.
+pub(crate) struct Users<R>(pub(crate) R);
+pub(crate) struct Keys<R>(pub(crate) R);
+pub(crate) struct Messages<R>(pub(crate) R);
+pub(crate) struct Throttle<R>(pub(crate) R);
+
+/// A stored failure count (a `BIGINT`) as the contract's `u32`; beyond that it saturates.
+pub(crate) fn failure_count(stored: i64) -> u32 {
+    u32::try_from(stored.max(0)).unwrap_or(u32::MAX)
+}
+
+/// A key status as stored (its [`KeyStatus::as_str`] name); anything else is corrupted data.
+pub(crate) fn stored_key_status(name: &str) -> StoreResult<KeyStatus> {
+    KeyStatus::from_name(name)
+        .ok_or_else(|| StoreError::Internal(format!("unknown stored key status {name:?}")))
+}

@@ -1,0 +1,74 @@
+//! What a backend provides: primitive record operations, each one statement or one single-document operation.
+//! The rules built on top of them are in the sibling modules.
+
+use async_trait::async_trait;
+
+use super::{ChatRecord, KeyChange, KeyPosition, PageCollector, Written};
+use crate::error::StoreResult;
+use crate::model::{Failures, Message, Millis, PublicKeyRecord, User};
+
+#[async_trait]
+pub(crate) trait UserRecords: Send + Sync + 'static {
+    async fn insert_user(&self, user: &User, username_folded: &str) -> StoreResult<Written>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn user_by_folded_username(&self, username_folded: &str) -> StoreResult<Option<User>>;
+}
+
+#[async_trait]
+pub(crate) trait KeyRecords: Send + Sync + 'static {
+    async fn insert_key(&self, key: &PublicKeyRecord) -> StoreResult<Written>;
+    async fn key(&self, user_id: &str, key_id: &str) -> StoreResult<Option<PublicKeyRecord>>;
+    /// All keys of the user, newest (largest `(created_at, key_id)`) first.
+    async fn keys_newest_first(&self, user_id: &str) -> StoreResult<Vec<PublicKeyRecord>>;
+    /// The newest key of the user (any status), or the newest active one when `active_only`.
+    async fn newest_key(
+        &self,
+        user_id: &str,
+        active_only: bool,
+    ) -> StoreResult<Option<PublicKeyRecord>>;
+    /// Sets every active key of the user older than `position` to retired at `retired_at`.
+    async fn retire_active_keys_older_than(
+        &self,
+        position: &KeyPosition,
+        retired_at: Millis,
+    ) -> StoreResult<()>;
+    /// Whether the user of `position` has an active key newer than it.
+    async fn active_key_newer_than_exists(&self, position: &KeyPosition) -> StoreResult<bool>;
+    /// Changes the key `key_id` of `user_id` as `to` says, if its status allows; whether the key changed (an
+    /// unknown key, or one in another status, is left alone: `false`).
+    async fn change_key(&self, user_id: &str, key_id: &str, to: KeyChange) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub(crate) trait MessageRecords: Send + Sync + 'static {
+    /// Inserts the chat unless one with its id exists (`Duplicate` then, and nothing changes).
+    async fn insert_chat(&self, chat: &ChatRecord) -> StoreResult<Written>;
+    async fn chat(&self, chat_id: &str) -> StoreResult<Option<ChatRecord>>;
+    async fn insert_message(&self, message: &Message) -> StoreResult<Written>;
+    async fn message_by_id(&self, id: &str) -> StoreResult<Option<Message>>;
+    async fn message_by_client_id(
+        &self,
+        sender_id: &str,
+        client_message_id: &str,
+    ) -> StoreResult<Option<Message>>;
+    async fn newest_created_at_in_chat(&self, chat_id: &str) -> StoreResult<Option<Millis>>;
+    /// Offers the unread messages of `receiver` strictly after `page.after()`, in ascending `(created_at, id)`,
+    /// to `page` (at most `page.fetch()` of them, stopping when it declines one).
+    async fn unread_after(&self, receiver: &str, page: &mut PageCollector<'_>) -> StoreResult<()>;
+    /// Offers the chat's messages strictly after `page.after()` in `page.order()` (for `Desc`: strictly before
+    /// it) to `page` (at most `page.fetch()` of them, stopping when it declines one).
+    async fn chat_after(&self, chat_id: &str, page: &mut PageCollector<'_>) -> StoreResult<()>;
+    /// Sets `read_at` to `at` if the message is addressed to `receiver` and not read yet; otherwise does nothing.
+    async fn set_read_at_if_unread(&self, id: &str, receiver: &str, at: Millis) -> StoreResult<()>;
+}
+
+/// Throttle counters; each method is one atomic statement.
+#[async_trait]
+pub(crate) trait ThrottleRecords: Send + Sync + 'static {
+    /// See [`ThrottleStore::hit`](crate::ThrottleStore::hit).
+    async fn hit_window(&self, key: &str, window_start: Millis) -> StoreResult<u64>;
+    async fn failure_counter(&self, key: &str) -> StoreResult<Option<Failures>>;
+    /// Count + 1 (1 for a new key) and `last_failure_at = now`, returning the state this statement wrote.
+    async fn add_failure(&self, key: &str, now: Millis) -> StoreResult<Failures>;
+    async fn delete_failures(&self, key: &str) -> StoreResult<()>;
+}

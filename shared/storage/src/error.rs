@@ -1,0 +1,63 @@
+//! What can go wrong in a store operation, named after the outcome, so that a caller maps each case once
+//! instead of guessing what a generic "conflict" or "not found" meant.
+
+use e2ee_protocol::KeyStatus;
+
+/// The error of every store operation. Variants name one outcome of the contract each (the operation that
+/// produces it is named in its documentation); `Invalid` covers the input rules of docs/storage.md, and
+/// `Unavailable` / `Internal` the database itself. Deliberately exhaustive: the API maps every variant in one
+/// `match` (`e2ee_api::error::store_error`), so a new outcome does not compile until it has a status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// [`UserStore::create`](crate::UserStore::create): another user has the same (case-folded) username.
+    #[error("username is taken")]
+    UsernameTaken,
+    /// [`KeyStore::put_active`](crate::KeyStore::put_active) of a key that was replaced by a newer one: a
+    /// retired key never becomes active again.
+    #[error("the key was retired and cannot be activated again")]
+    KeyRetired,
+    /// [`KeyStore::put_active`](crate::KeyStore::put_active) of a revoked key (revocation is final).
+    #[error("the key was revoked and cannot be activated again")]
+    KeyRevoked,
+    /// [`KeyStore::put_pending`](crate::KeyStore::put_pending) of a key that is already stored with another
+    /// status (`status`): it cannot become pending again.
+    #[error("the key is already registered as {}", status.as_str())]
+    KeyNotPending { status: KeyStatus },
+    /// [`KeyStore::revoke`](crate::KeyStore::revoke): the user has no key with this id.
+    #[error("no such key")]
+    KeyNotFound,
+    /// [`MessageStore::mark_read`](crate::MessageStore::mark_read): no message has this id.
+    #[error("no such message")]
+    MessageNotFound,
+    /// [`MessageStore::mark_read`](crate::MessageStore::mark_read) by someone other than the receiver.
+    #[error("only the receiver can mark a message read")]
+    NotTheReceiver,
+    /// [`MessageStore::insert`](crate::MessageStore::insert): the sender already stored a message with this
+    /// client message id and a different envelope (a retry with the same envelope is `Inserted::Existing`).
+    #[error("the client message id was already used for a different envelope")]
+    MessageIdReused,
+    /// An input breaks a rule (docs/storage.md, "Input rules"): `field` names it (`username`, `display_name`,
+    /// `password_hash`, `user_id`, `sender_id`, `receiver_id`, `client_message_id`, `key_id`, `bits`,
+    /// `public_key_pem`, `envelope`, `limit`, `cursor`, `throttle_key`); `reason` is safe to show the caller.
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// The database could not be reached, was busy, or timed out. Retryable.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: misconfiguration, malformed stored data, a driver error. Not retryable; the detail is for
+    /// logs (it never contains a connection string).
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// An [`StoreError::Invalid`] for `field`.
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,0 +1,195 @@
+//! Records ↔ BSON documents. Documents:
+//!
+//! * `public_keys`: `{_id: ObjectId, user_id, key_id, public_key_pem, bits, created_at: Date, status,
+//!   retired_at: Date | null, revoked_at: Date | null}` (documents written before these two fields existed
+//!   lack them, which reads as null)
+//! * `messages`: `{_id: "m_…", chat_id, sender_id, receiver_id, client_message_id, envelope: {…},
+//!   created_at: Date, read_at: Date | null}` — the envelope is stored as a document, not as a string.
+//! * `chats`: `{_id: ObjectId, chat_id, user_low, user_high, created_at: Date}`, unique on `chat_id`.
+
+use mongodb::bson::{self, Bson, DateTime, Document, doc};
+
+use crate::engine::{ChatRecord, stored_key_status};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{Message, Millis, PublicKeyRecord};
+
+fn malformed(field: &str) -> StoreError {
+    StoreError::Internal(format!(
+        "stored document has a missing or malformed {field}"
+    ))
+}
+
+fn string_field(document: &Document, field: &str) -> StoreResult<String> {
+    document
+        .get_str(field)
+        .map(str::to_owned)
+        .map_err(|_| malformed(field))
+}
+
+fn millis_field(document: &Document, field: &str) -> StoreResult<Option<Millis>> {
+    match document.get(field) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::DateTime(time)) => Ok(Some(time.timestamp_millis())),
+        Some(_) => Err(malformed(field)),
+    }
+}
+
+pub(super) fn required_millis(document: &Document, field: &str) -> StoreResult<Millis> {
+    millis_field(document, field)?.ok_or_else(|| malformed(field))
+}
+
+pub(super) fn key_to_document(key: &PublicKeyRecord) -> Document {
+    doc! {
+        "user_id": &key.user_id,
+        "key_id": &key.key_id,
+        "public_key_pem": &key.public_key_pem,
+        "bits": i64::from(key.bits),
+        "created_at": DateTime::from_millis(key.created_at),
+        "status": key.status.as_str(),
+        "retired_at": key.retired_at.map(DateTime::from_millis),
+        "revoked_at": key.revoked_at.map(DateTime::from_millis),
+    }
+}
+
+pub(super) fn key_from_document(document: &Document) -> StoreResult<PublicKeyRecord> {
+    let bits = match document.get("bits") {
+        Some(Bson::Int32(bits)) => u32::try_from(*bits).ok(),
+        Some(Bson::Int64(bits)) => u32::try_from(*bits).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| malformed("bits"))?;
+    Ok(PublicKeyRecord {
+        user_id: string_field(document, "user_id")?,
+        key_id: string_field(document, "key_id")?,
+        public_key_pem: string_field(document, "public_key_pem")?,
+        bits,
+        created_at: required_millis(document, "created_at")?,
+        status: stored_key_status(&string_field(document, "status")?)?,
+        retired_at: millis_field(document, "retired_at")?,
+        revoked_at: millis_field(document, "revoked_at")?,
+    })
+}
+
+pub(super) fn chat_to_document(chat: &ChatRecord) -> Document {
+    doc! {
+        "chat_id": &chat.chat_id,
+        "user_low": &chat.user_low,
+        "user_high": &chat.user_high,
+        "created_at": DateTime::from_millis(chat.created_at),
+    }
+}
+
+pub(super) fn chat_from_document(document: &Document) -> StoreResult<ChatRecord> {
+    Ok(ChatRecord {
+        chat_id: string_field(document, "chat_id")?,
+        user_low: string_field(document, "user_low")?,
+        user_high: string_field(document, "user_high")?,
+        created_at: required_millis(document, "created_at")?,
+    })
+}
+
+pub(super) fn message_to_document(message: &Message) -> StoreResult<Document> {
+    let envelope = match bson::to_bson(&message.envelope) {
+        Ok(Bson::Document(envelope)) => envelope,
+        Ok(_) => {
+            return Err(StoreError::invalid(
+                "envelope",
+                "envelope must be a JSON object",
+            ));
+        }
+        // e.g. an integer beyond the signed 64-bit range, which BSON cannot represent.
+        Err(error) => {
+            return Err(StoreError::invalid(
+                "envelope",
+                format!("envelope cannot be stored as a document: {error}"),
+            ));
+        }
+    };
+    Ok(doc! {
+        "_id": &message.id,
+        "chat_id": &message.chat_id,
+        "sender_id": &message.sender_id,
+        "receiver_id": &message.receiver_id,
+        "client_message_id": &message.client_message_id,
+        "envelope": envelope,
+        "created_at": DateTime::from_millis(message.created_at),
+        "read_at": message.read_at.map(DateTime::from_millis),
+    })
+}
+
+pub(super) fn message_from_document(document: &Document) -> StoreResult<Message> {
+    let envelope = document
+        .get_document("envelope")
+        .map_err(|_| malformed("envelope"))?;
+    let envelope: serde_json::Value =
+        bson::from_bson(Bson::Document(envelope.clone())).map_err(|_| malformed("envelope"))?;
+    Ok(Message {
+        id: string_field(document, "_id")?,
+        chat_id: string_field(document, "chat_id")?,
+        sender_id: string_field(document, "sender_id")?,
+        receiver_id: string_field(document, "receiver_id")?,
+        client_message_id: string_field(document, "client_message_id")?,
+        envelope,
+        created_at: required_millis(document, "created_at")?,
+        read_at: millis_field(document, "read_at")?,
+    })
+}
+
+/// `(created_at, <tie_field>)` strictly beyond `(created_at, tie)` in the direction of `operator` (`$gt`/`$lt`).
+pub(super) fn beyond(operator: &str, created_at: Millis, tie_field: &str, tie: &str) -> Document {
+    let created_at = DateTime::from_millis(created_at);
+    doc! {
+        "$or": [
+            { "created_at": { operator: created_at } },
+            { "created_at": created_at, tie_field: { operator: tie } },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(envelope: serde_json::Value) -> Message {
+        Message {
+            id: "m_1".into(),
+            chat_id: "c_1".into(),
+            sender_id: "u_a".into(),
+            receiver_id: "u_b".into(),
+            client_message_id: "x".into(),
+            envelope,
+            created_at: 1,
+            read_at: None,
+        }
+    }
+
+    #[test]
+    fn envelope_round_trips_through_bson_as_a_document() {
+        let envelope = serde_json::json!({
+            "version": 1,
+            "createdAt": 1_764_145_653_000_i64,
+            "recipients": [{ "userId": "u_b", "keyId": "k" }],
+            "signature": { "alg": "PS256" },
+            "ratio": 0.5,
+        });
+        let document = message_to_document(&message(envelope.clone()));
+        assert!(matches!(
+            document.as_ref().map(|d| d.get("envelope")),
+            Ok(Some(Bson::Document(_)))
+        ));
+        let back = document.and_then(|d| message_from_document(&d));
+        assert_eq!(back.ok().map(|m| m.envelope), Some(envelope));
+    }
+
+    #[test]
+    fn unrepresentable_envelopes_are_bad_requests() {
+        let huge = message(serde_json::json!({ "huge": u64::MAX }));
+        assert!(matches!(
+            message_to_document(&huge),
+            Err(StoreError::Invalid {
+                field: "envelope",
+                ..
+            })
+        ));
+    }
+}

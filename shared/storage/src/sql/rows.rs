@@ -1,0 +1,134 @@
+//! Rows as sqlx reads them, and their conversion to the contract's records.
+
+use sqlx::types::Json;
+
+use crate::engine::{ChatRecord, stored_key_status};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{Failures, Message, Millis, PublicKeyRecord, User};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    username: String,
+    password_hash: String,
+    display_name: Option<String>,
+    created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: row.id,
+            username: row.username,
+            password_hash: row.password_hash,
+            display_name: row.display_name,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    user_id: String,
+    key_id: String,
+    public_key_pem: String,
+    bits: i64,
+    created_at: i64,
+    status: String,
+    retired_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for PublicKeyRecord {
+    type Error = StoreError;
+
+    fn try_from(row: KeyRow) -> StoreResult<Self> {
+        Ok(PublicKeyRecord {
+            bits: u32::try_from(row.bits).map_err(|_| {
+                StoreError::Internal(format!("stored key has invalid bits {}", row.bits))
+            })?,
+            status: stored_key_status(&row.status)?,
+            user_id: row.user_id,
+            key_id: row.key_id,
+            public_key_pem: row.public_key_pem,
+            created_at: row.created_at,
+            retired_at: row.retired_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+/// The key id of a key row that exists (the answer of an existence check).
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyIdRow {
+    #[allow(dead_code)] // read only to learn that a row exists
+    key_id: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChatRow {
+    chat_id: String,
+    user_low: String,
+    user_high: String,
+    created_at: i64,
+}
+
+impl From<ChatRow> for ChatRecord {
+    fn from(row: ChatRow) -> Self {
+        ChatRecord {
+            chat_id: row.chat_id,
+            user_low: row.user_low,
+            user_high: row.user_high,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: String,
+    chat_id: String,
+    sender_id: String,
+    receiver_id: String,
+    client_message_id: String,
+    envelope: Json<serde_json::Value>,
+    created_at: i64,
+    read_at: Option<i64>,
+}
+
+impl From<MessageRow> for Message {
+    fn from(row: MessageRow) -> Self {
+        Message {
+            id: row.id,
+            chat_id: row.chat_id,
+            sender_id: row.sender_id,
+            receiver_id: row.receiver_id,
+            client_message_id: row.client_message_id,
+            envelope: row.envelope.0,
+            created_at: row.created_at,
+            read_at: row.read_at,
+        }
+    }
+}
+
+/// `MAX(created_at)` of a chat's messages (`NULL` for an empty chat).
+#[derive(sqlx::FromRow)]
+pub(crate) struct NewestRow {
+    pub(crate) newest: Option<i64>,
+}
+
+/// A failure counter of the throttle tables.
+#[derive(sqlx::FromRow)]
+pub(crate) struct FailuresRow {
+    failures: i64,
+    last_failure_at: Millis,
+}
+
+impl From<FailuresRow> for Failures {
+    fn from(row: FailuresRow) -> Self {
+        Failures {
+            count: crate::engine::failure_count(row.failures),
+            last_failure_at: row.last_failure_at,
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The SQL text of every statement both databases share (both use `?` placeholders). Only the throttle upserts
+//! differ (`sqlite.rs`, `mysql.rs`).
+//!
+//! Statements are assembled with `concat!` from the fragment macros below into `&'static str`s (sqlx only
+//! accepts SQL text that is static or explicitly audited).
+
+macro_rules! key_columns {
+    () => {
+        "user_id, key_id, public_key_pem, bits, created_at, status, retired_at, revoked_at"
+    };
+}
+/// `SELECT <user columns> FROM users WHERE <condition>`.
+macro_rules! select_users {
+    ($condition:expr) => {
+        concat!(
+            "SELECT id, username, password_hash, display_name, created_at FROM users WHERE ",
+            $condition
+        )
+    };
+}
+/// `SELECT <key columns> FROM public_keys WHERE user_id = ?<rest>`.
+macro_rules! select_keys_of_user {
+    ($($rest:expr),*) => {
+        concat!("SELECT ", key_columns!(), " FROM public_keys WHERE user_id = ?", $($rest),*)
+    };
+}
+/// `SELECT <message columns> FROM messages WHERE <rest>`.
+macro_rules! select_messages {
+    ($($rest:expr),+) => {
+        concat!(
+            "SELECT id, chat_id, sender_id, receiver_id, client_message_id, envelope, created_at, read_at \
+             FROM messages WHERE ",
+            $($rest),+
+        )
+    };
+}
+/// Newest first; the key id breaks ties between keys registered in the same millisecond.
+macro_rules! newest_key_first {
+    () => {
+        " ORDER BY created_at DESC, key_id DESC"
+    };
+}
+/// `(created_at, id)` strictly after / before a bound position, written out because row-value comparisons are
+/// not index-friendly on every MySQL/MariaDB version.
+macro_rules! after_position {
+    () => {
+        " AND (created_at > ? OR (created_at = ? AND id > ?))"
+    };
+}
+macro_rules! before_position {
+    () => {
+        " AND (created_at < ? OR (created_at = ? AND id < ?))"
+    };
+}
+/// A page in `(created_at, id)` order, ascending or descending; its size is the last parameter.
+macro_rules! oldest_first {
+    () => {
+        " ORDER BY created_at, id LIMIT ?"
+    };
+}
+macro_rules! newest_first {
+    () => {
+        " ORDER BY created_at DESC, id DESC LIMIT ?"
+    };
+}
+macro_rules! unread_of_receiver {
+    () => {
+        "receiver_id = ? AND read_at IS NULL"
+    };
+}
+
+pub(super) const INSERT_USER: &str = "INSERT INTO users \
+    (id, username, username_folded, password_hash, display_name, created_at) VALUES (?, ?, ?, ?, ?, ?)";
+pub(super) const USER_BY_ID: &str = select_users!("id = ?");
+pub(super) const USER_BY_FOLDED_USERNAME: &str = select_users!("username_folded = ?");
+
+pub(super) const INSERT_KEY: &str = concat!(
+    "INSERT INTO public_keys (",
+    key_columns!(),
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+);
+pub(super) const KEY: &str = select_keys_of_user!(" AND key_id = ?");
+pub(super) const KEYS_NEWEST_FIRST: &str = select_keys_of_user!(newest_key_first!());
+pub(super) const NEWEST_KEY: &str = select_keys_of_user!(newest_key_first!(), " LIMIT 1");
+pub(super) const NEWEST_ACTIVE_KEY: &str =
+    select_keys_of_user!(" AND status = 'active'", newest_key_first!(), " LIMIT 1");
+pub(super) const RETIRE_ACTIVE_KEYS_OLDER_THAN: &str = "UPDATE public_keys \
+    SET status = 'retired', retired_at = ? \
+    WHERE user_id = ? AND status = 'active' AND (created_at < ? OR (created_at = ? AND key_id < ?))";
+pub(super) const ACTIVE_KEY_NEWER_THAN: &str = "SELECT key_id FROM public_keys \
+    WHERE user_id = ? AND status = 'active' AND (created_at > ? OR (created_at = ? AND key_id > ?)) LIMIT 1";
+// The conditional changes of one key: `SET …, <time> = ? WHERE user_id = ? AND key_id = ? AND <status>`.
+pub(super) const RETIRE_KEY_IF_ACTIVE: &str = "UPDATE public_keys SET status = 'retired', retired_at = ? \
+    WHERE user_id = ? AND key_id = ? AND status = 'active'";
+/// `retired_at` is left alone; an already revoked key is not touched, so it keeps its first `revoked_at`.
+pub(super) const REVOKE_KEY: &str = "UPDATE public_keys SET status = 'revoked', revoked_at = ? \
+    WHERE user_id = ? AND key_id = ? AND status <> 'revoked'";
+pub(super) const ACTIVATE_PENDING_KEY: &str = "UPDATE public_keys SET status = 'active', created_at = ? \
+    WHERE user_id = ? AND key_id = ? AND status = 'pending'";
+
+pub(super) const INSERT_CHAT: &str =
+    "INSERT INTO chats (chat_id, user_low, user_high, created_at) VALUES (?, ?, ?, ?)";
+pub(super) const CHAT: &str =
+    "SELECT chat_id, user_low, user_high, created_at FROM chats WHERE chat_id = ?";
+
+pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages \
+    (id, chat_id, sender_id, receiver_id, client_message_id, envelope, created_at, read_at) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, NULL)";
+pub(super) const MESSAGE_BY_ID: &str = select_messages!("id = ?");
+pub(super) const MESSAGE_BY_CLIENT_ID: &str =
+    select_messages!("sender_id = ? AND client_message_id = ?");
+pub(super) const NEWEST_CREATED_AT_IN_CHAT: &str =
+    "SELECT MAX(created_at) AS newest FROM messages WHERE chat_id = ?";
+pub(super) const UNREAD_FIRST: &str = select_messages!(unread_of_receiver!(), oldest_first!());
+pub(super) const UNREAD_AFTER: &str =
+    select_messages!(unread_of_receiver!(), after_position!(), oldest_first!());
+pub(super) const CHAT_ASC_FIRST: &str = select_messages!("chat_id = ?", oldest_first!());
+pub(super) const CHAT_ASC_AFTER: &str =
+    select_messages!("chat_id = ?", after_position!(), oldest_first!());
+pub(super) const CHAT_DESC_FIRST: &str = select_messages!("chat_id = ?", newest_first!());
+pub(super) const CHAT_DESC_AFTER: &str =
+    select_messages!("chat_id = ?", before_position!(), newest_first!());
+pub(super) const SET_READ_AT_IF_UNREAD: &str =
+    "UPDATE messages SET read_at = ? WHERE id = ? AND receiver_id = ? AND read_at IS NULL";
+
+pub(super) const FAILURES: &str =
+    "SELECT failures, last_failure_at FROM throttle_failures WHERE throttle_key = ?";
+pub(super) const CLEAR_FAILURES: &str = "DELETE FROM throttle_failures WHERE throttle_key = ?";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_read_as_intended() {
+        assert_eq!(
+            CHAT_DESC_AFTER,
+            "SELECT id, chat_id, sender_id, receiver_id, client_message_id, envelope, created_at, read_at \
+             FROM messages WHERE chat_id = ? AND (created_at < ? OR (created_at = ? AND id < ?)) \
+             ORDER BY created_at DESC, id DESC LIMIT ?"
+        );
+        assert_eq!(
+            NEWEST_ACTIVE_KEY,
+            "SELECT user_id, key_id, public_key_pem, bits, created_at, status, retired_at, revoked_at \
+             FROM public_keys WHERE user_id = ? AND status = 'active' ORDER BY created_at DESC, key_id DESC \
+             LIMIT 1"
+        );
+        assert_eq!(
+            USER_BY_ID,
+            "SELECT id, username, password_hash, display_name, created_at FROM users WHERE id = ?"
+        );
+    }
+}
