@@ -466,15 +466,31 @@ export function parseStrictJson(text) {
     ws();
     if (i >= n) fail('unexpected end of input');
     const c = text[i];
-    if (c === '{') {
+    // Opens a container: true when it is empty (and already closed).
+    const empty = (close) => {
       i++;
-      const obj = Object.create(null);
       ws();
-      if (text[i] === '}') {
+      if (text[i] !== close) return false;
+      i++;
+      return true;
+    };
+    // After an item: ',' means another one follows, `close` ends the container.
+    const more = (close) => {
+      ws();
+      if (text[i] === ',') {
         i++;
-        return obj;
+        return true;
       }
-      for (;;) {
+      if (text[i] === close) {
+        i++;
+        return false;
+      }
+      fail(`expected ',' or '${close}'`);
+    };
+    if (c === '{') {
+      const obj = Object.create(null);
+      if (empty('}')) return obj;
+      do {
         ws();
         if (text[i] !== '"') fail('expected a string key');
         const k = str();
@@ -483,39 +499,16 @@ export function parseStrictJson(text) {
         if (text[i] !== ':') fail("expected ':'");
         i++;
         Object.defineProperty(obj, k, { value: value(depth + 1), enumerable: true, writable: true, configurable: true });
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return obj;
-        }
-        fail("expected ',' or '}'");
-      }
+      } while (more('}'));
+      return obj;
     }
     if (c === '[') {
-      i++;
       const arr = [];
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return arr;
-      }
-      for (;;) {
+      if (empty(']')) return arr;
+      do {
         arr.push(value(depth + 1));
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return arr;
-        }
-        fail("expected ',' or ']'");
-      }
+      } while (more(']'));
+      return arr;
     }
     if (c === '"') return str();
     if (c === '-' || (c >= '0' && c <= '9')) {
@@ -978,45 +971,23 @@ export function generateFixtures({ reuseKeys = null } = {}) {
 
   // --- encrypted private keys ---
   const encryptedKeys = [];
+  const addEncrypted = (name, who, passphrase, encryptedPrivateKeyPem) =>
+    encryptedKeys.push({ name, encryptedPrivateKeyPem, passphrase, keyId: keys[who].keyId });
+  const nodePbkdf2 = (who, passphrase) =>
+    crypto.createPrivateKey(priv(who)).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase });
   {
     const pass = 'correct horse battery staple';
-    const enc = crypto.createPrivateKey(priv('alice')).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: pass });
+    const enc = nodePbkdf2('alice', pass);
     const d = describeEncryptedPkcs8(enc);
     if (d.kdf !== 'pbkdf2' || d.prf !== 'hmacWithSHA256' || d.cipher !== 'aes-256-cbc') throw new Error(`unexpected Node PKCS#8 encryption ${JSON.stringify(d)}`);
-    encryptedKeys.push({
-      name: `alice-node-pkcs8-pbes2-pbkdf2-hmac-sha256-${d.iterations}-iterations-aes-256-cbc`,
-      encryptedPrivateKeyPem: enc,
-      passphrase: pass,
-      keyId: keys.alice.keyId,
-    });
+    addEncrypted(`alice-node-pkcs8-pbes2-pbkdf2-hmac-sha256-${d.iterations}-iterations-aes-256-cbc`, 'alice', pass, enc);
   }
-  {
-    const pass = 'scrypt passphrase 1';
-    encryptedKeys.push({
-      name: 'bob-pkcs8-pbes2-scrypt-n32768-r8-p1-aes-256-cbc',
-      encryptedPrivateKeyPem: encryptPrivateKeyScrypt(priv('bob'), pass),
-      passphrase: pass,
-      keyId: keys.bob.keyId,
-    });
-  }
-  {
-    const pass = 'pässwörd 🔑 ключ';
-    encryptedKeys.push({
-      name: 'carol-pkcs8-pbes2-scrypt-n32768-r8-p1-aes-256-cbc-non-ascii-passphrase-utf8',
-      encryptedPrivateKeyPem: encryptPrivateKeyScrypt(priv('carol'), pass),
-      passphrase: pass,
-      keyId: keys.carol.keyId,
-    });
-  }
-  {
-    const pass = 'pbkdf2 ünïcödé';
-    encryptedKeys.push({
-      name: 'dave-node-pkcs8-pbes2-pbkdf2-hmac-sha256-aes-256-cbc-non-ascii-passphrase-utf8',
-      encryptedPrivateKeyPem: crypto.createPrivateKey(priv('dave')).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: pass }),
-      passphrase: pass,
-      keyId: keys.dave.keyId,
-    });
-  }
+  addEncrypted('bob-pkcs8-pbes2-scrypt-n32768-r8-p1-aes-256-cbc', 'bob', 'scrypt passphrase 1',
+    encryptPrivateKeyScrypt(priv('bob'), 'scrypt passphrase 1'));
+  addEncrypted('carol-pkcs8-pbes2-scrypt-n32768-r8-p1-aes-256-cbc-non-ascii-passphrase-utf8', 'carol', 'pässwörd 🔑 ключ',
+    encryptPrivateKeyScrypt(priv('carol'), 'pässwörd 🔑 ключ'));
+  addEncrypted('dave-node-pkcs8-pbes2-pbkdf2-hmac-sha256-aes-256-cbc-non-ascii-passphrase-utf8', 'dave', 'pbkdf2 ünïcödé',
+    nodePbkdf2('dave', 'pbkdf2 ünïcödé'));
 
   // --- chat ids ---
   const chatPairs = [

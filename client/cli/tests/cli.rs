@@ -9,6 +9,19 @@ fn e2ee(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
     Cli::new(env!("CARGO_BIN_EXE_e2ee")).run(args, stdin, env)
 }
 
+/// `e2ee open --key KEY --passphrase-env VAR --verify-with SENDER_PUB`.
+fn open_verified<'a>(key: &'a str, passphrase_var: &'a str, sender_pub: &'a str) -> [&'a str; 7] {
+    [
+        "open",
+        "--key",
+        key,
+        "--passphrase-env",
+        passphrase_var,
+        "--verify-with",
+        sender_pub,
+    ]
+}
+
 fn path(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().unwrap().to_owned()
 }
@@ -127,15 +140,7 @@ fn seal_and_open_round_trip_with_signature_and_encrypted_keys() {
     assert!(!String::from_utf8_lossy(&envelope).contains("hello bob"));
 
     let opened = ok(e2ee(
-        &[
-            "open",
-            "--key",
-            &bob_key,
-            "--passphrase-env",
-            "BOB_PASS",
-            "--verify-with",
-            &alice_pub,
-        ],
+        &open_verified(&bob_key, "BOB_PASS", &alice_pub),
         &envelope,
         &env,
     ));
@@ -161,15 +166,7 @@ fn seal_and_open_round_trip_with_signature_and_encrypted_keys() {
     ));
     assert!(wrong.contains("passphrase"), "{wrong}");
     let bad = failure(e2ee(
-        &[
-            "open",
-            "--key",
-            &bob_key,
-            "--passphrase-env",
-            "BOB_PASS",
-            "--verify-with",
-            &bob_pub,
-        ],
+        &open_verified(&bob_key, "BOB_PASS", &bob_pub),
         &envelope,
         &env,
     ));

@@ -574,17 +574,14 @@ async fn a_server_remapping_a_username_is_refused_like_a_key_change() {
         .await
         .unwrap_err();
     assert_eq!(error.exit_code(), 5, "{error}");
-    match &error {
-        ClientError::IdentityChanged(change) => assert_eq!(
-            **change,
-            IdentityChange::Remapped {
-                username: "bob".into(),
-                pinned_user_id: "u_bob".into(),
-                new_user_id: "u_mallory".into(),
-            }
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_identity_change(
+        &error,
+        IdentityChange::Remapped {
+            username: "bob".into(),
+            pinned_user_id: "u_bob".into(),
+            new_user_id: "u_mallory".into(),
+        },
+    );
     let text = error.to_string();
     assert!(
         text.contains("u_bob") && text.contains("u_mallory"),
@@ -620,17 +617,14 @@ async fn a_server_remapping_a_username_is_refused_like_a_key_change() {
 
     // A pinned contact is never renamed silently.
     let error = again.verify_contact("robert", false).await.unwrap_err();
-    match &error {
-        ClientError::IdentityChanged(change) => assert_eq!(
-            **change,
-            IdentityChange::Renamed {
-                user_id: "u_bob".into(),
-                pinned_username: "bob".into(),
-                new_username: "robert".into(),
-            }
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_identity_change(
+        &error,
+        IdentityChange::Renamed {
+            user_id: "u_bob".into(),
+            pinned_username: "bob".into(),
+            new_username: "robert".into(),
+        },
+    );
     assert_eq!(again.contacts().username("u_bob"), Some("bob"));
     let error = again.verify_contact("carol", false).await.unwrap_err();
     assert!(
@@ -803,41 +797,54 @@ async fn oversized_answers_are_refused_not_read() {
 #[tokio::test]
 async fn a_server_that_pages_forever_is_stopped() {
     // The same cursor again and again.
-    let server = serve_full(Arc::new(|_: &Request| {
-        Reply::json(200, page(vec![], Some("again")))
-    }))
-    .await;
-    let mut fixture = alice_with_a_key(&server);
-    let mut ring = unlock(&fixture.device);
-    let result = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        fixture.device.inbox(&mut ring, 10, false),
+    let result = inbox_within(
+        60,
+        Arc::new(|_: &Request| Reply::json(200, page(vec![], Some("again")))),
     )
-    .await
-    .expect("the paging loop must end");
+    .await;
     let error = result.unwrap_err();
     assert!(error.to_string().contains("same cursor"), "{error}");
 
     // A new cursor every time, never a message.
     let counter = Arc::new(Mutex::new(0u64));
     let count = counter.clone();
-    let server = serve_full(Arc::new(move |_: &Request| {
-        let mut n = count.lock().unwrap();
-        *n += 1;
-        Reply::json(200, page(vec![], Some(&format!("c{n}"))))
-    }))
-    .await;
-    let mut fixture = alice_with_a_key(&server);
-    let mut ring = unlock(&fixture.device);
-    let result = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        fixture.device.inbox(&mut ring, 10, false),
+    let result = inbox_within(
+        120,
+        Arc::new(move |_: &Request| {
+            let mut n = count.lock().unwrap();
+            *n += 1;
+            Reply::json(200, page(vec![], Some(&format!("c{n}"))))
+        }),
     )
-    .await
-    .expect("the paging loop must end");
+    .await;
     assert!(result.unwrap_err().to_string().contains("pages"));
     assert_eq!(
         *counter.lock().unwrap(),
         e2ee_client::device::MAX_PAGES as u64
     );
+}
+
+/// Alice's inbox (10 messages) against a server answering with `handler`; the paging loop must end within
+/// `seconds`.
+async fn inbox_within(
+    seconds: u64,
+    handler: Arc<FullHandler>,
+) -> e2ee_client::error::Result<Vec<e2ee_client::messages::MessageReport>> {
+    let server = serve_full(handler).await;
+    let mut fixture = alice_with_a_key(&server);
+    let mut ring = unlock(&fixture.device);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(seconds),
+        fixture.device.inbox(&mut ring, 10, false),
+    )
+    .await
+    .expect("the paging loop must end")
+}
+
+/// `error` is the refusal of an identity change, exactly `expected`.
+fn assert_identity_change(error: &ClientError, expected: IdentityChange) {
+    match error {
+        ClientError::IdentityChanged(change) => assert_eq!(**change, expected),
+        other => panic!("{other:?}"),
+    }
 }

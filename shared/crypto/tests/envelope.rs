@@ -76,6 +76,17 @@ fn round_trips_every_size_for_both_recipients() {
     }
 }
 
+/// Sealing parameters that only the recipients vary: sender "a", message "m", time 1, unsigned.
+fn unsigned_params<'a>(recipients: &'a [Recipient<'a>]) -> SealParams<'a> {
+    SealParams {
+        sender_id: "a",
+        message_id: "m",
+        created_at: 1,
+        recipients,
+        sign_with: None,
+    }
+}
+
 #[test]
 fn refuses_plaintext_over_the_limit() {
     let k = keys();
@@ -83,13 +94,7 @@ fn refuses_plaintext_over_the_limit() {
         user_id: "bob",
         key: k.bob.public_key(),
     }];
-    let params = SealParams {
-        sender_id: "a",
-        message_id: "m",
-        created_at: 1,
-        recipients: &recipients,
-        sign_with: None,
-    };
+    let params = unsigned_params(&recipients);
     let err = seal(&vec![0u8; MAX_PLAINTEXT_BYTES + 1], &params).unwrap_err();
     assert_eq!(
         err,
@@ -137,13 +142,7 @@ fn seal_rejects_bad_headers() {
             key: key.public_key(),
         })
         .collect();
-    let params = SealParams {
-        sender_id: "a",
-        message_id: "m",
-        created_at: 1,
-        recipients: &recipients,
-        sign_with: None,
-    };
+    let params = unsigned_params(&recipients);
     assert!(matches!(
         seal(b"x", &params),
         Err(CryptoError::InvalidInput(_))
