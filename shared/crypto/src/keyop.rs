@@ -57,9 +57,14 @@ impl KeyStatement<'_> {
 
     /// Any failure (wrong key, wrong length, wrong statement) is [`CryptoError::BadSignature`].
     pub fn verify(&self, key: &PublicKey, signature: &[u8]) -> Result<()> {
-        if signature.len() != key.size().bytes() {
-            return Err(CryptoError::BadSignature);
-        }
-        hazmat::pss_verify(key, &self.signing_input(), signature)
+        verify_statement(key, &self.signing_input(), signature)
     }
+}
+
+/// RSA-PSS verification of a signed statement; a signature of the wrong length is a bad one, not an error.
+pub(crate) fn verify_statement(key: &PublicKey, input: &[u8], signature: &[u8]) -> Result<()> {
+    if signature.len() != key.size().bytes() {
+        return Err(CryptoError::BadSignature);
+    }
+    hazmat::pss_verify(key, input, signature)
 }

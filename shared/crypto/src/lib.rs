@@ -1,5 +1,6 @@
 //! The E2EE envelope: RSA-OAEP-256 key wrapping, AES-256-GCM content encryption, optional RSA-PSS signatures
-//! (bound into the AAD since v2), and the signed statements of key registration and revocation.
+//! (bound into the AAD since v2), the signed statements of key registration and revocation, and device
+//! certificates (an identity key vouching for a device's MLS signature key).
 //!
 //! The format is specified in `docs/envelope.md`; this crate is its reference implementation. It performs no
 //! I/O: callers bring keys and bytes. Secret material (private keys, content keys, plaintexts returned by
@@ -35,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+mod device;
 mod encoding;
 mod envelope;
 mod error;
@@ -46,6 +48,7 @@ mod oaep;
 #[cfg(test)]
 mod wycheproof_tests;
 
+pub use device::{DeviceStatement, MAX_DEVICE_ID_BYTES, MAX_SIGNATURE_KEY_BYTES, is_device_id};
 pub use envelope::{
     CONTENT_ALG, ConversationEntries, ConversationError, ENVELOPE_VERSION, Envelope, EnvelopeParts,
     Header, KEY_ALG, MAX_CREATED_AT, MAX_ENVELOPE_BYTES, MAX_ID_BYTES, MAX_PLAINTEXT_BYTES,

@@ -1,0 +1,251 @@
+//! Device certificates (docs/mls.md, "Device certificates"): a user's identity key — the RSA key registered in
+//! the key directory — vouches that one of the user's devices signs MLS messages with a given signature key.
+//! Members accept a device into a group only under such a certificate, checked against the identity key they
+//! pinned, so a server cannot add a device of its own.
+
+use crate::encoding::Canonical;
+use crate::error::{CryptoError, Result};
+use crate::hazmat;
+use crate::keyop::verify_statement;
+use crate::keys::{KeyId, PrivateKey, PublicKey};
+
+const DEVICE_CERT_CONTEXT: &[u8] = b"e2ee.device-cert.v1";
+/// Longest device id, in bytes (ids are ASCII: see [`DeviceStatement::check`]).
+pub const MAX_DEVICE_ID_BYTES: usize = 64;
+/// Longest MLS signature public key accepted (Ed25519 keys are 32 bytes; P-521 keys, the largest of RFC 9420's
+/// ciphersuites, 133).
+pub const MAX_SIGNATURE_KEY_BYTES: usize = 256;
+
+/// The device id rule: 1 to [`MAX_DEVICE_ID_BYTES`] of `A–Z a–z 0–9 _ -` (so never a `/`, which separates
+/// the user id from the device id in an MLS credential).
+pub fn is_device_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_DEVICE_ID_BYTES
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+/// "`user_id`'s device `device_id` signs MLS messages with `signature_key`, says identity key `issuer_key_id`
+/// at `created_at`". The signed bytes are
+/// `field("e2ee.device-cert.v1") || field(userId) || field(deviceId) || field(signatureKey) ||
+/// field(issuerKeyId hex) || u64(createdAt)`, with `field(b) = u32be(len(b)) || b`, as in docs/envelope.md.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceStatement<'a> {
+    pub user_id: &'a str,
+    /// See [`is_device_id`].
+    pub device_id: &'a str,
+    /// The device's MLS signature public key, as the MLS credential carries it (raw bytes).
+    pub signature_key: &'a [u8],
+    /// The identity key that signs the certificate.
+    pub issuer_key_id: KeyId,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+impl DeviceStatement<'_> {
+    /// Checks the shape of the statement's fields (the signature is checked by [`Self::verify`]).
+    pub fn check(&self) -> Result<()> {
+        if !is_device_id(self.device_id) {
+            return Err(CryptoError::InvalidInput(format!(
+                "deviceId must be 1 to {MAX_DEVICE_ID_BYTES} of A-Z a-z 0-9 _ -"
+            )));
+        }
+        // The id rule of docs/envelope.md.
+        if self.user_id.is_empty()
+            || self.user_id.len() > crate::MAX_ID_BYTES
+            || self.user_id.chars().any(|c| c.is_ascii_control())
+        {
+            return Err(CryptoError::InvalidInput(format!(
+                "userId must be 1 to {} bytes without control characters",
+                crate::MAX_ID_BYTES
+            )));
+        }
+        if self.signature_key.is_empty() || self.signature_key.len() > MAX_SIGNATURE_KEY_BYTES {
+            return Err(CryptoError::InvalidInput(format!(
+                "signatureKey must be 1 to {MAX_SIGNATURE_KEY_BYTES} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The exact bytes that are signed.
+    pub fn signing_input(&self) -> Vec<u8> {
+        let issuer = self.issuer_key_id.to_string();
+        let mut out = Canonical::with_capacity(
+            96 + self.user_id.len() + self.device_id.len() + self.signature_key.len(),
+        );
+        out.field(DEVICE_CERT_CONTEXT)
+            .field(self.user_id.as_bytes())
+            .field(self.device_id.as_bytes())
+            .field(self.signature_key)
+            .field(issuer.as_bytes())
+            .u64(self.created_at);
+        out.into_bytes()
+    }
+
+    /// RSA-PSS (SHA-256, 32-byte salt) by the identity key over [`Self::signing_input`]. The key must be the
+    /// issuer the statement names.
+    pub fn sign(&self, identity_key: &PrivateKey) -> Result<Vec<u8>> {
+        self.check()?;
+        if identity_key.key_id() != self.issuer_key_id {
+            return Err(CryptoError::InvalidInput(
+                "the signing key is not the statement's issuer".into(),
+            ));
+        }
+        hazmat::pss_sign(identity_key, &self.signing_input())
+    }
+
+    /// Verifies a certificate against the identity key the verifier trusts for this user. A malformed
+    /// statement, another issuer, or a signature that does not verify are all [`CryptoError::BadSignature`].
+    pub fn verify(&self, identity_key: &PublicKey, signature: &[u8]) -> Result<()> {
+        if self.check().is_err() || identity_key.key_id() != self.issuer_key_id {
+            return Err(CryptoError::BadSignature);
+        }
+        verify_statement(identity_key, &self.signing_input(), signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::keys::KeySize;
+
+    fn statement<'a>(key: &PrivateKey, signature_key: &'a [u8]) -> DeviceStatement<'a> {
+        DeviceStatement {
+            user_id: "u_alice",
+            device_id: "laptop-1",
+            signature_key,
+            issuer_key_id: key.key_id(),
+            created_at: 1_764_145_653_000,
+        }
+    }
+
+    #[test]
+    fn signing_input_is_the_documented_encoding() {
+        let key = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+        let input = statement(&key, &[7; 32]).signing_input();
+        let mut expected = Vec::new();
+        let issuer = key.key_id().to_string();
+        for field in [
+            &b"e2ee.device-cert.v1"[..],
+            b"u_alice",
+            b"laptop-1",
+            &[7; 32],
+            issuer.as_bytes(),
+        ] {
+            expected.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            expected.extend_from_slice(field);
+        }
+        expected.extend_from_slice(&1_764_145_653_000u64.to_be_bytes());
+        assert_eq!(input, expected);
+    }
+
+    #[test]
+    fn certificates_verify_only_for_what_was_signed_and_by_whom() {
+        let alice = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+        let mallory = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+        let key = [7u8; 32];
+        let signed = statement(&alice, &key);
+        let signature = signed.sign(&alice).unwrap();
+        signed.verify(alice.public_key(), &signature).unwrap();
+
+        // Another device, another signature key, another user, another time: each breaks the signature.
+        let other_key = [8u8; 32];
+        let changed = [
+            DeviceStatement {
+                device_id: "phone",
+                ..signed
+            },
+            DeviceStatement {
+                signature_key: &other_key,
+                ..signed
+            },
+            DeviceStatement {
+                user_id: "u_mallory",
+                ..signed
+            },
+            DeviceStatement {
+                created_at: 1,
+                ..signed
+            },
+        ];
+        for statement in changed {
+            assert_eq!(
+                statement.verify(alice.public_key(), &signature),
+                Err(CryptoError::BadSignature)
+            );
+        }
+        // Mallory's key is not Alice's identity: it cannot issue, and Alice's certificate does not verify
+        // under it.
+        assert!(signed.sign(&mallory).is_err());
+        assert_eq!(
+            signed.verify(mallory.public_key(), &signature),
+            Err(CryptoError::BadSignature)
+        );
+        let forged = DeviceStatement {
+            issuer_key_id: mallory.key_id(),
+            ..signed
+        };
+        let forged_signature = forged.sign(&mallory).unwrap();
+        assert_eq!(
+            forged.verify(alice.public_key(), &forged_signature),
+            Err(CryptoError::BadSignature)
+        );
+        assert_eq!(
+            signed.verify(alice.public_key(), &signature[..100]),
+            Err(CryptoError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn malformed_statements_are_refused() {
+        let alice = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+        let key = [7u8; 32];
+        let good = statement(&alice, &key);
+        let long_id = "d".repeat(MAX_DEVICE_ID_BYTES + 1);
+        let huge_key = vec![1u8; MAX_SIGNATURE_KEY_BYTES + 1];
+        for bad in [
+            DeviceStatement {
+                device_id: "",
+                ..good
+            },
+            DeviceStatement {
+                device_id: &long_id,
+                ..good
+            },
+            DeviceStatement {
+                device_id: "a/b",
+                ..good
+            },
+            DeviceStatement {
+                device_id: "lap top",
+                ..good
+            },
+            DeviceStatement {
+                user_id: "",
+                ..good
+            },
+            DeviceStatement {
+                user_id: "u_\n",
+                ..good
+            },
+            DeviceStatement {
+                signature_key: &[],
+                ..good
+            },
+            DeviceStatement {
+                signature_key: &huge_key,
+                ..good
+            },
+        ] {
+            assert!(
+                matches!(bad.check(), Err(CryptoError::InvalidInput(_))),
+                "{bad:?}"
+            );
+            assert!(bad.sign(&alice).is_err());
+        }
+    }
+}

@@ -1,0 +1,29 @@
+use thiserror::Error;
+
+/// Every way an MLS object from a client can fail the server's checks. Messages are safe to return to the
+/// client; none carries key material.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MlsError {
+    /// Not a TLS-encoded MLSMessage of the expected kind, trailing bytes, or too large.
+    #[error("malformed MLS message: {0}")]
+    Malformed(&'static str),
+    #[error(
+        "unsupported ciphersuite 0x{0:04x}: only 0x0001 (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519) is accepted"
+    )]
+    UnsupportedCiphersuite(u16),
+    /// A signature, the protocol version, the keys or the extensions are wrong (openmls says which).
+    #[error("invalid key package: {0}")]
+    InvalidKeyPackage(String),
+    /// Expired, not valid yet, or valid for longer than the server accepts.
+    #[error("key package lifetime: {0}")]
+    Lifetime(String),
+    /// The credential is not a basic credential naming a device as `userId/deviceId`.
+    #[error("invalid credential: {0}")]
+    InvalidCredential(&'static str),
+    /// The credential names another user or device than the one uploading it.
+    #[error("the credential names {found}, not {expected}")]
+    WrongIdentity { expected: String, found: String },
+    /// openmls reported an internal error (not caused by the input).
+    #[error("internal MLS failure")]
+    Internal,
+}
