@@ -105,6 +105,23 @@ pub fn store_error(error: StoreError) -> ApiError {
             "message_id_reused",
             "this client message id was already used for a different envelope",
         ),
+        StoreError::DeviceExists => ApiError::conflict(
+            "device_exists",
+            "a device with this id is already registered with another key or certificate",
+        ),
+        StoreError::DeviceNotFound => ApiError::not_found("device_not_found", "no such device"),
+        StoreError::DeviceRevoked => ApiError::conflict(
+            "device_revoked",
+            "the device was revoked; register a new device id",
+        ),
+        StoreError::DeviceNotPending => ApiError::conflict(
+            "device_not_pending",
+            "the device is already approved with another certificate",
+        ),
+        StoreError::DevicePending => ApiError::conflict(
+            "device_pending",
+            "the device is waiting for approval by another device of this user",
+        ),
         StoreError::Invalid { field, reason } => {
             let code = match field {
                 "username" => "invalid_username",

@@ -10,21 +10,7 @@ use crate::keyop::verify_statement;
 use crate::keys::{KeyId, PrivateKey, PublicKey};
 
 const DEVICE_CERT_CONTEXT: &[u8] = b"e2ee.device-cert.v1";
-/// Longest device id, in bytes (ids are ASCII: see [`DeviceStatement::check`]).
-pub const MAX_DEVICE_ID_BYTES: usize = 64;
-/// Longest MLS signature public key accepted (Ed25519 keys are 32 bytes; P-521 keys, the largest of RFC 9420's
-/// ciphersuites, 133).
-pub const MAX_SIGNATURE_KEY_BYTES: usize = 256;
-
-/// The device id rule: 1 to [`MAX_DEVICE_ID_BYTES`] of `A–Z a–z 0–9 _ -` (so never a `/`, which separates
-/// the user id from the device id in an MLS credential).
-pub fn is_device_id(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= MAX_DEVICE_ID_BYTES
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-}
+pub use e2ee_protocol::ids::{MAX_DEVICE_ID_BYTES, MAX_SIGNATURE_KEY_BYTES, is_device_id};
 
 /// "`user_id`'s device `device_id` signs MLS messages with `signature_key`, says identity key `issuer_key_id`
 /// at `created_at`". The signed bytes are

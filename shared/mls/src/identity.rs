@@ -3,7 +3,7 @@
 use crate::MlsError;
 
 /// A user's device, as its `BasicCredential` names it: the UTF-8 bytes `userId "/" deviceId`. Device ids
-/// never contain `/` (see [`e2ee_crypto::is_device_id`]), so the last `/` splits the two unambiguously.
+/// never contain `/` (see [`e2ee_protocol::ids::is_device_id`]), so the last `/` splits the two unambiguously.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DeviceIdentity {
     pub user_id: String,
@@ -12,17 +12,17 @@ pub struct DeviceIdentity {
 
 impl DeviceIdentity {
     /// Checks both ids: the user id by the id rule of docs/envelope.md, the device id by
-    /// [`e2ee_crypto::is_device_id`].
+    /// [`e2ee_protocol::ids::is_device_id`].
     pub fn new(user_id: &str, device_id: &str) -> Result<Self, MlsError> {
         let user_ok = !user_id.is_empty()
-            && user_id.len() <= e2ee_crypto::MAX_ID_BYTES
+            && user_id.len() <= e2ee_protocol::ids::MAX_ID_BYTES
             && !user_id.chars().any(|c| c.is_ascii_control());
         if !user_ok {
             return Err(MlsError::InvalidCredential(
                 "the user id breaks the id rule",
             ));
         }
-        if !e2ee_crypto::is_device_id(device_id) {
+        if !e2ee_protocol::ids::is_device_id(device_id) {
             return Err(MlsError::InvalidCredential(
                 "the device id breaks the device id rule",
             ));

@@ -5,6 +5,22 @@ use sha2::{Digest, Sha256};
 /// Longest user id, client message id or envelope id, in UTF-8 bytes.
 pub const MAX_ID_BYTES: usize = 128;
 
+/// Longest device id, in bytes (ids are ASCII: see [`is_device_id`]).
+pub const MAX_DEVICE_ID_BYTES: usize = 64;
+/// Longest MLS signature public key accepted (Ed25519 keys are 32 bytes; P-521 keys, the largest of RFC 9420's
+/// ciphersuites, 133).
+pub const MAX_SIGNATURE_KEY_BYTES: usize = 256;
+
+/// The device id rule (docs/mls.md): 1 to [`MAX_DEVICE_ID_BYTES`] of `A–Z a–z 0–9 _ -`, so never a `/`, which
+/// separates the user id from the device id in an MLS credential.
+pub fn is_device_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_DEVICE_ID_BYTES
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
 /// Why a value is not a valid id (see [`check_id`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdError {

@@ -36,9 +36,27 @@ pub enum StoreError {
     /// client message id and a different envelope (a retry with the same envelope is `Inserted::Existing`).
     #[error("the client message id was already used for a different envelope")]
     MessageIdReused,
+    /// [`DeviceStore::register`](crate::DeviceStore::register): the user already has a device with this id
+    /// and another signature key or certificate.
+    #[error("a device with this id is already registered")]
+    DeviceExists,
+    /// A device operation names a device the user does not have.
+    #[error("no such device")]
+    DeviceNotFound,
+    /// The device was revoked: it is used for nothing any more, and its id is not reused.
+    #[error("the device was revoked")]
+    DeviceRevoked,
+    /// [`DeviceStore::approve`](crate::DeviceStore::approve) of a device that is already active under another
+    /// certificate.
+    #[error("the device is already approved")]
+    DeviceNotPending,
+    /// [`KeyPackageStore::upload`](crate::KeyPackageStore::upload) for a device that is not approved yet.
+    #[error("the device is waiting for approval")]
+    DevicePending,
     /// An input breaks a rule (docs/storage.md, "Input rules"): `field` names it (`username`, `display_name`,
     /// `password_hash`, `user_id`, `sender_id`, `receiver_id`, `client_message_id`, `key_id`, `bits`,
-    /// `public_key_pem`, `envelope`, `limit`, `cursor`, `throttle_key`); `reason` is safe to show the caller.
+    /// `public_key_pem`, `envelope`, `limit`, `cursor`, `throttle_key`, `device_id`, `signature_key`,
+    /// `certificate`, `key_packages`); `reason` is safe to show the caller.
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     /// The database could not be reached, was busy, or timed out. Retryable.

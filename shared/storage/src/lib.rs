@@ -18,6 +18,7 @@
 
 mod config;
 mod cursor;
+mod devices;
 mod engine;
 mod error;
 mod ids;
@@ -28,6 +29,7 @@ mod stores;
 mod validate;
 
 pub use config::StorageConfig;
+pub use devices::*;
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use stores::Stores;

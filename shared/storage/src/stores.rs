@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use crate::config::StorageConfig;
+use crate::devices::{DeviceStore, KeyPackageStore};
 use crate::engine::{
-    KeyRecords, Keys, MessageRecords, Messages, Throttle, ThrottleRecords, UserRecords, Users,
+    DeviceRecords, Devices, KeyPackageRecords, KeyPackages, KeyRecords, Keys, MessageRecords,
+    Messages, Throttle, ThrottleRecords, UserRecords, Users,
 };
 use crate::error::StoreResult;
 use crate::model::{KeyStore, MessageStore, ThrottleStore, UserStore};
@@ -20,6 +22,9 @@ pub struct Stores {
     pub messages: Arc<dyn MessageStore>,
     /// Rate-limit, quota and login-backoff counters; always in the SQL database of users.
     pub throttle: Arc<dyn ThrottleStore>,
+    /// The MLS device directory and key packages; with keys and messages.
+    pub devices: Arc<dyn DeviceStore>,
+    pub key_packages: Arc<dyn KeyPackageStore>,
 }
 
 /// The stores are trait objects; Debug shows the type only (and never connection details).
@@ -33,7 +38,7 @@ impl Stores {
     /// Opens the configured databases, applying SQL migrations and MongoDB indexes (both idempotent and safe
     /// for concurrent cold starts):
     /// * users and throttle counters: MySQL if `mysql_url`, else SQLite;
-    /// * keys and messages: MongoDB if `mongodb_uri`, else MySQL if `mysql_url`, else SQLite.
+    /// * keys, messages, devices and key packages: MongoDB if `mongodb_uri`, else MySQL if `mysql_url`, else SQLite.
     ///
     /// An unreachable database gives `StoreError::Unavailable` within a few seconds; a malformed URL gives
     /// `StoreError::Internal` (whose message never contains the URL).
@@ -52,7 +57,9 @@ impl Stores {
         if let Some(uri) = &config.mongodb_uri {
             let mongo = MongoStore::open(uri, config.mongodb_database_or_default()).await?;
             stores.keys = Arc::new(Keys(mongo.clone()));
-            stores.messages = Arc::new(Messages(mongo));
+            stores.messages = Arc::new(Messages(mongo.clone()));
+            stores.devices = Arc::new(Devices(mongo.clone()));
+            stores.key_packages = Arc::new(KeyPackages(mongo));
             keys_and_messages_backend = "mongodb";
         }
         tracing::info!(
@@ -63,16 +70,24 @@ impl Stores {
         Ok(stores)
     }
 
-    /// Every store on one backend (an SQL database holds all four kinds of records).
+    /// Every store on one backend (an SQL database holds every kind of record).
     fn all_in<B>(backend: B) -> Self
     where
-        B: UserRecords + KeyRecords + MessageRecords + ThrottleRecords + Clone,
+        B: UserRecords
+            + KeyRecords
+            + MessageRecords
+            + ThrottleRecords
+            + DeviceRecords
+            + KeyPackageRecords
+            + Clone,
     {
         Stores {
             users: Arc::new(Users(backend.clone())),
             keys: Arc::new(Keys(backend.clone())),
             messages: Arc::new(Messages(backend.clone())),
-            throttle: Arc::new(Throttle(backend)),
+            throttle: Arc::new(Throttle(backend.clone())),
+            devices: Arc::new(Devices(backend.clone())),
+            key_packages: Arc::new(KeyPackages(backend)),
         }
     }
 }

@@ -1,13 +1,19 @@
 //! Input rules enforced by the store itself, identically for every backend (documented in docs/storage.md).
 //! Everything here returns `StoreError::Invalid` naming the field, with a reason safe to show to the caller.
 
-use e2ee_protocol::ids::{MAX_ID_BYTES, check_id};
+use e2ee_protocol::ids::{
+    MAX_DEVICE_ID_BYTES, MAX_ID_BYTES, MAX_SIGNATURE_KEY_BYTES, check_id, is_device_id,
+};
 use e2ee_protocol::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
+use crate::devices::{
+    DeviceCertificate, MAX_CERTIFICATE_SIGNATURE_BYTES, MAX_KEY_PACKAGE_BATCH,
+    MAX_KEY_PACKAGE_BYTES, MAX_KEY_PACKAGE_REF_BYTES, NewDevice, NewKeyPackage,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::is_lower_hex;
-use crate::model::{MAX_THROTTLE_KEY_BYTES, NewMessage, NewPublicKey, NewUser};
+use crate::model::{MAX_THROTTLE_KEY_BYTES, Millis, NewMessage, NewPublicKey, NewUser};
 
 const MIN_USERNAME_CHARS: usize = 3;
 const MAX_USERNAME_CHARS: usize = 32;
@@ -62,20 +68,86 @@ pub(crate) fn new_user(user: &NewUser) -> StoreResult<ValidUser> {
         && user.password_hash.len() <= MAX_PASSWORD_HASH_BYTES;
     let reason = format_args!("password_hash must be an argon2id PHC string");
     require(argon2id, "password_hash", reason)?;
-    if let Some(display_name) = &user.display_name {
-        let length = display_name.chars().count();
-        let valid = (1..=MAX_DISPLAY_NAME_CHARS).contains(&length)
-            && !display_name.chars().any(char::is_control);
-        let reason = format_args!(
-            "display_name must be 1 to {MAX_DISPLAY_NAME_CHARS} characters without control characters"
-        );
-        require(valid, "display_name", reason)?;
+    if let Some(name) = &user.display_name {
+        display_name(name)?;
     }
     let username_folded = fold_username(&username);
     Ok(ValidUser {
         username,
         username_folded,
     })
+}
+
+/// A user's or a device's display name: 1 to 64 characters without control characters.
+fn display_name(name: &str) -> StoreResult<()> {
+    let length = name.chars().count();
+    let valid =
+        (1..=MAX_DISPLAY_NAME_CHARS).contains(&length) && !name.chars().any(char::is_control);
+    let reason = format_args!(
+        "display_name must be 1 to {MAX_DISPLAY_NAME_CHARS} characters without control characters"
+    );
+    require(valid, "display_name", reason)
+}
+
+/// A user id and a device id (`e2ee_protocol::ids::is_device_id`).
+pub(crate) fn device_ref(user_id: &str, device_id: &str) -> StoreResult<()> {
+    reference("user_id", user_id)?;
+    require(
+        is_device_id(device_id),
+        "device_id",
+        format_args!("device_id must be 1 to {MAX_DEVICE_ID_BYTES} of A-Z a-z 0-9 _ -"),
+    )
+}
+
+pub(crate) fn certificate(certificate: &DeviceCertificate) -> StoreResult<()> {
+    let valid = certificate.issuer_key_id.len() == 64
+        && is_lower_hex(&certificate.issuer_key_id)
+        && !certificate.signature.is_empty()
+        && certificate.signature.len() <= MAX_CERTIFICATE_SIGNATURE_BYTES;
+    require(
+        valid,
+        "certificate",
+        format_args!(
+            "certificate needs a 64-hex issuer key id and a signature of 1 to {MAX_CERTIFICATE_SIGNATURE_BYTES} bytes"
+        ),
+    )
+}
+
+pub(crate) fn new_device(device: &NewDevice) -> StoreResult<()> {
+    device_ref(&device.user_id, &device.device_id)?;
+    display_name(&device.display_name)?;
+    let key =
+        !device.signature_key.is_empty() && device.signature_key.len() <= MAX_SIGNATURE_KEY_BYTES;
+    require(
+        key,
+        "signature_key",
+        format_args!("signature_key must be 1 to {MAX_SIGNATURE_KEY_BYTES} bytes"),
+    )?;
+    device.certificate.as_ref().map_or(Ok(()), certificate)
+}
+
+/// 1 to `MAX_KEY_PACKAGE_BATCH` packages, each with a reference, a bounded message and a lifetime beyond `now`.
+pub(crate) fn key_packages(packages: &[NewKeyPackage], now: Millis) -> StoreResult<()> {
+    require(
+        (1..=MAX_KEY_PACKAGE_BATCH).contains(&packages.len()),
+        "key_packages",
+        format_args!("upload 1 to {MAX_KEY_PACKAGE_BATCH} key packages at a time"),
+    )?;
+    for package in packages {
+        let valid = (1..=MAX_KEY_PACKAGE_REF_BYTES).contains(&package.key_package_ref.len())
+            && (1..=MAX_KEY_PACKAGE_BYTES).contains(&package.message.len());
+        require(
+            valid,
+            "key_packages",
+            format_args!("a key package is 1 to {MAX_KEY_PACKAGE_BYTES} bytes with a reference"),
+        )?;
+        require(
+            package.not_after > now,
+            "key_packages",
+            format_args!("a key package has expired"),
+        )?;
+    }
+    Ok(())
 }
 
 /// User ids and client message ids (user ids referenced by keys and messages, client message ids): the one id

@@ -7,6 +7,8 @@
 //! assignment, idempotency, key rotation, chat records, cursors, page limits and the per-operation time bound
 //! all live here, one concern per file (`users.rs`, `keys.rs`, `messages.rs`, `throttle.rs`, `page.rs`).
 
+mod devices;
+mod key_packages;
 mod keys;
 mod messages;
 mod page;
@@ -23,8 +25,11 @@ use std::time::Duration;
 use e2ee_protocol::KeyStatus;
 
 pub(crate) use page::PageCollector;
-pub(crate) use records::{KeyRecords, MessageRecords, ThrottleRecords, UserRecords};
+pub(crate) use records::{
+    DeviceRecords, KeyPackageRecords, KeyRecords, MessageRecords, ThrottleRecords, UserRecords,
+};
 
+use crate::devices::{DeviceCertificate, DeviceStatus};
 use crate::error::{StoreError, StoreResult};
 use crate::model::Millis;
 
@@ -72,6 +77,30 @@ pub(crate) enum KeyChange {
     Activate { created_at: Millis },
 }
 
+/// A conditional change of one device's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DeviceChange {
+    /// Pending → active under `certificate`, `approved_at` = the time.
+    Approve {
+        certificate: DeviceCertificate,
+        approved_at: Millis,
+    },
+    /// Pending or active → revoked, `revoked_at` = the time (an already revoked device keeps its first one).
+    Revoke { revoked_at: Millis },
+}
+
+/// A stored key package and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyPackageRecord {
+    pub(crate) user_id: String,
+    pub(crate) device_id: String,
+    pub(crate) key_package_ref: Vec<u8>,
+    pub(crate) message: Vec<u8>,
+    pub(crate) not_after: Millis,
+    pub(crate) last_resort: bool,
+    pub(crate) uploaded_at: Millis,
+}
+
 /// A 1:1 chat and its two participants, bytewise sorted (`user_low <= user_high`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChatRecord {
@@ -102,6 +131,8 @@ pub(crate) struct Users<R>(pub(crate) R);
 pub(crate) struct Keys<R>(pub(crate) R);
 pub(crate) struct Messages<R>(pub(crate) R);
 pub(crate) struct Throttle<R>(pub(crate) R);
+pub(crate) struct Devices<R>(pub(crate) R);
+pub(crate) struct KeyPackages<R>(pub(crate) R);
 
 /// A stored failure count (a `BIGINT`) as the contract's `u32`; beyond that it saturates.
 pub(crate) fn failure_count(stored: i64) -> u32 {
@@ -112,4 +143,10 @@ pub(crate) fn failure_count(stored: i64) -> u32 {
 pub(crate) fn stored_key_status(name: &str) -> StoreResult<KeyStatus> {
     KeyStatus::from_name(name)
         .ok_or_else(|| StoreError::Internal(format!("unknown stored key status {name:?}")))
+}
+
+/// A device status as stored (its [`DeviceStatus::as_str`] name); anything else is corrupted data.
+pub(crate) fn stored_device_status(name: &str) -> StoreResult<DeviceStatus> {
+    DeviceStatus::from_name(name)
+        .ok_or_else(|| StoreError::Internal(format!("unknown stored device status {name:?}")))
 }

@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 
-use super::{ChatRecord, KeyChange, KeyPosition, PageCollector, Written};
+use super::{
+    ChatRecord, DeviceChange, KeyChange, KeyPackageRecord, KeyPosition, PageCollector, Written,
+};
+use crate::devices::DeviceRecord;
 use crate::error::StoreResult;
 use crate::model::{Failures, Message, Millis, PublicKeyRecord, User};
 
@@ -71,4 +74,51 @@ pub(crate) trait ThrottleRecords: Send + Sync + 'static {
     /// Count + 1 (1 for a new key) and `last_failure_at = now`, returning the state this statement wrote.
     async fn add_failure(&self, key: &str, now: Millis) -> StoreResult<Failures>;
     async fn delete_failures(&self, key: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub(crate) trait DeviceRecords: Send + Sync + 'static {
+    async fn insert_device(&self, device: &DeviceRecord) -> StoreResult<Written>;
+    async fn device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
+    /// Every device of the user, revoked ones included, by ascending `(created_at, device_id)`.
+    async fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>>;
+    /// Changes the device as `to` says if its status allows; whether it changed.
+    async fn change_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        to: &DeviceChange,
+    ) -> StoreResult<bool>;
+}
+
+/// Key packages; "unexpired at `now`" means `not_after > now`.
+#[async_trait]
+pub(crate) trait KeyPackageRecords: Send + Sync + 'static {
+    /// `Duplicate` when a package with the same reference is stored.
+    async fn insert_key_package(&self, package: &KeyPackageRecord) -> StoreResult<Written>;
+    /// Removes one unexpired one-time package of the device and returns it, atomically: a package is returned
+    /// to exactly one caller. Oldest uploads are preferred but not promised (concurrent takers spread out).
+    async fn take_one_time_key_package(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        now: Millis,
+    ) -> StoreResult<Option<KeyPackageRecord>>;
+    /// The device's newest unexpired last-resort package (left in place).
+    async fn newest_last_resort(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        now: Millis,
+    ) -> StoreResult<Option<KeyPackageRecord>>;
+    async fn count_one_time(&self, user_id: &str, device_id: &str, now: Millis)
+    -> StoreResult<u64>;
+    /// Deletes the device's last-resort packages other than `keep_ref`.
+    async fn delete_other_last_resorts(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        keep_ref: &[u8],
+    ) -> StoreResult<()>;
+    async fn delete_device_key_packages(&self, user_id: &str, device_id: &str) -> StoreResult<()>;
 }

@@ -6,10 +6,17 @@
 //! * `messages`: `{_id: "m_…", chat_id, sender_id, receiver_id, client_message_id, envelope: {…},
 //!   created_at: Date, read_at: Date | null}` — the envelope is stored as a document, not as a string.
 //! * `chats`: `{_id: ObjectId, chat_id, user_low, user_high, created_at: Date}`, unique on `chat_id`.
+//! * `devices`: `{_id: ObjectId, user_id, device_id, display_name, signature_key: Binary, status,
+//!   certificate: {issuer_key_id, issued_at: Date, signature: Binary} | null, created_at: Date,
+//!   approved_at: Date | null, revoked_at: Date | null}`, unique on `(user_id, device_id)`.
+//! * `key_packages`: `{_id: Binary (the key package reference), user_id, device_id, message: Binary,
+//!   not_after: Date, last_resort: bool, uploaded_at: Date}`.
 
-use mongodb::bson::{self, Bson, DateTime, Document, doc};
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{self, Binary, Bson, DateTime, Document, doc};
 
-use crate::engine::{ChatRecord, stored_key_status};
+use crate::devices::{DeviceCertificate, DeviceRecord};
+use crate::engine::{ChatRecord, KeyPackageRecord, stored_device_status, stored_key_status};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{Message, Millis, PublicKeyRecord};
 
@@ -32,6 +39,21 @@ fn millis_field(document: &Document, field: &str) -> StoreResult<Option<Millis>>
         Some(Bson::DateTime(time)) => Ok(Some(time.timestamp_millis())),
         Some(_) => Err(malformed(field)),
     }
+}
+
+/// Bytes as BSON binary data (generic subtype), not as an array of numbers.
+pub(super) fn binary(bytes: &[u8]) -> Binary {
+    Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: bytes.to_vec(),
+    }
+}
+
+fn binary_field(document: &Document, field: &str) -> StoreResult<Vec<u8>> {
+    document
+        .get_binary_generic(field)
+        .cloned()
+        .map_err(|_| malformed(field))
 }
 
 pub(super) fn required_millis(document: &Document, field: &str) -> StoreResult<Millis> {
@@ -85,6 +107,79 @@ pub(super) fn chat_from_document(document: &Document) -> StoreResult<ChatRecord>
         user_low: string_field(document, "user_low")?,
         user_high: string_field(document, "user_high")?,
         created_at: required_millis(document, "created_at")?,
+    })
+}
+
+pub(super) fn device_to_document(device: &DeviceRecord) -> Document {
+    let certificate = device.certificate.as_ref().map(certificate_to_document);
+    doc! {
+        "user_id": &device.user_id,
+        "device_id": &device.device_id,
+        "display_name": &device.display_name,
+        "signature_key": binary(&device.signature_key),
+        "status": device.status.as_str(),
+        "certificate": certificate,
+        "created_at": DateTime::from_millis(device.created_at),
+        "approved_at": device.approved_at.map(DateTime::from_millis),
+        "revoked_at": device.revoked_at.map(DateTime::from_millis),
+    }
+}
+
+/// The certificate subdocument as `$set` writes it on approval.
+pub(super) fn certificate_to_document(certificate: &DeviceCertificate) -> Document {
+    doc! {
+        "issuer_key_id": &certificate.issuer_key_id,
+        "issued_at": DateTime::from_millis(certificate.issued_at),
+        "signature": binary(&certificate.signature),
+    }
+}
+
+pub(super) fn device_from_document(document: &Document) -> StoreResult<DeviceRecord> {
+    let certificate = match document.get("certificate") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::Document(certificate)) => Some(DeviceCertificate {
+            issuer_key_id: string_field(certificate, "issuer_key_id")?,
+            issued_at: required_millis(certificate, "issued_at")?,
+            signature: binary_field(certificate, "signature")?,
+        }),
+        Some(_) => return Err(malformed("certificate")),
+    };
+    Ok(DeviceRecord {
+        user_id: string_field(document, "user_id")?,
+        device_id: string_field(document, "device_id")?,
+        display_name: string_field(document, "display_name")?,
+        signature_key: binary_field(document, "signature_key")?,
+        status: stored_device_status(&string_field(document, "status")?)?,
+        certificate,
+        created_at: required_millis(document, "created_at")?,
+        approved_at: millis_field(document, "approved_at")?,
+        revoked_at: millis_field(document, "revoked_at")?,
+    })
+}
+
+pub(super) fn key_package_to_document(package: &KeyPackageRecord) -> Document {
+    doc! {
+        "_id": binary(&package.key_package_ref),
+        "user_id": &package.user_id,
+        "device_id": &package.device_id,
+        "message": binary(&package.message),
+        "not_after": DateTime::from_millis(package.not_after),
+        "last_resort": package.last_resort,
+        "uploaded_at": DateTime::from_millis(package.uploaded_at),
+    }
+}
+
+pub(super) fn key_package_from_document(document: &Document) -> StoreResult<KeyPackageRecord> {
+    Ok(KeyPackageRecord {
+        key_package_ref: binary_field(document, "_id")?,
+        user_id: string_field(document, "user_id")?,
+        device_id: string_field(document, "device_id")?,
+        message: binary_field(document, "message")?,
+        not_after: required_millis(document, "not_after")?,
+        last_resort: document
+            .get_bool("last_resort")
+            .map_err(|_| malformed("last_resort"))?,
+        uploaded_at: required_millis(document, "uploaded_at")?,
     })
 }
 

@@ -3,9 +3,10 @@
 //! `engine`. Duplicate keys are recognised by server error code 11000 only.
 //!
 //! This file connects and creates the indexes; `codec.rs` maps records to documents (the document shapes are
-//! described there), `keys.rs` and `messages.rs` are the two record stores.
+//! described there), `keys.rs`, `messages.rs` and `devices.rs` are the record stores.
 
 mod codec;
+mod devices;
 mod keys;
 mod messages;
 
@@ -24,6 +25,8 @@ use crate::error::{StoreError, StoreResult};
 const KEYS_COLLECTION: &str = "public_keys";
 const MESSAGES_COLLECTION: &str = "messages";
 const CHATS_COLLECTION: &str = "chats";
+const DEVICES_COLLECTION: &str = "devices";
+const KEY_PACKAGES_COLLECTION: &str = "key_packages";
 /// Bounds finding a usable server and opening a connection, so an unreachable cluster is `Unavailable` quickly.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -36,6 +39,8 @@ pub(crate) struct MongoStore {
     keys: Collection<Document>,
     messages: Collection<Document>,
     chats: Collection<Document>,
+    devices: Collection<Document>,
+    key_packages: Collection<Document>,
 }
 
 impl MongoStore {
@@ -69,6 +74,8 @@ impl MongoStore {
             keys: database.collection(KEYS_COLLECTION),
             messages: database.collection(MESSAGES_COLLECTION),
             chats: database.collection(CHATS_COLLECTION),
+            devices: database.collection(DEVICES_COLLECTION),
+            key_packages: database.collection(KEY_PACKAGES_COLLECTION),
         };
         store.create_indexes().await?;
         Ok(store)
@@ -95,6 +102,17 @@ impl MongoStore {
                 ],
             ),
             (&self.chats, vec![index(doc! { "chat_id": 1 }, UNIQUE)]),
+            (
+                &self.devices,
+                vec![index(doc! { "user_id": 1, "device_id": 1 }, UNIQUE)],
+            ),
+            (
+                &self.key_packages,
+                vec![index(
+                    doc! { "user_id": 1, "device_id": 1, "last_resort": 1, "uploaded_at": 1 },
+                    !UNIQUE,
+                )],
+            ),
         ];
         for (collection, models) in indexes {
             collection.create_indexes(models).await.map_err(map_error)?;

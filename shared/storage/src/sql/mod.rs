@@ -4,6 +4,7 @@
 //! connecting, migrating, classifying driver errors and the upsert syntax of the throttle counters
 //! (`sqlite.rs`, `mysql.rs`).
 
+mod devices;
 mod keys;
 mod messages;
 pub(crate) mod mysql;

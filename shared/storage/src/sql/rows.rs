@@ -2,7 +2,8 @@
 
 use sqlx::types::Json;
 
-use crate::engine::{ChatRecord, stored_key_status};
+use crate::devices::{DeviceCertificate, DeviceRecord};
+use crate::engine::{ChatRecord, KeyPackageRecord, stored_device_status, stored_key_status};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{Failures, Message, Millis, PublicKeyRecord, User};
 
@@ -131,4 +132,89 @@ impl From<FailuresRow> for Failures {
             last_failure_at: row.last_failure_at,
         }
     }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeviceRow {
+    user_id: String,
+    device_id: String,
+    display_name: String,
+    signature_key: Vec<u8>,
+    status: String,
+    cert_issuer_key_id: Option<String>,
+    cert_issued_at: Option<i64>,
+    cert_signature: Option<Vec<u8>>,
+    created_at: i64,
+    approved_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<DeviceRow> for DeviceRecord {
+    type Error = StoreError;
+
+    fn try_from(row: DeviceRow) -> StoreResult<Self> {
+        let certificate = match (
+            row.cert_issuer_key_id,
+            row.cert_issued_at,
+            row.cert_signature,
+        ) {
+            (Some(issuer_key_id), Some(issued_at), Some(signature)) => Some(DeviceCertificate {
+                issuer_key_id,
+                issued_at,
+                signature,
+            }),
+            (None, None, None) => None,
+            _ => {
+                return Err(StoreError::Internal(
+                    "stored device has a partial certificate".to_owned(),
+                ));
+            }
+        };
+        Ok(DeviceRecord {
+            status: stored_device_status(&row.status)?,
+            user_id: row.user_id,
+            device_id: row.device_id,
+            display_name: row.display_name,
+            signature_key: row.signature_key,
+            certificate,
+            created_at: row.created_at,
+            approved_at: row.approved_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyPackageRow {
+    key_package_ref: Vec<u8>,
+    user_id: String,
+    device_id: String,
+    message: Vec<u8>,
+    not_after: i64,
+    last_resort: bool,
+    uploaded_at: i64,
+}
+
+impl From<KeyPackageRow> for KeyPackageRecord {
+    fn from(row: KeyPackageRow) -> Self {
+        KeyPackageRecord {
+            user_id: row.user_id,
+            device_id: row.device_id,
+            key_package_ref: row.key_package_ref,
+            message: row.message,
+            not_after: row.not_after,
+            last_resort: row.last_resort,
+            uploaded_at: row.uploaded_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyPackageRefRow {
+    pub(crate) key_package_ref: Vec<u8>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CountRow {
+    pub(crate) count: i64,
 }

@@ -127,6 +127,84 @@ pub(super) const FAILURES: &str =
     "SELECT failures, last_failure_at FROM throttle_failures WHERE throttle_key = ?";
 pub(super) const CLEAR_FAILURES: &str = "DELETE FROM throttle_failures WHERE throttle_key = ?";
 
+// Devices and key packages (MLS).
+
+macro_rules! device_columns {
+    () => {
+        "user_id, device_id, display_name, signature_key, status, cert_issuer_key_id, cert_issued_at, \
+         cert_signature, created_at, approved_at, revoked_at"
+    };
+}
+macro_rules! key_package_columns {
+    () => {
+        "key_package_ref, user_id, device_id, message, not_after, last_resort, uploaded_at"
+    };
+}
+/// The unexpired packages of one device, of the kind `last_resort = ?`: binds user, device, kind, now.
+macro_rules! unexpired_of_device {
+    () => {
+        "user_id = ? AND device_id = ? AND last_resort = ? AND not_after > ?"
+    };
+}
+
+pub(super) const INSERT_DEVICE: &str = concat!(
+    "INSERT INTO devices (",
+    device_columns!(),
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+);
+pub(super) const DEVICE: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM devices WHERE user_id = ? AND device_id = ?"
+);
+pub(super) const DEVICES_OF_USER: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM devices WHERE user_id = ? ORDER BY created_at, device_id"
+);
+/// Binds issuer key id, issued at, signature, approved at, user, device.
+pub(super) const APPROVE_DEVICE: &str = "UPDATE devices SET status = 'active', cert_issuer_key_id = ?, \
+    cert_issued_at = ?, cert_signature = ?, approved_at = ? \
+    WHERE user_id = ? AND device_id = ? AND status = 'pending'";
+/// Binds revoked at, user, device.
+pub(super) const REVOKE_DEVICE: &str = "UPDATE devices SET status = 'revoked', revoked_at = ? \
+    WHERE user_id = ? AND device_id = ? AND status <> 'revoked'";
+
+pub(super) const INSERT_KEY_PACKAGE: &str = concat!(
+    "INSERT INTO key_packages (",
+    key_package_columns!(),
+    ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+);
+pub(super) const KEY_PACKAGE: &str = concat!(
+    "SELECT ",
+    key_package_columns!(),
+    " FROM key_packages WHERE key_package_ref = ?"
+);
+/// Candidates for a take, oldest first: binds user, device, `false`, now, limit.
+pub(super) const ONE_TIME_CANDIDATES: &str = concat!(
+    "SELECT key_package_ref FROM key_packages WHERE ",
+    unexpired_of_device!(),
+    " ORDER BY uploaded_at, key_package_ref LIMIT ?"
+);
+pub(super) const DELETE_KEY_PACKAGE: &str = "DELETE FROM key_packages WHERE key_package_ref = ?";
+/// Binds user, device, `true`, now.
+pub(super) const NEWEST_LAST_RESORT: &str = concat!(
+    "SELECT ",
+    key_package_columns!(),
+    " FROM key_packages WHERE ",
+    unexpired_of_device!(),
+    " ORDER BY uploaded_at DESC, key_package_ref DESC LIMIT 1"
+);
+/// Binds user, device, `false`, now.
+pub(super) const COUNT_ONE_TIME: &str = concat!(
+    "SELECT COUNT(*) AS count FROM key_packages WHERE ",
+    unexpired_of_device!()
+);
+pub(super) const DELETE_OTHER_LAST_RESORTS: &str = "DELETE FROM key_packages \
+    WHERE user_id = ? AND device_id = ? AND last_resort = TRUE AND key_package_ref <> ?";
+pub(super) const DELETE_DEVICE_KEY_PACKAGES: &str =
+    "DELETE FROM key_packages WHERE user_id = ? AND device_id = ?";
+
 #[cfg(test)]
 mod tests {
     use super::*;

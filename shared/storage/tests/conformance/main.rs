@@ -20,7 +20,9 @@ macro_rules! per_backend {
     };
 }
 
+mod devices;
 mod failures;
+mod key_packages;
 mod keys;
 mod messages;
 mod specific;
@@ -30,6 +32,8 @@ mod users;
 
 /// Every conformance case, by module; each is `async fn(Stores)`.
 mod cases {
+    pub use crate::devices::*;
+    pub use crate::key_packages::*;
     pub use crate::keys::*;
     pub use crate::messages::*;
     pub use crate::throttle::*;
@@ -89,4 +93,17 @@ conformance_suite!(
     throttle_concurrent_hits_count_each_hit_once,
     throttle_failures_count_exactly_and_clear,
     throttle_keys_are_bounded,
+    devices_register_get_and_list,
+    devices_registration_is_idempotent_and_ids_are_not_reused,
+    devices_concurrent_registrations_of_one_id_have_one_winner,
+    devices_approval,
+    devices_concurrent_approvals_have_one_winner,
+    devices_revocation_is_final_and_removes_the_device_from_the_list,
+    devices_invalid_input_is_bad_request,
+    key_packages_upload_supply_and_claim,
+    key_packages_concurrent_claims_never_hand_out_a_package_twice,
+    key_packages_last_resort_is_handed_out_without_being_consumed,
+    key_packages_expired_packages_are_never_handed_out,
+    key_packages_belong_to_active_devices_only,
+    key_packages_invalid_batches_are_bad_requests_and_write_nothing,
 );

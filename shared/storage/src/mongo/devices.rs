@@ -1,0 +1,155 @@
+//! `DeviceRecords` and `KeyPackageRecords` on MongoDB. A take is one `findOneAndDelete`: the server removes
+//! the document and returns it to exactly one caller.
+
+use async_trait::async_trait;
+use mongodb::bson::{DateTime, Document, doc};
+
+use super::codec::{
+    binary, certificate_to_document, device_from_document, device_to_document,
+    key_package_from_document, key_package_to_document,
+};
+use super::{MongoStore, decode_all, decode_one, insert_unique, map_error};
+use crate::devices::{DeviceRecord, DeviceStatus};
+use crate::engine::{DeviceChange, DeviceRecords, KeyPackageRecord, KeyPackageRecords, Written};
+use crate::error::StoreResult;
+use crate::model::Millis;
+
+/// The device's unexpired packages of one kind.
+fn unexpired_of_device(user_id: &str, device_id: &str, last_resort: bool, now: Millis) -> Document {
+    doc! {
+        "user_id": user_id,
+        "device_id": device_id,
+        "last_resort": last_resort,
+        "not_after": { "$gt": DateTime::from_millis(now) },
+    }
+}
+
+#[async_trait]
+impl DeviceRecords for MongoStore {
+    async fn insert_device(&self, device: &DeviceRecord) -> StoreResult<Written> {
+        insert_unique(&self.devices, device_to_document(device)).await
+    }
+
+    async fn device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>> {
+        let find = self
+            .devices
+            .find_one(doc! { "user_id": user_id, "device_id": device_id });
+        decode_one(find, device_from_document).await
+    }
+
+    async fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>> {
+        let find = self
+            .devices
+            .find(doc! { "user_id": user_id })
+            .sort(doc! { "created_at": 1, "device_id": 1 });
+        decode_all(find, device_from_document).await
+    }
+
+    async fn change_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        to: &DeviceChange,
+    ) -> StoreResult<bool> {
+        let mut filter = doc! { "user_id": user_id, "device_id": device_id };
+        let update = match to {
+            DeviceChange::Approve {
+                certificate,
+                approved_at,
+            } => {
+                filter.insert("status", DeviceStatus::Pending.as_str());
+                doc! { "$set": {
+                    "status": DeviceStatus::Active.as_str(),
+                    "certificate": certificate_to_document(certificate),
+                    "approved_at": DateTime::from_millis(*approved_at),
+                } }
+            }
+            DeviceChange::Revoke { revoked_at } => {
+                filter.insert("status", doc! { "$ne": DeviceStatus::Revoked.as_str() });
+                doc! { "$set": {
+                    "status": DeviceStatus::Revoked.as_str(),
+                    "revoked_at": DateTime::from_millis(*revoked_at),
+                } }
+            }
+        };
+        let result = self
+            .devices
+            .update_one(filter, update)
+            .await
+            .map_err(map_error)?;
+        Ok(result.modified_count > 0)
+    }
+}
+
+#[async_trait]
+impl KeyPackageRecords for MongoStore {
+    async fn insert_key_package(&self, package: &KeyPackageRecord) -> StoreResult<Written> {
+        insert_unique(&self.key_packages, key_package_to_document(package)).await
+    }
+
+    async fn take_one_time_key_package(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        now: Millis,
+    ) -> StoreResult<Option<KeyPackageRecord>> {
+        let take = self
+            .key_packages
+            .find_one_and_delete(unexpired_of_device(user_id, device_id, false, now))
+            .sort(doc! { "uploaded_at": 1, "_id": 1 });
+        let taken = take.await.map_err(map_error)?;
+        taken.as_ref().map(key_package_from_document).transpose()
+    }
+
+    async fn newest_last_resort(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        now: Millis,
+    ) -> StoreResult<Option<KeyPackageRecord>> {
+        let find = self
+            .key_packages
+            .find_one(unexpired_of_device(user_id, device_id, true, now))
+            .sort(doc! { "uploaded_at": -1, "_id": -1 });
+        decode_one(find, key_package_from_document).await
+    }
+
+    async fn count_one_time(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        now: Millis,
+    ) -> StoreResult<u64> {
+        self.key_packages
+            .count_documents(unexpired_of_device(user_id, device_id, false, now))
+            .await
+            .map_err(map_error)
+    }
+
+    async fn delete_other_last_resorts(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        keep_ref: &[u8],
+    ) -> StoreResult<()> {
+        let filter = doc! {
+            "user_id": user_id,
+            "device_id": device_id,
+            "last_resort": true,
+            "_id": { "$ne": binary(keep_ref) },
+        };
+        self.key_packages
+            .delete_many(filter)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn delete_device_key_packages(&self, user_id: &str, device_id: &str) -> StoreResult<()> {
+        self.key_packages
+            .delete_many(doc! { "user_id": user_id, "device_id": device_id })
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+}
