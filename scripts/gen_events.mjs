@@ -187,6 +187,85 @@ events['revoke-key'] = v2({
   },
 });
 
+// The MLS device routes (docs/mls.md), last again so that the request ids above stay as they were. alice's
+// devices `laptop` and `phone` have fixed Ed25519 MLS signature keys (seeds below), so their signatures are stable.
+const DEVICE_TIME = 1764145653000; // createdAt / issuedAt of the device statements
+const OTHER_USER = 'u_0123456789abcdef0123456789abcdef';
+function deviceKey(name) {
+  const seed = crypto.createHash('sha256').update(`e2ee sample device ${name}`).digest();
+  const privateKey = crypto.createPrivateKey({
+    key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  const raw = Buffer.from(crypto.createPublicKey(privateKey).export({ format: 'jwk' }).x, 'base64url');
+  return { privateKey, publicKey: raw };
+}
+const laptop = deviceKey('laptop');
+const phone = deviceKey('phone');
+// device session proof, by the device's MLS signature key (Ed25519):
+// field("e2ee.device-session.v1") || field(userId) || field(deviceId) || u64(createdAt)
+function deviceSessionSignature(device, userId, deviceId, createdAt) {
+  const input = Buffer.concat([field('e2ee.device-session.v1'), field(userId), field(deviceId), u64(createdAt)]);
+  return crypto.sign(null, input, device.privateKey).toString('base64');
+}
+// device certificate, by the identity key (RSA-PSS as for key operations), docs/mls.md:
+// field("e2ee.device-cert.v1") || field(userId) || field(deviceId) || field(signatureKey) || field(issuerKeyId) || u64(createdAt)
+function deviceCertificate(identityPrivateKeyPem, issuerKeyId, userId, deviceId, signatureKey, issuedAt) {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(signatureKey.length);
+  const input = Buffer.concat([
+    field('e2ee.device-cert.v1'), field(userId), field(deviceId), len, signatureKey, field(issuerKeyId), u64(issuedAt),
+  ]);
+  const signature = crypto
+    .sign('sha256', input, { key: identityPrivateKeyPem, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+    .toString('base64');
+  return { issuerKeyId, issuedAt, signature };
+}
+// Not a real MLS key package (that needs an MLS implementation): base64 of "REPLACE_WITH_KEY_PACKAGE"; tests
+// substitute a package generated with openmls for the calling device.
+const KEY_PACKAGE_PLACEHOLDER = Buffer.from('REPLACE_WITH_KEY_PACKAGE', 'utf8').toString('base64');
+
+events['register-device'] = v2({
+  method: 'POST', route: '/api/devices', rawPath: '/api/devices',
+  // alice's laptop, without a certificate: pending until an active device approves it.
+  body: { deviceId: 'laptop', displayName: 'Laptop', signatureKey: laptop.publicKey.toString('base64') },
+});
+events['device-session'] = v2({
+  method: 'POST', route: '/api/devices/session', rawPath: '/api/devices/session',
+  body: {
+    deviceId: 'laptop',
+    createdAt: DEVICE_TIME,
+    signature: deviceSessionSignature(laptop, IDS.alice, 'laptop', DEVICE_TIME),
+  },
+});
+events['approve-device'] = v2({
+  method: 'POST', route: '/api/devices/approve', rawPath: '/api/devices/approve',
+  // alice's phone, certified by her fixture identity key.
+  body: {
+    deviceId: 'phone',
+    certificate: deviceCertificate(alice.privateKeyPem, alice.keyId, IDS.alice, 'phone', phone.publicKey, DEVICE_TIME),
+  },
+});
+events['revoke-device'] = v2({
+  method: 'POST', route: '/api/devices/revoke', rawPath: '/api/devices/revoke', body: { deviceId: 'phone' },
+});
+events['list-devices'] = v2({
+  method: 'GET', route: '/api/devices/{userId}', rawPath: `/api/devices/${OTHER_USER}`,
+  pathParameters: { userId: OTHER_USER },
+});
+events['upload-key-packages'] = v2({
+  method: 'POST', route: '/api/key-packages', rawPath: '/api/key-packages',
+  body: { keyPackages: [KEY_PACKAGE_PLACEHOLDER] },
+});
+events['key-package-supply'] = v2({
+  method: 'GET', route: '/api/key-packages/supply', rawPath: '/api/key-packages/supply',
+});
+events['claim-key-packages'] = v2({
+  method: 'POST', route: '/api/key-packages/claim', rawPath: '/api/key-packages/claim',
+  body: { userId: OTHER_USER },
+});
+
 // One API Gateway REST API (payload v1.0) event: GET /api/messages/receive/{userId} through a "Prod" stage.
 const v1Path = `/api/messages/receive/${IDS.bob}`;
 const v1Headers = {

@@ -63,6 +63,7 @@ fn benches(c: &mut Criterion) {
     let quotas = Quotas {
         sends_per_hour: u64::MAX,
         key_operations_per_day: u64::MAX,
+        key_package_claims_per_hour: u64::MAX,
     };
     let (state, alice, bob) = runtime.block_on(async {
         let state = state_with_quotas(&backend, true, quotas).await;

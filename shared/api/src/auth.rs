@@ -1,4 +1,9 @@
 //! Bearer tokens (HS256 JWTs, every registered claim required and checked) and argon2id passwords.
+//!
+//! Two kinds of token: a user token (from login) and a device token (from `POST /api/devices/session`), which
+//! carries the extra claim `dev`, the device id, and stands for the user *and* that device. Every route accepts
+//! either as the user; device-scoped routes require a device token ([`TokenService::authenticate_device`]) and
+//! check that the device is still active.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +30,23 @@ struct Claims {
     exp: u64,
     nbf: u64,
     iat: u64,
+    /// The device of a device token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dev: Option<String>,
+}
+
+/// Who sent a request: a user, and the device when the token is a device token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: String,
+    pub device_id: Option<String>,
+}
+
+/// The caller of a device-scoped route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCaller {
+    pub user_id: String,
+    pub device_id: String,
 }
 
 pub struct TokenService {
@@ -64,7 +86,21 @@ impl TokenService {
         }
     }
 
+    /// A user token.
     pub fn issue(&self, user_id: &str) -> Result<IssuedToken, ApiError> {
+        self.issue_with(user_id, None)
+    }
+
+    /// A device token: the user and one of their devices.
+    pub fn issue_for_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+    ) -> Result<IssuedToken, ApiError> {
+        self.issue_with(user_id, Some(device_id.to_owned()))
+    }
+
+    fn issue_with(&self, user_id: &str, dev: Option<String>) -> Result<IssuedToken, ApiError> {
         let now = unix_seconds();
         let exp = now + self.ttl.as_secs();
         let claims = Claims {
@@ -74,6 +110,7 @@ impl TokenService {
             exp,
             nbf: now,
             iat: now,
+            dev,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)?;
@@ -83,19 +120,48 @@ impl TokenService {
         })
     }
 
-    /// The user id of a valid token. Any defect (signature, algorithm, time, issuer, audience, claims) is 401.
-    pub fn verify(&self, token: &str) -> Result<String, ApiError> {
+    /// The caller a valid token names. Any defect (signature, algorithm, time, issuer, audience, claims) is 401.
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::unauthorized())?;
+        let claims = data.claims;
         // `iat` in the future means a forged or badly clocked token.
-        if data.claims.iat > unix_seconds() + LEEWAY_SECONDS || data.claims.sub.is_empty() {
+        let bad_device = claims
+            .dev
+            .as_deref()
+            .is_some_and(|dev| !e2ee_protocol::ids::is_device_id(dev));
+        if claims.iat > unix_seconds() + LEEWAY_SECONDS || claims.sub.is_empty() || bad_device {
             return Err(ApiError::unauthorized());
         }
-        Ok(data.claims.sub)
+        Ok(Caller {
+            user_id: claims.sub,
+            device_id: claims.dev,
+        })
     }
 
-    /// The authenticated caller of a request (`Authorization: Bearer <token>`).
+    /// The user id of the authenticated caller of a request (`Authorization: Bearer <token>`, either kind).
     pub fn authenticate(&self, request: &Request) -> Result<String, ApiError> {
+        Ok(self.authenticate_caller(request)?.user_id)
+    }
+
+    /// The caller of a device-scoped route: a device token, or `403 device_token_required`. (Whether the
+    /// device is still active is the handler's check, against the store.)
+    pub fn authenticate_device(&self, request: &Request) -> Result<DeviceCaller, ApiError> {
+        let caller = self.authenticate_caller(request)?;
+        let device_id = caller.device_id.ok_or_else(|| {
+            ApiError::forbidden(
+                "device_token_required",
+                "this route needs a device token (POST /api/devices/session)",
+            )
+        })?;
+        Ok(DeviceCaller {
+            user_id: caller.user_id,
+            device_id,
+        })
+    }
+
+    /// The authenticated caller of a request, either kind of token.
+    pub fn authenticate_caller(&self, request: &Request) -> Result<Caller, ApiError> {
         let header = request
             .headers()
             .get(AUTHORIZATION)

@@ -56,6 +56,8 @@ pub struct Quotas {
     pub sends_per_hour: u64,
     /// `KEY_QUOTA_PER_DAY`: key registrations plus revocations one user may make per UTC day.
     pub key_operations_per_day: u64,
+    /// `CLAIM_QUOTA_PER_HOUR`: key package claims one device may make per clock hour.
+    pub key_package_claims_per_hour: u64,
 }
 
 impl Default for Quotas {
@@ -63,6 +65,7 @@ impl Default for Quotas {
         Quotas {
             sends_per_hour: 600,
             key_operations_per_day: 20,
+            key_package_claims_per_hour: 300,
         }
     }
 }
@@ -141,6 +144,10 @@ impl Config {
                 key_operations_per_day: quota(
                     "KEY_QUOTA_PER_DAY",
                     Quotas::default().key_operations_per_day,
+                )?,
+                key_package_claims_per_hour: quota(
+                    "CLAIM_QUOTA_PER_HOUR",
+                    Quotas::default().key_package_claims_per_hour,
                 )?,
             },
         })

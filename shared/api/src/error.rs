@@ -1,8 +1,9 @@
 //! The one error of the API: a status, a public code and a message (rendered as
 //! `{"error":{"code":"...","message":"..."}}` by [`crate::response`]), and the two functions that map the
-//! errors of the crates below into it, once each: [`store_error`] and [`crypto_error`].
+//! errors of the crates below into it, once each: [`store_error`], [`crypto_error`] and [`mls_error`].
 
 use e2ee_crypto::CryptoError;
+use e2ee_mls::MlsError;
 use e2ee_storage::StoreError;
 use lambda_http::http::StatusCode;
 
@@ -167,5 +168,24 @@ pub fn crypto_error(error: CryptoError) -> ApiError {
         | CryptoError::WrongPassphrase => ApiError::bad_request("invalid_key", error.to_string()),
         CryptoError::InvalidInput(reason) => ApiError::bad_request("invalid_request", reason),
         CryptoError::Internal => ApiError::internal("cryptographic failure"),
+    }
+}
+
+/// Maps failures on client-supplied MLS messages: bytes that are not the expected message are 400
+/// `invalid_key_package` (or `unsupported_ciphersuite`), a well-formed message that does not validate is 422.
+/// Exhaustive on purpose, so a new variant must be placed here.
+pub fn mls_error(error: MlsError) -> ApiError {
+    let message = error.to_string();
+    match error {
+        MlsError::Malformed(_) => ApiError::bad_request("invalid_key_package", message),
+        MlsError::UnsupportedCiphersuite(_) => {
+            ApiError::bad_request("unsupported_ciphersuite", message)
+        }
+        MlsError::InvalidKeyPackage(_)
+        | MlsError::Lifetime(_)
+        | MlsError::InvalidCredential(_)
+        | MlsError::WrongIdentity { .. } => ApiError::unprocessable("invalid_key_package", message),
+        MlsError::BadSignature => ApiError::unprocessable("invalid_proof", message),
+        MlsError::Internal => ApiError::internal(message),
     }
 }

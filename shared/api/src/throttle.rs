@@ -138,14 +138,18 @@ impl PasswordCounters {
 pub enum Quota {
     SendsPerHour,
     KeyOperationsPerDay,
+    KeyPackageClaimsPerHour,
 }
 
-/// Counts one use of `quota` by `user_id`; past the configured limit, `429 quota_exceeded` with `Retry-After`
+/// Counts one use of `quota` by `user_id` (for claims: `userId/deviceId`, the claiming device); past the configured limit, `429 quota_exceeded` with `Retry-After`
 /// until the window ends.
 pub async fn spend(state: &AppState, quota: Quota, user_id: &str) -> Result<(), ApiError> {
     let (name, window_ms, limit) = match quota {
         Quota::SendsPerHour => ("sends", HOUR_MS, state.quotas.sends_per_hour),
         Quota::KeyOperationsPerDay => ("key-ops", DAY_MS, state.quotas.key_operations_per_day),
+        Quota::KeyPackageClaimsPerHour => {
+            ("claims", HOUR_MS, state.quotas.key_package_claims_per_hour)
+        }
     };
     let now = now_millis();
     let window_start = now - now.rem_euclid(window_ms);

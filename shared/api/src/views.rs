@@ -1,8 +1,16 @@
 //! Stored records → the response bodies of `e2ee-protocol`.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use e2ee_crypto::KeyId;
-use e2ee_protocol::{KeyView, MessagePage, MessageView};
-use e2ee_storage::{Message, Page, PublicKeyRecord};
+use e2ee_protocol::{
+    ClaimedKeyPackageView, DeviceCertificateView, DeviceView, KeyPackageSupplyView, KeyView,
+    MessagePage, MessageView,
+};
+use e2ee_storage::{
+    ClaimedKeyPackage, DeviceCertificate, DeviceRecord, KeyPackageSupply, Message, Page,
+    PublicKeyRecord,
+};
 
 pub fn key_view(record: &PublicKeyRecord) -> KeyView {
     KeyView {
@@ -36,5 +44,42 @@ pub fn message_page(page: Page<Message>) -> MessagePage {
     MessagePage {
         messages: page.items.into_iter().map(message_view).collect(),
         next_cursor: page.next_cursor,
+    }
+}
+
+pub fn certificate_view(certificate: &DeviceCertificate) -> DeviceCertificateView {
+    DeviceCertificateView {
+        issuer_key_id: certificate.issuer_key_id.clone(),
+        issued_at: u64::try_from(certificate.issued_at).unwrap_or(0),
+        signature: STANDARD.encode(&certificate.signature),
+    }
+}
+
+pub fn device_view(record: &DeviceRecord) -> DeviceView {
+    DeviceView {
+        user_id: record.user_id.clone(),
+        device_id: record.device_id.clone(),
+        display_name: record.display_name.clone(),
+        signature_key: STANDARD.encode(&record.signature_key),
+        status: record.status.as_str().to_owned(),
+        certificate: record.certificate.as_ref().map(certificate_view),
+        created_at: record.created_at,
+        approved_at: record.approved_at,
+        revoked_at: record.revoked_at,
+    }
+}
+
+pub fn supply_view(supply: KeyPackageSupply) -> KeyPackageSupplyView {
+    KeyPackageSupplyView {
+        one_time: supply.one_time,
+        last_resort: supply.last_resort,
+    }
+}
+
+pub fn claimed_view(package: &ClaimedKeyPackage) -> ClaimedKeyPackageView {
+    ClaimedKeyPackageView {
+        device_id: package.device_id.clone(),
+        key_package: STANDARD.encode(&package.message),
+        last_resort: package.last_resort,
     }
 }

@@ -21,6 +21,10 @@ fn event(name: &str, token: &str, replace: &[(&str, &str)]) -> Request {
 }
 
 const PLACEHOLDER_USER: &str = "u_9a8b7c6d5e4f40312a1b2c3d4e5f6a7b";
+/// The user the device and key package events name.
+const DEVICE_EVENTS_USER: &str = "u_0123456789abcdef0123456789abcdef";
+/// base64 of `REPLACE_WITH_KEY_PACKAGE`, in events/upload-key-packages.json.
+const KEY_PACKAGE_PLACEHOLDER: &str = "UkVQTEFDRV9XSVRIX0tFWV9QQUNLQUdF";
 /// The user whose keys events/get-public-key-all.json asks for.
 const SAMPLE_KEY_OWNER: &str = "u_5f1c2a9e7b3d4c6e8a0f1b2c3d4e5f60";
 
@@ -50,6 +54,20 @@ async fn every_sample_event_reaches_its_handler() {
     let reply = register_key(&state, &alice_id, t, &device_key, None).await;
     reply.assert_status(StatusCode::CREATED);
 
+    // Alice's first MLS device (not the events' "laptop", which register-device adds as pending), its device
+    // token, and a real key package to put in place of the upload event's placeholder.
+    let alice = User {
+        id: alice_id.clone(),
+        username: String::new(),
+        token: token.clone(),
+        key: device_key,
+    };
+    let (tablet, tablet_token) = first_device(&state, &alice, "tablet").await;
+    let d = tablet_token.as_str();
+    let key_package = b64(&tablet.key_package());
+    let real_package = [(KEY_PACKAGE_PLACEHOLDER, key_package.as_str())];
+    let of_alice = [(DEVICE_EVENTS_USER, alice_id.as_str())];
+
     let all_of_alice = [(SAMPLE_KEY_OWNER, alice_id.as_str())];
     let own_inbox = [(PLACEHOLDER_USER, alice_id.as_str())];
     // Called in this order.
@@ -70,9 +88,29 @@ async fn every_sample_event_reaches_its_handler() {
         ("mark-read", "mark-read", &[], StatusCode::NOT_FOUND, "message_not_found"),
         ("chat-history", "chat-history", &[], StatusCode::NOT_FOUND, "chat_not_found"),
     ];
-    for (function, sample, replace, status, code) in expectations {
+    // The device events: with the user token, then with the device token.
+    #[rustfmt::skip]
+    let device_expectations: [(&str, Expectation); 12] = [
+        (t, ("register-device", "register-device", &[], StatusCode::CREATED, "")),
+        (t, ("device-session", "device-session", &[], StatusCode::BAD_REQUEST, "stale_statement")),
+        (t, ("approve-device", "approve-device", &[], StatusCode::FORBIDDEN, "device_token_required")),
+        (t, ("list-devices", "list-devices", &[], StatusCode::NOT_FOUND, "user_not_found")),
+        (t, ("list-devices", "list-devices", &of_alice, StatusCode::OK, "")),
+        (t, ("key-package-supply", "key-package-supply", &[], StatusCode::FORBIDDEN, "device_token_required")),
+        (d, ("upload-key-packages", "upload-key-packages", &[], StatusCode::BAD_REQUEST, "invalid_key_package")),
+        (d, ("upload-key-packages", "upload-key-packages", &real_package, StatusCode::CREATED, "")),
+        (d, ("key-package-supply", "key-package-supply", &[], StatusCode::OK, "")),
+        (d, ("claim-key-packages", "claim-key-packages", &of_alice, StatusCode::OK, "")),
+        (d, ("approve-device", "approve-device", &[], StatusCode::NOT_FOUND, "device_not_found")),
+        (d, ("revoke-device", "revoke-device", &[], StatusCode::NOT_FOUND, "device_not_found")),
+    ];
+    let all = expectations
+        .iter()
+        .map(|expectation| (t, *expectation))
+        .chain(device_expectations);
+    for (token, (function, sample, replace, status, code)) in all {
         let name = format!("{function} with events/{sample}.json {replace:?}");
-        let reply = invoke(&state, function, event(sample, t, replace)).await;
+        let reply = invoke(&state, function, event(sample, token, replace)).await;
         assert_eq!(reply.status, status, "{name}: {}", reply.body);
         if !code.is_empty() {
             assert_eq!(reply.error_code(), code, "{name}");

@@ -112,7 +112,10 @@ async fn configuration_comes_from_the_named_secret() {
     // The whole cold start works from it.
     let state = e2ee_api::AppState::from_config(&config).await.unwrap();
     let issued = state.tokens.issue("u_someone").unwrap();
-    assert_eq!(state.tokens.verify(&issued.token).unwrap(), "u_someone");
+    assert_eq!(
+        state.tokens.verify(&issued.token).unwrap().user_id,
+        "u_someone"
+    );
 
     // Malformed secrets fail the init with a message that names the problem but not the content.
     for (name, leak) in [

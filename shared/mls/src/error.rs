@@ -23,6 +23,9 @@ pub enum MlsError {
     /// The credential names another user or device than the one uploading it.
     #[error("the credential names {found}, not {expected}")]
     WrongIdentity { expected: String, found: String },
+    /// A signature by a device's MLS signature key does not verify.
+    #[error("the signature does not verify under the device's signature key")]
+    BadSignature,
     /// openmls reported an internal error (not caused by the input).
     #[error("internal MLS failure")]
     Internal,

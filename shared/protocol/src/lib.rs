@@ -7,6 +7,7 @@
 //! fields without breaking older clients).
 
 mod auth;
+mod devices;
 mod error;
 pub mod ids;
 mod keys;
@@ -15,6 +16,7 @@ pub mod paging;
 pub mod routes;
 
 pub use auth::*;
+pub use devices::*;
 pub use error::*;
 pub use ids::{MAX_ID_BYTES, chat_id};
 pub use keys::*;

@@ -56,9 +56,19 @@ pub const RECEIVE_MESSAGES: Route =
     route("GET", "/api/messages/receive/{userId}", "receive-messages");
 pub const MARK_READ: Route = route("PATCH", "/api/messages/mark-read/{messageId}", "mark-read");
 pub const CHAT_HISTORY: Route = route("GET", "/api/messages/history/{chatId}", "chat-history");
+pub const REGISTER_DEVICE: Route = route("POST", "/api/devices", "register-device");
+pub const DEVICE_SESSION: Route = route("POST", "/api/devices/session", "device-session");
+pub const APPROVE_DEVICE: Route = route("POST", "/api/devices/approve", "approve-device");
+pub const REVOKE_DEVICE: Route = route("POST", "/api/devices/revoke", "revoke-device");
+pub const LIST_DEVICES: Route = route("GET", "/api/devices/{userId}", "list-devices");
+pub const UPLOAD_KEY_PACKAGES: Route = route("POST", "/api/key-packages", "upload-key-packages");
+pub const KEY_PACKAGE_SUPPLY: Route =
+    route("GET", "/api/key-packages/supply", "key-package-supply");
+pub const CLAIM_KEY_PACKAGES: Route =
+    route("POST", "/api/key-packages/claim", "claim-key-packages");
 
 /// All routes, in the order the README and OpenAPI list them.
-pub const ROUTES: [Route; 13] = [
+pub const ROUTES: [Route; 21] = [
     AUTH_REGISTER,
     AUTH_LOGIN,
     LOOKUP_USER,
@@ -72,6 +82,14 @@ pub const ROUTES: [Route; 13] = [
     RECEIVE_MESSAGES,
     MARK_READ,
     CHAT_HISTORY,
+    REGISTER_DEVICE,
+    DEVICE_SESSION,
+    APPROVE_DEVICE,
+    REVOKE_DEVICE,
+    LIST_DEVICES,
+    UPLOAD_KEY_PACKAGES,
+    KEY_PACKAGE_SUPPLY,
+    CLAIM_KEY_PACKAGES,
 ];
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2ee_api::config::{Config, JwtSettings, Quotas};
-use e2ee_api::handlers::{assisted, auth, keys, messages};
+use e2ee_api::handlers::{assisted, auth, devices, key_packages, keys, messages};
 use e2ee_api::{ApiError, AppState};
 use e2ee_crypto::PrivateKey;
 use e2ee_storage::StorageConfig;
@@ -19,6 +19,7 @@ use crate::account::{Api, Exchange, sign_up};
 
 pub use crate::account::{User, authorization, register_key_body, statement, test_key};
 pub use crate::envelopes::{envelope, seal_between, seal_json};
+pub use crate::mls::{Ciphersuite, TestDevice, certificate_for};
 pub use crate::{b64, now_ms, random_hex};
 
 /// What every handler gets: the state a cold start builds.
@@ -278,6 +279,8 @@ pub async fn invoke(state: &State, function: &str, request: Request) -> Reply {
         keys { generate_keys = "generate-keys", register_key = "register-key", revoke_key = "revoke-key", get_public_key = "get-public-key" }
         assisted { encrypt = "encrypt", decrypt = "decrypt" }
         messages { send = "send-message", receive = "receive-messages", mark_read = "mark-read", history = "chat-history" }
+        devices { register_device = "register-device", device_session = "device-session", approve_device = "approve-device", revoke_device = "revoke-device", list_devices = "list-devices" }
+        key_packages { upload_key_packages = "upload-key-packages", key_package_supply = "key-package-supply", claim_key_packages = "claim-key-packages" }
     );
     reply
 }
@@ -459,4 +462,49 @@ pub async fn inbox(state: &State, who: &User, query: &[(&str, &str)]) -> Reply {
 pub async fn history(state: &State, who: &User, chat_id: &str, query: &[(&str, &str)]) -> Reply {
     let path = format!("/api/messages/history/{chat_id}");
     get(state, &who.token, &path, ("chatId", chat_id), query).await
+}
+
+/// `GET` of `path` with `token`, no parameters in the event (routes whose only input is the token).
+pub async fn get_plain(state: &State, token: &str, path: &str) -> Reply {
+    route(state, Call::new(Method::GET, path).token(token)).await
+}
+
+/// `POST /api/devices/session` for `device` with `user`'s token; the device token.
+pub async fn device_token(state: &State, user: &User, device: &TestDevice) -> String {
+    let reply = post(
+        state,
+        "/api/devices/session",
+        &user.token,
+        device.session_request(),
+    )
+    .await;
+    reply.assert_status(StatusCode::OK);
+    reply.body["token"].as_str().unwrap().to_owned()
+}
+
+/// The user's first device, certified by the account's identity key: registered, and its device token.
+pub async fn first_device(state: &State, user: &User, device_id: &str) -> (TestDevice, String) {
+    let device = TestDevice::new(&user.id, device_id);
+    let reply = post(
+        state,
+        "/api/devices",
+        &user.token,
+        device.registration(Some(&user.key)),
+    )
+    .await;
+    reply.assert_status(StatusCode::CREATED);
+    let token = device_token(state, user, &device).await;
+    (device, token)
+}
+
+/// `POST /api/key-packages` of `packages` with a device token.
+pub async fn upload_key_packages(state: &State, device_token: &str, packages: &[Vec<u8>]) -> Reply {
+    let encoded: Vec<String> = packages.iter().map(|p| b64(p)).collect();
+    post(
+        state,
+        "/api/key-packages",
+        device_token,
+        json!({ "keyPackages": encoded }),
+    )
+    .await
 }

@@ -7,6 +7,7 @@
 //! * [`account`] and [`envelopes`]: a user with a device key registered through the true E2EE path, written
 //!   once for every transport ([`account::Api`]), and client-side envelopes between users;
 //! * [`served`] (feature `served`): HTTP calls to the API under `cargo lambda watch`;
+//! * [`mls`] (feature `mls`): a real openmls device (certificate, session proof, key packages);
 //! * [`in_process`] (feature `in-process`): real stores and the `e2ee_api` handlers called in-process, with
 //!   requests built the way API Gateway delivers them.
 
@@ -16,6 +17,8 @@ pub mod env;
 pub mod envelopes;
 #[cfg(feature = "in-process")]
 pub mod in_process;
+#[cfg(feature = "mls")]
+pub mod mls;
 #[cfg(feature = "served")]
 pub mod served;
 

@@ -16,12 +16,12 @@ use lambda_http::http::StatusCode;
 use zeroize::Zeroizing;
 
 use super::assisted::ensure_enabled;
-use super::{HandlerResult, MAX_CLOCK_SKEW_MS, active_key_record, require_user};
+use super::{HandlerResult, active_key_record, check_fresh, require_user};
 use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, optional_json_body, path_param, query_param};
 use crate::response::json_response;
 use crate::state::AppState;
-use crate::throttle::{self, PasswordCounters, Quota, now_millis};
+use crate::throttle::{self, PasswordCounters, Quota};
 use crate::views::key_view;
 
 /// `POST /api/crypto/generate-keys` (server-assisted): the private key is in this response only; it is never
@@ -126,22 +126,14 @@ pub async fn revoke_key(state: Arc<AppState>, request: Request) -> HandlerResult
     Ok(json_response(StatusCode::OK, &key_view(&record)))
 }
 
-/// The statement a key operation signs, if its time is within [`MAX_CLOCK_SKEW_MS`] of now.
+/// The statement a key operation signs, if its time is within [`super::MAX_CLOCK_SKEW_MS`] of now.
 fn fresh_statement(
     operation: KeyOperation,
     user_id: &str,
     key_id: KeyId,
     created_at: u64,
 ) -> Result<KeyStatement<'_>, ApiError> {
-    let skew = i64::try_from(created_at)
-        .map(|t| (t - now_millis()).abs())
-        .unwrap_or(i64::MAX);
-    if skew > MAX_CLOCK_SKEW_MS {
-        return Err(ApiError::bad_request(
-            "stale_statement",
-            "createdAt must be within 5 minutes of the server's clock",
-        ));
-    }
+    check_fresh(created_at)?;
     Ok(KeyStatement {
         operation,
         user_id,

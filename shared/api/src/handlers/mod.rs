@@ -2,6 +2,8 @@
 
 pub mod assisted;
 pub mod auth;
+pub mod devices;
+pub mod key_packages;
 pub mod keys;
 pub mod messages;
 
@@ -68,6 +70,43 @@ async fn active_key_record(
 
 /// How far a signed time (a key statement's or a new message's `createdAt`) may be from the server's clock.
 pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// `created_at` (ms) of a signed statement is within [`MAX_CLOCK_SKEW_MS`] of the server's clock, or
+/// `400 stale_statement`.
+fn check_fresh(created_at: u64) -> Result<(), ApiError> {
+    let skew = i64::try_from(created_at)
+        .map(|t| (t - crate::throttle::now_millis()).abs())
+        .unwrap_or(i64::MAX);
+    if skew > MAX_CLOCK_SKEW_MS {
+        return Err(ApiError::bad_request(
+            "stale_statement",
+            "createdAt must be within 5 minutes of the server's clock",
+        ));
+    }
+    Ok(())
+}
+
+/// A standard-base64 field of at most `max_bytes` decoded bytes, or `400 invalid_base64` naming `field`.
+fn base64_field(field: &str, text: &str, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine as _;
+    let invalid = || {
+        ApiError::bad_request(
+            "invalid_base64",
+            format!("{field} must be standard base64 of at most {max_bytes} bytes"),
+        )
+    };
+    // Checked before decoding, so an oversize field costs no allocation.
+    if text.len() > max_bytes.div_ceil(3) * 4 {
+        return Err(invalid());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| invalid())?;
+    if bytes.len() > max_bytes {
+        return Err(invalid());
+    }
+    Ok(bytes)
+}
 
 /// Where a message signature is checked.
 #[derive(Debug, Clone, Copy)]

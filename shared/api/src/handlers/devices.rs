@@ -1,0 +1,270 @@
+//! The MLS device directory (docs/mls.md): register, open a device session, approve, revoke, list. Every
+//! certificate is verified here, against the user's active identity key, before the store sees it.
+
+use std::sync::Arc;
+
+use e2ee_crypto::{DeviceStatement, KeyId, PublicKey};
+use e2ee_protocol::ids::{MAX_SIGNATURE_KEY_BYTES, is_device_id};
+use e2ee_protocol::{
+    ApproveDeviceRequest, DeviceCertificateView, DeviceList, DeviceSessionRequest,
+    DeviceSessionResponse, RegisterDeviceRequest, RevokeDeviceRequest, device_session_input,
+};
+use e2ee_storage::{
+    DeviceCertificate, DeviceRecord, DeviceStatus, KeyStatus, MAX_CERTIFICATE_SIGNATURE_BYTES,
+    NewDevice, StoreError,
+};
+use lambda_http::Request;
+use lambda_http::http::StatusCode;
+use zeroize::Zeroizing;
+
+use super::{HandlerResult, MAX_CLOCK_SKEW_MS, base64_field, check_fresh, require_user};
+use crate::auth::DeviceCaller;
+use crate::error::{ApiError, mls_error};
+use crate::http::{json_body, path_param};
+use crate::response::json_response;
+use crate::state::AppState;
+use crate::throttle::now_millis;
+use crate::views::device_view;
+
+/// Longest Ed25519 signature accepted in a session proof (64 bytes; a little room for other schemes).
+const MAX_SESSION_SIGNATURE_BYTES: usize = 128;
+
+/// `POST /api/devices` (user or device token): registers a device of the caller. With a certificate — only
+/// while the user has no other active device — the device is active at once; otherwise it is pending.
+pub async fn register_device(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let caller = state.tokens.authenticate(&request)?;
+    let body: RegisterDeviceRequest = json_body(&request)?;
+    check_device_id(&body.device_id)?;
+    let signature_key = base64_field("signatureKey", &body.signature_key, MAX_SIGNATURE_KEY_BYTES)?;
+    let certificate = match &body.certificate {
+        None => None,
+        Some(view) => {
+            let others_active = state
+                .stores
+                .devices
+                .list_for_user(&caller)
+                .await?
+                .iter()
+                .any(|d| d.status == DeviceStatus::Active && d.device_id != body.device_id);
+            if others_active {
+                return Err(ApiError::conflict(
+                    "approval_required",
+                    "the user has an active device: register without a certificate and approve from it",
+                ));
+            }
+            let certificate = parse_certificate(view)?;
+            verify_certificate(
+                &state,
+                &caller,
+                &body.device_id,
+                &signature_key,
+                &certificate,
+            )
+            .await?;
+            Some(certificate)
+        }
+    };
+    let record = state
+        .stores
+        .devices
+        .register(NewDevice {
+            user_id: caller,
+            device_id: body.device_id,
+            display_name: body.display_name,
+            signature_key,
+            certificate,
+        })
+        .await?;
+    Ok(json_response(StatusCode::CREATED, &device_view(&record)))
+}
+
+/// `POST /api/devices/session` (user token): a device token for an active device of the caller, against a
+/// fresh signature by the device's MLS signature key (so a password alone never acts as a device).
+pub async fn device_session(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let caller = state.tokens.authenticate(&request)?;
+    let body: DeviceSessionRequest = json_body(&request)?;
+    check_device_id(&body.device_id)?;
+    check_fresh(body.created_at)?;
+    let signature = base64_field("signature", &body.signature, MAX_SESSION_SIGNATURE_BYTES)?;
+    let device = stored_device(&state, &caller, &body.device_id).await?;
+    match device.status {
+        DeviceStatus::Active => {}
+        DeviceStatus::Pending => return Err(StoreError::DevicePending.into()),
+        DeviceStatus::Revoked => return Err(StoreError::DeviceRevoked.into()),
+    }
+    let signed = device_session_input(&caller, &body.device_id, body.created_at);
+    e2ee_mls::verify_device_signature(&device.signature_key, &signed, &signature)
+        .map_err(mls_error)?;
+    let issued = state.tokens.issue_for_device(&caller, &body.device_id)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &DeviceSessionResponse {
+            token: Zeroizing::new(issued.token),
+            token_type: "Bearer".into(),
+            expires_at: issued.expires_at,
+            user_id: caller,
+            device_id: body.device_id,
+        },
+    ))
+}
+
+/// `POST /api/devices/approve` (device token of an active device): certifies a pending device of the same user.
+pub async fn approve_device(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let (caller, _) = active_device(&state, &request).await?;
+    let body: ApproveDeviceRequest = json_body(&request)?;
+    check_device_id(&body.device_id)?;
+    let certificate = parse_certificate(&body.certificate)?;
+    let target = stored_device(&state, &caller.user_id, &body.device_id).await?;
+    if target.status == DeviceStatus::Revoked {
+        return Err(StoreError::DeviceRevoked.into());
+    }
+    let user_id = &caller.user_id;
+    verify_certificate(
+        &state,
+        user_id,
+        &target.device_id,
+        &target.signature_key,
+        &certificate,
+    )
+    .await?;
+    let record = state
+        .stores
+        .devices
+        .approve(user_id, &body.device_id, certificate)
+        .await?;
+    Ok(json_response(StatusCode::OK, &device_view(&record)))
+}
+
+/// `POST /api/devices/revoke` (device token of an active device): revokes a device of the same user (itself
+/// included) and deletes its key packages.
+pub async fn revoke_device(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let (caller, _) = active_device(&state, &request).await?;
+    let body: RevokeDeviceRequest = json_body(&request)?;
+    check_device_id(&body.device_id)?;
+    let record = state
+        .stores
+        .devices
+        .revoke(&caller.user_id, &body.device_id)
+        .await?;
+    Ok(json_response(StatusCode::OK, &device_view(&record)))
+}
+
+/// `GET /api/devices/{userId}` (any token): a user's pending and active devices with their certificates,
+/// which clients check against the identity key they pinned.
+pub async fn list_devices(state: Arc<AppState>, request: Request) -> HandlerResult {
+    state.tokens.authenticate(&request)?;
+    let user_id = path_param(&request, "userId", "/api/devices/")?;
+    require_user(&state, &user_id, "user_not_found").await?;
+    let devices = state.stores.devices.list_for_user(&user_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &DeviceList {
+            user_id,
+            devices: devices.iter().map(device_view).collect(),
+        },
+    ))
+}
+
+/// The caller of a device-scoped route and its record: a device token whose device is active now (revocation
+/// takes effect on the next request, whatever the token's lifetime).
+pub(super) async fn active_device(
+    state: &AppState,
+    request: &Request,
+) -> Result<(DeviceCaller, DeviceRecord), ApiError> {
+    let caller = state.tokens.authenticate_device(request)?;
+    let device = state
+        .stores
+        .devices
+        .get(&caller.user_id, &caller.device_id)
+        .await?
+        .filter(|device| device.status == DeviceStatus::Active)
+        .ok_or_else(|| {
+            ApiError::forbidden(
+                "device_not_active",
+                "the calling device is not an active device of this user",
+            )
+        })?;
+    Ok((caller, device))
+}
+
+async fn stored_device(
+    state: &AppState,
+    user_id: &str,
+    device_id: &str,
+) -> Result<DeviceRecord, ApiError> {
+    state
+        .stores
+        .devices
+        .get(user_id, device_id)
+        .await?
+        .ok_or_else(|| StoreError::DeviceNotFound.into())
+}
+
+fn check_device_id(device_id: &str) -> Result<(), ApiError> {
+    if is_device_id(device_id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_request",
+            "deviceId must be 1 to 64 of A-Z a-z 0-9 _ -",
+        ))
+    }
+}
+
+fn parse_certificate(view: &DeviceCertificateView) -> Result<DeviceCertificate, ApiError> {
+    KeyId::parse(&view.issuer_key_id).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_request",
+            "certificate.issuerKeyId must be 64 lowercase hex",
+        )
+    })?;
+    let issued_at = i64::try_from(view.issued_at)
+        .ok()
+        .filter(|&at| at <= now_millis() + MAX_CLOCK_SKEW_MS)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_request",
+                "certificate.issuedAt must not be in the future",
+            )
+        })?;
+    Ok(DeviceCertificate {
+        issuer_key_id: view.issuer_key_id.clone(),
+        issued_at,
+        signature: base64_field(
+            "certificate.signature",
+            &view.signature,
+            MAX_CERTIFICATE_SIGNATURE_BYTES,
+        )?,
+    })
+}
+
+/// The certificate verifies under the user's active identity key (the key other users pin), over this
+/// device's statement; otherwise `422 invalid_certificate`.
+async fn verify_certificate(
+    state: &AppState,
+    user_id: &str,
+    device_id: &str,
+    signature_key: &[u8],
+    certificate: &DeviceCertificate,
+) -> Result<(), ApiError> {
+    let invalid = |why: &str| ApiError::unprocessable("invalid_certificate", why.to_owned());
+    let issuer = state
+        .stores
+        .keys
+        .get(user_id, &certificate.issuer_key_id)
+        .await?
+        .filter(|key| key.status == KeyStatus::Active)
+        .ok_or_else(|| invalid("the certificate's issuer is not the user's active identity key"))?;
+    let identity_key =
+        PublicKey::from_spki_pem(&issuer.public_key_pem).map_err(ApiError::internal)?;
+    let statement = DeviceStatement {
+        user_id,
+        device_id,
+        signature_key,
+        issuer_key_id: identity_key.key_id(),
+        created_at: u64::try_from(certificate.issued_at).unwrap_or(0),
+    };
+    statement
+        .verify(&identity_key, &certificate.signature)
+        .map_err(|_| invalid("the certificate does not verify for this device and signature key"))
+}

@@ -1,0 +1,156 @@
+//! A real openmls device of a test user: its signature key, the device certificate its user's identity key
+//! issues, the session proof, and key packages as a client uploads them.
+
+use e2ee_crypto::{DeviceStatement, PrivateKey};
+use e2ee_protocol::device_session_input;
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::signatures::Signer;
+use serde_json::{Value, json};
+
+use crate::{b64, now_ms};
+
+pub use openmls::prelude::Ciphersuite;
+
+pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+
+pub struct TestDevice {
+    pub user_id: String,
+    pub device_id: String,
+    pub provider: OpenMlsRustCrypto,
+    pub signer: SignatureKeyPair,
+    pub credential: CredentialWithKey,
+}
+
+impl TestDevice {
+    /// A device whose credential names `user_id/device_id`.
+    pub fn new(user_id: &str, device_id: &str) -> Self {
+        Self::with_identity(
+            user_id,
+            device_id,
+            format!("{user_id}/{device_id}").as_bytes(),
+        )
+    }
+
+    /// A device of `user_id/device_id` whose credential says `identity` (to forge a mismatch).
+    pub fn with_identity(user_id: &str, device_id: &str, identity: &[u8]) -> Self {
+        let signer = SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).unwrap();
+        let credential = CredentialWithKey {
+            credential: BasicCredential::new(identity.to_vec()).into(),
+            signature_key: signer.public().into(),
+        };
+        TestDevice {
+            user_id: user_id.to_owned(),
+            device_id: device_id.to_owned(),
+            provider: OpenMlsRustCrypto::default(),
+            signer,
+            credential,
+        }
+    }
+
+    pub fn signature_key(&self) -> Vec<u8> {
+        self.signer.public().to_vec()
+    }
+
+    /// The certificate JSON (`{issuerKeyId, issuedAt, signature}`) by `identity` for this device's key.
+    pub fn certificate(&self, identity: &PrivateKey) -> Value {
+        certificate_for(
+            &self.user_id,
+            &self.device_id,
+            &self.signature_key(),
+            identity,
+        )
+    }
+
+    /// A `POST /api/devices` body, certified by `identity` when given.
+    pub fn registration(&self, identity: Option<&PrivateKey>) -> Value {
+        let mut body = json!({
+            "deviceId": self.device_id,
+            "displayName": format!("{} device", self.device_id),
+            "signatureKey": b64(&self.signature_key()),
+        });
+        if let Some(identity) = identity {
+            body["certificate"] = self.certificate(identity);
+        }
+        body
+    }
+
+    /// A `POST /api/devices/session` body signed now.
+    pub fn session_request(&self) -> Value {
+        let created_at = now_ms();
+        let signed = device_session_input(&self.user_id, &self.device_id, created_at);
+        json!({
+            "deviceId": self.device_id,
+            "createdAt": created_at,
+            "signature": b64(&self.signer.sign(&signed).unwrap()),
+        })
+    }
+
+    /// A one-time key package as an `MLSMessage` (the bytes a client uploads).
+    pub fn key_package(&self) -> Vec<u8> {
+        self.build(KeyPackage::builder())
+    }
+
+    /// A last-resort key package (its leaf lists the extension among its capabilities, as RFC 9420 requires).
+    pub fn last_resort_key_package(&self) -> Vec<u8> {
+        let capabilities =
+            Capabilities::new(None, None, Some(&[ExtensionType::LastResort]), None, None);
+        self.build(
+            KeyPackage::builder()
+                .leaf_node_capabilities(capabilities)
+                .mark_as_last_resort(),
+        )
+    }
+
+    /// A key package of this device's identity in another ciphersuite (with a signature key of that suite).
+    pub fn key_package_in(&self, ciphersuite: Ciphersuite) -> Vec<u8> {
+        let signer = SignatureKeyPair::new(ciphersuite.signature_algorithm()).unwrap();
+        let credential = CredentialWithKey {
+            credential: self.credential.credential.clone(),
+            signature_key: signer.public().into(),
+        };
+        let bundle = KeyPackage::builder()
+            .build(ciphersuite, &self.provider, &signer, credential)
+            .unwrap();
+        MlsMessageOut::from(bundle.key_package().clone())
+            .to_bytes()
+            .unwrap()
+    }
+
+    pub fn build(&self, builder: KeyPackageBuilder) -> Vec<u8> {
+        let bundle = builder
+            .build(
+                CIPHERSUITE,
+                &self.provider,
+                &self.signer,
+                self.credential.clone(),
+            )
+            .unwrap();
+        MlsMessageOut::from(bundle.key_package().clone())
+            .to_bytes()
+            .unwrap()
+    }
+}
+
+/// A certificate JSON by `identity` over `(user_id, device_id, signature_key)`, issued now.
+pub fn certificate_for(
+    user_id: &str,
+    device_id: &str,
+    signature_key: &[u8],
+    identity: &PrivateKey,
+) -> Value {
+    let issued_at = now_ms();
+    let statement = DeviceStatement {
+        user_id,
+        device_id,
+        signature_key,
+        issuer_key_id: identity.key_id(),
+        created_at: issued_at,
+    };
+    json!({
+        "issuerKeyId": identity.key_id().to_string(),
+        "issuedAt": issued_at,
+        "signature": b64(&statement.sign(identity).unwrap()),
+    })
+}
