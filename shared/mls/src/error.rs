@@ -23,6 +23,21 @@ pub enum MlsError {
     /// The credential names another user or device than the one uploading it.
     #[error("the credential names {found}, not {expected}")]
     WrongIdentity { expected: String, found: String },
+    /// A new group's GroupInfo and ratchet tree do not form a valid group, or not the one a creator may start.
+    #[error("invalid group: {0}")]
+    InvalidGroup(String),
+    /// A commit for another epoch than the group's current one.
+    #[error("the commit is for epoch {found}, the group is at epoch {current}")]
+    WrongEpoch { current: u64, found: u64 },
+    /// A commit that does not validate against the group's public state (openmls says why).
+    #[error("invalid commit: {0}")]
+    InvalidCommit(String),
+    /// The Welcome is missing, superfluous, or addressed to other key packages than the commit adds.
+    #[error("welcome: {0}")]
+    WelcomeMismatch(&'static str),
+    /// The new GroupInfo is not the committer's description of the new epoch.
+    #[error("invalid GroupInfo: {0}")]
+    InvalidGroupInfo(String),
     /// A signature by a device's MLS signature key does not verify.
     #[error("the signature does not verify under the device's signature key")]
     BadSignature,

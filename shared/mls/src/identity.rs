@@ -4,7 +4,7 @@ use crate::MlsError;
 
 /// A user's device, as its `BasicCredential` names it: the UTF-8 bytes `userId "/" deviceId`. Device ids
 /// never contain `/` (see [`e2ee_protocol::ids::is_device_id`]), so the last `/` splits the two unambiguously.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DeviceIdentity {
     pub user_id: String,
     pub device_id: String,

@@ -5,13 +5,20 @@
 //! * [`DeviceIdentity`]: how a credential names a user's device (`userId "/" deviceId`).
 //! * [`validate_key_package`]: an uploaded key package, checked (signatures, ciphersuite, lifetime, identity)
 //!   and reduced to what the store keeps.
+//! * [`create_group`], [`apply_commit`]: a group's public state (openmls `PublicGroup`) and the validation of
+//!   commit bundles against it.
 //! * [`verify_device_signature`]: a raw signature by a device's MLS signature key (device session proofs).
 
 mod error;
+mod group;
 mod identity;
 mod key_package;
 
 pub use error::MlsError;
+pub use group::{
+    AcceptedCommit, AddedMember, GroupMember, GroupSnapshot, MAX_GROUP_MESSAGE_BYTES, apply_commit,
+    create_group,
+};
 pub use identity::DeviceIdentity;
 pub use key_package::{
     MAX_KEY_PACKAGE_BYTES, MAX_LIFETIME_SECONDS, ValidKeyPackage, validate_key_package,
