@@ -171,13 +171,14 @@ pub fn crypto_error(error: CryptoError) -> ApiError {
     }
 }
 
-/// Maps failures on client-supplied MLS messages: bytes that are not the expected message are 400
-/// `invalid_key_package` (or `unsupported_ciphersuite`), a well-formed message that does not validate is 422.
-/// Exhaustive on purpose, so a new variant must be placed here.
-pub fn mls_error(error: MlsError) -> ApiError {
+/// Maps failures on client-supplied MLS messages. Bytes that are not the expected message are 400 `malformed`
+/// (the caller names what was expected: `invalid_key_package`, …) or `unsupported_ciphersuite`; a well-formed
+/// message that does not validate is 422; a commit for another epoch is 409 `wrong_epoch`. Exhaustive on purpose,
+/// so a new variant must be placed here.
+pub fn mls_error(error: MlsError, malformed: &'static str) -> ApiError {
     let message = error.to_string();
     match error {
-        MlsError::Malformed(_) => ApiError::bad_request("invalid_key_package", message),
+        MlsError::Malformed(_) => ApiError::bad_request(malformed, message),
         MlsError::UnsupportedCiphersuite(_) => {
             ApiError::bad_request("unsupported_ciphersuite", message)
         }
@@ -185,6 +186,11 @@ pub fn mls_error(error: MlsError) -> ApiError {
         | MlsError::Lifetime(_)
         | MlsError::InvalidCredential(_)
         | MlsError::WrongIdentity { .. } => ApiError::unprocessable("invalid_key_package", message),
+        MlsError::InvalidGroup(_) => ApiError::unprocessable("invalid_group", message),
+        MlsError::WrongEpoch { .. } => ApiError::conflict("wrong_epoch", message),
+        MlsError::InvalidCommit(_) => ApiError::unprocessable("invalid_commit", message),
+        MlsError::WelcomeMismatch(_) => ApiError::unprocessable("invalid_welcome", message),
+        MlsError::InvalidGroupInfo(_) => ApiError::unprocessable("invalid_group_info", message),
         MlsError::BadSignature => ApiError::unprocessable("invalid_proof", message),
         MlsError::Internal => ApiError::internal(message),
     }

@@ -245,41 +245,43 @@ async fn the_device_authorization_matrix() {
     post(&state, "/api/devices", &carol.token, by_alice)
         .await
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_certificate");
-    // A session proof by another key than the device's, and a stale one.
+    // Session proofs: by another key than the device's; stale; Bob asking for Alice's device (sessions are for
+    // the caller's own devices, so that looks up Bob's own laptop, under whose key the proof does not verify);
+    // a device the caller does not have.
     let impostor = TestDevice::new(&alice.id, "laptop");
-    post(
-        &state,
-        "/api/devices/session",
-        &alice.token,
-        impostor.session_request(),
-    )
-    .await
-    .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_proof");
     let mut stale = impostor.session_request();
     stale["createdAt"] = json!(1_000);
-    post(&state, "/api/devices/session", &alice.token, stale)
-        .await
-        .assert_error(StatusCode::BAD_REQUEST, "stale_statement");
-    // Bob cannot open a session for Alice's device: sessions are for the caller's own devices, so this looks
-    // up Bob's own laptop, under whose key Alice's device's proof does not verify.
-    let alice_device = TestDevice::new(&alice.id, "laptop");
-    post(
-        &state,
-        "/api/devices/session",
-        &bob.token,
-        alice_device.session_request(),
-    )
-    .await
-    .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_proof");
     let alice_tablet = TestDevice::new(&alice.id, "tablet");
-    post(
-        &state,
-        "/api/devices/session",
-        &bob.token,
-        alice_tablet.session_request(),
-    )
-    .await
-    .assert_error(StatusCode::NOT_FOUND, "device_not_found");
+    for (token, body, status, code) in [
+        (
+            &alice.token,
+            impostor.session_request(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_proof",
+        ),
+        (
+            &alice.token,
+            stale,
+            StatusCode::BAD_REQUEST,
+            "stale_statement",
+        ),
+        (
+            &bob.token,
+            impostor.session_request(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_proof",
+        ),
+        (
+            &bob.token,
+            alice_tablet.session_request(),
+            StatusCode::NOT_FOUND,
+            "device_not_found",
+        ),
+    ] {
+        post(&state, "/api/devices/session", token, body)
+            .await
+            .assert_error(status, code);
+    }
     // Listing an unknown user.
     get(
         &state,

@@ -110,22 +110,22 @@ impl TestDevice {
             credential: self.credential.credential.clone(),
             signature_key: signer.public().into(),
         };
-        let bundle = KeyPackage::builder()
-            .build(ciphersuite, &self.provider, &signer, credential)
-            .unwrap();
-        MlsMessageOut::from(bundle.key_package().clone())
-            .to_bytes()
-            .unwrap()
+        self.build_with(KeyPackage::builder(), ciphersuite, &signer, credential)
     }
 
     pub fn build(&self, builder: KeyPackageBuilder) -> Vec<u8> {
+        self.build_with(builder, CIPHERSUITE, &self.signer, self.credential.clone())
+    }
+
+    fn build_with(
+        &self,
+        builder: KeyPackageBuilder,
+        ciphersuite: Ciphersuite,
+        signer: &SignatureKeyPair,
+        credential: CredentialWithKey,
+    ) -> Vec<u8> {
         let bundle = builder
-            .build(
-                CIPHERSUITE,
-                &self.provider,
-                &self.signer,
-                self.credential.clone(),
-            )
+            .build(ciphersuite, &self.provider, signer, credential)
             .unwrap();
         MlsMessageOut::from(bundle.key_package().clone())
             .to_bytes()

@@ -30,14 +30,15 @@ pub async fn upload_key_packages(state: Arc<AppState>, request: Request) -> Hand
             format!("keyPackages must hold 1 to {MAX_KEY_PACKAGE_BATCH} key packages"),
         ));
     }
-    let identity = DeviceIdentity::new(&caller.user_id, &caller.device_id).map_err(mls_error)?;
+    let identity = DeviceIdentity::new(&caller.user_id, &caller.device_id)
+        .map_err(|error| mls_error(error, "invalid_request"))?;
     let now = now_millis();
     let now_seconds = u64::try_from(now / 1000).unwrap_or(0);
     let mut packages = Vec::with_capacity(body.key_packages.len());
     for (index, encoded) in body.key_packages.iter().enumerate() {
         let message = base64_field("keyPackages[]", encoded, MAX_KEY_PACKAGE_BYTES)?;
         let valid = validate_key_package(&message, &identity, now_seconds).map_err(|error| {
-            let mut api_error = mls_error(error);
+            let mut api_error = mls_error(error, "invalid_key_package");
             api_error.message = format!("keyPackages[{index}]: {}", api_error.message);
             api_error
         })?;
