@@ -123,6 +123,20 @@ pub fn store_error(error: StoreError) -> ApiError {
             "device_pending",
             "the device is waiting for approval by another device of this user",
         ),
+        StoreError::GroupExists => {
+            ApiError::conflict("group_exists", "a group with this id exists")
+        }
+        StoreError::GroupNotFound => ApiError::not_found("group_not_found", "no such group"),
+        StoreError::EpochTaken { current_epoch, seq } => ApiError::conflict(
+            "epoch_taken",
+            format!(
+                "another commit won this epoch: the group is at epoch {current_epoch}; fetch the log from seq {seq}"
+            ),
+        ),
+        StoreError::StaleEpoch { current_epoch } => ApiError::conflict(
+            "stale_epoch",
+            format!("the group is at epoch {current_epoch}; process its commits and send again"),
+        ),
         StoreError::Invalid { field, reason } => {
             let code = match field {
                 "username" => "invalid_username",

@@ -53,6 +53,19 @@ pub enum StoreError {
     /// [`KeyPackageStore::upload`](crate::KeyPackageStore::upload) for a device that is not approved yet.
     #[error("the device is waiting for approval")]
     DevicePending,
+    /// [`GroupStore::create`](crate::GroupStore::create) under an id another group has.
+    #[error("a group with this id exists")]
+    GroupExists,
+    /// A group operation names an unknown group.
+    #[error("no such group")]
+    GroupNotFound,
+    /// [`GroupStore::commit`](crate::GroupStore::commit): another commit is stored for this epoch (or the group
+    /// is past it). The group is at `current_epoch`, started by log row `seq`.
+    #[error("the group is at epoch {current_epoch}; fetch the log from {seq}")]
+    EpochTaken { current_epoch: u64, seq: u64 },
+    /// [`GroupStore::post`](crate::GroupStore::post) of a message of an epoch the group is not (or no longer) in.
+    #[error("the group is at epoch {current_epoch}")]
+    StaleEpoch { current_epoch: u64 },
     /// An input breaks a rule (docs/storage.md, "Input rules"): `field` names it (`username`, `display_name`,
     /// `password_hash`, `user_id`, `sender_id`, `receiver_id`, `client_message_id`, `key_id`, `bits`,
     /// `public_key_pem`, `envelope`, `limit`, `cursor`, `throttle_key`, `device_id`, `signature_key`,

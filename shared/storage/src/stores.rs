@@ -5,10 +5,11 @@ use std::sync::Arc;
 use crate::config::StorageConfig;
 use crate::devices::{DeviceStore, KeyPackageStore};
 use crate::engine::{
-    DeviceRecords, Devices, KeyPackageRecords, KeyPackages, KeyRecords, Keys, MessageRecords,
-    Messages, Throttle, ThrottleRecords, UserRecords, Users,
+    DeviceRecords, Devices, GroupRecords, Groups, KeyPackageRecords, KeyPackages, KeyRecords, Keys,
+    MessageRecords, Messages, Throttle, ThrottleRecords, UserRecords, Users,
 };
 use crate::error::StoreResult;
+use crate::groups::GroupStore;
 use crate::model::{KeyStore, MessageStore, ThrottleStore, UserStore};
 use crate::mongo::MongoStore;
 use crate::sql::SqlStore;
@@ -25,6 +26,8 @@ pub struct Stores {
     /// The MLS device directory and key packages; with keys and messages.
     pub devices: Arc<dyn DeviceStore>,
     pub key_packages: Arc<dyn KeyPackageStore>,
+    /// MLS group logs; with keys and messages.
+    pub groups: Arc<dyn GroupStore>,
 }
 
 /// The stores are trait objects; Debug shows the type only (and never connection details).
@@ -59,7 +62,8 @@ impl Stores {
             stores.keys = Arc::new(Keys(mongo.clone()));
             stores.messages = Arc::new(Messages(mongo.clone()));
             stores.devices = Arc::new(Devices(mongo.clone()));
-            stores.key_packages = Arc::new(KeyPackages(mongo));
+            stores.key_packages = Arc::new(KeyPackages(mongo.clone()));
+            stores.groups = Arc::new(Groups(mongo));
             keys_and_messages_backend = "mongodb";
         }
         tracing::info!(
@@ -79,6 +83,7 @@ impl Stores {
             + ThrottleRecords
             + DeviceRecords
             + KeyPackageRecords
+            + GroupRecords
             + Clone,
     {
         Stores {
@@ -87,7 +92,8 @@ impl Stores {
             messages: Arc::new(Messages(backend.clone())),
             throttle: Arc::new(Throttle(backend.clone())),
             devices: Arc::new(Devices(backend.clone())),
-            key_packages: Arc::new(KeyPackages(backend)),
+            key_packages: Arc::new(KeyPackages(backend.clone())),
+            groups: Arc::new(Groups(backend)),
         }
     }
 }

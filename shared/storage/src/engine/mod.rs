@@ -8,6 +8,7 @@
 //! all live here, one concern per file (`users.rs`, `keys.rs`, `messages.rs`, `throttle.rs`, `page.rs`).
 
 mod devices;
+mod groups;
 mod key_packages;
 mod keys;
 mod messages;
@@ -26,7 +27,8 @@ use e2ee_protocol::KeyStatus;
 
 pub(crate) use page::PageCollector;
 pub(crate) use records::{
-    DeviceRecords, KeyPackageRecords, KeyRecords, MessageRecords, ThrottleRecords, UserRecords,
+    DeviceRecords, GroupRecords, KeyPackageRecords, KeyRecords, MessageRecords, ThrottleRecords,
+    UserRecords,
 };
 
 use crate::devices::{DeviceCertificate, DeviceStatus};
@@ -87,6 +89,34 @@ pub(crate) enum DeviceChange {
     },
     /// Pending or active → revoked, `revoked_at` = the time (an already revoked device keeps its first one).
     Revoke { revoked_at: Millis },
+}
+
+/// One row of a group log as a backend stores it. Application rows get `commit_epoch = -(seq + 1)` and
+/// creation/commit rows a client message id that no client can send (it starts with a control character), so
+/// that the three unique keys hold on every backend without partial indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogRecord {
+    pub(crate) group_id: String,
+    pub(crate) seq: i64,
+    pub(crate) kind: crate::groups::LogKind,
+    pub(crate) epoch: i64,
+    pub(crate) commit_epoch: i64,
+    pub(crate) sender: crate::groups::GroupDevice,
+    pub(crate) client_message_id: String,
+    pub(crate) message: Vec<u8>,
+    pub(crate) welcome: Option<Vec<u8>>,
+    pub(crate) group_info: Option<Vec<u8>>,
+    pub(crate) public_state: Option<Vec<u8>>,
+    pub(crate) members: Option<Vec<crate::groups::GroupDevice>>,
+    pub(crate) created_at: Millis,
+}
+
+/// The group store over any backend.
+pub(crate) struct Groups<R>(pub(crate) R);
+
+pub(crate) fn stored_log_kind(name: &str) -> StoreResult<crate::groups::LogKind> {
+    crate::groups::LogKind::from_name(name)
+        .ok_or_else(|| StoreError::Internal(format!("unknown stored log kind {name:?}")))
 }
 
 /// A stored key package and whose it is.

@@ -4,10 +4,12 @@
 use async_trait::async_trait;
 
 use super::{
-    ChatRecord, DeviceChange, KeyChange, KeyPackageRecord, KeyPosition, PageCollector, Written,
+    ChatRecord, DeviceChange, KeyChange, KeyPackageRecord, KeyPosition, LogRecord, PageCollector,
+    Written,
 };
 use crate::devices::DeviceRecord;
 use crate::error::StoreResult;
+use crate::groups::GroupDevice;
 use crate::model::{Failures, Message, Millis, PublicKeyRecord, User};
 
 #[async_trait]
@@ -121,4 +123,31 @@ pub(crate) trait KeyPackageRecords: Send + Sync + 'static {
         keep_ref: &[u8],
     ) -> StoreResult<()>;
     async fn delete_device_key_packages(&self, user_id: &str, device_id: &str) -> StoreResult<()>;
+}
+
+/// The group log. Unique keys: `(group_id, seq)`, `(group_id, commit_epoch)` and
+/// `(group_id, sender_user, sender_device, client_message_id)`.
+#[async_trait]
+pub(crate) trait GroupRecords: Send + Sync + 'static {
+    /// `Duplicate` when any of the unique keys is taken (the caller reads back which).
+    async fn insert_log_record(&self, record: &LogRecord) -> StoreResult<Written>;
+    /// The row with the highest non-negative `commit_epoch` (creation or commit), with its state.
+    async fn newest_epoch(&self, group_id: &str) -> StoreResult<Option<LogRecord>>;
+    /// The creation or commit row of `epoch`, with its state.
+    async fn epoch_record(&self, group_id: &str, epoch: i64) -> StoreResult<Option<LogRecord>>;
+    async fn last_seq(&self, group_id: &str) -> StoreResult<Option<i64>>;
+    async fn log_record_by_client_id(
+        &self,
+        group_id: &str,
+        sender: &GroupDevice,
+        client_message_id: &str,
+    ) -> StoreResult<Option<LogRecord>>;
+    /// Rows with `seq > after_seq`, ascending, at most `limit`, without the state columns (welcome, group
+    /// info, public state, members are `None`).
+    async fn log_after(
+        &self,
+        group_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<LogRecord>>;
 }

@@ -11,13 +11,20 @@
 //!   approved_at: Date | null, revoked_at: Date | null}`, unique on `(user_id, device_id)`.
 //! * `key_packages`: `{_id: Binary (the key package reference), user_id, device_id, message: Binary,
 //!   not_after: Date, last_resort: bool, uploaded_at: Date}`.
+//! * `group_log`: `{_id: ObjectId, group_id, seq: Int64, kind, epoch: Int64, commit_epoch: Int64, sender_user,
+//!   sender_device, client_message_id, message: Binary, created_at: Date}` and, on creation and commit rows,
+//!   `welcome: Binary | null, group_info: Binary, public_state: Binary, members: [{user_id, device_id}]`.
 
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{self, Binary, Bson, DateTime, Document, doc};
 
 use crate::devices::{DeviceCertificate, DeviceRecord};
-use crate::engine::{ChatRecord, KeyPackageRecord, stored_device_status, stored_key_status};
+use crate::engine::{
+    ChatRecord, KeyPackageRecord, LogRecord, stored_device_status, stored_key_status,
+    stored_log_kind,
+};
 use crate::error::{StoreError, StoreResult};
+use crate::groups::GroupDevice;
 use crate::model::{Message, Millis, PublicKeyRecord};
 
 fn malformed(field: &str) -> StoreError {
@@ -180,6 +187,84 @@ pub(super) fn key_package_from_document(document: &Document) -> StoreResult<KeyP
             .get_bool("last_resort")
             .map_err(|_| malformed("last_resort"))?,
         uploaded_at: required_millis(document, "uploaded_at")?,
+    })
+}
+
+pub(super) fn log_record_to_document(record: &LogRecord) -> Document {
+    let mut document = doc! {
+        "group_id": &record.group_id,
+        "seq": record.seq,
+        "kind": record.kind.as_str(),
+        "epoch": record.epoch,
+        "commit_epoch": record.commit_epoch,
+        "sender_user": &record.sender.user_id,
+        "sender_device": &record.sender.device_id,
+        "client_message_id": &record.client_message_id,
+        "message": binary(&record.message),
+        "created_at": DateTime::from_millis(record.created_at),
+    };
+    if let Some(members) = &record.members {
+        let members: Vec<Document> = members
+            .iter()
+            .map(|m| doc! { "user_id": &m.user_id, "device_id": &m.device_id })
+            .collect();
+        document.insert("members", members);
+        document.insert("welcome", record.welcome.as_deref().map(binary));
+        document.insert("group_info", record.group_info.as_deref().map(binary));
+        document.insert("public_state", record.public_state.as_deref().map(binary));
+    }
+    document
+}
+
+fn i64_field(document: &Document, field: &str) -> StoreResult<i64> {
+    match document.get(field) {
+        Some(Bson::Int64(value)) => Ok(*value),
+        Some(Bson::Int32(value)) => Ok(i64::from(*value)),
+        _ => Err(malformed(field)),
+    }
+}
+
+fn optional_binary(document: &Document, field: &str) -> StoreResult<Option<Vec<u8>>> {
+    match document.get(field) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(_) => binary_field(document, field).map(Some),
+    }
+}
+
+pub(super) fn log_record_from_document(document: &Document) -> StoreResult<LogRecord> {
+    let members = match document.get("members") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::Array(members)) => Some(
+            members
+                .iter()
+                .map(|member| match member {
+                    Bson::Document(member) => Ok(GroupDevice {
+                        user_id: string_field(member, "user_id")?,
+                        device_id: string_field(member, "device_id")?,
+                    }),
+                    _ => Err(malformed("members")),
+                })
+                .collect::<StoreResult<Vec<_>>>()?,
+        ),
+        Some(_) => return Err(malformed("members")),
+    };
+    Ok(LogRecord {
+        group_id: string_field(document, "group_id")?,
+        seq: i64_field(document, "seq")?,
+        kind: stored_log_kind(&string_field(document, "kind")?)?,
+        epoch: i64_field(document, "epoch")?,
+        commit_epoch: i64_field(document, "commit_epoch")?,
+        sender: GroupDevice {
+            user_id: string_field(document, "sender_user")?,
+            device_id: string_field(document, "sender_device")?,
+        },
+        client_message_id: string_field(document, "client_message_id")?,
+        message: binary_field(document, "message")?,
+        welcome: optional_binary(document, "welcome")?,
+        group_info: optional_binary(document, "group_info")?,
+        public_state: optional_binary(document, "public_state")?,
+        members,
+        created_at: required_millis(document, "created_at")?,
     })
 }
 

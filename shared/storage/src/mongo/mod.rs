@@ -7,6 +7,7 @@
 
 mod codec;
 mod devices;
+mod groups;
 mod keys;
 mod messages;
 
@@ -27,6 +28,7 @@ const MESSAGES_COLLECTION: &str = "messages";
 const CHATS_COLLECTION: &str = "chats";
 const DEVICES_COLLECTION: &str = "devices";
 const KEY_PACKAGES_COLLECTION: &str = "key_packages";
+const GROUP_LOG_COLLECTION: &str = "group_log";
 /// Bounds finding a usable server and opening a connection, so an unreachable cluster is `Unavailable` quickly.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -41,6 +43,7 @@ pub(crate) struct MongoStore {
     chats: Collection<Document>,
     devices: Collection<Document>,
     key_packages: Collection<Document>,
+    group_log: Collection<Document>,
 }
 
 impl MongoStore {
@@ -76,6 +79,7 @@ impl MongoStore {
             chats: database.collection(CHATS_COLLECTION),
             devices: database.collection(DEVICES_COLLECTION),
             key_packages: database.collection(KEY_PACKAGES_COLLECTION),
+            group_log: database.collection(GROUP_LOG_COLLECTION),
         };
         store.create_indexes().await?;
         Ok(store)
@@ -112,6 +116,17 @@ impl MongoStore {
                     doc! { "user_id": 1, "device_id": 1, "last_resort": 1, "uploaded_at": 1 },
                     !UNIQUE,
                 )],
+            ),
+            (
+                &self.group_log,
+                vec![
+                    index(doc! { "group_id": 1, "seq": 1 }, UNIQUE),
+                    index(doc! { "group_id": 1, "commit_epoch": 1 }, UNIQUE),
+                    index(
+                        doc! { "group_id": 1, "sender_user": 1, "sender_device": 1, "client_message_id": 1 },
+                        UNIQUE,
+                    ),
+                ],
             ),
         ];
         for (collection, models) in indexes {

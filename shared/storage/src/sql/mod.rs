@@ -5,6 +5,7 @@
 //! (`sqlite.rs`, `mysql.rs`).
 
 mod devices;
+mod groups;
 mod keys;
 mod messages;
 pub(crate) mod mysql;

@@ -3,8 +3,12 @@
 use sqlx::types::Json;
 
 use crate::devices::{DeviceCertificate, DeviceRecord};
-use crate::engine::{ChatRecord, KeyPackageRecord, stored_device_status, stored_key_status};
+use crate::engine::{
+    ChatRecord, KeyPackageRecord, LogRecord, stored_device_status, stored_key_status,
+    stored_log_kind,
+};
 use crate::error::{StoreError, StoreResult};
+use crate::groups::GroupDevice;
 use crate::model::{Failures, Message, Millis, PublicKeyRecord, User};
 
 #[derive(sqlx::FromRow)]
@@ -217,4 +221,79 @@ pub(crate) struct KeyPackageRefRow {
 #[derive(sqlx::FromRow)]
 pub(crate) struct CountRow {
     pub(crate) count: i64,
+}
+
+/// A log row without the state columns (what pages read).
+#[derive(sqlx::FromRow)]
+pub(crate) struct LogRow {
+    group_id: String,
+    seq: i64,
+    kind: String,
+    epoch: i64,
+    commit_epoch: i64,
+    sender_user: String,
+    sender_device: String,
+    client_message_id: String,
+    message: Vec<u8>,
+    created_at: i64,
+}
+
+impl TryFrom<LogRow> for LogRecord {
+    type Error = StoreError;
+
+    fn try_from(row: LogRow) -> StoreResult<Self> {
+        Ok(LogRecord {
+            kind: stored_log_kind(&row.kind)?,
+            group_id: row.group_id,
+            seq: row.seq,
+            epoch: row.epoch,
+            commit_epoch: row.commit_epoch,
+            sender: GroupDevice {
+                user_id: row.sender_user,
+                device_id: row.sender_device,
+            },
+            client_message_id: row.client_message_id,
+            message: row.message,
+            welcome: None,
+            group_info: None,
+            public_state: None,
+            members: None,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// A creation or commit row with the epoch's state.
+#[derive(sqlx::FromRow)]
+pub(crate) struct EpochRow {
+    #[sqlx(flatten)]
+    log: LogRow,
+    welcome: Option<Vec<u8>>,
+    group_info: Option<Vec<u8>>,
+    public_state: Option<Vec<u8>>,
+    members: Option<String>,
+}
+
+impl TryFrom<EpochRow> for LogRecord {
+    type Error = StoreError;
+
+    fn try_from(row: EpochRow) -> StoreResult<Self> {
+        let members = row
+            .members
+            .map(|text| serde_json::from_str::<Vec<GroupDevice>>(&text))
+            .transpose()
+            .map_err(|_| StoreError::Internal("stored group members are malformed".to_owned()))?;
+        Ok(LogRecord {
+            welcome: row.welcome,
+            group_info: row.group_info,
+            public_state: row.public_state,
+            members,
+            ..row.log.try_into()?
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SeqRow {
+    pub(crate) seq: i64,
 }

@@ -205,6 +205,51 @@ pub(super) const DELETE_OTHER_LAST_RESORTS: &str = "DELETE FROM key_packages \
 pub(super) const DELETE_DEVICE_KEY_PACKAGES: &str =
     "DELETE FROM key_packages WHERE user_id = ? AND device_id = ?";
 
+// Group logs (MLS).
+
+macro_rules! log_columns {
+    () => {
+        "group_id, seq, kind, epoch, commit_epoch, sender_user, sender_device, client_message_id, message, \
+         created_at"
+    };
+}
+macro_rules! log_state_columns {
+    () => {
+        concat!(
+            log_columns!(),
+            ", welcome, group_info, public_state, members"
+        )
+    };
+}
+
+pub(super) const INSERT_LOG_RECORD: &str = concat!(
+    "INSERT INTO group_log (",
+    log_state_columns!(),
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+);
+pub(super) const NEWEST_EPOCH: &str = concat!(
+    "SELECT ",
+    log_state_columns!(),
+    " FROM group_log WHERE group_id = ? AND commit_epoch >= 0 ORDER BY commit_epoch DESC LIMIT 1"
+);
+pub(super) const EPOCH_RECORD: &str = concat!(
+    "SELECT ",
+    log_state_columns!(),
+    " FROM group_log WHERE group_id = ? AND commit_epoch = ?"
+);
+pub(super) const LAST_SEQ: &str =
+    "SELECT seq FROM group_log WHERE group_id = ? ORDER BY seq DESC LIMIT 1";
+pub(super) const LOG_RECORD_BY_CLIENT_ID: &str = concat!(
+    "SELECT ",
+    log_columns!(),
+    " FROM group_log WHERE group_id = ? AND sender_user = ? AND sender_device = ? AND client_message_id = ?"
+);
+pub(super) const LOG_AFTER: &str = concat!(
+    "SELECT ",
+    log_columns!(),
+    " FROM group_log WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ macro_rules! per_backend {
 
 mod devices;
 mod failures;
+mod groups;
 mod key_packages;
 mod keys;
 mod messages;
@@ -33,6 +34,7 @@ mod users;
 /// Every conformance case, by module; each is `async fn(Stores)`.
 mod cases {
     pub use crate::devices::*;
+    pub use crate::groups::*;
     pub use crate::key_packages::*;
     pub use crate::keys::*;
     pub use crate::messages::*;
@@ -106,4 +108,9 @@ conformance_suite!(
     key_packages_expired_packages_are_never_handed_out,
     key_packages_belong_to_active_devices_only,
     key_packages_invalid_batches_are_bad_requests_and_write_nothing,
+    groups_create_commit_post_and_read_the_log,
+    groups_concurrent_commits_for_one_epoch_have_one_winner,
+    groups_concurrent_posts_and_commits_share_one_gapless_log,
+    groups_messages_carry_a_recent_epoch,
+    groups_invalid_input_is_bad_request_and_writes_nothing,
 );

@@ -1,0 +1,324 @@
+//! The group log's rules: one insert per decision, the winner of a refused insert read back afterwards.
+
+use async_trait::async_trait;
+
+use super::{GroupRecords, Groups, LogRecord, Written, bounded};
+use crate::error::{StoreError, StoreResult};
+use crate::groups::{
+    GroupDevice, GroupEpoch, GroupStore, LogEntry, LogKind, MAX_GROUP_ID_CHARS,
+    MAX_GROUP_INFO_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_MESSAGE_BYTES, MAX_LOG_PAGE_BYTES,
+    MAX_PAST_EPOCHS, MAX_PUBLIC_STATE_BYTES, NewCommit, NewGroup, NewGroupMessage, Posted,
+};
+use crate::ids::now_millis;
+use crate::validate;
+
+/// Sequence numbers lost to concurrent writers before giving up with `Unavailable` (each loss means another
+/// row was appended, so this only ends a write under extreme contention).
+const MAX_SEQ_ATTEMPTS: usize = 64;
+
+fn check_group_id(group_id: &str) -> StoreResult<()> {
+    let valid = !group_id.is_empty()
+        && group_id.len() <= MAX_GROUP_ID_CHARS
+        && group_id
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            "group_id",
+            format!("group_id must be 1 to {MAX_GROUP_ID_CHARS} lowercase hex characters"),
+        ))
+    }
+}
+
+fn check_bytes(field: &'static str, bytes: &[u8], max: usize) -> StoreResult<()> {
+    if bytes.is_empty() || bytes.len() > max {
+        return Err(StoreError::invalid(
+            field,
+            format!("{field} must be 1 to {max} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_members(members: &[GroupDevice]) -> StoreResult<()> {
+    if members.is_empty() || members.len() > MAX_GROUP_MEMBERS {
+        return Err(StoreError::invalid(
+            "members",
+            format!("a group has 1 to {MAX_GROUP_MEMBERS} members"),
+        ));
+    }
+    members.iter().try_for_each(check_device)
+}
+
+fn check_device(device: &GroupDevice) -> StoreResult<()> {
+    validate::device_ref(&device.user_id, &device.device_id)
+}
+
+fn to_i64(value: u64) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|_| StoreError::invalid("epoch", "epoch is out of range"))
+}
+
+fn to_u64(value: i64) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| StoreError::Internal(format!("negative stored value {value}")))
+}
+
+/// The client message id of a creation or commit row: starts with a control character, which the id rule
+/// forbids, so it never meets a client's.
+fn epoch_marker(epoch: i64) -> String {
+    format!("\u{1}epoch-{epoch}")
+}
+
+fn entry(record: LogRecord) -> StoreResult<LogEntry> {
+    let client_message_id =
+        (record.kind == LogKind::Application).then_some(record.client_message_id);
+    Ok(LogEntry {
+        group_id: record.group_id,
+        seq: to_u64(record.seq)?,
+        kind: record.kind,
+        epoch: to_u64(record.epoch)?,
+        sender: record.sender,
+        message: record.message,
+        client_message_id,
+        created_at: record.created_at,
+    })
+}
+
+fn epoch_of(record: LogRecord) -> StoreResult<GroupEpoch> {
+    let missing = || StoreError::Internal("an epoch row lacks its state".to_owned());
+    Ok(GroupEpoch {
+        epoch: to_u64(record.epoch)?,
+        seq: to_u64(record.seq)?,
+        public_state: record.public_state.ok_or_else(missing)?,
+        group_info: record.group_info.ok_or_else(missing)?,
+        members: record.members.ok_or_else(missing)?,
+        group_id: record.group_id,
+        created_at: record.created_at,
+    })
+}
+
+impl<R: GroupRecords> Groups<R> {
+    async fn newest(&self, group_id: &str) -> StoreResult<LogRecord> {
+        self.0
+            .newest_epoch(group_id)
+            .await?
+            .ok_or(StoreError::GroupNotFound)
+    }
+
+    async fn next_seq(&self, group_id: &str) -> StoreResult<i64> {
+        Ok(self.0.last_seq(group_id).await?.map_or(0, |seq| seq + 1))
+    }
+
+    fn epoch_taken(newest: &LogRecord) -> StoreResult<StoreError> {
+        Ok(StoreError::EpochTaken {
+            current_epoch: to_u64(newest.epoch)?,
+            seq: to_u64(newest.seq)?,
+        })
+    }
+}
+
+#[async_trait]
+impl<R: GroupRecords> GroupStore for Groups<R> {
+    async fn create(&self, group: NewGroup) -> StoreResult<GroupEpoch> {
+        bounded(async {
+            check_group_id(&group.group_id)?;
+            check_device(&group.creator)?;
+            check_bytes("group_info", &group.group_info, MAX_GROUP_INFO_BYTES)?;
+            check_bytes("public_state", &group.public_state, MAX_PUBLIC_STATE_BYTES)?;
+            check_members(&group.members)?;
+            let record = LogRecord {
+                group_id: group.group_id,
+                seq: 0,
+                kind: LogKind::Create,
+                epoch: 0,
+                commit_epoch: 0,
+                sender: group.creator,
+                client_message_id: epoch_marker(0),
+                message: Vec::new(),
+                welcome: None,
+                group_info: Some(group.group_info),
+                public_state: Some(group.public_state),
+                members: Some(group.members),
+                created_at: now_millis(),
+            };
+            if self.0.insert_log_record(&record).await? == Written::Duplicate {
+                let stored = self
+                    .0
+                    .epoch_record(&record.group_id, 0)
+                    .await?
+                    .ok_or(StoreError::GroupExists)?;
+                let same = stored.sender == record.sender && stored.group_info == record.group_info;
+                return if same {
+                    epoch_of(stored)
+                } else {
+                    Err(StoreError::GroupExists)
+                };
+            }
+            epoch_of(record)
+        })
+        .await
+    }
+
+    async fn current(&self, group_id: &str) -> StoreResult<Option<GroupEpoch>> {
+        bounded(async {
+            check_group_id(group_id)?;
+            self.0
+                .newest_epoch(group_id)
+                .await?
+                .map(epoch_of)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn commit(&self, commit: NewCommit) -> StoreResult<LogEntry> {
+        bounded(async {
+            check_group_id(&commit.group_id)?;
+            check_device(&commit.committer)?;
+            check_bytes("commit", &commit.commit, MAX_GROUP_MESSAGE_BYTES)?;
+            if let Some(welcome) = &commit.welcome {
+                check_bytes("welcome", welcome, MAX_GROUP_INFO_BYTES)?;
+            }
+            check_bytes("group_info", &commit.group_info, MAX_GROUP_INFO_BYTES)?;
+            check_bytes("public_state", &commit.public_state, MAX_PUBLIC_STATE_BYTES)?;
+            check_members(&commit.members)?;
+            let epoch = to_i64(commit.epoch)?;
+            let mut record = LogRecord {
+                group_id: commit.group_id,
+                seq: 0,
+                kind: LogKind::Commit,
+                epoch,
+                commit_epoch: epoch,
+                sender: commit.committer,
+                client_message_id: epoch_marker(epoch),
+                message: commit.commit,
+                welcome: commit.welcome,
+                group_info: Some(commit.group_info),
+                public_state: Some(commit.public_state),
+                members: Some(commit.members),
+                created_at: now_millis(),
+            };
+            for _ in 0..MAX_SEQ_ATTEMPTS {
+                let newest = self.newest(&record.group_id).await?;
+                if newest.epoch + 1 != epoch {
+                    return match self.stored_commit(&record).await? {
+                        Some(stored) => entry(stored),
+                        None => Err(Self::epoch_taken(&newest)?),
+                    };
+                }
+                record.seq = self.next_seq(&record.group_id).await?;
+                if self.0.insert_log_record(&record).await? == Written::Inserted {
+                    return entry(record);
+                }
+                // Either another commit took the epoch (the next round sees it) or a row took the seq.
+            }
+            Err(StoreError::Unavailable(
+                "the group log is too busy; retry".to_owned(),
+            ))
+        })
+        .await
+    }
+
+    async fn post(&self, message: NewGroupMessage) -> StoreResult<Posted> {
+        bounded(async {
+            check_group_id(&message.group_id)?;
+            check_device(&message.sender)?;
+            validate::reference("client_message_id", &message.client_message_id)?;
+            check_bytes("message", &message.message, MAX_GROUP_MESSAGE_BYTES)?;
+            let epoch = to_i64(message.epoch)?;
+            let mut record = LogRecord {
+                group_id: message.group_id,
+                seq: 0,
+                kind: LogKind::Application,
+                epoch,
+                commit_epoch: 0,
+                sender: message.sender,
+                client_message_id: message.client_message_id,
+                message: message.message,
+                welcome: None,
+                group_info: None,
+                public_state: None,
+                members: None,
+                created_at: now_millis(),
+            };
+            for _ in 0..MAX_SEQ_ATTEMPTS {
+                if let Some(existing) = self.existing_post(&record).await? {
+                    return Ok(Posted::Existing(existing));
+                }
+                let newest = self.newest(&record.group_id).await?;
+                let current = to_u64(newest.epoch)?;
+                if message.epoch > current || message.epoch + MAX_PAST_EPOCHS < current {
+                    return Err(StoreError::StaleEpoch {
+                        current_epoch: current,
+                    });
+                }
+                record.seq = self.next_seq(&record.group_id).await?;
+                record.commit_epoch = -(record.seq + 1);
+                if self.0.insert_log_record(&record).await? == Written::Inserted {
+                    return Ok(Posted::Created(entry(record)?));
+                }
+            }
+            Err(StoreError::Unavailable(
+                "the group log is too busy; retry".to_owned(),
+            ))
+        })
+        .await
+    }
+
+    async fn log(
+        &self,
+        group_id: &str,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<Vec<LogEntry>> {
+        bounded(async {
+            check_group_id(group_id)?;
+            let limit = validate::page_limit(Some(limit))?;
+            let after = match after_seq {
+                Some(seq) => to_i64(seq)?,
+                None => -1,
+            };
+            let records = self.0.log_after(group_id, after, i64::from(limit)).await?;
+            let mut page = Vec::with_capacity(records.len());
+            let mut bytes = 0;
+            for record in records {
+                bytes += record.message.len();
+                if !page.is_empty() && bytes > MAX_LOG_PAGE_BYTES {
+                    break;
+                }
+                page.push(entry(record)?);
+            }
+            Ok(page)
+        })
+        .await
+    }
+}
+
+impl<R: GroupRecords> Groups<R> {
+    /// The stored commit of `record`'s epoch if it is `record` itself (a retry of the winner).
+    async fn stored_commit(&self, record: &LogRecord) -> StoreResult<Option<LogRecord>> {
+        let stored = self.0.epoch_record(&record.group_id, record.epoch).await?;
+        Ok(stored.filter(|stored| {
+            stored.kind == LogKind::Commit
+                && stored.sender == record.sender
+                && stored.message == record.message
+        }))
+    }
+
+    /// The stored message a retry names, or `MessageIdReused` when the id carries other bytes.
+    async fn existing_post(&self, record: &LogRecord) -> StoreResult<Option<LogEntry>> {
+        let Some(stored) = self
+            .0
+            .log_record_by_client_id(&record.group_id, &record.sender, &record.client_message_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if stored.message == record.message && stored.epoch == record.epoch {
+            Ok(Some(entry(stored)?))
+        } else {
+            Err(StoreError::MessageIdReused)
+        }
+    }
+}

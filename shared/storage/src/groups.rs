@@ -1,0 +1,168 @@
+//! The MLS group log (docs/mls.md, "Storage: one conditional write per decision"): one ordered log per group
+//! whose rows are the group's creation, its commits (each holding the new epoch's public state) and its
+//! application messages. Every decision is one insert:
+//!
+//! * a commit wins epoch `e` by inserting its row, unique on `(group, e)`: of concurrent commits for one
+//!   epoch exactly one is stored, the others are [`StoreError::EpochTaken`](crate::StoreError::EpochTaken);
+//! * every row takes the next sequence number, unique on `(group, seq)`; a writer that lost the number to a
+//!   concurrent one reads again and takes the next;
+//! * an application message is unique on `(group, sender device, client message id)`: a retry returns the first.
+//!
+//! The current epoch, public state, `GroupInfo` and member list are those of the newest commit row: nothing is
+//! cached apart from it, so nothing can be stale. The store checks shapes; MLS validity is the caller's
+//! (`e2ee_mls`), before anything is written.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreResult;
+use crate::model::Millis;
+
+/// Longest group id: lowercase hex of an MLS group id of at most 64 bytes.
+pub const MAX_GROUP_ID_CHARS: usize = 128;
+/// Longest commit or application message in the log.
+pub const MAX_GROUP_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Longest Welcome or GroupInfo.
+pub const MAX_GROUP_INFO_BYTES: usize = 2 * 1024 * 1024;
+/// Longest public state (a 1000-member group's tree is well below).
+pub const MAX_PUBLIC_STATE_BYTES: usize = 8 * 1024 * 1024;
+/// Most members of a group.
+pub const MAX_GROUP_MEMBERS: usize = 5000;
+/// An application message may carry the current epoch or one of this many before it (messages sent just
+/// before a commit was accepted stay deliverable).
+pub const MAX_PAST_EPOCHS: u64 = 2;
+/// Longest page of the log, in message bytes (base64 in JSON stays below Lambda's 6 MB response limit).
+pub const MAX_LOG_PAGE_BYTES: usize = 3 * 1024 * 1024;
+
+/// A device as a group leaf names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupDevice {
+    pub user_id: String,
+    pub device_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogKind {
+    /// Row 0: the group's creation (epoch 0).
+    Create,
+    Commit,
+    Application,
+}
+
+impl LogKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogKind::Create => "create",
+            LogKind::Commit => "commit",
+            LogKind::Application => "application",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [LogKind::Create, LogKind::Commit, LogKind::Application]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+}
+
+/// One row of a group's log as readers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub group_id: String,
+    pub seq: u64,
+    pub kind: LogKind,
+    /// For a commit, the epoch it starts; for an application message, the epoch it was sent in.
+    pub epoch: u64,
+    pub sender: GroupDevice,
+    /// The commit or `PrivateMessage` bytes (empty for the creation row).
+    pub message: Vec<u8>,
+    /// An application message's client message id.
+    pub client_message_id: Option<String>,
+    pub created_at: Millis,
+}
+
+/// The group at its newest epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEpoch {
+    pub group_id: String,
+    pub epoch: u64,
+    /// The log position of the row that started this epoch.
+    pub seq: u64,
+    pub public_state: Vec<u8>,
+    pub group_info: Vec<u8>,
+    pub members: Vec<GroupDevice>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub group_id: String,
+    pub creator: GroupDevice,
+    pub group_info: Vec<u8>,
+    pub public_state: Vec<u8>,
+    pub members: Vec<GroupDevice>,
+}
+
+/// A commit the caller validated against the newest epoch: it starts `epoch`.
+#[derive(Debug, Clone)]
+pub struct NewCommit {
+    pub group_id: String,
+    pub epoch: u64,
+    pub committer: GroupDevice,
+    pub commit: Vec<u8>,
+    pub welcome: Option<Vec<u8>>,
+    pub group_info: Vec<u8>,
+    pub public_state: Vec<u8>,
+    pub members: Vec<GroupDevice>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewGroupMessage {
+    pub group_id: String,
+    pub sender: GroupDevice,
+    pub client_message_id: String,
+    pub epoch: u64,
+    pub message: Vec<u8>,
+}
+
+/// An application message as stored: new, or the stored one a retry named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    Created(LogEntry),
+    Existing(LogEntry),
+}
+
+impl Posted {
+    pub fn entry(&self) -> &LogEntry {
+        match self {
+            Posted::Created(entry) | Posted::Existing(entry) => entry,
+        }
+    }
+}
+
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Starts a group at epoch 0 (log row 0). The same creation again returns the stored group;
+    /// another creation under the id is `GroupExists`.
+    async fn create(&self, group: NewGroup) -> StoreResult<GroupEpoch>;
+    /// The group at its newest epoch; `None` for an unknown group.
+    async fn current(&self, group_id: &str) -> StoreResult<Option<GroupEpoch>>;
+    /// Appends a commit that starts `commit.epoch`, which must be the newest epoch + 1. Exactly one commit per
+    /// epoch is stored; any other is `EpochTaken` with the epoch and log position the group is at (a retry of
+    /// the stored commit returns its entry). `GroupNotFound` for an unknown group.
+    async fn commit(&self, commit: NewCommit) -> StoreResult<LogEntry>;
+    /// Appends an application message of the newest epoch or one of the [`MAX_PAST_EPOCHS`] before it
+    /// (`StaleEpoch` otherwise). A retry with the same client message id, epoch and bytes returns the stored
+    /// message; other bytes under a used id are `MessageIdReused`.
+    async fn post(&self, message: NewGroupMessage) -> StoreResult<Posted>;
+    /// Log rows after `after_seq` (from the start when `None`), ascending, at most `limit` of them and at most
+    /// [`MAX_LOG_PAGE_BYTES`] of messages (at least one row when one is there).
+    async fn log(
+        &self,
+        group_id: &str,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<Vec<LogEntry>>;
+}

@@ -1,0 +1,81 @@
+//! `GroupRecords` on MongoDB: single-document operations on `group_log`.
+
+use async_trait::async_trait;
+use mongodb::bson::doc;
+
+use super::codec::{log_record_from_document, log_record_to_document};
+use super::{MongoStore, decode_all, decode_one, insert_unique};
+use crate::engine::{GroupRecords, LogRecord, Written};
+use crate::error::StoreResult;
+use crate::groups::GroupDevice;
+
+/// What log pages read: everything but the epoch state.
+fn without_state() -> mongodb::bson::Document {
+    doc! { "welcome": 0, "group_info": 0, "public_state": 0, "members": 0 }
+}
+
+#[async_trait]
+impl GroupRecords for MongoStore {
+    async fn insert_log_record(&self, record: &LogRecord) -> StoreResult<Written> {
+        insert_unique(&self.group_log, log_record_to_document(record)).await
+    }
+
+    async fn newest_epoch(&self, group_id: &str) -> StoreResult<Option<LogRecord>> {
+        let find = self
+            .group_log
+            .find_one(doc! { "group_id": group_id, "commit_epoch": { "$gte": 0_i64 } })
+            .sort(doc! { "commit_epoch": -1 });
+        decode_one(find, log_record_from_document).await
+    }
+
+    async fn epoch_record(&self, group_id: &str, epoch: i64) -> StoreResult<Option<LogRecord>> {
+        let find = self
+            .group_log
+            .find_one(doc! { "group_id": group_id, "commit_epoch": epoch });
+        decode_one(find, log_record_from_document).await
+    }
+
+    async fn last_seq(&self, group_id: &str) -> StoreResult<Option<i64>> {
+        let find = self
+            .group_log
+            .find_one(doc! { "group_id": group_id })
+            .sort(doc! { "seq": -1 })
+            .projection(without_state());
+        Ok(decode_one(find, log_record_from_document)
+            .await?
+            .map(|record| record.seq))
+    }
+
+    async fn log_record_by_client_id(
+        &self,
+        group_id: &str,
+        sender: &GroupDevice,
+        client_message_id: &str,
+    ) -> StoreResult<Option<LogRecord>> {
+        let find = self
+            .group_log
+            .find_one(doc! {
+                "group_id": group_id,
+                "sender_user": &sender.user_id,
+                "sender_device": &sender.device_id,
+                "client_message_id": client_message_id,
+            })
+            .projection(without_state());
+        decode_one(find, log_record_from_document).await
+    }
+
+    async fn log_after(
+        &self,
+        group_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<LogRecord>> {
+        let find = self
+            .group_log
+            .find(doc! { "group_id": group_id, "seq": { "$gt": after_seq } })
+            .sort(doc! { "seq": 1 })
+            .limit(limit)
+            .projection(without_state());
+        decode_all(find, log_record_from_document).await
+    }
+}

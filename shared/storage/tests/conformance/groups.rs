@@ -1,0 +1,325 @@
+//! GroupStore conformance: the group log, one commit per epoch, idempotent posts, paging.
+
+use e2ee_storage::{
+    GroupDevice, GroupStore, LogKind, MAX_PAST_EPOCHS, NewCommit, NewGroup, NewGroupMessage,
+    Posted, StoreError, Stores,
+};
+
+use crate::support::{assert_invalid, concurrently};
+
+const GROUP: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+fn device(user: &str, device: &str) -> GroupDevice {
+    GroupDevice {
+        user_id: user.to_owned(),
+        device_id: device.to_owned(),
+    }
+}
+
+fn alice() -> GroupDevice {
+    device("u_alice", "laptop")
+}
+
+fn bob() -> GroupDevice {
+    device("u_bob", "phone")
+}
+
+fn new_group() -> NewGroup {
+    NewGroup {
+        group_id: GROUP.to_owned(),
+        creator: alice(),
+        group_info: b"group info 0".to_vec(),
+        public_state: b"state 0".to_vec(),
+        members: vec![alice()],
+    }
+}
+
+/// A commit by `committer` starting `epoch`, its bytes tagged with `tag`.
+fn commit(epoch: u64, committer: GroupDevice, tag: &str) -> NewCommit {
+    NewCommit {
+        group_id: GROUP.to_owned(),
+        epoch,
+        committer,
+        commit: format!("commit {epoch} {tag}").into_bytes(),
+        welcome: Some(format!("welcome {epoch} {tag}").into_bytes()),
+        group_info: format!("group info {epoch} {tag}").into_bytes(),
+        public_state: format!("state {epoch} {tag}").into_bytes(),
+        members: vec![alice(), bob()],
+    }
+}
+
+fn message(sender: GroupDevice, epoch: u64, id: &str) -> NewGroupMessage {
+    NewGroupMessage {
+        group_id: GROUP.to_owned(),
+        sender,
+        client_message_id: id.to_owned(),
+        epoch,
+        message: format!("private message {id}").into_bytes(),
+    }
+}
+
+async fn groups(stores: &Stores) -> &dyn GroupStore {
+    stores.groups.as_ref()
+}
+
+pub async fn groups_create_commit_post_and_read_the_log(stores: Stores) {
+    let store = groups(&stores).await;
+    assert_eq!(store.current(GROUP).await.expect("current"), None);
+    let created = store.create(new_group()).await.expect("create");
+    assert_eq!((created.epoch, created.seq), (0, 0));
+    assert_eq!(created.members, vec![alice()]);
+    // The same creation again is a retry; another one under the id is refused.
+    assert_eq!(store.create(new_group()).await.expect("retry"), created);
+    let mut other = new_group();
+    other.group_info = b"another group".to_vec();
+    assert!(matches!(
+        store.create(other).await,
+        Err(StoreError::GroupExists)
+    ));
+
+    let first = store
+        .commit(commit(1, alice(), "a"))
+        .await
+        .expect("commit 1");
+    assert_eq!(
+        (first.seq, first.kind, first.epoch),
+        (1, LogKind::Commit, 1)
+    );
+    let current = store
+        .current(GROUP)
+        .await
+        .expect("current")
+        .expect("a group");
+    assert_eq!((current.epoch, current.seq), (1, 1));
+    assert_eq!(current.public_state, b"state 1 a");
+    assert_eq!(current.group_info, b"group info 1 a");
+    assert_eq!(current.members, vec![alice(), bob()]);
+
+    let posted = store.post(message(bob(), 1, "m1")).await.expect("post");
+    let Posted::Created(posted) = posted else {
+        panic!("a new message")
+    };
+    assert_eq!((posted.seq, posted.kind), (2, LogKind::Application));
+    assert_eq!(posted.client_message_id.as_deref(), Some("m1"));
+    // A retry returns the stored message; other bytes under the id are refused.
+    let retry = store.post(message(bob(), 1, "m1")).await.expect("retry");
+    assert_eq!(retry, Posted::Existing(posted.clone()));
+    let mut reused = message(bob(), 1, "m1");
+    reused.message = b"something else".to_vec();
+    assert!(matches!(
+        store.post(reused).await,
+        Err(StoreError::MessageIdReused)
+    ));
+    // Ids are per sender device.
+    store
+        .post(message(alice(), 1, "m1"))
+        .await
+        .expect("alice's m1");
+
+    let log = store.log(GROUP, None, 50).await.expect("log");
+    let seqs: Vec<_> = log.iter().map(|e| (e.seq, e.kind)).collect();
+    assert_eq!(
+        seqs,
+        [
+            (0, LogKind::Create),
+            (1, LogKind::Commit),
+            (2, LogKind::Application),
+            (3, LogKind::Application)
+        ]
+    );
+    assert_eq!(log[1].message, b"commit 1 a");
+    assert_eq!(log[1].sender, alice());
+    assert_eq!(log[2], posted);
+    let after = store.log(GROUP, Some(1), 1).await.expect("page");
+    assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
+    assert!(store.log(GROUP, Some(3), 50).await.expect("end").is_empty());
+}
+
+pub async fn groups_concurrent_commits_for_one_epoch_have_one_winner(stores: Stores) {
+    stores.groups.create(new_group()).await.expect("create");
+    let results = concurrently(16, |index| {
+        let stores = stores.clone();
+        async move {
+            stores
+                .groups
+                .commit(commit(1, alice(), &index.to_string()))
+                .await
+        }
+    })
+    .await;
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let losers = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Err(StoreError::EpochTaken {
+                    current_epoch: 1,
+                    seq: 1
+                })
+            )
+        })
+        .count();
+    assert_eq!(losers, 15, "{results:?}");
+    let current = stores
+        .groups
+        .current(GROUP)
+        .await
+        .expect("current")
+        .expect("group");
+    assert_eq!(current.epoch, 1);
+    let winner_state = String::from_utf8(current.public_state).expect("utf8");
+    let winner_commit = String::from_utf8(winners[0].message.clone()).expect("utf8");
+    assert_eq!(
+        winner_state.replace("state", "commit"),
+        winner_commit,
+        "the state is the winner's"
+    );
+    // A retry of the winner returns it; a commit for an epoch the group is past, or beyond the next, is refused.
+    let tag = winner_commit.trim_start_matches("commit 1 ").to_owned();
+    let retry = stores
+        .groups
+        .commit(commit(1, alice(), &tag))
+        .await
+        .expect("retry");
+    assert_eq!(&retry, winners[0]);
+    for epoch in [1, 3] {
+        let refused = stores.groups.commit(commit(epoch, bob(), "late")).await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::EpochTaken {
+                    current_epoch: 1,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+}
+
+pub async fn groups_concurrent_posts_and_commits_share_one_gapless_log(stores: Stores) {
+    stores.groups.create(new_group()).await.expect("create");
+    let posts = concurrently(16, |index| {
+        let stores = stores.clone();
+        async move {
+            if index % 4 == 0 {
+                // Commits for epochs 1..=4 race the posts; some may lose their epoch to each other.
+                let epoch = u64::try_from(index / 4 + 1).expect("small");
+                stores
+                    .groups
+                    .commit(commit(epoch, alice(), "c"))
+                    .await
+                    .map(|e| e.seq)
+            } else {
+                let sent = stores
+                    .groups
+                    .post(message(bob(), 0, &format!("m{index}")))
+                    .await;
+                sent.map(|posted| posted.entry().seq)
+            }
+        }
+    })
+    .await;
+    let log = stores.groups.log(GROUP, None, 100).await.expect("log");
+    let seqs: Vec<u64> = log.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (0..u64::try_from(log.len()).expect("small")).collect::<Vec<_>>(),
+        "no gaps"
+    );
+    // Every successful write is in the log exactly once, at the seq it was told.
+    for seq in posts.iter().filter_map(|r| r.as_ref().ok()) {
+        assert!(seqs.contains(seq));
+    }
+    let stored_posts = log
+        .iter()
+        .filter(|e| e.kind == LogKind::Application)
+        .count();
+    let ok_posts = posts
+        .iter()
+        .enumerate()
+        .filter(|(index, result)| index % 4 != 0 && result.is_ok())
+        .count();
+    assert_eq!(stored_posts, ok_posts);
+}
+
+pub async fn groups_messages_carry_a_recent_epoch(stores: Stores) {
+    stores.groups.create(new_group()).await.expect("create");
+    for epoch in 1..=4 {
+        stores
+            .groups
+            .commit(commit(epoch, alice(), "c"))
+            .await
+            .expect("commit");
+    }
+    let oldest_allowed = 4 - MAX_PAST_EPOCHS;
+    for epoch in oldest_allowed..=4 {
+        stores
+            .groups
+            .post(message(bob(), epoch, &format!("at {epoch}")))
+            .await
+            .expect("a recent epoch");
+    }
+    for epoch in [oldest_allowed - 1, 5] {
+        let refused = stores
+            .groups
+            .post(message(bob(), epoch, &format!("at {epoch}")))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::StaleEpoch { current_epoch: 4 })),
+            "{refused:?}"
+        );
+    }
+    let unknown = NewGroupMessage {
+        group_id: "ff".into(),
+        ..message(bob(), 0, "x")
+    };
+    assert!(matches!(
+        stores.groups.post(unknown).await,
+        Err(StoreError::GroupNotFound)
+    ));
+    let mut no_group = commit(1, alice(), "x");
+    no_group.group_id = "ff".into();
+    assert!(matches!(
+        stores.groups.commit(no_group).await,
+        Err(StoreError::GroupNotFound)
+    ));
+}
+
+pub async fn groups_invalid_input_is_bad_request_and_writes_nothing(stores: Stores) {
+    for group_id in ["", "NOT-HEX", &"a".repeat(129)] {
+        let mut group = new_group();
+        group.group_id = group_id.to_owned();
+        assert_invalid(
+            stores.groups.create(group).await,
+            &format!("group id {group_id:?}"),
+        );
+    }
+    let mut no_members = new_group();
+    no_members.members.clear();
+    assert_invalid(stores.groups.create(no_members).await, "no members");
+    let mut bad_member = new_group();
+    bad_member.members.push(device("u_x", "bad id"));
+    assert_invalid(stores.groups.create(bad_member).await, "bad member");
+    let mut no_state = new_group();
+    no_state.public_state.clear();
+    assert_invalid(stores.groups.create(no_state).await, "no state");
+    assert_eq!(stores.groups.current(GROUP).await.expect("current"), None);
+
+    stores.groups.create(new_group()).await.expect("create");
+    let mut huge = message(bob(), 0, "huge");
+    huge.message = vec![0; e2ee_storage::MAX_GROUP_MESSAGE_BYTES + 1];
+    assert_invalid(stores.groups.post(huge).await, "oversize message");
+    let mut empty = commit(1, alice(), "x");
+    empty.commit.clear();
+    assert_invalid(stores.groups.commit(empty).await, "empty commit");
+    assert_invalid(
+        stores.groups.post(message(bob(), 0, "")).await,
+        "empty client id",
+    );
+    assert_invalid(stores.groups.log(GROUP, None, 0).await, "limit 0");
+    let log = stores.groups.log(GROUP, None, 50).await.expect("log");
+    assert_eq!(log.len(), 1, "only the creation: {log:?}");
+}
