@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use e2ee_api::config::Quotas;
-use e2ee_api::handlers::messages;
+use e2ee_api::handlers::{key_packages, messages};
 use e2ee_api::{ApiError, AppState, lambda};
 use e2ee_storage::NewMessage;
 use e2ee_test_kit::User;
-use e2ee_test_kit::in_process::{Backend, Call, seal_between, state_with_quotas, users};
+use e2ee_test_kit::in_process::{
+    Backend, Call, first_device, seal_between, state_with_quotas, upload_key_packages, users,
+};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -150,6 +152,49 @@ fn benches(c: &mut Criterion) {
                     );
                     let started = std::time::Instant::now();
                     let response = lambda::handle(messages::mark_read, state.clone(), req).await;
+                    total += started.elapsed();
+                    assert_eq!(response.status(), StatusCode::OK);
+                }
+                total
+            }
+        })
+    });
+
+    // A key package claim of one device's one-time package (Bob claims Alice's); uploading the packages that
+    // the iterations consume is not timed.
+    let (alice_laptop, alice_device_token, bob_device_token) = runtime.block_on(async {
+        let (laptop, token) = first_device(&state, &alice, "laptop").await;
+        let (_, bob_token) = first_device(&state, &bob, "phone").await;
+        (laptop, token, bob_token)
+    });
+    c.bench_function("handler/claim-key-packages (1 device, one-time)", |b| {
+        b.to_async(&runtime).iter_custom(|iterations| {
+            let state = state.clone();
+            let (laptop, upload_token, claim_token) =
+                (&alice_laptop, &alice_device_token, &bob_device_token);
+            let body = json!({"userId": alice.id});
+            async move {
+                let mut left = iterations;
+                while left > 0 {
+                    let batch = left.min(100);
+                    let packages: Vec<Vec<u8>> = (0..batch).map(|_| laptop.key_package()).collect();
+                    upload_key_packages(&state, upload_token, &packages)
+                        .await
+                        .assert_status(StatusCode::CREATED);
+                    left -= batch;
+                }
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    let req = request(
+                        Method::POST,
+                        "/api/key-packages/claim",
+                        claim_token,
+                        Some(&body),
+                        &[],
+                    );
+                    let started = std::time::Instant::now();
+                    let response =
+                        lambda::handle(key_packages::claim_key_packages, state.clone(), req).await;
                     total += started.elapsed();
                     assert_eq!(response.status(), StatusCode::OK);
                 }
