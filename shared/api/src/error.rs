@@ -205,6 +205,9 @@ pub fn mls_error(error: MlsError, malformed: &'static str) -> ApiError {
         MlsError::InvalidCommit(_) => ApiError::unprocessable("invalid_commit", message),
         MlsError::WelcomeMismatch(_) => ApiError::unprocessable("invalid_welcome", message),
         MlsError::InvalidGroupInfo(_) => ApiError::unprocessable("invalid_group_info", message),
+        MlsError::InvalidApplicationMessage(_) => {
+            ApiError::unprocessable("invalid_application_message", message)
+        }
         MlsError::BadSignature => ApiError::unprocessable("invalid_proof", message),
         MlsError::Internal => ApiError::internal(message),
     }

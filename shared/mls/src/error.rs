@@ -38,6 +38,9 @@ pub enum MlsError {
     /// The new GroupInfo is not the committer's description of the new epoch.
     #[error("invalid GroupInfo: {0}")]
     InvalidGroupInfo(String),
+    /// An application message that is not a `PrivateMessage` application message of this group.
+    #[error("invalid application message: {0}")]
+    InvalidApplicationMessage(&'static str),
     /// A signature by a device's MLS signature key does not verify.
     #[error("the signature does not verify under the device's signature key")]
     BadSignature,

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::{
-    BasicCredential, GroupId, LeafNodeIndex, MlsMessageBodyIn, MlsMessageIn,
+    BasicCredential, ContentType, GroupId, LeafNodeIndex, MlsMessageBodyIn, MlsMessageIn,
     OpenMlsSignaturePublicKey, ProcessedMessageContent, ProposalOrRefType, ProposalStore,
     ProtocolMessage, PublicGroup, RatchetTreeIn, Sender, Verifiable, Welcome,
     tls_codec::{DeserializeBytes, Serialize as _},
@@ -379,4 +379,27 @@ fn check_group_info(
         ));
     }
     Ok(())
+}
+
+/// Checks an application message before it is stored (the server cannot decrypt it): an `MLSMessage` holding a
+/// `PrivateMessage` of content type application, for group `group_id`. Returns the epoch it was sent in, which
+/// the store checks against the group's recent epochs.
+pub fn application_message_epoch(message: &[u8], group_id: &[u8]) -> Result<u64, MlsError> {
+    let parsed = parse_message(message, "not a TLS-encoded MLSMessage")?;
+    let MlsMessageBodyIn::PrivateMessage(private) = parsed.extract() else {
+        return Err(MlsError::InvalidApplicationMessage(
+            "application messages travel as PrivateMessage",
+        ));
+    };
+    if private.content_type() != ContentType::Application {
+        return Err(MlsError::InvalidApplicationMessage(
+            "handshake messages travel as PublicMessage commits",
+        ));
+    }
+    if private.group_id().as_slice() != group_id {
+        return Err(MlsError::InvalidApplicationMessage(
+            "the message is for another group",
+        ));
+    }
+    Ok(private.epoch().as_u64())
 }

@@ -16,8 +16,8 @@ mod key_package;
 
 pub use error::MlsError;
 pub use group::{
-    AcceptedCommit, AddedMember, GroupMember, GroupSnapshot, MAX_GROUP_MESSAGE_BYTES, apply_commit,
-    create_group,
+    AcceptedCommit, AddedMember, GroupMember, GroupSnapshot, MAX_GROUP_MESSAGE_BYTES,
+    application_message_epoch, apply_commit, create_group,
 };
 pub use identity::DeviceIdentity;
 pub use key_package::{

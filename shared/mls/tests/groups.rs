@@ -4,7 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
-use e2ee_mls::{CIPHERSUITE, DeviceIdentity, GroupSnapshot, MlsError, apply_commit, create_group};
+use e2ee_mls::{
+    CIPHERSUITE, DeviceIdentity, GroupSnapshot, MlsError, application_message_epoch, apply_commit,
+    create_group,
+};
 use openmls::prelude::tls_codec::{DeserializeBytes, Serialize as _};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
@@ -357,6 +360,36 @@ fn a_new_group_must_be_its_creators_alone_at_epoch_zero() {
     );
     assert!(matches!(
         create_group(b"junk", &tree, &alice.identity),
+        Err(MlsError::Malformed(_))
+    ));
+}
+
+#[test]
+fn application_messages_are_private_messages_of_their_group() {
+    let mut alice = client("u_alice", "laptop");
+    let bob = client("u_bob", "phone");
+    let (info, tree) = alice.create();
+    let created = create_group(&info, &tree, &alice.identity).unwrap();
+    let (commit, _, _) = alice.add(&[bob.key_package()]);
+    let provider = &alice.provider;
+    let signer = &alice.signer;
+    let group = alice.group.as_mut().unwrap();
+    let message = bytes(&group.create_message(provider, signer, b"hello").unwrap());
+    assert_eq!(
+        application_message_epoch(&message, &created.group_id),
+        Ok(1)
+    );
+    // Another group's id, a commit (PublicMessage), and garbage are refused.
+    assert!(matches!(
+        application_message_epoch(&message, b"another group"),
+        Err(MlsError::InvalidApplicationMessage(_))
+    ));
+    assert!(matches!(
+        application_message_epoch(&commit, &created.group_id),
+        Err(MlsError::InvalidApplicationMessage(_))
+    ));
+    assert!(matches!(
+        application_message_epoch(b"junk", &created.group_id),
         Err(MlsError::Malformed(_))
     ));
 }

@@ -157,6 +157,9 @@ pub trait GroupStore: Send + Sync {
     /// (`StaleEpoch` otherwise). A retry with the same client message id, epoch and bytes returns the stored
     /// message; other bytes under a used id are `MessageIdReused`.
     async fn post(&self, message: NewGroupMessage) -> StoreResult<Posted>;
+    /// The members of `epoch` (`None` if the group never had it): who may read the rows of that epoch.
+    async fn members_at(&self, group_id: &str, epoch: u64)
+    -> StoreResult<Option<Vec<GroupDevice>>>;
     /// Log rows after `after_seq` (from the start when `None`), ascending, at most `limit` of them and at most
     /// [`MAX_LOG_PAGE_BYTES`] of messages (at least one row when one is there).
     async fn log(

@@ -266,6 +266,18 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
         .await
     }
 
+    async fn members_at(
+        &self,
+        group_id: &str,
+        epoch: u64,
+    ) -> StoreResult<Option<Vec<GroupDevice>>> {
+        bounded(async {
+            check_group_id(group_id)?;
+            self.0.epoch_members(group_id, to_i64(epoch)?).await
+        })
+        .await
+    }
+
     async fn log(
         &self,
         group_id: &str,

@@ -136,6 +136,12 @@ pub(crate) trait GroupRecords: Send + Sync + 'static {
     /// The creation or commit row of `epoch`, with its state.
     async fn epoch_record(&self, group_id: &str, epoch: i64) -> StoreResult<Option<LogRecord>>;
     async fn last_seq(&self, group_id: &str) -> StoreResult<Option<i64>>;
+    /// The member list of the creation or commit row of `epoch` only (no state).
+    async fn epoch_members(
+        &self,
+        group_id: &str,
+        epoch: i64,
+    ) -> StoreResult<Option<Vec<GroupDevice>>>;
     async fn log_record_by_client_id(
         &self,
         group_id: &str,

@@ -231,23 +231,27 @@ fn optional_binary(document: &Document, field: &str) -> StoreResult<Option<Vec<u
     }
 }
 
+/// The `members` array of a creation or commit row (`None` on application rows).
+pub(super) fn members_field(document: &Document) -> StoreResult<Option<Vec<GroupDevice>>> {
+    match document.get("members") {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::Array(members)) => members
+            .iter()
+            .map(|member| match member {
+                Bson::Document(member) => Ok(GroupDevice {
+                    user_id: string_field(member, "user_id")?,
+                    device_id: string_field(member, "device_id")?,
+                }),
+                _ => Err(malformed("members")),
+            })
+            .collect::<StoreResult<Vec<_>>>()
+            .map(Some),
+        Some(_) => Err(malformed("members")),
+    }
+}
+
 pub(super) fn log_record_from_document(document: &Document) -> StoreResult<LogRecord> {
-    let members = match document.get("members") {
-        None | Some(Bson::Null) => None,
-        Some(Bson::Array(members)) => Some(
-            members
-                .iter()
-                .map(|member| match member {
-                    Bson::Document(member) => Ok(GroupDevice {
-                        user_id: string_field(member, "user_id")?,
-                        device_id: string_field(member, "device_id")?,
-                    }),
-                    _ => Err(malformed("members")),
-                })
-                .collect::<StoreResult<Vec<_>>>()?,
-        ),
-        Some(_) => return Err(malformed("members")),
-    };
+    let members = members_field(document)?;
     Ok(LogRecord {
         group_id: string_field(document, "group_id")?,
         seq: i64_field(document, "seq")?,

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use mongodb::bson::doc;
 
-use super::codec::{log_record_from_document, log_record_to_document};
-use super::{MongoStore, decode_all, decode_one, insert_unique};
+use super::codec::{log_record_from_document, log_record_to_document, members_field};
+use super::{MongoStore, decode_all, decode_one, insert_unique, map_error};
 use crate::engine::{GroupRecords, LogRecord, Written};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::groups::GroupDevice;
 
 /// What log pages read: everything but the epoch state.
@@ -44,6 +44,23 @@ impl GroupRecords for MongoStore {
         Ok(decode_one(find, log_record_from_document)
             .await?
             .map(|record| record.seq))
+    }
+
+    async fn epoch_members(
+        &self,
+        group_id: &str,
+        epoch: i64,
+    ) -> StoreResult<Option<Vec<GroupDevice>>> {
+        let find = self
+            .group_log
+            .find_one(doc! { "group_id": group_id, "commit_epoch": epoch })
+            .projection(doc! { "members": 1 });
+        let Some(document) = find.await.map_err(map_error)? else {
+            return Ok(None);
+        };
+        members_field(&document)?
+            .map(Some)
+            .ok_or_else(|| StoreError::Internal("an epoch row lacks its members".to_owned()))
     }
 
     async fn log_record_by_client_id(

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, Type};
 
-use super::rows::{EpochRow, LogRow, SeqRow};
+use super::rows::{EpochRow, LogRow, MembersRow, SeqRow};
 use super::{Dialect, SqlStore, statements};
 use crate::engine::{GroupRecords, LogRecord, Written};
 use crate::error::{StoreError, StoreResult};
@@ -22,6 +22,7 @@ where
     for<'r> LogRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> EpochRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> SeqRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> MembersRow: sqlx::FromRow<'r, DB::Row>,
 {
     async fn insert_log_record(&self, record: &LogRecord) -> StoreResult<Written> {
         let members = record
@@ -69,6 +70,20 @@ where
     async fn last_seq(&self, group_id: &str) -> StoreResult<Option<i64>> {
         let query = sqlx::query_as::<_, SeqRow>(statements::LAST_SEQ).bind(group_id);
         Ok(self.optional(query).await?.map(|row| row.seq))
+    }
+
+    async fn epoch_members(
+        &self,
+        group_id: &str,
+        epoch: i64,
+    ) -> StoreResult<Option<Vec<GroupDevice>>> {
+        let query = sqlx::query_as::<_, MembersRow>(statements::EPOCH_MEMBERS)
+            .bind(group_id)
+            .bind(epoch);
+        self.optional(query)
+            .await?
+            .map(MembersRow::members)
+            .transpose()
     }
 
     async fn log_record_by_client_id(

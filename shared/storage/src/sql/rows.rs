@@ -294,6 +294,21 @@ impl TryFrom<EpochRow> for LogRecord {
 }
 
 #[derive(sqlx::FromRow)]
+pub(crate) struct MembersRow {
+    members: Option<String>,
+}
+
+impl MembersRow {
+    pub(crate) fn members(self) -> StoreResult<Vec<GroupDevice>> {
+        let text = self
+            .members
+            .ok_or_else(|| StoreError::Internal("an epoch row lacks its members".to_owned()))?;
+        serde_json::from_str(&text)
+            .map_err(|_| StoreError::Internal("stored group members are malformed".to_owned()))
+    }
+}
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct SeqRow {
     pub(crate) seq: i64,
 }

@@ -237,6 +237,8 @@ pub(super) const EPOCH_RECORD: &str = concat!(
     log_state_columns!(),
     " FROM group_log WHERE group_id = ? AND commit_epoch = ?"
 );
+pub(super) const EPOCH_MEMBERS: &str =
+    "SELECT members FROM group_log WHERE group_id = ? AND commit_epoch = ?";
 pub(super) const LAST_SEQ: &str =
     "SELECT seq FROM group_log WHERE group_id = ? ORDER BY seq DESC LIMIT 1";
 pub(super) const LOG_RECORD_BY_CLIENT_ID: &str = concat!(

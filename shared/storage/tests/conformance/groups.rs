@@ -95,6 +95,17 @@ pub async fn groups_create_commit_post_and_read_the_log(stores: Stores) {
     assert_eq!(current.group_info, b"group info 1 a");
     assert_eq!(current.members, vec![alice(), bob()]);
 
+    // Each epoch's members stay readable (who may read that epoch's rows).
+    assert_eq!(
+        store.members_at(GROUP, 0).await.expect("members"),
+        Some(vec![alice()])
+    );
+    assert_eq!(
+        store.members_at(GROUP, 1).await.expect("members"),
+        Some(vec![alice(), bob()])
+    );
+    assert_eq!(store.members_at(GROUP, 2).await.expect("members"), None);
+
     let posted = store.post(message(bob(), 1, "m1")).await.expect("post");
     let Posted::Created(posted) = posted else {
         panic!("a new message")
