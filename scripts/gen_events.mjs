@@ -266,6 +266,40 @@ events['claim-key-packages'] = v2({
   body: { userId: OTHER_USER },
 });
 
+// The MLS group routes (docs/mls.md), last again so that the request ids above stay as they were. All need a
+// device token. The MLS messages are not real ones (that needs an MLS client): base64 of "REPLACE_WITH_<WHAT>";
+// tests substitute messages generated with openmls for the calling device and the group's current epoch.
+const GROUP_ID = '0a1b2c3d4e5f60718293a4b5c6d7e8f9';
+const placeholder = (what) => Buffer.from(`REPLACE_WITH_${what}`, 'utf8').toString('base64');
+const GROUP_INFO_PLACEHOLDER = placeholder('GROUP_INFO');
+const RATCHET_TREE_PLACEHOLDER = placeholder('RATCHET_TREE');
+const COMMIT_PLACEHOLDER = placeholder('COMMIT');
+const MESSAGE_PLACEHOLDER = placeholder('MESSAGE');
+
+events['create-group'] = v2({
+  method: 'POST', route: '/api/groups', rawPath: '/api/groups',
+  body: { groupInfo: GROUP_INFO_PLACEHOLDER, ratchetTree: RATCHET_TREE_PLACEHOLDER },
+});
+events['get-group'] = v2({
+  method: 'GET', route: '/api/groups/{groupId}', rawPath: `/api/groups/${GROUP_ID}`,
+  pathParameters: { groupId: GROUP_ID },
+});
+events['post-commit'] = v2({
+  method: 'POST', route: '/api/groups/{groupId}/commits', rawPath: `/api/groups/${GROUP_ID}/commits`,
+  pathParameters: { groupId: GROUP_ID },
+  // No `welcome`: a commit that adds no members (an update or a removal).
+  body: { commit: COMMIT_PLACEHOLDER, groupInfo: GROUP_INFO_PLACEHOLDER },
+});
+events['post-group-message'] = v2({
+  method: 'POST', route: '/api/groups/{groupId}/messages', rawPath: `/api/groups/${GROUP_ID}/messages`,
+  pathParameters: { groupId: GROUP_ID },
+  body: { clientMessageId: 'msg-1', message: MESSAGE_PLACEHOLDER },
+});
+events['read-group-log'] = v2({
+  method: 'GET', route: '/api/groups/{groupId}/log', rawPath: `/api/groups/${GROUP_ID}/log`,
+  pathParameters: { groupId: GROUP_ID }, query: { limit: '50' },
+});
+
 // One API Gateway REST API (payload v1.0) event: GET /api/messages/receive/{userId} through a "Prod" stage.
 const v1Path = `/api/messages/receive/${IDS.bob}`;
 const v1Headers = {

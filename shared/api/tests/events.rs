@@ -90,7 +90,7 @@ async fn every_sample_event_reaches_its_handler() {
     ];
     // The device events: with the user token, then with the device token.
     #[rustfmt::skip]
-    let device_expectations: [(&str, Expectation); 12] = [
+    let device_expectations: [(&str, Expectation); 18] = [
         (t, ("register-device", "register-device", &[], StatusCode::CREATED, "")),
         (t, ("device-session", "device-session", &[], StatusCode::BAD_REQUEST, "stale_statement")),
         (t, ("approve-device", "approve-device", &[], StatusCode::FORBIDDEN, "device_token_required")),
@@ -103,6 +103,12 @@ async fn every_sample_event_reaches_its_handler() {
         (d, ("claim-key-packages", "claim-key-packages", &of_alice, StatusCode::OK, "")),
         (d, ("approve-device", "approve-device", &[], StatusCode::NOT_FOUND, "device_not_found")),
         (d, ("revoke-device", "revoke-device", &[], StatusCode::NOT_FOUND, "device_not_found")),
+        (t, ("create-group", "create-group", &[], StatusCode::FORBIDDEN, "device_token_required")),
+        (d, ("create-group", "create-group", &[], StatusCode::BAD_REQUEST, "invalid_group_info")),
+        (d, ("get-group", "get-group", &[], StatusCode::NOT_FOUND, "group_not_found")),
+        (d, ("post-commit", "post-commit", &[], StatusCode::NOT_FOUND, "group_not_found")),
+        (d, ("post-group-message", "post-group-message", &[], StatusCode::NOT_FOUND, "group_not_found")),
+        (d, ("read-group-log", "read-group-log", &[], StatusCode::NOT_FOUND, "group_not_found")),
     ];
     let all = expectations
         .iter()

@@ -9,6 +9,7 @@
 mod auth;
 mod devices;
 mod error;
+mod groups;
 pub mod ids;
 mod keys;
 mod messages;
@@ -18,6 +19,7 @@ pub mod routes;
 pub use auth::*;
 pub use devices::*;
 pub use error::*;
+pub use groups::*;
 pub use ids::{MAX_ID_BYTES, chat_id};
 pub use keys::*;
 pub use messages::*;

@@ -66,9 +66,18 @@ pub const KEY_PACKAGE_SUPPLY: Route =
     route("GET", "/api/key-packages/supply", "key-package-supply");
 pub const CLAIM_KEY_PACKAGES: Route =
     route("POST", "/api/key-packages/claim", "claim-key-packages");
+pub const CREATE_GROUP: Route = route("POST", "/api/groups", "create-group");
+pub const GET_GROUP: Route = route("GET", "/api/groups/{groupId}", "get-group");
+pub const POST_COMMIT: Route = route("POST", "/api/groups/{groupId}/commits", "post-commit");
+pub const POST_GROUP_MESSAGE: Route = route(
+    "POST",
+    "/api/groups/{groupId}/messages",
+    "post-group-message",
+);
+pub const READ_GROUP_LOG: Route = route("GET", "/api/groups/{groupId}/log", "read-group-log");
 
 /// All routes, in the order the README and OpenAPI list them.
-pub const ROUTES: [Route; 21] = [
+pub const ROUTES: [Route; 26] = [
     AUTH_REGISTER,
     AUTH_LOGIN,
     LOOKUP_USER,
@@ -90,6 +99,11 @@ pub const ROUTES: [Route; 21] = [
     UPLOAD_KEY_PACKAGES,
     KEY_PACKAGE_SUPPLY,
     CLAIM_KEY_PACKAGES,
+    CREATE_GROUP,
+    GET_GROUP,
+    POST_COMMIT,
+    POST_GROUP_MESSAGE,
+    READ_GROUP_LOG,
 ];
 
 #[cfg(test)]

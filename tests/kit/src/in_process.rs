@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2ee_api::config::{Config, JwtSettings, Quotas};
-use e2ee_api::handlers::{assisted, auth, devices, key_packages, keys, messages};
+use e2ee_api::handlers::{assisted, auth, devices, groups, key_packages, keys, messages};
 use e2ee_api::{ApiError, AppState};
 use e2ee_crypto::PrivateKey;
 use e2ee_storage::StorageConfig;
@@ -281,6 +281,7 @@ pub async fn invoke(state: &State, function: &str, request: Request) -> Reply {
         messages { send = "send-message", receive = "receive-messages", mark_read = "mark-read", history = "chat-history" }
         devices { register_device = "register-device", device_session = "device-session", approve_device = "approve-device", revoke_device = "revoke-device", list_devices = "list-devices" }
         key_packages { upload_key_packages = "upload-key-packages", key_package_supply = "key-package-supply", claim_key_packages = "claim-key-packages" }
+        groups { create_group = "create-group", get_group = "get-group", post_commit = "post-commit", post_group_message = "post-group-message", read_group_log = "read-group-log" }
     );
     reply
 }

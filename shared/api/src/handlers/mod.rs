@@ -3,6 +3,7 @@
 pub mod assisted;
 pub mod auth;
 pub mod devices;
+pub mod groups;
 pub mod key_packages;
 pub mod keys;
 pub mod messages;

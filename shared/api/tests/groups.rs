@@ -1,0 +1,472 @@
+//! MLS groups through the handlers with real openmls clients (the test kit's devices), on every backend:
+//! create, add (key packages claimed through the API), application messages, update, remove; the server's
+//! validation (ghost devices, stale epochs, tampering) and the authorization matrix.
+
+use e2ee_test_kit::in_process::*;
+use lambda_http::http::StatusCode;
+use openmls::prelude::tls_codec::{DeserializeBytes, Serialize as _};
+use openmls::prelude::*;
+use serde_json::{Value, json};
+
+fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+fn b64_message(message: &MlsMessageOut) -> String {
+    b64(&message.to_bytes().unwrap())
+}
+
+/// A member: the kit's device (its openmls provider, signer and credential), its token and its group.
+struct Member {
+    device: TestDevice,
+    token: String,
+    group: Option<MlsGroup>,
+}
+
+impl Member {
+    fn merge(&mut self) {
+        let group = self.group.as_mut().unwrap();
+        group.merge_pending_commit(&self.device.provider).unwrap();
+    }
+
+    fn discard_pending(&mut self) {
+        let group = self.group.as_mut().unwrap();
+        group
+            .clear_pending_commit(self.device.provider.storage())
+            .unwrap();
+    }
+
+    fn group_info(&self) -> String {
+        let group = self.group.as_ref().unwrap();
+        let info = group
+            .export_group_info(self.device.provider.crypto(), &self.device.signer, false)
+            .unwrap();
+        b64_message(&info)
+    }
+
+    fn tree(&self) -> Vec<u8> {
+        self.group
+            .as_ref()
+            .unwrap()
+            .export_ratchet_tree()
+            .tls_serialize_detached()
+            .unwrap()
+    }
+
+    fn join(&mut self, welcome: &str, tree: &[u8]) {
+        let MlsMessageBodyIn::Welcome(welcome) =
+            MlsMessageIn::tls_deserialize_exact_bytes(&unb64(welcome))
+                .unwrap()
+                .extract()
+        else {
+            panic!("not a welcome")
+        };
+        let tree = RatchetTreeIn::tls_deserialize_exact_bytes(tree).unwrap();
+        let config = MlsGroupJoinConfig::builder()
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build();
+        let staged =
+            StagedWelcome::new_from_welcome(&self.device.provider, &config, welcome, Some(tree))
+                .unwrap();
+        self.group = Some(staged.into_group(&self.device.provider).unwrap());
+    }
+
+    /// Processes log entries as a member would: commits are merged, application messages decrypted.
+    fn process(&mut self, entries: &[Value]) -> Vec<String> {
+        let mut texts = Vec::new();
+        let provider = &self.device.provider;
+        let group = self.group.as_mut().unwrap();
+        for entry in entries {
+            if entry["kind"] == "create" {
+                continue;
+            }
+            let message = MlsMessageIn::tls_deserialize_exact_bytes(&unb64(
+                entry["message"].as_str().unwrap(),
+            ))
+            .unwrap();
+            let processed =
+                group.process_message(provider, message.try_into_protocol_message().unwrap());
+            let Ok(processed) = processed else { continue }; // own commits come back too
+            match processed.into_content() {
+                ProcessedMessageContent::ApplicationMessage(message) => {
+                    texts.push(String::from_utf8(message.into_bytes()).unwrap());
+                }
+                ProcessedMessageContent::StagedCommitMessage(staged) => {
+                    group.merge_staged_commit(provider, *staged).unwrap();
+                }
+                _ => {}
+            }
+        }
+        texts
+    }
+}
+
+async fn member(state: &State, user: &User, device_id: &str) -> Member {
+    let (device, token) = first_device(state, user, device_id).await;
+    Member {
+        device,
+        token,
+        group: None,
+    }
+}
+
+fn config() -> MlsGroupCreateConfig {
+    MlsGroupCreateConfig::builder()
+        .ciphersuite(Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519)
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .build()
+}
+
+async fn create(state: &State, creator: &mut Member) -> String {
+    let device = &creator.device;
+    let group = MlsGroup::new(
+        &device.provider,
+        &device.signer,
+        &config(),
+        device.credential.clone(),
+    )
+    .unwrap();
+    creator.group = Some(group);
+    let body = json!({"groupInfo": creator.group_info(), "ratchetTree": b64(&creator.tree())});
+    let reply = post(state, "/api/groups", &creator.token, body).await;
+    reply.assert_status(StatusCode::CREATED);
+    assert_eq!(reply.body["epoch"], 0);
+    reply.body["groupId"].as_str().unwrap().to_owned()
+}
+
+/// Claims one key package of each of `user_id`'s devices through the API, as `claimer`.
+async fn claim(state: &State, claimer: &Member, user_id: &str) -> Vec<KeyPackage> {
+    let reply = post(
+        state,
+        "/api/key-packages/claim",
+        &claimer.token,
+        json!({"userId": user_id}),
+    )
+    .await;
+    reply.assert_status(StatusCode::OK);
+    reply.body["keyPackages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let message = MlsMessageIn::tls_deserialize_exact_bytes(&unb64(
+                p["keyPackage"].as_str().unwrap(),
+            ))
+            .unwrap();
+            let MlsMessageBodyIn::KeyPackage(package) = message.extract() else {
+                panic!("not a key package")
+            };
+            package
+                .validate(claimer.device.provider.crypto(), ProtocolVersion::Mls10)
+                .unwrap()
+        })
+        .collect()
+}
+
+async fn post_bundle(
+    state: &State,
+    path: &str,
+    member: &Member,
+    commit: &MlsMessageOut,
+    welcome: Option<&MlsMessageOut>,
+) -> Reply {
+    let mut body = json!({"commit": b64_message(commit), "groupInfo": member.group_info()});
+    if let Some(welcome) = welcome {
+        body["welcome"] = json!(b64_message(welcome));
+    }
+    post(state, path, &member.token, body).await
+}
+
+async fn read_log(state: &State, reader: &Member, group_id: &str, after: Option<u64>) -> Reply {
+    let path = format!("/api/groups/{group_id}/log");
+    let after = after.map(|a| a.to_string());
+    let mut query = vec![("limit", "100")];
+    if let Some(after) = &after {
+        query.push(("after", after));
+    }
+    get(state, &reader.token, &path, ("groupId", group_id), &query).await
+}
+
+async fn send_text(
+    state: &State,
+    sender: &mut Member,
+    group_id: &str,
+    id: &str,
+    text: &str,
+) -> Reply {
+    let (provider, signer) = (&sender.device.provider, &sender.device.signer);
+    let message = sender
+        .group
+        .as_mut()
+        .unwrap()
+        .create_message(provider, signer, text.as_bytes())
+        .unwrap();
+    let body = json!({"clientMessageId": id, "message": b64_message(&message)});
+    post(
+        state,
+        &format!("/api/groups/{group_id}/messages"),
+        &sender.token,
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_group_through_the_api_create_add_message_update_remove() {
+    for backend in backends() {
+        let state = state_for(&backend, false).await;
+        let [alice_user, bob_user, carol_user] = users(&state, ["alice", "bob", "carol"]).await;
+        let mut alice = member(&state, &alice_user, "laptop").await;
+        let mut bob = member(&state, &bob_user, "phone").await;
+        let carol = member(&state, &carol_user, "tablet").await;
+        upload_key_packages(&state, &bob.token, &[bob.device.key_package()])
+            .await
+            .assert_status(StatusCode::CREATED);
+
+        let group_id = create(&state, &mut alice).await;
+        let commits = format!("/api/groups/{group_id}/commits");
+
+        // Alice adds Bob with the key package the server hands out.
+        let packages = claim(&state, &alice, &bob_user.id).await;
+        assert_eq!(packages.len(), 1);
+        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+        let (commit, welcome, _) = alice
+            .group
+            .as_mut()
+            .unwrap()
+            .add_members(provider, signer, &packages)
+            .unwrap();
+        alice.merge();
+        let accepted = post_bundle(&state, &commits, &alice, &commit, Some(&welcome)).await;
+        accepted.assert_status(StatusCode::CREATED);
+        assert_eq!(
+            (
+                accepted.body["epoch"].as_u64(),
+                accepted.body["seq"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
+        bob.join(&b64_message(&welcome), &alice.tree());
+        let group = get(
+            &state,
+            &bob.token,
+            &format!("/api/groups/{group_id}"),
+            ("groupId", &group_id),
+            &[],
+        )
+        .await;
+        group.assert_status(StatusCode::OK);
+        assert_eq!(group.body["members"].as_array().unwrap().len(), 2);
+
+        // Bob writes; Alice reads it from the log. Bob does not see the commit that added him.
+        send_text(&state, &mut bob, &group_id, "b1", "hello alice")
+            .await
+            .assert_status(StatusCode::CREATED);
+        let log = read_log(&state, &alice, &group_id, Some(1)).await;
+        log.assert_status(StatusCode::OK);
+        assert_eq!(
+            alice.process(log.body["entries"].as_array().unwrap()),
+            ["hello alice"]
+        );
+        let bobs_view = read_log(&state, &bob, &group_id, None).await;
+        let kinds: Vec<_> = bobs_view.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].clone())
+            .collect();
+        assert_eq!(kinds, [json!("application")], "Bob reads from his join on");
+
+        // Bob updates; a stale commit of Alice for the same epoch is refused afterwards.
+        let (provider, signer) = (&bob.device.provider, &bob.device.signer);
+        let bundle = bob
+            .group
+            .as_mut()
+            .unwrap()
+            .self_update(provider, signer, LeafNodeParameters::default())
+            .unwrap();
+        bob.merge();
+        let update = post_bundle(&state, &commits, &bob, &bundle.into_commit(), None).await;
+        update.assert_status(StatusCode::CREATED);
+        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+        let stale = alice
+            .group
+            .as_mut()
+            .unwrap()
+            .self_update(provider, signer, LeafNodeParameters::default())
+            .unwrap();
+        let refused = post_bundle(&state, &commits, &alice, &stale.into_commit(), None).await;
+        refused.assert_error(StatusCode::CONFLICT, "wrong_epoch");
+        alice.discard_pending();
+        let log = read_log(&state, &alice, &group_id, Some(2)).await;
+        alice.process(log.body["entries"].as_array().unwrap());
+        assert_eq!(alice.group.as_ref().unwrap().epoch().as_u64(), 2);
+
+        // Carol is no member: she reads and posts nothing.
+        let carol_log = read_log(&state, &carol, &group_id, None).await;
+        carol_log.assert_error(StatusCode::FORBIDDEN, "not_a_member");
+        let body = json!({"clientMessageId": "c1", "message": b64(b"x")});
+        post(
+            &state,
+            &format!("/api/groups/{group_id}/messages"),
+            &carol.token,
+            body,
+        )
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+        // A user token is not a device.
+        get(
+            &state,
+            &alice_user.token,
+            &format!("/api/groups/{group_id}"),
+            ("groupId", &group_id),
+            &[],
+        )
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "device_token_required");
+
+        // Alice removes Bob: Bob sees the commit that removes him, then nothing.
+        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+        let bob_leaf = alice
+            .group
+            .as_ref()
+            .unwrap()
+            .members()
+            .find(|m| m.signature_key == bob.device.signature_key())
+            .unwrap()
+            .index;
+        let (commit, _, _) = alice
+            .group
+            .as_mut()
+            .unwrap()
+            .remove_members(provider, signer, &[bob_leaf])
+            .unwrap();
+        alice.merge();
+        post_bundle(&state, &commits, &alice, &commit, None)
+            .await
+            .assert_status(StatusCode::CREATED);
+        read_log(&state, &bob, &group_id, None)
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+        send_text(&state, &mut bob, &group_id, "b2", "still here?")
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+    }
+}
+
+#[tokio::test]
+async fn commits_that_correct_members_would_reject_or_that_add_ghosts_are_refused() {
+    let backend = backends().remove(0);
+    let state = state_for(&backend, false).await;
+    let [alice_user, bob_user] = users(&state, ["alice", "bob"]).await;
+    let mut alice = member(&state, &alice_user, "laptop").await;
+    let bob = member(&state, &bob_user, "phone").await;
+    let group_id = create(&state, &mut alice).await;
+    let commits = format!("/api/groups/{group_id}/commits");
+    let epoch = |state: State, token: String, group_id: String| async move {
+        let path = format!("/api/groups/{group_id}");
+        get(&state, &token, &path, ("groupId", &group_id), &[])
+            .await
+            .body["epoch"]
+            .as_u64()
+    };
+
+    // A key package of a device Bob never registered (the server cannot invent one and slip it in).
+    let ghost = TestDevice::new(&bob_user.id, "ghost");
+    let ghost_package = {
+        let message = MlsMessageIn::tls_deserialize_exact_bytes(&ghost.key_package()).unwrap();
+        let MlsMessageBodyIn::KeyPackage(package) = message.extract() else {
+            panic!()
+        };
+        package
+            .validate(alice.device.provider.crypto(), ProtocolVersion::Mls10)
+            .unwrap()
+    };
+    let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+    let (commit, welcome, _) = alice
+        .group
+        .as_mut()
+        .unwrap()
+        .add_members(provider, signer, &[ghost_package])
+        .unwrap();
+    alice.merge();
+    post_bundle(&state, &commits, &alice, &commit, Some(&welcome))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "unknown_device");
+    assert_eq!(
+        epoch(state.clone(), alice.token.clone(), group_id.clone()).await,
+        Some(0),
+        "nothing changed"
+    );
+
+    // Garbage and truncated bodies, a commit without its Welcome, and a bundle from a non-committer.
+    let good_info = alice.group_info();
+    for (body, status, code) in [
+        (
+            json!({"commit": b64(b"junk"), "groupInfo": good_info}),
+            StatusCode::BAD_REQUEST,
+            "invalid_commit",
+        ),
+        (
+            json!({"commit": "!!", "groupInfo": good_info}),
+            StatusCode::BAD_REQUEST,
+            "invalid_base64",
+        ),
+        (
+            json!({"commit": b64_message(&commit), "groupInfo": good_info}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_welcome",
+        ),
+        (
+            json!({"groupInfo": good_info}),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+    ] {
+        post(&state, &commits, &alice.token, body)
+            .await
+            .assert_error(status, code);
+    }
+    post(
+        &state,
+        &commits,
+        &bob.token,
+        json!({"commit": b64_message(&commit), "groupInfo": good_info}),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+    assert_eq!(
+        epoch(state.clone(), alice.token.clone(), group_id.clone()).await,
+        Some(0)
+    );
+
+    // Creating a group needs a real GroupInfo of the caller's device at epoch 0.
+    post(
+        &state,
+        "/api/groups",
+        &bob.token,
+        json!({"groupInfo": good_info, "ratchetTree": b64(&alice.tree())}),
+    )
+    .await
+    .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_group");
+    post(
+        &state,
+        "/api/groups",
+        &bob.token,
+        json!({"groupInfo": b64(b"junk"), "ratchetTree": b64(b"junk")}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "invalid_group_info");
+    get(
+        &state,
+        &alice.token,
+        "/api/groups/ffff",
+        ("groupId", "ffff"),
+        &[],
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "group_not_found");
+}

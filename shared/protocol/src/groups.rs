@@ -1,0 +1,81 @@
+//! MLS groups on the Delivery Service (docs/mls.md): creation, commit bundles, application messages and the
+//! group log. MLS messages are standard base64 of their TLS encoding (`MLSMessage`).
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/groups`: the creator's GroupInfo (epoch 0, the creator its only member) and ratchet tree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateGroupRequest {
+    pub group_info: String,
+    pub ratchet_tree: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMemberView {
+    pub user_id: String,
+    pub device_id: String,
+}
+
+/// A group at its current epoch (`POST /api/groups`, `GET /api/groups/{groupId}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupView {
+    /// Lowercase hex of the MLS group id.
+    pub group_id: String,
+    pub epoch: u64,
+    /// The log position of the row that started this epoch.
+    pub seq: u64,
+    pub members: Vec<GroupMemberView>,
+    /// Base64 GroupInfo of this epoch (a member that lost its state rejoins from it).
+    pub group_info: String,
+}
+
+/// `POST /api/groups/{groupId}/commits`: a commit bundle for the current epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommitBundleRequest {
+    /// `PublicMessage` commit.
+    pub commit: String,
+    /// Required exactly when the commit adds members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub welcome: Option<String>,
+    /// The new epoch's GroupInfo, signed by the committer.
+    pub group_info: String,
+}
+
+/// `POST /api/groups/{groupId}/messages`: an application message (`PrivateMessage`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupMessageRequest {
+    pub client_message_id: String,
+    pub message: String,
+}
+
+/// One row of a group log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupLogEntryView {
+    pub seq: u64,
+    /// `create`, `commit` or `application`.
+    pub kind: String,
+    pub epoch: u64,
+    pub sender_user_id: String,
+    pub sender_device_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    /// Base64 commit or PrivateMessage (empty for the creation row).
+    pub message: String,
+    pub created_at: i64,
+}
+
+/// `GET /api/groups/{groupId}/log?after=&limit=`: the rows the calling device may read, ascending.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupLogPage {
+    pub group_id: String,
+    pub entries: Vec<GroupLogEntryView>,
+    /// Pass as `after` for the next page; absent at the end of the log.
+    pub next_after: Option<u64>,
+}
