@@ -249,7 +249,15 @@ async fn a_group_through_the_api_create_add_message_update_remove() {
             ),
             (Some(1), Some(1))
         );
-        bob.join(&b64_message(&welcome), &alice.tree());
+        // The Welcome waits in Bob's inbox (written before the commit row; the inbox route comes next).
+        let bob_device = e2ee_storage::GroupDevice {
+            user_id: bob_user.id.clone(),
+            device_id: "phone".into(),
+        };
+        let inbox = state.stores.groups.welcomes(&bob_device).await.unwrap();
+        assert_eq!(inbox.len(), 1);
+        assert_eq!(inbox[0].welcome, welcome.to_bytes().unwrap());
+        bob.join(&b64(&inbox[0].welcome), &alice.tree());
         let group = get(
             &state,
             &bob.token,

@@ -116,7 +116,23 @@ pub struct NewCommit {
     pub group_info: Vec<u8>,
     pub public_state: Vec<u8>,
     pub members: Vec<GroupDevice>,
+    /// The devices the Welcome is for (the added members); their inbox entries are written before the commit
+    /// and count once it is stored.
+    pub welcome_for: Vec<GroupDevice>,
 }
+
+/// A Welcome waiting in a device's inbox until the device acknowledges it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWelcome {
+    pub group_id: String,
+    /// The epoch the Welcome's commit started (the one the device joins at).
+    pub epoch: u64,
+    pub welcome: Vec<u8>,
+    pub created_at: Millis,
+}
+
+/// At most this many Welcomes in one inbox read.
+pub const MAX_WELCOMES_PER_READ: usize = 50;
 
 #[derive(Debug, Clone)]
 pub struct NewGroupMessage {
@@ -157,6 +173,16 @@ pub trait GroupStore: Send + Sync {
     /// (`StaleEpoch` otherwise). A retry with the same client message id, epoch and bytes returns the stored
     /// message; other bytes under a used id are `MessageIdReused`.
     async fn post(&self, message: NewGroupMessage) -> StoreResult<Posted>;
+    /// The device's unacknowledged Welcomes of stored commits, oldest first (at most
+    /// [`MAX_WELCOMES_PER_READ`]). Reading never removes one.
+    async fn welcomes(&self, device: &GroupDevice) -> StoreResult<Vec<PendingWelcome>>;
+    /// Removes the device's Welcome for `(group_id, epoch)`; acknowledging an absent one is fine.
+    async fn ack_welcome(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        epoch: u64,
+    ) -> StoreResult<()>;
     /// The members of `epoch` (`None` if the group never had it): who may read the rows of that epoch.
     async fn members_at(&self, group_id: &str, epoch: u64)
     -> StoreResult<Option<Vec<GroupDevice>>>;

@@ -183,6 +183,14 @@ pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResul
             welcome,
             group_info,
             members: members(&accepted.group.members),
+            welcome_for: accepted
+                .added
+                .iter()
+                .map(|added| GroupDevice {
+                    user_id: added.identity.user_id.clone(),
+                    device_id: added.identity.device_id.clone(),
+                })
+                .collect(),
             public_state: accepted.group.public_state,
         })
         .await?;

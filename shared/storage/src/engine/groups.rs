@@ -2,12 +2,15 @@
 
 use async_trait::async_trait;
 
-use super::{GroupRecords, Groups, LogRecord, Written, bounded};
+use sha2::{Digest, Sha256};
+
+use super::{GroupRecords, Groups, LogRecord, WelcomeEntry, Written, bounded};
 use crate::error::{StoreError, StoreResult};
 use crate::groups::{
     GroupDevice, GroupEpoch, GroupStore, LogEntry, LogKind, MAX_GROUP_ID_CHARS,
     MAX_GROUP_INFO_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_MESSAGE_BYTES, MAX_LOG_PAGE_BYTES,
-    MAX_PAST_EPOCHS, MAX_PUBLIC_STATE_BYTES, NewCommit, NewGroup, NewGroupMessage, Posted,
+    MAX_PAST_EPOCHS, MAX_PUBLIC_STATE_BYTES, MAX_WELCOMES_PER_READ, NewCommit, NewGroup,
+    NewGroupMessage, PendingWelcome, Posted,
 };
 use crate::ids::now_millis;
 use crate::validate;
@@ -183,7 +186,28 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
             check_bytes("group_info", &commit.group_info, MAX_GROUP_INFO_BYTES)?;
             check_bytes("public_state", &commit.public_state, MAX_PUBLIC_STATE_BYTES)?;
             check_members(&commit.members)?;
+            commit.welcome_for.iter().try_for_each(check_device)?;
+            if commit.welcome.is_none() != commit.welcome_for.is_empty() {
+                return Err(StoreError::invalid(
+                    "welcome",
+                    "a Welcome goes with its recipients, and recipients with a Welcome",
+                ));
+            }
             let epoch = to_i64(commit.epoch)?;
+            // Write-ahead: the inbox entries exist before the commit row can, so a stored commit never lacks
+            // them; entries of a commit that is not stored are skipped by readers.
+            let commit_hash = Sha256::digest(&commit.commit).to_vec();
+            let created_at = now_millis();
+            for device in &commit.welcome_for {
+                let entry = WelcomeEntry {
+                    device: device.clone(),
+                    group_id: commit.group_id.clone(),
+                    epoch,
+                    commit_hash: commit_hash.clone(),
+                    created_at,
+                };
+                self.0.insert_welcome_entry(&entry).await?;
+            }
             let mut record = LogRecord {
                 group_id: commit.group_id,
                 seq: 0,
@@ -262,6 +286,59 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
             Err(StoreError::Unavailable(
                 "the group log is too busy; retry".to_owned(),
             ))
+        })
+        .await
+    }
+
+    async fn welcomes(&self, device: &GroupDevice) -> StoreResult<Vec<PendingWelcome>> {
+        bounded(async {
+            check_device(device)?;
+            let limit = i64::try_from(MAX_WELCOMES_PER_READ).unwrap_or(50);
+            let mut pending = Vec::new();
+            for entry in self.0.welcome_entries(device, limit).await? {
+                let stored = self
+                    .0
+                    .commit_and_welcome(&entry.group_id, entry.epoch)
+                    .await?;
+                match stored {
+                    Some((commit, Some(welcome)))
+                        if Sha256::digest(&commit)[..] == entry.commit_hash[..] =>
+                    {
+                        pending.push(PendingWelcome {
+                            group_id: entry.group_id,
+                            epoch: to_u64(entry.epoch)?,
+                            welcome,
+                            created_at: entry.created_at,
+                        });
+                    }
+                    // Another commit won the epoch: this entry's commit is not stored and never will be.
+                    Some(_) => {
+                        let hash = Some(entry.commit_hash.as_slice());
+                        self.0
+                            .delete_welcome_entries(device, &entry.group_id, entry.epoch, hash)
+                            .await?;
+                    }
+                    // The commit may still be on its way in: keep the entry, do not show it.
+                    None => {}
+                }
+            }
+            Ok(pending)
+        })
+        .await
+    }
+
+    async fn ack_welcome(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        epoch: u64,
+    ) -> StoreResult<()> {
+        bounded(async {
+            check_device(device)?;
+            check_group_id(group_id)?;
+            self.0
+                .delete_welcome_entries(device, group_id, to_i64(epoch)?, None)
+                .await
         })
         .await
     }

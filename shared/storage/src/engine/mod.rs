@@ -111,6 +111,18 @@ pub(crate) struct LogRecord {
     pub(crate) created_at: Millis,
 }
 
+/// A Welcome inbox entry, written before its commit row: it counts only while the commit row of
+/// `(group_id, epoch)` is the commit whose SHA-256 is `commit_hash` (a losing or crashed commit leaves entries
+/// that readers skip and delete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WelcomeEntry {
+    pub(crate) device: crate::groups::GroupDevice,
+    pub(crate) group_id: String,
+    pub(crate) epoch: i64,
+    pub(crate) commit_hash: Vec<u8>,
+    pub(crate) created_at: Millis,
+}
+
 /// The group store over any backend.
 pub(crate) struct Groups<R>(pub(crate) R);
 

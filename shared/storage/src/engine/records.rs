@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::{
     ChatRecord, DeviceChange, KeyChange, KeyPackageRecord, KeyPosition, LogRecord, PageCollector,
-    Written,
+    WelcomeEntry, Written,
 };
 use crate::devices::DeviceRecord;
 use crate::error::StoreResult;
@@ -136,6 +136,28 @@ pub(crate) trait GroupRecords: Send + Sync + 'static {
     /// The creation or commit row of `epoch`, with its state.
     async fn epoch_record(&self, group_id: &str, epoch: i64) -> StoreResult<Option<LogRecord>>;
     async fn last_seq(&self, group_id: &str) -> StoreResult<Option<i64>>;
+    /// `Duplicate` if the entry (all five key fields) is stored.
+    async fn insert_welcome_entry(&self, entry: &WelcomeEntry) -> StoreResult<Written>;
+    /// The device's entries, oldest first, at most `limit`.
+    async fn welcome_entries(
+        &self,
+        device: &GroupDevice,
+        limit: i64,
+    ) -> StoreResult<Vec<WelcomeEntry>>;
+    /// Deletes the device's entries for `(group_id, epoch)` (`commit_hash: None`: of every commit).
+    async fn delete_welcome_entries(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        epoch: i64,
+        commit_hash: Option<&[u8]>,
+    ) -> StoreResult<()>;
+    /// The commit bytes and Welcome of the commit row of `epoch`.
+    async fn commit_and_welcome(
+        &self,
+        group_id: &str,
+        epoch: i64,
+    ) -> StoreResult<Option<(Vec<u8>, Option<Vec<u8>>)>>;
     /// The member list of the creation or commit row of `epoch` only (no state).
     async fn epoch_members(
         &self,

@@ -14,13 +14,15 @@
 //! * `group_log`: `{_id: ObjectId, group_id, seq: Int64, kind, epoch: Int64, commit_epoch: Int64, sender_user,
 //!   sender_device, client_message_id, message: Binary, created_at: Date}` and, on creation and commit rows,
 //!   `welcome: Binary | null, group_info: Binary, public_state: Binary, members: [{user_id, device_id}]`.
+//! * `welcome_inbox`: `{_id: ObjectId, user_id, device_id, group_id, epoch: Int64, commit_hash: Binary,
+//!   created_at: Date}`, unique on all but `created_at`.
 
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{self, Binary, Bson, DateTime, Document, doc};
 
 use crate::devices::{DeviceCertificate, DeviceRecord};
 use crate::engine::{
-    ChatRecord, KeyPackageRecord, LogRecord, stored_device_status, stored_key_status,
+    ChatRecord, KeyPackageRecord, LogRecord, WelcomeEntry, stored_device_status, stored_key_status,
     stored_log_kind,
 };
 use crate::error::{StoreError, StoreResult};
@@ -268,6 +270,30 @@ pub(super) fn log_record_from_document(document: &Document) -> StoreResult<LogRe
         group_info: optional_binary(document, "group_info")?,
         public_state: optional_binary(document, "public_state")?,
         members,
+        created_at: required_millis(document, "created_at")?,
+    })
+}
+
+pub(super) fn welcome_entry_to_document(entry: &WelcomeEntry) -> Document {
+    doc! {
+        "user_id": &entry.device.user_id,
+        "device_id": &entry.device.device_id,
+        "group_id": &entry.group_id,
+        "epoch": entry.epoch,
+        "commit_hash": binary(&entry.commit_hash),
+        "created_at": DateTime::from_millis(entry.created_at),
+    }
+}
+
+pub(super) fn welcome_entry_from_document(document: &Document) -> StoreResult<WelcomeEntry> {
+    Ok(WelcomeEntry {
+        device: GroupDevice {
+            user_id: string_field(document, "user_id")?,
+            device_id: string_field(document, "device_id")?,
+        },
+        group_id: string_field(document, "group_id")?,
+        epoch: i64_field(document, "epoch")?,
+        commit_hash: binary_field(document, "commit_hash")?,
         created_at: required_millis(document, "created_at")?,
     })
 }

@@ -3,9 +3,12 @@
 use async_trait::async_trait;
 use mongodb::bson::doc;
 
-use super::codec::{log_record_from_document, log_record_to_document, members_field};
+use super::codec::{
+    binary, log_record_from_document, log_record_to_document, members_field,
+    welcome_entry_from_document, welcome_entry_to_document,
+};
 use super::{MongoStore, decode_all, decode_one, insert_unique, map_error};
-use crate::engine::{GroupRecords, LogRecord, Written};
+use crate::engine::{GroupRecords, LogRecord, WelcomeEntry, Written};
 use crate::error::{StoreError, StoreResult};
 use crate::groups::GroupDevice;
 
@@ -44,6 +47,59 @@ impl GroupRecords for MongoStore {
         Ok(decode_one(find, log_record_from_document)
             .await?
             .map(|record| record.seq))
+    }
+
+    async fn insert_welcome_entry(&self, entry: &WelcomeEntry) -> StoreResult<Written> {
+        insert_unique(&self.welcome_inbox, welcome_entry_to_document(entry)).await
+    }
+
+    async fn welcome_entries(
+        &self,
+        device: &GroupDevice,
+        limit: i64,
+    ) -> StoreResult<Vec<WelcomeEntry>> {
+        let find = self
+            .welcome_inbox
+            .find(doc! { "user_id": &device.user_id, "device_id": &device.device_id })
+            .sort(doc! { "created_at": 1, "group_id": 1, "epoch": 1 })
+            .limit(limit);
+        decode_all(find, welcome_entry_from_document).await
+    }
+
+    async fn delete_welcome_entries(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        epoch: i64,
+        commit_hash: Option<&[u8]>,
+    ) -> StoreResult<()> {
+        let mut filter = doc! {
+            "user_id": &device.user_id,
+            "device_id": &device.device_id,
+            "group_id": group_id,
+            "epoch": epoch,
+        };
+        if let Some(hash) = commit_hash {
+            filter.insert("commit_hash", binary(hash));
+        }
+        self.welcome_inbox
+            .delete_many(filter)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn commit_and_welcome(
+        &self,
+        group_id: &str,
+        epoch: i64,
+    ) -> StoreResult<Option<(Vec<u8>, Option<Vec<u8>>)>> {
+        let find = self
+            .group_log
+            .find_one(doc! { "group_id": group_id, "commit_epoch": epoch, "kind": "commit" })
+            .projection(doc! { "group_info": 0, "public_state": 0, "members": 0 });
+        let record = decode_one(find, log_record_from_document).await?;
+        Ok(record.map(|record| (record.message, record.welcome)))
     }
 
     async fn epoch_members(

@@ -29,6 +29,7 @@ const CHATS_COLLECTION: &str = "chats";
 const DEVICES_COLLECTION: &str = "devices";
 const KEY_PACKAGES_COLLECTION: &str = "key_packages";
 const GROUP_LOG_COLLECTION: &str = "group_log";
+const WELCOME_INBOX_COLLECTION: &str = "welcome_inbox";
 /// Bounds finding a usable server and opening a connection, so an unreachable cluster is `Unavailable` quickly.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -44,6 +45,7 @@ pub(crate) struct MongoStore {
     devices: Collection<Document>,
     key_packages: Collection<Document>,
     group_log: Collection<Document>,
+    welcome_inbox: Collection<Document>,
 }
 
 impl MongoStore {
@@ -80,6 +82,7 @@ impl MongoStore {
             devices: database.collection(DEVICES_COLLECTION),
             key_packages: database.collection(KEY_PACKAGES_COLLECTION),
             group_log: database.collection(GROUP_LOG_COLLECTION),
+            welcome_inbox: database.collection(WELCOME_INBOX_COLLECTION),
         };
         store.create_indexes().await?;
         Ok(store)
@@ -125,6 +128,19 @@ impl MongoStore {
                     index(
                         doc! { "group_id": 1, "sender_user": 1, "sender_device": 1, "client_message_id": 1 },
                         UNIQUE,
+                    ),
+                ],
+            ),
+            (
+                &self.welcome_inbox,
+                vec![
+                    index(
+                        doc! { "user_id": 1, "device_id": 1, "group_id": 1, "epoch": 1, "commit_hash": 1 },
+                        UNIQUE,
+                    ),
+                    index(
+                        doc! { "user_id": 1, "device_id": 1, "created_at": 1 },
+                        !UNIQUE,
                     ),
                 ],
             ),

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, Type};
 
-use super::rows::{EpochRow, LogRow, MembersRow, SeqRow};
+use super::rows::{CommitWelcomeRow, EpochRow, LogRow, MembersRow, SeqRow, WelcomeEntryRow};
 use super::{Dialect, SqlStore, statements};
-use crate::engine::{GroupRecords, LogRecord, Written};
+use crate::engine::{GroupRecords, LogRecord, WelcomeEntry, Written};
 use crate::error::{StoreError, StoreResult};
 use crate::groups::GroupDevice;
 
@@ -23,6 +23,8 @@ where
     for<'r> EpochRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> SeqRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> MembersRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> WelcomeEntryRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> CommitWelcomeRow: sqlx::FromRow<'r, DB::Row>,
 {
     async fn insert_log_record(&self, record: &LogRecord) -> StoreResult<Written> {
         let members = record
@@ -70,6 +72,66 @@ where
     async fn last_seq(&self, group_id: &str) -> StoreResult<Option<i64>> {
         let query = sqlx::query_as::<_, SeqRow>(statements::LAST_SEQ).bind(group_id);
         Ok(self.optional(query).await?.map(|row| row.seq))
+    }
+
+    async fn insert_welcome_entry(&self, entry: &WelcomeEntry) -> StoreResult<Written> {
+        let statement = sqlx::query(statements::INSERT_WELCOME_ENTRY)
+            .bind(entry.device.user_id.as_str())
+            .bind(entry.device.device_id.as_str())
+            .bind(entry.group_id.as_str())
+            .bind(entry.epoch)
+            .bind(entry.commit_hash.as_slice())
+            .bind(entry.created_at);
+        self.insert_unique(statement).await
+    }
+
+    async fn welcome_entries(
+        &self,
+        device: &GroupDevice,
+        limit: i64,
+    ) -> StoreResult<Vec<WelcomeEntry>> {
+        let query = sqlx::query_as::<_, WelcomeEntryRow>(statements::WELCOME_ENTRIES)
+            .bind(device.user_id.as_str())
+            .bind(device.device_id.as_str())
+            .bind(limit);
+        Ok(self.all(query).await?.into_iter().map(Into::into).collect())
+    }
+
+    async fn delete_welcome_entries(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        epoch: i64,
+        commit_hash: Option<&[u8]>,
+    ) -> StoreResult<()> {
+        let sql = match commit_hash {
+            Some(_) => statements::DELETE_WELCOME_ENTRY,
+            None => statements::DELETE_WELCOME_ENTRIES,
+        };
+        let mut statement = sqlx::query(sql)
+            .bind(device.user_id.as_str())
+            .bind(device.device_id.as_str())
+            .bind(group_id)
+            .bind(epoch);
+        if let Some(hash) = commit_hash {
+            statement = statement.bind(hash);
+        }
+        self.execute(statement).await?;
+        Ok(())
+    }
+
+    async fn commit_and_welcome(
+        &self,
+        group_id: &str,
+        epoch: i64,
+    ) -> StoreResult<Option<(Vec<u8>, Option<Vec<u8>>)>> {
+        let query = sqlx::query_as::<_, CommitWelcomeRow>(statements::COMMIT_AND_WELCOME)
+            .bind(group_id)
+            .bind(epoch);
+        Ok(self
+            .optional(query)
+            .await?
+            .map(|row| (row.message, row.welcome)))
     }
 
     async fn epoch_members(

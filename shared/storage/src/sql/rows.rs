@@ -309,6 +309,37 @@ impl MembersRow {
 }
 
 #[derive(sqlx::FromRow)]
+pub(crate) struct WelcomeEntryRow {
+    user_id: String,
+    device_id: String,
+    group_id: String,
+    epoch: i64,
+    commit_hash: Vec<u8>,
+    created_at: i64,
+}
+
+impl From<WelcomeEntryRow> for crate::engine::WelcomeEntry {
+    fn from(row: WelcomeEntryRow) -> Self {
+        crate::engine::WelcomeEntry {
+            device: GroupDevice {
+                user_id: row.user_id,
+                device_id: row.device_id,
+            },
+            group_id: row.group_id,
+            epoch: row.epoch,
+            commit_hash: row.commit_hash,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CommitWelcomeRow {
+    pub(crate) message: Vec<u8>,
+    pub(crate) welcome: Option<Vec<u8>>,
+}
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct SeqRow {
     pub(crate) seq: i64,
 }

@@ -237,6 +237,16 @@ pub(super) const EPOCH_RECORD: &str = concat!(
     log_state_columns!(),
     " FROM group_log WHERE group_id = ? AND commit_epoch = ?"
 );
+pub(super) const INSERT_WELCOME_ENTRY: &str = "INSERT INTO welcome_inbox \
+    (user_id, device_id, group_id, epoch, commit_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)";
+pub(super) const WELCOME_ENTRIES: &str = "SELECT user_id, device_id, group_id, epoch, commit_hash, created_at \
+    FROM welcome_inbox WHERE user_id = ? AND device_id = ? ORDER BY created_at, group_id, epoch LIMIT ?";
+pub(super) const DELETE_WELCOME_ENTRIES: &str =
+    "DELETE FROM welcome_inbox WHERE user_id = ? AND device_id = ? AND group_id = ? AND epoch = ?";
+pub(super) const DELETE_WELCOME_ENTRY: &str = "DELETE FROM welcome_inbox \
+    WHERE user_id = ? AND device_id = ? AND group_id = ? AND epoch = ? AND commit_hash = ?";
+pub(super) const COMMIT_AND_WELCOME: &str = "SELECT message, welcome FROM group_log \
+    WHERE group_id = ? AND commit_epoch = ? AND kind = 'commit'";
 pub(super) const EPOCH_MEMBERS: &str =
     "SELECT members FROM group_log WHERE group_id = ? AND commit_epoch = ?";
 pub(super) const LAST_SEQ: &str =

@@ -45,6 +45,7 @@ fn commit(epoch: u64, committer: GroupDevice, tag: &str) -> NewCommit {
         group_info: format!("group info {epoch} {tag}").into_bytes(),
         public_state: format!("state {epoch} {tag}").into_bytes(),
         members: vec![alice(), bob()],
+        welcome_for: vec![bob()],
     }
 }
 
@@ -333,4 +334,84 @@ pub async fn groups_invalid_input_is_bad_request_and_writes_nothing(stores: Stor
     assert_invalid(stores.groups.log(GROUP, None, 0).await, "limit 0");
     let log = stores.groups.log(GROUP, None, 50).await.expect("log");
     assert_eq!(log.len(), 1, "only the creation: {log:?}");
+}
+
+pub async fn groups_welcomes_are_delivered_for_the_winning_commit_only(stores: Stores) {
+    stores.groups.create(new_group()).await.expect("create");
+    assert!(
+        stores
+            .groups
+            .welcomes(&bob())
+            .await
+            .expect("inbox")
+            .is_empty()
+    );
+    let results = concurrently(16, |index| {
+        let stores = stores.clone();
+        async move {
+            stores
+                .groups
+                .commit(commit(1, alice(), &index.to_string()))
+                .await
+        }
+    })
+    .await;
+    let winner = results
+        .iter()
+        .find_map(|r| r.as_ref().ok())
+        .expect("a winner");
+    let tag = String::from_utf8(winner.message.clone())
+        .expect("utf8")
+        .replace("commit 1 ", "");
+    // Bob sees exactly the winner's Welcome (the 15 losers wrote entries too, before losing), on every read.
+    for _ in 0..2 {
+        let inbox = stores.groups.welcomes(&bob()).await.expect("inbox");
+        assert_eq!(inbox.len(), 1, "{inbox:?}");
+        assert_eq!((inbox[0].group_id.as_str(), inbox[0].epoch), (GROUP, 1));
+        assert_eq!(inbox[0].welcome, format!("welcome 1 {tag}").into_bytes());
+    }
+    // Other devices have none; acknowledging removes it; acknowledging again is fine.
+    assert!(
+        stores
+            .groups
+            .welcomes(&alice())
+            .await
+            .expect("inbox")
+            .is_empty()
+    );
+    stores
+        .groups
+        .ack_welcome(&bob(), GROUP, 1)
+        .await
+        .expect("ack");
+    stores
+        .groups
+        .ack_welcome(&bob(), GROUP, 1)
+        .await
+        .expect("ack again");
+    assert!(
+        stores
+            .groups
+            .welcomes(&bob())
+            .await
+            .expect("inbox")
+            .is_empty()
+    );
+
+    // A commit without a Welcome writes no entry; a Welcome without recipients is refused.
+    let mut update = commit(2, alice(), "u");
+    update.welcome = None;
+    update.welcome_for.clear();
+    stores.groups.commit(update).await.expect("update");
+    assert!(
+        stores
+            .groups
+            .welcomes(&bob())
+            .await
+            .expect("inbox")
+            .is_empty()
+    );
+    let mut orphan = commit(3, alice(), "o");
+    orphan.welcome_for.clear();
+    assert_invalid(stores.groups.commit(orphan).await, "a Welcome for nobody");
 }

@@ -113,4 +113,5 @@ conformance_suite!(
     groups_concurrent_posts_and_commits_share_one_gapless_log,
     groups_messages_carry_a_recent_epoch,
     groups_invalid_input_is_bad_request_and_writes_nothing,
+    groups_welcomes_are_delivered_for_the_winning_commit_only,
 );
