@@ -102,9 +102,10 @@ fn epoch_of(record: LogRecord) -> StoreResult<GroupEpoch> {
 }
 
 impl<R: GroupRecords> Groups<R> {
-    async fn newest(&self, group_id: &str) -> StoreResult<LogRecord> {
+    /// `(epoch, seq)` of the newest epoch row, read without its state (writers only need where the group is).
+    async fn newest(&self, group_id: &str) -> StoreResult<(i64, i64)> {
         self.0
-            .newest_epoch(group_id)
+            .newest_position(group_id)
             .await?
             .ok_or(StoreError::GroupNotFound)
     }
@@ -113,10 +114,10 @@ impl<R: GroupRecords> Groups<R> {
         Ok(self.0.last_seq(group_id).await?.map_or(0, |seq| seq + 1))
     }
 
-    fn epoch_taken(newest: &LogRecord) -> StoreResult<StoreError> {
+    fn epoch_taken((epoch, seq): (i64, i64)) -> StoreResult<StoreError> {
         Ok(StoreError::EpochTaken {
-            current_epoch: to_u64(newest.epoch)?,
-            seq: to_u64(newest.seq)?,
+            current_epoch: to_u64(epoch)?,
+            seq: to_u64(seq)?,
         })
     }
 }
@@ -225,10 +226,10 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
             };
             for _ in 0..MAX_SEQ_ATTEMPTS {
                 let newest = self.newest(&record.group_id).await?;
-                if newest.epoch + 1 != epoch {
+                if newest.0 + 1 != epoch {
                     return match self.stored_commit(&record).await? {
                         Some(stored) => entry(stored),
-                        None => Err(Self::epoch_taken(&newest)?),
+                        None => Err(Self::epoch_taken(newest)?),
                     };
                 }
                 record.seq = self.next_seq(&record.group_id).await?;
@@ -270,8 +271,7 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
                 if let Some(existing) = self.existing_post(&record).await? {
                     return Ok(Posted::Existing(existing));
                 }
-                let newest = self.newest(&record.group_id).await?;
-                let current = to_u64(newest.epoch)?;
+                let current = to_u64(self.newest(&record.group_id).await?.0)?;
                 if message.epoch > current || message.epoch + MAX_PAST_EPOCHS < current {
                     return Err(StoreError::StaleEpoch {
                         current_epoch: current,

@@ -133,6 +133,8 @@ pub(crate) trait GroupRecords: Send + Sync + 'static {
     async fn insert_log_record(&self, record: &LogRecord) -> StoreResult<Written>;
     /// The row with the highest non-negative `commit_epoch` (creation or commit), with its state.
     async fn newest_epoch(&self, group_id: &str) -> StoreResult<Option<LogRecord>>;
+    /// `(commit_epoch, seq)` of that same row, without reading its state.
+    async fn newest_position(&self, group_id: &str) -> StoreResult<Option<(i64, i64)>>;
     /// The creation or commit row of `epoch`, with its state.
     async fn epoch_record(&self, group_id: &str, epoch: i64) -> StoreResult<Option<LogRecord>>;
     async fn last_seq(&self, group_id: &str) -> StoreResult<Option<i64>>;

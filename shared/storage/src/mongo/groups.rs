@@ -31,6 +31,16 @@ impl GroupRecords for MongoStore {
         decode_one(find, log_record_from_document).await
     }
 
+    async fn newest_position(&self, group_id: &str) -> StoreResult<Option<(i64, i64)>> {
+        let find = self
+            .group_log
+            .find_one(doc! { "group_id": group_id, "commit_epoch": { "$gte": 0_i64 } })
+            .sort(doc! { "commit_epoch": -1 })
+            .projection(without_state());
+        let record = decode_one(find, log_record_from_document).await?;
+        Ok(record.map(|record| (record.commit_epoch, record.seq)))
+    }
+
     async fn epoch_record(&self, group_id: &str, epoch: i64) -> StoreResult<Option<LogRecord>> {
         let find = self
             .group_log

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, Type};
 
-use super::rows::{CommitWelcomeRow, EpochRow, LogRow, MembersRow, SeqRow, WelcomeEntryRow};
+use super::rows::{
+    CommitWelcomeRow, EpochRow, LogRow, MembersRow, PositionRow, SeqRow, WelcomeEntryRow,
+};
 use super::{Dialect, SqlStore, statements};
 use crate::engine::{GroupRecords, LogRecord, WelcomeEntry, Written};
 use crate::error::{StoreError, StoreResult};
@@ -22,6 +24,7 @@ where
     for<'r> LogRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> EpochRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> SeqRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> PositionRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> MembersRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> WelcomeEntryRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> CommitWelcomeRow: sqlx::FromRow<'r, DB::Row>,
@@ -57,6 +60,14 @@ where
             .await?
             .map(TryInto::try_into)
             .transpose()
+    }
+
+    async fn newest_position(&self, group_id: &str) -> StoreResult<Option<(i64, i64)>> {
+        let query = sqlx::query_as::<_, PositionRow>(statements::NEWEST_POSITION).bind(group_id);
+        Ok(self
+            .optional(query)
+            .await?
+            .map(|row| (row.commit_epoch, row.seq)))
     }
 
     async fn epoch_record(&self, group_id: &str, epoch: i64) -> StoreResult<Option<LogRecord>> {

@@ -340,6 +340,12 @@ pub(crate) struct CommitWelcomeRow {
 }
 
 #[derive(sqlx::FromRow)]
+pub(crate) struct PositionRow {
+    pub(crate) commit_epoch: i64,
+    pub(crate) seq: i64,
+}
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct SeqRow {
     pub(crate) seq: i64,
 }

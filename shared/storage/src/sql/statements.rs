@@ -232,6 +232,8 @@ pub(super) const NEWEST_EPOCH: &str = concat!(
     log_state_columns!(),
     " FROM group_log WHERE group_id = ? AND commit_epoch >= 0 ORDER BY commit_epoch DESC LIMIT 1"
 );
+pub(super) const NEWEST_POSITION: &str = "SELECT commit_epoch, seq FROM group_log \
+    WHERE group_id = ? AND commit_epoch >= 0 ORDER BY commit_epoch DESC LIMIT 1";
 pub(super) const EPOCH_RECORD: &str = concat!(
     "SELECT ",
     log_state_columns!(),

@@ -59,6 +59,20 @@ fn message(sender: GroupDevice, epoch: u64, id: &str) -> NewGroupMessage {
     }
 }
 
+/// 16 different commits of Alice for epoch 1, at once.
+async fn race_for_epoch_one(
+    stores: &Stores,
+) -> Vec<e2ee_storage::StoreResult<e2ee_storage::LogEntry>> {
+    concurrently(16, |index| {
+        let stores = stores.clone();
+        async move {
+            let tag = index.to_string();
+            stores.groups.commit(commit(1, alice(), &tag)).await
+        }
+    })
+    .await
+}
+
 async fn groups(stores: &Stores) -> &dyn GroupStore {
     stores.groups.as_ref()
 }
@@ -149,16 +163,7 @@ pub async fn groups_create_commit_post_and_read_the_log(stores: Stores) {
 
 pub async fn groups_concurrent_commits_for_one_epoch_have_one_winner(stores: Stores) {
     stores.groups.create(new_group()).await.expect("create");
-    let results = concurrently(16, |index| {
-        let stores = stores.clone();
-        async move {
-            stores
-                .groups
-                .commit(commit(1, alice(), &index.to_string()))
-                .await
-        }
-    })
-    .await;
+    let results = race_for_epoch_one(&stores).await;
     let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     let losers = results
@@ -346,16 +351,7 @@ pub async fn groups_welcomes_are_delivered_for_the_winning_commit_only(stores: S
             .expect("inbox")
             .is_empty()
     );
-    let results = concurrently(16, |index| {
-        let stores = stores.clone();
-        async move {
-            stores
-                .groups
-                .commit(commit(1, alice(), &index.to_string()))
-                .await
-        }
-    })
-    .await;
+    let results = race_for_epoch_one(&stores).await;
     let winner = results
         .iter()
         .find_map(|r| r.as_ref().ok())
