@@ -300,6 +300,20 @@ events['read-group-log'] = v2({
   pathParameters: { groupId: GROUP_ID }, query: { limit: '50' },
 });
 
+// The calling device's groups and Welcome inbox (docs/mls.md), last again so that the request ids above stay as
+// they were. Device token too; no group id in the path.
+events['list-groups'] = v2({
+  method: 'GET', route: '/api/groups', rawPath: '/api/groups', query: { limit: '50' },
+});
+events['list-welcomes'] = v2({
+  method: 'GET', route: '/api/welcomes', rawPath: '/api/welcomes',
+});
+events['ack-welcome'] = v2({
+  method: 'POST', route: '/api/welcomes/ack', rawPath: '/api/welcomes/ack',
+  // The Welcome of the commit that started epoch 1 of the group above.
+  body: { groupId: GROUP_ID, epoch: 1 },
+});
+
 // One API Gateway REST API (payload v1.0) event: GET /api/messages/receive/{userId} through a "Prod" stage.
 const v1Path = `/api/messages/receive/${IDS.bob}`;
 const v1Headers = {

@@ -14,6 +14,15 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (429s).
     pub retry_after: Option<u64>,
+    /// Where a group is, for the epoch conflicts (409s) that a client resolves by catching up.
+    pub group_position: Option<GroupPosition>,
+}
+
+/// A group's current epoch and, when known, the log position of the row that started it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupPosition {
+    pub epoch: u64,
+    pub seq: Option<u64>,
 }
 
 impl ApiError {
@@ -23,6 +32,15 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            group_position: None,
+        }
+    }
+
+    /// The same error, naming where the group is.
+    pub fn at_group_position(self, epoch: u64, seq: Option<u64>) -> Self {
+        ApiError {
+            group_position: Some(GroupPosition { epoch, seq }),
+            ..self
         }
     }
 
@@ -132,11 +150,13 @@ pub fn store_error(error: StoreError) -> ApiError {
             format!(
                 "another commit won this epoch: the group is at epoch {current_epoch}; fetch the log from seq {seq}"
             ),
-        ),
+        )
+        .at_group_position(current_epoch, Some(seq)),
         StoreError::StaleEpoch { current_epoch } => ApiError::conflict(
             "stale_epoch",
             format!("the group is at epoch {current_epoch}; process its commits and send again"),
-        ),
+        )
+        .at_group_position(current_epoch, None),
         StoreError::Invalid { field, reason } => {
             let code = match field {
                 "username" => "invalid_username",

@@ -27,6 +27,8 @@ impl ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
+                current_epoch: self.group_position.map(|position| position.epoch),
+                seq: self.group_position.and_then(|position| position.seq),
             },
         };
         let mut response = json_response(self.status, &body);

@@ -90,7 +90,7 @@ async fn every_sample_event_reaches_its_handler() {
     ];
     // The device events: with the user token, then with the device token.
     #[rustfmt::skip]
-    let device_expectations: [(&str, Expectation); 18] = [
+    let device_expectations: [(&str, Expectation); 22] = [
         (t, ("register-device", "register-device", &[], StatusCode::CREATED, "")),
         (t, ("device-session", "device-session", &[], StatusCode::BAD_REQUEST, "stale_statement")),
         (t, ("approve-device", "approve-device", &[], StatusCode::FORBIDDEN, "device_token_required")),
@@ -109,6 +109,10 @@ async fn every_sample_event_reaches_its_handler() {
         (d, ("post-commit", "post-commit", &[], StatusCode::NOT_FOUND, "group_not_found")),
         (d, ("post-group-message", "post-group-message", &[], StatusCode::NOT_FOUND, "group_not_found")),
         (d, ("read-group-log", "read-group-log", &[], StatusCode::NOT_FOUND, "group_not_found")),
+        (t, ("list-groups", "list-groups", &[], StatusCode::FORBIDDEN, "device_token_required")),
+        (d, ("list-groups", "list-groups", &[], StatusCode::OK, "")),
+        (d, ("list-welcomes", "list-welcomes", &[], StatusCode::OK, "")),
+        (d, ("ack-welcome", "ack-welcome", &[], StatusCode::OK, "")),
     ];
     let all = expectations
         .iter()

@@ -249,15 +249,41 @@ async fn a_group_through_the_api_create_add_message_update_remove() {
             ),
             (Some(1), Some(1))
         );
-        // The Welcome waits in Bob's inbox (written before the commit row; the inbox route comes next).
-        let bob_device = e2ee_storage::GroupDevice {
-            user_id: bob_user.id.clone(),
-            device_id: "phone".into(),
-        };
-        let inbox = state.stores.groups.welcomes(&bob_device).await.unwrap();
-        assert_eq!(inbox.len(), 1);
-        assert_eq!(inbox[0].welcome, welcome.to_bytes().unwrap());
-        bob.join(&b64(&inbox[0].welcome), &alice.tree());
+        // The Welcome waits in Bob's inbox until he acknowledges it; reading does not remove it.
+        for _ in 0..2 {
+            let inbox = get_plain(&state, &bob.token, "/api/welcomes").await;
+            inbox.assert_status(StatusCode::OK);
+            let welcomes = inbox.body["welcomes"].as_array().unwrap();
+            assert_eq!(welcomes.len(), 1, "{}", inbox.body);
+            assert_eq!(welcomes[0]["groupId"], group_id.as_str());
+            assert_eq!(welcomes[0]["epoch"], 1);
+            assert_eq!(
+                unb64(welcomes[0]["welcome"].as_str().unwrap()),
+                welcome.to_bytes().unwrap()
+            );
+        }
+        let inbox = get_plain(&state, &alice.token, "/api/welcomes").await;
+        assert_eq!(inbox.body["welcomes"], json!([]), "Alice has none");
+        bob.join(&b64_message(&welcome), &alice.tree());
+        let ack = json!({"groupId": group_id, "epoch": 1});
+        for _ in 0..2 {
+            post(&state, "/api/welcomes/ack", &bob.token, ack.clone())
+                .await
+                .assert_status(StatusCode::OK);
+        }
+        let inbox = get_plain(&state, &bob.token, "/api/welcomes").await;
+        assert_eq!(inbox.body["welcomes"], json!([]));
+        // Both devices list the group.
+        for member in [&alice, &bob] {
+            let listing = get_plain(&state, &member.token, "/api/groups").await;
+            listing.assert_status(StatusCode::OK);
+            assert_eq!(
+                listing.body,
+                json!({"groups": [{"groupId": group_id, "epoch": 1, "seq": 1, "memberCount": 2}]})
+            );
+        }
+        let listing = get_plain(&state, &carol.token, "/api/groups").await;
+        assert_eq!(listing.body["groups"], json!([]), "Carol is in no group");
         let group = get(
             &state,
             &bob.token,
@@ -308,6 +334,9 @@ async fn a_group_through_the_api_create_add_message_update_remove() {
             .unwrap();
         let refused = post_bundle(&state, &commits, &alice, &stale.into_commit(), None).await;
         refused.assert_error(StatusCode::CONFLICT, "wrong_epoch");
+        // The 409 says where the group is: epoch 2, started by Bob's update at seq 3.
+        assert_eq!(refused.body["error"]["currentEpoch"], 2, "{}", refused.body);
+        assert_eq!(refused.body["error"]["seq"], 3, "{}", refused.body);
         alice.discard_pending();
         let log = read_log(&state, &alice, &group_id, Some(2)).await;
         alice.process(log.body["entries"].as_array().unwrap());
@@ -362,6 +391,14 @@ async fn a_group_through_the_api_create_add_message_update_remove() {
         send_text(&state, &mut bob, &group_id, "b2", "still here?")
             .await
             .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+        let listing = get_plain(&state, &bob.token, "/api/groups").await;
+        assert_eq!(
+            listing.body["groups"],
+            json!([]),
+            "Bob's listing drops the group"
+        );
+        let listing = get_plain(&state, &alice.token, "/api/groups").await;
+        assert_eq!(listing.body["groups"][0]["memberCount"], 1);
     }
 }
 

@@ -79,3 +79,59 @@ pub struct GroupLogPage {
     /// Pass as `after` for the next page; absent at the end of the log.
     pub next_after: Option<u64>,
 }
+
+/// One group in a device's listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSummaryView {
+    pub group_id: String,
+    pub epoch: u64,
+    pub seq: u64,
+    pub member_count: u64,
+}
+
+/// `GET /api/groups?after=&limit=`: the groups the calling device is a member of, ascending by group id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupListPage {
+    pub groups: Vec<GroupSummaryView>,
+    /// Pass as `after` for the next page; absent when the listing is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// A Welcome in the calling device's inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WelcomeView {
+    pub group_id: String,
+    /// The epoch the device joins at (the one the Welcome's commit started).
+    pub epoch: u64,
+    /// Base64 `MLSMessage` Welcome.
+    pub welcome: String,
+    pub created_at: i64,
+}
+
+/// `GET /api/welcomes`: the calling device's unacknowledged Welcomes, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WelcomeList {
+    pub welcomes: Vec<WelcomeView>,
+}
+
+/// `POST /api/welcomes/ack`: the Welcome to remove from the inbox (once the device has joined from it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AckWelcomeRequest {
+    pub group_id: String,
+    pub epoch: u64,
+}
+
+/// The answer to `POST /api/welcomes/ack`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AckWelcomeResponse {
+    pub group_id: String,
+    pub epoch: u64,
+    pub acknowledged: bool,
+}

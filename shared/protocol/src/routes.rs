@@ -75,9 +75,12 @@ pub const POST_GROUP_MESSAGE: Route = route(
     "post-group-message",
 );
 pub const READ_GROUP_LOG: Route = route("GET", "/api/groups/{groupId}/log", "read-group-log");
+pub const LIST_GROUPS: Route = route("GET", "/api/groups", "list-groups");
+pub const LIST_WELCOMES: Route = route("GET", "/api/welcomes", "list-welcomes");
+pub const ACK_WELCOME: Route = route("POST", "/api/welcomes/ack", "ack-welcome");
 
 /// All routes, in the order the README and OpenAPI list them.
-pub const ROUTES: [Route; 26] = [
+pub const ROUTES: [Route; 29] = [
     AUTH_REGISTER,
     AUTH_LOGIN,
     LOOKUP_USER,
@@ -104,6 +107,9 @@ pub const ROUTES: [Route; 26] = [
     POST_COMMIT,
     POST_GROUP_MESSAGE,
     READ_GROUP_LOG,
+    LIST_GROUPS,
+    LIST_WELCOMES,
+    ACK_WELCOME,
 ];
 
 #[cfg(test)]

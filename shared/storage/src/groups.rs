@@ -20,6 +20,13 @@ use crate::model::Millis;
 
 /// Longest group id: lowercase hex of an MLS group id of at most 64 bytes.
 pub const MAX_GROUP_ID_CHARS: usize = 128;
+
+/// Whether `text` is a group id as the store keeps them: 1 to [`MAX_GROUP_ID_CHARS`] lowercase hex characters.
+pub fn is_group_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_GROUP_ID_CHARS
+        && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
 /// Longest commit or application message in the log.
 pub const MAX_GROUP_MESSAGE_BYTES: usize = 1024 * 1024;
 /// Longest Welcome or GroupInfo.
@@ -105,6 +112,25 @@ pub struct NewGroup {
     pub members: Vec<GroupDevice>,
 }
 
+/// Where a group is and who its members are, read without its state (authorizing reads and writes, listings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupHead {
+    pub group_id: String,
+    pub epoch: u64,
+    /// The log position of the row that started this epoch.
+    pub seq: u64,
+    pub members: Vec<GroupDevice>,
+}
+
+/// A page of a device's groups, ascending by group id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupsPage {
+    pub groups: Vec<GroupHead>,
+    /// Pass as `after` for the next page; `None` once the listing is done. A page may hold fewer groups than
+    /// asked for (entries of groups the device left are skipped) and still continue.
+    pub next_after: Option<String>,
+}
+
 /// A commit the caller validated against the newest epoch: it starts `epoch`.
 #[derive(Debug, Clone)]
 pub struct NewCommit {
@@ -165,6 +191,16 @@ pub trait GroupStore: Send + Sync {
     async fn create(&self, group: NewGroup) -> StoreResult<GroupEpoch>;
     /// The group at its newest epoch; `None` for an unknown group.
     async fn current(&self, group_id: &str) -> StoreResult<Option<GroupEpoch>>;
+    /// The group's newest epoch, log position and members, without its state; `None` for an unknown group.
+    async fn head(&self, group_id: &str) -> StoreResult<Option<GroupHead>>;
+    /// The groups whose newest epoch has `device` as a member, ascending by group id after `after`, reading at
+    /// most `limit` candidates (1–100).
+    async fn groups_of(
+        &self,
+        device: &GroupDevice,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<GroupsPage>;
     /// Appends a commit that starts `commit.epoch`, which must be the newest epoch + 1. Exactly one commit per
     /// epoch is stored; any other is `EpochTaken` with the epoch and log position the group is at (a retry of
     /// the stored commit returns its entry). `GroupNotFound` for an unknown group.

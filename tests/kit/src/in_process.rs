@@ -281,7 +281,7 @@ pub async fn invoke(state: &State, function: &str, request: Request) -> Reply {
         messages { send = "send-message", receive = "receive-messages", mark_read = "mark-read", history = "chat-history" }
         devices { register_device = "register-device", device_session = "device-session", approve_device = "approve-device", revoke_device = "revoke-device", list_devices = "list-devices" }
         key_packages { upload_key_packages = "upload-key-packages", key_package_supply = "key-package-supply", claim_key_packages = "claim-key-packages" }
-        groups { create_group = "create-group", get_group = "get-group", post_commit = "post-commit", post_group_message = "post-group-message", read_group_log = "read-group-log" }
+        groups { create_group = "create-group", get_group = "get-group", post_commit = "post-commit", post_group_message = "post-group-message", read_group_log = "read-group-log", list_groups = "list-groups", list_welcomes = "list-welcomes", ack_welcome = "ack-welcome" }
     );
     reply
 }

@@ -8,12 +8,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_mls::{AcceptedCommit, DeviceIdentity, MAX_GROUP_MESSAGE_BYTES};
 use e2ee_protocol::{
-    CommitBundleRequest, CreateGroupRequest, GroupLogEntryView, GroupLogPage, GroupMemberView,
-    GroupMessageRequest, GroupView,
+    AckWelcomeRequest, AckWelcomeResponse, CommitBundleRequest, CreateGroupRequest, GroupListPage,
+    GroupLogEntryView, GroupLogPage, GroupMemberView, GroupMessageRequest, GroupSummaryView,
+    GroupView, WelcomeList, WelcomeView,
 };
 use e2ee_storage::{
-    DeviceStatus, GroupDevice, GroupEpoch, LogEntry, LogKind, MAX_GROUP_INFO_BYTES, NewCommit,
-    NewGroup, NewGroupMessage, Posted,
+    DeviceStatus, GroupDevice, GroupEpoch, GroupHead, LogEntry, LogKind, MAX_GROUP_INFO_BYTES,
+    NewCommit, NewGroup, NewGroupMessage, Posted, is_group_id,
 };
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
@@ -27,7 +28,7 @@ use crate::response::json_response;
 use crate::state::AppState;
 
 const GROUP_PATH: &str = "/api/groups/";
-const DEFAULT_LOG_PAGE: u32 = 50;
+const DEFAULT_PAGE: u32 = 50;
 
 fn as_member(caller: &DeviceCaller) -> GroupDevice {
     GroupDevice {
@@ -81,8 +82,23 @@ fn entry_view(entry: &LogEntry) -> GroupLogEntryView {
     }
 }
 
-/// The group at its current epoch, if the caller's device is one of its leaves (`403 not_a_member` otherwise;
-/// `404 group_not_found` for an unknown group).
+fn group_not_found() -> ApiError {
+    ApiError::not_found("group_not_found", "no such group")
+}
+
+fn check_member(members: &[GroupDevice], caller: &DeviceCaller) -> Result<(), ApiError> {
+    if members.contains(&as_member(caller)) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "not_a_member",
+            "the calling device is not a member of this group",
+        ))
+    }
+}
+
+/// The group at its current epoch with its state, if the caller's device is one of its leaves (`403
+/// not_a_member` otherwise; `404 group_not_found` for an unknown group).
 async fn group_of_member(
     state: &AppState,
     request: &Request,
@@ -94,14 +110,49 @@ async fn group_of_member(
         .groups
         .current(&group_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("group_not_found", "no such group"))?;
-    if !group.members.contains(&as_member(caller)) {
-        return Err(ApiError::forbidden(
-            "not_a_member",
-            "the calling device is not a member of this group",
-        ));
-    }
+        .ok_or_else(group_not_found)?;
+    check_member(&group.members, caller)?;
     Ok(group)
+}
+
+/// As [`group_of_member`], reading only the epoch, position and members (what posts and log reads need; the
+/// public state can be MiBs).
+async fn head_of_member(
+    state: &AppState,
+    request: &Request,
+    caller: &DeviceCaller,
+) -> Result<GroupHead, ApiError> {
+    let group_id = path_param(request, "groupId", GROUP_PATH)?;
+    let head = state
+        .stores
+        .groups
+        .head(&group_id)
+        .await?
+        .ok_or_else(group_not_found)?;
+    check_member(&head.members, caller)?;
+    Ok(head)
+}
+
+/// `limit` of a page (1–100, default 50): `400 invalid_limit` otherwise.
+fn page_limit(request: &Request) -> Result<u32, ApiError> {
+    let invalid = || {
+        ApiError::bad_request(
+            "invalid_limit",
+            format!(
+                "limit must be a whole number from 1 to {}",
+                e2ee_protocol::MAX_PAGE_SIZE
+            ),
+        )
+    };
+    let limit = query_param(request, "limit")
+        .map(|text| text.parse::<u32>().map_err(|_| invalid()))
+        .transpose()?
+        .unwrap_or(DEFAULT_PAGE);
+    if (1..=e2ee_protocol::MAX_PAGE_SIZE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(invalid())
+    }
 }
 
 /// `POST /api/groups` (device token): a group at epoch 0 whose only member is the calling device, under the
@@ -164,7 +215,13 @@ pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResul
         welcome.as_deref(),
         &group_info,
     )
-    .map_err(|error| mls_error(error, "invalid_commit"))?;
+    .map_err(|error| match error {
+        // A commit for another epoch: the client catches up from where the group is, as after losing a race.
+        e2ee_mls::MlsError::WrongEpoch { .. } => {
+            mls_error(error, "invalid_commit").at_group_position(group.epoch, Some(group.seq))
+        }
+        error => mls_error(error, "invalid_commit"),
+    })?;
     if accepted.committer != identity(&caller)? {
         return Err(ApiError::forbidden(
             "not_the_committer",
@@ -231,7 +288,7 @@ async fn check_added_devices(state: &AppState, accepted: &AcceptedCommit) -> Res
 /// message of this group, sent in an epoch the caller is a member of; a retry returns the stored row (200).
 pub async fn post_group_message(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, _) = active_device(&state, &request).await?;
-    let group = group_of_member(&state, &request, &caller).await?;
+    let group = head_of_member(&state, &request, &caller).await?;
     let body: GroupMessageRequest = json_body(&request)?;
     let message = base64_field("message", &body.message, MAX_GROUP_MESSAGE_BYTES)?;
     let group_id_bytes = hex::decode(&group.group_id).map_err(ApiError::internal)?;
@@ -273,7 +330,7 @@ pub async fn post_group_message(state: Arc<AppState>, request: Request) -> Handl
 /// member of `e − 1` — ascending after `after`. `nextAfter` continues the walk (absent once a page is empty).
 pub async fn read_group_log(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, _) = active_device(&state, &request).await?;
-    let group = group_of_member(&state, &request, &caller).await?;
+    let group = head_of_member(&state, &request, &caller).await?;
     let after = query_param(&request, "after")
         .map(|text| {
             text.parse::<u64>().map_err(|_| {
@@ -281,23 +338,7 @@ pub async fn read_group_log(state: Arc<AppState>, request: Request) -> HandlerRe
             })
         })
         .transpose()?;
-    let limit = query_param(&request, "limit")
-        .map(|text| {
-            text.parse::<u32>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    "limit must be a whole number from 1 to 100",
-                )
-            })
-        })
-        .transpose()?
-        .unwrap_or(DEFAULT_LOG_PAGE);
-    if !(1..=e2ee_protocol::MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be a whole number from 1 to 100",
-        ));
-    }
+    let limit = page_limit(&request)?;
     let rows = state
         .stores
         .groups
@@ -334,6 +375,82 @@ pub async fn read_group_log(state: Arc<AppState>, request: Request) -> HandlerRe
             group_id: group.group_id,
             entries,
             next_after: rows.last().map(|row| row.seq),
+        },
+    ))
+}
+
+/// `GET /api/groups?after=&limit=` (device token): the groups the calling device is a member of at their
+/// current epoch, ascending by group id; `nextAfter` continues the listing (absent at its end).
+pub async fn list_groups(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let (caller, _) = active_device(&state, &request).await?;
+    let after = query_param(&request, "after");
+    if after.as_deref().is_some_and(|after| !is_group_id(after)) {
+        return Err(ApiError::bad_request(
+            "invalid_after",
+            "after must be a group id (lowercase hex)",
+        ));
+    }
+    let limit = page_limit(&request)?;
+    let page = state
+        .stores
+        .groups
+        .groups_of(&as_member(&caller), after.as_deref(), limit)
+        .await?;
+    let groups = page
+        .groups
+        .into_iter()
+        .map(|head| GroupSummaryView {
+            member_count: u64::try_from(head.members.len()).unwrap_or(u64::MAX),
+            group_id: head.group_id,
+            epoch: head.epoch,
+            seq: head.seq,
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &GroupListPage {
+            groups,
+            next_after: page.next_after,
+        },
+    ))
+}
+
+/// `GET /api/welcomes` (device token): the calling device's Welcomes of accepted commits, oldest first, until it
+/// acknowledges them (reading never removes one).
+pub async fn list_welcomes(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let (caller, _) = active_device(&state, &request).await?;
+    let welcomes = state
+        .stores
+        .groups
+        .welcomes(&as_member(&caller))
+        .await?
+        .into_iter()
+        .map(|pending| WelcomeView {
+            group_id: pending.group_id,
+            epoch: pending.epoch,
+            welcome: STANDARD.encode(&pending.welcome),
+            created_at: pending.created_at,
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &WelcomeList { welcomes }))
+}
+
+/// `POST /api/welcomes/ack` (device token): removes a Welcome from the calling device's inbox, once the device
+/// has joined from it (acknowledging an absent one is fine, so retries are).
+pub async fn ack_welcome(state: Arc<AppState>, request: Request) -> HandlerResult {
+    let (caller, _) = active_device(&state, &request).await?;
+    let body: AckWelcomeRequest = json_body(&request)?;
+    state
+        .stores
+        .groups
+        .ack_welcome(&as_member(&caller), &body.group_id, body.epoch)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &AckWelcomeResponse {
+            group_id: body.group_id,
+            epoch: body.epoch,
+            acknowledged: true,
         },
     ))
 }

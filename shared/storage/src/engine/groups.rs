@@ -7,10 +7,10 @@ use sha2::{Digest, Sha256};
 use super::{GroupRecords, Groups, LogRecord, WelcomeEntry, Written, bounded};
 use crate::error::{StoreError, StoreResult};
 use crate::groups::{
-    GroupDevice, GroupEpoch, GroupStore, LogEntry, LogKind, MAX_GROUP_ID_CHARS,
-    MAX_GROUP_INFO_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_MESSAGE_BYTES, MAX_LOG_PAGE_BYTES,
-    MAX_PAST_EPOCHS, MAX_PUBLIC_STATE_BYTES, MAX_WELCOMES_PER_READ, NewCommit, NewGroup,
-    NewGroupMessage, PendingWelcome, Posted,
+    GroupDevice, GroupEpoch, GroupHead, GroupStore, GroupsPage, LogEntry, LogKind,
+    MAX_GROUP_ID_CHARS, MAX_GROUP_INFO_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_MESSAGE_BYTES,
+    MAX_LOG_PAGE_BYTES, MAX_PAST_EPOCHS, MAX_PUBLIC_STATE_BYTES, MAX_WELCOMES_PER_READ, NewCommit,
+    NewGroup, NewGroupMessage, PendingWelcome, Posted,
 };
 use crate::ids::now_millis;
 use crate::validate;
@@ -20,12 +20,7 @@ use crate::validate;
 const MAX_SEQ_ATTEMPTS: usize = 64;
 
 fn check_group_id(group_id: &str) -> StoreResult<()> {
-    let valid = !group_id.is_empty()
-        && group_id.len() <= MAX_GROUP_ID_CHARS
-        && group_id
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if valid {
+    if crate::groups::is_group_id(group_id) {
         Ok(())
     } else {
         Err(StoreError::invalid(
@@ -102,6 +97,18 @@ fn epoch_of(record: LogRecord) -> StoreResult<GroupEpoch> {
 }
 
 impl<R: GroupRecords> Groups<R> {
+    async fn head_of(&self, group_id: &str) -> StoreResult<Option<GroupHead>> {
+        let Some((epoch, seq, members)) = self.0.newest_members(group_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(GroupHead {
+            group_id: group_id.to_owned(),
+            epoch: to_u64(epoch)?,
+            seq: to_u64(seq)?,
+            members,
+        }))
+    }
+
     /// `(epoch, seq)` of the newest epoch row, read without its state (writers only need where the group is).
     async fn newest(&self, group_id: &str) -> StoreResult<(i64, i64)> {
         self.0
@@ -131,6 +138,10 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
             check_bytes("group_info", &group.group_info, MAX_GROUP_INFO_BYTES)?;
             check_bytes("public_state", &group.public_state, MAX_PUBLIC_STATE_BYTES)?;
             check_members(&group.members)?;
+            // Write-ahead, as for commits: the creator's listing entry exists before the group can.
+            self.0
+                .insert_device_group(&group.creator, &group.group_id, 0)
+                .await?;
             let record = LogRecord {
                 group_id: group.group_id,
                 seq: 0,
@@ -176,6 +187,56 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
         .await
     }
 
+    async fn head(&self, group_id: &str) -> StoreResult<Option<GroupHead>> {
+        bounded(async {
+            check_group_id(group_id)?;
+            self.head_of(group_id).await
+        })
+        .await
+    }
+
+    async fn groups_of(
+        &self,
+        device: &GroupDevice,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<GroupsPage> {
+        bounded(async {
+            check_device(device)?;
+            if let Some(after) = after {
+                check_group_id(after)?;
+            }
+            let limit = validate::page_limit(Some(limit))?;
+            let candidates = self
+                .0
+                .device_groups(device, after.unwrap_or(""), i64::from(limit))
+                .await?;
+            let full = candidates.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+            let next_after = candidates
+                .last()
+                .filter(|_| full)
+                .map(|(group_id, _)| group_id.clone());
+            let mut groups = Vec::with_capacity(candidates.len());
+            for (group_id, newest_entry) in candidates {
+                // No head yet: the creation is on its way in (or crashed); the entry waits.
+                let Some(head) = self.head_of(&group_id).await? else {
+                    continue;
+                };
+                if head.members.contains(device) {
+                    groups.push(head);
+                } else if newest_entry <= to_i64(head.epoch)? {
+                    // Removed since, or added by a commit that lost: stale. An entry of a newer epoch (a commit
+                    // adding the device again, not stored yet) is newer than this bound and stays.
+                    self.0
+                        .delete_device_groups(device, &group_id, to_i64(head.epoch)?)
+                        .await?;
+                }
+            }
+            Ok(GroupsPage { groups, next_after })
+        })
+        .await
+    }
+
     async fn commit(&self, commit: NewCommit) -> StoreResult<LogEntry> {
         bounded(async {
             check_group_id(&commit.group_id)?;
@@ -208,6 +269,9 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
                     created_at,
                 };
                 self.0.insert_welcome_entry(&entry).await?;
+                self.0
+                    .insert_device_group(device, &commit.group_id, epoch)
+                    .await?;
             }
             let mut record = LogRecord {
                 group_id: commit.group_id,

@@ -135,6 +135,11 @@ pub(crate) trait GroupRecords: Send + Sync + 'static {
     async fn newest_epoch(&self, group_id: &str) -> StoreResult<Option<LogRecord>>;
     /// `(commit_epoch, seq)` of that same row, without reading its state.
     async fn newest_position(&self, group_id: &str) -> StoreResult<Option<(i64, i64)>>;
+    /// `(commit_epoch, seq, members)` of that same row, without the rest of its state.
+    async fn newest_members(
+        &self,
+        group_id: &str,
+    ) -> StoreResult<Option<(i64, i64, Vec<GroupDevice>)>>;
     /// The creation or commit row of `epoch`, with its state.
     async fn epoch_record(&self, group_id: &str, epoch: i64) -> StoreResult<Option<LogRecord>>;
     async fn last_seq(&self, group_id: &str) -> StoreResult<Option<i64>>;
@@ -153,6 +158,29 @@ pub(crate) trait GroupRecords: Send + Sync + 'static {
         group_id: &str,
         epoch: i64,
         commit_hash: Option<&[u8]>,
+    ) -> StoreResult<()>;
+    /// `Duplicate` if `(device, group_id, epoch)` is stored (which is fine: the entry is there).
+    async fn insert_device_group(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        epoch: i64,
+    ) -> StoreResult<Written>;
+    /// The device's groups after `after` (by group id, ascending), each with its newest entry's epoch, at most
+    /// `limit` groups.
+    async fn device_groups(
+        &self,
+        device: &GroupDevice,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, i64)>>;
+    /// Deletes the device's entries for the group with `epoch <= up_to_epoch` (a newer entry, written by a
+    /// commit that adds the device again, stays).
+    async fn delete_device_groups(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        up_to_epoch: i64,
     ) -> StoreResult<()>;
     /// The commit bytes and Welcome of the commit row of `epoch`.
     async fn commit_and_welcome(

@@ -35,7 +35,7 @@ fn malformed(field: &str) -> StoreError {
     ))
 }
 
-fn string_field(document: &Document, field: &str) -> StoreResult<String> {
+pub(super) fn string_field(document: &Document, field: &str) -> StoreResult<String> {
     document
         .get_str(field)
         .map(str::to_owned)
@@ -218,7 +218,7 @@ pub(super) fn log_record_to_document(record: &LogRecord) -> Document {
     document
 }
 
-fn i64_field(document: &Document, field: &str) -> StoreResult<i64> {
+pub(super) fn i64_field(document: &Document, field: &str) -> StoreResult<i64> {
     match document.get(field) {
         Some(Bson::Int64(value)) => Ok(*value),
         Some(Bson::Int32(value)) => Ok(i64::from(*value)),

@@ -1,11 +1,12 @@
 //! `GroupRecords` on MongoDB: single-document operations on `group_log`.
 
 use async_trait::async_trait;
-use mongodb::bson::doc;
+use futures_util::TryStreamExt as _;
+use mongodb::bson::{Document, doc};
 
 use super::codec::{
-    binary, log_record_from_document, log_record_to_document, members_field,
-    welcome_entry_from_document, welcome_entry_to_document,
+    binary, i64_field, log_record_from_document, log_record_to_document, members_field,
+    string_field, welcome_entry_from_document, welcome_entry_to_document,
 };
 use super::{MongoStore, decode_all, decode_one, insert_unique, map_error};
 use crate::engine::{GroupRecords, LogRecord, WelcomeEntry, Written};
@@ -39,6 +40,27 @@ impl GroupRecords for MongoStore {
             .projection(without_state());
         let record = decode_one(find, log_record_from_document).await?;
         Ok(record.map(|record| (record.commit_epoch, record.seq)))
+    }
+
+    async fn newest_members(
+        &self,
+        group_id: &str,
+    ) -> StoreResult<Option<(i64, i64, Vec<GroupDevice>)>> {
+        let find = self
+            .group_log
+            .find_one(doc! { "group_id": group_id, "commit_epoch": { "$gte": 0_i64 } })
+            .sort(doc! { "commit_epoch": -1 })
+            .projection(doc! { "commit_epoch": 1, "seq": 1, "members": 1 });
+        let Some(document) = find.await.map_err(map_error)? else {
+            return Ok(None);
+        };
+        let members = members_field(&document)?
+            .ok_or_else(|| StoreError::Internal("an epoch row lacks its members".to_owned()))?;
+        Ok(Some((
+            i64_field(&document, "commit_epoch")?,
+            i64_field(&document, "seq")?,
+            members,
+        )))
     }
 
     async fn epoch_record(&self, group_id: &str, epoch: i64) -> StoreResult<Option<LogRecord>> {
@@ -94,6 +116,74 @@ impl GroupRecords for MongoStore {
         }
         self.welcome_inbox
             .delete_many(filter)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn insert_device_group(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        epoch: i64,
+    ) -> StoreResult<Written> {
+        let document = doc! {
+            "user_id": &device.user_id,
+            "device_id": &device.device_id,
+            "group_id": group_id,
+            "epoch": epoch,
+        };
+        insert_unique(&self.device_groups, document).await
+    }
+
+    async fn device_groups(
+        &self,
+        device: &GroupDevice,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        let pipeline = [
+            doc! { "$match": {
+                "user_id": &device.user_id,
+                "device_id": &device.device_id,
+                "group_id": { "$gt": after },
+            } },
+            doc! { "$group": { "_id": "$group_id", "epoch": { "$max": "$epoch" } } },
+            doc! { "$sort": { "_id": 1 } },
+            doc! { "$limit": limit },
+        ];
+        let documents: Vec<Document> = self
+            .device_groups
+            .aggregate(pipeline)
+            .await
+            .map_err(map_error)?
+            .try_collect()
+            .await
+            .map_err(map_error)?;
+        documents
+            .iter()
+            .map(|document| {
+                Ok((
+                    string_field(document, "_id")?,
+                    i64_field(document, "epoch")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn delete_device_groups(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        up_to_epoch: i64,
+    ) -> StoreResult<()> {
+        self.device_groups
+            .delete_many(doc! {
+                "user_id": &device.user_id,
+                "device_id": &device.device_id,
+                "group_id": group_id,
+                "epoch": { "$lte": up_to_epoch },
+            })
             .await
             .map_err(map_error)?;
         Ok(())

@@ -30,6 +30,7 @@ const DEVICES_COLLECTION: &str = "devices";
 const KEY_PACKAGES_COLLECTION: &str = "key_packages";
 const GROUP_LOG_COLLECTION: &str = "group_log";
 const WELCOME_INBOX_COLLECTION: &str = "welcome_inbox";
+const DEVICE_GROUPS_COLLECTION: &str = "device_groups";
 /// Bounds finding a usable server and opening a connection, so an unreachable cluster is `Unavailable` quickly.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -46,6 +47,7 @@ pub(crate) struct MongoStore {
     key_packages: Collection<Document>,
     group_log: Collection<Document>,
     welcome_inbox: Collection<Document>,
+    device_groups: Collection<Document>,
 }
 
 impl MongoStore {
@@ -83,6 +85,7 @@ impl MongoStore {
             key_packages: database.collection(KEY_PACKAGES_COLLECTION),
             group_log: database.collection(GROUP_LOG_COLLECTION),
             welcome_inbox: database.collection(WELCOME_INBOX_COLLECTION),
+            device_groups: database.collection(DEVICE_GROUPS_COLLECTION),
         };
         store.create_indexes().await?;
         Ok(store)
@@ -143,6 +146,13 @@ impl MongoStore {
                         !UNIQUE,
                     ),
                 ],
+            ),
+            (
+                &self.device_groups,
+                vec![index(
+                    doc! { "user_id": 1, "device_id": 1, "group_id": 1, "epoch": 1 },
+                    UNIQUE,
+                )],
             ),
         ];
         for (collection, models) in indexes {

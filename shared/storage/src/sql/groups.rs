@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use sqlx::{Encode, Executor, Type};
 
 use super::rows::{
-    CommitWelcomeRow, EpochRow, LogRow, MembersRow, PositionRow, SeqRow, WelcomeEntryRow,
+    CommitWelcomeRow, DeviceGroupRow, EpochRow, HeadRow, LogRow, MembersRow, PositionRow, SeqRow,
+    WelcomeEntryRow,
 };
 use super::{Dialect, SqlStore, statements};
 use crate::engine::{GroupRecords, LogRecord, WelcomeEntry, Written};
@@ -28,6 +29,8 @@ where
     for<'r> MembersRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> WelcomeEntryRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> CommitWelcomeRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> HeadRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> DeviceGroupRow: sqlx::FromRow<'r, DB::Row>,
 {
     async fn insert_log_record(&self, record: &LogRecord) -> StoreResult<Written> {
         let members = record
@@ -68,6 +71,17 @@ where
             .optional(query)
             .await?
             .map(|row| (row.commit_epoch, row.seq)))
+    }
+
+    async fn newest_members(
+        &self,
+        group_id: &str,
+    ) -> StoreResult<Option<(i64, i64, Vec<GroupDevice>)>> {
+        let query = sqlx::query_as::<_, HeadRow>(statements::NEWEST_MEMBERS).bind(group_id);
+        self.optional(query)
+            .await?
+            .map(|row| Ok((row.commit_epoch, row.seq, row.members.members()?)))
+            .transpose()
     }
 
     async fn epoch_record(&self, group_id: &str, epoch: i64) -> StoreResult<Option<LogRecord>> {
@@ -127,6 +141,54 @@ where
         if let Some(hash) = commit_hash {
             statement = statement.bind(hash);
         }
+        self.execute(statement).await?;
+        Ok(())
+    }
+
+    async fn insert_device_group(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        epoch: i64,
+    ) -> StoreResult<Written> {
+        let statement = sqlx::query(statements::INSERT_DEVICE_GROUP)
+            .bind(device.user_id.as_str())
+            .bind(device.device_id.as_str())
+            .bind(group_id)
+            .bind(epoch);
+        self.insert_unique(statement).await
+    }
+
+    async fn device_groups(
+        &self,
+        device: &GroupDevice,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        let query = sqlx::query_as::<_, DeviceGroupRow>(statements::DEVICE_GROUPS)
+            .bind(device.user_id.as_str())
+            .bind(device.device_id.as_str())
+            .bind(after)
+            .bind(limit);
+        Ok(self
+            .all(query)
+            .await?
+            .into_iter()
+            .map(|row| (row.group_id, row.epoch))
+            .collect())
+    }
+
+    async fn delete_device_groups(
+        &self,
+        device: &GroupDevice,
+        group_id: &str,
+        up_to_epoch: i64,
+    ) -> StoreResult<()> {
+        let statement = sqlx::query(statements::DELETE_DEVICE_GROUPS)
+            .bind(device.user_id.as_str())
+            .bind(device.device_id.as_str())
+            .bind(group_id)
+            .bind(up_to_epoch);
         self.execute(statement).await?;
         Ok(())
     }

@@ -346,6 +346,20 @@ pub(crate) struct PositionRow {
 }
 
 #[derive(sqlx::FromRow)]
+pub(crate) struct HeadRow {
+    pub(crate) commit_epoch: i64,
+    pub(crate) seq: i64,
+    #[sqlx(flatten)]
+    pub(crate) members: MembersRow,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeviceGroupRow {
+    pub(crate) group_id: String,
+    pub(crate) epoch: i64,
+}
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct SeqRow {
     pub(crate) seq: i64,
 }

@@ -234,6 +234,8 @@ pub(super) const NEWEST_EPOCH: &str = concat!(
 );
 pub(super) const NEWEST_POSITION: &str = "SELECT commit_epoch, seq FROM group_log \
     WHERE group_id = ? AND commit_epoch >= 0 ORDER BY commit_epoch DESC LIMIT 1";
+pub(super) const NEWEST_MEMBERS: &str = "SELECT commit_epoch, seq, members FROM group_log \
+    WHERE group_id = ? AND commit_epoch >= 0 ORDER BY commit_epoch DESC LIMIT 1";
 pub(super) const EPOCH_RECORD: &str = concat!(
     "SELECT ",
     log_state_columns!(),
@@ -247,6 +249,12 @@ pub(super) const DELETE_WELCOME_ENTRIES: &str =
     "DELETE FROM welcome_inbox WHERE user_id = ? AND device_id = ? AND group_id = ? AND epoch = ?";
 pub(super) const DELETE_WELCOME_ENTRY: &str = "DELETE FROM welcome_inbox \
     WHERE user_id = ? AND device_id = ? AND group_id = ? AND epoch = ? AND commit_hash = ?";
+pub(super) const INSERT_DEVICE_GROUP: &str =
+    "INSERT INTO device_groups (user_id, device_id, group_id, epoch) VALUES (?, ?, ?, ?)";
+pub(super) const DEVICE_GROUPS: &str = "SELECT group_id, MAX(epoch) AS epoch FROM device_groups \
+    WHERE user_id = ? AND device_id = ? AND group_id > ? GROUP BY group_id ORDER BY group_id LIMIT ?";
+pub(super) const DELETE_DEVICE_GROUPS: &str = "DELETE FROM device_groups \
+    WHERE user_id = ? AND device_id = ? AND group_id = ? AND epoch <= ?";
 pub(super) const COMMIT_AND_WELCOME: &str = "SELECT message, welcome FROM group_log \
     WHERE group_id = ? AND commit_epoch = ? AND kind = 'commit'";
 pub(super) const EPOCH_MEMBERS: &str =

@@ -411,3 +411,151 @@ pub async fn groups_welcomes_are_delivered_for_the_winning_commit_only(stores: S
     orphan.welcome_for.clear();
     assert_invalid(stores.groups.commit(orphan).await, "a Welcome for nobody");
 }
+
+async fn listed(stores: &Stores, device: &GroupDevice) -> Vec<(String, u64)> {
+    let page = stores
+        .groups
+        .groups_of(device, None, 100)
+        .await
+        .expect("groups of");
+    page.groups
+        .into_iter()
+        .map(|head| (head.group_id, head.epoch))
+        .collect()
+}
+
+/// A commit for `epoch` that adds `added` to Alice and Bob.
+fn adding(epoch: u64, added: GroupDevice, tag: &str) -> NewCommit {
+    NewCommit {
+        members: vec![alice(), bob(), added.clone()],
+        welcome_for: vec![added],
+        ..commit(epoch, alice(), tag)
+    }
+}
+
+pub async fn groups_are_listed_for_the_devices_of_their_newest_epoch(stores: Stores) {
+    assert_eq!(stores.groups.head(GROUP).await.expect("head"), None);
+    stores.groups.create(new_group()).await.expect("create");
+    let head = stores
+        .groups
+        .head(GROUP)
+        .await
+        .expect("head")
+        .expect("a group");
+    assert_eq!((head.epoch, head.seq, head.members), (0, 0, vec![alice()]));
+    assert_eq!(listed(&stores, &alice()).await, [(GROUP.to_owned(), 0)]);
+    assert!(listed(&stores, &bob()).await.is_empty());
+
+    // 16 commits for epoch 1, each adding another device: only the winner's device lists the group (every
+    // loser wrote its entry before losing).
+    let contenders: Vec<GroupDevice> = (0..16)
+        .map(|index| device("u_carol", &format!("d{index}")))
+        .collect();
+    let results = concurrently(16, |index| {
+        let stores = stores.clone();
+        let added = contenders[index].clone();
+        async move {
+            stores
+                .groups
+                .commit(adding(1, added, &index.to_string()))
+                .await
+        }
+    })
+    .await;
+    let winners: Vec<usize> = (0..16).filter(|&i| results[i].is_ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (index, contender) in contenders.iter().enumerate() {
+        let expected = if winners.contains(&index) {
+            vec![(GROUP.to_owned(), 1)]
+        } else {
+            vec![]
+        };
+        // Twice: the first read deletes the losers' stale entries, the second sees the same.
+        for _ in 0..2 {
+            assert_eq!(listed(&stores, contender).await, expected, "device {index}");
+        }
+    }
+    let winner = contenders[winners[0]].clone();
+
+    // A commit for an epoch the group has not reached writes its entry ahead and loses: the entry waits
+    // unlisted, and once the group passes that epoch without the device it is gone for good.
+    let early = device("u_dave", "early");
+    assert!(matches!(
+        stores
+            .groups
+            .commit(adding(3, early.clone(), "early"))
+            .await,
+        Err(StoreError::EpochTaken {
+            current_epoch: 1,
+            seq: 1
+        })
+    ));
+    assert!(listed(&stores, &early).await.is_empty());
+    // Epoch 2 adds the device for real: listed.
+    stores
+        .groups
+        .commit(adding(2, early.clone(), "real"))
+        .await
+        .expect("commit 2");
+    assert_eq!(listed(&stores, &early).await, [(GROUP.to_owned(), 2)]);
+    // Epoch 3 removes it (the epoch-1 winner left at epoch 2): neither lists the group now; Alice still does.
+    let mut removal = commit(3, alice(), "remove");
+    removal.welcome = None;
+    removal.welcome_for.clear();
+    stores.groups.commit(removal).await.expect("commit 3");
+    assert!(listed(&stores, &early).await.is_empty());
+    assert!(listed(&stores, &winner).await.is_empty());
+    assert_eq!(listed(&stores, &alice()).await, [(GROUP.to_owned(), 3)]);
+    // Added again at epoch 4: listed again.
+    stores
+        .groups
+        .commit(adding(4, early.clone(), "again"))
+        .await
+        .expect("commit 4");
+    assert_eq!(listed(&stores, &early).await, [(GROUP.to_owned(), 4)]);
+    let head = stores
+        .groups
+        .head(GROUP)
+        .await
+        .expect("head")
+        .expect("a group");
+    assert_eq!((head.epoch, head.seq), (4, 4));
+    assert_eq!(head.members, vec![alice(), bob(), early]);
+}
+
+pub async fn groups_listing_pages_by_group_id(stores: Stores) {
+    let ids: Vec<String> = (0..5).map(|index| format!("{GROUP}{index:02x}")).collect();
+    for id in ids.iter().rev() {
+        let group = NewGroup {
+            group_id: id.clone(),
+            ..new_group()
+        };
+        stores.groups.create(group).await.expect("create");
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = stores
+            .groups
+            .groups_of(&alice(), after.as_deref(), 2)
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(page.groups.len() <= 2);
+        seen.extend(page.groups.into_iter().map(|head| head.group_id));
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "ascending, each once");
+    assert_eq!(pages, 3);
+    for bad in ["", "NOT-HEX"] {
+        assert_invalid(
+            stores.groups.groups_of(&alice(), Some(bad), 2).await,
+            &format!("after {bad:?}"),
+        );
+    }
+    assert_invalid(stores.groups.groups_of(&alice(), None, 0).await, "limit 0");
+}
