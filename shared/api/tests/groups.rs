@@ -4,7 +4,7 @@
 
 use e2ee_test_kit::in_process::*;
 use lambda_http::http::StatusCode;
-use openmls::prelude::tls_codec::{DeserializeBytes, Serialize as _};
+use openmls::prelude::tls_codec::DeserializeBytes;
 use openmls::prelude::*;
 use serde_json::{Value, json};
 
@@ -40,20 +40,11 @@ impl Member {
     }
 
     fn group_info(&self) -> String {
-        let group = self.group.as_ref().unwrap();
-        let info = group
-            .export_group_info(self.device.provider.crypto(), &self.device.signer, false)
-            .unwrap();
-        b64_message(&info)
+        b64(&self.device.group_info(self.group.as_ref().unwrap()))
     }
 
     fn tree(&self) -> Vec<u8> {
-        self.group
-            .as_ref()
-            .unwrap()
-            .export_ratchet_tree()
-            .tls_serialize_detached()
-            .unwrap()
+        ratchet_tree(self.group.as_ref().unwrap())
     }
 
     fn join(&mut self, welcome: &str, tree: &[u8]) {
@@ -113,23 +104,8 @@ async fn member(state: &State, user: &User, device_id: &str) -> Member {
     }
 }
 
-fn config() -> MlsGroupCreateConfig {
-    MlsGroupCreateConfig::builder()
-        .ciphersuite(Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519)
-        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-        .build()
-}
-
 async fn create(state: &State, creator: &mut Member) -> String {
-    let device = &creator.device;
-    let group = MlsGroup::new(
-        &device.provider,
-        &device.signer,
-        &config(),
-        device.credential.clone(),
-    )
-    .unwrap();
-    creator.group = Some(group);
+    creator.group = Some(creator.device.new_group());
     let body = json!({"groupInfo": creator.group_info(), "ratchetTree": b64(&creator.tree())});
     let reply = post(state, "/api/groups", &creator.token, body).await;
     reply.assert_status(StatusCode::CREATED);

@@ -154,3 +154,57 @@ pub fn certificate_for(
         "signature": b64(&statement.sign(identity).unwrap()),
     })
 }
+
+/// How the test clients create groups: ciphersuite 0x0001, handshake messages as `PublicMessage` (the Delivery
+/// Service validates them), application messages as `PrivateMessage`.
+pub fn group_config() -> MlsGroupCreateConfig {
+    MlsGroupCreateConfig::builder()
+        .ciphersuite(CIPHERSUITE)
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .build()
+}
+
+/// The TLS encoding of the group's ratchet tree (what `POST /api/groups` takes beside the GroupInfo).
+pub fn ratchet_tree(group: &MlsGroup) -> Vec<u8> {
+    use openmls::prelude::tls_codec::Serialize as _;
+    group
+        .export_ratchet_tree()
+        .tls_serialize_detached()
+        .unwrap()
+}
+
+impl TestDevice {
+    /// A new group of this device alone (epoch 0).
+    pub fn new_group(&self) -> MlsGroup {
+        MlsGroup::new(
+            &self.provider,
+            &self.signer,
+            &group_config(),
+            self.credential.clone(),
+        )
+        .unwrap()
+    }
+
+    /// The group's current GroupInfo signed by this device, as an `MLSMessage`.
+    pub fn group_info(&self, group: &MlsGroup) -> Vec<u8> {
+        group
+            .export_group_info(self.provider.crypto(), &self.signer, false)
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+    }
+
+    /// A one-time key package, parsed (for adding this device locally).
+    pub fn key_package_object(&self) -> KeyPackage {
+        KeyPackage::builder()
+            .build(
+                CIPHERSUITE,
+                &self.provider,
+                &self.signer,
+                self.credential.clone(),
+            )
+            .unwrap()
+            .key_package()
+            .clone()
+    }
+}
