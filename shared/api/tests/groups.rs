@@ -491,3 +491,94 @@ async fn commits_that_correct_members_would_reject_or_that_add_ghosts_are_refuse
     .await
     .assert_error(StatusCode::NOT_FOUND, "group_not_found");
 }
+
+#[tokio::test]
+async fn a_member_that_lost_its_state_rejoins_from_the_group_info_and_reads_on() {
+    for backend in backends() {
+        let state = state_for(&backend, false).await;
+        let [alice_user, bob_user] = users(&state, ["alice", "bob"]).await;
+        let mut alice = member(&state, &alice_user, "laptop").await;
+        let mut bob = member(&state, &bob_user, "phone").await;
+        upload_key_packages(&state, &bob.token, &[bob.device.key_package()])
+            .await
+            .assert_status(StatusCode::CREATED);
+        let group_id = create(&state, &mut alice).await;
+        let commits = format!("/api/groups/{group_id}/commits");
+        let packages = claim(&state, &alice, &bob_user.id).await;
+        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+        let (commit, welcome, _) = alice
+            .group
+            .as_mut()
+            .unwrap()
+            .add_members(provider, signer, &packages)
+            .unwrap();
+        alice.merge();
+        post_bundle(&state, &commits, &alice, &commit, Some(&welcome))
+            .await
+            .assert_status(StatusCode::CREATED);
+        bob.join(&b64_message(&welcome), &alice.tree());
+
+        // Bob loses his state: the group's GroupInfo and ratchet tree are all he needs to rejoin.
+        let group_path = format!("/api/groups/{group_id}");
+        let view = get(&state, &bob.token, &group_path, ("groupId", &group_id), &[]).await;
+        view.assert_status(StatusCode::OK);
+        let info = unb64(view.body["groupInfo"].as_str().unwrap());
+        let tree = unb64(view.body["ratchetTree"].as_str().unwrap());
+        assert_eq!(tree, alice.tree(), "the server's tree is the members' tree");
+        let (group, commit) = bob.device.rejoin(&info, &tree);
+        bob.group = Some(group);
+        let body = json!({"commit": b64(&commit), "groupInfo": bob.group_info()});
+        let rejoined = post(&state, &commits, &bob.token, body).await;
+        rejoined.assert_status(StatusCode::CREATED);
+        assert_eq!(rejoined.body["epoch"], 2);
+
+        // Alice processes the rejoin from the log; they talk on in epoch 2.
+        let log = read_log(&state, &alice, &group_id, Some(1)).await;
+        alice.process(log.body["entries"].as_array().unwrap());
+        assert_eq!(alice.group.as_ref().unwrap().epoch().as_u64(), 2);
+        send_text(&state, &mut bob, &group_id, "b1", "back again")
+            .await
+            .assert_status(StatusCode::CREATED);
+        let log = read_log(&state, &alice, &group_id, Some(2)).await;
+        assert_eq!(
+            alice.process(log.body["entries"].as_array().unwrap()),
+            ["back again"]
+        );
+
+        // Rejoining is for members: once removed, Bob's external commit is refused, the group unchanged.
+        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+        let bob_leaf = alice
+            .group
+            .as_ref()
+            .unwrap()
+            .members()
+            .find(|m| m.signature_key == bob.device.signature_key())
+            .unwrap()
+            .index;
+        let (commit, _, _) = alice
+            .group
+            .as_mut()
+            .unwrap()
+            .remove_members(provider, signer, &[bob_leaf])
+            .unwrap();
+        alice.merge();
+        post_bundle(&state, &commits, &alice, &commit, None)
+            .await
+            .assert_status(StatusCode::CREATED);
+        let info = alice.device.group_info(alice.group.as_ref().unwrap());
+        let (_, commit) = bob.device.rejoin(&info, &alice.tree());
+        let body = json!({"commit": b64(&commit), "groupInfo": b64(&info)});
+        post(&state, &commits, &bob.token, body)
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+        let view = get(
+            &state,
+            &alice.token,
+            &group_path,
+            ("groupId", &group_id),
+            &[],
+        )
+        .await;
+        assert_eq!(view.body["epoch"], 3);
+    }
+}

@@ -66,9 +66,15 @@ pub struct AddedMember {
 pub struct AcceptedCommit {
     pub group: GroupSnapshot,
     pub committer: DeviceIdentity,
+    /// An external commit (RFC 9420 §12.4.3.2): a member that lost its state rejoined from the GroupInfo,
+    /// replacing its old leaf.
+    pub external: bool,
     pub added: Vec<AddedMember>,
     /// Devices that were leaves before and are not any more.
     pub removed: Vec<DeviceIdentity>,
+    /// Leaves of the new epoch whose (device, signature key) was not a leaf before: added devices, a rejoined
+    /// device under a new key, a member that changed its signature key. Each must be a certified device.
+    pub new_leaves: Vec<GroupMember>,
 }
 
 fn parse_message(bytes: &[u8], what: &'static str) -> Result<MlsMessageIn, MlsError> {
@@ -199,7 +205,8 @@ pub fn create_group(
 ///
 /// * `commit`: an `MLSMessage` holding a `PublicMessage` commit of a member, for the current epoch (a commit
 ///   for another epoch is [`MlsError::WrongEpoch`]), with its proposals inline (proposals by reference are
-///   refused: the server keeps no proposal queue);
+///   refused: the server keeps no proposal queue); or an external commit by which a device that is a leaf
+///   rejoins after losing its state (a resync: it replaces its own old leaf; nobody else joins externally);
 /// * `welcome`: required exactly when the commit adds members, and then for exactly the added key packages;
 /// * `group_info`: the `GroupInfo` of the new epoch, signed by the committer, describing exactly the group
 ///   context the commit produces (members who lose their state rejoin from it).
@@ -241,8 +248,9 @@ pub fn apply_commit(
     let processed = group
         .process_message(&crypto, message)
         .map_err(|error| MlsError::InvalidCommit(error.to_string()))?;
-    let committer_index = match processed.sender() {
-        Sender::Member(index) => *index,
+    let member_sender = match processed.sender() {
+        Sender::Member(index) => Some(*index),
+        Sender::NewMemberCommit => None,
         _ => {
             return Err(MlsError::InvalidCommit(
                 "the committer is not a member".to_owned(),
@@ -253,6 +261,13 @@ pub fn apply_commit(
         return Err(MlsError::InvalidCommit(
             "only commits are accepted (proposals go inline in a commit)".to_owned(),
         ));
+    };
+    // An external committer takes the leftmost free leaf (its own old one, once a resync removes it).
+    let committer_index = match member_sender {
+        Some(index) => index,
+        None => group
+            .ext_commit_sender_index(&staged)
+            .map_err(|_| MlsError::Internal)?,
     };
     if staged
         .queued_proposals()
@@ -282,23 +297,52 @@ pub fn apply_commit(
     check_group_info(&crypto, &group, committer_index, group_info)?;
 
     let after = snapshot(&group, &storage)?;
-    let committer = before
+    let mut devices = BTreeSet::new();
+    if let Some(twice) = after
+        .members
+        .iter()
+        .find(|member| !devices.insert(&member.identity))
+    {
+        return Err(MlsError::InvalidCommit(format!(
+            "{} would hold two leaves (a rejoining device replaces its old leaf)",
+            twice.identity
+        )));
+    }
+    let committer = after
+        .members
         .iter()
         .find(|member| member.leaf_index == committer_index.u32())
         .map(|member| member.identity.clone())
-        .ok_or(MlsError::Internal)?;
-    let still_there: BTreeSet<&DeviceIdentity> =
-        after.members.iter().map(|m| &m.identity).collect();
+        .ok_or_else(|| {
+            MlsError::InvalidCommit("the committer is not a leaf of the new epoch".to_owned())
+        })?;
+    if member_sender.is_none() && !before.iter().any(|member| member.identity == committer) {
+        return Err(MlsError::InvalidCommit(
+            "only a device that is a leaf may rejoin by external commit".to_owned(),
+        ));
+    }
+    let known: BTreeSet<(&DeviceIdentity, &[u8])> = before
+        .iter()
+        .map(|member| (&member.identity, member.signature_key.as_slice()))
+        .collect();
+    let new_leaves = after
+        .members
+        .iter()
+        .filter(|member| !known.contains(&(&member.identity, member.signature_key.as_slice())))
+        .cloned()
+        .collect();
     let removed = before
         .into_iter()
         .map(|member| member.identity)
-        .filter(|identity| !still_there.contains(identity))
+        .filter(|identity| !devices.contains(identity))
         .collect();
     Ok(AcceptedCommit {
         group: after,
         committer,
+        external: member_sender.is_none(),
         added,
         removed,
+        new_leaves,
     })
 }
 
@@ -379,6 +423,19 @@ fn check_group_info(
         ));
     }
     Ok(())
+}
+
+/// The TLS encoding of the group's ratchet tree (for a member that rejoins by external commit: openmls'
+/// GroupInfo carries no tree by default).
+pub fn ratchet_tree(public_state: &[u8]) -> Result<Vec<u8>, MlsError> {
+    let (group_id, storage) = decode_state(public_state)?;
+    let group = PublicGroup::load(&storage, &group_id)
+        .map_err(|_| MlsError::Internal)?
+        .ok_or(MlsError::Internal)?;
+    group
+        .export_ratchet_tree()
+        .tls_serialize_detached()
+        .map_err(|_| MlsError::Internal)
 }
 
 /// Checks an application message before it is stored (the server cannot decrypt it): an `MLSMessage` holding a

@@ -154,6 +154,46 @@ impl Client {
         group.merge_staged_commit(provider, *staged).unwrap();
     }
 
+    /// Rejoins from the group's GroupInfo and ratchet tree with a fresh state (an external commit; openmls adds
+    /// the Remove of this device's old leaf itself): the commit and the new GroupInfo.
+    fn rejoin(&mut self, group_info: &[u8], tree: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        self.provider = OpenMlsRustCrypto::default();
+        let MlsMessageBodyIn::GroupInfo(info) =
+            MlsMessageIn::tls_deserialize_exact_bytes(group_info)
+                .unwrap()
+                .extract()
+        else {
+            panic!("not a GroupInfo");
+        };
+        let join = MlsGroupJoinConfig::builder()
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build();
+        let (group, bundle) = MlsGroup::external_commit_builder()
+            .with_ratchet_tree(RatchetTreeIn::tls_deserialize_exact_bytes(tree).unwrap())
+            .with_config(join)
+            .build_group(&self.provider, info, self.credential.clone())
+            .unwrap()
+            .load_psks(self.provider.storage())
+            .unwrap()
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .unwrap()
+            .finalize(&self.provider)
+            .unwrap();
+        self.group = Some(group);
+        self.group
+            .as_mut()
+            .unwrap()
+            .merge_pending_commit(&self.provider)
+            .unwrap();
+        let (commit, _, _) = bundle.into_contents();
+        (bytes(&commit), self.group_info())
+    }
+
     fn epoch(&self) -> u64 {
         self.group.as_ref().unwrap().epoch().as_u64()
     }
@@ -392,4 +432,84 @@ fn application_messages_are_private_messages_of_their_group() {
         application_message_epoch(b"junk", &created.group_id),
         Err(MlsError::Malformed(_))
     ));
+}
+
+#[test]
+fn a_member_that_lost_its_state_rejoins_by_external_commit_and_nobody_else_can() {
+    let mut alice = client("u_alice", "laptop");
+    let mut bob = client("u_bob", "phone");
+    let (info, tree) = alice.create();
+    let created = create_group(&info, &tree, &alice.identity).unwrap();
+    let (commit, welcome, info) = alice.add(&[bob.key_package()]);
+    let added = apply_commit(&created.public_state, &commit, Some(&welcome), &info).unwrap();
+    bob.join(&welcome, &alice.tree());
+
+    // Bob loses his state and rejoins from the server's GroupInfo and tree: his old leaf is replaced, nobody is
+    // added or removed, and Alice follows.
+    let server_tree = e2ee_mls::ratchet_tree(&added.group.public_state).unwrap();
+    assert_eq!(
+        server_tree,
+        alice.tree(),
+        "the server's tree is the members' tree"
+    );
+    let (commit, info) = bob.rejoin(&info, &server_tree);
+    let rejoined = apply_commit(&added.group.public_state, &commit, None, &info).unwrap();
+    assert!(rejoined.external);
+    assert_eq!(rejoined.committer, bob.identity);
+    assert_eq!(
+        identities(&rejoined.group),
+        ["u_alice/laptop", "u_bob/phone"]
+    );
+    assert!(rejoined.added.is_empty() && rejoined.removed.is_empty());
+    assert!(
+        rejoined.new_leaves.is_empty(),
+        "same device, same signature key"
+    );
+    alice.receive_commit(&commit);
+    assert_eq!((alice.epoch(), bob.epoch()), (2, 2));
+
+    // Carol, not a member, cannot join by external commit.
+    let mut carol = client("u_carol", "tablet");
+    let info = alice.group_info();
+    let (commit, carol_info) = carol.rejoin(&info, &alice.tree());
+    let refused = apply_commit(&rejoined.group.public_state, &commit, None, &carol_info);
+    assert!(
+        matches!(refused, Err(MlsError::InvalidCommit(_))),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_device_never_holds_two_leaves_and_new_signature_keys_are_reported() {
+    let mut alice = client("u_alice", "laptop");
+    let bob = client("u_bob", "phone");
+    let (info, tree) = alice.create();
+    let created = create_group(&info, &tree, &alice.identity).unwrap();
+    // Two leaves naming Bob's one device (under two signature keys; openmls itself refuses one key twice).
+    let bob_again = client("u_bob", "phone");
+    let (commit, welcome, info) = alice.add(&[bob.key_package(), bob_again.key_package()]);
+    let refused = apply_commit(&created.public_state, &commit, Some(&welcome), &info);
+    assert!(
+        matches!(&refused, Err(MlsError::InvalidCommit(why)) if why.contains("two leaves")),
+        "{refused:?}"
+    );
+
+    // The leaves an add brings in are reported (the server checks them against the directory).
+    let mut alice = client("u_alice", "laptop");
+    let (info, tree) = alice.create();
+    let created = create_group(&info, &tree, &alice.identity).unwrap();
+    let (commit, welcome, info) = alice.add(&[bob.key_package()]);
+    let added = apply_commit(&created.public_state, &commit, Some(&welcome), &info).unwrap();
+    assert_eq!(added.new_leaves.len(), 1);
+    assert_eq!(added.new_leaves[0].identity, bob.identity);
+    assert_eq!(added.new_leaves[0].signature_key, bob.signer.public());
+    // Rejoining under another signature key leaves the old leaf in place (openmls replaces the leaf of the same
+    // key): two leaves of one device, refused.
+    let mut bob_elsewhere = client("u_bob", "phone");
+    let (commit, info) = bob_elsewhere.rejoin(&info, &alice.tree());
+    let refused = apply_commit(&added.group.public_state, &commit, None, &info);
+    assert!(
+        matches!(&refused, Err(MlsError::InvalidCommit(why)) if why.contains("two leaves")),
+        "{refused:?}"
+    );
 }

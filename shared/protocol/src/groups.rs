@@ -28,8 +28,10 @@ pub struct GroupView {
     /// The log position of the row that started this epoch.
     pub seq: u64,
     pub members: Vec<GroupMemberView>,
-    /// Base64 GroupInfo of this epoch (a member that lost its state rejoins from it).
+    /// Base64 GroupInfo of this epoch (a member that lost its state rejoins from it by external commit).
     pub group_info: String,
+    /// Base64 TLS encoding of this epoch's ratchet tree (what the rejoin needs beside the GroupInfo).
+    pub ratchet_tree: String,
 }
 
 /// `POST /api/groups/{groupId}/commits`: a commit bundle for the current epoch.

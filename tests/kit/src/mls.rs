@@ -208,3 +208,41 @@ impl TestDevice {
             .clone()
     }
 }
+
+impl TestDevice {
+    /// Rejoins a group by external commit with a fresh state, as after losing it (openmls replaces the leaf
+    /// of this signature key): the merged group and the commit (an `MLSMessage`).
+    pub fn rejoin(&mut self, group_info: &[u8], ratchet_tree: &[u8]) -> (MlsGroup, Vec<u8>) {
+        use openmls::prelude::tls_codec::DeserializeBytes as _;
+        self.provider = OpenMlsRustCrypto::default();
+        let MlsMessageBodyIn::GroupInfo(info) =
+            MlsMessageIn::tls_deserialize_exact_bytes(group_info)
+                .unwrap()
+                .extract()
+        else {
+            panic!("not a GroupInfo");
+        };
+        let join = MlsGroupJoinConfig::builder()
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build();
+        let (mut group, bundle) = MlsGroup::external_commit_builder()
+            .with_ratchet_tree(RatchetTreeIn::tls_deserialize_exact_bytes(ratchet_tree).unwrap())
+            .with_config(join)
+            .build_group(&self.provider, info, self.credential.clone())
+            .unwrap()
+            .load_psks(self.provider.storage())
+            .unwrap()
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .unwrap()
+            .finalize(&self.provider)
+            .unwrap();
+        group.merge_pending_commit(&self.provider).unwrap();
+        let (commit, _, _) = bundle.into_contents();
+        (group, commit.to_bytes().unwrap())
+    }
+}

@@ -52,8 +52,9 @@ fn members(snapshot: &[e2ee_mls::GroupMember]) -> Vec<GroupDevice> {
         .collect()
 }
 
-fn group_view(group: &GroupEpoch) -> GroupView {
-    GroupView {
+fn group_view(group: &GroupEpoch) -> Result<GroupView, ApiError> {
+    let tree = e2ee_mls::ratchet_tree(&group.public_state).map_err(ApiError::internal)?;
+    Ok(GroupView {
         group_id: group.group_id.clone(),
         epoch: group.epoch,
         seq: group.seq,
@@ -66,7 +67,8 @@ fn group_view(group: &GroupEpoch) -> GroupView {
             })
             .collect(),
         group_info: STANDARD.encode(&group.group_info),
-    }
+        ratchet_tree: STANDARD.encode(tree),
+    })
 }
 
 fn entry_view(entry: &LogEntry) -> GroupLogEntryView {
@@ -185,19 +187,20 @@ pub async fn create_group(state: Arc<AppState>, request: Request) -> HandlerResu
             members: members(&created.members),
         })
         .await?;
-    Ok(json_response(StatusCode::CREATED, &group_view(&group)))
+    Ok(json_response(StatusCode::CREATED, &group_view(&group)?))
 }
 
 /// `GET /api/groups/{groupId}` (device token of a member): the current epoch, members and GroupInfo.
 pub async fn get_group(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, _) = active_device(&state, &request).await?;
     let group = group_of_member(&state, &request, &caller).await?;
-    Ok(json_response(StatusCode::OK, &group_view(&group)))
+    Ok(json_response(StatusCode::OK, &group_view(&group)?))
 }
 
 /// `POST /api/groups/{groupId}/commits` (device token of a member): a commit bundle of the caller for the
-/// current epoch, validated against the group's public state; every added device must be an active device of
-/// the directory under the signature key its leaf carries. One commit wins each epoch.
+/// current epoch (or the caller's external commit rejoining after state loss), validated against the group's
+/// public state; every leaf it brings in must be an active device of the directory under the signature key
+/// that leaf carries. One commit wins each epoch.
 pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, _) = active_device(&state, &request).await?;
     let group = group_of_member(&state, &request, &caller).await?;
@@ -228,7 +231,7 @@ pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResul
             "the commit is signed by another member's leaf",
         ));
     }
-    check_added_devices(&state, &accepted).await?;
+    check_new_leaves(&state, &accepted).await?;
     let entry = state
         .stores
         .groups
@@ -254,29 +257,24 @@ pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResul
     Ok(json_response(StatusCode::CREATED, &entry_view(&entry)))
 }
 
-/// No ghost devices: every device a commit adds is an active device of the directory, and its leaf carries the
-/// signature key that device registered (and that its certificate covers).
-async fn check_added_devices(state: &AppState, accepted: &AcceptedCommit) -> Result<(), ApiError> {
-    for added in &accepted.added {
-        let leaf_key = accepted
-            .group
-            .members
-            .iter()
-            .find(|member| member.identity == added.identity)
-            .map(|member| member.signature_key.as_slice());
+/// No ghost devices: every leaf the commit brings in (an added device, a rejoined device, a new signature key)
+/// is an active device of the directory under the signature key that device registered (and that its
+/// certificate covers).
+async fn check_new_leaves(state: &AppState, accepted: &AcceptedCommit) -> Result<(), ApiError> {
+    for leaf in &accepted.new_leaves {
         let registered = state
             .stores
             .devices
-            .get(&added.identity.user_id, &added.identity.device_id)
+            .get(&leaf.identity.user_id, &leaf.identity.device_id)
             .await?
             .filter(|device| device.status == DeviceStatus::Active)
             .map(|device| device.signature_key);
-        if leaf_key.is_none() || leaf_key != registered.as_deref() {
+        if registered.as_deref() != Some(leaf.signature_key.as_slice()) {
             return Err(ApiError::unprocessable(
                 "unknown_device",
                 format!(
-                    "the commit adds {}, which is not an active device with that signature key",
-                    added.identity
+                    "the commit brings in {}, which is not an active device with that signature key",
+                    leaf.identity
                 ),
             ));
         }
