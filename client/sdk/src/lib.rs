@@ -35,5 +35,6 @@ pub mod error;
 pub mod keyops;
 pub mod keyring;
 pub mod messages;
+pub mod mls;
 pub mod profile;
 pub mod text;

@@ -36,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+mod at_rest;
 mod device;
 mod encoding;
 mod envelope;
@@ -48,6 +49,7 @@ mod oaep;
 #[cfg(test)]
 mod wycheproof_tests;
 
+pub use at_rest::PassphraseKey;
 pub use device::{DeviceStatement, MAX_DEVICE_ID_BYTES, MAX_SIGNATURE_KEY_BYTES, is_device_id};
 pub use envelope::{
     CONTENT_ALG, ConversationEntries, ConversationError, ENVELOPE_VERSION, Envelope, EnvelopeParts,

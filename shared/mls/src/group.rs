@@ -110,21 +110,46 @@ fn members(group: &PublicGroup) -> Result<Vec<GroupMember>, MlsError> {
 /// The public state: `u32be(len) || group id`, then each storage entry as `u32be(len) key u32be(len) value`,
 /// sorted by key (the same group state always gives the same bytes).
 fn encode_state(group_id: &GroupId, storage: &MemoryStorage) -> Result<Vec<u8>, MlsError> {
+    let mut out = Vec::new();
+    push_field(&mut out, group_id.as_slice())?;
+    out.extend_from_slice(&encode_storage(storage)?);
+    Ok(out)
+}
+
+fn push_field(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), MlsError> {
+    let length = u32::try_from(bytes.len()).map_err(|_| MlsError::Internal)?;
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// An openmls `MemoryStorage` as bytes: its entries sorted by key, each `u32be(len) key u32be(len) value` (the
+/// server's public state after the group id; a client's whole MLS state, sealed at rest). Deleted entries are
+/// simply absent: what openmls deletes is not in the encoding.
+pub fn encode_storage(storage: &MemoryStorage) -> Result<Vec<u8>, MlsError> {
     let values = storage.values.read().map_err(|_| MlsError::Internal)?;
     let sorted: BTreeMap<&Vec<u8>, &Vec<u8>> = values.iter().collect();
     let mut out = Vec::new();
-    let mut field = |bytes: &[u8]| -> Result<(), MlsError> {
-        let length = u32::try_from(bytes.len()).map_err(|_| MlsError::Internal)?;
-        out.extend_from_slice(&length.to_be_bytes());
-        out.extend_from_slice(bytes);
-        Ok(())
-    };
-    field(group_id.as_slice())?;
     for (key, value) in sorted {
-        field(key)?;
-        field(value)?;
+        push_field(&mut out, key)?;
+        push_field(&mut out, value)?;
     }
     Ok(out)
+}
+
+/// The inverse of [`encode_storage`]. Only for bytes this system wrote (the store's state, a client's own
+/// sealed state): a defect is [`MlsError::Internal`].
+pub fn decode_storage(bytes: &[u8]) -> Result<MemoryStorage, MlsError> {
+    let mut rest = bytes;
+    let storage = MemoryStorage::default();
+    {
+        let mut values = storage.values.write().map_err(|_| MlsError::Internal)?;
+        while !rest.is_empty() {
+            let key = take_field(&mut rest)?;
+            values.insert(key, take_field(&mut rest)?);
+        }
+    }
+    Ok(storage)
 }
 
 /// One `u32be(len) || bytes` field off the front of `rest`.
@@ -143,15 +168,7 @@ fn take_field(rest: &mut &[u8]) -> Result<Vec<u8>, MlsError> {
 fn decode_state(bytes: &[u8]) -> Result<(GroupId, MemoryStorage), MlsError> {
     let mut rest = bytes;
     let group_id = GroupId::from_slice(&take_field(&mut rest)?);
-    let storage = MemoryStorage::default();
-    {
-        let mut values = storage.values.write().map_err(|_| MlsError::Internal)?;
-        while !rest.is_empty() {
-            let key = take_field(&mut rest)?;
-            values.insert(key, take_field(&mut rest)?);
-        }
-    }
-    Ok((group_id, storage))
+    Ok((group_id, decode_storage(rest)?))
 }
 
 fn snapshot(group: &PublicGroup, storage: &MemoryStorage) -> Result<GroupSnapshot, MlsError> {

@@ -17,7 +17,8 @@ mod key_package;
 pub use error::MlsError;
 pub use group::{
     AcceptedCommit, AddedMember, GroupMember, GroupSnapshot, MAX_GROUP_MESSAGE_BYTES,
-    application_message_epoch, apply_commit, create_group, ratchet_tree,
+    application_message_epoch, apply_commit, create_group, decode_storage, encode_storage,
+    ratchet_tree,
 };
 pub use identity::DeviceIdentity;
 pub use key_package::{

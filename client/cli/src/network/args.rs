@@ -61,6 +61,18 @@ pub enum NetworkCommand {
         #[arg(long, value_name = "VAR")]
         passphrase_env: Option<String>,
     },
+    /// Your MLS devices (multi-device, groups): `device init` on the account's first device.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// MLS group conversations: forward secrecy, post-compromise security, all of each member's devices.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Join pending groups (Welcomes), then process every group's new commits and messages.
+    Sync {
+        /// Read your passphrase from this environment variable instead of a prompt.
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
     /// Show the conversation with USER, decrypted and verified.
     ///
     /// Oldest first: the latest --limit messages, or all with --all. Every message says whether it
@@ -143,5 +155,84 @@ pub enum KeysCommand {
         /// Trust USER's current key (after comparing fingerprints).
         #[arg(long)]
         accept: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DeviceCommand {
+    /// Make this profile an MLS device, certified by your identity key on this device.
+    ///
+    /// Generates the device's signature key here, certifies it with your key (`keys init` first), registers
+    /// it and uploads key packages. The MLS state is stored sealed under your passphrase.
+    Init {
+        /// The device id (1-64 of A-Z a-z 0-9 _ -; default: a random one).
+        #[arg(long)]
+        device_id: Option<String>,
+        /// Read your passphrase from this environment variable instead of a prompt.
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// List your devices (or USER's) with their fingerprints and whether this device trusts them.
+    List {
+        /// Another user's devices.
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    /// Create a group with you (all your devices) and the members' devices; prints the group id.
+    Create {
+        #[arg(long)]
+        name: Option<String>,
+        /// A member's username (repeat for more).
+        #[arg(long = "member", value_name = "USER")]
+        members: Vec<String>,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// Add users (every certified device of each) to a group.
+    Add {
+        group: String,
+        #[arg(required = true)]
+        users: Vec<String>,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// Remove users (every device of each) from a group.
+    Remove {
+        group: String,
+        #[arg(required = true)]
+        users: Vec<String>,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// The group's member devices.
+    Members {
+        group: String,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// The groups this device is in.
+    List {
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// Send a message to a group (MESSAGE, or standard input).
+    Send {
+        group: String,
+        message: Option<String>,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// Process the group's new commits and messages and print the new messages.
+    Read {
+        group: String,
+        /// Every message this device has read in the group, not only new ones.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
     },
 }

@@ -13,7 +13,7 @@ use e2ee_client::profile::{self, Profile};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-pub use args::{KeysCommand, NetworkCommand};
+pub use args::{DeviceCommand, GroupCommand, KeysCommand, NetworkCommand};
 
 use crate::output;
 use crate::secret::{self, StdinUse};
@@ -164,8 +164,132 @@ fn read_message(message: Option<String>) -> Result<Zeroizing<Vec<u8>>> {
     Ok(bytes)
 }
 
+/// The MLS commands' common start: a session, then the device's MLS state unlocked.
+fn open_mls(
+    device: &Device,
+    passphrase_env: Option<&str>,
+    stdin: StdinUse,
+) -> Result<e2ee_client::mls::MlsState> {
+    device.require_session()?;
+    let passphrase = passphrase(passphrase_env, stdin)?;
+    e2ee_client::mls::MlsState::open(device.profile(), passphrase.as_bytes())
+}
+
+async fn execute_mls(
+    options: &GlobalOptions,
+    device: &mut Device,
+    command: NetworkCommand,
+) -> Result<()> {
+    match command {
+        NetworkCommand::Device(DeviceCommand::Init {
+            device_id,
+            passphrase_env,
+        }) => {
+            device.require_session()?;
+            let passphrase = passphrase(passphrase_env.as_deref(), StdinUse::Free)?;
+            let ring = device.unlock(passphrase.clone())?;
+            let device_id = device_id
+                .unwrap_or_else(|| format!("d{}", &e2ee_crypto::random_message_id()[..12]));
+            let (_, report) = device
+                .device_init(&ring, passphrase.as_bytes(), &device_id)
+                .await?;
+            emit(options, &report, || output::device_report(&report))
+        }
+        NetworkCommand::Device(DeviceCommand::List { user }) => {
+            let report = device.device_list(user.as_deref()).await?;
+            emit(options, &report, || output::device_list(&report))
+        }
+        NetworkCommand::Group(GroupCommand::Create {
+            name,
+            members,
+            passphrase_env,
+        }) => {
+            let mut state = open_mls(device, passphrase_env.as_deref(), StdinUse::Free)?;
+            let report = device
+                .group_create(&mut state, name.as_deref(), &members)
+                .await?;
+            emit(options, &report, || output::group_created(&report))
+        }
+        NetworkCommand::Group(GroupCommand::Add {
+            group,
+            users,
+            passphrase_env,
+        }) => {
+            let mut state = open_mls(device, passphrase_env.as_deref(), StdinUse::Free)?;
+            let report = device.group_add(&mut state, &group, &users).await?;
+            emit(options, &report, || output::group(&report))
+        }
+        NetworkCommand::Group(GroupCommand::Remove {
+            group,
+            users,
+            passphrase_env,
+        }) => {
+            let mut state = open_mls(device, passphrase_env.as_deref(), StdinUse::Free)?;
+            let report = device.group_remove(&mut state, &group, &users).await?;
+            emit(options, &report, || output::group(&report))
+        }
+        NetworkCommand::Group(GroupCommand::Members {
+            group,
+            passphrase_env,
+        }) => {
+            let mut state = open_mls(device, passphrase_env.as_deref(), StdinUse::Free)?;
+            let report = device.group_members(&mut state, &group).await?;
+            emit(options, &report, || output::group(&report))
+        }
+        NetworkCommand::Group(GroupCommand::List { passphrase_env }) => {
+            let state = open_mls(device, passphrase_env.as_deref(), StdinUse::Free)?;
+            let groups = device.group_list(&state)?;
+            emit(options, &serde_json::json!({ "groups": groups }), || {
+                output::group_list(&groups)
+            })
+        }
+        NetworkCommand::Group(GroupCommand::Send {
+            group,
+            message,
+            passphrase_env,
+        }) => {
+            let stdin = if message.is_some() {
+                StdinUse::Free
+            } else {
+                StdinUse::Busy
+            };
+            device.require_session()?;
+            let text = read_message(message)?;
+            let mut state = open_mls(device, passphrase_env.as_deref(), stdin)?;
+            let entry = device.group_send(&mut state, &group, &text).await?;
+            emit(options, &entry, || {
+                format!(
+                    "sent to group {group} (epoch {}, seq {})\n",
+                    entry.epoch, entry.seq
+                )
+            })
+        }
+        NetworkCommand::Group(GroupCommand::Read {
+            group,
+            all,
+            passphrase_env,
+        }) => {
+            let mut state = open_mls(device, passphrase_env.as_deref(), StdinUse::Free)?;
+            let report = device.group_read(&mut state, &group, all).await?;
+            emit(options, &report, || output::group_messages(&report))
+        }
+        NetworkCommand::Sync { passphrase_env } => {
+            let mut state = open_mls(device, passphrase_env.as_deref(), StdinUse::Free)?;
+            let report = device.sync(&mut state).await?;
+            emit(options, &report, || output::sync(&report))
+        }
+        _ => Err(ClientError::Usage("not an MLS command".into())),
+    }
+}
+
 async fn execute(options: &GlobalOptions, command: NetworkCommand) -> Result<()> {
     let mut device = open_device(options)?;
+    if matches!(
+        command,
+        NetworkCommand::Device(_) | NetworkCommand::Group(_) | NetworkCommand::Sync { .. }
+    ) {
+        return execute_mls(options, &mut device, command).await;
+    }
     match command {
         NetworkCommand::Register {
             username,
@@ -298,6 +422,9 @@ async fn execute(options: &GlobalOptions, command: NetworkCommand) -> Result<()>
             let mut ring = unlock_for_reading(&device, passphrase_env.as_deref())?;
             let report = device.history(&mut ring, &user, limit, all).await?;
             emit(options, &report, || output::history(&report))
+        }
+        NetworkCommand::Device(_) | NetworkCommand::Group(_) | NetworkCommand::Sync { .. } => {
+            execute_mls(options, &mut device, command).await
         }
     }
 }

@@ -6,8 +6,9 @@
 use std::fmt::Write as _;
 
 use e2ee_client::device::{
-    Account, ContactReport, ContactStatus, HistoryReport, KeyInfo, KeysReport, ReadReport,
-    RevokeReport, SendReport,
+    Account, ContactReport, ContactStatus, DeviceListReport, DeviceReport, GroupReadReport,
+    GroupReport, HistoryReport, KeyInfo, KeysReport, ReadReport, RevokeReport, SendReport,
+    SyncReport,
 };
 use e2ee_client::messages::{MessageReport, Verification, short};
 use e2ee_client::text::sanitize;
@@ -289,6 +290,128 @@ pub fn sent(report: &SendReport) -> String {
     }
     if !report.created {
         out.push_str("note: the server already had this message (idempotent retry)\n");
+    }
+    out
+}
+
+pub fn device_report(report: &DeviceReport) -> String {
+    format!(
+        "device {} of {} is {}; fingerprint {}\n{} key packages on the server{}\n",
+        report.device_id,
+        report.user_id,
+        report.status,
+        report.fingerprint,
+        report.key_packages,
+        if report.last_resort {
+            " (and a last-resort one)"
+        } else {
+            ""
+        }
+    )
+}
+
+pub fn device_list(report: &DeviceListReport) -> String {
+    let mut out = format!(
+        "devices of {} ({}):\n",
+        sanitize(&report.username),
+        report.user_id
+    );
+    for device in &report.devices {
+        let _ = writeln!(
+            out,
+            "  {} \"{}\" {} {} {}",
+            device.device_id,
+            sanitize(&device.display_name),
+            device.status,
+            device.fingerprint,
+            if device.trusted {
+                "certified"
+            } else {
+                "NOT CERTIFIED by a key you trust"
+            }
+        );
+    }
+    out
+}
+
+pub fn group_created(report: &GroupReport) -> String {
+    format!("{}\n{}", report.group_id, group(report))
+}
+
+pub fn group(report: &GroupReport) -> String {
+    let mut out = format!(
+        "group {}{} at epoch {}, {} member devices:\n",
+        report.group_id,
+        report
+            .name
+            .as_deref()
+            .map(|name| format!(" \"{}\"", sanitize(name)))
+            .unwrap_or_default(),
+        report.epoch,
+        report.members.len()
+    );
+    for member in &report.members {
+        let _ = writeln!(
+            out,
+            "  {} ({})",
+            sanitize(member.username.as_deref().unwrap_or(&member.user_id)),
+            member.device_id
+        );
+    }
+    out
+}
+
+pub fn group_list(groups: &[GroupReport]) -> String {
+    if groups.is_empty() {
+        return "this device is in no group\n".into();
+    }
+    groups.iter().map(group).collect()
+}
+
+pub fn group_messages(report: &GroupReadReport) -> String {
+    let mut out = String::new();
+    for message in &report.messages {
+        let from = format!(
+            "{} ({})",
+            sanitize(&message.sender),
+            sanitize(&message.sender_device)
+        );
+        match &message.text {
+            Some(text) => {
+                let _ = writeln!(out, "[{}] {from}: {}", message.epoch, sanitize(text));
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "[{}] {from}: FAILED: {}",
+                    message.epoch,
+                    sanitize(message.reason.as_deref().unwrap_or("unreadable"))
+                );
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("no new messages\n");
+    }
+    out
+}
+
+pub fn sync(report: &SyncReport) -> String {
+    let mut out = String::new();
+    for group_id in &report.joined {
+        let _ = writeln!(out, "joined group {group_id}");
+    }
+    for reason in &report.refused {
+        let _ = writeln!(out, "refused a Welcome: {}", sanitize(reason));
+    }
+    for group in &report.groups {
+        if !group.messages.is_empty() {
+            let _ = writeln!(out, "group {}:", group.group_id);
+            out.push_str(&group_messages(group));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("nothing new\n");
     }
     out
 }

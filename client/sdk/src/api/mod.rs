@@ -6,6 +6,7 @@
 //! the operations a user performs (seal, sign, verify, trust on first use).
 
 mod errors;
+mod mls;
 mod url;
 
 use std::time::Duration;
@@ -91,6 +92,16 @@ impl<'a, B: ?Sized> Call<'a, B> {
         Call {
             route,
             params: &[],
+            query: &[],
+            body: Some(body),
+        }
+    }
+
+    /// A request with path parameters and a JSON body.
+    fn body_at(route: Route, params: &'a [&'a str], body: &'a B) -> Self {
+        Call {
+            route,
+            params,
             query: &[],
             body: Some(body),
         }

@@ -11,7 +11,9 @@
 
 mod account;
 mod contacts;
+mod groups;
 mod keys;
+mod mls_devices;
 mod open;
 mod paging;
 mod read;
@@ -30,7 +32,11 @@ use crate::keyring::KeyRing;
 use crate::profile::{Profile, SeenMessages, SessionData};
 pub use account::Account;
 pub use contacts::{ContactReport, ContactStatus};
+pub use groups::{GroupMessage, GroupReadReport, GroupReport, SyncReport};
 pub use keys::{KeyInfo, KeysReport, OwnKey, RevokeReport};
+pub use mls_devices::{
+    CertifiedDevice, DeviceListReport, DeviceReport, ListedDevice, device_fingerprint,
+};
 use open::DirectoryEntry;
 pub use paging::MAX_PAGES;
 pub use read::{HistoryReport, ReadReport};
@@ -60,6 +66,8 @@ pub struct Device {
     directory: HashMap<String, DirectoryEntry>,
     /// Usernames learnt from lookups during this run (user id → username).
     names: HashMap<String, String>,
+    /// Each user's certified MLS devices, checked once per run (user id → devices).
+    certified: HashMap<String, Vec<CertifiedDevice>>,
 }
 
 impl Device {
@@ -104,6 +112,7 @@ impl Device {
             seen_changed: false,
             directory: HashMap::new(),
             names: HashMap::new(),
+            certified: HashMap::new(),
         })
     }
 

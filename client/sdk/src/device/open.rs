@@ -31,7 +31,7 @@ pub(super) struct DirectoryEntry {
 impl Device {
     /// The keys of `user_id` (every status), fetched once per run. A user without keys (or without an active
     /// key: the server then lists none) has an empty entry.
-    async fn directory(&mut self, user_id: &str) -> Result<&DirectoryEntry> {
+    pub(super) async fn directory(&mut self, user_id: &str) -> Result<&DirectoryEntry> {
         if !self.directory.contains_key(user_id) {
             let entry = match self.client.public_key(user_id, true).await {
                 Ok(response) => {

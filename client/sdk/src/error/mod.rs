@@ -17,7 +17,8 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 3;
     /// Not logged in, session expired, wrong username or password (HTTP 401).
     pub const AUTH: u8 = 4;
-    /// A contact's key changed since it was first seen; nothing was sent.
+    /// Trust refused: a contact's key changed since it was first seen, or a device, key package or commit
+    /// is not covered by a valid certificate of its user's pinned key; nothing was sent or changed.
     pub const KEY_CHANGED: u8 = 5;
     /// The passphrase does not unlock the private key on this device.
     pub const PASSPHRASE: u8 = 6;
@@ -178,6 +179,18 @@ pub enum ClientError {
     /// A missing or invalid argument (no server URL, bad profile name, empty message, ...).
     #[error("{0}")]
     Usage(String),
+    /// A device, key package, leaf or commit this device does not trust (no valid certificate from the
+    /// user's pinned identity key, or a commit no member made): refused, nothing changed.
+    #[error("trust refused: {0}")]
+    Untrusted(String),
+    /// This profile has no MLS device yet.
+    #[error(
+        "profile {profile} has no MLS device yet: run `e2ee device init` (or `e2ee device request`)"
+    )]
+    NoDevice { profile: String },
+    /// An MLS operation failed on this device (the group state is unchanged).
+    #[error("MLS: {0}")]
+    Mls(String),
 }
 
 impl From<CryptoError> for ClientError {
@@ -250,7 +263,7 @@ impl ClientError {
             ClientError::RateLimited { .. } => exit::RATE_LIMITED,
             ClientError::IdentityChanged(_) => exit::KEY_CHANGED,
             ClientError::Api { status: 404, .. } | ClientError::UnknownUser(_) => exit::NOT_FOUND,
-            ClientError::KeyChanged(_) => exit::KEY_CHANGED,
+            ClientError::KeyChanged(_) | ClientError::Untrusted(_) => exit::KEY_CHANGED,
             ClientError::WrongPassphrase => exit::PASSPHRASE,
             ClientError::Usage(_) => exit::USAGE,
             _ => exit::OTHER,
@@ -278,6 +291,9 @@ impl ClientError {
             ClientError::Profile(_) => "profile",
             ClientError::Io { .. } => "io",
             ClientError::Usage(_) => "usage",
+            ClientError::Untrusted(_) => "trust_refused",
+            ClientError::NoDevice { .. } => "no_device",
+            ClientError::Mls(_) => "mls",
         }
     }
 }

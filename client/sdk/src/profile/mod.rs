@@ -6,6 +6,7 @@
 //!   session.json               0600   the session token and its expiry (secret)
 //!   contacts.json              0600   pinned keys and usernames of contacts (trust on first use)
 //!   seen.json                  0600   the signed messages already seen (sender, message id): replay detection
+//!   mls.sealed                 0600   the MLS device's state (openmls storage, groups), sealed under the passphrase
 //!   keys/                      0700
 //!     <keyid>.key              0600   private key, encrypted PKCS#8 PEM (PBKDF2-SHA256 + AES-256-CBC)
 //!     <keyid>.pub              0600   its SPKI PEM public key (so listing keys needs no passphrase)
@@ -15,6 +16,7 @@
 //! atomically (write to a temporary file, then rename); key files are never overwritten.
 
 mod files;
+mod mls_state;
 mod seen;
 
 use std::fs;
@@ -27,6 +29,7 @@ use zeroize::Zeroizing;
 use crate::contacts::Contacts;
 use crate::error::{ClientError, Result};
 use files::{ensure_private_dir, read_json, write_atomic, write_json_atomic, write_new_private};
+pub use mls_state::MLS_STATE_FILE;
 pub use seen::SeenMessages;
 
 pub const PROFILE_FILE: &str = "profile.json";

@@ -1,0 +1,289 @@
+//! This user's MLS devices: the first device certified by the identity key on this device (`device init`),
+//! device tokens, the key package supply, and the trust check every other device must pass — a certificate
+//! by its user's identity key as this device pinned it (docs/mls.md, "Device certificates").
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use e2ee_crypto::{DeviceStatement, KeyId};
+use e2ee_protocol::{
+    DeviceCertificateView, DeviceSessionRequest, DeviceView, RegisterDeviceRequest,
+    UploadKeyPackagesRequest, device_session_input,
+};
+use openmls_traits::signatures::Signer as _;
+use serde::Serialize;
+
+use super::Device;
+use crate::clock::now_millis;
+use crate::error::{ClientError, Result};
+use crate::keyring::KeyRing;
+use crate::mls::MlsState;
+
+/// One-time key packages kept on the server; topped up when fewer than [`KEY_PACKAGE_LOW`] are left.
+pub const KEY_PACKAGE_BATCH: usize = 50;
+pub const KEY_PACKAGE_LOW: u64 = 10;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceReport {
+    pub user_id: String,
+    pub device_id: String,
+    pub status: String,
+    /// Hex SHA-256 of the device's signature key, grouped: what a user compares when approving a device.
+    pub fingerprint: String,
+    pub key_packages: u64,
+    pub last_resort: bool,
+}
+
+/// One device of a user as `device list` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedDevice {
+    pub device_id: String,
+    pub display_name: String,
+    pub status: String,
+    pub fingerprint: String,
+    /// Certified by an identity key this device trusts for the user.
+    pub trusted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceListReport {
+    pub user_id: String,
+    pub username: String,
+    pub devices: Vec<ListedDevice>,
+}
+
+/// A device of a user as this device trusts it: certified by the user's pinned identity key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertifiedDevice {
+    pub user_id: String,
+    pub device_id: String,
+    pub signature_key: Vec<u8>,
+}
+
+/// The fingerprint of a device signature key: SHA-256, hex in groups of four.
+pub fn device_fingerprint(signature_key: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(signature_key);
+    let hex = hex::encode(digest);
+    hex.as_bytes()
+        .chunks(4)
+        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Device {
+    /// `e2ee device init`: this profile's MLS device, certified by the identity key on this device (the
+    /// account's first device), with a batch of key packages and a last-resort package on the server.
+    pub async fn device_init(
+        &mut self,
+        ring: &KeyRing,
+        passphrase: &[u8],
+        device_id: &str,
+    ) -> Result<(MlsState, DeviceReport)> {
+        let me = self.me()?;
+        if self.profile.load_mls_state(|_| true)?.is_some() {
+            return Err(ClientError::Usage(format!(
+                "profile {} already has an MLS device",
+                self.profile.name()
+            )));
+        }
+        let state = MlsState::create(passphrase, &me, device_id)?;
+        let issued_at = now_millis();
+        let identity = ring.current();
+        let signature_key = state.signer().public().to_vec();
+        let statement = DeviceStatement {
+            user_id: &me,
+            device_id,
+            signature_key: &signature_key,
+            issuer_key_id: identity.key_id(),
+            created_at: issued_at,
+        };
+        let certificate = DeviceCertificateView {
+            issuer_key_id: identity.key_id().to_string(),
+            issued_at,
+            signature: STANDARD.encode(statement.sign(identity)?),
+        };
+        // Saved before the server learns the key: a registered device whose private key was lost could not
+        // be used, nor registered again under its id.
+        state.save(&self.profile)?;
+        let registered = self
+            .client
+            .register_device(&RegisterDeviceRequest {
+                device_id: device_id.to_owned(),
+                display_name: device_id.to_owned(),
+                signature_key: STANDARD.encode(&signature_key),
+                certificate: Some(certificate),
+            })
+            .await;
+        let view = match registered {
+            Ok(view) => view,
+            Err(error) => {
+                self.profile.delete_mls_state()?;
+                return Err(error);
+            }
+        };
+        self.use_device_token(&state).await?;
+        let (key_packages, last_resort) = self.top_up_key_packages(&state).await?;
+        Ok((
+            state,
+            DeviceReport {
+                user_id: me,
+                device_id: view.device_id,
+                status: view.status,
+                fingerprint: device_fingerprint(&signature_key),
+                key_packages,
+                last_resort,
+            },
+        ))
+    }
+
+    /// `e2ee device list [--user USER]`: the user's devices (yours by default), each with its fingerprint and
+    /// whether this device trusts its certificate.
+    pub async fn device_list(&mut self, username: Option<&str>) -> Result<DeviceListReport> {
+        let me = self.me()?;
+        let (user_id, username) = match username {
+            Some(name) => {
+                let user = self.lookup(name).await?;
+                (user.user_id, user.username)
+            }
+            None => (me, self.profile.username().to_owned()),
+        };
+        let certified = self.certified_devices(&user_id).await?;
+        let listed = self.client.list_devices(&user_id).await?;
+        let devices = listed
+            .devices
+            .into_iter()
+            .map(|device| {
+                let key = STANDARD.decode(&device.signature_key).unwrap_or_default();
+                ListedDevice {
+                    trusted: certified
+                        .iter()
+                        .any(|c| c.device_id == device.device_id && c.signature_key == key),
+                    fingerprint: device_fingerprint(&key),
+                    device_id: device.device_id,
+                    display_name: crate::text::sanitize_line(&device.display_name),
+                    status: device.status,
+                }
+            })
+            .collect();
+        Ok(DeviceListReport {
+            user_id,
+            username,
+            devices,
+        })
+    }
+
+    /// Authenticates as this device from now on: a device token (signed with the device's key, asked for
+    /// with the user session) replaces the user token for every request of this run.
+    pub async fn use_device_token(&mut self, state: &MlsState) -> Result<()> {
+        self.me()?;
+        let created_at = now_millis();
+        let input = device_session_input(&state.meta.user_id, &state.meta.device_id, created_at);
+        let signature = state
+            .signer()
+            .sign(&input)
+            .map_err(|e| ClientError::Mls(format!("cannot sign the device session: {e:?}")))?;
+        let session = self
+            .client
+            .device_session(&DeviceSessionRequest {
+                device_id: state.meta.device_id.clone(),
+                created_at,
+                signature: STANDARD.encode(signature),
+            })
+            .await?;
+        self.client.set_token(Some(session.token));
+        Ok(())
+    }
+
+    /// Uploads key packages when the server holds fewer than [`KEY_PACKAGE_LOW`] one-time packages, and a
+    /// last-resort package when it has none (a used one is replaced by the next upload). The state is saved
+    /// before uploading (the packages' private keys live in it). Returns the supply after.
+    pub async fn top_up_key_packages(&mut self, state: &MlsState) -> Result<(u64, bool)> {
+        let supply = self.client.key_package_supply().await?;
+        let mut packages = Vec::new();
+        if supply.one_time < KEY_PACKAGE_LOW {
+            let missing = usize::try_from(supply.one_time).unwrap_or(0);
+            packages.extend(state.key_packages(KEY_PACKAGE_BATCH.saturating_sub(missing), false)?);
+        }
+        if !supply.last_resort {
+            packages.extend(state.key_packages(1, true)?);
+        }
+        if packages.is_empty() {
+            return Ok((supply.one_time, supply.last_resort));
+        }
+        state.save(&self.profile)?;
+        let after = self
+            .client
+            .upload_key_packages(&UploadKeyPackagesRequest {
+                key_packages: packages,
+            })
+            .await?;
+        Ok((after.one_time, after.last_resort))
+    }
+
+    /// The user's active devices that this device trusts: each certified by an identity key of the user that
+    /// this device trusts for them — its own keys for its own user; a contact's pinned or accepted keys,
+    /// pinning the user's keys on first use as for a message's sender. Devices without such a certificate
+    /// are left out: whatever names them is refused.
+    pub(super) async fn certified_devices(
+        &mut self,
+        user_id: &str,
+    ) -> Result<Vec<CertifiedDevice>> {
+        let me = self.me()?;
+        self.directory(user_id).await?;
+        let own_keys = user_id == me && self.profile.current_key().is_some();
+        if !own_keys {
+            self.pin_sender_on_first_use(user_id);
+            self.save_contacts()?;
+        }
+        let devices = self.client.list_devices(user_id).await?;
+        Ok(devices
+            .devices
+            .iter()
+            .filter(|device| device.status == "active" && device.user_id == user_id)
+            .filter_map(|device| self.verify_certificate(device, own_keys))
+            .collect())
+    }
+
+    /// The device, if its certificate verifies under an unrevoked identity key this device trusts for its
+    /// user (the directory entry of the user is loaded).
+    fn verify_certificate(&self, device: &DeviceView, own_keys: bool) -> Option<CertifiedDevice> {
+        let certificate = device.certificate.as_ref()?;
+        let signature_key = STANDARD.decode(&device.signature_key).ok()?;
+        let signature = STANDARD.decode(&certificate.signature).ok()?;
+        let issuer = KeyId::parse(&certificate.issuer_key_id).ok()?;
+        let issuer_id = issuer.to_string();
+        let trusted = if own_keys {
+            self.profile.local_key(&issuer_id).is_some()
+        } else {
+            self.contacts
+                .get(&device.user_id)
+                .is_some_and(|contact| contact.trusts(&issuer_id))
+        };
+        if !trusted {
+            return None;
+        }
+        let key = self
+            .directory
+            .get(&device.user_id)?
+            .keys
+            .iter()
+            .find(|key| key.key_id == issuer_id && !key.revoked)?;
+        let statement = DeviceStatement {
+            user_id: &device.user_id,
+            device_id: &device.device_id,
+            signature_key: &signature_key,
+            issuer_key_id: issuer,
+            created_at: certificate.issued_at,
+        };
+        statement.verify(&key.key, &signature).ok()?;
+        Some(CertifiedDevice {
+            user_id: device.user_id.clone(),
+            device_id: device.device_id.clone(),
+            signature_key,
+        })
+    }
+}

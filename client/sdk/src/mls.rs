@@ -1,0 +1,343 @@
+//! This device's MLS state (docs/mls.md, "Clients"): the openmls storage (its signature key, key packages'
+//! private halves, every group's secrets), plus which groups it is in and how far it has read each log —
+//! loaded from the profile's `mls.sealed`, sealed under the profile passphrase, and saved whole after every
+//! operation. openmls deletes an epoch's secrets when it moves on; the next save no longer holds them.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use e2ee_crypto::PassphraseKey;
+use e2ee_mls::{CIPHERSUITE, DeviceIdentity};
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::{MemoryStorage, RustCrypto};
+use openmls_traits::OpenMlsProvider;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::{ClientError, Result};
+use crate::profile::Profile;
+
+/// What the sealed blob is (bound as AAD: the blob cannot be passed off as anything else).
+const STATE_CONTEXT: &[u8] = b"e2ee mls state v1";
+const META_VERSION: u32 = 1;
+/// Application messages of this many epochs before the current one still decrypt (the server accepts posts
+/// for the current epoch and the 2 before it).
+pub const MAX_PAST_EPOCHS: usize = 2;
+
+/// openmls' provider over this device's storage.
+#[derive(Default)]
+pub struct MlsProvider {
+    crypto: RustCrypto,
+    storage: MemoryStorage,
+}
+
+impl OpenMlsProvider for MlsProvider {
+    type CryptoProvider = RustCrypto;
+    type RandProvider = RustCrypto;
+    type StorageProvider = MemoryStorage;
+
+    fn storage(&self) -> &Self::StorageProvider {
+        &self.storage
+    }
+
+    fn crypto(&self) -> &Self::CryptoProvider {
+        &self.crypto
+    }
+
+    fn rand(&self) -> &Self::RandProvider {
+        &self.crypto
+    }
+}
+
+/// One group as this device keeps track of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The last log position processed (`None`: from the start of what this device may read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+    /// Application messages sent since this device's last leaf update (post-compromise security).
+    #[serde(default)]
+    pub sent_since_update: u32,
+    /// When this device last updated its leaf (or joined), ms since the epoch.
+    #[serde(default)]
+    pub updated_at: i64,
+    /// The messages read (and sent) here, oldest first, at most [`MAX_KEPT_MESSAGES`]: MLS deletes a
+    /// message's key once used, so what was read is kept (sealed with the rest of the state).
+    #[serde(default)]
+    pub messages: Vec<GroupMessage>,
+}
+
+/// One message of a group as this device read it. `status`: `ok` (decrypted, from a certified member
+/// device) or `failed` (with the reason; nothing is dropped silently).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMessage {
+    pub seq: u64,
+    pub sender: String,
+    pub sender_device: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    pub epoch: u64,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The most messages kept per group for `group read --all` (oldest dropped first).
+pub const MAX_KEPT_MESSAGES: usize = 1000;
+
+/// What `mls.sealed` holds besides the openmls storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MlsMeta {
+    pub version: u32,
+    pub user_id: String,
+    pub device_id: String,
+    /// Base64 of the device's Ed25519 signature public key.
+    pub signature_key: String,
+    /// Group id (lowercase hex) → what this device tracks of it.
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupMeta>,
+}
+
+/// The unlocked MLS state of this profile's device.
+pub struct MlsState {
+    provider: MlsProvider,
+    key: PassphraseKey,
+    signer: SignatureKeyPair,
+    pub meta: MlsMeta,
+}
+
+impl std::fmt::Debug for MlsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MlsState")
+            .field("device", &self.identity().to_string())
+            .field("groups", &self.meta.groups.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn mls_error(context: &str, error: impl std::fmt::Display) -> ClientError {
+    ClientError::Mls(format!("{context}: {error}"))
+}
+
+fn looks_sealed(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"e2ee-at-rest-v1")
+}
+
+impl MlsState {
+    /// A new device state: a fresh Ed25519 signature key, sealed under `passphrase` (not saved yet).
+    pub fn create(passphrase: &[u8], user_id: &str, device_id: &str) -> Result<Self> {
+        DeviceIdentity::new(user_id, device_id)
+            .map_err(|e| ClientError::Usage(format!("device id {device_id:?}: {e}")))?;
+        let key = PassphraseKey::generate(passphrase)?;
+        let provider = MlsProvider::default();
+        let signer = SignatureKeyPair::new(CIPHERSUITE.signature_algorithm())
+            .map_err(|e| mls_error("cannot generate the signature key", format!("{e:?}")))?;
+        signer
+            .store(provider.storage())
+            .map_err(|e| mls_error("cannot store the signature key", e))?;
+        let meta = MlsMeta {
+            version: META_VERSION,
+            user_id: user_id.to_owned(),
+            device_id: device_id.to_owned(),
+            signature_key: STANDARD.encode(signer.public()),
+            groups: BTreeMap::new(),
+        };
+        Ok(MlsState {
+            provider,
+            key,
+            signer,
+            meta,
+        })
+    }
+
+    /// The profile's state unlocked with `passphrase` ([`ClientError::WrongPassphrase`] if it does not;
+    /// [`ClientError::NoDevice`] if the profile has none).
+    pub fn open(profile: &Profile, passphrase: &[u8]) -> Result<Self> {
+        let sealed = Self::sealed(profile)?;
+        let key = PassphraseKey::for_blob(passphrase, &sealed)?;
+        Self::unseal(profile, key, &sealed)
+    }
+
+    /// The state as last saved (after a commit the server refused: the in-memory merge is dropped).
+    pub fn reload(&mut self, profile: &Profile) -> Result<()> {
+        let sealed = Self::sealed(profile)?;
+        *self = Self::unseal(profile, self.key.clone(), &sealed)?;
+        Ok(())
+    }
+
+    fn sealed(profile: &Profile) -> Result<Vec<u8>> {
+        profile
+            .load_mls_state(looks_sealed)?
+            .ok_or_else(|| ClientError::NoDevice {
+                profile: profile.name().to_owned(),
+            })
+    }
+
+    fn unseal(profile: &Profile, key: PassphraseKey, sealed: &[u8]) -> Result<Self> {
+        let plain = key.open(STATE_CONTEXT, sealed)?;
+        let damaged =
+            || ClientError::Profile(format!("{} is damaged", crate::profile::MLS_STATE_FILE));
+        let (length, rest) = plain.split_at_checked(4).ok_or_else(damaged)?;
+        let length = usize::try_from(u32::from_be_bytes(
+            length.try_into().map_err(|_| damaged())?,
+        ))
+        .map_err(|_| damaged())?;
+        let (meta, storage) = rest.split_at_checked(length).ok_or_else(damaged)?;
+        let meta: MlsMeta = serde_json::from_slice(meta).map_err(|_| damaged())?;
+        if meta.version != META_VERSION
+            || Some(meta.user_id.as_str()) != profile.data.user_id.as_deref()
+        {
+            return Err(ClientError::Profile(format!(
+                "{} belongs to another account or version",
+                crate::profile::MLS_STATE_FILE
+            )));
+        }
+        let provider = MlsProvider {
+            crypto: RustCrypto::default(),
+            storage: e2ee_mls::decode_storage(storage).map_err(|_| damaged())?,
+        };
+        let public = STANDARD
+            .decode(&meta.signature_key)
+            .map_err(|_| damaged())?;
+        let signer = SignatureKeyPair::read(
+            provider.storage(),
+            &public,
+            CIPHERSUITE.signature_algorithm(),
+        )
+        .ok_or_else(damaged)?;
+        Ok(MlsState {
+            provider,
+            key,
+            signer,
+            meta,
+        })
+    }
+
+    /// Keeps a message read or sent in the group (for `group read --all`).
+    pub fn record(&mut self, group_id: &str, message: GroupMessage) {
+        if let Some(meta) = self.meta.groups.get_mut(group_id) {
+            meta.messages.push(message);
+            let excess = meta.messages.len().saturating_sub(MAX_KEPT_MESSAGES);
+            meta.messages.drain(..excess);
+        }
+    }
+
+    /// Every message kept for the group, oldest first.
+    pub fn history(&self, group_id: &str) -> Vec<GroupMessage> {
+        self.meta
+            .groups
+            .get(group_id)
+            .map(|meta| meta.messages.clone())
+            .unwrap_or_default()
+    }
+
+    /// Seals the whole state and replaces the profile's file with it.
+    pub fn save(&self, profile: &Profile) -> Result<()> {
+        let meta = serde_json::to_vec(&self.meta)
+            .map_err(|e| ClientError::Profile(format!("cannot encode the MLS state: {e}")))?;
+        let storage = Zeroizing::new(
+            e2ee_mls::encode_storage(self.provider.storage())
+                .map_err(|e| mls_error("cannot encode the MLS state", e))?,
+        );
+        let mut plain = Zeroizing::new(Vec::with_capacity(4 + meta.len() + storage.len()));
+        let length = u32::try_from(meta.len())
+            .map_err(|_| ClientError::Profile("the MLS state is too large".into()))?;
+        plain.extend_from_slice(&length.to_be_bytes());
+        plain.extend_from_slice(&meta);
+        plain.extend_from_slice(&storage);
+        let sealed = self.key.seal(STATE_CONTEXT, &plain)?;
+        profile.save_mls_state(&sealed)
+    }
+
+    pub fn provider(&self) -> &MlsProvider {
+        &self.provider
+    }
+
+    pub fn signer(&self) -> &SignatureKeyPair {
+        &self.signer
+    }
+
+    pub fn identity(&self) -> DeviceIdentity {
+        DeviceIdentity {
+            user_id: self.meta.user_id.clone(),
+            device_id: self.meta.device_id.clone(),
+        }
+    }
+
+    /// The device's credential: a basic credential `userId/deviceId` under its signature key.
+    pub fn credential(&self) -> CredentialWithKey {
+        CredentialWithKey {
+            credential: BasicCredential::new(self.identity().to_bytes()).into(),
+            signature_key: self.signer.public().into(),
+        }
+    }
+
+    /// `count` one-time key packages, or one last-resort package, as uploaded (base64 `MLSMessage`s).
+    pub fn key_packages(&self, count: usize, last_resort: bool) -> Result<Vec<String>> {
+        (0..count)
+            .map(|_| {
+                let mut builder = KeyPackage::builder();
+                if last_resort {
+                    let capabilities = Capabilities::new(
+                        None,
+                        None,
+                        Some(&[ExtensionType::LastResort]),
+                        None,
+                        None,
+                    );
+                    builder = builder
+                        .leaf_node_capabilities(capabilities)
+                        .mark_as_last_resort();
+                }
+                let bundle = builder
+                    .build(CIPHERSUITE, &self.provider, &self.signer, self.credential())
+                    .map_err(|e| mls_error("cannot build a key package", e))?;
+                let bytes = MlsMessageOut::from(bundle.key_package().clone())
+                    .to_bytes()
+                    .map_err(|e| mls_error("cannot encode a key package", e))?;
+                Ok(STANDARD.encode(bytes))
+            })
+            .collect()
+    }
+
+    /// The group, as this device last saved it.
+    pub fn group(&self, group_id: &str) -> Result<MlsGroup> {
+        let id = hex::decode(group_id)
+            .map_err(|_| ClientError::Usage(format!("invalid group id {group_id:?}")))?;
+        MlsGroup::load(self.provider.storage(), &GroupId::from_slice(&id))
+            .map_err(|e| mls_error("cannot load the group", e))?
+            .ok_or_else(|| {
+                ClientError::Usage(format!(
+                    "this device is not in group {group_id} (run `e2ee sync` if it was just added)"
+                ))
+            })
+    }
+}
+
+/// How this device's groups are configured: handshake messages as `PublicMessage` (the Delivery Service
+/// validates them), application messages as `PrivateMessage`, the ratchet tree inside Welcomes, and the
+/// past epochs the server still accepts messages for.
+pub fn create_config() -> MlsGroupCreateConfig {
+    MlsGroupCreateConfig::builder()
+        .ciphersuite(CIPHERSUITE)
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .max_past_epochs(MAX_PAST_EPOCHS)
+        .build()
+}
+
+/// The join side of [`create_config`].
+pub fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .max_past_epochs(MAX_PAST_EPOCHS)
+        .build()
+}
