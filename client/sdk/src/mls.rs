@@ -78,7 +78,10 @@ pub struct GroupMeta {
 #[serde(rename_all = "camelCase")]
 pub struct GroupMessage {
     pub seq: u64,
+    /// The sender's username as this device knows it (pinned, or looked up by name), else its user id.
     pub sender: String,
+    #[serde(default)]
+    pub sender_user_id: String,
     pub sender_device: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,

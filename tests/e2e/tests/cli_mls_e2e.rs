@@ -71,12 +71,16 @@ fn three_users_in_one_group_read_each_other_and_a_removed_member_reads_nothing_n
     let again = cli.json("bob", &unlocked(&["sync"]));
     assert_eq!(again["joined"], serde_json::json!([]));
 
+    // Bob compares Alice's fingerprint, which binds her name to the user id he pinned when he joined.
+    cli.json("bob", &["keys", "verify", &alice]);
+
     // Both ways.
     let hello = format!("hello bob {marker}");
     cli.json("alice", &unlocked(&["group", "send", &group, &hello]));
     let read = group_read(&cli, "bob", &group);
     assert_eq!(texts(&read), [hello.as_str()]);
     assert_eq!(read[0]["sender"], alice.as_str());
+    assert_eq!(read[0]["senderUserId"], alice_id.as_str());
     assert_eq!(read[0]["senderDevice"], "laptop");
     assert_eq!(read[0]["status"], "ok");
     let reply = format!("hi alice {marker}");

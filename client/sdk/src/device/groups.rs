@@ -470,7 +470,10 @@ impl Device {
             group_id,
             GroupMessage {
                 seq: entry.seq,
-                sender: self.username_of(&me.user_id).unwrap_or(me.user_id),
+                sender: self
+                    .username_of(&me.user_id)
+                    .unwrap_or_else(|| me.user_id.clone()),
+                sender_user_id: me.user_id,
                 sender_device: me.device_id,
                 text: Some(String::from_utf8_lossy(text).into_owned()),
                 epoch,
@@ -560,6 +563,7 @@ impl Device {
             Some(GroupMessage {
                 seq: entry.seq,
                 sender: sender.clone(),
+                sender_user_id: entry.sender_user_id.clone(),
                 sender_device: entry.sender_device_id.clone(),
                 text: None,
                 epoch: entry.epoch,
@@ -593,6 +597,7 @@ impl Device {
             ProcessedMessageContent::ApplicationMessage(message) => Ok(Some(GroupMessage {
                 seq: entry.seq,
                 sender,
+                sender_user_id: entry.sender_user_id.clone(),
                 sender_device: entry.sender_device_id.clone(),
                 text: Some(crate::text::sanitize(&String::from_utf8_lossy(
                     &message.into_bytes(),
