@@ -142,3 +142,131 @@ fn three_users_in_one_group_read_each_other_and_a_removed_member_reads_nothing_n
     let state = std::fs::read(cli.dir().join("alice/mls.sealed")).unwrap();
     assert!(state.starts_with(b"e2ee-at-rest-v1"));
 }
+
+async fn store(served: &e2ee_test_kit::env::Served) -> sqlx::SqliteConnection {
+    use sqlx::Connection as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(served.data_dir.join("e2ee.sqlite3"))
+        .busy_timeout(std::time::Duration::from_secs(10));
+    sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap()
+}
+
+/// Two users with MLS devices, and a group of Alice's.
+fn alice_bob_and_a_group() -> Option<(Profiles, e2ee_test_kit::env::Served, [String; 3], String)> {
+    let (cli, served, [(alice, _, _), (bob, bob_id, _)]) = Profiles::served_with(["alice", "bob"])?;
+    for profile in ["alice", "bob"] {
+        cli.json(
+            profile,
+            &unlocked(&["device", "init", "--device-id", "laptop"]),
+        );
+    }
+    let created = cli.json("alice", &unlocked(&["group", "create"]));
+    let group = created["groupId"].as_str().unwrap().to_owned();
+    Some((cli, served, [alice, bob, bob_id], group))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_package_of_a_device_the_user_never_certified_is_refused_and_the_group_unchanged() {
+    let Some((cli, served, [_, bob, bob_id], group)) = alice_bob_and_a_group() else {
+        return;
+    };
+    // The server (here: someone with its database) slips in a "ghost" device of Bob's, with a perfectly valid
+    // key package, but no certificate from Bob's identity key.
+    let ghost = e2ee_test_kit::mls::TestDevice::new(&bob_id, "ghost");
+    let now = i64::try_from(e2ee_test_kit::now_ms()).unwrap();
+    let mut db = store(&served).await;
+    sqlx::query::<sqlx::Sqlite>(
+        "INSERT INTO devices (user_id, device_id, display_name, signature_key, status, created_at, approved_at) \
+         VALUES (?, 'ghost', 'ghost', ?, 'active', ?, ?)",
+    )
+    .bind(&bob_id)
+    .bind(ghost.signature_key())
+    .bind(now)
+    .bind(now)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    sqlx::query::<sqlx::Sqlite>(
+        "INSERT INTO key_packages (key_package_ref, user_id, device_id, message, not_after, last_resort, uploaded_at) \
+         VALUES (?, ?, 'ghost', ?, ?, 0, ?)",
+    )
+    .bind(random_hex(32).into_bytes())
+    .bind(&bob_id)
+    .bind(ghost.key_package())
+    .bind(now + 86_400_000)
+    .bind(now)
+    .execute(&mut db)
+    .await
+    .unwrap();
+
+    // Alice's device sees a ghost among Bob's devices, and refuses to add Bob while the server offers it.
+    let listed = cli.json("alice", &["device", "list", "--user", &bob]);
+    let trusted: Vec<(&str, bool)> = listed["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["deviceId"].as_str().unwrap(),
+                d["trusted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        trusted.contains(&("laptop", true)) && trusted.contains(&("ghost", false)),
+        "{listed}"
+    );
+    let refused = cli.fails("alice", &unlocked(&["group", "add", &group, &bob]), 5);
+    assert!(
+        refused.contains("ghost") && refused.contains("never certified"),
+        "{refused}"
+    );
+    let members = cli.json("alice", &unlocked(&["group", "members", &group]));
+    assert_eq!(members["epoch"], 0, "{members}");
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_application_message_is_flagged_not_shown_twice() {
+    let Some((cli, served, [_, bob, _], group)) = alice_bob_and_a_group() else {
+        return;
+    };
+    cli.json("alice", &unlocked(&["group", "add", &group, &bob]));
+    cli.json("bob", &unlocked(&["sync"]));
+    let text = format!("only once {}", random_hex(4));
+    cli.json("alice", &unlocked(&["group", "send", &group, &text]));
+    assert_eq!(texts(&group_read(&cli, "bob", &group)), [text.as_str()]);
+
+    // The server replays the stored message as a new row of the log.
+    let mut db = store(&served).await;
+    let seq: i64 = sqlx::query_scalar::<sqlx::Sqlite, i64>(
+        "SELECT MAX(seq) FROM group_log WHERE group_id = ?",
+    )
+    .bind(&group)
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    let replayed = sqlx::query::<sqlx::Sqlite>(
+        "INSERT INTO group_log (group_id, seq, kind, epoch, commit_epoch, sender_user, sender_device, \
+         client_message_id, message, created_at) \
+         SELECT group_id, ?, kind, epoch, ?, sender_user, sender_device, 'replayed', message, created_at \
+         FROM group_log WHERE group_id = ? AND seq = ?",
+    )
+    .bind(seq + 1)
+    .bind(-(seq + 2))
+    .bind(&group)
+    .bind(seq)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(replayed.rows_affected(), 1);
+    let read = group_read(&cli, "bob", &group);
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0]["status"], "failed");
+    assert!(read[0].get("text").is_none());
+    let all = cli.json("bob", &unlocked(&["group", "read", &group, "--all"]));
+    let shown: Vec<&str> = texts(all["messages"].as_array().unwrap());
+    assert_eq!(shown.iter().filter(|t| **t == text.as_str()).count(), 1);
+}
