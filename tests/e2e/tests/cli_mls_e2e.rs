@@ -270,3 +270,128 @@ async fn a_replayed_application_message_is_flagged_not_shown_twice() {
     let shown: Vec<&str> = texts(all["messages"].as_array().unwrap());
     assert_eq!(shown.iter().filter(|t| **t == text.as_str()).count(), 1);
 }
+
+#[test]
+fn a_second_device_is_approved_joins_the_groups_and_is_revoked_and_concurrent_commits_both_land() {
+    let Some((cli, _served, [(alice, _, _), (bob, _, _), (carol, _, _), (dave, _, _)])) =
+        Profiles::served_with(["alice", "bob", "carol", "dave"])
+    else {
+        return;
+    };
+    for profile in ["alice", "bob", "carol", "dave"] {
+        cli.json(
+            profile,
+            &unlocked(&["device", "init", "--device-id", "laptop"]),
+        );
+    }
+    let created = cli.json("alice", &unlocked(&["group", "create", "--member", &bob]));
+    let group = created["groupId"].as_str().unwrap().to_owned();
+    cli.json("bob", &unlocked(&["sync"]));
+    cli.json("bob", &["keys", "verify", &alice]);
+
+    // Alice's phone: log in, ask to be a device; the laptop shows its fingerprint, then approves it.
+    cli.json(
+        "alice-phone",
+        &[
+            "login",
+            &alice,
+            "--password-env",
+            e2ee_test_kit::cli::PASSWORD,
+        ],
+    );
+    let requested = cli.json(
+        "alice-phone",
+        &unlocked(&["device", "request", "--device-id", "phone"]),
+    );
+    assert_eq!(requested["status"], "pending");
+    let pending = cli.json("alice", &unlocked(&["device", "approve"]));
+    assert_eq!(pending["devices"][0]["deviceId"], "phone");
+    assert_eq!(pending["devices"][0]["status"], "pending");
+    assert_eq!(
+        pending["devices"][0]["fingerprint"],
+        requested["fingerprint"]
+    );
+    let approved = cli.json("alice", &unlocked(&["device", "approve", "phone"]));
+    assert_eq!(approved["devices"][0]["status"], "active");
+    // The phone uploads key packages on its next sync; the laptop's next sync adds it to the group.
+    cli.json("alice-phone", &unlocked(&["sync"]));
+    cli.json("alice", &unlocked(&["sync"]));
+    let joined = cli.json("alice-phone", &unlocked(&["sync"]));
+    assert_eq!(joined["joined"], serde_json::json!([group]), "{joined}");
+
+    // What Bob sends, both of Alice's devices read; what the phone sends, Bob reads as from Alice's phone.
+    let to_both = format!("to both devices {}", random_hex(4));
+    cli.json("bob", &unlocked(&["group", "send", &group, &to_both]));
+    assert_eq!(
+        texts(&group_read(&cli, "alice-phone", &group)),
+        [to_both.as_str()]
+    );
+    assert_eq!(
+        texts(&group_read(&cli, "alice", &group)),
+        [to_both.as_str()]
+    );
+    let from_phone = format!("from the phone {}", random_hex(4));
+    cli.json(
+        "alice-phone",
+        &unlocked(&["group", "send", &group, &from_phone]),
+    );
+    let read = group_read(&cli, "bob", &group);
+    assert_eq!(texts(&read), [from_phone.as_str()]);
+    assert_eq!(
+        (read[0]["sender"].as_str(), read[0]["senderDevice"].as_str()),
+        (Some(alice.as_str()), Some("phone"))
+    );
+    // The laptop reads its own user's other device too.
+    assert_eq!(
+        texts(&group_read(&cli, "alice", &group)),
+        [from_phone.as_str()]
+    );
+
+    // Two members commit at the same time: both adds land (one of them after reading the other's commit).
+    let (add_carol, add_dave) = std::thread::scope(|scope| {
+        let carol = scope.spawn(|| {
+            cli.run(
+                "alice",
+                &unlocked(&["--json", "group", "add", &group, &carol]),
+                b"",
+            )
+        });
+        let dave = scope.spawn(|| {
+            cli.run(
+                "bob",
+                &unlocked(&["--json", "group", "add", &group, &dave]),
+                b"",
+            )
+        });
+        (carol.join().unwrap(), dave.join().unwrap())
+    });
+    assert!(
+        add_carol.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add_carol.stderr)
+    );
+    assert!(
+        add_dave.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add_dave.stderr)
+    );
+    let members = cli.json("bob", &unlocked(&["group", "members", &group]));
+    assert_eq!(members["members"].as_array().unwrap().len(), 5, "{members}");
+
+    // The laptop revokes the phone: it leaves the group and reads nothing new.
+    let revoked = cli.json("alice", &unlocked(&["device", "revoke", "phone"]));
+    assert_eq!(revoked["status"], "revoked");
+    let members = cli.json("alice", &unlocked(&["group", "members", &group]));
+    let devices: Vec<&str> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["deviceId"].as_str().unwrap())
+        .collect();
+    assert!(!devices.contains(&"phone"), "{members}");
+    let after = format!("after the phone {}", random_hex(4));
+    cli.json("bob", &unlocked(&["group", "send", &group, &after]));
+    let refused = cli.run("alice-phone", &unlocked(&["group", "read", &group]), b"");
+    assert!(!refused.status.success());
+    assert!(!contains(&refused.stdout, after.as_bytes()));
+}

@@ -172,6 +172,32 @@ pub enum DeviceCommand {
         #[arg(long, value_name = "VAR")]
         passphrase_env: Option<String>,
     },
+    /// On a new device (after `login`): register this profile as a pending device of your account.
+    ///
+    /// Prints the device's fingerprint: compare it when you approve the device on one that holds your key.
+    Request {
+        #[arg(long)]
+        device_id: Option<String>,
+        /// The passphrase that will seal this device's MLS state, from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// Certify a pending device of yours with your identity key (then it joins your groups).
+    ///
+    /// Without DEVICE_ID or --all, lists the pending devices and their fingerprints.
+    Approve {
+        device_id: Option<String>,
+        #[arg(long, conflicts_with = "device_id")]
+        all: bool,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// Revoke one of your devices: it leaves the directory and every group this device is in.
+    Revoke {
+        device_id: String,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
     /// List your devices (or USER's) with their fingerprints and whether this device trusts them.
     List {
         /// Another user's devices.

@@ -164,6 +164,11 @@ fn read_message(message: Option<String>) -> Result<Zeroizing<Vec<u8>>> {
     Ok(bytes)
 }
 
+/// A device id for a device the user did not name: `d` and 12 random hex digits.
+fn random_device_id() -> String {
+    format!("d{}", &e2ee_crypto::random_message_id()[..12])
+}
+
 /// The MLS commands' common start: a session, then the device's MLS state unlocked.
 fn open_mls(
     device: &Device,
@@ -193,6 +198,47 @@ async fn execute_mls(
             let (_, report) = device
                 .device_init(&ring, passphrase.as_bytes(), &device_id)
                 .await?;
+            emit(options, &report, || output::device_report(&report))
+        }
+        NetworkCommand::Device(DeviceCommand::Request {
+            device_id,
+            passphrase_env,
+        }) => {
+            device.require_session()?;
+            let passphrase = secret::obtain(
+                passphrase_env.as_deref(),
+                "passphrase",
+                true,
+                StdinUse::Free,
+            )?;
+            let device_id = device_id.unwrap_or_else(random_device_id);
+            let (_, report) = device
+                .device_request(passphrase.as_bytes(), &device_id)
+                .await?;
+            emit(options, &report, || output::device_report(&report))
+        }
+        NetworkCommand::Device(DeviceCommand::Approve {
+            device_id,
+            all,
+            passphrase_env,
+        }) => {
+            device.require_session()?;
+            let passphrase = passphrase(passphrase_env.as_deref(), StdinUse::Free)?;
+            let ring = device.unlock(passphrase.clone())?;
+            let state = e2ee_client::mls::MlsState::open(device.profile(), passphrase.as_bytes())?;
+            let reports = device
+                .device_approve(&ring, &state, device_id.as_deref(), all)
+                .await?;
+            emit(options, &serde_json::json!({ "devices": reports }), || {
+                reports.iter().map(output::device_report).collect()
+            })
+        }
+        NetworkCommand::Device(DeviceCommand::Revoke {
+            device_id,
+            passphrase_env,
+        }) => {
+            let mut state = open_mls(device, passphrase_env.as_deref(), StdinUse::Free)?;
+            let report = device.device_revoke(&mut state, &device_id).await?;
             emit(options, &report, || output::device_report(&report))
         }
         NetworkCommand::Device(DeviceCommand::List { user }) => {

@@ -3,11 +3,11 @@
 
 use e2ee_protocol::routes;
 use e2ee_protocol::{
-    AckWelcomeRequest, AckWelcomeResponse, ClaimKeyPackagesRequest, ClaimKeyPackagesResponse,
-    CommitBundleRequest, CreateGroupRequest, DeviceList, DeviceSessionRequest,
-    DeviceSessionResponse, DeviceView, GroupListPage, GroupLogEntryView, GroupLogPage,
-    GroupMessageRequest, GroupView, KeyPackageSupplyView, RegisterDeviceRequest,
-    UploadKeyPackagesRequest, WelcomeList,
+    AckWelcomeRequest, AckWelcomeResponse, ApproveDeviceRequest, ClaimKeyPackagesRequest,
+    ClaimKeyPackagesResponse, CommitBundleRequest, CreateGroupRequest, DeviceList,
+    DeviceSessionRequest, DeviceSessionResponse, DeviceView, GroupListPage, GroupLogEntryView,
+    GroupLogPage, GroupMessageRequest, GroupView, KeyPackageSupplyView, RegisterDeviceRequest,
+    RevokeDeviceRequest, UploadKeyPackagesRequest, WelcomeList,
 };
 
 use super::{Call, Client};
@@ -27,6 +27,20 @@ impl Client {
     ) -> Result<DeviceSessionResponse> {
         self.request(Call::body(routes::DEVICE_SESSION, request))
             .await
+    }
+
+    /// `POST /api/devices/approve` (device token of an active device): certifies a pending device.
+    pub async fn approve_device(&self, request: &ApproveDeviceRequest) -> Result<DeviceView> {
+        self.request(Call::body(routes::APPROVE_DEVICE, request))
+            .await
+    }
+
+    /// `POST /api/devices/revoke` (device token of an active device of the same user).
+    pub async fn revoke_device(&self, device_id: &str) -> Result<DeviceView> {
+        let body = RevokeDeviceRequest {
+            device_id: device_id.to_owned(),
+        };
+        self.request(Call::body(routes::REVOKE_DEVICE, &body)).await
     }
 
     /// `GET /api/devices/{userId}`: the user's devices with their certificates.

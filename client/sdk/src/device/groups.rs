@@ -671,6 +671,7 @@ impl Device {
         let ids: Vec<String> = state.meta.groups.keys().cloned().collect();
         for group_id in ids {
             let messages = self.catch_up(state, &group_id).await?;
+            self.add_own_devices(state, &group_id).await?;
             groups.push(GroupReadReport {
                 epoch: state.group(&group_id)?.epoch().as_u64(),
                 group_id,
@@ -734,6 +735,59 @@ impl Device {
         );
         state.save(&self.profile)?;
         Ok(group_id)
+    }
+
+    /// Adds this user's certified devices that are missing from the group (a device approved since), if the
+    /// server has key packages for them.
+    async fn add_own_devices(&mut self, state: &mut MlsState, group_id: &str) -> Result<bool> {
+        let me = self.me()?;
+        let present: BTreeSet<DeviceIdentity> = state
+            .group(group_id)?
+            .members()
+            .filter_map(|member| identity_of(&member.credential))
+            .collect();
+        if !self.certified.contains_key(&me) {
+            let devices = self.certified_devices(&me).await?;
+            self.certified.insert(me.clone(), devices);
+        }
+        let missing = self.certified.get(&me).is_some_and(|devices| {
+            devices.iter().any(|device| {
+                !present.contains(&DeviceIdentity {
+                    user_id: me.clone(),
+                    device_id: device.device_id.clone(),
+                })
+            })
+        });
+        if !missing {
+            return Ok(false);
+        }
+        match self.add_user_devices(state, group_id, &[me]).await {
+            Ok(()) => Ok(true),
+            // No key package yet (the new device has not synced since its approval): next time.
+            Err(ClientError::Api { status: 404, .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Removes `device` from every group of this device that has it (a commit per group).
+    pub(super) async fn remove_device_everywhere(
+        &mut self,
+        state: &mut MlsState,
+        device: &DeviceIdentity,
+    ) -> Result<()> {
+        let ids: Vec<String> = state.meta.groups.keys().cloned().collect();
+        for group_id in ids {
+            self.catch_up(state, &group_id).await?;
+            let member = state
+                .group(&group_id)?
+                .members()
+                .any(|m| identity_of(&m.credential).as_ref() == Some(device));
+            if member {
+                self.commit_intent(state, &group_id, Intent::Remove(vec![device.clone()]))
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// `e2ee group members GROUP`.

@@ -140,6 +140,155 @@ impl Device {
         ))
     }
 
+    /// `e2ee device request`: this profile becomes a new, pending device of the account (it holds no
+    /// identity key): registered without a certificate, to be approved on a device that has one
+    /// (`e2ee device approve`). The fingerprint is what the user compares there.
+    pub async fn device_request(
+        &mut self,
+        passphrase: &[u8],
+        device_id: &str,
+    ) -> Result<(MlsState, DeviceReport)> {
+        let me = self.me()?;
+        if self.profile.load_mls_state(|_| true)?.is_some() {
+            return Err(ClientError::Usage(format!(
+                "profile {} already has an MLS device",
+                self.profile.name()
+            )));
+        }
+        let state = MlsState::create(passphrase, &me, device_id)?;
+        let signature_key = state.signer().public().to_vec();
+        state.save(&self.profile)?;
+        let registered = self
+            .client
+            .register_device(&RegisterDeviceRequest {
+                device_id: device_id.to_owned(),
+                display_name: device_id.to_owned(),
+                signature_key: STANDARD.encode(&signature_key),
+                certificate: None,
+            })
+            .await;
+        let view = match registered {
+            Ok(view) => view,
+            Err(error) => {
+                self.profile.delete_mls_state()?;
+                return Err(error);
+            }
+        };
+        Ok((
+            state,
+            DeviceReport {
+                user_id: me,
+                device_id: view.device_id,
+                status: view.status,
+                fingerprint: device_fingerprint(&signature_key),
+                key_packages: 0,
+                last_resort: false,
+            },
+        ))
+    }
+
+    /// `e2ee device approve [DEVICE_ID | --all]`: certifies pending devices of this user with the identity
+    /// key on this device. Without a device id and without `all`, nothing is approved: the pending devices
+    /// and their fingerprints are listed, to compare with what the new device shows. The approved devices
+    /// join this user's groups on this device's next `sync` (once they have uploaded key packages).
+    pub async fn device_approve(
+        &mut self,
+        ring: &KeyRing,
+        state: &MlsState,
+        device_id: Option<&str>,
+        all: bool,
+    ) -> Result<Vec<DeviceReport>> {
+        let me = self.me()?;
+        self.use_device_token(state).await?;
+        let pending: Vec<DeviceView> = self
+            .client
+            .list_devices(&me)
+            .await?
+            .devices
+            .into_iter()
+            .filter(|device| device.status == "pending")
+            .filter(|device| all || device_id.is_none_or(|id| id == device.device_id))
+            .collect();
+        if let Some(id) = device_id
+            && pending.is_empty()
+        {
+            return Err(ClientError::Usage(format!(
+                "no pending device {id} (see `e2ee device list`)"
+            )));
+        }
+        let approve = all || device_id.is_some();
+        let mut reports = Vec::new();
+        for device in pending {
+            let signature_key = STANDARD.decode(&device.signature_key).map_err(|_| {
+                ClientError::InvalidResponse("a device key that is not base64".into())
+            })?;
+            let mut status = device.status.clone();
+            if approve {
+                let issued_at = now_millis();
+                let identity = ring.current();
+                let statement = DeviceStatement {
+                    user_id: &me,
+                    device_id: &device.device_id,
+                    signature_key: &signature_key,
+                    issuer_key_id: identity.key_id(),
+                    created_at: issued_at,
+                };
+                let certificate = DeviceCertificateView {
+                    issuer_key_id: identity.key_id().to_string(),
+                    issued_at,
+                    signature: STANDARD.encode(statement.sign(identity)?),
+                };
+                let approved = self
+                    .client
+                    .approve_device(&e2ee_protocol::ApproveDeviceRequest {
+                        device_id: device.device_id.clone(),
+                        certificate,
+                    })
+                    .await?;
+                status = approved.status;
+                self.certified.remove(&me);
+            }
+            reports.push(DeviceReport {
+                user_id: me.clone(),
+                device_id: device.device_id,
+                status,
+                fingerprint: device_fingerprint(&signature_key),
+                key_packages: 0,
+                last_resort: false,
+            });
+        }
+        Ok(reports)
+    }
+
+    /// `e2ee device revoke DEVICE_ID`: the device leaves the directory (for good) and, with a commit per
+    /// group, every group of this device that has it.
+    pub async fn device_revoke(
+        &mut self,
+        state: &mut MlsState,
+        device_id: &str,
+    ) -> Result<DeviceReport> {
+        let me = self.me()?;
+        self.use_device_token(state).await?;
+        let view = self.client.revoke_device(device_id).await?;
+        self.certified.remove(&me);
+        let gone = e2ee_mls::DeviceIdentity {
+            user_id: me.clone(),
+            device_id: device_id.to_owned(),
+        };
+        if gone != state.identity() {
+            self.remove_device_everywhere(state, &gone).await?;
+        }
+        let key = STANDARD.decode(&view.signature_key).unwrap_or_default();
+        Ok(DeviceReport {
+            user_id: me,
+            device_id: view.device_id,
+            status: view.status,
+            fingerprint: device_fingerprint(&key),
+            key_packages: 0,
+            last_resort: false,
+        })
+    }
+
     /// `e2ee device list [--user USER]`: the user's devices (yours by default), each with its fingerprint and
     /// whether this device trusts its certificate.
     pub async fn device_list(&mut self, username: Option<&str>) -> Result<DeviceListReport> {
