@@ -132,4 +132,32 @@ say "Both histories: old messages (sealed for Alice's old key) and new ones, all
 run e2ee --profile alice history "$bob" --all --passphrase-env ALICE_PASSPHRASE
 run e2ee --profile bob history "$alice" --all --passphrase-env BOB_PASSPHRASE
 
-printf '\ndemo finished: %s and %s exchanged 3 messages through %s\n' "$alice" "$bob" "$server"
+say "MLS: Alice's and Bob's profiles become MLS devices, certified by their identity keys"
+run e2ee --profile alice device init --device-id laptop --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile bob device init --device-id laptop --passphrase-env BOB_PASSPHRASE
+run e2ee --profile alice device list --user "$bob"
+
+say "Alice creates a group with Bob; Bob joins it from his Welcome"
+run e2ee --profile alice --json group create --name demo --member "$bob" --passphrase-env ALICE_PASSPHRASE
+group=$(printf '%s' "$out" | sed -n 's/.*"groupId":"\([0-9a-f]*\)".*/\1/p')
+run e2ee --profile bob sync --passphrase-env BOB_PASSPHRASE
+
+say "Alice's phone: it logs in, asks to be a device, and Alice's laptop approves it (compare the fingerprints)"
+run e2ee --profile alice-phone login "$alice" --password-env ALICE_PASSWORD
+run e2ee --profile alice-phone device request --device-id phone --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice device approve --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice device approve phone --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice-phone sync --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice sync --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice-phone sync --passphrase-env ALICE_PASSPHRASE
+
+say "Bob writes to the group: both of Alice's devices read it; the phone answers"
+run e2ee --profile bob group send "$group" "Hello to all of Alice's devices" --passphrase-env BOB_PASSPHRASE
+run e2ee --profile alice group read "$group" --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice-phone group read "$group" --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice-phone group send "$group" "Hi Bob, from my phone" --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile bob group read "$group" --passphrase-env BOB_PASSPHRASE
+run e2ee --profile bob group members "$group" --passphrase-env BOB_PASSPHRASE
+
+printf '\ndemo finished: %s and %s exchanged 3 messages and an MLS group conversation through %s\n' \
+  "$alice" "$bob" "$server"

@@ -295,19 +295,23 @@ pub fn sent(report: &SendReport) -> String {
 }
 
 pub fn device_report(report: &DeviceReport) -> String {
-    format!(
-        "device {} of {} is {}; fingerprint {}\n{} key packages on the server{}\n",
-        report.device_id,
-        report.user_id,
-        report.status,
-        report.fingerprint,
-        report.key_packages,
-        if report.last_resort {
-            " (and a last-resort one)"
-        } else {
-            ""
-        }
-    )
+    let mut out = format!(
+        "device {} of {} is {}; fingerprint {}\n",
+        report.device_id, report.user_id, report.status, report.fingerprint
+    );
+    if report.key_packages > 0 || report.last_resort {
+        let _ = writeln!(
+            out,
+            "{} key packages on the server{}",
+            report.key_packages,
+            if report.last_resort {
+                " (and a last-resort one)"
+            } else {
+                ""
+            }
+        );
+    }
+    out
 }
 
 pub fn device_list(report: &DeviceListReport) -> String {
