@@ -395,3 +395,31 @@ fn a_second_device_is_approved_joins_the_groups_and_is_revoked_and_concurrent_co
     assert!(!refused.status.success());
     assert!(!contains(&refused.stdout, after.as_bytes()));
 }
+
+#[test]
+fn a_device_updates_its_leaf_after_fifty_messages_and_the_others_follow() {
+    let Some((cli, _served, [_, bob, _], group)) = alice_bob_and_a_group() else {
+        return;
+    };
+    cli.json("alice", &unlocked(&["group", "add", &group, &bob]));
+    cli.json("bob", &unlocked(&["sync"]));
+    let mut epochs = Vec::new();
+    let after = usize::try_from(e2ee_client::device::UPDATE_AFTER_MESSAGES).unwrap();
+    for index in 0..=after {
+        let sent = cli.json(
+            "alice",
+            &unlocked(&["group", "send", &group, &format!("message {index}")]),
+        );
+        epochs.push(sent["epoch"].as_u64().unwrap());
+    }
+    // The first ones go out in the epoch of the add; before the last, Alice's device commits a fresh leaf.
+    let first = epochs[0];
+    assert!(
+        epochs[..epochs.len() - 1].iter().all(|e| *e == first),
+        "{epochs:?}"
+    );
+    assert_eq!(*epochs.last().unwrap(), first + 1, "{epochs:?}");
+    let read = group_read(&cli, "bob", &group);
+    assert_eq!(read.len(), epochs.len());
+    assert!(read.iter().all(|m| m["status"] == "ok"), "{read:?}");
+}

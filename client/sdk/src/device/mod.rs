@@ -32,7 +32,9 @@ use crate::keyring::KeyRing;
 use crate::profile::{Profile, SeenMessages, SessionData};
 pub use account::Account;
 pub use contacts::{ContactReport, ContactStatus};
-pub use groups::{GroupMessage, GroupReadReport, GroupReport, SyncReport};
+pub use groups::{
+    GroupMessage, GroupReadReport, GroupReport, SyncReport, UPDATE_AFTER_MESSAGES, UPDATE_AFTER_MS,
+};
 pub use keys::{KeyInfo, KeysReport, OwnKey, RevokeReport};
 pub use mls_devices::{
     CertifiedDevice, DeviceListReport, DeviceReport, ListedDevice, device_fingerprint,
