@@ -162,19 +162,26 @@ fn benches(c: &mut Criterion) {
         )
     });
 
-    let state_bytes = e2ee_mls::encode_storage(state.provider().storage())
+    // Saving a realistic state (the other benchmarks filled `state` with hundreds of groups): a device in one
+    // group of 10, with 50 key packages waiting.
+    let fresh = device();
+    let _ = fresh.key_packages(50, false).unwrap();
+    let peers: Vec<Peer> = (1..10).map(peer).collect();
+    let _group = group_with(&fresh, &peers);
+    let state_bytes = e2ee_mls::encode_storage(fresh.provider().storage())
         .unwrap()
         .len();
     let tree = ten.export_ratchet_tree().tls_serialize_detached().unwrap();
     eprintln!(
-        "sealed state holds {state_bytes} bytes of openmls storage (a 10-member tree is {} bytes)",
+        "the saved device holds {state_bytes} bytes of openmls storage (a 10-member tree is {} bytes)",
         tree.len()
     );
     let profiles = tempfile::tempdir().unwrap();
     let profile = e2ee_client::profile::Profile::open(profiles.path(), "bench").unwrap();
-    c.bench_function("client/save the sealed state", |b| {
-        b.iter(|| state.save(&profile).unwrap())
-    });
+    c.bench_function(
+        "client/save the sealed state (one group of 10, 50 key packages)",
+        |b| b.iter(|| fresh.save(&profile).unwrap()),
+    );
 }
 
 criterion_group!(client_mls, benches);
