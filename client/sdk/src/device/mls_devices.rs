@@ -74,7 +74,69 @@ pub fn device_fingerprint(signature_key: &[u8]) -> String {
         .join(" ")
 }
 
+/// A certificate by the identity key on this device for `user_id`'s device `device_id` and its key.
+fn certify(
+    ring: &KeyRing,
+    user_id: &str,
+    device_id: &str,
+    signature_key: &[u8],
+) -> Result<DeviceCertificateView> {
+    let issued_at = now_millis();
+    let identity = ring.current();
+    let statement = DeviceStatement {
+        user_id,
+        device_id,
+        signature_key,
+        issuer_key_id: identity.key_id(),
+        created_at: issued_at,
+    };
+    Ok(DeviceCertificateView {
+        issuer_key_id: identity.key_id().to_string(),
+        issued_at,
+        signature: STANDARD.encode(statement.sign(identity)?),
+    })
+}
+
 impl Device {
+    /// A new MLS state for this profile, saved, then registered as `device_id` with the certificate
+    /// `certificate` makes for its signature key (none: a pending device). The state is saved before the
+    /// server learns the key (a registered device whose private key was lost could not be used, nor
+    /// registered again under its id), and deleted again if the registration fails.
+    async fn register_new_device(
+        &mut self,
+        passphrase: &[u8],
+        device_id: &str,
+        certificate: impl FnOnce(&[u8]) -> Result<Option<DeviceCertificateView>>,
+    ) -> Result<(MlsState, DeviceView)> {
+        let me = self.me()?;
+        if self.profile.load_mls_state(|_| true)?.is_some() {
+            return Err(ClientError::Usage(format!(
+                "profile {} already has an MLS device",
+                self.profile.name()
+            )));
+        }
+        let state = MlsState::create(passphrase, &me, device_id)?;
+        let signature_key = state.signer().public().to_vec();
+        let certificate = certificate(&signature_key)?;
+        state.save(&self.profile)?;
+        let registered = self
+            .client
+            .register_device(&RegisterDeviceRequest {
+                device_id: device_id.to_owned(),
+                display_name: device_id.to_owned(),
+                signature_key: STANDARD.encode(&signature_key),
+                certificate,
+            })
+            .await;
+        match registered {
+            Ok(view) => Ok((state, view)),
+            Err(error) => {
+                self.profile.delete_mls_state()?;
+                Err(error)
+            }
+        }
+    }
+
     /// `e2ee device init`: this profile's MLS device, certified by the identity key on this device (the
     /// account's first device), with a batch of key packages and a last-resort package on the server.
     pub async fn device_init(
@@ -84,47 +146,12 @@ impl Device {
         device_id: &str,
     ) -> Result<(MlsState, DeviceReport)> {
         let me = self.me()?;
-        if self.profile.load_mls_state(|_| true)?.is_some() {
-            return Err(ClientError::Usage(format!(
-                "profile {} already has an MLS device",
-                self.profile.name()
-            )));
-        }
-        let state = MlsState::create(passphrase, &me, device_id)?;
-        let issued_at = now_millis();
-        let identity = ring.current();
-        let signature_key = state.signer().public().to_vec();
-        let statement = DeviceStatement {
-            user_id: &me,
-            device_id,
-            signature_key: &signature_key,
-            issuer_key_id: identity.key_id(),
-            created_at: issued_at,
-        };
-        let certificate = DeviceCertificateView {
-            issuer_key_id: identity.key_id().to_string(),
-            issued_at,
-            signature: STANDARD.encode(statement.sign(identity)?),
-        };
-        // Saved before the server learns the key: a registered device whose private key was lost could not
-        // be used, nor registered again under its id.
-        state.save(&self.profile)?;
-        let registered = self
-            .client
-            .register_device(&RegisterDeviceRequest {
-                device_id: device_id.to_owned(),
-                display_name: device_id.to_owned(),
-                signature_key: STANDARD.encode(&signature_key),
-                certificate: Some(certificate),
+        let (state, view) = self
+            .register_new_device(passphrase, device_id, |key| {
+                certify(ring, &me, device_id, key).map(Some)
             })
-            .await;
-        let view = match registered {
-            Ok(view) => view,
-            Err(error) => {
-                self.profile.delete_mls_state()?;
-                return Err(error);
-            }
-        };
+            .await?;
+        let signature_key = state.signer().public().to_vec();
         self.use_device_token(&state).await?;
         let (key_packages, last_resort) = self.top_up_key_packages(&state).await?;
         Ok((
@@ -149,31 +176,10 @@ impl Device {
         device_id: &str,
     ) -> Result<(MlsState, DeviceReport)> {
         let me = self.me()?;
-        if self.profile.load_mls_state(|_| true)?.is_some() {
-            return Err(ClientError::Usage(format!(
-                "profile {} already has an MLS device",
-                self.profile.name()
-            )));
-        }
-        let state = MlsState::create(passphrase, &me, device_id)?;
+        let (state, view) = self
+            .register_new_device(passphrase, device_id, |_| Ok(None))
+            .await?;
         let signature_key = state.signer().public().to_vec();
-        state.save(&self.profile)?;
-        let registered = self
-            .client
-            .register_device(&RegisterDeviceRequest {
-                device_id: device_id.to_owned(),
-                display_name: device_id.to_owned(),
-                signature_key: STANDARD.encode(&signature_key),
-                certificate: None,
-            })
-            .await;
-        let view = match registered {
-            Ok(view) => view,
-            Err(error) => {
-                self.profile.delete_mls_state()?;
-                return Err(error);
-            }
-        };
         Ok((
             state,
             DeviceReport {
@@ -224,20 +230,7 @@ impl Device {
             })?;
             let mut status = device.status.clone();
             if approve {
-                let issued_at = now_millis();
-                let identity = ring.current();
-                let statement = DeviceStatement {
-                    user_id: &me,
-                    device_id: &device.device_id,
-                    signature_key: &signature_key,
-                    issuer_key_id: identity.key_id(),
-                    created_at: issued_at,
-                };
-                let certificate = DeviceCertificateView {
-                    issuer_key_id: identity.key_id().to_string(),
-                    issued_at,
-                    signature: STANDARD.encode(statement.sign(identity)?),
-                };
+                let certificate = certify(ring, &me, &device.device_id, &signature_key)?;
                 let approved = self
                     .client
                     .approve_device(&e2ee_protocol::ApproveDeviceRequest {
