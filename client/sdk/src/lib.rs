@@ -30,6 +30,7 @@
 pub mod api;
 pub mod clock;
 pub mod contacts;
+pub mod content;
 pub mod device;
 pub mod error;
 pub mod keyops;

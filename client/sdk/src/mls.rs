@@ -3,7 +3,7 @@
 //! loaded from the profile's `mls.sealed`, sealed under the profile passphrase, and saved whole after every
 //! operation. openmls deletes an epoch's secrets when it moves on; the next save no longer holds them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -70,10 +70,21 @@ pub struct GroupMeta {
     /// message's key once used, so what was read is kept (sealed with the rest of the state).
     #[serde(default)]
     pub messages: Vec<GroupMessage>,
+    /// Users (ids) whose device asked in a `leave` message to be removed, until this device has seen them
+    /// removed (it commits the removal itself on its next read).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub leave_requests: BTreeSet<String>,
 }
 
-/// One message of a group as this device read it. `status`: `ok` (decrypted, from a certified member
-/// device) or `failed` (with the reason; nothing is dropped silently).
+/// A message decrypted from a certified member device.
+pub const STATUS_OK: &str = "ok";
+/// A row that could not be read or was refused; `reason` says why (nothing is dropped silently).
+pub const STATUS_FAILED: &str = "failed";
+/// The sender's user left the group (a `leave` message; no text).
+pub const STATUS_LEFT: &str = "left";
+
+/// One message of a group as this device read it; `status` is [`STATUS_OK`], [`STATUS_FAILED`] or
+/// [`STATUS_LEFT`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupMessage {
@@ -308,6 +319,16 @@ impl MlsState {
                 Ok(STANDARD.encode(bytes))
             })
             .collect()
+    }
+
+    /// Deletes the group's secrets and what this device kept of it (gone from the file with the next save).
+    pub fn forget_group(&mut self, group_id: &str) -> Result<()> {
+        let mut group = self.group(group_id)?;
+        group
+            .delete(self.provider.storage())
+            .map_err(|e| mls_error("cannot delete the group", e))?;
+        self.meta.groups.remove(group_id);
+        Ok(())
     }
 
     /// The group, as this device last saved it.

@@ -153,9 +153,10 @@ async fn store(served: &e2ee_test_kit::env::Served) -> sqlx::SqliteConnection {
         .unwrap()
 }
 
-/// Two users with MLS devices, and a group of Alice's.
-fn alice_bob_and_a_group() -> Option<(Profiles, e2ee_test_kit::env::Served, [String; 3], String)> {
-    let (cli, served, [(alice, _, _), (bob, bob_id, _)]) = Profiles::served_with(["alice", "bob"])?;
+/// Two users with MLS devices, and a group of Alice's: `[alice, alice_id, bob, bob_id]`.
+fn alice_bob_and_a_group() -> Option<(Profiles, e2ee_test_kit::env::Served, [String; 4], String)> {
+    let (cli, served, [(alice, alice_id, _), (bob, bob_id, _)]) =
+        Profiles::served_with(["alice", "bob"])?;
     for profile in ["alice", "bob"] {
         cli.json(
             profile,
@@ -164,12 +165,12 @@ fn alice_bob_and_a_group() -> Option<(Profiles, e2ee_test_kit::env::Served, [Str
     }
     let created = cli.json("alice", &unlocked(&["group", "create"]));
     let group = created["groupId"].as_str().unwrap().to_owned();
-    Some((cli, served, [alice, bob, bob_id], group))
+    Some((cli, served, [alice, alice_id, bob, bob_id], group))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_package_of_a_device_the_user_never_certified_is_refused_and_the_group_unchanged() {
-    let Some((cli, served, [_, bob, bob_id], group)) = alice_bob_and_a_group() else {
+    let Some((cli, served, [_, _, bob, bob_id], group)) = alice_bob_and_a_group() else {
         return;
     };
     // The server (here: someone with its database) slips in a "ghost" device of Bob's, with a perfectly valid
@@ -230,7 +231,7 @@ async fn a_key_package_of_a_device_the_user_never_certified_is_refused_and_the_g
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replayed_application_message_is_flagged_not_shown_twice() {
-    let Some((cli, served, [_, bob, _], group)) = alice_bob_and_a_group() else {
+    let Some((cli, served, [_, _, bob, _], group)) = alice_bob_and_a_group() else {
         return;
     };
     cli.json("alice", &unlocked(&["group", "add", &group, &bob]));
@@ -269,6 +270,123 @@ async fn a_replayed_application_message_is_flagged_not_shown_twice() {
     let all = cli.json("bob", &unlocked(&["group", "read", &group, "--all"]));
     let shown: Vec<&str> = texts(all["messages"].as_array().unwrap());
     assert_eq!(shown.iter().filter(|t| **t == text.as_str()).count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_no_member_made_is_rejected_and_the_group_goes_on() {
+    let Some((cli, served, [_, alice_id, bob, _], group)) = alice_bob_and_a_group() else {
+        return;
+    };
+    cli.json("alice", &unlocked(&["group", "add", &group, &bob]));
+    cli.json("bob", &unlocked(&["sync"]));
+    let before = cli.json("bob", &unlocked(&["group", "members", &group]));
+    assert_eq!(before["epoch"], 1);
+
+    // The server appends a commit of its own making for the current epoch, naming Alice's laptop as its
+    // sender; the row carries the stored state over, so the server itself goes on working.
+    let forged = e2ee_test_kit::mls::TestDevice::new(&alice_id, "laptop")
+        .forged_commit(&hex::decode(&group).unwrap(), 1);
+    let mut db = store(&served).await;
+    let seq: i64 = sqlx::query_scalar::<sqlx::Sqlite, i64>(
+        "SELECT MAX(seq) FROM group_log WHERE group_id = ?",
+    )
+    .bind(&group)
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    let inserted = sqlx::query::<sqlx::Sqlite>(
+        "INSERT INTO group_log (group_id, seq, kind, epoch, commit_epoch, sender_user, sender_device, \
+         client_message_id, message, welcome, group_info, public_state, members, created_at) \
+         SELECT group_id, ?, 'commit', 2, 2, ?, 'laptop', ?, ?, NULL, group_info, public_state, members, \
+         created_at FROM group_log WHERE group_id = ? AND commit_epoch = 1",
+    )
+    .bind(seq + 1)
+    .bind(&alice_id)
+    .bind("\u{1}epoch-2")
+    .bind(forged)
+    .bind(&group)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(inserted.rows_affected(), 1);
+
+    // Bob's device refuses it, says so, and stays at epoch 1 with the same members.
+    let read = group_read(&cli, "bob", &group);
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0]["status"], "failed");
+    assert!(
+        read[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be processed"),
+        "{read:?}"
+    );
+    let after = cli.json("bob", &unlocked(&["group", "members", &group]));
+    assert_eq!(after["epoch"], 1);
+    assert_eq!(after["members"], before["members"]);
+    // So does Alice's, although the row names her own device: it did not make a commit for epoch 2.
+    let alice_read = group_read(&cli, "alice", &group);
+    assert_eq!(alice_read.len(), 1, "{alice_read:?}");
+    assert_eq!(alice_read[0]["status"], "failed");
+    // Messages of epoch 1 still go both ways (the server takes the 2 epochs before its newest).
+    let text = format!("still here {}", random_hex(4));
+    cli.json("alice", &unlocked(&["group", "send", &group, &text]));
+    assert_eq!(texts(&group_read(&cli, "bob", &group)), [text.as_str()]);
+}
+
+#[test]
+fn a_member_leaves_on_all_devices_and_reads_nothing_after() {
+    let Some((cli, _served, [_, (bob, bob_id, _), (carol, _, _)])) =
+        Profiles::served_with(["alice", "bob", "carol"])
+    else {
+        return;
+    };
+    for profile in ["alice", "bob", "carol"] {
+        cli.json(
+            profile,
+            &unlocked(&["device", "init", "--device-id", "laptop"]),
+        );
+    }
+    let created = cli.json(
+        "alice",
+        &unlocked(&["group", "create", "--member", &bob, "--member", &carol]),
+    );
+    let group = created["groupId"].as_str().unwrap().to_owned();
+    for profile in ["bob", "carol"] {
+        cli.json(profile, &unlocked(&["sync"]));
+    }
+
+    let left = cli.json("bob", &unlocked(&["group", "leave", &group]));
+    assert_eq!(left["groupId"], group.as_str());
+    assert_eq!(left["removalPending"], true, "{left}");
+    let listed = cli.json("bob", &unlocked(&["group", "list"]));
+    assert_eq!(listed["groups"], serde_json::json!([]), "{listed}");
+
+    // Alice reads Bob's leave request and commits his removal; Carol then finds nothing left to do.
+    let read = group_read(&cli, "alice", &group);
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0]["status"], "left");
+    assert_eq!(read[0]["senderUserId"], bob_id.as_str());
+    let members = cli.json("alice", &unlocked(&["group", "members", &group]));
+    assert_eq!(members["epoch"], 2, "{members}");
+    assert_eq!(members["members"].as_array().unwrap().len(), 2);
+    assert!(
+        !members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["userId"] == bob_id.as_str())
+    );
+    assert_eq!(group_read(&cli, "carol", &group)[0]["status"], "left");
+    let carol_view = cli.json("carol", &unlocked(&["group", "members", &group]));
+    assert_eq!(carol_view["epoch"], 2, "{carol_view}");
+
+    let secret = format!("after bob left {}", random_hex(4));
+    cli.json("alice", &unlocked(&["group", "send", &group, &secret]));
+    assert_eq!(texts(&group_read(&cli, "carol", &group)), [secret.as_str()]);
+    let refused = cli.run("bob", &unlocked(&["group", "read", &group]), b"");
+    assert!(!refused.status.success());
+    assert!(!contains(&refused.stdout, secret.as_bytes()));
 }
 
 #[test]
@@ -398,7 +516,7 @@ fn a_second_device_is_approved_joins_the_groups_and_is_revoked_and_concurrent_co
 
 #[test]
 fn a_device_updates_its_leaf_after_fifty_messages_and_the_others_follow() {
-    let Some((cli, _served, [_, bob, _], group)) = alice_bob_and_a_group() else {
+    let Some((cli, _served, [_, _, bob, _], group)) = alice_bob_and_a_group() else {
         return;
     };
     cli.json("alice", &unlocked(&["group", "add", &group, &bob]));

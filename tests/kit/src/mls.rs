@@ -246,3 +246,27 @@ impl TestDevice {
         (group, commit.to_bytes().unwrap())
     }
 }
+
+impl TestDevice {
+    /// What a server could make on its own: a commit for epoch `epoch` of group `group_id`, framed as if from
+    /// leaf 0 under this device's credential, in a group of the same id that it built alone (so signed with a
+    /// key no member has and tagged with a membership key it cannot know).
+    pub fn forged_commit(&self, group_id: &[u8], epoch: u64) -> Vec<u8> {
+        let mut group = MlsGroup::builder()
+            .with_group_id(GroupId::from_slice(group_id))
+            .ciphersuite(CIPHERSUITE)
+            .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build(&self.provider, &self.signer, self.credential.clone())
+            .unwrap();
+        for _ in 0..epoch {
+            group
+                .self_update(&self.provider, &self.signer, LeafNodeParameters::default())
+                .unwrap();
+            group.merge_pending_commit(&self.provider).unwrap();
+        }
+        let bundle = group
+            .self_update(&self.provider, &self.signer, LeafNodeParameters::default())
+            .unwrap();
+        bundle.into_commit().to_bytes().unwrap()
+    }
+}

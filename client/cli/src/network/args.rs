@@ -234,6 +234,12 @@ pub enum GroupCommand {
         #[arg(long, value_name = "VAR")]
         passphrase_env: Option<String>,
     },
+    /// Leave a group on all your devices (another member's device commits the removal).
+    Leave {
+        group: String,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
     /// The group's member devices.
     Members {
         group: String,

@@ -274,6 +274,14 @@ async fn execute_mls(
             let report = device.group_remove(&mut state, &group, &users).await?;
             emit(options, &report, || output::group(&report))
         }
+        NetworkCommand::Group(GroupCommand::Leave {
+            group,
+            passphrase_env,
+        }) => {
+            let mut state = open_mls(device, passphrase_env.as_deref(), StdinUse::Free)?;
+            let report = device.group_leave(&mut state, &group).await?;
+            emit(options, &report, || output::group_left(&report))
+        }
         NetworkCommand::Group(GroupCommand::Members {
             group,
             passphrase_env,
@@ -301,8 +309,10 @@ async fn execute_mls(
             };
             device.require_session()?;
             let text = read_message(message)?;
+            let text = std::str::from_utf8(&text)
+                .map_err(|_| ClientError::Usage("a group message must be UTF-8 text".into()))?;
             let mut state = open_mls(device, passphrase_env.as_deref(), stdin)?;
-            let entry = device.group_send(&mut state, &group, &text).await?;
+            let entry = device.group_send(&mut state, &group, text).await?;
             emit(options, &entry, || {
                 format!(
                     "sent to group {group} (epoch {}, seq {})\n",

@@ -7,10 +7,11 @@ use std::fmt::Write as _;
 
 use e2ee_client::device::{
     Account, ContactReport, ContactStatus, DeviceListReport, DeviceReport, GroupReadReport,
-    GroupReport, HistoryReport, KeyInfo, KeysReport, ReadReport, RevokeReport, SendReport,
-    SyncReport,
+    GroupReport, HistoryReport, KeyInfo, KeysReport, LeaveReport, ReadReport, RevokeReport,
+    SendReport, SyncReport,
 };
 use e2ee_client::messages::{MessageReport, Verification, short};
+use e2ee_client::mls::STATUS_LEFT;
 use e2ee_client::text::sanitize;
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for milliseconds since the Unix epoch.
@@ -384,6 +385,9 @@ pub fn group_messages(report: &GroupReadReport) -> String {
             Some(text) => {
                 let _ = writeln!(out, "[{}] {from}: {}", message.epoch, sanitize(text));
             }
+            None if message.status == STATUS_LEFT => {
+                let _ = writeln!(out, "[{}] {from} left the group", message.epoch);
+            }
             None => {
                 let _ = writeln!(
                     out,
@@ -397,6 +401,22 @@ pub fn group_messages(report: &GroupReadReport) -> String {
     if out.is_empty() {
         out.push_str("no new messages\n");
     }
+    out
+}
+
+pub fn group_left(report: &LeaveReport) -> String {
+    let mut out = format!("left group {}", report.group_id);
+    if !report.removed_devices.is_empty() {
+        let _ = write!(
+            out,
+            "; removed your other devices ({})",
+            report.removed_devices.join(", ")
+        );
+    }
+    if report.removal_pending {
+        out.push_str("; a member's device removes this one on its next read");
+    }
+    out.push('\n');
     out
 }
 

@@ -33,7 +33,8 @@ use crate::profile::{Profile, SeenMessages, SessionData};
 pub use account::Account;
 pub use contacts::{ContactReport, ContactStatus};
 pub use groups::{
-    GroupMessage, GroupReadReport, GroupReport, SyncReport, UPDATE_AFTER_MESSAGES, UPDATE_AFTER_MS,
+    GroupMessage, GroupReadReport, GroupReport, LeaveReport, SyncReport, UPDATE_AFTER_MESSAGES,
+    UPDATE_AFTER_MS,
 };
 pub use keys::{KeyInfo, KeysReport, OwnKey, RevokeReport};
 pub use mls_devices::{

@@ -1,0 +1,208 @@
+//! Commits: what a commit is for ([`Intent`]), committed against the newest epoch and re-applied after losing
+//! an epoch to another member (409), and the trust check on every key package a commit would add.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use e2ee_mls::DeviceIdentity;
+use e2ee_protocol::{CommitBundleRequest, GroupLogEntryView};
+use openmls::prelude::tls_codec::DeserializeBytes as _;
+use openmls::prelude::*;
+
+use super::{COMMIT_ATTEMPTS, identity_of, is_epoch_conflict, message_bytes, mls};
+use crate::clock::now_ms;
+use crate::device::Device;
+use crate::error::{ClientError, Result};
+use crate::mls::MlsState;
+
+/// What a commit is for: re-applied against the newest epoch after a conflict.
+pub(super) enum Intent {
+    Add(Vec<KeyPackage>),
+    Remove(Vec<DeviceIdentity>),
+    Update,
+}
+
+impl Device {
+    /// Claims a key package of every device of `user_ids` not in the group yet, checks each against the
+    /// certified devices (a package of a device the user never certified — a ghost — refuses the whole
+    /// add), and commits the add.
+    pub(super) async fn add_user_devices(
+        &mut self,
+        state: &mut MlsState,
+        group_id: &str,
+        user_ids: &[String],
+    ) -> Result<()> {
+        let group = state.group(group_id)?;
+        let members: BTreeSet<DeviceIdentity> = group
+            .members()
+            .filter_map(|member| identity_of(&member.credential))
+            .collect();
+        let mut packages = Vec::new();
+        for user_id in user_ids {
+            let claimed = self.client.claim_key_packages(user_id).await?;
+            for offered in claimed.key_packages {
+                let identity = DeviceIdentity {
+                    user_id: user_id.clone(),
+                    device_id: offered.device_id.clone(),
+                };
+                if members.contains(&identity) {
+                    continue;
+                }
+                let package = self
+                    .checked_key_package(state, &identity, &offered.key_package)
+                    .await?;
+                packages.push(package);
+            }
+        }
+        if packages.is_empty() {
+            return Ok(());
+        }
+        self.commit_intent(state, group_id, Intent::Add(packages))
+            .await
+            .map(|_| ())
+    }
+
+    /// A claimed key package, if it is valid and belongs to a certified device of its user.
+    async fn checked_key_package(
+        &mut self,
+        state: &MlsState,
+        identity: &DeviceIdentity,
+        encoded: &str,
+    ) -> Result<KeyPackage> {
+        let invalid = |why: &str| {
+            ClientError::Untrusted(format!("the key package offered for {identity}: {why}"))
+        };
+        let bytes = STANDARD
+            .decode(encoded)
+            .map_err(|_| invalid("not base64"))?;
+        let message =
+            MlsMessageIn::tls_deserialize_exact_bytes(&bytes).map_err(|_| invalid("malformed"))?;
+        let MlsMessageBodyIn::KeyPackage(package) = message.extract() else {
+            return Err(invalid("not a key package"));
+        };
+        let package = package
+            .validate(state.provider().crypto(), ProtocolVersion::Mls10)
+            .map_err(|_| invalid("it does not validate"))?;
+        let leaf = package.leaf_node();
+        if identity_of(leaf.credential()).as_ref() != Some(identity) {
+            return Err(invalid("its credential names another device"));
+        }
+        if !self
+            .is_certified(identity, leaf.signature_key().as_slice())
+            .await?
+        {
+            return Err(ClientError::Untrusted(format!(
+                "the server offered a key package for {identity}, a device {} never certified with a key \
+                 this device trusts; nothing was changed",
+                self.username_of(&identity.user_id)
+                    .unwrap_or_else(|| identity.user_id.clone())
+            )));
+        }
+        Ok(package)
+    }
+
+    /// Commits `intent` against the newest epoch: reads the log first, and after losing an epoch (409)
+    /// reads the winner and tries again, up to [`COMMIT_ATTEMPTS`] times. `None` when there is nothing left
+    /// to commit (the winner already added or removed the same devices).
+    pub(super) async fn commit_intent(
+        &mut self,
+        state: &mut MlsState,
+        group_id: &str,
+        intent: Intent,
+    ) -> Result<Option<GroupLogEntryView>> {
+        let mut last_conflict = None;
+        for _ in 0..COMMIT_ATTEMPTS {
+            self.catch_up(state, group_id).await?;
+            let mut group = state.group(group_id)?;
+            let (commit, welcome) = match &intent {
+                Intent::Add(packages) => {
+                    let present: BTreeSet<DeviceIdentity> = group
+                        .members()
+                        .filter_map(|member| identity_of(&member.credential))
+                        .collect();
+                    let missing: Vec<KeyPackage> = packages
+                        .iter()
+                        .filter(|package| {
+                            identity_of(package.leaf_node().credential())
+                                .is_some_and(|identity| !present.contains(&identity))
+                        })
+                        .cloned()
+                        .collect();
+                    if missing.is_empty() {
+                        return Ok(None);
+                    }
+                    let (commit, welcome, _) = group
+                        .add_members(state.provider(), state.signer(), &missing)
+                        .map_err(|e| mls("cannot add the members", e))?;
+                    (commit, Some(welcome))
+                }
+                Intent::Remove(devices) => {
+                    let leaves: Vec<LeafNodeIndex> = group
+                        .members()
+                        .filter(|member| {
+                            identity_of(&member.credential).is_some_and(|id| devices.contains(&id))
+                        })
+                        .map(|member| member.index)
+                        .collect();
+                    if leaves.is_empty() {
+                        return Ok(None);
+                    }
+                    let (commit, _, _) = group
+                        .remove_members(state.provider(), state.signer(), &leaves)
+                        .map_err(|e| mls("cannot remove the members", e))?;
+                    (commit, None)
+                }
+                Intent::Update => {
+                    let bundle = group
+                        .self_update(
+                            state.provider(),
+                            state.signer(),
+                            LeafNodeParameters::default(),
+                        )
+                        .map_err(|e| mls("cannot update the leaf", e))?;
+                    (bundle.into_commit(), None)
+                }
+            };
+            let info = {
+                // The GroupInfo of the epoch the commit produces: merged into a copy of the state only once
+                // the server accepted it, so it is exported from the staged group below.
+                group
+                    .merge_pending_commit(state.provider())
+                    .map_err(|e| mls("cannot merge the commit", e))?;
+                group
+                    .export_group_info(state.provider().crypto(), state.signer(), false)
+                    .map_err(|e| mls("cannot export the GroupInfo", e))?
+            };
+            let request = CommitBundleRequest {
+                commit: message_bytes(&commit)?,
+                welcome: welcome.as_ref().map(message_bytes).transpose()?,
+                group_info: message_bytes(&info)?,
+            };
+            match self.client.post_commit(group_id, &request).await {
+                Ok(entry) => {
+                    // The read position stays: rows other members appended between the catch-up above and
+                    // this commit (messages of the old epoch) are still read; the commit's own row is skipped.
+                    if let Some(meta) = state.meta.groups.get_mut(group_id)
+                        && matches!(intent, Intent::Update)
+                    {
+                        meta.sent_since_update = 0;
+                        meta.updated_at = now_ms();
+                    }
+                    state.save(&self.profile)?;
+                    return Ok(Some(entry));
+                }
+                Err(error) if is_epoch_conflict(&error) => {
+                    // The merge above lives only in memory: reload the saved state of the old epoch.
+                    state.reload(&self.profile)?;
+                    last_conflict = Some(error);
+                }
+                Err(error) => {
+                    state.reload(&self.profile)?;
+                    return Err(error);
+                }
+            }
+        }
+        Err(last_conflict.unwrap_or_else(|| ClientError::Mls("commit failed".into())))
+    }
+}

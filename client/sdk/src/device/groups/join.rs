@@ -1,0 +1,164 @@
+//! Joining: groups joined from Welcomes (every member certified), `sync` over every group, and this user's
+//! devices added to or removed from every group.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use e2ee_mls::DeviceIdentity;
+use openmls::prelude::tls_codec::DeserializeBytes as _;
+use openmls::prelude::*;
+
+use super::commit::Intent;
+use super::{GroupReadReport, SyncReport, identity_of, mls};
+use crate::clock::now_ms;
+use crate::device::Device;
+use crate::error::{ClientError, Result};
+use crate::mls::{GroupMeta, MlsState, join_config};
+
+impl Device {
+    /// `e2ee sync`: joins the groups of pending Welcomes (each member certified, else refused and kept in
+    /// the inbox), acknowledges them, then reads every group.
+    pub async fn sync(&mut self, state: &mut MlsState) -> Result<SyncReport> {
+        self.use_device_token(state).await?;
+        let mut joined = Vec::new();
+        let mut refused = Vec::new();
+        for pending in self.client.welcomes().await?.welcomes {
+            if state.meta.groups.contains_key(&pending.group_id) {
+                self.client
+                    .ack_welcome(&pending.group_id, pending.epoch)
+                    .await?;
+                continue;
+            }
+            match self.join(state, &pending.welcome).await {
+                Ok(group_id) => {
+                    self.client
+                        .ack_welcome(&pending.group_id, pending.epoch)
+                        .await?;
+                    joined.push(group_id);
+                }
+                Err(ClientError::Untrusted(reason)) => refused.push(reason),
+                Err(error) => return Err(error),
+            }
+        }
+        let _ = self.top_up_key_packages(state).await?;
+        let mut groups = Vec::new();
+        let ids: Vec<String> = state.meta.groups.keys().cloned().collect();
+        for group_id in ids {
+            let messages = self.settle(state, &group_id).await?;
+            self.add_own_devices(state, &group_id).await?;
+            groups.push(GroupReadReport {
+                epoch: state.group(&group_id)?.epoch().as_u64(),
+                group_id,
+                messages,
+            });
+        }
+        Ok(SyncReport {
+            joined,
+            refused,
+            groups,
+        })
+    }
+
+    /// Joins a group from a Welcome if every member is a certified device.
+    async fn join(&mut self, state: &mut MlsState, welcome: &str) -> Result<String> {
+        let bytes = STANDARD
+            .decode(welcome)
+            .map_err(|_| ClientError::InvalidResponse("a Welcome that is not base64".into()))?;
+        let message = MlsMessageIn::tls_deserialize_exact_bytes(&bytes)
+            .map_err(|e| ClientError::InvalidResponse(format!("a malformed Welcome: {e}")))?;
+        let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {
+            return Err(ClientError::InvalidResponse("not a Welcome".into()));
+        };
+        let staged =
+            StagedWelcome::new_from_welcome(state.provider(), &join_config(), welcome, None)
+                .map_err(|e| mls("cannot process the Welcome", e))?;
+        let me = state.identity();
+        let members: Vec<(DeviceIdentity, Vec<u8>)> = staged
+            .members()
+            .filter_map(|member| {
+                Some((
+                    identity_of(&member.credential)?,
+                    member.signature_key.clone(),
+                ))
+            })
+            .collect();
+        for (identity, key) in &members {
+            if *identity == me {
+                continue;
+            }
+            if !self.is_certified(identity, key).await? {
+                return Err(ClientError::Untrusted(format!(
+                    "a Welcome to a group with {identity}, which is not certified by a key this device \
+                     trusts: not joined"
+                )));
+            }
+        }
+        let group = staged
+            .into_group(state.provider())
+            .map_err(|e| mls("cannot join the group", e))?;
+        let group_id = hex::encode(group.group_id().as_slice());
+        state.meta.groups.insert(
+            group_id.clone(),
+            GroupMeta {
+                updated_at: now_ms(),
+                ..GroupMeta::default()
+            },
+        );
+        state.save(&self.profile)?;
+        Ok(group_id)
+    }
+
+    /// Adds this user's certified devices that are missing from the group (a device approved since), if the
+    /// server has key packages for them.
+    async fn add_own_devices(&mut self, state: &mut MlsState, group_id: &str) -> Result<bool> {
+        let me = self.me()?;
+        let present: BTreeSet<DeviceIdentity> = state
+            .group(group_id)?
+            .members()
+            .filter_map(|member| identity_of(&member.credential))
+            .collect();
+        if !self.certified.contains_key(&me) {
+            let devices = self.certified_devices(&me).await?;
+            self.certified.insert(me.clone(), devices);
+        }
+        let missing = self.certified.get(&me).is_some_and(|devices| {
+            devices.iter().any(|device| {
+                !present.contains(&DeviceIdentity {
+                    user_id: me.clone(),
+                    device_id: device.device_id.clone(),
+                })
+            })
+        });
+        if !missing {
+            return Ok(false);
+        }
+        match self.add_user_devices(state, group_id, &[me]).await {
+            Ok(()) => Ok(true),
+            // No key package yet (the new device has not synced since its approval): next time.
+            Err(ClientError::Api { status: 404, .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Removes `device` from every group of this device that has it (a commit per group).
+    pub(in crate::device) async fn remove_device_everywhere(
+        &mut self,
+        state: &mut MlsState,
+        device: &DeviceIdentity,
+    ) -> Result<()> {
+        let ids: Vec<String> = state.meta.groups.keys().cloned().collect();
+        for group_id in ids {
+            self.catch_up(state, &group_id).await?;
+            let member = state
+                .group(&group_id)?
+                .members()
+                .any(|m| identity_of(&m.credential).as_ref() == Some(device));
+            if member {
+                self.commit_intent(state, &group_id, Intent::Remove(vec![device.clone()]))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
