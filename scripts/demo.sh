@@ -159,5 +159,10 @@ run e2ee --profile alice-phone group send "$group" "Hi Bob, from my phone" --pas
 run e2ee --profile bob group read "$group" --passphrase-env BOB_PASSPHRASE
 run e2ee --profile bob group members "$group" --passphrase-env BOB_PASSPHRASE
 
+say "Bob leaves the group; Alice's laptop reads his leave message and commits his removal"
+run e2ee --profile bob group leave "$group" --passphrase-env BOB_PASSPHRASE
+run e2ee --profile alice group read "$group" --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice group members "$group" --passphrase-env ALICE_PASSPHRASE
+
 printf '\ndemo finished: %s and %s exchanged 3 messages and an MLS group conversation through %s\n' \
   "$alice" "$bob" "$server"

@@ -3,7 +3,7 @@
 //! seeing it on another — in-process with the SDK (the system's cost: HTTP, the Lambda functions, the store,
 //! MLS on both ends) and with the `e2ee` CLI (each command a process that also derives the state key).
 //!
-//! `E2EE_SERVER=http://127.0.0.1:PORT E2EE_DATA_DIR=... cargo bench -p e2ee-e2e --bench mls_served`
+//! `E2EE_SERVER=http://127.0.0.1:PORT E2EE_DATA_DIR=... E2EE_CLI=target/debug/e2ee cargo bench -p e2ee-e2e --bench mls_served`
 //! (skips without E2EE_SERVER). Prints medians of one run.
 
 use std::time::{Duration, Instant};

@@ -153,6 +153,15 @@ async fn store(served: &e2ee_test_kit::env::Served) -> sqlx::SqliteConnection {
         .unwrap()
 }
 
+/// The group's newest log position, read off the server's store.
+async fn last_seq(db: &mut sqlx::SqliteConnection, group: &str) -> i64 {
+    sqlx::query_scalar::<sqlx::Sqlite, i64>("SELECT MAX(seq) FROM group_log WHERE group_id = ?")
+        .bind(group)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
 /// Two users with MLS devices, and a group of Alice's: `[alice, alice_id, bob, bob_id]`.
 fn alice_bob_and_a_group() -> Option<(Profiles, e2ee_test_kit::env::Served, [String; 4], String)> {
     let (cli, served, [(alice, alice_id, _), (bob, bob_id, _)]) =
@@ -242,13 +251,7 @@ async fn a_replayed_application_message_is_flagged_not_shown_twice() {
 
     // The server replays the stored message as a new row of the log.
     let mut db = store(&served).await;
-    let seq: i64 = sqlx::query_scalar::<sqlx::Sqlite, i64>(
-        "SELECT MAX(seq) FROM group_log WHERE group_id = ?",
-    )
-    .bind(&group)
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
+    let seq = last_seq(&mut db, &group).await;
     let replayed = sqlx::query::<sqlx::Sqlite>(
         "INSERT INTO group_log (group_id, seq, kind, epoch, commit_epoch, sender_user, sender_device, \
          client_message_id, message, created_at) \
@@ -287,13 +290,7 @@ async fn a_commit_no_member_made_is_rejected_and_the_group_goes_on() {
     let forged = e2ee_test_kit::mls::TestDevice::new(&alice_id, "laptop")
         .forged_commit(&hex::decode(&group).unwrap(), 1);
     let mut db = store(&served).await;
-    let seq: i64 = sqlx::query_scalar::<sqlx::Sqlite, i64>(
-        "SELECT MAX(seq) FROM group_log WHERE group_id = ?",
-    )
-    .bind(&group)
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
+    let seq = last_seq(&mut db, &group).await;
     let inserted = sqlx::query::<sqlx::Sqlite>(
         "INSERT INTO group_log (group_id, seq, kind, epoch, commit_epoch, sender_user, sender_device, \
          client_message_id, message, welcome, group_info, public_state, members, created_at) \

@@ -50,6 +50,7 @@ impl Device {
             .await?;
         self.refuse_other_account(Some(&response.user_id), username)?;
         self.client.set_token(Some(response.token.clone()));
+        self.device_token = None;
         // The canonical spelling of the username, as the server stores it.
         let username = match self.client.lookup_user(username).await {
             Ok(user) if user.user_id == response.user_id => user.username,
@@ -79,6 +80,7 @@ impl Device {
         self.profile.clear_session()?;
         self.session = None;
         self.client.set_token(None);
+        self.device_token = None;
         Ok(())
     }
 

@@ -322,6 +322,13 @@ impl Device {
     /// with the user session) replaces the user token for every request of this run.
     pub async fn use_device_token(&mut self, state: &MlsState) -> Result<()> {
         self.me()?;
+        // One token serves a whole run of operations (an SDK user's many sends) until shortly before it expires.
+        if let Some((device_id, expires_at)) = &self.device_token
+            && *device_id == state.meta.device_id
+            && expires_at - crate::clock::now_ms() > super::SESSION_MARGIN_MS
+        {
+            return Ok(());
+        }
         let created_at = now_millis();
         let input = device_session_input(&state.meta.user_id, &state.meta.device_id, created_at);
         let signature = state
@@ -337,6 +344,7 @@ impl Device {
             })
             .await?;
         self.client.set_token(Some(session.token));
+        self.device_token = Some((session.device_id, session.expires_at));
         Ok(())
     }
 

@@ -71,6 +71,8 @@ pub struct Device {
     names: HashMap<String, String>,
     /// Each user's certified MLS devices, checked once per run (user id → devices).
     certified: HashMap<String, Vec<CertifiedDevice>>,
+    /// The device token the client holds, if any: for which device, and until when (ms since the epoch).
+    device_token: Option<(String, i64)>,
 }
 
 impl Device {
@@ -116,6 +118,7 @@ impl Device {
             directory: HashMap::new(),
             names: HashMap::new(),
             certified: HashMap::new(),
+            device_token: None,
         })
     }
 

@@ -10,7 +10,7 @@ use e2ee_protocol::{CommitBundleRequest, GroupLogEntryView};
 use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
-use super::{COMMIT_ATTEMPTS, identity_of, is_epoch_conflict, message_bytes, mls};
+use super::{COMMIT_ATTEMPTS, identity_of, is_epoch_conflict, member_devices, message_bytes, mls};
 use crate::clock::now_ms;
 use crate::device::Device;
 use crate::error::{ClientError, Result};
@@ -34,10 +34,7 @@ impl Device {
         user_ids: &[String],
     ) -> Result<()> {
         let group = state.group(group_id)?;
-        let members: BTreeSet<DeviceIdentity> = group
-            .members()
-            .filter_map(|member| identity_of(&member.credential))
-            .collect();
+        let members: BTreeSet<DeviceIdentity> = member_devices(&group);
         let mut packages = Vec::new();
         for user_id in user_ids {
             let claimed = self.client.claim_key_packages(user_id).await?;
@@ -117,10 +114,7 @@ impl Device {
             let mut group = state.group(group_id)?;
             let (commit, welcome) = match &intent {
                 Intent::Add(packages) => {
-                    let present: BTreeSet<DeviceIdentity> = group
-                        .members()
-                        .filter_map(|member| identity_of(&member.credential))
-                        .collect();
+                    let present: BTreeSet<DeviceIdentity> = member_devices(&group);
                     let missing: Vec<KeyPackage> = packages
                         .iter()
                         .filter(|package| {

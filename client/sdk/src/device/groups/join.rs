@@ -10,7 +10,7 @@ use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
 use super::commit::Intent;
-use super::{GroupReadReport, SyncReport, identity_of, mls};
+use super::{GroupReadReport, SyncReport, identity_of, member_devices, mls};
 use crate::clock::now_ms;
 use crate::device::Device;
 use crate::error::{ClientError, Result};
@@ -113,11 +113,7 @@ impl Device {
     /// server has key packages for them.
     async fn add_own_devices(&mut self, state: &mut MlsState, group_id: &str) -> Result<bool> {
         let me = self.me()?;
-        let present: BTreeSet<DeviceIdentity> = state
-            .group(group_id)?
-            .members()
-            .filter_map(|member| identity_of(&member.credential))
-            .collect();
+        let present: BTreeSet<DeviceIdentity> = member_devices(&state.group(group_id)?);
         if !self.certified.contains_key(&me) {
             let devices = self.certified_devices(&me).await?;
             self.certified.insert(me.clone(), devices);

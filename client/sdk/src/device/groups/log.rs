@@ -12,7 +12,7 @@ use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
 use super::commit::Intent;
-use super::{identity_of, mls};
+use super::{devices_of, identity_of, mls};
 use crate::content::Content;
 use crate::device::Device;
 use crate::error::{ClientError, Result};
@@ -82,12 +82,7 @@ impl Device {
         if requests.is_empty() {
             return Ok(fresh);
         }
-        let leaving: Vec<DeviceIdentity> = state
-            .group(group_id)?
-            .members()
-            .filter_map(|member| identity_of(&member.credential))
-            .filter(|identity| requests.contains(&identity.user_id))
-            .collect();
+        let leaving = devices_of(&state.group(group_id)?, &requests);
         if !leaving.is_empty() {
             self.commit_intent(state, group_id, Intent::Remove(leaving))
                 .await?;

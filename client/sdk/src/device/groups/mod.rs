@@ -100,15 +100,30 @@ fn identity_of(credential: &Credential) -> Option<DeviceIdentity> {
     DeviceIdentity::parse(basic.identity()).ok()
 }
 
+/// The member devices of `users`.
+fn devices_of(group: &MlsGroup, users: &BTreeSet<String>) -> Vec<DeviceIdentity> {
+    member_devices::<Vec<_>>(group)
+        .into_iter()
+        .filter(|identity| users.contains(&identity.user_id))
+        .collect()
+}
+
+/// The devices the group's leaves name.
+fn member_devices<C: FromIterator<DeviceIdentity>>(group: &MlsGroup) -> C {
+    group
+        .members()
+        .filter_map(|member| identity_of(&member.credential))
+        .collect()
+}
+
 fn is_epoch_conflict(error: &ClientError) -> bool {
     matches!(error.api_code(), Some("epoch_taken" | "wrong_epoch"))
 }
 
 impl Device {
     fn member_views(&self, group: &MlsGroup) -> Vec<MemberView> {
-        group
-            .members()
-            .filter_map(|member| identity_of(&member.credential))
+        member_devices::<Vec<_>>(group)
+            .into_iter()
             .map(|identity| MemberView {
                 username: self.username_of(&identity.user_id),
                 user_id: identity.user_id,
@@ -141,6 +156,15 @@ impl Device {
             epoch: group.epoch().as_u64(),
             members: self.member_views(&group),
         })
+    }
+
+    /// The user ids of `usernames`, each looked up (and pinned on first use).
+    async fn user_ids(&mut self, usernames: &[String]) -> Result<Vec<String>> {
+        let mut users = Vec::new();
+        for username in usernames {
+            users.push(self.lookup(username).await?.user_id);
+        }
+        Ok(users)
     }
 
     /// Whether `(user, device, signature key)` is a device this device trusts (certified, active).
@@ -203,11 +227,8 @@ impl Device {
                 ratchet_tree: STANDARD.encode(tree),
             })
             .await?;
-        let me = self.me()?;
-        let mut users = vec![me];
-        for username in usernames {
-            users.push(self.lookup(username).await?.user_id);
-        }
+        let mut users = vec![self.me()?];
+        users.extend(self.user_ids(usernames).await?);
         self.add_user_devices(state, &group_id, &users).await?;
         self.group_report(state, &group_id)
     }
@@ -220,10 +241,7 @@ impl Device {
         usernames: &[String],
     ) -> Result<GroupReport> {
         self.use_device_token(state).await?;
-        let mut users = Vec::new();
-        for username in usernames {
-            users.push(self.lookup(username).await?.user_id);
-        }
+        let users = self.user_ids(usernames).await?;
         self.add_user_devices(state, group_id, &users).await?;
         self.group_report(state, group_id)
     }
@@ -235,17 +253,9 @@ impl Device {
         usernames: &[String],
     ) -> Result<GroupReport> {
         self.use_device_token(state).await?;
-        let mut users = BTreeSet::new();
-        for username in usernames {
-            users.insert(self.lookup(username).await?.user_id);
-        }
+        let users: BTreeSet<String> = self.user_ids(usernames).await?.into_iter().collect();
         self.catch_up(state, group_id).await?;
-        let removed: Vec<DeviceIdentity> = state
-            .group(group_id)?
-            .members()
-            .filter_map(|member| identity_of(&member.credential))
-            .filter(|identity| users.contains(&identity.user_id))
-            .collect();
+        let removed = devices_of(&state.group(group_id)?, &users);
         if removed.is_empty() {
             return Err(ClientError::Usage(
                 "none of these users is a member of the group".into(),
@@ -340,11 +350,7 @@ impl Device {
         self.use_device_token(state).await?;
         self.catch_up(state, group_id).await?;
         let me = state.identity();
-        let members: Vec<DeviceIdentity> = state
-            .group(group_id)?
-            .members()
-            .filter_map(|member| identity_of(&member.credential))
-            .collect();
+        let members: Vec<DeviceIdentity> = member_devices(&state.group(group_id)?);
         let own_others: Vec<DeviceIdentity> = members
             .iter()
             .filter(|member| member.user_id == me.user_id && **member != me)
