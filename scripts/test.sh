@@ -14,7 +14,12 @@ if ! command -v moto_server >/dev/null 2>&1; then python3 -m pip install --quiet
 # 1. Unit, property, interop, conformance and in-process API tests.
 cargo test --workspace --exclude e2ee-e2e
 
-# 2. End to end: the real functions under cargo lambda watch, on a fresh embedded store.
+# 2. The TypeScript SDK (clients/web): WebCrypto only, against the committed envelope fixtures and the independent
+# Node implementation (tests/interop). Node 20+ and npm come with the machine; installed from Debian if not.
+if ! command -v npm >/dev/null 2>&1; then apt-get update -qq && apt-get install -y -qq nodejs npm; fi
+(cd clients/web && npm ci --no-audit --no-fund && npm test)
+
+# 3. End to end: the real functions under cargo lambda watch, on a fresh embedded store.
 cargo build --bins
 data_dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
