@@ -39,6 +39,8 @@ done
 if [ "$code" = "000" ]; then echo "cargo lambda watch did not come up; log:" >&2; cat "$log" >&2; exit 1; fi
 # tests/e2e: the raw API (served_api.rs) and the `e2ee` CLI built above (cli_e2e.rs).
 E2EE_SERVER="http://127.0.0.1:$port" E2EE_DATA_DIR="$data_dir" cargo test -p e2ee-e2e
+# The TypeScript SDK against the same server (register, keys, chat both ways, key change, errors).
+(cd clients/web && E2EE_SERVER="http://127.0.0.1:$port" npm run test:served)
 # The demo transcript (scripts/demo.sh) against the same server.
 E2EE_SERVER="http://127.0.0.1:$port" scripts/demo.sh
 echo "all tests passed"

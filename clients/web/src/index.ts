@@ -1,4 +1,4 @@
-// Public API of @e2ee/web-sdk (this slice: envelopes v1/v2, keys, key ids, chat ids).
+// Public API of @e2ee/web-sdk: envelopes v1/v2, keys, key ids, chat ids, and the API client (api.ts).
 
 export { EnvelopeError, InputError, type EnvelopeErrorCode, type InputErrorCode } from "./errors.js";
 export {
@@ -38,3 +38,38 @@ export {
 } from "./envelope.js";
 export { checkId, MAX_ID_BYTES } from "./ids.js";
 export { toBase64, fromBase64Strict, toHex } from "./bytes.js";
+export {
+  ApiClient,
+  ApiError,
+  NetworkError,
+  KeyChangedError,
+  IdentityChangedError,
+  ResponseError,
+  MemoryPinStore,
+  Session,
+  connect,
+  apiErrorFrom,
+  generateKeyPair,
+  spkiPem,
+  keyOpInput,
+  foldUsername,
+  type ApiClientOptions,
+  type PinStore,
+  type Pin,
+  type MessageReport,
+  type MessageStatus,
+  type SentReport,
+  type SessionOptions,
+  type RegisterResponse,
+  type LoginResponse,
+  type UserInfo,
+  type KeyInfo,
+  type KeyStatus,
+  type PublicKeyResponse,
+  type SendResponse,
+  type StoredMessage,
+  type MessagePage,
+  type MarkReadResponse,
+  type PageQuery,
+  type RegisterKeyBody,
+} from "./api.js";
