@@ -1,4 +1,5 @@
-// Public API of @e2ee/web-sdk: envelopes v1/v2, keys, key ids, chat ids, and the API client (api.ts).
+// Public API of @e2ee/web-sdk: envelopes v1/v2, keys, key ids, chat ids, the API client (api.ts), device keys (keygen.ts), pins (pins.ts) and the
+// logged-in session with 1:1 chat (session.ts).
 
 export { EnvelopeError, InputError, type EnvelopeErrorCode, type InputErrorCode } from "./errors.js";
 export {
@@ -42,24 +43,9 @@ export {
   ApiClient,
   ApiError,
   NetworkError,
-  KeyChangedError,
-  IdentityChangedError,
   ResponseError,
-  MemoryPinStore,
-  Session,
-  connect,
   apiErrorFrom,
-  generateKeyPair,
-  spkiPem,
-  keyOpInput,
-  foldUsername,
   type ApiClientOptions,
-  type PinStore,
-  type Pin,
-  type MessageReport,
-  type MessageStatus,
-  type SentReport,
-  type SessionOptions,
   type RegisterResponse,
   type LoginResponse,
   type UserInfo,
@@ -73,3 +59,20 @@ export {
   type PageQuery,
   type RegisterKeyBody,
 } from "./api.js";
+export { generateKeyPair, spkiPem, keyOpInput } from "./keygen.js";
+export {
+  KeyChangedError,
+  IdentityChangedError,
+  MemoryPinStore,
+  foldUsername,
+  type PinStore,
+  type Pin,
+} from "./pins.js";
+export {
+  Session,
+  connect,
+  type MessageReport,
+  type MessageStatus,
+  type SentReport,
+  type SessionOptions,
+} from "./session.js";

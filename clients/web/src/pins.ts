@@ -1,0 +1,82 @@
+// Trust on first use of contacts (the rules of the Rust SDK, client/sdk/src/contacts.rs): username <-> user id
+// and each user's key pinned on first contact; a change is refused until the user accepts it.
+
+import { fingerprint } from "./keys.js";
+
+/** A contact's active key differs from the pinned one: nothing is sent until `acceptKeyChange(userId)`. */
+export class KeyChangedError extends Error {
+  override name = "KeyChangedError";
+  constructor(
+    readonly userId: string,
+    readonly username: string,
+    readonly oldKeyId: string,
+    readonly newKeyId: string,
+  ) {
+    super(`the key of ${username} changed (${fingerprint(oldKeyId)} -> ${fingerprint(newKeyId)}); verify and accept it`);
+  }
+  get oldFingerprint(): string {
+    return fingerprint(this.oldKeyId);
+  }
+  get newFingerprint(): string {
+    return fingerprint(this.newKeyId);
+  }
+}
+
+/** A username now maps to another user id than pinned (or a pinned user id to another name): refused. */
+export class IdentityChangedError extends Error {
+  override name = "IdentityChangedError";
+  constructor(
+    readonly username: string,
+    readonly pinnedUserId: string | null,
+    readonly userId: string,
+  ) {
+    super(`the username ${username} is pinned to another user id than the server now gives`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pins (trust on first use)
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface Pin {
+  userId: string;
+  username: string;
+  /** The pinned key: active when first seen or last accepted. */
+  keyId: string;
+  /** Earlier keys accepted before (they still verify what they signed). */
+  knownKeyIds: string[];
+  firstSeen: number;
+}
+
+/** Where pins live; async so that an IndexedDB implementation fits. */
+export interface PinStore {
+  get(userId: string): Promise<Pin | undefined>;
+  put(pin: Pin): Promise<void>;
+  /** The user id pinned for a (folded) username. */
+  getByUsername(username: string): Promise<string | undefined>;
+  putUsername(username: string, userId: string): Promise<void>;
+}
+
+/** Usernames are unique case-insensitively after NFC (as the server stores them). */
+export function foldUsername(name: string): string {
+  return name.normalize("NFC").toLowerCase().normalize("NFC");
+}
+
+export class MemoryPinStore implements PinStore {
+  #pins = new Map<string, Pin>();
+  #names = new Map<string, string>();
+  async get(userId: string): Promise<Pin | undefined> {
+    const p = this.#pins.get(userId);
+    return p ? { ...p, knownKeyIds: [...p.knownKeyIds] } : undefined;
+  }
+  async put(pin: Pin): Promise<void> {
+    this.#pins.set(pin.userId, { ...pin, knownKeyIds: [...pin.knownKeyIds] });
+  }
+  async getByUsername(username: string): Promise<string | undefined> {
+    return this.#names.get(foldUsername(username));
+  }
+  async putUsername(username: string, userId: string): Promise<void> {
+    this.#names.set(foldUsername(username), userId);
+  }
+}
+

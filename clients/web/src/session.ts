@@ -1,0 +1,356 @@
+// A logged-in user with their key pair: key registration, contacts checked against the pins, and 1:1 chat
+// (send, inbox, mark read, history) on the envelopes of envelope.ts. Mirrors client/sdk/src/device/*.rs.
+
+import { utf8, fromUtf8 } from "./bytes.js";
+import { EnvelopeError, InputError } from "./errors.js";
+import { chatId, importPublicKeyPem, type KeyPair, type PublicKeyInfo } from "./keys.js";
+import { open, seal, type Envelope } from "./envelope.js";
+import {
+  ApiClient,
+  ApiError,
+  NetworkError,
+  ResponseError,
+  type KeyInfo,
+  type MarkReadResponse,
+  type MessagePage,
+  type PageQuery,
+  type RegisterKeyBody,
+  type SendResponse,
+  type StoredMessage,
+  type UserInfo,
+} from "./api.js";
+import { keyOpInput, pssSign, spkiPem } from "./keygen.js";
+import { IdentityChangedError, KeyChangedError, MemoryPinStore, foldUsername, type PinStore } from "./pins.js";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Session: one logged-in user with their key pair
+// ---------------------------------------------------------------------------------------------------------------
+
+export type MessageStatus = "verified" | "unverified" | "failed";
+
+export interface MessageReport {
+  messageId: string;
+  chatId: string;
+  senderId: string;
+  receiverId: string;
+  createdAt: number;
+  readAt: number | null;
+  text: string | null;
+  status: MessageStatus;
+  /** Why not verified / failed. */
+  reason?: string;
+}
+
+export interface SentReport extends SendResponse {
+  receiverKeyId: string;
+  /** False when the server already had this envelope (idempotent retry). */
+  created: boolean;
+}
+
+export interface SessionOptions {
+  api: ApiClient;
+  userId: string;
+  pins?: PinStore;
+  /** Pauses (ms) before repeating a send that failed in transit; default [500, 1500]. */
+  sendRetryDelays?: number[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export class Session {
+  readonly api: ApiClient;
+  readonly userId: string;
+  readonly pins: PinStore;
+  #key: KeyPair | null = null;
+  #retryDelays: number[];
+  /** Key directories fetched in this session (user id -> keys, with ids computed here). */
+  #directory = new Map<string, { active: string | null; keys: Map<string, { key: PublicKeyInfo; info: KeyInfo }> }>();
+
+  constructor(opts: SessionOptions) {
+    this.api = opts.api;
+    this.userId = opts.userId;
+    this.pins = opts.pins ?? new MemoryPinStore();
+    this.#retryDelays = opts.sendRetryDelays ?? [500, 1500];
+  }
+
+  /** The key pair used for sending and reading (set by registerKey, or directly for a key loaded elsewhere). */
+  useKey(key: KeyPair): void {
+    this.#key = key;
+  }
+  get key(): KeyPair | null {
+    return this.#key;
+  }
+
+  /**
+   * Registers `keyPair` as the active key, with the proof of possession. The first key needs only the proof;
+   * later keys are authorized by the current active key (the one set with useKey / an earlier registerKey),
+   * or by `password` when given. The new key becomes the session's key.
+   */
+  async registerKey(keyPair: KeyPair, opts: { password?: string; createdAt?: number } = {}): Promise<KeyInfo> {
+    const createdAt = opts.createdAt ?? Date.now();
+    const input = keyOpInput("register", this.userId, keyPair.keyId, createdAt);
+    const body: RegisterKeyBody = {
+      publicKey: await spkiPem(keyPair.publicKey.encryptKey),
+      createdAt,
+      proof: await pssSign(keyPair.signKey, input),
+    };
+    if (opts.password !== undefined) body.password = opts.password;
+    else if (this.#key && this.#key.keyId !== keyPair.keyId) {
+      body.authorization = { keyId: this.#key.keyId, signature: await pssSign(this.#key.signKey, input) };
+    }
+    const info = await this.api.registerKeyRaw(body);
+    if (info.keyId !== keyPair.keyId) throw new ResponseError("the server registered another key id");
+    this.#key = keyPair;
+    this.#directory.delete(this.userId);
+    return info;
+  }
+
+  #me(): KeyPair {
+    if (!this.#key) throw new InputError("invalid_input", "no key: call registerKey or useKey first");
+    return this.#key;
+  }
+
+  /** Looks a user up and checks the username <-> user id pins both ways (pinned on first use). */
+  async lookup(username: string): Promise<UserInfo> {
+    const user = await this.api.lookupUser(username);
+    if (foldUsername(user.username) !== foldUsername(username)) {
+      throw new ResponseError("the server answered for another username");
+    }
+    const pinnedId = await this.pins.getByUsername(username);
+    if (pinnedId !== undefined && pinnedId !== user.userId) throw new IdentityChangedError(username, pinnedId, user.userId);
+    const pin = await this.pins.get(user.userId);
+    if (pin && pin.username !== "" && foldUsername(pin.username) !== foldUsername(user.username)) {
+      throw new IdentityChangedError(username, pin.userId, user.userId);
+    }
+    if (pinnedId === undefined) await this.pins.putUsername(user.username, user.userId);
+    if (pin && pin.username === "") await this.pins.put({ ...pin, username: user.username });
+    return user;
+  }
+
+  /** A user's keys as the server lists them (all=true), ids computed from the keys; cached per session. */
+  async #keys(userId: string, refresh = false) {
+    let d = this.#directory.get(userId);
+    if (d && !refresh) return d;
+    d = { active: null, keys: new Map() };
+    try {
+      const r = await this.api.publicKey(userId, true);
+      for (const info of r.keys ?? []) {
+        if (info.status === "pending") continue;
+        try {
+          const key = await importPublicKeyPem(info.publicKey);
+          if (key.keyId !== info.keyId) continue; // listed under another id: ignored, never trusted
+          d.keys.set(key.keyId, { key, info });
+        } catch {
+          /* unusable key: ignored */
+        }
+      }
+      const act = d.keys.get(r.keyId);
+      if (act && act.info.status === "active") d.active = r.keyId;
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+    this.#directory.set(userId, d);
+    return d;
+  }
+
+  /** The user's active key if trusted: pinned on first use, KeyChangedError when it differs from the pin. */
+  async #trustedKey(user: UserInfo, refresh: boolean, repin: boolean): Promise<PublicKeyInfo> {
+    const d = await this.#keys(user.userId, refresh);
+    if (!d.active) throw new ApiError(404, "no_active_key", `${user.username} has no active key`);
+    const active = d.keys.get(d.active)!.key;
+    const pin = await this.pins.get(user.userId);
+    if (!pin || repin) {
+      await this.pins.put({ userId: user.userId, username: user.username, keyId: active.keyId, knownKeyIds: [], firstSeen: Date.now() });
+    } else if (pin.keyId !== active.keyId) {
+      throw new KeyChangedError(user.userId, user.username, pin.keyId, active.keyId);
+    }
+    return active;
+  }
+
+  /** Trust the user's current active key (after the user compared fingerprints). The old key stays known. */
+  async acceptKeyChange(userId: string): Promise<void> {
+    const d = await this.#keys(userId, true);
+    if (!d.active) throw new ApiError(404, "no_active_key", "the user has no active key");
+    const pin = await this.pins.get(userId);
+    if (!pin) {
+      await this.pins.put({ userId, username: "", keyId: d.active, knownKeyIds: [], firstSeen: Date.now() });
+      return;
+    }
+    if (pin.keyId === d.active) return;
+    const known = [...pin.knownKeyIds.filter((k) => k !== d.active), pin.keyId].filter((k, i, a) => a.indexOf(k) === i);
+    await this.pins.put({ ...pin, keyId: d.active, knownKeyIds: known });
+  }
+
+  /**
+   * Seals `text` for `toUsername`'s trusted key and for the own key (receiver first), signs it and sends it.
+   * On 409 stale_recipient_key the key is fetched again and the message re-sealed once (same client message
+   * id; a changed pinned key is still refused). Transport failures and 502–504 repeat the identical envelope.
+   */
+  async sendText(toUsername: string, text: string): Promise<SentReport> {
+    const me = this.#me();
+    const user = await this.lookup(toUsername);
+    const messageId = `m_${randomHex(16)}`;
+    const createdAt = Date.now();
+    const hadPin = (await this.pins.get(user.userId)) !== undefined;
+    let resealed = false;
+    for (;;) {
+      const receiverKey = await this.#trustedKey(user, resealed, resealed && !hadPin);
+      const recipients =
+        receiverKey.keyId === me.keyId
+          ? [{ userId: user.userId, publicKey: receiverKey }]
+          : [{ userId: user.userId, publicKey: receiverKey }, { userId: this.userId, publicKey: me.publicKey }];
+      const { envelope } = await seal({ senderId: this.userId, messageId, createdAt, recipients, plaintext: utf8(text), signer: me });
+      try {
+        const sent = await this.#post(user.userId, envelope);
+        return { ...sent.data, receiverKeyId: receiverKey.keyId, created: sent.created };
+      } catch (e) {
+        if (!resealed && e instanceof ApiError && e.code === "stale_recipient_key") {
+          resealed = true;
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  async #post(receiverId: string, envelope: Envelope) {
+    for (let i = 0; ; i++) {
+      try {
+        return await this.api.send(receiverId, envelope);
+      } catch (e) {
+        const transient = e instanceof NetworkError || (e instanceof ApiError && e.transient);
+        const delay = this.#retryDelays[i];
+        if (!transient || delay === undefined) throw e;
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Unread messages, oldest first, opened and verified (every page until nextCursor is null, up to `max`). */
+  async inbox(max = 500): Promise<MessageReport[]> {
+    return this.#openAll(await this.#pages((cursor) => this.api.receive(this.userId, withCursor({ limit: 100 }, cursor)), max));
+  }
+
+  async markRead(messageId: string): Promise<MarkReadResponse> {
+    return this.api.markRead(messageId);
+  }
+
+  /**
+   * One page of the chat with `peer` (a username, or a chat id `c_...`), opened and verified. A chat without
+   * messages yet (404 chat_not_found) is an empty page.
+   */
+  async history(peer: string, q: PageQuery = {}): Promise<{ chatId: string; messages: MessageReport[]; nextCursor: string | null }> {
+    const chat = /^c_[0-9a-f]{64}$/.test(peer) ? peer : await chatId(this.userId, (await this.lookup(peer)).userId);
+    let page: MessagePage;
+    try {
+      page = await this.api.history(chat, q);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404 && e.code === "chat_not_found") page = { messages: [], nextCursor: null };
+      else throw e;
+    }
+    return { chatId: chat, messages: await this.#openAll(page.messages), nextCursor: page.nextCursor };
+  }
+
+  async #pages(fetchPage: (cursor: string | null) => Promise<MessagePage>, max: number): Promise<StoredMessage[]> {
+    const out: StoredMessage[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await fetchPage(cursor);
+      out.push(...page.messages);
+      if (page.nextCursor !== null && page.nextCursor === cursor) throw new ResponseError("the server repeated a cursor");
+      cursor = page.nextCursor;
+    } while (cursor !== null && out.length < max);
+    return out.slice(0, max);
+  }
+
+  async #openAll(msgs: StoredMessage[]): Promise<MessageReport[]> {
+    const out: MessageReport[] = [];
+    for (const m of msgs) out.push(await this.#openOne(m));
+    return out;
+  }
+
+  /**
+   * Opens one stored message. Never throws because of the message itself (a bad one is status "failed");
+   * only a failure to reach the server throws. "verified": signed by a key of the sender that this session
+   * trusts (own key, or a key pinned for the contact), valid for the signed time; "unverified": readable but
+   * unsigned, or signed by a key that is not (or no longer) trusted.
+   */
+  async #openOne(m: StoredMessage): Promise<MessageReport> {
+    const me = this.#me();
+    const base = {
+      messageId: m.messageId, chatId: m.chatId, senderId: m.senderId, receiverId: m.receiverId,
+      createdAt: m.createdAt, readAt: m.readAt,
+    };
+    const failed = (reason: string): MessageReport => ({ ...base, text: null, status: "failed", reason });
+    const json = JSON.stringify(m.envelope);
+    const env = m.envelope as Partial<Envelope> | null;
+    if (!env || env.senderId !== m.senderId) return failed("the envelope's sender is not the message's sender");
+    const signerKeyId = env.signature?.keyId;
+
+    let senderKey: PublicKeyInfo | undefined;
+    let untrusted: string | undefined;
+    if (signerKeyId === undefined) {
+      untrusted = "not signed";
+    } else {
+      let listed = (await this.#keys(m.senderId)).keys.get(signerKeyId);
+      if (!listed) listed = (await this.#keys(m.senderId, true)).keys.get(signerKeyId); // a key newer than the cache
+      if (m.senderId === this.userId && signerKeyId === me.keyId) senderKey = me.publicKey;
+      else if (!listed) return failed("signed by a key that is not the sender's");
+      else senderKey = listed.key;
+      if (listed) {
+        const { info } = listed;
+        if (info.status === "revoked" || info.revokedAt !== undefined) untrusted = "signed by a revoked key";
+        else if (info.status === "retired" && !(env.createdAt !== undefined && info.retiredAt !== undefined && env.createdAt < info.retiredAt)) {
+          untrusted = "signed by a retired key after it was retired";
+        }
+      }
+      if (untrusted === undefined && m.senderId !== this.userId) {
+        let pin = await this.pins.get(m.senderId);
+        const d = await this.#keys(m.senderId);
+        if (!pin && d.active) {
+          // first contact on receipt: pin the sender's active key (and their other usable keys as known)
+          const known = [...d.keys.values()].filter((k) => k.info.status !== "revoked" && k.key.keyId !== d.active).map((k) => k.key.keyId);
+          pin = { userId: m.senderId, username: "", keyId: d.active, knownKeyIds: known, firstSeen: Date.now() };
+          await this.pins.put(pin);
+        }
+        if (!pin || (pin.keyId !== signerKeyId && !pin.knownKeyIds.includes(signerKeyId))) untrusted = "signed by a key that is not pinned";
+      } else if (untrusted === undefined && senderKey !== me.publicKey) {
+        untrusted = "signed by an own key of another device";
+      }
+    }
+    try {
+      const opened = await open(json, { readerPrivateKey: me.decryptKey, readerKeyId: me.keyId, senderPublicKey: senderKey });
+      if (opened.senderId !== m.senderId) return failed("sender mismatch");
+      let text: string;
+      try {
+        text = fromUtf8(opened.plaintext);
+      } catch {
+        return failed("not UTF-8 text");
+      }
+      return untrusted === undefined ? { ...base, text, status: "verified" } : { ...base, text, status: "unverified", reason: untrusted };
+    } catch (e) {
+      if (e instanceof EnvelopeError) return failed(e.code);
+      throw e;
+    }
+  }
+}
+
+function withCursor(q: PageQuery, cursor: string | null): PageQuery {
+  return cursor === null ? q : { ...q, cursor };
+}
+
+/** Register (if `register`) and log in; returns a Session ready for registerKey. */
+export async function connect(
+  api: ApiClient,
+  username: string,
+  password: string,
+  opts: { register?: boolean; pins?: PinStore } = {},
+): Promise<Session> {
+  if (opts.register) await api.register(username, password);
+  const r = await api.login(username, password);
+  return new Session({ api, userId: r.userId, ...(opts.pins ? { pins: opts.pins } : {}) });
+}
