@@ -1,7 +1,7 @@
 // Unit tests of the API client without a server: error parsing, token handling and the 401 hook (injected fetch).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ApiClient, ApiError, NetworkError, apiErrorFrom, keyOpInput, generateKeyPair, spkiPem, importPublicKeyPem, MemoryPinStore, foldUsername } from "../dist/index.js";
+import { ApiClient, ApiError, NetworkError, apiErrorFrom, keyOpInput, generateKeyPair, spkiPem, importPublicKeyPem, MemoryPinStore, foldUsername } from "../../dist/index.js";
 
 const json = (status, body, headers = {}) =>
   new Response(typeof body === "string" ? body : JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
@@ -157,7 +157,7 @@ test("MemoryPinStore by user id and folded username", async () => {
 
 // --- Session rules against a scripted fake server --------------------------------------------------------------
 
-import { Session, IdentityChangedError, KeyChangedError } from "../dist/index.js";
+import { Session, IdentityChangedError, KeyChangedError } from "../../dist/index.js";
 
 const U_A = "u_" + "a".repeat(32);
 const U_B = "u_" + "b".repeat(32);

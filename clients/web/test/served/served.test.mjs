@@ -2,7 +2,7 @@
 // Skipped when E2EE_SERVER is unset, except with CI=true, where that is a failure.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { ApiClient, ApiError, KeyChangedError, Session, generateKeyPair, chatId } from "../dist/index.js";
+import { ApiClient, ApiError, KeyChangedError, Session, generateKeyPair, chatId } from "../../dist/index.js";
 
 const SERVER = process.env.E2EE_SERVER;
 if (!SERVER && process.env.CI === "true") {

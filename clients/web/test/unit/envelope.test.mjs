@@ -18,10 +18,10 @@ import {
   parseEnvelope,
   seal,
   toHex,
-} from "../dist/index.js";
-import * as reference from "../../../tests/interop/envelope.mjs";
+} from "../../dist/index.js";
+import * as reference from "../../../../tests/interop/envelope.mjs";
 
-const fixtures = JSON.parse(readFileSync(new URL("../../../tests/interop/fixtures.json", import.meta.url), "utf8"));
+const fixtures = JSON.parse(readFileSync(new URL("../../../../tests/interop/fixtures.json", import.meta.url), "utf8"));
 const keyNames = Object.keys(fixtures.keys);
 
 /** name -> { pair: KeyPair, pub: PublicKeyInfo } */
