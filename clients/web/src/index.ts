@@ -76,3 +76,4 @@ export {
   type SentReport,
   type SessionOptions,
 } from "./session.js";
+export { MemoryKvStore, type KvStore } from "./kv.js";
