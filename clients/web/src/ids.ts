@@ -16,3 +16,8 @@ export function checkId(v: unknown): string | null {
   if (/[\u0000-\u001f\u007f]/.test(v)) return "control character";
   return null;
 }
+
+/** A key id: 64 lowercase hex digits (SHA-256 of the SPKI DER, see keys.ts). */
+export function isKeyId(v: unknown): v is string {
+  return typeof v === "string" && /^[0-9a-f]{64}$/.test(v);
+}

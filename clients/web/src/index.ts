@@ -77,3 +77,9 @@ export {
   type SessionOptions,
 } from "./session.js";
 export { MemoryKvStore, type KvStore } from "./kv.js";
+
+// --- Device storage: IndexedDB KvStore, keyring, persistent pins (idb.ts, keyring.ts, storage.ts, pins.ts) ---
+export { openIndexedDbKvStore, IndexedDbKvStore } from "./idb.js";
+export { StorageError, type StorageErrorCode } from "./storage.js";
+export { Keyring, type KeyringEntry } from "./keyring.js";
+export { KvPinStore } from "./pins.js";

@@ -1,9 +1,9 @@
-// A logged-in user with their key pair: key registration, contacts checked against the pins, and 1:1 chat
-// (send, inbox, mark read, history) on the envelopes of envelope.ts. Mirrors client/sdk/src/device/*.rs.
+// A logged-in user with their keyring: key registration and rotation, contacts checked against the pins, and 1:1
+// chat (send, inbox, mark read, history) on the envelopes of envelope.ts. Mirrors client/sdk/src/device/*.rs.
 
 import { utf8, fromUtf8 } from "./bytes.js";
 import { EnvelopeError, InputError } from "./errors.js";
-import { chatId, importPublicKeyPem, type KeyPair, type PublicKeyInfo } from "./keys.js";
+import { chatId, importPublicKeyPem, type KeyPair, type PublicKeyInfo, type RsaBits } from "./keys.js";
 import { open, seal, type Envelope } from "./envelope.js";
 import {
   ApiClient,
@@ -19,11 +19,13 @@ import {
   type StoredMessage,
   type UserInfo,
 } from "./api.js";
-import { keyOpInput, pssSign, spkiPem } from "./keygen.js";
-import { IdentityChangedError, KeyChangedError, MemoryPinStore, foldUsername, type PinStore } from "./pins.js";
+import { generateKeyPair, keyOpInput, pssSign, spkiPem } from "./keygen.js";
+import { Keyring } from "./keyring.js";
+import { type KvStore } from "./kv.js";
+import { IdentityChangedError, KeyChangedError, KvPinStore, MemoryPinStore, foldUsername, type PinStore } from "./pins.js";
 
 // ---------------------------------------------------------------------------------------------------------------
-// Session: one logged-in user with their key pair
+// Session: one logged-in user with their keyring
 // ---------------------------------------------------------------------------------------------------------------
 
 export type MessageStatus = "verified" | "unverified" | "failed";
@@ -51,6 +53,8 @@ export interface SessionOptions {
   api: ApiClient;
   userId: string;
   pins?: PinStore;
+  /** The user's keys on this device; default: an empty keyring in memory. Its owner must be `userId`. */
+  keyring?: Keyring;
   /** Pauses (ms) before repeating a send that failed in transit; default [500, 1500]. */
   sendRetryDelays?: number[];
 }
@@ -65,7 +69,7 @@ export class Session {
   readonly api: ApiClient;
   readonly userId: string;
   readonly pins: PinStore;
-  #key: KeyPair | null = null;
+  readonly keyring: Keyring;
   #retryDelays: number[];
   /** Key directories fetched in this session (user id -> keys, with ids computed here). */
   #directory = new Map<string, { active: string | null; keys: Map<string, { key: PublicKeyInfo; info: KeyInfo }> }>();
@@ -74,21 +78,28 @@ export class Session {
     this.api = opts.api;
     this.userId = opts.userId;
     this.pins = opts.pins ?? new MemoryPinStore();
+    if (opts.keyring && opts.keyring.ownerId !== opts.userId) throw new InputError("invalid_input", "the keyring belongs to another user id");
+    this.keyring = opts.keyring ?? Keyring.inMemory(opts.userId);
     this.#retryDelays = opts.sendRetryDelays ?? [500, 1500];
   }
 
-  /** The key pair used for sending and reading (set by registerKey, or directly for a key loaded elsewhere). */
-  useKey(key: KeyPair): void {
-    this.#key = key;
+  /**
+   * Makes `key` the active key of the keyring (adding it; older keys stay) without telling the server: for a
+   * key that is already registered, e.g. one imported from a backup or from the CLI.
+   */
+  async useKey(key: KeyPair): Promise<void> {
+    await this.keyring.add(key, { activate: true });
   }
+  /** The active key pair (sending, signing, authorizing the next key). */
   get key(): KeyPair | null {
-    return this.#key;
+    return this.keyring.active;
   }
 
   /**
    * Registers `keyPair` as the active key, with the proof of possession. The first key needs only the proof;
-   * later keys are authorized by the current active key (the one set with useKey / an earlier registerKey),
-   * or by `password` when given. The new key becomes the session's key.
+   * later keys are authorized by the keyring's active key, or by `password` when given. The key is stored in
+   * the keyring before the request (so the server never has an active key this device lost) and becomes
+   * active when the server accepted it; a key the server refused (4xx) is removed again. Old keys stay.
    */
   async registerKey(keyPair: KeyPair, opts: { password?: string; createdAt?: number } = {}): Promise<KeyInfo> {
     const createdAt = opts.createdAt ?? Date.now();
@@ -98,20 +109,42 @@ export class Session {
       createdAt,
       proof: await pssSign(keyPair.signKey, input),
     };
+    const current = this.keyring.active;
     if (opts.password !== undefined) body.password = opts.password;
-    else if (this.#key && this.#key.keyId !== keyPair.keyId) {
-      body.authorization = { keyId: this.#key.keyId, signature: await pssSign(this.#key.signKey, input) };
+    else if (current && current.keyId !== keyPair.keyId) {
+      body.authorization = { keyId: current.keyId, signature: await pssSign(current.signKey, input) };
     }
-    const info = await this.api.registerKeyRaw(body);
+    const isNew = this.keyring.get(keyPair.keyId) === undefined;
+    await this.keyring.add(keyPair);
+    let info: KeyInfo;
+    try {
+      info = await this.api.registerKeyRaw(body);
+    } catch (e) {
+      // Refused for sure: drop the new key. Otherwise (no answer, 5xx) the server may hold it, so it stays.
+      if (isNew && e instanceof ApiError && e.status >= 400 && e.status < 500) await this.keyring.remove(keyPair.keyId);
+      throw e;
+    }
     if (info.keyId !== keyPair.keyId) throw new ResponseError("the server registered another key id");
-    this.#key = keyPair;
+    await this.keyring.activate(keyPair.keyId);
     this.#directory.delete(this.userId);
     return info;
   }
 
+  /**
+   * Key rotation: a fresh key pair registered as the active key, authorized by the current active key (or by
+   * `password`). The old key stays in the keyring, so what was sealed for it still opens.
+   */
+  async rotateKey(opts: { bits?: RsaBits; password?: string } = {}): Promise<{ info: KeyInfo; keyPair: KeyPair }> {
+    if (!this.keyring.active && opts.password === undefined) throw new InputError("invalid_input", "no key to rotate: registerKey first");
+    const keyPair = await generateKeyPair(opts.bits ?? 2048);
+    const info = await this.registerKey(keyPair, opts.password === undefined ? {} : { password: opts.password });
+    return { info, keyPair };
+  }
+
   #me(): KeyPair {
-    if (!this.#key) throw new InputError("invalid_input", "no key: call registerKey or useKey first");
-    return this.#key;
+    const key = this.keyring.active;
+    if (!key) throw new InputError("invalid_input", "no key: call registerKey or useKey first");
+    return key;
   }
 
   /** Looks a user up and checks the username <-> user id pins both ways (pinned on first use). */
@@ -298,7 +331,8 @@ export class Session {
     } else {
       let listed = (await this.#keys(m.senderId)).keys.get(signerKeyId);
       if (!listed) listed = (await this.#keys(m.senderId, true)).keys.get(signerKeyId); // a key newer than the cache
-      if (m.senderId === this.userId && signerKeyId === me.keyId) senderKey = me.publicKey;
+      const own = m.senderId === this.userId ? this.keyring.get(signerKeyId) : undefined;
+      if (own) senderKey = own.publicKey;
       else if (!listed) return failed("signed by a key that is not the sender's");
       else senderKey = listed.key;
       if (listed) {
@@ -318,12 +352,13 @@ export class Session {
           await this.pins.put(pin);
         }
         if (!pin || (pin.keyId !== signerKeyId && !pin.knownKeyIds.includes(signerKeyId))) untrusted = "signed by a key that is not pinned";
-      } else if (untrusted === undefined && senderKey !== me.publicKey) {
+      } else if (untrusted === undefined && !own) {
         untrusted = "signed by an own key of another device";
       }
     }
     try {
-      const opened = await open(json, { readerPrivateKey: me.decryptKey, readerKeyId: me.keyId, senderPublicKey: senderKey });
+      const reader = readerKeyOf(this.keyring, this.userId, env) ?? me;
+      const opened = await open(json, { readerPrivateKey: reader.decryptKey, readerKeyId: reader.keyId, senderPublicKey: senderKey });
       if (opened.senderId !== m.senderId) return failed("sender mismatch");
       let text: string;
       try {
@@ -339,18 +374,41 @@ export class Session {
   }
 }
 
+/** The keyring's key that the envelope names for this user (before parsing it: open() checks everything). */
+function readerKeyOf(ring: Keyring, userId: string, env: Partial<Envelope>): KeyPair | undefined {
+  const rs: unknown = env.recipients;
+  if (!Array.isArray(rs)) return undefined;
+  for (const r of rs as { userId?: unknown; keyId?: unknown }[]) {
+    if (r && r.userId === userId && typeof r.keyId === "string") {
+      const k = ring.get(r.keyId);
+      if (k) return k;
+    }
+  }
+  return undefined;
+}
+
 function withCursor(q: PageQuery, cursor: string | null): PageQuery {
   return cursor === null ? q : { ...q, cursor };
 }
 
-/** Register (if `register`) and log in; returns a Session ready for registerKey. */
+/**
+ * Register (if `register`) and log in; returns a Session ready for registerKey. With `store` (e.g. from
+ * openIndexedDbKvStore) the session's keyring and pins are that account's records in it, loaded here.
+ */
 export async function connect(
   api: ApiClient,
   username: string,
   password: string,
-  opts: { register?: boolean; pins?: PinStore } = {},
+  opts: { register?: boolean; pins?: PinStore; store?: KvStore } = {},
 ): Promise<Session> {
   if (opts.register) await api.register(username, password);
-  const r = await api.login(username, password);
-  return new Session({ api, userId: r.userId, ...(opts.pins ? { pins: opts.pins } : {}) });
+  const { userId } = await api.login(username, password);
+  const { store } = opts;
+  const pins = opts.pins ?? (store ? new KvPinStore(store, userId) : undefined);
+  return new Session({
+    api,
+    userId,
+    ...(pins ? { pins } : {}),
+    ...(store ? { keyring: await Keyring.open(store, userId) } : {}),
+  });
 }

@@ -195,7 +195,7 @@ test("Session: transient send failures repeat the identical envelope", async () 
     ],
   });
   const s = new Session({ api: new ApiClient({ baseUrl: "http://h", fetch: f, token: "t" }), userId: U_A, sendRetryDelays: [1, 1] });
-  s.useKey(ka);
+  await s.useKey(ka);
   const r = await s.sendText("bob", "hi");
   assert.equal(r.created, false);
   const sends = calls.filter((c) => c.path === "/api/messages/send").map((c) => c.body);
@@ -217,14 +217,14 @@ test("Session: a username pinned to another user id is refused; a changed key th
     [`POST /api/messages/send`]: [[201, { messageId: "m_" + "1".repeat(32), chatId: "c_" + "2".repeat(64), clientMessageId: "x", createdAt: 5 }]],
   });
   const s = new Session({ api: new ApiClient({ baseUrl: "http://h", fetch: f, token: "t" }), userId: U_A, pins });
-  s.useKey(ka);
+  await s.useKey(ka);
   await s.sendText("bob", "first");
   assert.equal((await pins.get(U_B)).keyId, kb.keyId);
   await assert.rejects(s.sendText("bob", "again"), (e) => e instanceof IdentityChangedError && e.pinnedUserId === U_B && e.userId === U_C);
   // key change: a new session (fresh directory cache), same pins, lookup now answers U_B again
   users.unshift([200, { userId: U_B, username: "bob", displayName: null }]);
   const s2 = new Session({ api: new ApiClient({ baseUrl: "http://h", fetch: f, token: "t" }), userId: U_A, pins });
-  s2.useKey(ka);
+  await s2.useKey(ka);
   await assert.rejects(s2.sendText("bob", "changed?"), (e) => e instanceof KeyChangedError && e.oldKeyId === kb.keyId && e.newKeyId === kb2.keyId);
   await s2.acceptKeyChange(U_B);
   const p = await pins.get(U_B);
