@@ -78,8 +78,18 @@ export {
 } from "./session.js";
 export { MemoryKvStore, type KvStore } from "./kv.js";
 
-// --- Device storage: IndexedDB KvStore, keyring, persistent pins (idb.ts, keyring.ts, storage.ts, pins.ts) ---
+// --- Device storage and key backups: IndexedDB KvStore, keyring, persistent pins, encrypted PKCS#8 (idb.ts,
+// keyring.ts, storage.ts, pins.ts, backup.ts, keygen.ts) ---
 export { openIndexedDbKvStore, IndexedDbKvStore } from "./idb.js";
 export { StorageError, type StorageErrorCode } from "./storage.js";
 export { Keyring, type KeyringEntry } from "./keyring.js";
 export { KvPinStore } from "./pins.js";
+export {
+  importEncryptedPrivateKeyPem,
+  BackupError,
+  PBKDF2_ITERATIONS,
+  MIN_PBKDF2_ITERATIONS,
+  MAX_PBKDF2_ITERATIONS,
+  type BackupErrorCode,
+} from "./backup.js";
+export { generateKeyPairWithBackup } from "./keygen.js";

@@ -1,16 +1,15 @@
-// Keys on the device: generation with non-extractable private keys, PEM export of the public half, and the
-// key-operation statements of docs/security.md (proof of possession, authorization by the active key).
+// Keys on the device: generation with non-extractable private keys (optionally with an encrypted backup of the
+// new key), PEM export of the public half, and the key-operation statements of docs/security.md (proof of
+// possession, authorization by the active key).
 
-import { asBytes, concat, field, toBase64, u64 } from "./bytes.js";
+import { checkPassphrase, encryptPkcs8Pem } from "./backup.js";
+import { asBytes, type Bytes, concat, field, toBase64, u64 } from "./bytes.js";
 import { InputError } from "./errors.js";
-import { importPublicKeyPem, RSA_BITS, type KeyPair, type RsaBits } from "./keys.js";
+import { importPkcs8Der, RSA_BITS, toPem, type KeyPair, type RsaBits } from "./keys.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Keys: generation, PEM export of the public half, key-operation statements
 // ---------------------------------------------------------------------------------------------------------------
-
-const OAEP: RsaHashedImportParams = { name: "RSA-OAEP", hash: "SHA-256" };
-const PSS: RsaHashedImportParams = { name: "RSA-PSS", hash: "SHA-256" };
 
 /**
  * A fresh RSA key pair (e = 65537) whose private CryptoKeys are non-extractable.
@@ -23,6 +22,24 @@ const PSS: RsaHashedImportParams = { name: "RSA-PSS", hash: "SHA-256" };
  * price of one key for two algorithms.
  */
 export async function generateKeyPair(bits: RsaBits = 2048): Promise<KeyPair> {
+  return withFreshPkcs8(bits, importPkcs8Der);
+}
+
+/**
+ * generateKeyPair plus a passphrase-encrypted PKCS#8 PEM of the new key (backup.ts: PBKDF2-HMAC-SHA256, 600 000
+ * iterations, AES-256-CBC, as the Rust CLI writes). This is the only moment the private key can be exported:
+ * afterwards it exists only as non-extractable CryptoKeys.
+ */
+export async function generateKeyPairWithBackup(passphrase: string, bits: RsaBits = 2048): Promise<{ keyPair: KeyPair; encryptedPem: string }> {
+  checkPassphrase(passphrase); // before the (slow) generation
+  return withFreshPkcs8(bits, async (pkcs8) => {
+    const keyPair = await importPkcs8Der(pkcs8);
+    return { keyPair, encryptedPem: await encryptPkcs8Pem(pkcs8, passphrase) };
+  });
+}
+
+/** Generates a key, hands its PKCS#8 to `use` and wipes it afterwards, whatever `use` did. */
+async function withFreshPkcs8<T>(bits: RsaBits, use: (pkcs8: Bytes) => Promise<T>): Promise<T> {
   if (!(RSA_BITS as readonly number[]).includes(bits)) throw new InputError("invalid_input", "bits must be 2048, 3072 or 4096");
   const s = crypto.subtle;
   const gen = (await s.generateKey(
@@ -32,12 +49,7 @@ export async function generateKeyPair(bits: RsaBits = 2048): Promise<KeyPair> {
   )) as CryptoKeyPair;
   const pkcs8 = new Uint8Array(await s.exportKey("pkcs8", gen.privateKey));
   try {
-    const [decryptKey, signKey] = await Promise.all([
-      s.importKey("pkcs8", pkcs8, OAEP, false, ["decrypt"]),
-      s.importKey("pkcs8", pkcs8, PSS, false, ["sign"]),
-    ]);
-    const publicKey = await importPublicKeyPem(await spkiPem(gen.publicKey));
-    return { keyId: publicKey.keyId, modulusBits: publicKey.modulusBits, decryptKey, signKey, publicKey };
+    return await use(pkcs8);
   } finally {
     pkcs8.fill(0);
   }
@@ -45,9 +57,7 @@ export async function generateKeyPair(bits: RsaBits = 2048): Promise<KeyPair> {
 
 /** SPKI PEM of a public CryptoKey (PublicKeyInfo.encryptKey will do). */
 export async function spkiPem(publicKey: CryptoKey): Promise<string> {
-  const der = new Uint8Array(await crypto.subtle.exportKey("spki", publicKey));
-  const b64 = toBase64(der).match(/.{1,64}/g)!.join("\n");
-  return `-----BEGIN PUBLIC KEY-----\n${b64}\n-----END PUBLIC KEY-----\n`;
+  return toPem("PUBLIC KEY", new Uint8Array(await crypto.subtle.exportKey("spki", publicKey)));
 }
 
 /** keyOpInput = field("e2ee.key-op.v1") || field(operation) || field(userId) || field(keyId) || u64(createdAt). */

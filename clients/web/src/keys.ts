@@ -2,7 +2,7 @@
 // key ids and human fingerprints. WebCrypto binds a CryptoKey to one algorithm, so each key is imported once per
 // use: RSA-OAEP-256 for wrapping/unwrapping the content key and RSA-PSS-SHA-256 for signatures.
 
-import { asBytes, type Bytes, concat, field, fromBase64Strict, toBase64Url, toHex, utf8, bytesEqual, compareBytes, isWellFormed } from "./bytes.js";
+import { asBytes, type Bytes, concat, field, fromBase64Strict, toBase64, toBase64Url, toHex, utf8, bytesEqual, compareBytes, isWellFormed } from "./bytes.js";
 import {
   DerError,
   OID_RSA_ENCRYPTION,
@@ -82,13 +82,20 @@ export async function chatId(a: string, b: string): Promise<string> {
   return "c_" + toHex(await sha256(concat([field(lo), field(hi)])));
 }
 
-function pemBody(pem: string, label: string): Bytes {
+/** The DER inside exactly one PEM block labelled `label` (InputError "invalid_key" otherwise). */
+export function pemBody(pem: string, label: string): Bytes {
   if (typeof pem !== "string" || !isWellFormed(pem)) throw new InputError("invalid_key", "PEM must be a string");
   const m = new RegExp(`^\\s*-----BEGIN ${label}-----\\r?\\n([A-Za-z0-9+/=\\s]*?)-----END ${label}-----\\s*$`).exec(pem);
   if (!m) throw new InputError("invalid_key", `expected one PEM block "BEGIN ${label}"`);
   const der = fromBase64Strict(m[1]!.replace(/[\r\n\t ]/g, ""));
   if (!der || der.length === 0) throw new InputError("invalid_key", "PEM body is not valid base64");
   return der;
+}
+
+/** PEM with 64-character lines and a final newline, as OpenSSL and the Rust CLI write it. */
+export function toPem(label: string, der: Uint8Array): string {
+  const b64 = toBase64(der).match(/.{1,64}/g)!.join("\n");
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
 /** Check an AlgorithmIdentifier: OID rsaEncryption with NULL or absent parameters. */
@@ -174,6 +181,18 @@ export async function importPublicKeyPem(pem: string): Promise<PublicKeyInfo> {
 /** Import an unencrypted PKCS#8 PEM private key ("BEGIN PRIVATE KEY"); the private CryptoKeys are non-extractable. */
 export async function importPrivateKeyPem(pem: string): Promise<KeyPair> {
   const der = pemBody(pem, "PRIVATE KEY");
+  try {
+    return await importPkcs8Der(der);
+  } finally {
+    der.fill(0); // the decoded PKCS#8 holds the private exponent
+  }
+}
+
+/**
+ * A KeyPair from PKCS#8 DER (rsaEncryption, the key rules above); the private CryptoKeys are non-extractable.
+ * The caller owns `der` and wipes it.
+ */
+export async function importPkcs8Der(der: Bytes): Promise<KeyPair> {
   let parts: { n: Uint8Array; e: Uint8Array };
   try {
     parts = pkcs8PublicParts(der);
@@ -196,8 +215,6 @@ export async function importPrivateKeyPem(pem: string): Promise<KeyPair> {
   } catch (e) {
     if (e instanceof InputError) throw e;
     throw new InputError("invalid_key", "WebCrypto rejected the private key");
-  } finally {
-    der.fill(0); // the decoded PKCS#8 holds the private exponent
   }
 }
 

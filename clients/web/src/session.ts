@@ -19,7 +19,7 @@ import {
   type StoredMessage,
   type UserInfo,
 } from "./api.js";
-import { generateKeyPair, keyOpInput, pssSign, spkiPem } from "./keygen.js";
+import { generateKeyPair, generateKeyPairWithBackup, keyOpInput, pssSign, spkiPem } from "./keygen.js";
 import { Keyring } from "./keyring.js";
 import { type KvStore } from "./kv.js";
 import { IdentityChangedError, KeyChangedError, KvPinStore, MemoryPinStore, foldUsername, type PinStore } from "./pins.js";
@@ -132,13 +132,15 @@ export class Session {
 
   /**
    * Key rotation: a fresh key pair registered as the active key, authorized by the current active key (or by
-   * `password`). The old key stays in the keyring, so what was sealed for it still opens.
+   * `password`). The old key stays in the keyring, so what was sealed for it still opens. With
+   * `exportPassphrase`, the new key is also returned as an encrypted PKCS#8 PEM (the only chance to export it).
    */
-  async rotateKey(opts: { bits?: RsaBits; password?: string } = {}): Promise<{ info: KeyInfo; keyPair: KeyPair }> {
+  async rotateKey(opts: { bits?: RsaBits; password?: string; exportPassphrase?: string } = {}): Promise<{ info: KeyInfo; keyPair: KeyPair; encryptedPem?: string }> {
     if (!this.keyring.active && opts.password === undefined) throw new InputError("invalid_input", "no key to rotate: registerKey first");
-    const keyPair = await generateKeyPair(opts.bits ?? 2048);
-    const info = await this.registerKey(keyPair, opts.password === undefined ? {} : { password: opts.password });
-    return { info, keyPair };
+    const bits = opts.bits ?? 2048;
+    const fresh = opts.exportPassphrase === undefined ? { keyPair: await generateKeyPair(bits) } : await generateKeyPairWithBackup(opts.exportPassphrase, bits);
+    const info = await this.registerKey(fresh.keyPair, opts.password === undefined ? {} : { password: opts.password });
+    return { info, ...fresh };
   }
 
   #me(): KeyPair {
