@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   ApiClient, ApiError, Keyring, KvPinStore, Session, connect, openIndexedDbKvStore, InputError,
-  generateKeyPair, importPublicKeyPem, keyOpInput, spkiPem, seal, chatId, fromBase64Strict,
+  generateKeyPair, importPublicKeyPem, importEncryptedPrivateKeyPem, keyOpInput, spkiPem, seal, chatId, fromBase64Strict,
 } from "../../dist/index.js";
 
 const U_A = "u_" + "a".repeat(32);
@@ -77,6 +77,16 @@ test("registerKey then rotateKey: proof, authorization by the old key, both keys
   const reopened = await Keyring.open(kv, U_A);
   assert.equal(reopened.active.keyId, k2.keyId);
   assert.ok(reopened.get(K1.keyId), "the old key stays on the device");
+});
+
+test("rotateKey({exportPassphrase}) also returns the new key as an encrypted PEM that imports to the same key", async () => {
+  const { api } = fakeApi({ "POST /api/crypto/register-key": registered });
+  const s = new Session({ api, userId: U_A });
+  await s.useKey(K1);
+  const { keyPair, encryptedPem } = await s.rotateKey({ exportPassphrase: "backup pass" });
+  assert.equal(s.key.keyId, keyPair.keyId);
+  assert.equal((await importEncryptedPrivateKeyPem(encryptedPem, "backup pass")).keyId, keyPair.keyId);
+  assert.equal((await s.rotateKey()).encryptedPem, undefined);
 });
 
 test("a key the server refuses is dropped from the keyring; one with no clear answer is kept, inactive", async () => {
