@@ -2,7 +2,8 @@
 //   E2EE_SERVER=http://127.0.0.1:9100 E2EE_CLI=/path/to/e2ee npm run test:served
 // A key generated here with generateKeyPairWithBackup is read by the CLI (fingerprint, offline `open`, and as
 // the key of a CLI profile that reads and sends); a key made by `e2ee keys init` is imported here and reads
-// what was sent to it. Skipped without E2EE_SERVER or E2EE_CLI, except with CI=true, where that is a failure.
+// what was sent to it. Skipped without E2EE_SERVER or the CLI (E2EE_CLI, else target/debug/e2ee), except with
+// CI=true, where that is a failure.
 import "fake-indexeddb/auto";
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,17 +11,20 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   ApiClient, Keyring, Session, BackupError, generateKeyPair, generateKeyPairWithBackup, importEncryptedPrivateKeyPem,
   openIndexedDbKvStore, spkiPem, fingerprint,
 } from "../../dist/index.js";
 
 const SERVER = process.env.E2EE_SERVER;
-const CLI = process.env.E2EE_CLI;
+// As the Rust tests find it (tests/kit/src/cli.rs): $E2EE_CLI, else the debug build of this repository.
+const built = fileURLToPath(new URL("../../../../target/debug/e2ee", import.meta.url));
+const CLI = process.env.E2EE_CLI ?? (existsSync(built) ? built : undefined);
 if ((!SERVER || !CLI) && process.env.CI === "true") {
-  test("E2EE_SERVER and E2EE_CLI are required when CI=true", () => assert.fail("set E2EE_SERVER (API base URL) and E2EE_CLI (the e2ee binary)"));
+  test("E2EE_SERVER and E2EE_CLI are required when CI=true", () => assert.fail("set E2EE_SERVER (API base URL) and E2EE_CLI (the e2ee binary; or build target/debug/e2ee)"));
 }
-const skip = SERVER && CLI ? false : "E2EE_SERVER or E2EE_CLI not set";
+const skip = SERVER && CLI ? false : "E2EE_SERVER or the e2ee CLI missing";
 const PASSWORD = "correct horse battery staple 42";
 const PASSPHRASE = "backup pässphrase 🔑";
 const suffix = Math.random().toString(36).slice(2, 10);
