@@ -1,5 +1,6 @@
 // Typed errors of the device storage (idb.ts, keyring.ts, the KvPinStore): a UI can tell "the browser refused to
-// store" (quota, private mode, a newer database version) from a record that is not what the SDK wrote.
+// store" (quota, private mode, a newer database version) from a record that is not what the SDK wrote. Also the
+// per-account key prefix that the keyring and the pins share.
 
 import { InputError } from "./errors.js";
 import { checkId } from "./ids.js";
