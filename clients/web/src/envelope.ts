@@ -4,7 +4,7 @@
 
 import { asBytes, concat, type Bytes, field, fromBase64Strict, fromUtf8, isWellFormed, toBase64, u32, u64, utf8 } from "./bytes.js";
 import { EnvelopeError, InputError } from "./errors.js";
-import { checkId } from "./ids.js";
+import { checkId, isKeyId } from "./ids.js";
 import { JsonNumber, JsonSyntaxError, parseStrictJson, type JsonObject, type JsonValue } from "./json.js";
 import { RSA_BITS, isRsaKeyFor, modulusBytes, type PublicKeyInfo } from "./keys.js";
 
@@ -27,7 +27,6 @@ const RSA_BYTES: readonly number[] = RSA_BITS.map((b) => b / 8);
 const AAD_DOMAIN: Record<EnvelopeVersion, string> = { 1: "e2ee.envelope.v1", 2: "e2ee.envelope.v2" };
 const SIG_DOMAIN: Record<EnvelopeVersion, string> = { 1: "e2ee.signature.v1", 2: "e2ee.signature.v2" };
 
-const KEY_ID_RE = /^[0-9a-f]{64}$/;
 
 /** An envelope whose binary fields are of type `B`. */
 interface EnvelopeOf<B> {
@@ -95,7 +94,7 @@ function id(v: JsonValue | undefined, what: string): string {
 
 function keyIdField(v: JsonValue | undefined, what: string): string {
   const s = str(v, what);
-  if (!KEY_ID_RE.test(s)) throw invalid(`${what}: not 64 lowercase hex characters`);
+  if (!isKeyId(s)) throw invalid(`${what}: not 64 lowercase hex characters`);
   return s;
 }
 
@@ -291,14 +290,14 @@ export async function seal(opts: SealOptions): Promise<Sealed> {
     const problem = checkId(r.userId);
     if (problem) throw badInput(`recipients[${i}].userId: ${problem}`);
     const k = r.publicKey;
-    if (!k || !KEY_ID_RE.test(k.keyId) || !isRsaKeyFor(k.encryptKey, "RSA-OAEP", "encrypt")) {
+    if (!k || !isKeyId(k.keyId) || !isRsaKeyFor(k.encryptKey, "RSA-OAEP", "encrypt")) {
       throw new InputError("invalid_key", `recipients[${i}]: not a PublicKeyInfo from importPublicKeyPem`);
     }
     if (seen.has(k.keyId)) throw badInput(`recipients[${i}]: duplicate key`);
     seen.add(k.keyId);
   });
   const signer = opts.signer;
-  if (signer && (!KEY_ID_RE.test(signer.keyId) || !isRsaKeyFor(signer.signKey, "RSA-PSS", "sign"))) {
+  if (signer && (!isKeyId(signer.keyId) || !isRsaKeyFor(signer.signKey, "RSA-PSS", "sign"))) {
     throw new InputError("invalid_key", "signer: needs keyId and an RSA-PSS SHA-256 signing key");
   }
 
@@ -388,8 +387,8 @@ export async function open(json: string | Uint8Array, opts: OpenOptions): Promis
   if (!isRsaKeyFor(readerPrivateKey, "RSA-OAEP", "decrypt") || readerPrivateKey.type !== "private") {
     throw new InputError("invalid_key", "readerPrivateKey: needs an RSA-OAEP SHA-256 private key with usage decrypt");
   }
-  if (typeof readerKeyId !== "string" || !KEY_ID_RE.test(readerKeyId)) throw badInput("readerKeyId: 64 lowercase hex required");
-  if (senderPublicKey !== undefined && (!KEY_ID_RE.test(senderPublicKey.keyId) || !isRsaKeyFor(senderPublicKey.verifyKey, "RSA-PSS", "verify"))) {
+  if (!isKeyId(readerKeyId)) throw badInput("readerKeyId: 64 lowercase hex required");
+  if (senderPublicKey !== undefined && (!isKeyId(senderPublicKey.keyId) || !isRsaKeyFor(senderPublicKey.verifyKey, "RSA-PSS", "verify"))) {
     throw new InputError("invalid_key", "senderPublicKey: not a PublicKeyInfo from importPublicKeyPem");
   }
   const s = subtle();
