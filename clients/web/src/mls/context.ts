@@ -19,6 +19,8 @@ export interface DeviceContext {
   readonly device: DeviceRecord;
   readonly me: DeviceIdentity;
   readonly directory: DirectoryCache;
+  /** Usernames learnt from lookups by name on this device object (user id -> username). */
+  readonly names: ReadonlyMap<string, string>;
 }
 
 /** The group as this device last saved it; MlsError("not_in_group") when it holds none. */
@@ -41,8 +43,8 @@ export function checkUserIds(userIds: readonly string[]): void {
   }
 }
 
-/** The user's username as the pins know it (empty until a lookup by name bound it). */
+/** The user's username as the pins know it, else as a lookup by name on this device object found it. */
 export async function usernameOf(ctx: DeviceContext, userId: string): Promise<string | undefined> {
   const name = (await ctx.session.pins.get(userId))?.username;
-  return name ? name : undefined;
+  return name ? name : ctx.names.get(userId);
 }

@@ -3,7 +3,7 @@
 // (approve), device tokens, the device directory with trust flags, and MlsDevice — the object an application holds,
 // which runs the group operations one at a time over one KvStore.
 
-import { ApiClient, ResponseError } from "../api.js";
+import { ApiClient, ResponseError, type UserInfo } from "../api.js";
 import { fromBase64Strict, toBase64 } from "../bytes.js";
 import { InputError } from "../errors.js";
 import { pssSign } from "../keygen.js";
@@ -33,6 +33,8 @@ export interface MlsDeviceOptions {
   fetch?: typeof fetch;
   /** Where certified devices come from; defaults to the server's directory checked against the session's pins. */
   directory?: DeviceDirectory;
+  /** This user's username, for the reports of its own messages and devices. */
+  username?: string;
 }
 
 export interface DeviceReport {
@@ -76,6 +78,7 @@ export class MlsDevice {
   readonly #deviceClient: ApiClient;
   readonly #api: MlsApi;
   readonly #directory: DeviceDirectory;
+  readonly #names = new Map<string, string>();
   #tokenExpiresAt = 0;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -94,7 +97,8 @@ export class MlsDevice {
       onUnauthorized: () => this.#renewToken(),
     });
     this.#api = new MlsApi(this.#deviceClient);
-    this.#directory = opts.directory ?? new PinnedDirectory(opts.session, this.#api);
+    if (opts.username !== undefined) this.#names.set(record.userId, opts.username);
+    this.#directory = opts.directory ?? new PinnedDirectory(opts.session, this.#api, this.#names);
   }
 
   /** The account's first device, certified by the session's identity key, with 50 + 1 key packages uploaded. */
@@ -185,11 +189,20 @@ export class MlsDevice {
         device: this.#record,
         me: { userId: this.userId, deviceId: this.deviceId },
         directory: new DirectoryCache(this.#directory),
+        names: this.#names,
       });
     });
     // The next operation waits for this one however it ends; its caller still gets the rejection through `run`.
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Looks a user up by name (Session.lookup: pinned both ways on first use); the name then labels the user's
+   * members and messages, and binds into the user's key pin when this device pins it. Returns the user id with it. */
+  async lookup(username: string): Promise<UserInfo> {
+    const user = await this.session.lookup(username);
+    this.#names.set(user.userId, user.username);
+    return user;
   }
 
   /**

@@ -40,7 +40,7 @@ export interface GroupReadReport {
   /** The epoch after reading (the last one seen when `removed`). */
   epoch: number;
   messages: GroupMessage[];
-  /** A commit removed this device: the group is forgotten here. */
+  /** This device is no member any more (see CatchUp.removed); leave() forgets the group here. */
   removed: boolean;
 }
 export interface LeaveReport {
@@ -136,12 +136,10 @@ export async function listGroups(ctx: DeviceContext): Promise<GroupReport[]> {
 export async function read(ctx: DeviceContext, groupId: string, all = false): Promise<GroupReadReport> {
   const before = await loadGroup(ctx, groupId);
   const r = await settle(ctx, groupId);
-  if (r.removed) {
-    const messages = all ? [...before.meta.messages, ...r.messages] : r.messages;
-    return { groupId, epoch: epochOf(before.state), messages, removed: true };
-  }
-  const { state, meta } = await loadGroup(ctx, groupId);
-  return { groupId, epoch: epochOf(state), messages: all ? meta.messages : r.messages, removed: false };
+  // Gone when a processed commit removed this device: then what it kept before plus what it read now.
+  const now = await ctx.store.loadGroup(groupId);
+  const messages = !all ? r.messages : now ? now.meta.messages : [...before.meta.messages, ...r.messages];
+  return { groupId, epoch: epochOf((now ?? before).state), messages, removed: r.removed };
 }
 
 /** A text message of the current epoch (after a leaf update when one is due). */
@@ -201,7 +199,10 @@ async function postContent(ctx: DeviceContext, groupId: string, content: Content
  */
 export async function leave(ctx: DeviceContext, groupId: string): Promise<LeaveReport> {
   const r = await catchUp(ctx, groupId);
-  if (r.removed) return { groupId, removedDevices: [], removalPending: false };
+  if (r.removed) {
+    await ctx.store.deleteGroup(groupId); // already removed: only the local state is left to forget
+    return { groupId, removedDevices: [], removalPending: false };
+  }
   const present = leaves((await loadGroup(ctx, groupId)).state);
   const ownOthers = present.filter((l) => l.userId === ctx.me.userId && !sameDevice(l, ctx.me)).map((l) => ({ userId: l.userId, deviceId: l.deviceId }));
   if (ownOthers.length) await commitIntent(ctx, groupId, { kind: "remove", devices: ownOthers });

@@ -5,6 +5,7 @@
 
 import { type ClientState, type LeafNode, type MLSMessage, acceptAll, emptyPskIndex, processMessage, zeroOutUint8Array } from "ts-mls";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
+import { ApiError } from "../api.js";
 import { bytesEqual } from "../bytes.js";
 import { type GroupLogEntry } from "./api.js";
 import { commitIntent, devicesOf } from "./commit.js";
@@ -17,7 +18,9 @@ import { type DeviceIdentity, type Leaf, decodeMessage, deviceLabel, epochOf, id
 export interface CatchUp {
   /** The messages read in this catch-up, in log order. */
   messages: GroupMessage[];
-  /** A processed commit removed this device: its state of the group is deleted. */
+  /** This device is no member any more: a processed commit removed it (its state of the group is then deleted),
+   * or the server refuses it the log as no member of the current epoch (how the Delivery Service tells a removed
+   * device; the state is kept, leave() forgets it). */
   removed: boolean;
 }
 
@@ -33,7 +36,13 @@ export async function catchUp(ctx: DeviceContext, groupId: string): Promise<Catc
   const messages: GroupMessage[] = [];
   for (;;) {
     let { state, meta } = await loadGroup(ctx, groupId);
-    const page = await ctx.api.groupLog(groupId, meta.after);
+    let page;
+    try {
+      page = await ctx.api.groupLog(groupId, meta.after);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 403 && e.code === "not_a_member") return { messages, removed: true };
+      throw e;
+    }
     const consumed: Uint8Array[] = [];
     for (const entry of page.entries) {
       const out = await processEntry(ctx, state, entry);

@@ -35,6 +35,8 @@ export class PinnedDirectory implements DeviceDirectory {
   constructor(
     readonly session: Session,
     readonly api: MlsApi,
+    /** Usernames checked by a lookup by name (user id -> username), bound into a pin made on first use. */
+    readonly names: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   async certified(userId: string): Promise<CertifiedDevice[]> {
@@ -81,8 +83,8 @@ export class PinnedDirectory implements DeviceDirectory {
     let pin = await this.session.pins.get(userId);
     if (!pin && active) {
       const known = [...keys.entries()].filter(([id, k]) => !k.revoked && id !== active).map(([id]) => id);
-      // The username is bound on the first lookup by name (Session.lookup fills an empty one in).
-      pin = { userId, username: "", keyId: active, knownKeyIds: known, firstSeen: Date.now() };
+      // Without a lookup by name, the username is bound on the first one (Session.lookup fills an empty one in).
+      pin = { userId, username: this.names.get(userId) ?? "", keyId: active, knownKeyIds: known, firstSeen: Date.now() };
       await this.session.pins.put(pin);
     }
     return new Set(pin ? [pin.keyId, ...pin.knownKeyIds] : []);
