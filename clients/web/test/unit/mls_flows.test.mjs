@@ -25,11 +25,13 @@ class FakeDs {
   calls = []; // [method, path, caller, status]
   claimOverride = null; // (userId) => ClaimedKeyPackage[] | undefined
   beforeCommit = null; // async (caller) => void, runs before the epoch is decided
+  tokenGeneration = 0; // device tokens of an older generation are refused (401), as expired ones are
   fetch = async (url, init) => {
     const u = new URL(url);
     const body = init.body ? JSON.parse(init.body) : undefined;
-    const [kind, userId, deviceId] = (init.headers.authorization ?? "").replace("Bearer ", "").split(":");
-    const res = await this.#route(init.method, u.pathname, u.searchParams, body, { kind, userId, deviceId, key: `${userId}/${deviceId}` });
+    const [kind, userId, deviceId, gen] = (init.headers.authorization ?? "").replace("Bearer ", "").split(":");
+    const stale = kind === "dev" && Number(gen) !== this.tokenGeneration;
+    const res = stale ? err(401, "invalid_token") : await this.#route(init.method, u.pathname, u.searchParams, body, { kind, userId, deviceId, key: `${userId}/${deviceId}` });
     this.calls.push([init.method, u.pathname, `${userId}/${deviceId ?? ""}`, res.status]);
     return res;
   };
@@ -47,7 +49,7 @@ class FakeDs {
       const d = this.devices.get(`${who.userId}/${body.deviceId}`);
       const ok = d && ed25519.verify(b64(body.signature), deviceSessionInput(who.userId, body.deviceId, body.createdAt), b64(d.signatureKey));
       if (!ok) return err(422, "invalid_proof");
-      return json(200, { token: `dev:${who.userId}:${body.deviceId}`, tokenType: "Bearer", expiresAt: Date.now() + 3600e3, userId: who.userId, deviceId: body.deviceId });
+      return json(200, { token: `dev:${who.userId}:${body.deviceId}:${this.tokenGeneration}`, tokenType: "Bearer", expiresAt: Date.now() + 3600e3, userId: who.userId, deviceId: body.deviceId });
     }
     if ((m = /^GET \/api\/devices\/(.+)$/.exec(at))) return json(200, { userId: m[1], devices: [...this.devices.values()].filter((d) => d.userId === m[1]) });
     if (who.kind !== "dev") return err(403, "device_token_required");
@@ -174,6 +176,33 @@ test("init: a certificate by the identity key, a valid session proof, 50 one-tim
   assert.ok(await crypto.subtle.verify({ name: "RSA-PSS", saltLength: 32 }, keyPair.publicKey.verifyKey, b64(view.certificate.signature), input));
   assert.equal((await a.kv.keys(`mls/${a.userId}/kp/`)).length, 51, "the private halves are stored");
   await assert.rejects(MlsDevice.init({ session: a.session, kv: a.kv, fetch: ds.fetch, deviceId: "phone" }), (e) => e instanceof MlsError && e.code === "device_exists");
+});
+
+test("the device token is reused for a run of operations and renewed once on a 401", async () => {
+  const { ds, alice, groupId } = await pair();
+  const sessions = () => ds.posts("/api/devices/session", `${alice.userId}/`).length;
+  const before = sessions();
+  await alice.device.send(groupId, "one");
+  await alice.device.send(groupId, "two");
+  assert.equal(sessions(), before, "reused");
+  ds.tokenGeneration += 1; // the server no longer accepts the token (expired, or the server's key rotated)
+  await alice.device.send(groupId, "three");
+  assert.equal(sessions(), before + 1, "renewed once");
+  const refused = ds.calls.filter(([, , c, status]) => c === alice.key && status === 401);
+  assert.equal(refused.length, 1);
+});
+
+test("key packages are topped up to 50 when fewer than 10 are left; the private halves are stored first", async () => {
+  const ds = new FakeDs();
+  const bob = await user(ds, "bob");
+  await bob.device.sync();
+  assert.equal(ds.posts("/api/key-packages", bob.key).length, 1, "10 or more left: no upload");
+  ds.kps.get(bob.key).splice(0, 41); // 9 one-time packages left (and the last-resort one)
+  await bob.device.sync();
+  const supply = ds.kps.get(bob.key);
+  assert.equal(supply.filter((k) => !k.lastResort).length, 50);
+  assert.equal(supply.filter((k) => k.lastResort).length, 1);
+  assert.equal((await bob.kv.keys(`mls/${bob.userId}/kp/`)).length, 51 + 41);
 });
 
 test("a ghost device in a claim refuses the whole add: typed error, nothing committed, the group unchanged", async () => {
