@@ -104,16 +104,16 @@ export class MlsDevice {
   /** The account's first device, certified by the session's identity key, with 50 + 1 key packages uploaded. */
   static async init(opts: MlsDeviceOptions & { deviceId: string; displayName?: string }): Promise<{ device: MlsDevice; report: DeviceReport }> {
     const identity = identityKey(opts.session);
-    const device = await MlsDevice.#register(opts, (key) => certify(identity, opts.session.userId, opts.deviceId, key));
+    const { device, status } = await MlsDevice.#register(opts, (key) => certify(identity, opts.session.userId, opts.deviceId, key));
     const supply = await device.topUpKeyPackages();
-    return { device, report: await device.#report("active", supply) };
+    return { device, report: await device.#report(status, supply) };
   }
 
   /** A new, pending device of the account (this device holds no identity key): approve it on one that does; its
    * next sync after that uploads key packages. */
   static async request(opts: MlsDeviceOptions & { deviceId: string; displayName?: string }): Promise<{ device: MlsDevice; report: DeviceReport }> {
-    const device = await MlsDevice.#register(opts, async () => undefined);
-    return { device, report: await device.#report("pending", { oneTime: 0, lastResort: false }) };
+    const { device, status } = await MlsDevice.#register(opts, async () => undefined);
+    return { device, report: await device.#report(status, { oneTime: 0, lastResort: false }) };
   }
 
   /** The device saved in the store for the session's user (a reload: a new process over the same store). */
@@ -129,7 +129,7 @@ export class MlsDevice {
   static async #register(
     opts: MlsDeviceOptions & { deviceId: string; displayName?: string },
     certificate: (signatureKey: Uint8Array) => Promise<DeviceCertificate | undefined>,
-  ): Promise<MlsDevice> {
+  ): Promise<{ device: MlsDevice; status: DeviceStatus }> {
     if (!isDeviceId(opts.deviceId)) throw new InputError("invalid_input", "deviceId must be 1 to 64 of A-Z a-z 0-9 _ -");
     const displayName = opts.displayName ?? opts.deviceId;
     const store = new DeviceStore(opts.kv, opts.session.userId);
@@ -139,14 +139,16 @@ export class MlsDevice {
     const record: DeviceRecord = { version: 1, userId: opts.session.userId, deviceId: opts.deviceId, keys, createdAt: Date.now() };
     await store.saveDevice(record);
     const body = { deviceId: opts.deviceId, displayName, signatureKey: toBase64(keys.publicKey), ...(cert ? { certificate: cert } : {}) };
+    let status: DeviceStatus;
     try {
       const view = await new MlsApi(opts.session.api).registerDevice(body);
       if (view.deviceId !== opts.deviceId || view.userId !== opts.session.userId) throw new ResponseError("the server registered another device");
+      status = view.status;
     } catch (e) {
       await store.deleteDevice();
       throw e;
     }
-    return new MlsDevice(opts, record, store);
+    return { device: new MlsDevice(opts, record, store), status };
   }
 
   async #report(status: DeviceStatus, supply: KeyPackageSupply): Promise<DeviceReport> {

@@ -76,6 +76,7 @@ async function currentReport(ctx: DeviceContext, groupId: string): Promise<Group
 /** A new group of this device, then every other certified device of this user and of `memberIds` added in one commit. */
 export async function createGroup(ctx: DeviceContext, memberIds: readonly string[], name?: string): Promise<GroupReport> {
   checkUserIds(memberIds);
+  if (name !== undefined && (typeof name !== "string" || !isWellFormed(name))) throw new InputError("invalid_input", "the name must be a well-formed string");
   const cs = await suite();
   // The creator's leaf comes from a key package of its own that is never uploaded.
   const kp = await newKeyPackage(ctx.device.keys, ctx.me, false);

@@ -9,8 +9,7 @@ import { sha256 } from "../keys.js";
 
 export const DEVICE_CERT_CONTEXT = "e2ee.device-cert.v1";
 export const DEVICE_SESSION_CONTEXT = "e2ee.device-session.v1";
-export const MAX_DEVICE_ID_BYTES = 64;
-export const MAX_SIGNATURE_KEY_BYTES = 256;
+const MAX_SIGNATURE_KEY_BYTES = 256;
 
 /** The device id rule: 1–64 of `A–Z a–z 0–9 _ -` (so never a `/`, the separator in an MLS credential). */
 export function isDeviceId(v: unknown): v is string {
@@ -29,7 +28,7 @@ export interface DeviceStatement {
 }
 
 /** Why the statement is malformed, or null (the checks of `DeviceStatement::check`). */
-export function statementProblem(s: DeviceStatement): string | null {
+function statementProblem(s: DeviceStatement): string | null {
   const id = checkId(s.userId);
   if (id) return `userId: ${id}`;
   if (!isDeviceId(s.deviceId)) return "deviceId must be 1 to 64 of A-Z a-z 0-9 _ -";

@@ -92,7 +92,7 @@ export class PinnedDirectory implements DeviceDirectory {
 }
 
 /** The device if its certificate verifies under the unrevoked identity key `issuerKey` returns for its issuer. */
-export async function verifyCertificate(
+async function verifyCertificate(
   d: DeviceView,
   issuerKey: (keyId: string) => IdentityKey | undefined,
 ): Promise<CertifiedDevice | null> {
