@@ -204,10 +204,10 @@ export async function leave(ctx: DeviceContext, groupId: string): Promise<LeaveR
     await ctx.store.deleteGroup(groupId); // already removed: only the local state is left to forget
     return { groupId, removedDevices: [], removalPending: false };
   }
-  const present = leaves((await loadGroup(ctx, groupId)).state);
-  const ownOthers = present.filter((l) => l.userId === ctx.me.userId && !sameDevice(l, ctx.me)).map((l) => ({ userId: l.userId, deviceId: l.deviceId }));
+  const { state } = await loadGroup(ctx, groupId);
+  const ownOthers = devicesOf(state, new Set([ctx.me.userId])).filter((d) => !sameDevice(d, ctx.me));
   if (ownOthers.length) await commitIntent(ctx, groupId, { kind: "remove", devices: ownOthers });
-  const removalPending = present.some((l) => l.userId !== ctx.me.userId);
+  const removalPending = leaves(state).some((l) => l.userId !== ctx.me.userId);
   if (removalPending) await postContent(ctx, groupId, { type: "leave" });
   await ctx.store.deleteGroup(groupId);
   return { groupId, removedDevices: ownOthers.map((d) => d.deviceId), removalPending };

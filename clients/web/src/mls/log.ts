@@ -5,7 +5,7 @@
 
 import { type ClientState, type LeafNode, type MLSMessage, acceptAll, emptyPskIndex, processMessage, zeroOutUint8Array } from "ts-mls";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
-import { ApiError } from "../api.js";
+import { ApiError, ResponseError } from "../api.js";
 import { bytesEqual } from "../bytes.js";
 import { type GroupLogEntry } from "./api.js";
 import { commitIntent, devicesOf } from "./commit.js";
@@ -35,10 +35,13 @@ interface Outcome {
 export async function catchUp(ctx: DeviceContext, groupId: string): Promise<CatchUp> {
   const messages: GroupMessage[] = [];
   for (;;) {
-    let { state, meta } = await loadGroup(ctx, groupId);
+    const loaded = await loadGroup(ctx, groupId);
+    const { meta } = loaded;
+    let state = loaded.state;
+    const from = meta.after;
     let page;
     try {
-      page = await ctx.api.groupLog(groupId, meta.after);
+      page = await ctx.api.groupLog(groupId, from);
     } catch (e) {
       if (e instanceof ApiError && e.status === 403 && e.code === "not_a_member") return { messages, removed: true };
       throw e;
@@ -64,7 +67,9 @@ export async function catchUp(ctx: DeviceContext, groupId: string): Promise<Catc
         return { messages, removed: true };
       }
     }
-    // A page may hold no visible row and still continue: skip to where it ends.
+    // A page may hold no visible row and still continue: skip to where it ends (a page that does not move on would
+    // loop forever).
+    if (page.nextAfter !== null && from !== null && page.nextAfter <= from) throw new ResponseError("the server repeated a log position");
     if (page.nextAfter !== null) meta.after = page.nextAfter;
     await ctx.store.saveGroup(groupId, state, meta);
     // Used message keys and the old epochs' init secrets: wiped in memory once the new state is stored.
