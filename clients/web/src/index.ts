@@ -93,3 +93,45 @@ export {
   type BackupErrorCode,
 } from "./backup.js";
 export { generateKeyPairWithBackup } from "./keygen.js";
+// ---------------------------------------------------------------------------------------------------------------
+// MLS groups (src/mls/): devices certified by the identity key, key packages, groups on ts-mls (docs/mls.md)
+// ---------------------------------------------------------------------------------------------------------------
+export {
+  MlsDevice,
+  type MlsDeviceOptions,
+  type DeviceReport,
+  type ListedDevice,
+} from "./mls/device.js";
+export {
+  UPDATE_AFTER_MESSAGES,
+  UPDATE_AFTER_MS,
+  type GroupReport,
+  type GroupReadReport,
+  type LeaveReport,
+  type MemberView,
+} from "./mls/groups.js";
+export { type SyncReport } from "./mls/join.js";
+export { KEY_PACKAGE_BATCH, KEY_PACKAGE_LOW } from "./mls/keypackages.js";
+export { COMMIT_ATTEMPTS } from "./mls/commit.js";
+export { MlsError, type MlsErrorCode } from "./mls/errors.js";
+export { encodeContent, decodeContent, type Content } from "./mls/content.js";
+export {
+  deviceCertInput,
+  deviceSessionInput,
+  deviceFingerprint,
+  isDeviceId,
+  type DeviceStatement,
+} from "./mls/statements.js";
+export { PinnedDirectory, type DeviceDirectory, type CertifiedDevice } from "./mls/trust.js";
+export { type GroupMessage, type GroupMessageStatus, MAX_KEPT_MESSAGES } from "./mls/store.js";
+export { CIPHERSUITE, MAX_PAST_EPOCHS, KEY_PACKAGE_LIFETIME_SECONDS, LAST_RESORT_EXTENSION } from "./mls/suite.js";
+export {
+  MlsApi,
+  type DeviceView,
+  type DeviceCertificate,
+  type DeviceStatus,
+  type KeyPackageSupply,
+  type GroupLogEntry,
+  type GroupLogPage,
+  type WelcomeView,
+} from "./mls/api.js";

@@ -1,0 +1,302 @@
+// This user's MLS device (client/sdk/src/device/mls_devices.rs): the first device certified by the identity key
+// (init), a later device registered pending (request) and approved from a device holding the identity key
+// (approve), device tokens, the device directory with trust flags, and MlsDevice — the object an application holds,
+// which runs the group operations one at a time over one KvStore.
+
+import { ApiClient, ResponseError, type UserInfo } from "../api.js";
+import { fromBase64Strict, toBase64 } from "../bytes.js";
+import { InputError } from "../errors.js";
+import { pssSign } from "../keygen.js";
+import { type KeyPair } from "../keys.js";
+import { type KvStore } from "../kv.js";
+import { type Session } from "../session.js";
+import { type DeviceCertificate, type DeviceStatus, type GroupLogEntry, type KeyPackageSupply, MlsApi } from "./api.js";
+import { type DeviceContext, checkGroupId } from "./context.js";
+import { MlsError } from "./errors.js";
+import * as groups from "./groups.js";
+import { sync, type SyncReport } from "./join.js";
+import { topUpKeyPackages } from "./keypackages.js";
+import { deviceCertInput, deviceFingerprint, deviceSessionInput, isDeviceId } from "./statements.js";
+import { type DeviceRecord, DeviceStore } from "./store.js";
+import { newSignatureKeys, signRaw } from "./suite.js";
+import { type DeviceDirectory, DirectoryCache, PinnedDirectory } from "./trust.js";
+
+/** A device token is renewed this long before it expires. */
+const TOKEN_MARGIN_MS = 30_000;
+
+export interface MlsDeviceOptions {
+  /** The logged-in user, with its pins and (for init and approve) its identity key (`session.key`). */
+  session: Session;
+  /** Where the device's keys and groups live (IndexedDB in a browser, MemoryKvStore in tests). One MlsDevice per store. */
+  kv: KvStore;
+  /** The fetch of the device-token client (defaults to globalThis.fetch; pass the one the session's ApiClient uses). */
+  fetch?: typeof fetch;
+  /** Where certified devices come from; defaults to the server's directory checked against the session's pins. */
+  directory?: DeviceDirectory;
+  /** This user's username, for the reports of its own messages and devices. */
+  username?: string;
+}
+
+export interface DeviceReport {
+  userId: string;
+  deviceId: string;
+  status: DeviceStatus;
+  /** SHA-256 of the device's signature key, hex in groups of four: what a user compares when approving it. */
+  fingerprint: string;
+  keyPackages: number;
+  lastResort: boolean;
+}
+
+export interface ListedDevice {
+  deviceId: string;
+  displayName: string;
+  status: DeviceStatus;
+  fingerprint: string;
+  /** Certified by an identity key this device trusts for the user. */
+  trusted: boolean;
+}
+
+/** A certificate by `identity` for `userId`'s device `deviceId` and its signature key. */
+async function certify(identity: KeyPair, userId: string, deviceId: string, signatureKey: Uint8Array): Promise<DeviceCertificate> {
+  const issuedAt = Date.now();
+  const input = deviceCertInput({ userId, deviceId, signatureKey, issuerKeyId: identity.keyId, createdAt: issuedAt });
+  return { issuerKeyId: identity.keyId, issuedAt, signature: await pssSign(identity.signKey, input) };
+}
+
+function identityKey(session: Session): KeyPair {
+  if (!session.key) throw new InputError("invalid_input", "the session has no identity key: call registerKey or useKey first");
+  return session.key;
+}
+
+export class MlsDevice {
+  readonly session: Session;
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly #record: DeviceRecord;
+  readonly #store: DeviceStore;
+  readonly #userApi: MlsApi;
+  readonly #deviceClient: ApiClient;
+  readonly #api: MlsApi;
+  readonly #directory: DeviceDirectory;
+  readonly #names = new Map<string, string>();
+  #tokenExpiresAt = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(opts: MlsDeviceOptions, record: DeviceRecord, store: DeviceStore) {
+    this.session = opts.session;
+    this.userId = record.userId;
+    this.deviceId = record.deviceId;
+    this.#record = record;
+    this.#store = store;
+    this.#userApi = new MlsApi(opts.session.api);
+    // Device-scoped routes refuse user tokens, so the device token lives in a client of its own; a 401 (expired or
+    // revoked token) asks for a new one once, through the user session (whose own hook may log in again).
+    this.#deviceClient = new ApiClient({
+      baseUrl: opts.session.api.baseUrl,
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      onUnauthorized: () => this.#renewToken(),
+    });
+    this.#api = new MlsApi(this.#deviceClient);
+    if (opts.username !== undefined) this.#names.set(record.userId, opts.username);
+    this.#directory = opts.directory ?? new PinnedDirectory(opts.session, this.#api, this.#names);
+  }
+
+  /** The account's first device, certified by the session's identity key, with 50 + 1 key packages uploaded. */
+  static async init(opts: MlsDeviceOptions & { deviceId: string; displayName?: string }): Promise<{ device: MlsDevice; report: DeviceReport }> {
+    const identity = identityKey(opts.session);
+    const { device, status } = await MlsDevice.#register(opts, (key) => certify(identity, opts.session.userId, opts.deviceId, key));
+    const supply = await device.topUpKeyPackages();
+    return { device, report: await device.#report(status, supply) };
+  }
+
+  /** A new, pending device of the account (this device holds no identity key): approve it on one that does; its
+   * next sync after that uploads key packages. */
+  static async request(opts: MlsDeviceOptions & { deviceId: string; displayName?: string }): Promise<{ device: MlsDevice; report: DeviceReport }> {
+    const { device, status } = await MlsDevice.#register(opts, async () => undefined);
+    return { device, report: await device.#report(status, { oneTime: 0, lastResort: false }) };
+  }
+
+  /** The device saved in the store for the session's user (a reload: a new process over the same store). */
+  static async open(opts: MlsDeviceOptions): Promise<MlsDevice> {
+    const store = new DeviceStore(opts.kv, opts.session.userId);
+    const record = await store.loadDevice();
+    if (!record) throw new MlsError("no_device", "the store holds no MLS device for this user");
+    return new MlsDevice(opts, record, store);
+  }
+
+  /** A fresh signature key, saved BEFORE the server learns it (a registered device whose key was lost could not be
+   * used nor registered again under its id), then registered; the saved device is deleted again if that fails. */
+  static async #register(
+    opts: MlsDeviceOptions & { deviceId: string; displayName?: string },
+    certificate: (signatureKey: Uint8Array) => Promise<DeviceCertificate | undefined>,
+  ): Promise<{ device: MlsDevice; status: DeviceStatus }> {
+    if (!isDeviceId(opts.deviceId)) throw new InputError("invalid_input", "deviceId must be 1 to 64 of A-Z a-z 0-9 _ -");
+    const displayName = opts.displayName ?? opts.deviceId;
+    const store = new DeviceStore(opts.kv, opts.session.userId);
+    if (await store.loadDevice()) throw new MlsError("device_exists", "the store already holds an MLS device for this user");
+    const keys = newSignatureKeys();
+    const cert = await certificate(keys.publicKey);
+    const record: DeviceRecord = { version: 1, userId: opts.session.userId, deviceId: opts.deviceId, keys, createdAt: Date.now() };
+    await store.saveDevice(record);
+    const body = { deviceId: opts.deviceId, displayName, signatureKey: toBase64(keys.publicKey), ...(cert ? { certificate: cert } : {}) };
+    let status: DeviceStatus;
+    try {
+      const view = await new MlsApi(opts.session.api).registerDevice(body);
+      if (view.deviceId !== opts.deviceId || view.userId !== opts.session.userId) throw new ResponseError("the server registered another device");
+      status = view.status;
+    } catch (e) {
+      await store.deleteDevice();
+      throw e;
+    }
+    return { device: new MlsDevice(opts, record, store), status };
+  }
+
+  async #report(status: DeviceStatus, supply: KeyPackageSupply): Promise<DeviceReport> {
+    return {
+      userId: this.userId,
+      deviceId: this.deviceId,
+      status,
+      fingerprint: await this.fingerprint(),
+      keyPackages: supply.oneTime,
+      lastResort: supply.lastResort,
+    };
+  }
+
+  /** This device's fingerprint (what the approving device shows). */
+  fingerprint(): Promise<string> {
+    return deviceFingerprint(this.#record.keys.publicKey);
+  }
+
+  /** A device token for this run: signed with the device key (raw Ed25519 over the session statement), asked for
+   * with the user session. */
+  async #renewToken(): Promise<string> {
+    const createdAt = Date.now();
+    const signature = signRaw(this.#record.keys, deviceSessionInput(this.userId, this.deviceId, createdAt));
+    const r = await this.#userApi.deviceSession({ deviceId: this.deviceId, createdAt, signature: toBase64(signature) });
+    if (r.userId !== this.userId || r.deviceId !== this.deviceId) throw new ResponseError("the server issued a token for another device");
+    this.#deviceClient.setToken(r.token);
+    this.#tokenExpiresAt = r.expiresAt;
+    return r.token;
+  }
+
+  /** Runs `op` after the previous operations (one at a time: they read and write the same stored state), with a
+   * fresh directory cache and, when `online`, a valid device token. */
+  #run<T>(op: (ctx: DeviceContext) => Promise<T>, online = true): Promise<T> {
+    const run = this.#queue.then(async () => {
+      if (online && (!this.#deviceClient.hasToken || this.#tokenExpiresAt - Date.now() < TOKEN_MARGIN_MS)) await this.#renewToken();
+      return op({
+        session: this.session,
+        store: this.#store,
+        api: this.#api,
+        device: this.#record,
+        me: { userId: this.userId, deviceId: this.deviceId },
+        directory: new DirectoryCache(this.#directory),
+        names: this.#names,
+      });
+    });
+    // The next operation waits for this one however it ends; its caller still gets the rejection through `run`.
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Looks a user up by name (Session.lookup: pinned both ways on first use); the name then labels the user's
+   * members and messages, and binds into the user's key pin when this device pins it. Returns the user id with it. */
+  async lookup(username: string): Promise<UserInfo> {
+    const user = await this.session.lookup(username);
+    this.#names.set(user.userId, user.username);
+    return user;
+  }
+
+  /**
+   * Certifies pending devices of this user with the session's identity key. Without `deviceId` and without `all`
+   * nothing is approved: the pending devices are listed with their fingerprints, to compare with what the new device
+   * shows. Approved devices join this user's groups on this device's next sync (once they uploaded key packages).
+   */
+  approve(opts: { deviceId?: string; all?: boolean } = {}): Promise<DeviceReport[]> {
+    return this.#run(async (ctx) => {
+      const identity = identityKey(this.session);
+      const pending = (await ctx.api.listDevices(this.userId)).devices.filter(
+        (d) => d.status === "pending" && (opts.all || opts.deviceId === undefined || d.deviceId === opts.deviceId),
+      );
+      if (opts.deviceId !== undefined && pending.length === 0) throw new InputError("invalid_input", `no pending device ${opts.deviceId}`);
+      const out: DeviceReport[] = [];
+      for (const d of pending) {
+        const key = fromBase64Strict(d.signatureKey);
+        if (!key) throw new ResponseError("a device key that is not base64");
+        let status = d.status;
+        if (opts.all || opts.deviceId !== undefined) {
+          status = (await ctx.api.approveDevice(d.deviceId, await certify(identity, this.userId, d.deviceId, key))).status;
+        }
+        out.push({ userId: this.userId, deviceId: d.deviceId, status, fingerprint: await deviceFingerprint(key), keyPackages: 0, lastResort: false });
+      }
+      return out;
+    });
+  }
+
+  /** A user's devices (this user's by default), each with its fingerprint and whether this device trusts it. */
+  devices(userId: string = this.userId): Promise<ListedDevice[]> {
+    return this.#run(async (ctx) => {
+      const listed = await ctx.api.listDevices(userId);
+      const out: ListedDevice[] = [];
+      for (const d of listed.devices) {
+        const key = fromBase64Strict(d.signatureKey) ?? new Uint8Array();
+        out.push({
+          deviceId: d.deviceId,
+          displayName: d.displayName,
+          status: d.status,
+          fingerprint: await deviceFingerprint(key),
+          trusted: await ctx.directory.isCertified(userId, d.deviceId, key),
+        });
+      }
+      return out;
+    });
+  }
+
+  /** Uploads key packages when the server holds fewer than 10 one-time ones or no last-resort one. */
+  topUpKeyPackages(): Promise<KeyPackageSupply> {
+    return this.#run(topUpKeyPackages);
+  }
+
+  /** Joins pending groups (Welcomes), acknowledges them, tops up key packages, reads every group and adds this
+   * user's certified devices missing from a group. */
+  sync(): Promise<SyncReport> {
+    return this.#run(sync);
+  }
+
+  /** A new group with this user's devices and every certified device of `memberIds` (user ids). */
+  createGroup(memberIds: readonly string[], opts: { name?: string } = {}): Promise<groups.GroupReport> {
+    return this.#run((ctx) => groups.createGroup(ctx, memberIds, opts.name));
+  }
+
+  addMembers(groupId: string, userIds: readonly string[]): Promise<groups.GroupReport> {
+    return this.#run((ctx) => groups.addMembers(ctx, checkGroupId(groupId), userIds));
+  }
+
+  removeMembers(groupId: string, userIds: readonly string[]): Promise<groups.GroupReport> {
+    return this.#run((ctx) => groups.removeMembers(ctx, checkGroupId(groupId), userIds));
+  }
+
+  /** The group's member devices (after reading its log). */
+  members(groupId: string): Promise<groups.GroupReport> {
+    return this.#run((ctx) => groups.members(ctx, checkGroupId(groupId)));
+  }
+
+  /** The groups this device is in, as saved (no network). */
+  groups(): Promise<groups.GroupReport[]> {
+    return this.#run(groups.listGroups, false);
+  }
+
+  send(groupId: string, text: string): Promise<GroupLogEntry> {
+    return this.#run((ctx) => groups.send(ctx, checkGroupId(groupId), text));
+  }
+
+  /** The group's new messages (with `all`, every message this device read or sent in it). */
+  read(groupId: string, opts: { all?: boolean } = {}): Promise<groups.GroupReadReport> {
+    return this.#run((ctx) => groups.read(ctx, checkGroupId(groupId), opts.all ?? false));
+  }
+
+  /** Leaves the group on all of this user's devices (another member's device commits this one's removal). */
+  leave(groupId: string): Promise<groups.LeaveReport> {
+    return this.#run((ctx) => groups.leave(ctx, checkGroupId(groupId)));
+  }
+}

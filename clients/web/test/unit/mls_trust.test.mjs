@@ -1,0 +1,109 @@
+// Unit tests of the trust rule (docs/mls.md, "Trust"), no server: which listed devices the pinned directory
+// certifies — under the session's own identity key for its own user, under the pinned (TOFU) key for others — and
+// which it refuses: a certificate by a key the server invented, by a revoked key, for other bytes, or none at all.
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import {
+  ApiClient, Session, MemoryPinStore, MlsApi, PinnedDirectory, generateKeyPair, spkiPem, deviceCertInput, toBase64,
+} from "../../dist/index.js";
+
+const json = (status, body) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+const K = {};
+before(async () => {
+  [K.alice, K.bob, K.mallory, K.bob2] = await Promise.all([generateKeyPair(2048), generateKeyPair(2048), generateKeyPair(2048), generateKeyPair(2048)]);
+});
+
+async function keyInfo(kp, status = "active") {
+  return { keyId: kp.keyId, fingerprint: "", bits: 2048, publicKey: await spkiPem(kp.publicKey.encryptKey), status, createdAt: 1 };
+}
+
+/** A device listing entry certified by `issuer` (or with `cert: null`), its statement optionally altered. */
+async function device(userId, deviceId, issuer, { status = "active", alter = {} } = {}) {
+  const signatureKey = crypto.getRandomValues(new Uint8Array(32));
+  const view = { userId, deviceId, displayName: deviceId, signatureKey: toBase64(signatureKey), status, certificate: null, createdAt: 1, approvedAt: 1, revokedAt: null };
+  if (issuer) {
+    const statement = { userId, deviceId, signatureKey, issuerKeyId: issuer.keyId, createdAt: 1_764_000_000_000, ...alter };
+    const sig = new Uint8Array(await crypto.subtle.sign({ name: "RSA-PSS", saltLength: 32 }, issuer.signKey, deviceCertInput(statement)));
+    view.certificate = { issuerKeyId: issuer.keyId, issuedAt: 1_764_000_000_000, signature: toBase64(sig) };
+  }
+  return view;
+}
+
+/** A fake server: the key directory and device listings of `users`. */
+async function directoryOf(users) {
+  const f = async (url) => {
+    const { pathname } = new URL(url);
+    let m = /^\/api\/crypto\/public-key\/([^/]+)$/.exec(pathname);
+    if (m) {
+      const u = users[decodeURIComponent(m[1])];
+      if (!u) return json(404, { error: { code: "user_not_found", message: "no" } });
+      const active = u.keys.find((k) => k.status === "active");
+      return json(200, { userId: m[1], keyId: active.keyId, fingerprint: "", bits: 2048, publicKey: active.publicKey, createdAt: 1, keys: u.keys });
+    }
+    m = /^\/api\/devices\/([^/]+)$/.exec(pathname);
+    if (m) return json(200, { userId: m[1], devices: users[decodeURIComponent(m[1])]?.devices ?? [] });
+    throw new Error(`unexpected ${pathname}`);
+  };
+  const api = new ApiClient({ baseUrl: "http://ds", fetch: f, token: "t" });
+  const session = new Session({ api, userId: "u_alice", pins: new MemoryPinStore() });
+  await session.useKey(K.alice);
+  return { session, dir: new PinnedDirectory(session, new MlsApi(api)) };
+}
+
+const ids = (list) => list.map((d) => d.deviceId).sort();
+
+test("another user's devices: certified by the key pinned on first use; server-invented, tampered, pending and uncertified ones refused", async () => {
+  const users = {
+    u_bob: {
+      keys: [await keyInfo(K.bob)],
+      devices: [
+        await device("u_bob", "laptop", K.bob),
+        await device("u_bob", "ghost", K.mallory), // a key the server made up, not even listed
+        await device("u_bob", "tampered", K.bob, { alter: { deviceId: "other" } }), // signature over other bytes
+        await device("u_bob", "pending", K.bob, { status: "pending" }),
+        await device("u_bob", "bare", null),
+        await device("u_eve", "foreign", K.bob), // listed under bob, but another user's statement
+      ],
+    },
+  };
+  const { session, dir } = await directoryOf(users);
+  const certified = await dir.certified("u_bob");
+  assert.deepEqual(ids(certified), ["laptop"]);
+  assert.equal(certified[0].signatureKey.length, 32);
+  assert.equal(toBase64(certified[0].signatureKey), users.u_bob.devices[0].signatureKey);
+  const pin = await session.pins.get("u_bob");
+  assert.equal(pin.keyId, K.bob.keyId, "pinned on first use");
+
+  // The server now names another active key and devices under it: the pin holds, they are not trusted.
+  users.u_bob.keys = [await keyInfo(K.bob, "retired"), await keyInfo(K.bob2)];
+  users.u_bob.devices.push(await device("u_bob", "phone", K.bob2));
+  assert.deepEqual(ids(await dir.certified("u_bob")), ["laptop"]);
+  // Once the user accepts the new key (Session.acceptKeyChange), both verify.
+  await session.acceptKeyChange("u_bob");
+  assert.deepEqual(ids(await dir.certified("u_bob")), ["laptop", "phone"]);
+});
+
+test("a revoked identity key certifies nothing, even when pinned", async () => {
+  const users = { u_bob: { keys: [await keyInfo(K.bob, "revoked"), await keyInfo(K.bob2)], devices: [await device("u_bob", "laptop", K.bob)] } };
+  const { session, dir } = await directoryOf(users);
+  await session.pins.put({ userId: "u_bob", username: "bob", keyId: K.bob.keyId, knownKeyIds: [], firstSeen: 1 });
+  assert.deepEqual(await dir.certified("u_bob"), []);
+});
+
+test("own devices: certified by the session's identity key only, never by a pin or another listed key", async () => {
+  const users = {
+    u_alice: {
+      keys: [await keyInfo(K.alice), await keyInfo(K.mallory, "retired")],
+      devices: [await device("u_alice", "laptop", K.alice), await device("u_alice", "planted", K.mallory)],
+    },
+  };
+  const { session, dir } = await directoryOf(users);
+  await session.pins.put({ userId: "u_alice", username: "alice", keyId: K.mallory.keyId, knownKeyIds: [], firstSeen: 1 });
+  assert.deepEqual(ids(await dir.certified("u_alice")), ["laptop"]);
+});
+
+test("a user without keys has no certified device, and nothing is pinned", async () => {
+  const { session, dir } = await directoryOf({});
+  assert.deepEqual(await dir.certified("u_nobody"), []);
+  assert.equal(await session.pins.get("u_nobody"), undefined);
+});
