@@ -78,10 +78,12 @@ export class PinnedDirectory implements DeviceDirectory {
 
   /**
    * Own user: the identity keys of this device's keyring (older ones too: devices certified before a rotation
-   * stay trusted until that key is revoked). Anyone else: the pinned and accepted keys, pinned now on first use.
+   * stay trusted until that key is revoked). Anyone else, and the own user on a device without the identity key
+   * (a linked device): the pinned and accepted keys, pinned now on first use.
    */
   async #trustedKeyIds(userId: string, keys: Map<string, IdentityKey>, active: string | null): Promise<Set<string>> {
-    if (userId === this.session.userId) return new Set(this.session.keyring.entries().map((e) => e.keyId));
+    const own = userId === this.session.userId ? this.session.keyring.entries().map((e) => e.keyId) : [];
+    if (own.length > 0) return new Set(own);
     let pin = await this.session.pins.get(userId);
     if (!pin && active) {
       const known = [...keys.entries()].filter(([id, k]) => !k.revoked && id !== active).map(([id]) => id);

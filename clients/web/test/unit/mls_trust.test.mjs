@@ -30,7 +30,7 @@ async function device(userId, deviceId, issuer, { status = "active", alter = {} 
 }
 
 /** A fake server: the key directory and device listings of `users`. */
-async function directoryOf(users) {
+async function directoryOf(users, { identityKey = K.alice } = {}) {
   const f = async (url) => {
     const { pathname } = new URL(url);
     let m = /^\/api\/crypto\/public-key\/([^/]+)$/.exec(pathname);
@@ -46,7 +46,7 @@ async function directoryOf(users) {
   };
   const api = new ApiClient({ baseUrl: "http://ds", fetch: f, token: "t" });
   const session = new Session({ api, userId: "u_alice", pins: new MemoryPinStore() });
-  await session.useKey(K.alice);
+  if (identityKey) await session.useKey(identityKey);
   return { session, dir: new PinnedDirectory(session, new MlsApi(api)) };
 }
 
@@ -106,4 +106,33 @@ test("a user without keys has no certified device, and nothing is pinned", async
   const { session, dir } = await directoryOf({});
   assert.deepEqual(await dir.certified("u_nobody"), []);
   assert.equal(await session.pins.get("u_nobody"), undefined);
+});
+
+test("own devices after a rotation: certified by any key of the keyring (the old one too), not by a pin", async () => {
+  // K.bob2 plays alice's new key here: both are in her keyring, the new one active.
+  const users = {
+    u_alice: {
+      keys: [await keyInfo(K.alice, "retired"), await keyInfo(K.bob2), await keyInfo(K.mallory, "retired")],
+      devices: [
+        await device("u_alice", "laptop", K.alice),
+        await device("u_alice", "phone", K.bob2),
+        await device("u_alice", "planted", K.mallory),
+      ],
+    },
+  };
+  const { session, dir } = await directoryOf(users);
+  await session.useKey(K.bob2);
+  assert.equal(session.key.keyId, K.bob2.keyId);
+  await session.pins.put({ userId: "u_alice", username: "alice", keyId: K.mallory.keyId, knownKeyIds: [], firstSeen: 1 });
+  assert.deepEqual(ids(await dir.certified("u_alice")), ["laptop", "phone"]);
+});
+
+test("a linked device without the identity key trusts its own user's devices under the key pinned on first use", async () => {
+  const users = {
+    u_alice: { keys: [await keyInfo(K.alice)], devices: [await device("u_alice", "laptop", K.alice), await device("u_alice", "planted", K.mallory)] },
+  };
+  const { session, dir } = await directoryOf(users, { identityKey: null });
+  assert.equal(session.key, null);
+  assert.deepEqual(ids(await dir.certified("u_alice")), ["laptop"]);
+  assert.equal((await session.pins.get("u_alice")).keyId, K.alice.keyId, "pinned on first use");
 });
