@@ -38,7 +38,7 @@ export function keyStateText(k: KeyState): string {
     case "checking":
       return "… checking key";
     case "pinned":
-      return "🔒 key pinned";
+      return "✓ key pinned";
     case "changed":
       return "⚠ key changed: sending blocked";
     case "no-key":
@@ -207,7 +207,7 @@ export function keyPanelText(c: ContactEntry): { summary: string; detail: string
       return { summary: `Checking the key of ${name}…`, detail: null };
     case "pinned":
       return {
-        summary: `🔒 Key of ${name}: ${fingerprint(c.key.keyId)}`,
+        summary: `Key of ${name}: ${fingerprint(c.key.keyId)}`,
         detail: "Pinned when first seen. Compare it with your contact over another channel.",
       };
     case "changed":
