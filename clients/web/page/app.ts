@@ -55,7 +55,7 @@ function need(): Running {
 
 function fail(e: unknown): void {
   if (e instanceof UserInputError) {
-    setFieldError(e.field, byId(`${e.field.id}-error`, HTMLElement), e.message);
+    setFieldError(e.field, e.message);
     e.field.focus();
     return;
   }
@@ -72,7 +72,7 @@ function act(fn: () => Promise<void>): void {
 document.addEventListener("input", (ev) => {
   const t = ev.target;
   if ((t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement) && t.hasAttribute("aria-invalid")) {
-    setFieldError(t, byId(`${t.id}-error`, HTMLElement), null);
+    setFieldError(t, null);
   }
 });
 

@@ -64,7 +64,7 @@ export class ChatView {
     composer: byId("composer", HTMLFormElement),
     label: byId("composer-label", HTMLLabelElement),
     text: byId("composer-text", HTMLTextAreaElement),
-    error: byId("composer-error", HTMLElement),
+    error: byId("composer-text-error", HTMLElement),
     readonly: byId("composer-readonly", HTMLElement),
   };
   #contact: ContactEntry | null = null;
@@ -100,7 +100,7 @@ export class ChatView {
     const writable = c.username !== null;
     this.#el.composer.hidden = !writable;
     this.#el.readonly.hidden = writable;
-    setFieldError(this.#el.text, this.#el.error, null);
+    setFieldError(this.#el.text, null);
     this.renderKeyPanel();
     this.#el.older.hidden = true;
     this.#el.start.hidden = true;
@@ -176,7 +176,7 @@ export class ChatView {
       const sent = await this.#session.sendText(c.username, text);
       if (gen !== this.#generation) return;
       this.#el.text.value = "";
-      setFieldError(this.#el.text, this.#el.error, null);
+      setFieldError(this.#el.text, null);
       this.#insert([{ messageId: sent.messageId, senderId: this.#session.userId, createdAt: sent.createdAt, text, status: "sent", unread: false }], true);
       announce("Message sent.");
     } catch (e) {
@@ -189,7 +189,7 @@ export class ChatView {
   }
 
   #blocked(c: ContactEntry): void {
-    setFieldError(this.#el.text, this.#el.error, `Not sent: the key of ${contactName(c)} changed. Compare the fingerprints, then accept the new key.`);
+    setFieldError(this.#el.text, `Not sent: the key of ${contactName(c)} changed. Compare the fingerprints, then accept the new key.`);
     document.getElementById("accept-key")?.focus();
   }
 
@@ -208,7 +208,7 @@ export class ChatView {
       panel.replaceChildren(h("div", { role: "alert" }, ...parts));
     } else {
       panel.replaceChildren(...parts);
-      if (c.key.kind === "pinned" && this.#el.error.textContent !== "") setFieldError(this.#el.text, this.#el.error, null);
+      if (c.key.kind === "pinned" && this.#el.error.textContent !== "") setFieldError(this.#el.text, null);
     }
   }
 

@@ -21,9 +21,12 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
-/** Shows `message` under a field (aria-invalid + its described-by error element); null clears it. */
-export function setFieldError(field: HTMLInputElement | HTMLTextAreaElement, errorEl: HTMLElement, message: string | null): void {
-  errorEl.textContent = message === null ? "" : `⚠ ${message}`;
+/**
+ * Shows `message` under a field: its error element (id "<field id>-error", in its aria-describedby) and
+ * aria-invalid; null clears it.
+ */
+export function setFieldError(field: HTMLInputElement | HTMLTextAreaElement, message: string | null): void {
+  byId(`${field.id}-error`, HTMLElement).textContent = message === null ? "" : `⚠ ${message}`;
   if (message === null) field.removeAttribute("aria-invalid");
   else field.setAttribute("aria-invalid", "true");
 }

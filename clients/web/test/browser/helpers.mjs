@@ -50,16 +50,17 @@ async function freePort() {
 
 /**
  * scripts/serve.mjs as a user runs it, on free ports, against E2EE_SERVER, with the page's own origin as the one
- * allowed origin (as CorsAllowedOrigins would list it). `page`: {pollMs, pageSize} for config.json.
+ * allowed origin (as CorsAllowedOrigins would list it), or another one with `allowPage: false`. pollMs and
+ * pageSize go into config.json.
  */
-export async function startServe({ pollMs = 500, pageSize } = {}) {
+export async function startServe({ pollMs = 500, pageSize, allowPage = true } = {}) {
   const [webPort, corsPort] = [await freePort(), await freePort()];
   const env = {
     ...process.env,
     E2EE_API: SERVER,
     E2EE_WEB_PORT: String(webPort),
     E2EE_CORS_PORT: String(corsPort),
-    E2EE_CORS_ORIGINS: `http://127.0.0.1:${webPort}`,
+    E2EE_CORS_ORIGINS: allowPage ? `http://127.0.0.1:${webPort}` : "https://elsewhere.example",
     E2EE_POLL_MS: String(pollMs),
   };
   if (pageSize !== undefined) env.E2EE_PAGE_SIZE = String(pageSize);

@@ -52,7 +52,7 @@ async function seesKeyChange(alice, bobName, oldKeyId, newKeyId) {
 
 /** Sending is refused by the page: the reason under the composer, focus on "Accept new key", nothing posted. */
 async function sendIsBlocked(alice, text, postsBefore) {
-  await alice.page.locator("#composer-error", { hasText: "Not sent: the key of" }).waitFor();
+  await alice.page.locator("#composer-text-error", { hasText: "Not sent: the key of" }).waitFor();
   assert.equal(await alice.page.evaluate(() => document.activeElement?.id), "accept-key");
   assert.equal(await alice.page.locator("#composer-text").inputValue(), text, "the text stays for later");
   assert.equal(alice.log.sends, postsBefore);
@@ -62,7 +62,7 @@ async function sendIsBlocked(alice, text, postsBefore) {
 async function acceptAndSend(alice, bob, bobName, newKeyId, text) {
   await alice.page.getByRole("button", { name: "Accept new key" }).click();
   await panel(alice).locator(".key-summary", { hasText: `Key of ${bobName}: ${fingerprint(newKeyId)}` }).waitFor();
-  assert.equal(await alice.page.locator("#composer-error").textContent(), "");
+  assert.equal(await alice.page.locator("#composer-text-error").textContent(), "");
   await alice.page.locator("#composer-text").press("Enter");
   await message(alice, text).filter({ hasText: "✓ Sent" }).waitFor();
   const inbox = await bob.inbox();
