@@ -41,7 +41,6 @@ const el = {
 };
 
 interface Running {
-  signedIn: SignedIn;
   contacts: Contacts;
   chat: ChatView;
   poller: Poller;
@@ -108,7 +107,7 @@ async function start(cfg: PageConfig, s: SignedIn): Promise<void> {
   contacts.onChange = (c) => {
     if (chat.contact?.userId === c.userId) chat.renderKeyPanel();
   };
-  running = { signedIn: s, contacts, chat, poller };
+  running = { contacts, chat, poller };
 
   el.meName.textContent = s.username;
   el.meFp.textContent = session.key ? fingerprint(session.key.keyId) : "none";
@@ -120,7 +119,7 @@ async function start(cfg: PageConfig, s: SignedIn): Promise<void> {
   el.addUsername.focus();
   announce(`Signed in as ${s.username}.`);
   await contacts.load();
-  poller.start();
+  if (running?.poller === poller) poller.start(); // not if the user logged out meanwhile
 }
 
 function signOut(): void {

@@ -4,7 +4,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { ApiClient } from "../../dist/index.js";
+import { ApiClient, connect, fingerprint, generateKeyPair } from "../../dist/index.js";
 import { assertClean, launch, needs, openUser, PASSWORD, rand, register, SERVER, startServe } from "./helpers.mjs";
 
 const skip = needs("server", "chromium");
@@ -102,4 +102,40 @@ test("a page on an origin the API does not allow cannot call it (CORS as API Gat
   assert.equal(failedRequests.length, 1);
   assert.match(failedRequests[0], /^POST http:\/\/127\.0\.0\.1:\d+\/api\/auth\/login: net::ERR_FAILED$/);
   assert.deepEqual(user.log.pageErrors, []);
+});
+
+test("a tab keeps its key across log out and in; a tab without the account's key registers a new one", { skip, timeout: 120000 }, async () => {
+  const serve = await served();
+  // an account whose key lives elsewhere (an SDK session in Node)
+  const name = `elsewhere_${rand()}`;
+  const elsewhere = await connect(new ApiClient({ baseUrl: SERVER }), name, PASSWORD, { register: true });
+  const oldKey = await generateKeyPair(2048);
+  await elsewhere.registerKey(oldKey);
+
+  const user = await openUser(browser, serve, "tab");
+  const { page } = user;
+  const login = async () => {
+    await page.getByLabel("Username", { exact: true }).fill(name);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("#account-bar", { hasText: `Signed in as ${name}.` }).waitFor({ timeout: 30000 });
+    return (await page.locator("#me-fp").textContent()).trim();
+  };
+  const fp = await login();
+  assert.notEqual(fp, fingerprint(oldKey.keyId));
+  const notice = page.locator("#key-notice");
+  assert.match(await notice.textContent(), /a new key was registered, authorized by your password/);
+  assert.equal(await page.locator("#login-password").inputValue(), "", "the password is not kept in the form");
+  // the directory now lists the tab's key as active
+  const active = await elsewhere.api.publicKey(elsewhere.userId);
+  assert.equal(active.fingerprint, fp);
+
+  await page.getByRole("button", { name: "Log out" }).click();
+  assert.equal(await focused(user), "login-title");
+  assert.equal(await page.locator("#account-bar").isHidden(), true);
+  assert.equal(await page.locator("#app-view").isHidden(), true);
+  assert.equal(await login(), fp, "same tab, same key");
+
+  assert.equal(await notice.isHidden(), true);
+  await assertClean(user);
 });
