@@ -52,13 +52,17 @@ function need(): Running {
   return running;
 }
 
-function fail(e: unknown): void {
+/**
+ * Shows a failure where it belongs. A 401 of the session `owner` (the current one unless said otherwise) signs
+ * out; one from a session already left (a poll still in flight) does not touch the current one.
+ */
+function fail(e: unknown, owner: Running | null = running): void {
   if (e instanceof UserInputError) {
     setFieldError(e.field, e.message);
     e.field.focus();
     return;
   }
-  if (e instanceof ApiError && e.status === 401 && e.code !== "invalid_credentials" && running) signOut();
+  if (e instanceof ApiError && e.status === 401 && e.code !== "invalid_credentials" && owner !== null && owner === running) signOut();
   alerts.show(e);
 }
 
@@ -102,12 +106,13 @@ async function start(cfg: PageConfig, s: SignedIn): Promise<void> {
   const { session, store } = s;
   const contacts = new Contacts(session, store, el.contactList, el.contactsEmpty);
   const chat = new ChatView(session, cfg, contacts);
-  const poller = new Poller(session, contacts, chat, cfg.pollIntervalMs, fail);
+  const poller: Poller = new Poller(session, contacts, chat, cfg.pollIntervalMs, (e) => fail(e, self));
+  const self: Running = { contacts, chat, poller };
   contacts.onOpen = (c) => act(() => chat.open(c));
   contacts.onChange = (c) => {
     if (chat.contact?.userId === c.userId) chat.renderKeyPanel();
   };
-  running = { contacts, chat, poller };
+  running = self;
 
   el.meName.textContent = s.username;
   el.meFp.textContent = session.key ? fingerprint(session.key.keyId) : "none";
@@ -119,15 +124,15 @@ async function start(cfg: PageConfig, s: SignedIn): Promise<void> {
   el.addUsername.focus();
   announce(`Signed in as ${s.username}.`);
   await contacts.load();
-  if (running?.poller === poller) poller.start(); // not if the user logged out meanwhile
+  if (running === self) poller.start(); // not if the user logged out meanwhile
 }
 
 function signOut(): void {
   if (!running) return;
   running.poller.stop();
   running.chat.close();
+  running.contacts.close();
   running = null; // the session, and with it the bearer token, is dropped here
-  el.contactList.replaceChildren();
   el.accountBar.hidden = true;
   el.appView.hidden = true;
   el.loginView.hidden = false;

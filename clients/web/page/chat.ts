@@ -108,7 +108,7 @@ export class ChatView {
     this.#chat = await chatId(this.#session.userId, c.userId);
     const page = await this.#session.history(this.#chat, { limit: this.#cfg.historyPageSize, order: "desc" });
     if (gen !== this.#generation) return;
-    this.#insert(page.messages.map((r) => fromReport(this.#session.userId, r)));
+    this.#insert(this.#fromReports(page.messages));
     this.#setCursor(page.nextCursor);
     this.#el.list.scrollTop = this.#el.list.scrollHeight;
     await this.#markRead(gen);
@@ -132,7 +132,7 @@ export class ChatView {
     if (gen !== this.#generation) return;
     const list = this.#el.list;
     const fromBottom = list.scrollHeight - list.scrollTop;
-    this.#insert(page.messages.map((r) => fromReport(this.#session.userId, r)));
+    this.#insert(this.#fromReports(page.messages));
     list.scrollTop = list.scrollHeight - fromBottom; // what was on screen stays where it was
     this.#setCursor(page.nextCursor);
     if (page.nextCursor === null) this.#el.start.focus();
@@ -150,7 +150,7 @@ export class ChatView {
     const mine = reports.filter((r) => c !== null && r.senderId === c.userId && r.chatId === this.#chat);
     const fresh = mine.filter((r) => !this.#shown.has(r.messageId));
     if (fresh.length > 0 && c) {
-      this.#insert(fresh.map((r) => fromReport(this.#session.userId, r)), true);
+      this.#insert(this.#fromReports(fresh), true);
       const last = fresh[fresh.length - 1]!;
       const what = last.text === null ? "a message that could not be opened" : last.text;
       announce(fresh.length === 1 ? `New message from ${contactName(c)}: ${what}` : `${fresh.length} new messages from ${contactName(c)}; the last: ${what}`);
@@ -174,8 +174,9 @@ export class ChatView {
     this.#sending = true;
     try {
       const sent = await this.#session.sendText(c.username, text);
+      // sent even if the chat was left meanwhile: the text must not stay to be sent twice
+      if (this.#el.text.value === text) this.#el.text.value = "";
       if (gen !== this.#generation) return;
-      this.#el.text.value = "";
       setFieldError(this.#el.text, null);
       this.#insert([{ messageId: sent.messageId, senderId: this.#session.userId, createdAt: sent.createdAt, text, status: "sent", unread: false }], true);
       announce("Message sent.");
@@ -210,6 +211,10 @@ export class ChatView {
       panel.replaceChildren(...parts);
       if (c.key.kind === "pinned" && this.#el.error.textContent !== "") setFieldError(this.#el.text, null);
     }
+  }
+
+  #fromReports(reports: MessageReport[]): Shown[] {
+    return reports.map((r) => fromReport(this.#session.userId, r));
   }
 
   #setCursor(cursor: string | null): void {

@@ -53,6 +53,7 @@ export class Contacts {
   readonly #empty: HTMLElement;
   readonly #entries = new Map<string, ContactEntry>();
   #openId: string | null = null;
+  #closed = false;
   /** Called when the user picks a contact. */
   onOpen: (c: ContactEntry) => void = () => {};
   /** Called after a contact's key state or unread count changed. */
@@ -167,6 +168,12 @@ export class Contacts {
     this.render();
   }
 
+  /** Signed out: the list is emptied and stays so, even if a check still in flight completes. */
+  close(): void {
+    this.#closed = true;
+    this.#list.replaceChildren();
+  }
+
   #update(entry: ContactEntry, state: KeyState): void {
     // unchanged: no redraw, so a repeated check does not announce the same warning again
     if (JSON.stringify(entry.key) === JSON.stringify(state)) return;
@@ -177,6 +184,7 @@ export class Contacts {
 
   /** Redraws the list, keeping keyboard focus on the contact that had it. */
   render(): void {
+    if (this.#closed) return;
     const focused = (document.activeElement as HTMLElement | null)?.dataset?.userId;
     const entries = [...this.#entries.values()].sort((a, b) => contactName(a).localeCompare(contactName(b)));
     this.#list.replaceChildren(
