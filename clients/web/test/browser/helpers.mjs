@@ -13,14 +13,14 @@ import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-export const WEB_DIR = join(HERE, "..", "..");
+const WEB_DIR = join(HERE, "..", "..");
 const REPO = join(WEB_DIR, "..", "..");
 
-export const CI = process.env.CI === "true";
+const CI = process.env.CI === "true";
 export const SERVER = process.env.E2EE_SERVER || null;
-export const CLI = process.env.E2EE_CLI || null;
-export const CHROMIUM = process.env.E2EE_CHROMIUM || "/usr/bin/chromium";
-export const ARTIFACTS = process.env.E2EE_ARTIFACTS || join(REPO, "target", "ci-artifacts", "web");
+const CLI = process.env.E2EE_CLI || null;
+const CHROMIUM = process.env.E2EE_CHROMIUM || "/usr/bin/chromium";
+const ARTIFACTS = process.env.E2EE_ARTIFACTS || join(REPO, "target", "ci-artifacts", "web");
 export const PASSWORD = "a long enough password";
 
 /**
@@ -81,7 +81,6 @@ export async function startServe({ pollMs = 500, pageSize, allowPage = true } = 
   });
   return {
     pageUrl: `http://127.0.0.1:${webPort}/`,
-    stderr: () => err,
     stop: () => new Promise((ok) => (child.exitCode !== null ? ok() : (child.once("exit", ok), child.kill("SIGTERM")))),
   };
 }
