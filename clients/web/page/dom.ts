@@ -1,0 +1,54 @@
+// Small DOM helpers: typed element lookup (a missing element is a bug, so it throws), element creation with text
+// only (never innerHTML: every string shown may come from another user or the server), and field errors.
+
+export function byId<T extends HTMLElement>(id: string, type: { new (): T; prototype: T }): T {
+  const el = document.getElementById(id);
+  if (!(el instanceof type)) throw new Error(`page: #${id} is missing or not a ${type.name}`);
+  return el;
+}
+
+type Child = Node | string | null;
+
+/** `<tag attrs...>children</tag>`; attribute values are set as attributes, strings become text nodes. */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  for (const c of children) if (c !== null) el.append(c);
+  return el;
+}
+
+/**
+ * Shows `message` under a field: its error element (id "<field id>-error", in its aria-describedby) and
+ * aria-invalid; null clears it.
+ */
+export function setFieldError(field: HTMLInputElement | HTMLTextAreaElement, message: string | null): void {
+  byId(`${field.id}-error`, HTMLElement).textContent = message === null ? "" : `⚠ ${message}`;
+  if (message === null) field.removeAttribute("aria-invalid");
+  else field.setAttribute("aria-invalid", "true");
+}
+
+let pending: string[] = [];
+
+/**
+ * Polite announcement for screen readers (new messages, progress). The region is emptied first so that a repeated
+ * text is read again; texts announced in the same moment are read together rather than replacing each other.
+ */
+export function announce(text: string): void {
+  pending.push(text);
+  if (pending.length > 1) return;
+  const el = byId("announcer", HTMLElement);
+  el.textContent = "";
+  setTimeout(() => {
+    el.textContent = pending.join(" ");
+    pending = [];
+  }, 30);
+}
+
+export function formatTime(ms: number): HTMLTimeElement {
+  const d = new Date(ms);
+  return h("time", { datetime: d.toISOString() }, d.toLocaleString());
+}

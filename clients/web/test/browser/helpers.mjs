@@ -1,0 +1,221 @@
+// Harness of the browser tests: what they need from the environment (E2EE_SERVER, E2EE_CLI, Chromium; missing
+// ones skip the tests, or fail them when CI=true), serve.mjs started on free ports, Chromium contexts that record
+// every console error, page error and failed API call, and small helpers that drive the page as a user does
+// (labels and roles, the keyboard).
+
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const WEB_DIR = join(HERE, "..", "..");
+const REPO = join(WEB_DIR, "..", "..");
+
+const CI = process.env.CI === "true";
+export const SERVER = process.env.E2EE_SERVER || null;
+const CLI = process.env.E2EE_CLI || null;
+const CHROMIUM = process.env.E2EE_CHROMIUM || "/usr/bin/chromium";
+const ARTIFACTS = process.env.E2EE_ARTIFACTS || join(REPO, "target", "ci-artifacts", "web");
+export const PASSWORD = "a long enough password";
+
+/**
+ * The `skip` option for a test that needs `what` (server, cli, chromium): false when all are there, else the
+ * reason. With CI=true a missing one throws instead: CI must never pass by skipping.
+ */
+export function needs(...what) {
+  const missing = [];
+  if (what.includes("server") && !SERVER) missing.push("E2EE_SERVER (the API's base URL) is not set");
+  if (what.includes("cli") && !(CLI && existsSync(CLI))) missing.push(`E2EE_CLI (the e2ee binary) is ${CLI ? `not at ${CLI}` : "not set"}`);
+  if (what.includes("chromium") && !existsSync(CHROMIUM)) missing.push(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+  if (missing.length === 0) return false;
+  const reason = missing.join("; ");
+  if (CI) throw new Error(`CI=true: ${reason}`);
+  return reason;
+}
+
+export const rand = () => Math.random().toString(16).slice(2, 8);
+
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((ok) => s.listen(0, "127.0.0.1", ok));
+  const { port } = s.address();
+  await new Promise((ok) => s.close(ok));
+  return port;
+}
+
+/**
+ * scripts/serve.mjs as a user runs it, on free ports, against E2EE_SERVER, with the page's own origin as the one
+ * allowed origin (as CorsAllowedOrigins would list it), or another one with `allowPage: false`. pollMs and
+ * pageSize go into config.json.
+ */
+export async function startServe({ pollMs = 500, pageSize, allowPage = true } = {}) {
+  const [webPort, corsPort] = [await freePort(), await freePort()];
+  const env = {
+    ...process.env,
+    E2EE_API: SERVER,
+    E2EE_WEB_PORT: String(webPort),
+    E2EE_CORS_PORT: String(corsPort),
+    E2EE_CORS_ORIGINS: allowPage ? `http://127.0.0.1:${webPort}` : "https://elsewhere.example",
+    E2EE_POLL_MS: String(pollMs),
+  };
+  if (pageSize !== undefined) env.E2EE_PAGE_SIZE = String(pageSize);
+  const child = spawn(process.execPath, [join(WEB_DIR, "scripts", "serve.mjs")], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stderr.on("data", (d) => (err += d));
+  await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`serve.mjs did not start in 15 s: ${out}${err}`)), 15000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (/^api: /m.test(out)) {
+        clearTimeout(timer);
+        ok();
+      }
+    });
+    child.once("exit", (code) => fail(new Error(`serve.mjs exited (${code}): ${err}`)));
+  });
+  return {
+    pageUrl: `http://127.0.0.1:${webPort}/`,
+    stop: () => new Promise((ok) => (child.exitCode !== null ? ok() : (child.once("exit", ok), child.kill("SIGTERM")))),
+  };
+}
+
+export function launch() {
+  return chromium.launch({ executablePath: CHROMIUM });
+}
+
+/**
+ * A browser user: its own context (so its own memory-only keys), with every console error, page error, failed
+ * request and API answer >= 400 recorded for assertClean.
+ */
+export async function openUser(browser, serve, name) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const page = await context.newPage();
+  const log = { consoleErrors: [], pageErrors: [], failedRequests: [], httpErrors: [], sends: 0 };
+  page.on("console", (m) => {
+    if (m.type() === "error") log.consoleErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => log.pageErrors.push(e.message));
+  page.on("requestfailed", (r) => log.failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+  page.on("request", (r) => {
+    if (r.method() === "POST" && new URL(r.url()).pathname === "/api/messages/send") log.sends++;
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400) log.httpErrors.push({ method: r.request().method(), path: new URL(r.url()).pathname, status: r.status() });
+  });
+  await page.goto(serve.pageUrl);
+  await page.locator("#server-url", { hasText: /^http:\/\/127\.0\.0\.1:\d+$/ }).waitFor();
+  return { name, context, page, log };
+}
+
+/** An expected API error (Chromium logs every HTTP error answer as a console error; those must be expected). */
+export const HISTORY_OF_NEW_CHAT = { method: "GET", path: /^\/api\/messages\/history\/c_[0-9a-f]{64}$/, status: 404 };
+
+/**
+ * The user's page showed no error (alert region empty) and logged none: no page error, no failed request, and the
+ * only console errors are Chromium's "Failed to load resource" lines for API answers listed in `expected`.
+ */
+export async function assertClean(user, expected = []) {
+  const { log, page } = user;
+  assert.deepEqual(await page.locator("#alerts .alert").allTextContents(), [], `${user.name}: alerts shown`);
+  assert.deepEqual(log.pageErrors, [], `${user.name}: page errors`);
+  assert.deepEqual(log.failedRequests, [], `${user.name}: failed requests`);
+  const unexpected = log.httpErrors.filter((r) => !expected.some((x) => x.method === r.method && x.path.test(r.path) && x.status === r.status));
+  assert.deepEqual(unexpected, [], `${user.name}: unexpected HTTP errors`);
+  const other = log.consoleErrors.filter((t) => !/^Failed to load resource: the server responded with a status of \d+/.test(t));
+  assert.deepEqual(other, [], `${user.name}: console errors`);
+  assert.equal(log.consoleErrors.length, log.httpErrors.length, `${user.name}: console errors vs HTTP errors: ${log.consoleErrors.join(" | ")}`);
+}
+
+/** Saves a screenshot of the page into E2EE_ARTIFACTS and prints its path. */
+export async function screenshot(t, user, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, `${name}.png`);
+  await user.page.screenshot({ path, fullPage: true });
+  t.diagnostic(`screenshot: ${path}`);
+  return path;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Driving the page
+// ---------------------------------------------------------------------------------------------------------------
+
+export async function register(user, username) {
+  const { page } = user;
+  await page.getByLabel("Username", { exact: true }).fill(username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.locator("#account-bar", { hasText: `Signed in as ${username}.` }).waitFor({ timeout: 30000 });
+  return (await page.locator("#me-fp").textContent()).trim();
+}
+
+/** Adds a contact by username; the chat with them opens and the key panel shows the pinned fingerprint. */
+export async function addContact(user, username) {
+  const { page } = user;
+  await page.getByLabel("Add a contact by username").fill(username);
+  await page.getByLabel("Add a contact by username").press("Enter");
+  await page.getByRole("heading", { name: `Chat with ${username}` }).waitFor();
+  const summary = page.locator("#key-panel .key-summary");
+  await summary.filter({ hasText: `Key of ${username}:` }).waitFor();
+  return (await summary.textContent()).replace(/^.*: /, "").trim();
+}
+
+/** Types into the composer and presses Enter. */
+export async function typeAndSend(user, text) {
+  const box = user.page.locator("#composer-text");
+  await box.fill(text);
+  await box.press("Enter");
+}
+
+/** Sends and waits until the message is listed as sent. */
+export async function send(user, text) {
+  await typeAndSend(user, text);
+  await message(user, text).filter({ hasText: "✓ Sent" }).waitFor();
+}
+
+/** The message item(s) whose text is exactly `text`. */
+export function message(user, text) {
+  return user.page.locator("#messages li.msg").filter({ has: user.page.locator("p.text", { hasText: new RegExp(`^${escapeRe(text)}$`) }) });
+}
+
+export async function statusOf(user, text) {
+  return (await message(user, text).locator("p.status").textContent()).trim();
+}
+
+export async function shownTexts(user) {
+  return user.page.locator("#messages li.msg p.text").allTextContents();
+}
+
+/** Waits until the (visually hidden) live region has announced `text`. */
+export async function announced(user, text) {
+  await user.page.locator("#announcer", { hasText: text }).waitFor({ state: "attached" });
+}
+
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+// ---------------------------------------------------------------------------------------------------------------
+// The Rust CLI (tests/kit/src/cli.rs drives it the same way: profiles in a temporary directory, secrets in env)
+// ---------------------------------------------------------------------------------------------------------------
+
+export function cliSandbox() {
+  const dir = mkdtempSync(join(tmpdir(), "e2ee-web-cli-"));
+  const env = {
+    ...process.env,
+    E2EE_SERVER: SERVER,
+    E2EE_PROFILE_DIR: dir,
+    E2EE_TEST_PASSWORD: PASSWORD,
+    E2EE_TEST_PASSPHRASE: "the right passphrase",
+  };
+  delete env.E2EE_PROFILE;
+  /** `e2ee --profile P --json args...`; must succeed; returns the parsed JSON. */
+  return (profile, ...args) => {
+    const r = spawnSync(CLI, ["--profile", profile, "--json", ...args], { env, encoding: "utf8", timeout: 60000 });
+    assert.equal(r.status, 0, `e2ee ${args.join(" ")}: exit ${r.status}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+}
