@@ -39,11 +39,12 @@ done
 if [ "$code" = "000" ]; then echo "cargo lambda watch did not come up; log:" >&2; cat "$log" >&2; exit 1; fi
 # tests/e2e: the raw API (served_api.rs) and the `e2ee` CLI built above (cli_e2e.rs).
 E2EE_SERVER="http://127.0.0.1:$port" E2EE_DATA_DIR="$data_dir" cargo test -p e2ee-e2e
-# The TypeScript SDK against the same server (register, keys, chat both ways, key change, errors).
-(cd clients/web && E2EE_SERVER="http://127.0.0.1:$port" npm run test:served)
-# The chat page in Chromium (playwright-core; .ci/run installs Debian's chromium) against the same server and the CLI
-# built above: two browser users, key changes, browser <-> CLI; screenshots in target/ci-artifacts/web.
+# The TypeScript SDK against the same server and the CLI built above (register, keys, chat both ways, key change,
+# errors, encrypted key backups read by the CLI, MLS groups of TS devices and of TS + CLI devices).
 e2ee_cli="${CARGO_TARGET_DIR:-$PWD/target}/debug/e2ee"
+(cd clients/web && E2EE_SERVER="http://127.0.0.1:$port" E2EE_CLI="$e2ee_cli" npm run test:served)
+# The chat page in Chromium (playwright-core; .ci/run installs Debian's chromium) against the same server and CLI:
+# two browser users, key changes, browser <-> CLI; screenshots in target/ci-artifacts/web.
 (cd clients/web && E2EE_SERVER="http://127.0.0.1:$port" E2EE_CLI="$e2ee_cli" npm run test:browser)
 # The demo transcript (scripts/demo.sh) against the same server.
 E2EE_SERVER="http://127.0.0.1:$port" scripts/demo.sh
