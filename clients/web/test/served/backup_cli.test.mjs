@@ -7,39 +7,20 @@
 import "fake-indexeddb/auto";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   ApiClient, Keyring, Session, BackupError, generateKeyPair, generateKeyPairWithBackup, importEncryptedPrivateKeyPem,
   openIndexedDbKvStore, spkiPem, fingerprint,
 } from "../../dist/index.js";
+import { PASSWORD, SERVER, cliRunner, requires, suffix } from "./support.mjs";
 
-const SERVER = process.env.E2EE_SERVER;
-// As the Rust tests find it (tests/kit/src/cli.rs): $E2EE_CLI, else the debug build of this repository.
-const built = fileURLToPath(new URL("../../../../target/debug/e2ee", import.meta.url));
-const CLI = process.env.E2EE_CLI ?? (existsSync(built) ? built : undefined);
-if ((!SERVER || !CLI) && process.env.CI === "true") {
-  test("E2EE_SERVER and E2EE_CLI are required when CI=true", () => assert.fail("set E2EE_SERVER (API base URL) and E2EE_CLI (the e2ee binary; or build target/debug/e2ee)"));
-}
-const skip = SERVER && CLI ? false : "E2EE_SERVER or the e2ee CLI missing";
-const PASSWORD = "correct horse battery staple 42";
+const skip = requires({ cli: true });
 const PASSPHRASE = "backup pässphrase 🔑";
-const suffix = Math.random().toString(36).slice(2, 10);
 const dir = mkdtempSync(join(tmpdir(), "e2ee-web-cli-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
-
-/** Runs `e2ee --json --profile NAME args...` with its own profile directory; returns stdout (JSON parsed). */
-function cli(profile, args, { stdin = "", json = true } = {}) {
-  assert.ok(existsSync(CLI), `E2EE_CLI=${CLI} does not exist`);
-  const env = { ...process.env, E2EE_SERVER: SERVER, E2EE_PROFILE_DIR: dir, PW: PASSWORD, PP: PASSPHRASE };
-  delete env.E2EE_PROFILE;
-  const r = spawnSync(CLI, [...(json ? ["--json"] : []), "--profile", profile, ...args], { env, input: stdin, encoding: "utf8" });
-  assert.equal(r.status, 0, `e2ee ${args[0]} failed: ${r.stderr}`);
-  return json ? JSON.parse(r.stdout) : r.stdout;
-}
+const cli = cliRunner(dir, { PW: PASSWORD, PP: PASSPHRASE });
 
 async function account(name, keyPair) {
   const api = new ApiClient({ baseUrl: SERVER });

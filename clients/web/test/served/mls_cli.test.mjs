@@ -5,38 +5,23 @@
 // password and passphrase in environment variables named by --password-env / --passphrase-env.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { decodeMlsMessage } from "ts-mls";
 import { ApiClient, MemoryKvStore, MlsApi, MlsDevice, Session, deviceSessionInput, fromBase64Strict, generateKeyPair, toBase64, toHex } from "../../dist/index.js";
+import { PASSWORD, SERVER, cliRunner, requires, suffix } from "./support.mjs";
 import { DeviceStore } from "../../dist/mls/store.js";
 import { signRaw, suite } from "../../dist/mls/suite.js";
 
-const SERVER = process.env.E2EE_SERVER;
-const CLI = process.env.E2EE_CLI;
-if ((!SERVER || !CLI) && process.env.CI === "true") {
-  test("E2EE_SERVER and E2EE_CLI are required when CI=true", () => assert.fail("set E2EE_SERVER and E2EE_CLI"));
-}
-const skip = SERVER && CLI ? false : "E2EE_SERVER or E2EE_CLI not set";
-const suffix = Math.random().toString(36).slice(2, 10);
-const PASSWORD = "correct horse battery staple 42";
-const run = promisify(execFile);
+const skip = requires({ cli: true });
 let profileDir;
+let runCli;
 const S = {};
 
-/** `e2ee --json --profile <profile> args...`; the parsed JSON output (the command must succeed). */
-async function cli(profile, args, { unlock = true } = {}) {
-  const full = ["--json", "--profile", profile, ...args, ...(unlock ? ["--passphrase-env", "E2EE_TEST_PASSPHRASE"] : [])];
-  const env = { ...process.env, E2EE_SERVER: SERVER, E2EE_PROFILE_DIR: profileDir, E2EE_TEST_PASSWORD: PASSWORD, E2EE_TEST_PASSPHRASE: "the right passphrase" };
-  delete env.E2EE_PROFILE;
-  try {
-    return JSON.parse((await run(CLI, full, { env, maxBuffer: 1 << 24 })).stdout);
-  } catch (e) {
-    throw new Error(`e2ee ${args.join(" ")} failed (${e.code}): ${e.stderr ?? e.message}`);
-  }
+/** `e2ee --json --profile <profile> args... [--passphrase-env ...]`; the parsed JSON output (it must succeed). */
+function cli(profile, args, { unlock = true } = {}) {
+  return runCli(profile, [...args, ...(unlock ? ["--passphrase-env", "E2EE_TEST_PASSPHRASE"] : [])]);
 }
 
 async function cliAccount(profile) {
@@ -67,6 +52,7 @@ const userIds = (members) => [...new Set(members.map((m) => m.userId))].sort();
 if (skip === false) {
   before(async () => {
     profileDir = mkdtempSync(join(tmpdir(), "e2ee-web-mls-cli-"));
+    runCli = cliRunner(profileDir, { E2EE_TEST_PASSWORD: PASSWORD, E2EE_TEST_PASSPHRASE: "the right passphrase" });
     [S.rust, S.ts, S.ts2] = await Promise.all([cliAccount("rusty"), tsAccount("tessa"), tsAccount("tobias")]);
     // Each side looks the other up by name (TOFU pins of the name and, at first trust, of the key).
     await S.ts.device.lookup(S.rust.username);

@@ -3,14 +3,9 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient, ApiError, KeyChangedError, Session, generateKeyPair, chatId } from "../../dist/index.js";
+import { PASSWORD, SERVER, requires, suffix } from "./support.mjs";
 
-const SERVER = process.env.E2EE_SERVER;
-if (!SERVER && process.env.CI === "true") {
-  test("E2EE_SERVER is required when CI=true", () => assert.fail("set E2EE_SERVER to the API base URL"));
-}
-const skip = SERVER ? false : "E2EE_SERVER not set";
-const suffix = Math.random().toString(36).slice(2, 10);
-const PASSWORD = "correct horse battery staple 42";
+const skip = requires();
 const names = { alice: `alice_${suffix}`, bob: `bob_${suffix}` };
 const S = {};
 
