@@ -65,6 +65,12 @@ function randomHex(bytes: number): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** A user's listed keys (Session.listedKeys): key id -> the imported key and the server's record. */
+export interface ListedKeys {
+  active: string | null;
+  keys: Map<string, { key: PublicKeyInfo; info: KeyInfo }>;
+}
+
 export class Session {
   readonly api: ApiClient;
   readonly userId: string;
@@ -72,7 +78,7 @@ export class Session {
   readonly keyring: Keyring;
   #retryDelays: number[];
   /** Key directories fetched in this session (user id -> keys, with ids computed here). */
-  #directory = new Map<string, { active: string | null; keys: Map<string, { key: PublicKeyInfo; info: KeyInfo }> }>();
+  #directory = new Map<string, ListedKeys>();
 
   constructor(opts: SessionOptions) {
     this.api = opts.api;
@@ -166,8 +172,16 @@ export class Session {
     return user;
   }
 
-  /** A user's keys as the server lists them (all=true), ids computed from the keys; cached per session. */
-  async #keys(userId: string, refresh = false) {
+  /**
+   * A user's keys as the server lists them (all=true), ids computed from the keys (a key listed under another id
+   * is ignored, never trusted); `active` only when the active key is listed as active. Cached per session;
+   * `refresh` asks the server again. No trust decision: that is the pins' (lookup, history) or the caller's.
+   */
+  async listedKeys(userId: string, { refresh = false }: { refresh?: boolean } = {}): Promise<ListedKeys> {
+    return this.#keys(userId, refresh);
+  }
+
+  async #keys(userId: string, refresh = false): Promise<ListedKeys> {
     let d = this.#directory.get(userId);
     if (d && !refresh) return d;
     d = { active: null, keys: new Map() };

@@ -4,9 +4,8 @@
 // pins of the 1:1 chat (src/pins.ts). A certificate by a key the server merely lists (a server-invented one) does
 // not verify, so the server cannot slip a device of its own into a group.
 
-import { ApiError } from "../api.js";
 import { asBytes, bytesEqual, fromBase64Strict } from "../bytes.js";
-import { importPublicKeyPem, type PublicKeyInfo } from "../keys.js";
+import { type PublicKeyInfo } from "../keys.js";
 import { type Session } from "../session.js";
 import { type DeviceView, type MlsApi } from "./api.js";
 import { deviceCertInput } from "./statements.js";
@@ -52,28 +51,12 @@ export class PinnedDirectory implements DeviceDirectory {
     return out;
   }
 
-  /** The user's identity keys as listed (ids computed here; a key listed under another id is ignored). */
+  /** The user's identity keys as listed now (a revocation counts at once), with their revocation state. */
   async #identityKeys(userId: string): Promise<{ keys: Map<string, IdentityKey>; active: string | null }> {
+    const listed = await this.session.listedKeys(userId, { refresh: true });
     const keys = new Map<string, IdentityKey>();
-    let r;
-    try {
-      r = await this.session.api.publicKey(userId, true);
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return { keys, active: null };
-      throw e;
-    }
-    for (const info of r.keys ?? []) {
-      if (info.status === "pending") continue;
-      let key: PublicKeyInfo;
-      try {
-        key = await importPublicKeyPem(info.publicKey);
-      } catch {
-        continue; // an unusable key certifies nothing
-      }
-      if (key.keyId === info.keyId) keys.set(key.keyId, { key, revoked: info.status === "revoked" || info.revokedAt !== undefined });
-    }
-    const act = keys.get(r.keyId);
-    return { keys, active: act && !act.revoked ? r.keyId : null };
+    for (const [id, { key, info }] of listed.keys) keys.set(id, { key, revoked: info.status === "revoked" || info.revokedAt !== undefined });
+    return { keys, active: listed.active };
   }
 
   /**
