@@ -81,7 +81,7 @@ export { MemoryKvStore, type KvStore } from "./kv.js";
 // --- Device storage and key backups: IndexedDB KvStore, keyring, persistent pins, encrypted PKCS#8 (idb.ts,
 // keyring.ts, storage.ts, pins.ts, backup.ts, keygen.ts) ---
 export { openIndexedDbKvStore, IndexedDbKvStore } from "./idb.js";
-export { StorageError, type StorageErrorCode } from "./storage.js";
+export { StorageError, ownerPrefix, type StorageErrorCode } from "./storage.js";
 export { Keyring, type KeyringEntry } from "./keyring.js";
 export { KvPinStore } from "./pins.js";
 export {
