@@ -32,7 +32,7 @@ test("bad input is explained at its field; server refusals are shown as alerts",
   const user = await openUser(browser, await served(), "user");
   const { page } = user;
   const name = page.getByLabel("Username", { exact: true });
-  const password = page.getByLabel("Password");
+  const password = page.getByLabel("Password", { exact: true });
 
   // keyboard only: type, Tab, Enter submits the default button (Log in)
   await name.focus();
@@ -91,7 +91,7 @@ test("bad input is explained at its field; server refusals are shown as alerts",
 test("a page on an origin the API does not allow cannot call it (CORS as API Gateway applies it)", { skip, timeout: 60000 }, async () => {
   const user = await openUser(browser, await served({ allowPage: false }), "outsider");
   await user.page.getByLabel("Username", { exact: true }).fill(`outsider_${rand()}`);
-  await user.page.getByLabel("Password").fill(PASSWORD);
+  await user.page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await user.page.getByRole("button", { name: "Log in" }).click();
   await alerts(user).filter({ hasText: "not allow this page's origin (CORS)" }).waitFor();
   // exactly Chromium's CORS refusal of the preflight, nothing else
@@ -116,7 +116,7 @@ test("a tab keeps its key across log out and in; a tab without the account's key
   const { page } = user;
   const login = async () => {
     await page.getByLabel("Username", { exact: true }).fill(name);
-    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
     await page.getByRole("button", { name: "Log in" }).click();
     await page.locator("#account-bar", { hasText: `Signed in as ${name}.` }).waitFor({ timeout: 30000 });
     return (await page.locator("#me-fp").textContent()).trim();

@@ -145,13 +145,54 @@ export async function screenshot(t, user, name) {
 // Driving the page
 // ---------------------------------------------------------------------------------------------------------------
 
-export async function register(user, username) {
+/**
+ * Creates the account, then in the key step generates its key: with a backup file when `backupPassphrase` is given
+ * (returned as `backup`, the download), else without. Returns the fingerprint shown (and the download).
+ */
+export async function register(user, username, { backupPassphrase } = {}) {
   const { page } = user;
   await page.getByLabel("Username", { exact: true }).fill(username);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.locator("#account-bar", { hasText: `Signed in as ${username}.` }).waitFor({ timeout: 30000 });
-  return (await page.locator("#me-fp").textContent()).trim();
+  const backup = await generateKey(user, { backupPassphrase });
+  const fp = await signedIn(user, username);
+  return backupPassphrase === undefined ? fp : { fp, backup };
+}
+
+/** Logs in; `then` is what follows in the key step, if one is expected. Returns the fingerprint shown. */
+export async function login(user, username, then = null) {
+  const { page } = user;
+  await page.getByLabel("Username", { exact: true }).fill(username);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+  if (then) await then();
+  return signedIn(user, username);
+}
+
+async function signedIn(user, username) {
+  await user.page.locator("#account-bar", { hasText: `Signed in as ${username}.` }).waitFor({ timeout: 60000 });
+  return (await user.page.locator("#me-fp").textContent()).trim();
+}
+
+/**
+ * The key step: a new key, authorized by the password when `password` (the account has a key already), with a
+ * backup file when `backupPassphrase`; then the download of that file, saved, is returned.
+ */
+export async function generateKey(user, { backupPassphrase, password } = {}) {
+  const { page } = user;
+  await page.getByRole("heading", { name: "Your key in this browser" }).waitFor({ timeout: 30000 });
+  if (password !== undefined) await page.getByLabel("Your password").fill(password);
+  if (backupPassphrase === undefined) {
+    await page.getByRole("button", { name: "Generate key without backup" }).click();
+    return null;
+  }
+  await page.getByLabel("Passphrase for the backup file").fill(backupPassphrase);
+  await page.getByLabel("Repeat the passphrase").fill(backupPassphrase);
+  await page.getByRole("button", { name: "Generate key and backup file" }).click();
+  const link = page.getByRole("link", { name: "Download the key backup file" });
+  await link.waitFor({ timeout: 60000 });
+  const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+  return download;
 }
 
 /** Adds a contact by username; the chat with them opens and the key panel shows the pinned fingerprint. */
