@@ -146,7 +146,7 @@ async function run(o: GroupsOptions, device: MlsDevice, release: () => void): Pr
     }
     const epochs = new Map(list.entries().map((e) => [e.groupId, e.report.epoch]));
     const changed = new Set(r.groups.filter((g) => epochs.get(g.groupId) !== g.epoch).map((g) => g.groupId));
-    if (changed.size) await list.refreshReports();
+    await list.refreshReports(); // new groups, members, and names pinned since (e.g. a contact added by name)
     const open = view.entry;
     let openFresh: GroupMessage[] = [];
     const elsewhere: string[] = [];

@@ -3,6 +3,7 @@
 // whether the device was removed. The list shows each group with its unread count.
 
 import { MlsError, type GroupMessage, type GroupReport, type MlsDevice } from "../../src/index.js";
+import { contactName } from "../contacts.js";
 import { h } from "../dom.js";
 import type { PageRecords } from "../storage.js";
 
@@ -17,10 +18,20 @@ export interface GroupEntry {
   removed: boolean;
 }
 
-/** A group's name on screen: its local name, else who is in it besides this user. */
+/** A member on screen: the username this browser knows (looked up, or pinned with one), else as an unnamed contact. */
+export function memberName(m: { userId: string; username?: string }): string {
+  return contactName({ userId: m.userId, username: m.username ?? null });
+}
+
+/** The sender of a message on screen (the SDK gives the user id when it knows no username). */
+export function senderName(m: GroupMessage): string {
+  return m.sender === m.senderUserId ? memberName({ userId: m.senderUserId }) : m.sender;
+}
+
+/** A group's name on screen: its local name (names are not shared in MLS here), else who is in it besides this user. */
 export function groupName(r: GroupReport, myUserId: string): string {
   if (r.name) return r.name;
-  const others = [...new Map(r.members.filter((m) => m.userId !== myUserId).map((m) => [m.userId, m.username ?? m.userId])).values()];
+  const others = [...new Map(r.members.filter((m) => m.userId !== myUserId).map((m) => [m.userId, memberName(m)])).values()];
   return others.length ? `Group with ${others.join(", ")}` : "Group with only you";
 }
 
@@ -62,17 +73,24 @@ export class GroupList {
     this.render();
   }
 
-  /** Names, epochs and members of every group again from the device (no network); new groups are added. */
+  /**
+   * Names, epochs and members of every group again from the device (no network; usernames as the pins know them
+   * now); new groups are added. Redraws only when something changed.
+   */
   async refreshReports(): Promise<void> {
+    let changed = false;
     for (const report of await this.#device.groups()) {
       const known = this.#entries.get(report.groupId);
-      if (known) known.report = report;
-      else {
+      if (known) {
+        if (JSON.stringify(known.report) === JSON.stringify(report)) continue;
+        known.report = report;
+      } else {
         const seen = await this.#records.groupSeen(report.groupId);
         this.#entries.set(report.groupId, { groupId: report.groupId, report, messages: new Map(), seen, removed: false });
       }
+      changed = true;
     }
-    this.render();
+    if (changed) this.render();
   }
 
   /** The device's kept messages of a group merged in (an add, remove or send may have read some first). */

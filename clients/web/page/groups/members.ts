@@ -4,6 +4,7 @@
 
 import type { GroupReport, ListedDevice, MlsDevice } from "../../src/index.js";
 import { h } from "../dom.js";
+import { memberName } from "./list.js";
 
 export interface MemberUser {
   userId: string;
@@ -21,7 +22,7 @@ export async function loadMembers(device: MlsDevice, report: GroupReport): Promi
   for (const m of report.members) {
     let u = users.get(m.userId);
     if (!u) {
-      u = { userId: m.userId, name: m.username ?? m.userId, me: m.userId === device.userId, devices: [], inGroup: new Set() };
+      u = { userId: m.userId, name: memberName(m), me: m.userId === device.userId, devices: [], inGroup: new Set() };
       users.set(m.userId, u);
     }
     u.inGroup.add(m.deviceId);

@@ -6,7 +6,7 @@ import { ApiError, MlsError, type GroupMessage, type MlsDevice, type UserInfo } 
 import { announce, byId, messageItem, h, setFieldError } from "../dom.js";
 import { NoGroupDeviceError, UserInputError } from "../errors.js";
 import { checkMessageText, checkUsername } from "../input.js";
-import { groupName, inOrder, type GroupEntry, type GroupList } from "./list.js";
+import { groupName, inOrder, memberName, senderName, type GroupEntry, type GroupList } from "./list.js";
 import { loadMembers, memberItems } from "./members.js";
 
 type Shown = GroupMessage["status"] | "sent";
@@ -104,7 +104,7 @@ export class GroupView {
     this.#renderState();
     await this.#list.markSeen(e);
     if (epochChanged && !e.removed) await this.#loadMembers(gen);
-    if (fresh.length) announce(fresh.map((m) => `${m.sender} in the group: ${m.text ?? STATUS_TEXT[m.status]}`).join(" "));
+    if (fresh.length) announce(fresh.map((m) => `${senderName(m)} in the group: ${m.text ?? STATUS_TEXT[m.status]}`).join(" "));
   }
 
   async send(): Promise<void> {
@@ -148,7 +148,8 @@ export class GroupView {
   async removeMember(userId: string): Promise<void> {
     const e = this.#entry;
     if (!e || e.removed) return;
-    const name = e.report.members.find((m) => m.userId === userId)?.username ?? userId;
+    const member = e.report.members.find((m) => m.userId === userId);
+    const name = memberName(member ?? { userId });
     e.report = await this.#ifStillMember(e, () => this.#device.removeMembers(e.groupId, [userId]));
     await this.#afterMembershipChange(e);
     this.#el.title.focus();
@@ -247,7 +248,7 @@ export class GroupView {
     const mine = m.senderUserId === me.userId;
     const here = mine && m.senderDevice === me.deviceId;
     const status: Shown = here && m.status === "ok" ? "sent" : m.status;
-    const from = here ? "You" : mine ? `You, on ${m.senderDevice}` : m.sender;
+    const from = here ? "You" : mine ? `You, on ${m.senderDevice}` : senderName(m);
     return messageItem({
       attrs: { "data-seq": String(m.seq) },
       own: mine,
