@@ -165,13 +165,16 @@ export async function register(user, username, { backupPassphrase } = {}) {
   return backupPassphrase === undefined ? fp : { fp, backup };
 }
 
-/** Logs in; `then` is what follows in the key step, if one is expected. Returns the fingerprint shown. */
+/** Logs in; `then` is what the user does in the key step, when one is expected. Returns the fingerprint shown. */
 export async function login(user, username, then = null) {
   const { page } = user;
   await page.getByLabel("Username", { exact: true }).fill(username);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Log in" }).click();
-  if (then) await then();
+  if (then) {
+    await page.getByRole("heading", { name: "Your key in this browser" }).waitFor({ timeout: 30000 });
+    await then();
+  }
   return signedIn(user, username);
 }
 
