@@ -55,3 +55,19 @@ export function sdkOptions(overrides = {}) {
     ...overrides,
   };
 }
+
+/** bench/mls-core.mjs for the browser (bench/mls-browser.mjs), with the SDK's stores for the devices. */
+export function mlsBenchOptions(overrides = {}) {
+  return {
+    ...common,
+    stdin: {
+      contents: 'export { describeFigures, mlsFigures } from "./mls-core.mjs";\nexport { MemoryKvStore, openIndexedDbKvStore } from "../dist/index.js";\n',
+      resolveDir: join(WEB_DIR, "bench"),
+      sourcefile: "mls-bench-entry.mjs",
+      loader: "js",
+    },
+    write: false,
+    outfile: "mls-bench.js",
+    ...overrides,
+  };
+}
