@@ -39,10 +39,17 @@ export class GroupsGate {
 
   /** Signed in: group chats open at once if they were set up in this browser, else the set-up form is shown. */
   async signIn(s: SignedIn, pollIntervalMs: number, onError: (e: unknown) => void): Promise<void> {
-    this.#generation++;
+    const gen = ++this.#generation;
     this.#current = { s, pollIntervalMs, onError };
-    this.#show(false);
-    if (await s.records.groupsEnabled()) await this.#start(null);
+    const enabled = await s.records.groupsEnabled();
+    if (gen !== this.#generation) return;
+    if (!enabled) return this.#show("setup");
+    this.#show("none"); // opening: the set-up form would offer what exists already
+    try {
+      await this.#start(null);
+    } finally {
+      if (gen === this.#generation && !this.#app) this.#show("setup"); // could not open: set up again from here
+    }
   }
 
   signOut(): void {
@@ -50,7 +57,7 @@ export class GroupsGate {
     this.#current = null;
     this.#app?.stop();
     this.#app = null;
-    this.#show(false);
+    this.#show("none");
   }
 
   async #start(deviceName: string | null): Promise<void> {
@@ -73,12 +80,12 @@ export class GroupsGate {
     }
     if (gen !== this.#generation) return app.stop(); // signed out meanwhile
     this.#app = app;
-    this.#show(true);
+    this.#show("running");
     if (deviceName !== null) this.#el.title.focus();
   }
 
-  #show(running: boolean): void {
-    this.#el.setup.hidden = running;
-    this.#el.main.hidden = !running;
+  #show(what: "setup" | "running" | "none"): void {
+    this.#el.setup.hidden = what !== "setup";
+    this.#el.main.hidden = what !== "running";
   }
 }

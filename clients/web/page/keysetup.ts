@@ -63,10 +63,6 @@ export class KeyStep {
     });
   }
 
-  get active(): boolean {
-    return this.#pending !== null;
-  }
-
   /** Shows the step for `s`, saying why it is needed. */
   show(s: SignedIn, need: KeyNeed): void {
     this.#pending = { s, need };

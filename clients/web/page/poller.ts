@@ -1,5 +1,6 @@
-// New messages by polling: every pollIntervalMs the unread inbox is fetched and opened (SDK), the open chat takes
-// its own messages (shown and marked read), the rest become unread counts per contact, and the open contact's
+// Polling: PollLoop runs a poll at a fixed pause after the previous one ends (the inbox here, group chats in
+// groups/groups.ts). The inbox poller: every pollIntervalMs the unread inbox is fetched and opened (SDK), the open chat
+// takes its own messages (shown and marked read), the rest become unread counts per contact, and the open contact's
 // key is checked again so a key change shows up without trying to send.
 
 import type { MessageReport, Session } from "../src/core.js";

@@ -51,13 +51,14 @@ export class PageRecords {
     return (await this.#kv.get<boolean>(`${this.#prefix}groups`)) === true;
   }
 
-  setGroupsEnabled(on: boolean): Promise<void> {
-    return on ? this.#kv.put(`${this.#prefix}groups`, true) : this.#kv.delete(`${this.#prefix}groups`);
+  enableGroups(): Promise<void> {
+    return this.#kv.put(`${this.#prefix}groups`, true);
   }
 
   /** The log position up to which the user has seen a group's messages (-1: none). */
   async groupSeen(groupId: string): Promise<number> {
-    return (await this.#kv.get<number>(`${this.#prefix}seen/${groupId}`)) ?? -1;
+    const seq = await this.#kv.get<unknown>(`${this.#prefix}seen/${groupId}`);
+    return typeof seq === "number" ? seq : -1;
   }
 
   setGroupSeen(groupId: string, seq: number): Promise<void> {

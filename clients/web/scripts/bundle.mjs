@@ -1,7 +1,7 @@
 // esbuild options shared by the page build (build-page.mjs), the size report (size.mjs) and the browser bench: one
 // place decides what "the page bundle" and "the SDK bundle" are, so the sizes printed are those of what is shipped.
 
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -70,4 +70,23 @@ export function mlsBenchOptions(overrides = {}) {
     outfile: "mls-bench.js",
     ...overrides,
   };
+}
+
+/**
+ * The page's JS outputs by when a browser loads them, from an esbuild metafile of pageOptions: `eager` (app.js and
+ * the chunks it imports statically: the 1:1 chat), `mls` (groups.js and the chunks only it imports statically: when
+ * group chats open) and `onDemand` (chunks imported dynamically by ts-mls, only when an algorithm needs one).
+ */
+export function pageChunks(metafile) {
+  const outputs = new Map(Object.entries(metafile.outputs).map(([p, o]) => [basename(p), o]));
+  const closure = (name, seen = new Set()) => {
+    if (seen.has(name)) return seen;
+    seen.add(name);
+    for (const i of outputs.get(name).imports) if (i.kind === "import-statement") closure(basename(i.path), seen);
+    return seen;
+  };
+  const eager = closure("app.js");
+  const mls = new Set([...closure("groups.js")].filter((n) => !eager.has(n)));
+  const onDemand = new Set([...outputs.keys()].filter((n) => n.endsWith(".js") && !eager.has(n) && !mls.has(n)));
+  return { eager, mls, onDemand, outputs };
 }

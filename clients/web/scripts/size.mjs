@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import * as esbuild from "esbuild";
-import { PAGE_DIR, PAGE_STATIC_FILES, pageOptions, sdkOptions } from "./bundle.mjs";
+import { PAGE_DIR, PAGE_STATIC_FILES, pageChunks, pageOptions, sdkOptions } from "./bundle.mjs";
 
 /** Budget for the whole page without MLS, gzipped (issue 12). */
 const PAGE_BUDGET_GZ = 150 * 1024;
@@ -23,21 +23,8 @@ const sdk = await esbuild.build(sdkOptions());
 const sdkRow = { name: "sdk (src/core.ts, no MLS)", raw: sdk.outputFiles[0].contents.length, gz: gz(sdk.outputFiles[0].contents) };
 
 const page = await esbuild.build(pageOptions({ write: false, metafile: true }));
-const outputs = page.metafile.outputs;
 const files = new Map(page.outputFiles.map((f) => [basename(f.path), f.contents]));
-const nameOf = (p) => basename(p);
-
-/** The output `name` and every output it imports statically, transitively. */
-function closure(name, seen = new Set()) {
-  if (seen.has(name)) return seen;
-  seen.add(name);
-  const out = Object.entries(outputs).find(([p]) => nameOf(p) === name)[1];
-  for (const i of out.imports) if (i.kind === "import-statement") closure(nameOf(i.path), seen);
-  return seen;
-}
-
-const eager = closure("app.js");
-const mls = new Set([...closure("groups.js")].filter((n) => !eager.has(n)));
+const { eager, mls, onDemand, outputs } = pageChunks(page.metafile);
 const row = (name) => ({ name, raw: files.get(name).length, gz: gz(files.get(name)) });
 const eagerRows = [...eager, "app.css"].map(row);
 for (const f of PAGE_STATIC_FILES) {
@@ -45,7 +32,7 @@ for (const f of PAGE_STATIC_FILES) {
   eagerRows.push({ name: f, raw: bytes.length, gz: gz(bytes) });
 }
 const mlsRows = [...mls].map(row);
-const rest = [...files.keys()].filter((n) => !eager.has(n) && !mls.has(n) && n !== "app.css").map(row);
+const rest = [...onDemand].map(row);
 
 const width = 44;
 const line = (name, r) => console.log(`${name.padEnd(width)}  raw ${kb(r.raw).padStart(9)}  gzip ${kb(r.gz).padStart(9)}`);
@@ -61,10 +48,7 @@ line("  total (the MLS chunk and its own chunks)", mlsTotal);
 line("page with MLS", sum([...eagerRows, ...mlsRows]));
 line(`ts-mls chunks loaded on demand (${rest.length})`, sum(rest));
 
-const leaked = [...eager].flatMap((n) => {
-  const out = Object.entries(outputs).find(([p]) => nameOf(p) === n)[1];
-  return Object.keys(out.inputs).filter((p) => MLS_INPUT.test(p));
-});
+const leaked = [...eager].flatMap((n) => Object.keys(outputs.get(n).inputs).filter((p) => MLS_INPUT.test(p)));
 if (leaked.length) {
   console.error(`size: the page without MLS contains MLS code: ${leaked.join(", ")}`);
   process.exit(1);

@@ -61,7 +61,7 @@ export async function startGroups(o: GroupsOptions): Promise<GroupsApp> {
   try {
     o.progress("Opening group chats…");
     const device = await openDevice(o);
-    await o.signedIn.records.setGroupsEnabled(true);
+    await o.signedIn.records.enableGroups();
     return await run(o, device, release);
   } catch (e) {
     release();
