@@ -46,7 +46,6 @@ const el = {
 };
 
 interface Running {
-  signedIn: SignedIn;
   contacts: Contacts;
   chat: ChatView;
   poller: Poller;
@@ -115,7 +114,7 @@ async function start(cfg: PageConfig, s: SignedIn, outcome: KeyOutcome): Promise
   const contacts = new Contacts(session, s.records, el.contactList, el.contactsEmpty);
   const chat = new ChatView(session, cfg, contacts);
   const poller: Poller = new Poller(session, contacts, chat, cfg.pollIntervalMs, (e) => fail(e, self));
-  const self: Running = { signedIn: s, contacts, chat, poller };
+  const self: Running = { contacts, chat, poller };
   contacts.onOpen = (c) => act(() => chat.open(c));
   contacts.onChange = (c) => {
     if (chat.contact?.userId === c.userId) chat.renderKeyPanel();

@@ -69,9 +69,7 @@ export class GroupView {
     const gen = ++this.#generation;
     this.#entry = e;
     this.#list.setOpen(e.groupId);
-    const name = groupName(e.report, this.#device.userId);
-    this.#el.title.textContent = name;
-    this.#el.label.textContent = `Message to ${name}`;
+    this.#renderTitle(e);
     this.#el.none.hidden = true;
     this.#el.body.hidden = false;
     setFieldError(this.#el.text, null);
@@ -99,7 +97,7 @@ export class GroupView {
     const e = this.#entry;
     if (!e) return;
     const gen = this.#generation;
-    this.#el.title.textContent = groupName(e.report, this.#device.userId);
+    this.#renderTitle(e);
     this.#renderMessages(true);
     this.#renderState();
     await this.#list.markSeen(e);
@@ -204,7 +202,7 @@ export class GroupView {
     await this.#list.refreshMessages(e.groupId);
     this.#list.render();
     if (gen !== this.#generation) return;
-    this.#el.title.textContent = groupName(e.report, this.#device.userId);
+    this.#renderTitle(e);
     this.#renderMessages(true);
     await this.#loadMembers(gen);
   }
@@ -222,6 +220,13 @@ export class GroupView {
     if (focused) this.#el.members.querySelector<HTMLElement>(`[data-remove-user="${CSS.escape(focused)}"]`)?.focus();
     await this.#list.refreshMessages(e.groupId); // members() reads the log first
     if (gen === this.#generation) this.#renderMessages(true);
+  }
+
+  /** The title and the composer's label (a group named by its members is renamed when they change). */
+  #renderTitle(e: GroupEntry): void {
+    const name = groupName(e.report, this.#device.userId);
+    this.#el.title.textContent = name;
+    this.#el.label.textContent = `Message to ${name}`;
   }
 
   #renderState(): void {

@@ -91,7 +91,7 @@ export function launch() {
 }
 
 /**
- * A browser user: its own context (so its own memory-only keys), with every console error, page error, failed
+ * A browser user: its own context (so its own IndexedDB: keys, pins, group state), with every console error, page error, failed
  * request and API answer >= 400 recorded for assertClean.
  */
 export async function openUser(browser, serve, name) {
