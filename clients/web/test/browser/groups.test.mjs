@@ -1,7 +1,8 @@
 // Group chats (MLS) between two browser users through the served API, with a third member who is an SDK user in
-// Node: set up (the MLS chunks are loaded only then, and no ts-mls chunk for other algorithms), create, messages both ways delivered by polling with
-// unread counts, the member panel (each user's devices, trusted), the third member added and later removed by the
-// other browser, and a key change that makes the page refuse the changed user's new device (trust refusal shown).
+// Node: set up (the MLS chunks are loaded only then, and no ts-mls chunk for other algorithms), create, messages
+// both ways delivered by polling with unread counts, the member panel (each user's devices, trusted), the third
+// member added and later removed by the other browser, and a key change that makes the page refuse the changed
+// user's new device (trust refusal shown, the device listed as not trusted).
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -140,6 +141,11 @@ test("a device certified by a key the page has not accepted is refused: shown as
   // The group exists with Alice's device only: Dave was not added, neither device.
   const refused = groupEntry(alice, "Refused");
   await refused.filter({ hasText: "1 member" }).waitFor();
+  // The first group's member panel, opened again, lists Dave's new device as not trusted and not in the group.
+  await groupEntry(alice, "With Dave").click();
+  await alice.page.locator("#member-list .device", { hasText: "(phone)" }).waitFor({ timeout: 30000 });
+  assert.deepEqual((await memberPanel(alice))[dave.username].sort(), [["node", true, "in the group"], ["phone", false, "not in the group"]]);
+  assert.match(await alice.page.locator("#member-list").textContent(), new RegExp(`phone \\(phone\\) · ⚠ not trusted: not certified by a key you trust for ${dave.username}`));
   await screenshot(t, alice, "group-trust-refused");
   await assertClean(alice, [], { alerts: [refusal] });
 });
