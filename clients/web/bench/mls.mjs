@@ -1,90 +1,11 @@
-// MLS figures of the web SDK on Node (medians of one run): `npm run build && E2EE_SERVER=http://127.0.0.1:9100 node bench/mls.mjs`
-// Through the served API: a 1 KiB text sent by one device and read by another; a group created with 10 members
-// (their key packages uploaded beforehand). In process (ts-mls only, no network): the same message encrypted and
-// decrypted, and the add commit + Welcome for 9 members.
-import { createApplicationMessage, createCommit, createGroup, emptyPskIndex, acceptAll, processMessage, joinGroup } from "ts-mls";
-import { ApiClient, MemoryKvStore, MlsDevice, Session, generateKeyPair } from "../dist/index.js";
-import { CLIENT_CONFIG, newKeyPackage, newSignatureKeys, suite } from "../dist/mls/suite.js";
+// MLS figures of the web SDK on Node (medians of one run; bench/mls-core.mjs says what is measured):
+//   npm run build && E2EE_SERVER=http://127.0.0.1:9100 node bench/mls.mjs   (env: RUNS (30), CREATE_RUNS (5))
+import { MemoryKvStore } from "../dist/index.js";
+import { describeFigures, mlsFigures } from "./mls-core.mjs";
 
 const SERVER = process.env.E2EE_SERVER;
 if (!SERVER) throw new Error("set E2EE_SERVER");
-const RUNS = Number(process.env.RUNS ?? 30);
-const suffix = Math.random().toString(36).slice(2, 8);
-const text = "x".repeat(1024);
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (ms) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1)) + " ms";
-async function time(fn) {
-  const t = performance.now();
-  const r = await fn();
-  return [performance.now() - t, r];
-}
-
-async function device(name) {
-  const api = new ApiClient({ baseUrl: SERVER });
-  const username = `${name}_${suffix}`;
-  await api.register(username, "correct horse battery staple 42");
-  const { userId } = await api.login(username, "correct horse battery staple 42");
-  const session = new Session({ api, userId });
-  await session.registerKey(await generateKeyPair(2048));
-  const { device } = await MlsDevice.init({ session, kv: new MemoryKvStore(), deviceId: "bench", username });
-  return { userId, device };
-}
-
-// --- served: send and read a 1 KiB text ---------------------------------------------------------------------
-const [a, b] = await Promise.all([device("bench_a"), device("bench_b")]);
-const g = await a.device.createGroup([b.userId]);
-await b.device.sync();
-const send = [], read = [], both = [];
-for (let i = 0; i < RUNS; i++) {
-  const [ts] = await time(() => a.device.send(g.groupId, text));
-  const [tr, r] = await time(() => b.device.read(g.groupId));
-  if (r.messages.length !== 1 || r.messages[0].text !== text) throw new Error("not read back");
-  send.push(ts);
-  read.push(tr);
-  both.push(ts + tr);
-}
-console.log(`served, 1 KiB text (${RUNS} runs): send ${fmt(median(send))}, read ${fmt(median(read))}, send + read ${fmt(median(both))}`);
-
-// --- served: create a group of 10 (key packages uploaded beforehand) -----------------------------------------
-const others = [];
-for (let i = 0; i < 9; i++) others.push(await device(`bench_m${i}`));
-const creates = [];
-const CREATE_RUNS = Number(process.env.CREATE_RUNS ?? 5);
-for (let i = 0; i < CREATE_RUNS; i++) {
-  const [t, r] = await time(() => a.device.createGroup(others.map((o) => o.userId)));
-  if (r.members.length !== 10) throw new Error(`${r.members.length} members`);
-  creates.push(t);
-}
-console.log(`served, create a group of 10 (${CREATE_RUNS} runs): ${fmt(median(creates))}`);
-
-// --- in process: ts-mls alone ----------------------------------------------------------------------------------
-const cs = await suite();
-const id = (n) => ({ userId: `u_${n}`, deviceId: "d" });
-const kpA = await newKeyPackage(newSignatureKeys(), id("a"), false);
-const kpB = await newKeyPackage(newSignatureKeys(), id("b"), false);
-let sa = await createGroup(new Uint8Array(16).fill(1), kpA.publicPackage, kpA.privatePackage, [], cs, CLIENT_CONFIG);
-const c = await createCommit({ state: sa, cipherSuite: cs }, { wireAsPublicMessage: true, ratchetTreeExtension: true, extraProposals: [{ proposalType: "add", add: { keyPackage: kpB.publicPackage } }] });
-sa = c.newState;
-let sb = await joinGroup(c.welcome, kpB.publicPackage, kpB.privatePackage, emptyPskIndex, cs, undefined, undefined, CLIENT_CONFIG);
-const enc = [], dec = [];
-const bytes = new TextEncoder().encode(JSON.stringify({ type: "text", text }));
-for (let i = 0; i < RUNS; i++) {
-  const [te, m] = await time(() => createApplicationMessage(sa, bytes, cs));
-  sa = m.newState;
-  const [td, r] = await time(() => processMessage({ wireformat: "mls_private_message", version: "mls10", privateMessage: m.privateMessage }, sb, emptyPskIndex, acceptAll, cs));
-  sb = r.newState;
-  enc.push(te);
-  dec.push(td);
-}
-console.log(`in process, 1 KiB text (${RUNS} runs): encrypt ${fmt(median(enc))}, decrypt ${fmt(median(dec))}`);
-const kps = [];
-for (let i = 0; i < 9; i++) kps.push((await newKeyPackage(newSignatureKeys(), id(`m${i}`), false)).publicPackage);
-const commits = [];
-for (let i = 0; i < 5; i++) {
-  const kp = await newKeyPackage(newSignatureKeys(), id("creator"), false);
-  const s0 = await createGroup(crypto.getRandomValues(new Uint8Array(16)), kp.publicPackage, kp.privatePackage, [], cs, CLIENT_CONFIG);
-  const [t] = await time(() => createCommit({ state: s0, cipherSuite: cs }, { wireAsPublicMessage: true, ratchetTreeExtension: true, extraProposals: kps.map((keyPackage) => ({ proposalType: "add", add: { keyPackage } })) }));
-  commits.push(t);
-}
-console.log(`in process, add commit + Welcome for 9 members (5 runs): ${fmt(median(commits))}`);
+const runs = Number(process.env.RUNS ?? 30);
+const createRuns = Number(process.env.CREATE_RUNS ?? 5);
+const figures = await mlsFigures({ server: SERVER, newStore: async () => new MemoryKvStore(), runs, createRuns });
+for (const line of describeFigures(figures, { runs, createRuns })) console.log(line);

@@ -1,44 +1,49 @@
-// Registration, login and the device key: the first login in a browser generates the key pair here (private half
-// non-extractable) and registers the public half with its proof of possession.
+// Registration, login and the account's key in this browser. connect() loads the account's keyring and pins from
+// the browser's store (storage.ts), so a reload keeps them; only the session token is not kept. When the keyring
+// does not hold the account's active key, the key step (keysetup.ts) generates one here — optionally with a
+// passphrase-encrypted backup file — or imports one from a backup file, e.g. a key file of the Rust CLI.
 
-import { ApiClient, ApiError, generateKeyPair, Session } from "../src/index.js";
+import {
+  connect,
+  fingerprint,
+  generateKeyPair,
+  generateKeyPairWithBackup,
+  importEncryptedPrivateKeyPem,
+  type KvStore,
+  type Session,
+  ApiClient,
+} from "../src/core.js";
 import type { PageConfig } from "./config.js";
-import { UserInputError } from "./errors.js";
-import { loadKey, openDeviceStore, saveKey, type DeviceStore } from "./storage.js";
+import { deviceStore, PageRecords } from "./storage.js";
 
 export interface SignedIn {
   session: Session;
   username: string;
-  store: DeviceStore;
-  /** Set when this login registered a key replacing the account's earlier one (said to the user). */
-  replacedKeyNote: string | null;
+  /** The browser's store (also the MLS device's). */
+  kv: KvStore;
+  records: PageRecords;
 }
 
-// docs/openapi.yaml: 3–32 letters, digits, combining marks, _ . -
-const USERNAME = /^[\p{L}\p{N}\p{M}_.-]{3,32}$/u;
-
-/** The username typed into `field`, trimmed, or a UserInputError saying what is wrong with it. */
-export function checkUsername(field: HTMLInputElement): string {
-  const name = field.value.trim();
-  if (name === "") throw new UserInputError("Enter a username.", field);
-  if (!USERNAME.test(name)) throw new UserInputError("A username has 3–32 letters, digits, _ . or -.", field);
-  return name;
+/** Why the key step is needed: the account's active key on the server (null: none yet) and the browser's one. */
+export interface KeyNeed {
+  accountKeyId: string | null;
+  heldKeyId: string | null;
 }
 
-async function hasActiveKey(api: ApiClient, userId: string): Promise<boolean> {
-  try {
-    await api.publicKey(userId);
-    return true;
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return false;
-    throw e;
+/** A key file chosen in the wrong place: it holds another key than the account's active one. */
+export class KeyMismatchError extends Error {
+  override name = "KeyMismatchError";
+  constructor(
+    readonly fileKeyId: string,
+    readonly accountKeyId: string,
+  ) {
+    super(`This file holds the key ${fingerprint(fileKeyId)}, but your account's active key is ${fingerprint(accountKeyId)}.`);
   }
 }
 
 /**
- * Logs in (after creating the account when `register`), then makes sure this browser holds the account's key:
- * the one kept from earlier in this tab, or a new one. A new key for an account that already has one is
- * authorized with the password (the old key is not here to sign for it).
+ * Logs in (after creating the account when `register`) with the keyring and pins of this browser. Returns what
+ * the key step must solve, or null when the browser holds the account's active key.
  */
 export async function signIn(
   cfg: PageConfig,
@@ -46,30 +51,50 @@ export async function signIn(
   password: string,
   register: boolean,
   progress: (text: string) => void,
-): Promise<SignedIn> {
-  const api = new ApiClient({ baseUrl: cfg.apiBaseUrl });
-  if (register) {
-    progress("Creating the account…");
-    await api.register(username, password);
-  }
-  progress("Logging in…");
-  const { userId } = await api.login(username, password);
-  const store = openDeviceStore(userId);
-  const session = new Session({ api, userId, pins: store.pins });
-  const kept = await loadKey(store.kv);
-  if (kept) {
-    session.useKey(kept);
-    return { session, username, store, replacedKeyNote: null };
-  }
+): Promise<{ signedIn: SignedIn; need: KeyNeed | null }> {
+  progress("Opening this browser's key store…");
+  const kv = await deviceStore();
+  progress(register ? "Creating the account…" : "Logging in…");
+  const session = await connect(new ApiClient({ baseUrl: cfg.apiBaseUrl }), username, password, { register, store: kv });
+  const signedIn: SignedIn = { session, username, kv, records: new PageRecords(kv, session.userId) };
+  const heldKeyId = session.key?.keyId ?? null;
+  // A new account has no key; otherwise the directory says which key is active (it may have changed elsewhere).
+  const accountKeyId = register ? null : await session.activeKeyId();
+  return { signedIn, need: heldKeyId !== null && heldKeyId === accountKeyId ? null : { accountKeyId, heldKeyId } };
+}
+
+/**
+ * Generates the key here (with an encrypted backup when `passphrase` is given) and registers it: with its proof
+ * of possession only for the account's first key, authorized by `password` when the account has another one.
+ * Returns the backup PEM, and a note for the user when the account's earlier key was replaced.
+ */
+export async function generateKey(
+  s: SignedIn,
+  need: KeyNeed,
+  opts: { passphrase: string | null; password: string | null },
+  progress: (text: string) => void,
+): Promise<{ backupPem: string | null; replacedKeyNote: string | null }> {
+  const first = need.accountKeyId === null;
+  if (!first && opts.password === null) throw new Error("page: a key replacing the account's key needs the password");
   progress("Generating your key in this browser…");
-  const key = await generateKeyPair(2048);
-  const first = register || !(await hasActiveKey(api, userId));
+  const { keyPair, encryptedPem } =
+    opts.passphrase === null ? { keyPair: await generateKeyPair(2048), encryptedPem: null } : await generateKeyPairWithBackup(opts.passphrase, 2048);
   progress("Registering your public key…");
-  await session.registerKey(key, first ? {} : { password });
-  await saveKey(store.kv, key);
+  await s.session.registerKey(keyPair, opts.password === null || first ? {} : { password: opts.password });
   const replacedKeyNote = first
     ? null
     : "This browser had no key for your account, so a new key was registered, authorized by your password. " +
       "Your contacts will see that your key changed, and messages sealed for your earlier key cannot be opened here.";
-  return { session, username, store, replacedKeyNote };
+  return { backupPem: encryptedPem, replacedKeyNote };
+}
+
+/**
+ * Imports an encrypted key file: the account's active key is used as it is (contacts see no change); a key for an
+ * account without one is registered; another key is refused (KeyMismatchError), nothing is stored.
+ */
+export async function importKey(s: SignedIn, need: KeyNeed, pem: string, passphrase: string): Promise<void> {
+  const key = await importEncryptedPrivateKeyPem(pem, passphrase);
+  if (key.keyId === need.accountKeyId) await s.session.useKey(key);
+  else if (need.accountKeyId === null) await s.session.registerKey(key);
+  else throw new KeyMismatchError(key.keyId, need.accountKeyId);
 }

@@ -1,14 +1,18 @@
-// The chat page's entry point: configuration, the sign-in view, and the wiring of the signed-in view (contacts,
-// chat, poller). Every user action runs through act(): input errors go next to their field, anything else to the
-// alert region, and a 401 signs out. All cryptography happens in this browser, in the SDK (../src).
+// The chat page's entry point: configuration, the sign-in view, the key step, and the wiring of the signed-in view
+// (contacts, chat, poller, groups). Every user action runs through act(): input errors go next to their field,
+// anything else to the alert region, and a 401 signs out. All cryptography happens in this browser, in the SDK
+// (../src); keys, pins and group state stay in this browser's IndexedDB, the session token only in memory.
 
-import { ApiError, fingerprint } from "../src/index.js";
-import { checkUsername, signIn, type SignedIn } from "./account.js";
+import { ApiError, fingerprint } from "../src/core.js";
+import { signIn, type SignedIn } from "./account.js";
 import { ChatView } from "./chat.js";
 import { loadConfig, type PageConfig } from "./config.js";
 import { contactName, Contacts } from "./contacts.js";
 import { announce, byId, setFieldError } from "./dom.js";
 import { Alerts, ConfigError, UserInputError } from "./errors.js";
+import { GroupsGate } from "./groupsgate.js";
+import { checkUsername, enterSends } from "./input.js";
+import { BackupOffer, KeyStep, type KeyOutcome } from "./keysetup.js";
 import { Poller } from "./poller.js";
 
 const alerts = new Alerts(byId("alerts", HTMLElement));
@@ -38,6 +42,7 @@ const el = {
   composerText: byId("composer-text", HTMLTextAreaElement),
   loadOlder: byId("load-older", HTMLButtonElement),
   keyPanel: byId("key-panel", HTMLElement),
+  keyCancel: byId("key-cancel", HTMLButtonElement),
 };
 
 interface Running {
@@ -90,21 +95,23 @@ async function login(cfg: PageConfig, register: boolean): Promise<void> {
   const buttons = [...el.loginForm.querySelectorAll("button")];
   buttons.forEach((b) => (b.disabled = true));
   el.loginForm.setAttribute("aria-busy", "true");
-  let s: SignedIn;
+  let r: Awaited<ReturnType<typeof signIn>>;
   try {
-    s = await signIn(cfg, username, password, register, (text) => (el.progress.textContent = text));
+    r = await signIn(cfg, username, password, register, (text) => (el.progress.textContent = text));
   } finally {
     buttons.forEach((b) => (b.disabled = false));
     el.loginForm.removeAttribute("aria-busy");
     el.progress.textContent = "";
   }
   el.password.value = "";
-  await start(cfg, s);
+  el.loginView.hidden = true;
+  if (r.need) keyStep.show(r.signedIn, r.need);
+  else await start(cfg, r.signedIn, { backupPem: null, replacedKeyNote: null });
 }
 
-async function start(cfg: PageConfig, s: SignedIn): Promise<void> {
-  const { session, store } = s;
-  const contacts = new Contacts(session, store, el.contactList, el.contactsEmpty);
+async function start(cfg: PageConfig, s: SignedIn, outcome: KeyOutcome): Promise<void> {
+  const { session } = s;
+  const contacts = new Contacts(session, s.records, el.contactList, el.contactsEmpty);
   const chat = new ChatView(session, cfg, contacts);
   const poller: Poller = new Poller(session, contacts, chat, cfg.pollIntervalMs, (e) => fail(e, self));
   const self: Running = { contacts, chat, poller };
@@ -116,15 +123,18 @@ async function start(cfg: PageConfig, s: SignedIn): Promise<void> {
 
   el.meName.textContent = s.username;
   el.meFp.textContent = session.key ? fingerprint(session.key.keyId) : "none";
-  el.keyNotice.textContent = s.replacedKeyNote ?? "";
-  el.keyNotice.hidden = s.replacedKeyNote === null;
+  el.keyNotice.textContent = outcome.replacedKeyNote ?? "";
+  el.keyNotice.hidden = outcome.replacedKeyNote === null;
   el.accountBar.hidden = false;
   el.loginView.hidden = true;
   el.appView.hidden = false;
-  el.addUsername.focus();
+  if (outcome.backupPem !== null && session.key) backup.offer(outcome.backupPem, s.username, session.key.keyId);
+  else el.addUsername.focus();
   announce(`Signed in as ${s.username}.`);
   await contacts.load();
-  if (running === self) poller.start(); // not if the user logged out meanwhile
+  if (running !== self) return; // the user logged out meanwhile
+  poller.start();
+  act(() => groups.signIn(s, cfg.pollIntervalMs, (e) => fail(e, self)));
 }
 
 function signOut(): void {
@@ -132,12 +142,28 @@ function signOut(): void {
   running.poller.stop();
   running.chat.close();
   running.contacts.close();
+  groups.signOut();
+  backup.clear();
   running = null; // the session, and with it the bearer token, is dropped here
   el.accountBar.hidden = true;
   el.appView.hidden = true;
   el.loginView.hidden = false;
   el.loginTitle.focus();
 }
+
+const keyStep = new KeyStep(act, async (s, outcome) => {
+  if (!config) throw new ConfigError("The page has no configuration, so it does not know its server.");
+  await start(config, s, outcome);
+});
+const backup = new BackupOffer(() => el.addUsername.focus());
+const groups = new GroupsGate(act);
+
+el.keyCancel.addEventListener("click", () => {
+  keyStep.hide(); // the signed-in session waiting for a key is dropped with it
+  el.loginView.hidden = false;
+  el.loginTitle.focus();
+  announce("Logged out.");
+});
 
 // ---------------------------------------------------------------------------------------------------------------
 // The signed-in view's controls (bound once; they act on the current session)
@@ -164,13 +190,7 @@ el.composer.addEventListener("submit", (ev) => {
   act(() => need().chat.send());
 });
 
-el.composerText.addEventListener("keydown", (ev) => {
-  // Enter sends, Shift+Enter is a new line; not while an input method is composing text
-  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
-    ev.preventDefault();
-    el.composer.requestSubmit();
-  }
-});
+enterSends(el.composerText, el.composer);
 
 el.loadOlder.addEventListener("click", () => act(() => need().chat.loadOlder()));
 

@@ -6,15 +6,15 @@
 import {
   chatId,
   KeyChangedError,
-  MAX_PLAINTEXT_BYTES,
   type MessageReport,
   type MessageStatus,
   type Session,
-} from "../src/index.js";
+} from "../src/core.js";
 import type { PageConfig } from "./config.js";
 import { contactName, keyPanelText, type ContactEntry, type Contacts } from "./contacts.js";
-import { announce, byId, formatTime, h, setFieldError } from "./dom.js";
+import { announce, byId, formatTime, h, messageItem, setFieldError } from "./dom.js";
 import { UserInputError } from "./errors.js";
+import { checkMessageText } from "./input.js";
 
 /** A message on screen: a report of the SDK, or one just sent from here ("sent": sealed and signed here). */
 interface Shown {
@@ -163,11 +163,7 @@ export class ChatView {
   async send(): Promise<void> {
     const c = this.#contact;
     if (!c || c.username === null || this.#sending) return;
-    const text = this.#el.text.value;
-    if (text.trim() === "") throw new UserInputError("Write a message first.", this.#el.text);
-    if (new TextEncoder().encode(text).length > MAX_PLAINTEXT_BYTES) {
-      throw new UserInputError("The message is longer than 1 MiB.", this.#el.text);
-    }
+    const text = checkMessageText(this.#el.text);
     if (c.key.kind === "changed") return this.#blocked(c);
     if (c.key.kind === "no-key") throw new UserInputError(`${contactName(c)} has no key yet: nothing can be sealed for them.`, this.#el.text);
     const gen = this.#generation;
@@ -244,15 +240,15 @@ export class ChatView {
     const c = this.#contact;
     const own = m.senderId === this.#session.userId;
     const from = own ? "You" : c ? contactName(c) : m.senderId;
-    const status = m.reason === undefined ? STATUS_TEXT[m.status] : `${STATUS_TEXT[m.status]}: ${m.reason}`;
-    const text = m.text === null ? h("p", { class: "text withheld" }, "Message withheld: it could not be opened on this device.") : h("p", { class: "text" }, m.text);
-    return h(
-      "li",
-      { class: `msg ${own ? "msg-out" : "msg-in"} status-${m.status}`, "data-message-id": m.messageId, "data-status": m.status },
-      h("p", { class: "meta" }, h("span", { class: "from" }, from), " · ", formatTime(m.createdAt)),
-      text,
-      h("p", { class: "status" }, status),
-    );
+    return messageItem({
+      attrs: { "data-message-id": m.messageId },
+      own,
+      status: m.status,
+      meta: [h("span", { class: "from" }, from), " · ", formatTime(m.createdAt)],
+      text: m.text,
+      withheld: "Message withheld: it could not be opened on this device.",
+      statusText: m.reason === undefined ? STATUS_TEXT[m.status] : `${STATUS_TEXT[m.status]}: ${m.reason}`,
+    });
   }
 
   /** Marks read what this chat shows that was sent to us and is still unread. */

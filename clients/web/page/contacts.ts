@@ -2,18 +2,11 @@
 // the SDK's pins see it (pinned on first use; "changed" when the directory's active key is not the pinned one,
 // until the user accepts it) and the number of unread messages from them.
 
-import {
-  ApiError,
-  fingerprint,
-  importPublicKeyPem,
-  KeyChangedError,
-  ResponseError,
-  type Session,
-} from "../src/index.js";
-import { checkUsername } from "./account.js";
+import { ApiError, fingerprint, KeyChangedError, type Session } from "../src/core.js";
+import { checkUsername } from "./input.js";
 import { h } from "./dom.js";
 import { UserInputError } from "./errors.js";
-import { listContacts, saveContact, type Contact, type DeviceStore } from "./storage.js";
+import type { Contact, PageRecords } from "./storage.js";
 
 export type KeyState =
   | { kind: "checking" }
@@ -48,7 +41,7 @@ export function keyStateText(k: KeyState): string {
 
 export class Contacts {
   readonly #session: Session;
-  readonly #store: DeviceStore;
+  readonly #records: PageRecords;
   readonly #list: HTMLUListElement;
   readonly #empty: HTMLElement;
   readonly #entries = new Map<string, ContactEntry>();
@@ -59,16 +52,16 @@ export class Contacts {
   /** Called after a contact's key state or unread count changed. */
   onChange: (c: ContactEntry) => void = () => {};
 
-  constructor(session: Session, store: DeviceStore, list: HTMLUListElement, empty: HTMLElement) {
+  constructor(session: Session, records: PageRecords, list: HTMLUListElement, empty: HTMLElement) {
     this.#session = session;
-    this.#store = store;
+    this.#records = records;
     this.#list = list;
     this.#empty = empty;
   }
 
   /** The contacts kept on this device; their key states are checked again (one request each). */
   async load(): Promise<void> {
-    for (const c of await listContacts(this.#store.kv)) this.#entries.set(c.userId, { ...c, key: { kind: "checking" }, unread: new Set() });
+    for (const c of await this.#records.listContacts()) this.#entries.set(c.userId, { ...c, key: { kind: "checking" }, unread: new Set() });
     this.render();
     await Promise.all([...this.#entries.keys()].map((id) => this.checkKey(id)));
   }
@@ -85,7 +78,7 @@ export class Contacts {
     const existing = this.#entries.get(user.userId);
     const entry: ContactEntry = existing ?? { userId: user.userId, username: user.username, key: { kind: "checking" }, unread: new Set() };
     entry.username = user.username;
-    await saveContact(this.#store.kv, { userId: entry.userId, username: entry.username });
+    await this.#records.saveContact({ userId: entry.userId, username: entry.username });
     this.#entries.set(entry.userId, entry);
     this.render();
     await this.checkKey(entry.userId);
@@ -98,7 +91,7 @@ export class Contacts {
     if (known) return known;
     const pin = await this.#session.pins.get(userId);
     const entry: ContactEntry = { userId, username: pin?.username || null, key: { kind: "checking" }, unread: new Set() };
-    await saveContact(this.#store.kv, { userId, username: entry.username });
+    await this.#records.saveContact({ userId, username: entry.username });
     this.#entries.set(userId, entry);
     this.render();
     await this.checkKey(userId);
@@ -107,7 +100,8 @@ export class Contacts {
 
   /**
    * Compares the directory's active key with the pin, the rule sendText enforces (a contact never seen before is
-   * pinned now: trust on first use). The key id is computed here from the key itself, not taken from the server.
+   * pinned now: trust on first use). The key id is computed from the key itself (Session.activeKeyId), not taken
+   * from the server.
    */
   async checkKey(userId: string): Promise<KeyState> {
     const entry = this.#entries.get(userId);
@@ -121,12 +115,12 @@ export class Contacts {
         if (!pin) throw new Error("page: the key was not pinned");
         state = { kind: "pinned", keyId: pin.keyId };
       } else {
-        const r = await this.#session.api.publicKey(userId);
-        const active = await importPublicKeyPem(r.publicKey);
-        if (active.keyId !== r.keyId) throw new ResponseError("the server listed a key under another key id");
-        state = active.keyId === pin.keyId ? { kind: "pinned", keyId: pin.keyId } : { kind: "changed", pinnedKeyId: pin.keyId, newKeyId: active.keyId };
+        const active = await this.#session.activeKeyId(userId);
+        if (active === null) state = { kind: "no-key" };
+        else state = active === pin.keyId ? { kind: "pinned", keyId: pin.keyId } : { kind: "changed", pinnedKeyId: pin.keyId, newKeyId: active };
       }
     } catch (e) {
+      // acceptKeyChange of a user without a key yet
       if (!(e instanceof ApiError && e.status === 404 && e.code === "no_active_key")) throw e;
       state = { kind: "no-key" };
     }

@@ -52,3 +52,25 @@ export function formatTime(ms: number): HTMLTimeElement {
   const d = new Date(ms);
   return h("time", { datetime: d.toISOString() }, d.toLocaleString());
 }
+
+/**
+ * One message of a chat's list: who sent it and more (meta), the text or, when it could not be read, `withheld`,
+ * and its state in words (`status` also names its CSS class; colour only repeats the words).
+ */
+export function messageItem(o: {
+  attrs: Record<string, string>;
+  own: boolean;
+  status: string;
+  meta: Child[];
+  text: string | null;
+  withheld: string;
+  statusText: string;
+}): HTMLLIElement {
+  return h(
+    "li",
+    { ...o.attrs, class: `msg ${o.own ? "msg-out" : "msg-in"} status-${o.status}`, "data-status": o.status },
+    h("p", { class: "meta" }, ...o.meta),
+    o.text === null ? h("p", { class: "text withheld" }, o.withheld) : h("p", { class: "text" }, o.text),
+    h("p", { class: "status" }, o.statusText),
+  );
+}

@@ -1,14 +1,10 @@
-// Everything the page keeps on the device goes through the SDK's storage interfaces: a KvStore (the own key pair,
-// the contact list) and a PinStore (the contacts' pinned keys). openDeviceStore is the one place that picks the
-// implementations: memory today, so keys last as long as the tab; the IndexedDB KvStore and a KvStore-backed
-// PinStore replace them here, and nothing else in the page changes.
+// Everything the page keeps in this browser goes through the SDK's storage: ONE IndexedDB KvStore (database
+// "e2ee", src/idb.ts) shared by the accounts used here. The SDK keeps each account's keyring (non-extractable
+// CryptoKeys, stored as they are), pins and MLS state in it under its own prefixes; the page adds its own records
+// under page/<userId>/: the contact list, how far each group was seen, and whether group chats are set up here.
+// The session token is never stored: after a reload the user logs in again with the password.
 
-import { MemoryKvStore, MemoryPinStore, type KeyPair, type KvStore, type PinStore } from "../src/index.js";
-
-export interface DeviceStore {
-  kv: KvStore;
-  pins: PinStore;
-}
+import { openIndexedDbKvStore, ownerPrefix, type KvStore } from "../src/core.js";
 
 export interface Contact {
   userId: string;
@@ -16,39 +12,60 @@ export interface Contact {
   username: string | null;
 }
 
-// One store per account, kept for the page's lifetime: logging out and in again in the same tab keeps the key.
-const stores = new Map<string, DeviceStore>();
+let opened: Promise<KvStore> | null = null;
 
-export function openDeviceStore(userId: string): DeviceStore {
-  let s = stores.get(userId);
-  if (!s) {
-    s = { kv: new MemoryKvStore(), pins: new MemoryPinStore() };
-    stores.set(userId, s);
+/** The browser's store, opened once per page; a failed open is tried again next time. */
+export function deviceStore(): Promise<KvStore> {
+  opened ??= openIndexedDbKvStore().catch((e: unknown) => {
+    opened = null;
+    throw e;
+  });
+  return opened;
+}
+
+/** The page's own records of one account. */
+export class PageRecords {
+  readonly #kv: KvStore;
+  readonly #prefix: string;
+
+  constructor(kv: KvStore, userId: string) {
+    this.#kv = kv;
+    this.#prefix = ownerPrefix("page", userId);
   }
-  return s;
-}
 
-const KEY = "key/active";
-const CONTACT = "contact/";
-
-/** The account's key pair on this device (non-extractable CryptoKeys, structured-cloned as they are). */
-export function loadKey(kv: KvStore): Promise<KeyPair | undefined> {
-  return kv.get<KeyPair>(KEY);
-}
-
-export function saveKey(kv: KvStore, key: KeyPair): Promise<void> {
-  return kv.put(KEY, key);
-}
-
-export async function listContacts(kv: KvStore): Promise<Contact[]> {
-  const out: Contact[] = [];
-  for (const k of await kv.keys(CONTACT)) {
-    const c = await kv.get<Contact>(k);
-    if (c) out.push(c);
+  async listContacts(): Promise<Contact[]> {
+    const out: Contact[] = [];
+    for (const k of await this.#kv.keys(`${this.#prefix}contact/`)) {
+      const c = await this.#kv.get<Contact>(k);
+      if (c) out.push(c);
+    }
+    return out;
   }
-  return out;
-}
 
-export function saveContact(kv: KvStore, c: Contact): Promise<void> {
-  return kv.put(CONTACT + c.userId, c);
+  saveContact(c: Contact): Promise<void> {
+    return this.#kv.put(`${this.#prefix}contact/${c.userId}`, c);
+  }
+
+  /** Whether the user set up group chats (an MLS device) in this browser: then they open at sign-in. */
+  async groupsEnabled(): Promise<boolean> {
+    return (await this.#kv.get<boolean>(`${this.#prefix}groups`)) === true;
+  }
+
+  enableGroups(): Promise<void> {
+    return this.#kv.put(`${this.#prefix}groups`, true);
+  }
+
+  /** The log position up to which the user has seen a group's messages (-1: none). */
+  async groupSeen(groupId: string): Promise<number> {
+    const seq = await this.#kv.get<unknown>(`${this.#prefix}seen/${groupId}`);
+    return typeof seq === "number" ? seq : -1;
+  }
+
+  setGroupSeen(groupId: string, seq: number): Promise<void> {
+    return this.#kv.put(`${this.#prefix}seen/${groupId}`, seq);
+  }
+
+  forgetGroup(groupId: string): Promise<void> {
+    return this.#kv.delete(`${this.#prefix}seen/${groupId}`);
+  }
 }

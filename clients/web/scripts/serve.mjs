@@ -206,8 +206,9 @@ function listen(server, port) {
 /**
  * Starts both servers. `webPort`/`corsPort` 0 pick free ports. Returns their URLs and close().
  * `page` is the page's extra configuration (pollIntervalMs, historyPageSize), written into /config.json.
+ * `allowPage` adds the static server's own origin to the allowed ones once its port is known.
  */
-export async function startServers({ api, webRoot, webPort, corsPort, origins, page = {} }) {
+export async function startServers({ api, webRoot, webPort, corsPort, origins, page = {}, allowPage = false }) {
   const cors = readCorsConfig();
   if (origins !== undefined) cors.origins = origins;
   const front = corsFront(api, cors);
@@ -221,6 +222,7 @@ export async function startServers({ api, webRoot, webPort, corsPort, origins, p
     front.close();
     throw e;
   }
+  if (allowPage) cors.origins = [...cors.origins, `http://${HOST}:${pagePort}`]; // read per request by the front
   const close = () => Promise.all([front, files].map((s) => new Promise((ok) => (s.closeAllConnections(), s.close(() => ok())))));
   return { pageUrl: `http://${HOST}:${pagePort}/`, apiUrl, cors, close };
 }

@@ -206,6 +206,15 @@ export class Session {
     return d;
   }
 
+  /**
+   * The user's active key id as the directory lists it now (this user's by default), computed here from the key
+   * itself; null when the user has no usable active key. Not a trust decision: compare it with the pin (or, for
+   * the own user, the keyring) to notice a key change.
+   */
+  async activeKeyId(userId: string = this.userId): Promise<string | null> {
+    return (await this.#keys(userId, true)).active;
+  }
+
   /** The user's active key if trusted: pinned on first use, KeyChangedError when it differs from the pin. */
   async #trustedKey(user: UserInfo, refresh: boolean, repin: boolean): Promise<PublicKeyInfo> {
     const d = await this.#keys(user.userId, refresh);

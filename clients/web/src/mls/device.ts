@@ -17,7 +17,7 @@ import * as groups from "./groups.js";
 import { sync, type SyncReport } from "./join.js";
 import { topUpKeyPackages } from "./keypackages.js";
 import { deviceCertInput, deviceFingerprint, deviceSessionInput, isDeviceId } from "./statements.js";
-import { type DeviceRecord, DeviceStore } from "./store.js";
+import { type DeviceRecord, DeviceStore, type GroupMessage } from "./store.js";
 import { newSignatureKeys, signRaw } from "./suite.js";
 import { type DeviceDirectory, DirectoryCache, PinnedDirectory } from "./trust.js";
 
@@ -284,6 +284,12 @@ export class MlsDevice {
   /** The groups this device is in, as saved (no network). */
   groups(): Promise<groups.GroupReport[]> {
     return this.#run(groups.listGroups, false);
+  }
+
+  /** The messages this device keeps for the group (what `read({all: true})` returns), as saved (no network): e.g. to
+   * show a group after a reload before its log is read, or to see messages that an add, remove or send read first. */
+  messages(groupId: string): Promise<GroupMessage[]> {
+    return this.#run((ctx) => groups.keptMessages(ctx, checkGroupId(groupId)), false);
   }
 
   send(groupId: string, text: string): Promise<GroupLogEntry> {

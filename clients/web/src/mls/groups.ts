@@ -133,6 +133,11 @@ export async function listGroups(ctx: DeviceContext): Promise<GroupReport[]> {
   return out;
 }
 
+/** The messages this device keeps for the group (read and sent, oldest first), as last saved: no network. */
+export async function keptMessages(ctx: DeviceContext, groupId: string): Promise<GroupMessage[]> {
+  return (await loadGroup(ctx, groupId)).meta.messages;
+}
+
 /** Processes the group's new rows; returns the new messages (with `all`, every message kept for the group). */
 export async function read(ctx: DeviceContext, groupId: string, all = false): Promise<GroupReadReport> {
   const before = await loadGroup(ctx, groupId);

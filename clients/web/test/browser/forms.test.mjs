@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient, connect, fingerprint, generateKeyPair } from "../../dist/index.js";
-import { assertClean, launch, needs, openUser, PASSWORD, rand, register, SERVER, startServe } from "./helpers.mjs";
+import { assertClean, launch, login, needs, openUser, PASSWORD, rand, register, SERVER, startServe } from "./helpers.mjs";
 
 const skip = needs("server", "chromium");
 let browser;
@@ -32,7 +32,7 @@ test("bad input is explained at its field; server refusals are shown as alerts",
   const user = await openUser(browser, await served(), "user");
   const { page } = user;
   const name = page.getByLabel("Username", { exact: true });
-  const password = page.getByLabel("Password");
+  const password = page.getByLabel("Password", { exact: true });
 
   // keyboard only: type, Tab, Enter submits the default button (Log in)
   await name.focus();
@@ -91,7 +91,7 @@ test("bad input is explained at its field; server refusals are shown as alerts",
 test("a page on an origin the API does not allow cannot call it (CORS as API Gateway applies it)", { skip, timeout: 60000 }, async () => {
   const user = await openUser(browser, await served({ allowPage: false }), "outsider");
   await user.page.getByLabel("Username", { exact: true }).fill(`outsider_${rand()}`);
-  await user.page.getByLabel("Password").fill(PASSWORD);
+  await user.page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await user.page.getByRole("button", { name: "Log in" }).click();
   await alerts(user).filter({ hasText: "not allow this page's origin (CORS)" }).waitFor();
   // exactly Chromium's CORS refusal of the preflight, nothing else
@@ -104,7 +104,7 @@ test("a page on an origin the API does not allow cannot call it (CORS as API Gat
   assert.deepEqual(user.log.pageErrors, []);
 });
 
-test("a tab keeps its key across log out and in; a tab without the account's key registers a new one", { skip, timeout: 120000 }, async () => {
+test("a browser without the account's key: the key step's input errors, a new key authorized by the password, kept across log out and in", { skip, timeout: 120000 }, async () => {
   const serve = await served();
   // an account whose key lives elsewhere (an SDK session in Node)
   const name = `elsewhere_${rand()}`;
@@ -114,18 +114,32 @@ test("a tab keeps its key across log out and in; a tab without the account's key
 
   const user = await openUser(browser, serve, "tab");
   const { page } = user;
-  const login = async () => {
-    await page.getByLabel("Username", { exact: true }).fill(name);
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.locator("#account-bar", { hasText: `Signed in as ${name}.` }).waitFor({ timeout: 30000 });
-    return (await page.locator("#me-fp").textContent()).trim();
-  };
-  const fp = await login();
+  const fieldError = (id) => page.locator(`#${id}-error`).textContent();
+  const fp = await login(user, name, async () => {
+    assert.match(await page.locator("#key-situation").textContent(), new RegExp(`This browser holds no key of your account\\. Your account's key has the fingerprint ${fingerprint(oldKey.keyId)}`));
+    assert.equal(await focused(user), "key-title");
+    const generate = page.getByRole("button", { name: "Generate key and backup file" });
+    await generate.click();
+    await page.locator("#keygen-password-error", { hasText: "Enter your password: it authorizes the new key." }).waitFor();
+    assert.equal(await focused(user), "keygen-password");
+    await page.getByLabel("Your password").fill(PASSWORD);
+    await page.getByLabel("Passphrase for the backup file").fill("short");
+    await generate.click();
+    await page.locator("#keygen-passphrase-error", { hasText: "at least 8 characters" }).waitFor();
+    assert.equal(await page.getByLabel("Passphrase for the backup file").getAttribute("aria-invalid"), "true");
+    await page.getByLabel("Passphrase for the backup file").fill("long enough passphrase");
+    await page.getByLabel("Repeat the passphrase").fill("another passphrase");
+    await generate.click();
+    await page.locator("#keygen-passphrase2-error", { hasText: "The two passphrases differ." }).waitFor();
+    await page.getByRole("button", { name: "Import key" }).click();
+    assert.match(await fieldError("import-file"), /Choose the key file\./);
+    await page.getByRole("button", { name: "Generate key without backup" }).click();
+  });
   assert.notEqual(fp, fingerprint(oldKey.keyId));
   const notice = page.locator("#key-notice");
   assert.match(await notice.textContent(), /a new key was registered, authorized by your password/);
   assert.equal(await page.locator("#login-password").inputValue(), "", "the password is not kept in the form");
+  assert.equal(await page.getByLabel("Your password").inputValue(), "", "nor in the key step");
   // the directory now lists the tab's key as active
   const active = await elsewhere.api.publicKey(elsewhere.userId);
   assert.equal(active.fingerprint, fp);
@@ -134,7 +148,7 @@ test("a tab keeps its key across log out and in; a tab without the account's key
   assert.equal(await focused(user), "login-title");
   assert.equal(await page.locator("#account-bar").isHidden(), true);
   assert.equal(await page.locator("#app-view").isHidden(), true);
-  assert.equal(await login(), fp, "same tab, same key");
+  assert.equal(await login(user, name), fp, "same browser, same key: no key step");
 
   assert.equal(await notice.isHidden(), true);
   await assertClean(user);

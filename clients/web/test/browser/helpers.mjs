@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { ApiClient, connect, generateKeyPair, MemoryKvStore, MlsDevice } from "../../dist/index.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WEB_DIR = join(HERE, "..", "..");
@@ -90,20 +91,22 @@ export function launch() {
 }
 
 /**
- * A browser user: its own context (so its own memory-only keys), with every console error, page error, failed
+ * A browser user: its own context (so its own IndexedDB: keys, pins, group state), with every console error, page error, failed
  * request and API answer >= 400 recorded for assertClean.
  */
 export async function openUser(browser, serve, name) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
   const page = await context.newPage();
-  const log = { consoleErrors: [], pageErrors: [], failedRequests: [], httpErrors: [], sends: 0 };
+  const log = { consoleErrors: [], pageErrors: [], failedRequests: [], httpErrors: [], sends: 0, scripts: [] };
   page.on("console", (m) => {
     if (m.type() === "error") log.consoleErrors.push(m.text());
   });
   page.on("pageerror", (e) => log.pageErrors.push(e.message));
   page.on("requestfailed", (r) => log.failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
   page.on("request", (r) => {
-    if (r.method() === "POST" && new URL(r.url()).pathname === "/api/messages/send") log.sends++;
+    const path = new URL(r.url()).pathname;
+    if (r.method() === "POST" && path === "/api/messages/send") log.sends++;
+    if (r.resourceType() === "script") log.scripts.push(path.slice(1));
   });
   page.on("response", (r) => {
     if (r.status() >= 400) log.httpErrors.push({ method: r.request().method(), path: new URL(r.url()).pathname, status: r.status() });
@@ -117,12 +120,15 @@ export async function openUser(browser, serve, name) {
 export const HISTORY_OF_NEW_CHAT = { method: "GET", path: /^\/api\/messages\/history\/c_[0-9a-f]{64}$/, status: 404 };
 
 /**
- * The user's page showed no error (alert region empty) and logged none: no page error, no failed request, and the
- * only console errors are Chromium's "Failed to load resource" lines for API answers listed in `expected`.
+ * The user's page showed no error (alert region empty, or exactly one alert per pattern of `alerts`) and logged none:
+ * no page error, no failed request, and the only console errors are Chromium's "Failed to load resource" lines for
+ * API answers listed in `expected`.
  */
-export async function assertClean(user, expected = []) {
+export async function assertClean(user, expected = [], { alerts = [] } = {}) {
   const { log, page } = user;
-  assert.deepEqual(await page.locator("#alerts .alert").allTextContents(), [], `${user.name}: alerts shown`);
+  const shown = await page.locator("#alerts .alert").allTextContents();
+  assert.equal(shown.length, alerts.length, `${user.name}: alerts shown: ${shown.join(" | ")}`);
+  alerts.forEach((re, i) => assert.match(shown[i], re, `${user.name}: alert ${i}`));
   assert.deepEqual(log.pageErrors, [], `${user.name}: page errors`);
   assert.deepEqual(log.failedRequests, [], `${user.name}: failed requests`);
   const unexpected = log.httpErrors.filter((r) => !expected.some((x) => x.method === r.method && x.path.test(r.path) && x.status === r.status));
@@ -145,13 +151,57 @@ export async function screenshot(t, user, name) {
 // Driving the page
 // ---------------------------------------------------------------------------------------------------------------
 
-export async function register(user, username) {
+/**
+ * Creates the account, then in the key step generates its key: with a backup file when `backupPassphrase` is given
+ * (returned as `backup`, the download), else without. Returns the fingerprint shown (and the download).
+ */
+export async function register(user, username, { backupPassphrase } = {}) {
   const { page } = user;
   await page.getByLabel("Username", { exact: true }).fill(username);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.locator("#account-bar", { hasText: `Signed in as ${username}.` }).waitFor({ timeout: 30000 });
-  return (await page.locator("#me-fp").textContent()).trim();
+  const backup = await generateKey(user, { backupPassphrase });
+  const fp = await signedIn(user, username);
+  return backupPassphrase === undefined ? fp : { fp, backup };
+}
+
+/** Logs in; `then` is what the user does in the key step, when one is expected. Returns the fingerprint shown. */
+export async function login(user, username, then = null) {
+  const { page } = user;
+  await page.getByLabel("Username", { exact: true }).fill(username);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+  if (then) {
+    await page.getByRole("heading", { name: "Your key in this browser" }).waitFor({ timeout: 30000 });
+    await then();
+  }
+  return signedIn(user, username);
+}
+
+async function signedIn(user, username) {
+  await user.page.locator("#account-bar", { hasText: `Signed in as ${username}.` }).waitFor({ timeout: 60000 });
+  return (await user.page.locator("#me-fp").textContent()).trim();
+}
+
+/**
+ * The key step: a new key, authorized by the password when `password` (the account has a key already), with a
+ * backup file when `backupPassphrase`; then the download of that file, saved, is returned.
+ */
+export async function generateKey(user, { backupPassphrase, password } = {}) {
+  const { page } = user;
+  await page.getByRole("heading", { name: "Your key in this browser" }).waitFor({ timeout: 30000 });
+  if (password !== undefined) await page.getByLabel("Your password").fill(password);
+  if (backupPassphrase === undefined) {
+    await page.getByRole("button", { name: "Generate key without backup" }).click();
+    return null;
+  }
+  await page.getByLabel("Passphrase for the backup file").fill(backupPassphrase);
+  await page.getByLabel("Repeat the passphrase").fill(backupPassphrase);
+  await page.getByRole("button", { name: "Generate key and backup file" }).click();
+  const link = page.getByRole("link", { name: "Download the key backup file" });
+  await link.waitFor({ timeout: 60000 });
+  const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+  return download;
 }
 
 /** Adds a contact by username; the chat with them opens and the key panel shows the pinned fingerprint. */
@@ -163,6 +213,75 @@ export async function addContact(user, username) {
   const summary = page.locator("#key-panel .key-summary");
   await summary.filter({ hasText: `Key of ${username}:` }).waitFor();
   return (await summary.textContent()).replace(/^.*: /, "").trim();
+}
+
+/** The page's group chats: this browser becomes a group device (the chunk with ts-mls is loaded now). */
+export async function setUpGroups(user, deviceName = "Web browser") {
+  const { page } = user;
+  await page.getByLabel("Name of this device").fill(deviceName);
+  await page.getByRole("button", { name: "Set up group chats" }).click();
+  await groupsOpen(user);
+}
+
+/** Group chats are running (set up now, or opened from this browser's store at sign-in). */
+export async function groupsOpen(user) {
+  await user.page.locator("#groups-device", { hasText: "This browser is your group device web-" }).waitFor({ timeout: 60000 });
+}
+
+/** Creates a group in the page; it opens, with its member panel loaded. */
+export async function createGroup(user, name, members) {
+  const { page } = user;
+  await page.getByLabel("Group name (optional)").fill(name);
+  await page.getByLabel("Members", { exact: true }).fill(members.join(", "));
+  await page.getByRole("button", { name: "Create group" }).click();
+  await page.locator("#group-title", { hasText: name }).waitFor({ timeout: 60000 });
+  await page.locator("#member-list .member").first().waitFor();
+}
+
+/** The group's entry in the list (name as the page shows it). */
+export function groupEntry(user, name) {
+  return user.page.locator("#group-list .contact", { hasText: name });
+}
+
+/** The group message item(s) whose text is exactly `text`. */
+export function groupMessage(user, text) {
+  return user.page.locator("#group-messages li.msg").filter({ has: user.page.locator("p.text", { hasText: new RegExp(`^${escapeRe(text)}$`) }) });
+}
+
+/** Sends to the open group and waits until the message is listed as sent from this browser. */
+export async function sendToGroup(user, text) {
+  const box = user.page.locator("#group-composer-text");
+  await box.fill(text);
+  await box.press("Enter");
+  await groupMessage(user, text).and(user.page.locator('[data-status="sent"]')).waitFor({ timeout: 30000 });
+}
+
+/** The texts and states of the open group's messages, in order: [text, data-status, status line]. */
+export function groupMessages(user) {
+  return user.page.locator("#group-messages li.msg").evaluateAll((els) =>
+    els.map((e) => [e.querySelector("p.text").textContent, e.dataset.status, e.querySelector("p.status").textContent]),
+  );
+}
+
+/** The member panel: {name: [[deviceId, trusted, "in the group" | "not in the group"], ...]}. */
+export function memberPanel(user) {
+  return user.page.locator("#member-list > li.member").evaluateAll((els) =>
+    Object.fromEntries(
+      els.map((m) => [
+        m.querySelector(".member-name").textContent,
+        [...m.querySelectorAll("li.device")].map((d) => [d.dataset.deviceId, d.dataset.trusted === "true", /not in the group/.test(d.textContent) ? "not in the group" : "in the group"]),
+      ]),
+    ),
+  );
+}
+
+/** A user of the SDK in Node with a key and an MLS device (memory store): a group member outside any browser. */
+export async function sdkGroupUser(name) {
+  const username = `${name}_${rand()}`;
+  const session = await connect(new ApiClient({ baseUrl: SERVER }), username, PASSWORD, { register: true });
+  await session.registerKey(await generateKeyPair(2048));
+  const { device } = await MlsDevice.init({ session, kv: new MemoryKvStore(), deviceId: "node", username });
+  return { username, userId: session.userId, session, device };
 }
 
 /** Types into the composer and presses Enter. */
@@ -213,9 +332,18 @@ export function cliSandbox() {
   };
   delete env.E2EE_PROFILE;
   /** `e2ee --profile P --json args...`; must succeed; returns the parsed JSON. */
-  return (profile, ...args) => {
+  const cli = (profile, ...args) => {
     const r = spawnSync(CLI, ["--profile", profile, "--json", ...args], { env, encoding: "utf8", timeout: 60000 });
     assert.equal(r.status, 0, `e2ee ${args.join(" ")}: exit ${r.status}: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
+  /** Where profile P keeps its files (keys/<key id>.key, as `e2ee keys init` writes them). */
+  cli.profileDir = (profile) => join(dir, profile);
+  /** `e2ee args...` without --json (the offline commands print text); must succeed; returns stdout. */
+  cli.text = (...args) => {
+    const r = spawnSync(CLI, args, { env, encoding: "utf8", timeout: 60000 });
+    assert.equal(r.status, 0, `e2ee ${args.join(" ")}: exit ${r.status}: ${r.stderr}`);
+    return r.stdout;
+  };
+  return cli;
 }

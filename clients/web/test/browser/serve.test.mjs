@@ -141,3 +141,16 @@ test("the static side: config.json names the front, files have their types, noth
   }
   assert.equal((await fetch(servers.pageUrl, { method: "POST" })).status, 405);
 });
+
+test("allowPage: the static server's own origin is allowed, next to the configured ones", async () => {
+  const s = await startServers({ api: `http://127.0.0.1:${upstream.address().port}`, webRoot: root, webPort: 0, corsPort: 0, origins: [PAGE_ORIGIN], allowPage: true });
+  try {
+    const own = new URL(s.pageUrl).origin;
+    assert.deepEqual(s.cors.origins, [PAGE_ORIGIN, own]);
+    const preflight = (origin) => fetch(`${s.apiUrl}/api/x`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST" } });
+    assert.equal((await preflight(own)).headers.get("access-control-allow-origin"), own);
+    assert.equal((await preflight("http://127.0.0.1:1")).headers.get("access-control-allow-origin"), null);
+  } finally {
+    await s.close();
+  }
+});

@@ -293,6 +293,22 @@ test("the leaf is updated (a commit) before the 51st message; the other member r
   assert.equal(r.epoch, 2);
 });
 
+test("messages(): kept messages without network, including those a send read first; not_in_group once left", async () => {
+  const { ds, alice, bob, groupId } = await pair();
+  await bob.device.send(groupId, "from bob");
+  await alice.device.send(groupId, "from alice"); // reads Bob's message first, then sends
+  assert.deepEqual(texts(await alice.device.read(groupId)), [], "already read by the send");
+  const calls = ds.calls.length;
+  const kept = await alice.device.messages(groupId);
+  assert.equal(ds.calls.length, calls, "no request");
+  assert.deepEqual(kept.map((m) => [m.senderUserId, m.text, m.status]), [[bob.userId, "from bob", "ok"], [alice.userId, "from alice", "ok"]]);
+  assert.ok(kept[0].seq < kept[1].seq);
+  assert.deepEqual(kept, (await alice.device.read(groupId, { all: true })).messages);
+  await alice.device.leave(groupId);
+  await assert.rejects(alice.device.messages(groupId), (e) => e instanceof MlsError && e.code === "not_in_group");
+  await assert.rejects(alice.device.messages("not hex"), (e) => e.code === "invalid_input");
+});
+
 test("leave: the leaver forgets the group, another member reads `left` and commits the removal", async () => {
   const { ds, alice, bob, groupId } = await pair();
   const left = await bob.device.leave(groupId);

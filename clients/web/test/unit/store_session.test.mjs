@@ -159,3 +159,17 @@ test("connect with a store: the account's keyring and pins live in it and come b
   assert.equal(second.key.keyId, K1.keyId);
   assert.equal(await second.pins.getByUsername("BOB"), U_B);
 });
+
+test("activeKeyId: the listed active key's id computed from the key, fetched again each time; null without a usable one", async () => {
+  let listing = async () => directory(U_B, K1, [await keyInfo(K1, "active")]);
+  const { api, calls } = fakeApi({ [`GET /api/crypto/public-key/${U_B}`]: async () => json(200, await listing()) });
+  const s = new Session({ api, userId: U_A });
+  assert.equal(await s.activeKeyId(U_B), K1.keyId);
+  listing = async () => directory(U_B, K2, [await keyInfo(K1, "retired"), await keyInfo(K2, "active")]);
+  assert.equal(await s.activeKeyId(U_B), K2.keyId, "not cached");
+  // listed under another key id than its own: not a usable key
+  listing = async () => directory(U_B, K1, [await keyInfo(K2, "active", { keyId: K1.keyId })]);
+  assert.equal(await s.activeKeyId(U_B), null);
+  assert.equal(await s.activeKeyId(), null, "the own user by default; 404 (no key) is null");
+  assert.equal(calls.at(-1).path, `/api/crypto/public-key/${U_A}`);
+});

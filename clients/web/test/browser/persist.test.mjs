@@ -1,0 +1,169 @@
+// What the page keeps in the browser (IndexedDB through the SDK) and how keys move: a reload keeps the key (stored
+// non-extractable), the pins and the MLS group, only the login is asked again; a key generated with a backup file is
+// downloaded, read by the CLI, and imported into a fresh browser with its passphrase; a key file of `e2ee keys init`
+// is used by the page, and a file of another account's key is refused.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ApiClient, connect, fingerprint, generateKeyPair } from "../../dist/index.js";
+import {
+  addContact, assertClean, cliSandbox, createGroup, groupEntry, groupMessage, groupMessages, groupsOpen, HISTORY_OF_NEW_CHAT,
+  launch, login, message, needs, openUser, PASSWORD, rand, register, screenshot, sdkGroupUser, SERVER, sendToGroup,
+  setUpGroups, startServe, statusOf,
+} from "./helpers.mjs";
+
+const skip = needs("server", "chromium");
+const skipCli = needs("server", "chromium", "cli");
+// cliSandbox() gives the CLI this passphrase (E2EE_TEST_PASSPHRASE), so the page uses it for the backups it makes
+const PASSPHRASE = "the right passphrase";
+let serve;
+let browser;
+const dir = mkdtempSync(join(tmpdir(), "e2ee-web-persist-"));
+
+before(async () => {
+  if (skip) return;
+  serve = await startServe({ pollMs: 400 });
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await serve?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const texts = (r) => r.messages.map((m) => (m.status === "ok" ? m.text : `<${m.status}>`));
+const keyStepField = (user, id) => user.page.locator(`#${id}-error`);
+
+/** A user of the SDK in Node with a first key (a contact to send to or hear from). */
+async function sdkUser(name) {
+  const username = `${name}_${rand()}`;
+  const session = await connect(new ApiClient({ baseUrl: SERVER }), username, PASSWORD, { register: true });
+  await session.registerKey(await generateKeyPair(2048));
+  return { username, session };
+}
+
+test("a reload keeps the key, the pins and the MLS group; only the password is asked again", { skip, timeout: 300000 }, async (t) => {
+  const alice = await openUser(browser, serve, "alice");
+  const aliceName = `alice_${rand()}`;
+  const fp = await register(alice, aliceName);
+  const bob = await sdkGroupUser("bob");
+  await addContact(alice, bob.username);
+  await setUpGroups(alice);
+  await createGroup(alice, "Kept", [bob.username]);
+  const [groupId] = (await bob.device.sync()).joined;
+  await bob.device.send(groupId, "before the reload");
+  await groupMessage(alice, "before the reload").waitFor({ timeout: 30000 });
+  await sendToGroup(alice, "mine, before the reload");
+  const deviceLine = await alice.page.locator("#groups-device").textContent();
+  // While the tab is away, Bob's key changes: the page must compare it with the pin it stored, not pin it afresh.
+  await bob.session.rotateKey();
+
+  const failedBefore = alice.log.failedRequests.length;
+  await alice.page.reload();
+  await alice.page.locator("#login-title").waitFor();
+  // a poll in flight at the reload is aborted by it (and only that)
+  for (const f of alice.log.failedRequests.splice(failedBefore)) assert.match(f, /^GET http:\/\/127\.0\.0\.1:\d+\/api\/\S+: net::ERR_ABORTED$/);
+  assert.equal(await alice.page.locator("#account-bar").isHidden(), true, "the session token was not kept");
+  assert.equal(await login(alice, aliceName), fp, "the same key, no key step");
+  assert.equal(await alice.page.locator("#key-notice").isHidden(), true);
+  // The key pair is in IndexedDB as CryptoKeys that cannot be exported.
+  const stored = await alice.page.evaluate(async () => {
+    const db = await new Promise((ok, fail) => Object.assign(indexedDB.open("e2ee"), { onsuccess: (e) => ok(e.target.result), onerror: fail }));
+    const all = await new Promise((ok) => Object.assign(db.transaction("kv").objectStore("kv").getAll(), { onsuccess: (e) => ok(e.target.result) }));
+    return all.filter((v) => v?.keyPair).map((v) => [v.keyPair.decryptKey.extractable, v.keyPair.signKey.extractable, v.keyPair.decryptKey instanceof CryptoKey]);
+  });
+  assert.deepEqual(stored, [[false, false, true]]);
+  await alice.page.locator("#contact-list .contact", { hasText: "⚠ key changed: sending blocked" }).waitFor({ timeout: 30000 });
+
+  // Group chats open by themselves (set up in this browser before), with the same device and the kept messages.
+  await groupsOpen(alice);
+  assert.equal(await alice.page.locator("#groups-device").textContent(), deviceLine);
+  await groupEntry(alice, "Kept").click();
+  await groupMessage(alice, "before the reload").waitFor();
+  assert.deepEqual((await groupMessages(alice)).map(([text, status]) => [text, status]), [["before the reload", "ok"], ["mine, before the reload", "sent"]]);
+  await bob.device.send(groupId, "after the reload");
+  await groupMessage(alice, "after the reload").waitFor({ timeout: 30000 });
+  await sendToGroup(alice, "mine, after the reload");
+  // (Bob's own send read Alice's first message already: all of them, in log order)
+  assert.deepEqual(texts(await bob.device.read(groupId, { all: true })), ["before the reload", "mine, before the reload", "after the reload", "mine, after the reload"]);
+  await screenshot(t, alice, "group-after-reload");
+  await assertClean(alice, [HISTORY_OF_NEW_CHAT]);
+});
+
+test("a backup file made at key generation is read by the CLI and imported into a fresh browser", { skip: skipCli, timeout: 300000 }, async (t) => {
+  const cli = cliSandbox();
+  const first = await openUser(browser, serve, "alice");
+  const aliceName = `alice_${rand()}`;
+  const { fp, backup } = await register(first, aliceName, { backupPassphrase: PASSPHRASE });
+  assert.match(backup.suggestedFilename(), new RegExp(`^e2ee-${aliceName}-[0-9a-f]{16}\\.key$`));
+  const file = join(dir, backup.suggestedFilename());
+  await backup.saveAs(file);
+  assert.match(readFileSync(file, "utf8"), /^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+  assert.ok(statSync(file).size < 4096);
+  // Done with the offer: the link goes (its object URL is revoked).
+  await first.page.getByRole("button", { name: "Done" }).click();
+  assert.equal(await first.page.locator("#backup-notice").isHidden(), true);
+  assert.match(cli.text("fingerprint", file, "--passphrase-env", "E2EE_TEST_PASSPHRASE"), new RegExp(`^fingerprint: ${fp}$`, "m"));
+
+  // A message for Alice's key, then a fresh browser (nothing stored) where she logs in and imports the file.
+  const carol = await sdkUser("carol");
+  await carol.session.sendText(aliceName, "sealed for the backed-up key");
+  const second = await openUser(browser, serve, "alice, second browser");
+  const fp2 = await login(second, aliceName, async () => {
+    const { page } = second;
+    await page.locator("#key-situation", { hasText: `Your account's key has the fingerprint ${fp}` }).waitFor();
+    await page.getByLabel("Key file", { exact: true }).setInputFiles(file);
+    await page.getByLabel("Passphrase of the key file").fill("not the passphrase");
+    await page.getByRole("button", { name: "Import key" }).click();
+    await keyStepField(second, "import-passphrase").filter({ hasText: "This passphrase does not open the key file." }).waitFor({ timeout: 30000 });
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "import-passphrase");
+    await page.getByLabel("Passphrase of the key file").fill(PASSPHRASE);
+    await page.getByRole("button", { name: "Import key" }).click();
+  });
+  assert.equal(fp2, fp);
+  assert.equal(await second.page.locator("#key-notice").isHidden(), true, "the same key: no key change for contacts");
+  await addContact(second, carol.username);
+  await message(second, "sealed for the backed-up key").waitFor();
+  assert.equal(await statusOf(second, "sealed for the backed-up key"), "✓ Verified");
+  await screenshot(t, second, "backup-imported");
+  await assertClean(first);
+  await assertClean(second);
+});
+
+test("a key file of `e2ee keys init` is used by the page; a file of another account's key is refused", { skip: skipCli, timeout: 300000 }, async () => {
+  const cli = cliSandbox();
+  const unlocked = ["--passphrase-env", "E2EE_TEST_PASSPHRASE"];
+  const [doraName, erinName] = [`dora_${rand()}`, `erin_${rand()}`];
+  for (const [p, n] of [["dora", doraName], ["erin", erinName]]) cli(p, "register", n, "--password-env", "E2EE_TEST_PASSWORD");
+  const dora = cli("dora", "keys", "init", ...unlocked);
+  const erin = cli("erin", "keys", "init", ...unlocked);
+  const keyFile = (profile, keyId) => join(cli.profileDir(profile), "keys", `${keyId}.key`);
+
+  const user = await openUser(browser, serve, "dora");
+  const { page } = user;
+  const fp = await login(user, doraName, async () => {
+    await page.getByLabel("Key file", { exact: true }).setInputFiles(keyFile("erin", erin.keyId));
+    await page.getByLabel("Passphrase of the key file").fill(PASSPHRASE);
+    await page.getByRole("button", { name: "Import key" }).click();
+    const refused = `This file holds the key ${fingerprint(erin.keyId)}, but your account's active key is ${fingerprint(dora.keyId)}.`;
+    await keyStepField(user, "import-file").filter({ hasText: refused }).waitFor({ timeout: 30000 });
+    await page.getByLabel("Key file", { exact: true }).setInputFiles(keyFile("dora", dora.keyId));
+    await page.getByRole("button", { name: "Import key" }).click();
+  });
+  assert.equal(fp, dora.fingerprint);
+
+  // The page signs with the CLI's key: the receiver verifies it, and the CLI opens the page's message as its own.
+  const frank = await sdkUser("frank");
+  await addContact(user, frank.username);
+  const text = `from the page, with the key of the CLI ${rand()}`;
+  await page.locator("#composer-text").fill(text);
+  await page.locator("#composer-text").press("Enter");
+  await message(user, text).filter({ hasText: "✓ Sent" }).waitFor();
+  assert.deepEqual((await frank.session.inbox()).map((m) => [m.text, m.status]), [[text, "verified"]]);
+  const history = cli("dora", "history", frank.username, "--all", ...unlocked).messages;
+  assert.deepEqual(history.map((m) => [m.text, m.status]), [[text, "verified"]]);
+  await assertClean(user, [HISTORY_OF_NEW_CHAT]);
+});
