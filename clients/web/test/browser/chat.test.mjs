@@ -3,31 +3,20 @@
 // not yet added (unread count, unnamed contact), verified states both ways, live delivery by polling with an
 // aria-live announcement, focus moves, and history paging with "load older".
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  addContact, announced, assertClean, HISTORY_OF_NEW_CHAT, launch, message, needs, openUser, rand, register, screenshot, send,
-  shownTexts, startServe, statusOf,
+  addContact, announced, assertClean, browserSuite, HISTORY_OF_NEW_CHAT, message, needs, rand, register, screenshot,
+  send, shownTexts, statusOf
 } from "./helpers.mjs";
 
 const skip = needs("server", "chromium");
 const PAGE_SIZE = 4;
-let serve;
-let browser;
-
-before(async () => {
-  if (skip) return;
-  serve = await startServe({ pollMs: 400, pageSize: PAGE_SIZE });
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await serve?.stop();
-});
+const suite = browserSuite(skip, { pollMs: 400, pageSize: PAGE_SIZE });
 
 test("two browser users chat both ways, with unread counts, verified states and history paging", { skip, timeout: 180000 }, async (t) => {
-  const alice = await openUser(browser, serve, "alice");
-  const bob = await openUser(browser, serve, "bob");
+  const alice = await suite.open("alice");
+  const bob = await suite.open("bob");
   const aliceName = `alice_${rand()}`;
   const bobName = `bob_${rand()}`;
   const aliceFp = await register(alice, aliceName);

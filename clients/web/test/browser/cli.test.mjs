@@ -1,26 +1,15 @@
 // A browser user and a user of the Rust CLI (`e2ee`, E2EE_CLI) chat both ways: each side shows the fingerprint
 // the other side generated, and each verifies what the other sealed and signed.
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  addContact, assertClean, cliSandbox, HISTORY_OF_NEW_CHAT, launch, message, needs, openUser, rand, register,
-  screenshot, send, startServe, statusOf,
+  addContact, assertClean, browserSuite, cliSandbox, HISTORY_OF_NEW_CHAT, message, needs, rand, register, screenshot,
+  send, statusOf
 } from "./helpers.mjs";
 
 const skip = needs("server", "chromium", "cli");
-let serve;
-let browser;
-
-before(async () => {
-  if (skip) return;
-  serve = await startServe({ pollMs: 400 });
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await serve?.stop();
-});
+const suite = browserSuite(skip);
 
 test("a browser user and a CLI user chat both ways, verified on both sides", { skip, timeout: 180000 }, async (t) => {
   const cli = cliSandbox();
@@ -29,7 +18,7 @@ test("a browser user and a CLI user chat both ways, verified on both sides", { s
   assert.equal(cli("carol", "register", carolName, "--password-env", "E2EE_TEST_PASSWORD").username, carolName);
   const carolKey = cli("carol", "keys", "init", ...unlocked);
 
-  const alice = await openUser(browser, serve, "alice");
+  const alice = await suite.open("alice");
   const aliceName = `alice_${rand()}`;
   const aliceFp = await register(alice, aliceName);
   assert.equal(await addContact(alice, carolName), carolKey.fingerprint);

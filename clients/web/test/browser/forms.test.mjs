@@ -2,34 +2,19 @@
 // aria-invalid), a refusal of the server appears in the alert region (role="alert"), and a page whose origin the
 // API's CORS settings do not allow cannot call it at all.
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient, connect, fingerprint, generateKeyPair } from "../../dist/index.js";
-import { assertClean, launch, login, needs, openUser, PASSWORD, rand, register, SERVER, startServe } from "./helpers.mjs";
+import { assertClean, browserSuite, login, needs, PASSWORD, rand, register, SERVER } from "./helpers.mjs";
 
 const skip = needs("server", "chromium");
-let browser;
-const serves = [];
-
-before(async () => {
-  if (!skip) browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await Promise.all(serves.map((s) => s.stop()));
-});
-
-async function served(opts) {
-  const s = await startServe(opts);
-  serves.push(s);
-  return s;
-}
+const suite = browserSuite(skip);
 
 const focused = (user) => user.page.evaluate(() => document.activeElement?.id);
 const alerts = (user) => user.page.locator("#alerts").getByRole("alert");
 
 test("bad input is explained at its field; server refusals are shown as alerts", { skip, timeout: 120000 }, async () => {
-  const user = await openUser(browser, await served(), "user");
+  const user = await suite.open("user", await suite.serve());
   const { page } = user;
   const name = page.getByLabel("Username", { exact: true });
   const password = page.getByLabel("Password", { exact: true });
@@ -89,7 +74,7 @@ test("bad input is explained at its field; server refusals are shown as alerts",
 });
 
 test("a page on an origin the API does not allow cannot call it (CORS as API Gateway applies it)", { skip, timeout: 60000 }, async () => {
-  const user = await openUser(browser, await served({ allowPage: false }), "outsider");
+  const user = await suite.open("outsider", await suite.serve({ allowPage: false }));
   await user.page.getByLabel("Username", { exact: true }).fill(`outsider_${rand()}`);
   await user.page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await user.page.getByRole("button", { name: "Log in" }).click();
@@ -105,14 +90,14 @@ test("a page on an origin the API does not allow cannot call it (CORS as API Gat
 });
 
 test("a browser without the account's key: the key step's input errors, a new key authorized by the password, kept across log out and in", { skip, timeout: 120000 }, async () => {
-  const serve = await served();
+  const serve = await suite.serve();
   // an account whose key lives elsewhere (an SDK session in Node)
   const name = `elsewhere_${rand()}`;
   const elsewhere = await connect(new ApiClient({ baseUrl: SERVER }), name, PASSWORD, { register: true });
   const oldKey = await generateKeyPair(2048);
   await elsewhere.registerKey(oldKey);
 
-  const user = await openUser(browser, serve, "tab");
+  const user = await suite.open("tab", serve);
   const { page } = user;
   const fieldError = (id) => page.locator(`#${id}-error`).textContent();
   const fp = await login(user, name, async () => {

@@ -4,36 +4,25 @@
 // member added and later removed by the other browser, and a key change that makes the page refuse the changed
 // user's new device (trust refusal shown, the device listed as not trusted).
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as esbuild from "esbuild";
 import { MlsDevice, MemoryKvStore } from "../../dist/index.js";
 import { pageChunks, pageOptions } from "../../scripts/bundle.mjs";
 import {
-  addContact, announced, assertClean, HISTORY_OF_NEW_CHAT, createGroup, groupEntry, groupMessage, groupMessages, launch, memberPanel, needs, openUser, rand,
-  register, screenshot, sdkGroupUser, sendToGroup, setUpGroups, startServe,
+  addContact, announced, assertClean, browserSuite, createGroup, groupEntry, groupMessage, groupMessages,
+  HISTORY_OF_NEW_CHAT, memberPanel, needs, rand, register, screenshot, sdkGroupUser, sendToGroup, setUpGroups
 } from "./helpers.mjs";
 
 const skip = needs("server", "chromium");
-let serve;
-let browser;
-
-before(async () => {
-  if (skip) return;
-  serve = await startServe({ pollMs: 400 });
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await serve?.stop();
-});
+const suite = browserSuite(skip);
 
 const texts = (r) => r.messages.map((m) => (m.status === "ok" ? m.text : `<${m.status}>`));
 const alerts = (user) => user.page.locator("#alerts").getByRole("alert");
 
 test("two browsers and an SDK user in one MLS group: create, both ways, add, remove", { skip, timeout: 300000 }, async (t) => {
-  const alice = await openUser(browser, serve, "alice");
-  const bob = await openUser(browser, serve, "bob");
+  const alice = await suite.open("alice");
+  const bob = await suite.open("bob");
   const aliceName = `alice_${rand()}`;
   const bobName = `bob_${rand()}`;
   await register(alice, aliceName);
@@ -120,7 +109,7 @@ test("two browsers and an SDK user in one MLS group: create, both ways, add, rem
 });
 
 test("a device certified by a key the page has not accepted is refused: shown as an error, nothing added", { skip, timeout: 180000 }, async (t) => {
-  const alice = await openUser(browser, serve, "alice");
+  const alice = await suite.open("alice");
   await register(alice, `alice_${rand()}`);
   await setUpGroups(alice);
   // Alice's page pins Dave's key (a first group with him); then Dave registers a new key and certifies a new device

@@ -2,26 +2,15 @@
 // in the page with the CLI user and one created by the CLI with the browser user, messages both ways in each, and
 // the CLI's device trusted in the page's member panel (certified by the CLI user's key, pinned on first use).
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  assertClean, cliSandbox, createGroup, groupEntry, groupMessage, groupMessages, launch, memberPanel, needs, openUser, rand,
-  register, screenshot, sendToGroup, setUpGroups, startServe,
+  assertClean, browserSuite, cliSandbox, createGroup, groupEntry, groupMessage, groupMessages, memberPanel, needs,
+  rand, register, screenshot, sendToGroup, setUpGroups
 } from "./helpers.mjs";
 
 const skip = needs("server", "chromium", "cli");
-let serve;
-let browser;
-
-before(async () => {
-  if (skip) return;
-  serve = await startServe({ pollMs: 400 });
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await serve?.stop();
-});
+const suite = browserSuite(skip);
 
 test("a browser user and a CLI user in one MLS group, created by each side, messages both ways", { skip, timeout: 300000 }, async (t) => {
   const cli = cliSandbox();
@@ -32,7 +21,7 @@ test("a browser user and a CLI user in one MLS group, created by each side, mess
   assert.equal(cli("rusty", "device", "init", "--device-id", "laptop", ...unlocked).status, "active");
   const cliRead = (groupId) => cli("rusty", "group", "read", groupId, ...unlocked).messages.map((m) => [m.text, m.status, m.senderDevice]);
 
-  const alice = await openUser(browser, serve, "alice");
+  const alice = await suite.open("alice");
   const aliceName = `alice_${rand()}`;
   await register(alice, aliceName);
   await setUpGroups(alice);

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
+import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 import { ApiClient, connect, generateKeyPair, MemoryKvStore, MlsDevice } from "../../dist/index.js";
 
@@ -94,6 +95,36 @@ export function launch() {
  * A browser user: its own context (so its own IndexedDB: keys, pins, group state), with every console error, page error, failed
  * request and API answer >= 400 recorded for assertClean.
  */
+/**
+ * The browser and page servers of one test file: Chromium launched before its tests (not when they are skipped),
+ * serve.mjs instances started on demand, all stopped after the file. `open(name)` opens a user's tab on the file's
+ * shared page server (`shared` options), `open(name, serve)` on one of `serve(options)`.
+ */
+export function browserSuite(skip, shared = { pollMs: 400 }) {
+  let browser;
+  let sharedServe;
+  const serves = [];
+  before(async () => {
+    if (!skip) browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await Promise.all(serves.map((s) => s.stop()));
+  });
+  const serve = async (options) => {
+    const s = await startServe(options);
+    serves.push(s);
+    return s;
+  };
+  return {
+    serve,
+    async open(name, on) {
+      sharedServe ??= serve(shared);
+      return openUser(browser, on ?? (await sharedServe), name);
+    },
+  };
+}
+
 export async function openUser(browser, serve, name) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
   const page = await context.newPage();
@@ -127,7 +158,9 @@ export const HISTORY_OF_NEW_CHAT = { method: "GET", path: /^\/api\/messages\/his
 export async function assertClean(user, expected = [], { alerts = [] } = {}) {
   const { log, page } = user;
   const shown = await page.locator("#alerts .alert").allTextContents();
-  assert.equal(shown.length, alerts.length, `${user.name}: alerts shown: ${shown.join(" | ")}`);
+  // The HTTP errors go with the alerts, so that an alert names the request behind it.
+  const errors = log.httpErrors.map((r) => `${r.method} ${r.path} ${r.status}`).join(", ");
+  assert.equal(shown.length, alerts.length, `${user.name}: alerts shown: ${shown.join(" | ")}; HTTP errors: ${errors || "none"}`);
   alerts.forEach((re, i) => assert.match(shown[i], re, `${user.name}: alert ${i}`));
   assert.deepEqual(log.pageErrors, [], `${user.name}: page errors`);
   assert.deepEqual(log.failedRequests, [], `${user.name}: failed requests`);

@@ -3,31 +3,20 @@
 // signed by the new key as unverified until then and verified after. Twice: once noticed by the poll's key
 // check, once by a send that races it (the SDK's KeyChangedError after the server's 409 stale_recipient_key).
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient, connect, fingerprint, generateKeyPair } from "../../dist/index.js";
 import {
-  addContact, assertClean, HISTORY_OF_NEW_CHAT, launch, message, needs, openUser, PASSWORD, rand, register,
-  screenshot, SERVER, startServe, statusOf, typeAndSend,
+  addContact, assertClean, browserSuite, HISTORY_OF_NEW_CHAT, message, needs, PASSWORD, rand, register, screenshot,
+  SERVER, statusOf, typeAndSend
 } from "./helpers.mjs";
 
 const skip = needs("server", "chromium");
-let browser;
-const serves = [];
-
-before(async () => {
-  if (!skip) browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await Promise.all(serves.map((s) => s.stop()));
-});
+const suite = browserSuite(skip);
 
 /** Alice in the page (her chat with Bob open) and Bob as an SDK session in Node with his first key. */
 async function aliceAndBob(pollMs) {
-  const serve = await startServe({ pollMs });
-  serves.push(serve);
-  const alice = await openUser(browser, serve, "alice");
+  const alice = await suite.open("alice", await suite.serve({ pollMs }));
   const aliceName = `alice_${rand()}`;
   const bobName = `bob_${rand()}`;
   await register(alice, aliceName);

@@ -3,34 +3,25 @@
 // downloaded, read by the CLI, and imported into a fresh browser with its passphrase; a key file of `e2ee keys init`
 // is used by the page, and a file of another account's key is refused.
 
-import { after, before, test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiClient, connect, fingerprint, generateKeyPair } from "../../dist/index.js";
 import {
-  addContact, assertClean, cliSandbox, createGroup, groupEntry, groupMessage, groupMessages, groupsOpen, HISTORY_OF_NEW_CHAT,
-  launch, login, message, needs, openUser, PASSWORD, rand, register, screenshot, sdkGroupUser, SERVER, sendToGroup,
-  setUpGroups, startServe, statusOf,
+  addContact, assertClean, browserSuite, cliSandbox, createGroup, groupEntry, groupMessage, groupMessages,
+  groupsOpen, HISTORY_OF_NEW_CHAT, login, message, needs, PASSWORD, rand, register, screenshot, sdkGroupUser,
+  sendToGroup, SERVER, setUpGroups, statusOf
 } from "./helpers.mjs";
 
 const skip = needs("server", "chromium");
 const skipCli = needs("server", "chromium", "cli");
 // cliSandbox() gives the CLI this passphrase (E2EE_TEST_PASSPHRASE), so the page uses it for the backups it makes
 const PASSPHRASE = "the right passphrase";
-let serve;
-let browser;
 const dir = mkdtempSync(join(tmpdir(), "e2ee-web-persist-"));
-
-before(async () => {
-  if (skip) return;
-  serve = await startServe({ pollMs: 400 });
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await serve?.stop();
+const suite = browserSuite(skip);
+after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -46,7 +37,7 @@ async function sdkUser(name) {
 }
 
 test("a reload keeps the key, the pins and the MLS group; only the password is asked again", { skip, timeout: 300000 }, async (t) => {
-  const alice = await openUser(browser, serve, "alice");
+  const alice = await suite.open("alice");
   const aliceName = `alice_${rand()}`;
   const fp = await register(alice, aliceName);
   const bob = await sdkGroupUser("bob");
@@ -95,7 +86,7 @@ test("a reload keeps the key, the pins and the MLS group; only the password is a
 
 test("a backup file made at key generation is read by the CLI and imported into a fresh browser", { skip: skipCli, timeout: 300000 }, async (t) => {
   const cli = cliSandbox();
-  const first = await openUser(browser, serve, "alice");
+  const first = await suite.open("alice");
   const aliceName = `alice_${rand()}`;
   const { fp, backup } = await register(first, aliceName, { backupPassphrase: PASSPHRASE });
   assert.match(backup.suggestedFilename(), new RegExp(`^e2ee-${aliceName}-[0-9a-f]{16}\\.key$`));
@@ -111,7 +102,7 @@ test("a backup file made at key generation is read by the CLI and imported into 
   // A message for Alice's key, then a fresh browser (nothing stored) where she logs in and imports the file.
   const carol = await sdkUser("carol");
   await carol.session.sendText(aliceName, "sealed for the backed-up key");
-  const second = await openUser(browser, serve, "alice, second browser");
+  const second = await suite.open("alice, second browser");
   const fp2 = await login(second, aliceName, async () => {
     const { page } = second;
     await page.locator("#key-situation", { hasText: `Your account's key has the fingerprint ${fp}` }).waitFor();
@@ -142,7 +133,7 @@ test("a key file of `e2ee keys init` is used by the page; a file of another acco
   const erin = cli("erin", "keys", "init", ...unlocked);
   const keyFile = (profile, keyId) => join(cli.profileDir(profile), "keys", `${keyId}.key`);
 
-  const user = await openUser(browser, serve, "dora");
+  const user = await suite.open("dora");
   const { page } = user;
   const fp = await login(user, doraName, async () => {
     await page.getByLabel("Key file", { exact: true }).setInputFiles(keyFile("erin", erin.keyId));
