@@ -89,10 +89,6 @@ export function describeError(e: unknown): string {
   if (e instanceof MlsError) return `${MLS_TEXT[e.code]}: ${e.detail}.`;
   if (e instanceof StorageError) return describeStorage(e);
   if (e instanceof BackupError) return `This key file cannot be used (${e.code}): ${e.detail}.`;
-  if (e instanceof ApiError && e.code === "approval_required") {
-    return "Your account already has a group device (another browser, or the e2ee CLI). This page registers only an account's " +
-      "first group device: a second one needs approval from the first, which the page does not offer yet.";
-  }
   if (e instanceof ApiError && e.status === 401 && e.code !== "invalid_credentials") {
     return `Your session has ended (${e.code}, HTTP 401): log in again.`;
   }

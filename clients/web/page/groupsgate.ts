@@ -1,6 +1,6 @@
 // The Groups section before group chats run: the set-up form (this browser's device name), and the lazy load of
 // page/groups/ — a chunk of its own with ts-mls — on first use, or at sign-in when group chats were set up in this
-// browser before. The 1:1 chat never loads that chunk otherwise.
+// browser before (running, or waiting for the approval of this browser's device). The 1:1 chat never loads that chunk otherwise.
 
 import type { SignedIn } from "./account.js";
 import { byId } from "./dom.js";
@@ -68,11 +68,18 @@ export class GroupsGate {
     this.#starting = true;
     this.#el.setup.setAttribute("aria-busy", "true");
     let app: GroupsApp;
+    let returned = false;
     try {
       progress("Loading group chats…");
       const { startGroups } = await import("./groups/groups.js");
       if (gen !== this.#generation) return;
-      app = await startGroups({ signedIn: cur.s, pollIntervalMs: cur.pollIntervalMs, deviceName, act: this.#act, onError: cur.onError, progress });
+      const onRunning = () => {
+        if (gen !== this.#generation) return;
+        this.#show("running");
+        if (deviceName !== null || returned) this.#el.title.focus(); // set up now, or approved while the user waited
+      };
+      app = await startGroups({ signedIn: cur.s, pollIntervalMs: cur.pollIntervalMs, deviceName, act: this.#act, onError: cur.onError, progress, onRunning });
+      returned = true;
     } finally {
       this.#starting = false;
       this.#el.setup.removeAttribute("aria-busy");
@@ -80,8 +87,7 @@ export class GroupsGate {
     }
     if (gen !== this.#generation) return app.stop(); // signed out meanwhile
     this.#app = app;
-    this.#show("running");
-    if (deviceName !== null) this.#el.title.focus();
+    if (this.#el.main.hidden) this.#show("none"); // pending: link.ts shows the wait until it runs
   }
 
   #show(what: "setup" | "running" | "none"): void {

@@ -1,14 +1,16 @@
 // Group chats (MLS, src/mls/) of the page. This module and what it imports (ts-mls with its crypto) are a chunk of
 // their own, loaded on first use (groupsgate.ts), so the 1:1 chat never loads them. It opens this browser's MLS device
-// from the browser's store, or registers a new one (certified by the account's key), then shows the groups, the
-// open group (view.ts) and polls: sync() joins Welcomes and reads every group's log.
+// from the browser's store, or registers a new one (certified by the account's key; a pending one, approved from
+// another device of the user, when the account has one: link.ts), then shows the groups, the open group (view.ts),
+// the user's devices waiting for approval, and polls: sync() joins Welcomes and reads every group's log.
 
-import { MlsDevice, MlsError, toHex, type GroupMessage } from "../../src/index.js";
+import { ApiError, MlsDevice, MlsError, toHex, type GroupMessage } from "../../src/index.js";
 import type { SignedIn } from "../account.js";
 import { announce, byId } from "../dom.js";
 import { GroupsBusyError, InvitationRefusedError, NoGroupDeviceError, UserInputError } from "../errors.js";
 import { checkUsernames, enterSends } from "../input.js";
 import { PollLoop } from "../poller.js";
+import { DeviceApprovals, waitForApproval } from "./link.js";
 import { GroupList, groupName } from "./list.js";
 import { GroupView, lookupAt, withoutDevice } from "./view.js";
 
@@ -22,6 +24,8 @@ export interface GroupsOptions {
   /** A failed poll. */
   onError: (e: unknown) => void;
   progress: (text: string) => void;
+  /** Group chats run (at once, or once this browser's pending device was approved). */
+  onRunning: () => void;
 }
 
 export interface GroupsApp {
@@ -52,8 +56,15 @@ async function openDevice(o: GroupsOptions): Promise<MlsDevice> {
   }
   o.progress("Registering this browser as a group device, with its key packages…");
   const deviceId = `web-${toHex(crypto.getRandomValues(new Uint8Array(4)))}`;
-  const { device } = await MlsDevice.init({ session, kv, username, deviceId, displayName: o.deviceName });
-  return device;
+  const opts = { session, kv, username, deviceId, displayName: o.deviceName };
+  try {
+    return (await MlsDevice.init(opts)).device;
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === "approval_required")) throw e;
+  }
+  // The account has a group device already (another browser, the CLI): this one waits for its approval.
+  o.progress("Your account has a group device already: registering this browser as a device waiting for approval…");
+  return (await MlsDevice.request(opts)).device;
 }
 
 export async function startGroups(o: GroupsOptions): Promise<GroupsApp> {
@@ -61,8 +72,14 @@ export async function startGroups(o: GroupsOptions): Promise<GroupsApp> {
   try {
     o.progress("Opening group chats…");
     const device = await openDevice(o);
-    await o.signedIn.records.enableGroups();
-    return await run(o, device, release);
+    await o.signedIn.records.enableGroups(); // also while pending: a reload opens the same pending device
+    const started = async () => {
+      const app = await run(o, device, release);
+      o.onRunning();
+      return app;
+    };
+    if ((await device.status()) === "pending") return waitForApproval(o, device, await device.fingerprint(), started, release);
+    return await started();
   } catch (e) {
     release();
     throw e;
@@ -93,6 +110,7 @@ async function run(o: GroupsOptions, device: MlsDevice, release: () => void): Pr
   const view = new GroupView(device, list);
   list.onOpen = (e) => act(() => view.open(e));
   await list.load();
+  const approvals = o.signedIn.session.key ? new DeviceApprovals(device, act) : null; // approving needs the key
 
   // The page's elements outlive this run (a later sign-in starts another): every listener goes with `stop`.
   const off = new AbortController();
@@ -138,6 +156,7 @@ async function run(o: GroupsOptions, device: MlsDevice, release: () => void): Pr
   let stopped = false;
   const poll = async () => {
     const r = await device.sync();
+    await approvals?.refresh();
     if (stopped) return;
     for (const d of r.refused) {
       if (refusedShown.has(d)) continue; // a refused Welcome stays in the inbox: said once
@@ -175,6 +194,7 @@ async function run(o: GroupsOptions, device: MlsDevice, release: () => void): Pr
       off.abort();
       view.close();
       list.close();
+      approvals?.close();
       release();
     },
   };

@@ -162,6 +162,13 @@ export class MlsDevice {
     };
   }
 
+  /** This device's status in the server's directory, asked with the user token (so also while it is pending, when it
+   * cannot get a device token); the directory does not list revoked devices, so one it does not list is `revoked`. */
+  async status(): Promise<DeviceStatus> {
+    const listed = (await this.#userApi.listDevices(this.userId)).devices.find((d) => d.deviceId === this.deviceId);
+    return listed?.status ?? "revoked";
+  }
+
   /** This device's fingerprint (what the approving device shows). */
   fingerprint(): Promise<string> {
     return deviceFingerprint(this.#record.keys.publicKey);

@@ -237,6 +237,25 @@ export async function generateKey(user, { backupPassphrase, password } = {}) {
   return download;
 }
 
+/** The key step: imports a key file (a backup of the page, or a CLI key file) opened with `passphrase`. */
+export async function importKeyFile(user, file, passphrase) {
+  const { page } = user;
+  await page.getByLabel("Key file", { exact: true }).setInputFiles(file);
+  await page.getByLabel("Passphrase of the key file").fill(passphrase);
+  await page.getByRole("button", { name: "Import key" }).click();
+}
+
+/** Group chats are set up in a browser of an account that has a group device: it waits for approval. Returns the
+ * pending device's id and fingerprint as the page shows them. */
+export async function setUpPendingGroups(user, deviceName) {
+  const { page } = user;
+  await page.getByLabel("Name of this device").fill(deviceName);
+  await page.getByRole("button", { name: "Set up group chats" }).click();
+  await page.getByRole("heading", { name: "⌛ Waiting for approval" }).waitFor({ timeout: 60000 });
+  const text = async (id) => (await page.locator(`#${id}`).textContent()).trim();
+  return { deviceId: await text("groups-pending-id"), fingerprint: await text("groups-pending-fp"), command: await text("groups-pending-command") };
+}
+
 /** Adds a contact by username; the chat with them opens and the key panel shows the pinned fingerprint. */
 export async function addContact(user, username) {
   const { page } = user;
