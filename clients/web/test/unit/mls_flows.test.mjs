@@ -352,3 +352,16 @@ test("an epoch conflict: the loser reads the winner's commit, re-applies its int
   await bob.device.send(groupId, "all four");
   assert.deepEqual(texts(await alice.device.read(groupId)), ["all four"]);
 });
+
+test("status(): the device's state as the directory lists it, asked with the user token; unlisted means revoked", async () => {
+  const ds = new FakeDs();
+  const alice = await user(ds, "alice");
+  assert.equal(await alice.device.status(), "active");
+  ds.devices.get(alice.key).status = "pending";
+  assert.equal(await alice.device.status(), "pending");
+  ds.devices.delete(alice.key);
+  assert.equal(await alice.device.status(), "revoked");
+  const asked = ds.calls.filter(([m, p]) => m === "GET" && p === `/api/devices/${alice.userId}`);
+  assert.equal(asked.length, 3);
+  assert.ok(asked.every(([, , caller]) => caller === `${alice.userId}/`), "the user token, not a device token");
+});
