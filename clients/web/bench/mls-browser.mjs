@@ -7,18 +7,16 @@
 //   (env: E2EE_CHROMIUM, RUNS (30), CREATE_RUNS (5), BENCH_STORE (indexeddb, or memory: the same without the
 //   IndexedDB writes, to see their share))
 
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as esbuild from "esbuild";
-import { chromium } from "playwright-core";
+import { benchPage } from "./chromium.mjs";
 import { mlsBenchOptions } from "../scripts/bundle.mjs";
 import { startServers } from "../scripts/serve.mjs";
 
 const SERVER = process.env.E2EE_SERVER;
 if (!SERVER) throw new Error("set E2EE_SERVER (the API's base URL)");
-const CHROMIUM = process.env.E2EE_CHROMIUM || "/usr/bin/chromium";
-if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (apt-get install chromium, or set E2EE_CHROMIUM)`);
 const runs = Number(process.env.RUNS ?? 30);
 const createRuns = Number(process.env.CREATE_RUNS ?? 5);
 const store = process.env.BENCH_STORE ?? "indexeddb";
@@ -34,12 +32,8 @@ const root = mkdtempSync(join(tmpdir(), "e2ee-bench-"));
 writeFileSync(join(root, "index.html"), '<!doctype html><title>bench</title><link rel="icon" href="data:,">');
 writeFileSync(join(root, "mls-bench.js"), bundle);
 const servers = await startServers({ api: SERVER, webRoot: root, webPort: 0, corsPort: 0, origins: [], allowPage: true });
-const browser = await chromium.launch({ executablePath: CHROMIUM });
+const { browser, page, assertNoErrors } = await benchPage();
 try {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   await page.goto(servers.pageUrl);
   const result = await page.evaluate(async ({ server, runs, createRuns, store }) => {
     const { mlsFigures, describeFigures, openIndexedDbKvStore, MemoryKvStore } = await import("/mls-bench.js");
@@ -48,7 +42,7 @@ try {
     const figures = await mlsFigures({ server, runs, createRuns, newStore });
     return { figures, lines: describeFigures(figures, { runs, createRuns }) };
   }, { server: servers.apiUrl, runs, createRuns, store });
-  if (errors.length) throw new Error(`errors in the page: ${errors.join(" | ")}`);
+  assertNoErrors();
   console.log(`Chromium ${browser.version()}, device state in ${store === "memory" ? "memory" : "IndexedDB"}, API through the CORS front (medians):`);
   for (const line of result.lines) console.log(`  ${line}`);
   console.log(JSON.stringify({ chromium: browser.version(), store, runs, createRuns, medianMs: result.figures }));

@@ -4,27 +4,20 @@
 //
 // Usage: npm run bench:browser   (env: E2EE_CHROMIUM, BENCH_ITERATIONS (default 200))
 
-import { existsSync } from "node:fs";
 import * as esbuild from "esbuild";
-import { chromium } from "playwright-core";
+import { benchPage } from "./chromium.mjs";
 import { sdkOptions } from "../scripts/bundle.mjs";
 
-const CHROMIUM = process.env.E2EE_CHROMIUM || "/usr/bin/chromium";
 const N = Number(process.env.BENCH_ITERATIONS || 200);
 if (!Number.isInteger(N) || N < 1) throw new Error("BENCH_ITERATIONS must be a positive integer");
-if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (apt-get install chromium, or set E2EE_CHROMIUM)`);
 
 const sdk = (await esbuild.build(sdkOptions())).outputFiles[0].text;
 // 127.0.0.1 is a secure context (WebCrypto needs one); the route answers it, nothing listens there. Cross-origin
 // isolation gives performance.now() 5 µs resolution instead of 100 µs.
 const ORIGIN = "http://127.0.0.1:9";
 const ISOLATED = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
-const browser = await chromium.launch({ executablePath: CHROMIUM });
+const { browser, page, assertNoErrors } = await benchPage();
 try {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   await page.route(`${ORIGIN}/**`, (route) => {
     const path = new URL(route.request().url()).pathname;
     if (path === "/sdk.js") return route.fulfill({ contentType: "text/javascript", headers: ISOLATED, body: sdk });
@@ -66,7 +59,7 @@ try {
     }
     return out;
   }, N);
-  if (errors.length) throw new Error(`errors in the page: ${errors.join(" | ")}`);
+  assertNoErrors();
   console.log(`Chromium ${browser.version()}, 2048-bit RSA keys, 1 KiB plaintext, signed, 2 recipients, ${N} rounds (medians, ms):`);
   for (const [v, r] of Object.entries(result)) {
     console.log(`  ${v}: seal ${r.seal.toFixed(3)}  open ${r.open.toFixed(3)}  seal+open ${r.sealPlusOpen.toFixed(3)}`);
