@@ -4,7 +4,7 @@
 
 import { ApiError, fingerprint, KeyChangedError, type Session } from "../src/core.js";
 import { checkUsername } from "./input.js";
-import { h } from "./dom.js";
+import { renderChatEntries } from "./dom.js";
 import { UserInputError } from "./errors.js";
 import type { Contact, PageRecords } from "./storage.js";
 
@@ -179,25 +179,19 @@ export class Contacts {
   /** Redraws the list, keeping keyboard focus on the contact that had it. */
   render(): void {
     if (this.#closed) return;
-    const focused = (document.activeElement as HTMLElement | null)?.dataset?.userId;
-    const entries = [...this.#entries.values()].sort((a, b) => contactName(a).localeCompare(contactName(b)));
-    this.#list.replaceChildren(
-      ...entries.map((e) => {
-        const unread = e.unread.size;
-        const button = h(
-          "button",
-          { type: "button", class: "contact", "data-user-id": e.userId },
-          h("span", { class: "contact-name" }, contactName(e)),
-          h("span", { class: `key-state key-${e.key.kind}` }, keyStateText(e.key)),
-          unread > 0 ? h("span", { class: "unread" }, `${unread} unread`) : null,
-        );
-        if (e.userId === this.#openId) button.setAttribute("aria-current", "true");
-        button.addEventListener("click", () => this.onOpen(e));
-        return h("li", {}, button);
-      }),
+    renderChatEntries(
+      this.#list,
+      this.#empty,
+      [...this.#entries.values()].map((e) => ({
+        id: e.userId,
+        name: contactName(e),
+        state: keyStateText(e.key),
+        stateClass: `key-${e.key.kind}`,
+        unread: e.unread.size,
+        open: e.userId === this.#openId,
+        onOpen: () => this.onOpen(e),
+      })),
     );
-    this.#empty.hidden = entries.length > 0;
-    if (focused) this.#list.querySelector<HTMLElement>(`[data-user-id="${CSS.escape(focused)}"]`)?.focus();
   }
 }
 

@@ -21,6 +21,44 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
+/** One entry of a list of chats (contacts, groups): a button with its name, a state line and an unread count. */
+export interface ChatEntryItem {
+  id: string;
+  name: string;
+  state: string;
+  /** Extra classes of the state line (e.g. the key state, styled per kind). */
+  stateClass?: string;
+  unread: number;
+  open: boolean;
+  onOpen: () => void;
+}
+
+/**
+ * Redraws a list of chat entries sorted by name (the open one marked aria-current), keeping keyboard focus on the
+ * entry that had it; `empty` (the "none yet" text) shows when there are none.
+ */
+export function renderChatEntries(list: HTMLElement, empty: HTMLElement, items: ChatEntryItem[]): void {
+  const active = document.activeElement;
+  const focused = active instanceof HTMLElement && list.contains(active) ? active.dataset.entryId : undefined;
+  const sorted = [...items].sort((a, b) => a.name.localeCompare(b.name));
+  list.replaceChildren(
+    ...sorted.map((e) => {
+      const button = h(
+        "button",
+        { type: "button", class: "contact", "data-entry-id": e.id },
+        h("span", { class: "contact-name" }, e.name),
+        h("span", { class: e.stateClass ? `key-state ${e.stateClass}` : "key-state" }, e.state),
+        e.unread > 0 ? h("span", { class: "unread" }, `${e.unread} unread`) : null,
+      );
+      if (e.open) button.setAttribute("aria-current", "true");
+      button.addEventListener("click", e.onOpen);
+      return h("li", {}, button);
+    }),
+  );
+  empty.hidden = items.length > 0;
+  if (focused) list.querySelector<HTMLElement>(`[data-entry-id="${CSS.escape(focused)}"]`)?.focus();
+}
+
 /**
  * Shows `message` under a field: its error element (id "<field id>-error", in its aria-describedby) and
  * aria-invalid; null clears it.

@@ -4,7 +4,7 @@
 
 import { MlsError, type GroupMessage, type GroupReport, type MlsDevice } from "../../src/index.js";
 import { contactName } from "../contacts.js";
-import { h } from "../dom.js";
+import { renderChatEntries } from "../dom.js";
 import type { PageRecords } from "../storage.js";
 
 export interface GroupEntry {
@@ -162,25 +162,20 @@ export class GroupList {
   render(): void {
     if (this.#closed) return;
     const me = this.#device.userId;
-    const focused = (document.activeElement as HTMLElement | null)?.dataset?.groupId;
-    const entries = [...this.#entries.values()].sort((a, b) => groupName(a.report, me).localeCompare(groupName(b.report, me)));
-    this.#list.replaceChildren(
-      ...entries.map((e) => {
-        const unread = this.unread(e);
+    renderChatEntries(
+      this.#list,
+      this.#empty,
+      [...this.#entries.values()].map((e) => {
         const users = new Set(e.report.members.map((m) => m.userId)).size;
-        const button = h(
-          "button",
-          { type: "button", class: "contact", "data-group-id": e.groupId },
-          h("span", { class: "contact-name" }, groupName(e.report, me)),
-          h("span", { class: "key-state" }, e.removed ? "✕ you are no longer a member" : `${users} member${users === 1 ? "" : "s"}`),
-          unread > 0 ? h("span", { class: "unread" }, `${unread} unread`) : null,
-        );
-        if (e.groupId === this.#openId) button.setAttribute("aria-current", "true");
-        button.addEventListener("click", () => this.onOpen(e));
-        return h("li", {}, button);
+        return {
+          id: e.groupId,
+          name: groupName(e.report, me),
+          state: e.removed ? "✕ you are no longer a member" : `${users} member${users === 1 ? "" : "s"}`,
+          unread: this.unread(e),
+          open: e.groupId === this.#openId,
+          onOpen: () => this.onOpen(e),
+        };
       }),
     );
-    this.#empty.hidden = entries.length > 0;
-    if (focused) this.#list.querySelector<HTMLElement>(`[data-group-id="${CSS.escape(focused)}"]`)?.focus();
   }
 }
