@@ -88,6 +88,8 @@ async fn group_of(
                 .iter()
                 .map(|o| device(&o.user_id, &o.device_id))
                 .collect(),
+            // Built straight into the store: the packages were never claimed through the API.
+            key_packages: Vec::new(),
             public_state: accepted.group.public_state,
         })
         .await

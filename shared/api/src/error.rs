@@ -152,6 +152,14 @@ pub fn store_error(error: StoreError) -> ApiError {
             ),
         )
         .at_group_position(current_epoch, Some(seq)),
+        StoreError::KeyPackageReused => ApiError::conflict(
+            "key_package_reused",
+            "a key package of this commit was already used by another commit; claim a new one",
+        ),
+        StoreError::KeyPackageNotClaimed => ApiError::unprocessable(
+            "key_package_not_claimed",
+            "a key package of this commit was never handed to the committing user by a claim",
+        ),
         StoreError::StaleEpoch { current_epoch } => ApiError::conflict(
             "stale_epoch",
             format!("the group is at epoch {current_epoch}; process its commits and send again"),

@@ -163,6 +163,12 @@ pub trait KeyPackageStore: Send + Sync {
     /// One package for each active device of the user, oldest first by device: a one-time package, removed
     /// in the same atomic step (two concurrent claims never receive the same one), or, when none is left, the
     /// device's last-resort package (not removed). Devices with neither are left out. Expired packages are
-    /// never handed out.
-    async fn claim(&self, user_id: &str, now: Millis) -> StoreResult<Vec<ClaimedKeyPackage>>;
+    /// never handed out. Each package handed out is recorded as granted to `claimer_user`: only that user's
+    /// commits may add it ([`GroupStore::commit`](crate::GroupStore::commit)).
+    async fn claim(
+        &self,
+        claimer_user: &str,
+        user_id: &str,
+        now: Millis,
+    ) -> StoreResult<Vec<ClaimedKeyPackage>>;
 }

@@ -63,6 +63,14 @@ pub enum StoreError {
     /// is past it). The group is at `current_epoch`, started by log row `seq`.
     #[error("the group is at epoch {current_epoch}; fetch the log from {seq}")]
     EpochTaken { current_epoch: u64, seq: u64 },
+    /// [`GroupStore::commit`](crate::GroupStore::commit) adding a one-time key package that another accepted
+    /// commit already added (or that a concurrent commit is adding): a one-time package joins one group once.
+    #[error("the key package was already used by another commit")]
+    KeyPackageReused,
+    /// [`GroupStore::commit`](crate::GroupStore::commit) adding a key package that no claim handed to the
+    /// committing user.
+    #[error("the key package was not claimed by the committing user")]
+    KeyPackageNotClaimed,
     /// [`GroupStore::post`](crate::GroupStore::post) of a message of an epoch the group is not (or no longer) in.
     #[error("the group is at epoch {current_epoch}")]
     StaleEpoch { current_epoch: u64 },

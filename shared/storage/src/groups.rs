@@ -145,6 +145,10 @@ pub struct NewCommit {
     /// The devices the Welcome is for (the added members); their inbox entries are written before the commit
     /// and count once it is stored.
     pub welcome_for: Vec<GroupDevice>,
+    /// The references of the key packages the commit adds (RFC 9420 §5.2). Each must have been handed to the
+    /// committer's user by a claim (`KeyPackageNotClaimed`), and a one-time package must not be used by any
+    /// other commit (`KeyPackageReused`); last-resort packages may be added again.
+    pub key_packages: Vec<Vec<u8>>,
 }
 
 /// A Welcome waiting in a device's inbox until the device acknowledges it.
@@ -203,8 +207,13 @@ pub trait GroupStore: Send + Sync {
     ) -> StoreResult<GroupsPage>;
     /// Appends a commit that starts `commit.epoch`, which must be the newest epoch + 1. Exactly one commit per
     /// epoch is stored; any other is `EpochTaken` with the epoch and log position the group is at (a retry of
-    /// the stored commit returns its entry). `GroupNotFound` for an unknown group.
+    /// the stored commit returns its entry). `GroupNotFound` for an unknown group. The key packages it adds
+    /// follow [`NewCommit::key_packages`]; nothing is kept of a refused commit. Once stored, the previous
+    /// epochs' public states and GroupInfos are dropped.
     async fn commit(&self, commit: NewCommit) -> StoreResult<LogEntry>;
+    /// How many log rows of the group hold a full public state: the newest epoch's only, once each commit has
+    /// dropped its predecessor's (a crash in between leaves one more until the next commit).
+    async fn stored_states(&self, group_id: &str) -> StoreResult<u64>;
     /// Appends an application message of the newest epoch or one of the [`MAX_PAST_EPOCHS`] before it
     /// (`StaleEpoch` otherwise). A retry with the same client message id, epoch and bytes returns the stored
     /// message; other bytes under a used id are `MessageIdReused`.

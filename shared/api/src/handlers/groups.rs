@@ -251,6 +251,11 @@ pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResul
                     device_id: added.identity.device_id.clone(),
                 })
                 .collect(),
+            key_packages: accepted
+                .added
+                .iter()
+                .map(|added| added.key_package_ref.clone())
+                .collect(),
             public_state: accepted.group.public_state,
         })
         .await?;

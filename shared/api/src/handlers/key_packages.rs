@@ -89,7 +89,7 @@ pub async fn claim_key_packages(state: Arc<AppState>, request: Request) -> Handl
     let claimed = state
         .stores
         .key_packages
-        .claim(&body.user_id, now_millis())
+        .claim(&caller.user_id, &body.user_id, now_millis())
         .await?;
     Ok(json_response(
         StatusCode::OK,

@@ -4,7 +4,10 @@ use async_trait::async_trait;
 
 use sha2::{Digest, Sha256};
 
-use super::{GroupRecords, Groups, LogRecord, WelcomeEntry, Written, bounded};
+use super::{
+    GroupRecords, Groups, KeyPackageRecords, KeyPackageUse, LogRecord, WelcomeEntry, Written,
+    bounded,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::groups::{
     GroupDevice, GroupEpoch, GroupHead, GroupStore, GroupsPage, LogEntry, LogKind,
@@ -96,7 +99,7 @@ fn epoch_of(record: LogRecord) -> StoreResult<GroupEpoch> {
     })
 }
 
-impl<R: GroupRecords> Groups<R> {
+impl<R: GroupRecords + KeyPackageRecords> Groups<R> {
     async fn head_of(&self, group_id: &str) -> StoreResult<Option<GroupHead>> {
         let Some((epoch, seq, members)) = self.0.newest_members(group_id).await? else {
             return Ok(None);
@@ -130,7 +133,7 @@ impl<R: GroupRecords> Groups<R> {
 }
 
 #[async_trait]
-impl<R: GroupRecords> GroupStore for Groups<R> {
+impl<R: GroupRecords + KeyPackageRecords> GroupStore for Groups<R> {
     async fn create(&self, group: NewGroup) -> StoreResult<GroupEpoch> {
         bounded(async {
             check_group_id(&group.group_id)?;
@@ -163,12 +166,25 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
                     .epoch_record(&record.group_id, 0)
                     .await?
                     .ok_or(StoreError::GroupExists)?;
-                let same = stored.sender == record.sender && stored.group_info == record.group_info;
-                return if same {
-                    epoch_of(stored)
-                } else {
-                    Err(StoreError::GroupExists)
-                };
+                // Row 0's GroupInfo is dropped once the group has moved on: then the creation is recognised by
+                // its creator, and a retry gets the group as it is now.
+                let same = stored.sender == record.sender
+                    && stored
+                        .group_info
+                        .as_ref()
+                        .is_none_or(|stored| Some(stored) == record.group_info.as_ref());
+                if !same {
+                    return Err(StoreError::GroupExists);
+                }
+                if stored.public_state.is_some() {
+                    return epoch_of(stored);
+                }
+                return self
+                    .0
+                    .newest_epoch(&record.group_id)
+                    .await?
+                    .ok_or(StoreError::GroupNotFound)
+                    .and_then(epoch_of);
             }
             epoch_of(record)
         })
@@ -249,6 +265,13 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
             check_bytes("public_state", &commit.public_state, MAX_PUBLIC_STATE_BYTES)?;
             check_members(&commit.members)?;
             commit.welcome_for.iter().try_for_each(check_device)?;
+            for key_package_ref in &commit.key_packages {
+                check_bytes(
+                    "key_packages",
+                    key_package_ref,
+                    crate::devices::MAX_KEY_PACKAGE_REF_BYTES,
+                )?;
+            }
             if commit.welcome.is_none() != commit.welcome_for.is_empty() {
                 return Err(StoreError::invalid(
                     "welcome",
@@ -256,22 +279,26 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
                 ));
             }
             let epoch = to_i64(commit.epoch)?;
-            // Write-ahead: the inbox entries exist before the commit row can, so a stored commit never lacks
-            // them; entries of a commit that is not stored are skipped by readers.
             let commit_hash = Sha256::digest(&commit.commit).to_vec();
             let created_at = now_millis();
-            for device in &commit.welcome_for {
-                let entry = WelcomeEntry {
-                    device: device.clone(),
+            let one_time = self
+                .granted_one_time_packages(&commit.committer.user_id, &commit.key_packages, created_at)
+                .await?;
+            let uses: Vec<KeyPackageUse> = one_time
+                .into_iter()
+                .map(|key_package_ref| KeyPackageUse {
+                    key_package_ref,
                     group_id: commit.group_id.clone(),
                     epoch,
                     commit_hash: commit_hash.clone(),
-                    created_at,
-                };
-                self.0.insert_welcome_entry(&entry).await?;
-                self.0
-                    .insert_device_group(device, &commit.group_id, epoch)
-                    .await?;
+                    used_at: created_at,
+                })
+                .collect();
+            // The one-time packages first: a commit refused for a used package has written nothing.
+            self.reserve_key_packages(&uses).await?;
+            if let Err(error) = self.write_welcomes(&commit, &commit_hash, created_at).await {
+                self.release_key_packages(&uses).await;
+                return Err(error);
             }
             let mut record = LogRecord {
                 group_id: commit.group_id,
@@ -288,23 +315,29 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
                 members: Some(commit.members),
                 created_at: now_millis(),
             };
-            for _ in 0..MAX_SEQ_ATTEMPTS {
-                let newest = self.newest(&record.group_id).await?;
-                if newest.0 + 1 != epoch {
-                    return match self.stored_commit(&record).await? {
-                        Some(stored) => entry(stored),
-                        None => Err(Self::epoch_taken(newest)?),
-                    };
+            let stored = match self.insert_commit(&mut record).await {
+                // Another commit has the epoch: this one is refused for good, and its packages go back. (On
+                // any other error the row may exist: the reservations stay, a package is at worst burned.)
+                Err(error @ StoreError::EpochTaken { .. }) => {
+                    self.release_key_packages(&uses).await;
+                    return Err(error);
                 }
-                record.seq = self.next_seq(&record.group_id).await?;
-                if self.0.insert_log_record(&record).await? == Written::Inserted {
-                    return entry(record);
-                }
-                // Either another commit took the epoch (the next round sees it) or a row took the seq.
-            }
-            Err(StoreError::Unavailable(
-                "the group log is too busy; retry".to_owned(),
-            ))
+                stored => stored?,
+            };
+            // The previous epochs' states are no longer needed: keep one. A crash before this leaves one more,
+            // which the next commit drops.
+            self.0
+                .drop_states_before(&stored.group_id, to_i64(stored.epoch)?)
+                .await?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn stored_states(&self, group_id: &str) -> StoreResult<u64> {
+        bounded(async {
+            check_group_id(group_id)?;
+            self.0.count_states(group_id).await
         })
         .await
     }
@@ -448,7 +481,134 @@ impl<R: GroupRecords> GroupStore for Groups<R> {
     }
 }
 
-impl<R: GroupRecords> Groups<R> {
+impl<R: GroupRecords + KeyPackageRecords> Groups<R> {
+    /// Inserts the commit row at the next free seq, unless another commit has the epoch: `EpochTaken`, or the
+    /// stored entry when that commit is this one (a retry).
+    async fn insert_commit(&self, record: &mut LogRecord) -> StoreResult<LogEntry> {
+        for _ in 0..MAX_SEQ_ATTEMPTS {
+            let newest = self.newest(&record.group_id).await?;
+            if newest.0 + 1 != record.epoch {
+                return match self.stored_commit(record).await? {
+                    Some(stored) => entry(stored),
+                    None => Err(Self::epoch_taken(newest)?),
+                };
+            }
+            record.seq = self.next_seq(&record.group_id).await?;
+            if self.0.insert_log_record(record).await? == Written::Inserted {
+                return entry(record.clone());
+            }
+            // Either another commit took the epoch (the next round sees it) or a row took the seq.
+        }
+        Err(StoreError::Unavailable(
+            "the group log is too busy; retry".to_owned(),
+        ))
+    }
+
+    /// Write-ahead: the inbox and listing entries exist before the commit row can, so a stored commit never
+    /// lacks them; entries of a commit that is not stored are skipped by readers.
+    async fn write_welcomes(
+        &self,
+        commit: &NewCommit,
+        commit_hash: &[u8],
+        created_at: crate::model::Millis,
+    ) -> StoreResult<()> {
+        let epoch = to_i64(commit.epoch)?;
+        for device in &commit.welcome_for {
+            let entry = WelcomeEntry {
+                device: device.clone(),
+                group_id: commit.group_id.clone(),
+                epoch,
+                commit_hash: commit_hash.to_vec(),
+                created_at,
+            };
+            self.0.insert_welcome_entry(&entry).await?;
+            self.0
+                .insert_device_group(device, &commit.group_id, epoch)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The one-time packages among `key_packages`, once every one of them is granted to `committer_user` by a
+    /// claim and unexpired (`KeyPackageNotClaimed` otherwise). Last-resort packages need the grant only.
+    async fn granted_one_time_packages(
+        &self,
+        committer_user: &str,
+        key_packages: &[Vec<u8>],
+        now: crate::model::Millis,
+    ) -> StoreResult<Vec<Vec<u8>>> {
+        let mut one_time = Vec::new();
+        for key_package_ref in key_packages {
+            let grant = self
+                .0
+                .key_package_grant(key_package_ref, committer_user)
+                .await?
+                .filter(|grant| grant.not_after > now)
+                .ok_or(StoreError::KeyPackageNotClaimed)?;
+            if !grant.last_resort && !one_time.contains(key_package_ref) {
+                one_time.push(key_package_ref.clone());
+            }
+        }
+        Ok(one_time)
+    }
+
+    /// Reserves each one-time package for this commit, or none of them: `KeyPackageReused` when another
+    /// commit holds one (what was reserved so far is released).
+    async fn reserve_key_packages(&self, uses: &[KeyPackageUse]) -> StoreResult<()> {
+        for (index, package_use) in uses.iter().enumerate() {
+            if let Err(error) = self.reserve_key_package(package_use).await {
+                self.release_key_packages(&uses[..index]).await;
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// One conditional write decides who uses a one-time package: the insert of its use, unique on the
+    /// package. A stored use counts while its commit is the stored commit of its epoch, or may still become it
+    /// (the group has not reached that epoch: in flight, or crashed — then the package stays burned, never
+    /// used twice). A use whose epoch went to another commit is stale: one conditional update takes it over.
+    async fn reserve_key_package(&self, package_use: &KeyPackageUse) -> StoreResult<()> {
+        for _ in 0..MAX_SEQ_ATTEMPTS {
+            if self.0.insert_key_package_use(package_use).await? == Written::Inserted {
+                return Ok(());
+            }
+            let Some(stored) = self.0.key_package_use(&package_use.key_package_ref).await? else {
+                continue; // released meanwhile: insert again
+            };
+            if stored.same_commit(package_use) {
+                return Ok(()); // a retry of this very commit
+            }
+            let winner = self
+                .0
+                .commit_and_welcome(&stored.group_id, stored.epoch)
+                .await?;
+            match winner {
+                Some((commit, _)) if Sha256::digest(&commit)[..] != stored.commit_hash[..] => {
+                    if self
+                        .0
+                        .replace_key_package_use(&stored, package_use)
+                        .await?
+                    {
+                        return Ok(());
+                    }
+                }
+                _ => return Err(StoreError::KeyPackageReused),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the key package is too busy; retry".to_owned(),
+        ))
+    }
+
+    /// Best effort: a refused commit gives back the packages it reserved. What a failure here leaves is a
+    /// stale use, which the package's next commit takes over once this commit's epoch is decided.
+    async fn release_key_packages(&self, uses: &[KeyPackageUse]) {
+        for package_use in uses {
+            let _ = self.0.delete_key_package_use(package_use).await;
+        }
+    }
+
     /// The stored commit of `record`'s epoch if it is `record` itself (a retry of the winner).
     async fn stored_commit(&self, record: &LogRecord) -> StoreResult<Option<LogRecord>> {
         let stored = self.0.epoch_record(&record.group_id, record.epoch).await?;

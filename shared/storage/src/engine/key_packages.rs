@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use super::{DeviceRecords, KeyPackageRecord, KeyPackageRecords, KeyPackages, bounded};
+use super::{
+    DeviceRecords, KeyPackageGrant, KeyPackageRecord, KeyPackageRecords, KeyPackages, bounded,
+};
 use crate::devices::{
     ClaimedKeyPackage, DeviceStatus, KeyPackageStore, KeyPackageSupply, NewKeyPackage,
 };
@@ -102,8 +104,14 @@ impl<R: DeviceRecords + KeyPackageRecords> KeyPackageStore for KeyPackages<R> {
         .await
     }
 
-    async fn claim(&self, user_id: &str, now: Millis) -> StoreResult<Vec<ClaimedKeyPackage>> {
+    async fn claim(
+        &self,
+        claimer_user: &str,
+        user_id: &str,
+        now: Millis,
+    ) -> StoreResult<Vec<ClaimedKeyPackage>> {
         bounded(async {
+            validate::reference("user_id", claimer_user)?;
             validate::reference("user_id", user_id)?;
             let mut claimed_packages = Vec::new();
             for device in self.0.devices(user_id).await? {
@@ -115,7 +123,21 @@ impl<R: DeviceRecords + KeyPackageRecords> KeyPackageStore for KeyPackages<R> {
                     Some(package) => Some(package),
                     None => self.0.newest_last_resort(user_id, id, now).await?,
                 };
-                claimed_packages.extend(package.map(claimed));
+                let Some(package) = package else { continue };
+                // The grant is what lets the claimer's commit add this package. A crash before it leaves a
+                // taken one-time package nobody can add: lost, as a package taken and never returned always was.
+                self.0
+                    .insert_key_package_grant(&KeyPackageGrant {
+                        key_package_ref: package.key_package_ref.clone(),
+                        claimer_user: claimer_user.to_owned(),
+                        owner_user: package.user_id.clone(),
+                        owner_device: package.device_id.clone(),
+                        last_resort: package.last_resort,
+                        not_after: package.not_after,
+                        granted_at: now,
+                    })
+                    .await?;
+                claimed_packages.push(claimed(package));
             }
             Ok(claimed_packages)
         })

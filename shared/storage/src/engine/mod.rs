@@ -143,6 +143,43 @@ pub(crate) struct KeyPackageRecord {
     pub(crate) uploaded_at: Millis,
 }
 
+/// A claim's record that `claimer_user` was handed the key package `key_package_ref` of `owner_user`'s device
+/// `owner_device`: a commit may add a package only if a claim handed it to the committing user
+/// (docs/mls.md, "Key packages are single-use"). Unique on `(key_package_ref, claimer_user)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyPackageGrant {
+    pub(crate) key_package_ref: Vec<u8>,
+    pub(crate) claimer_user: String,
+    pub(crate) owner_user: String,
+    pub(crate) owner_device: String,
+    pub(crate) last_resort: bool,
+    /// The package's own end of life: the grant is worth nothing afterwards.
+    pub(crate) not_after: Millis,
+    pub(crate) granted_at: Millis,
+}
+
+/// Which commit uses a one-time key package: written before the commit row (unique on `key_package_ref`), it
+/// counts while the commit row of `(group_id, epoch)` is the commit whose SHA-256 is `commit_hash` or may still
+/// become it; a row of a commit that lost its epoch is stale and may be taken over by one conditional update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyPackageUse {
+    pub(crate) key_package_ref: Vec<u8>,
+    pub(crate) group_id: String,
+    pub(crate) epoch: i64,
+    pub(crate) commit_hash: Vec<u8>,
+    pub(crate) used_at: Millis,
+}
+
+impl KeyPackageUse {
+    /// Whether `other` names the same commit (the same package, group, epoch and commit bytes).
+    pub(crate) fn same_commit(&self, other: &KeyPackageUse) -> bool {
+        self.key_package_ref == other.key_package_ref
+            && self.group_id == other.group_id
+            && self.epoch == other.epoch
+            && self.commit_hash == other.commit_hash
+    }
+}
+
 /// A 1:1 chat and its two participants, bytewise sorted (`user_low <= user_high`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChatRecord {

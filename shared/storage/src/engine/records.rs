@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use super::{
-    ChatRecord, DeviceChange, KeyChange, KeyPackageRecord, KeyPosition, LogRecord, PageCollector,
-    WelcomeEntry, Written,
+    ChatRecord, DeviceChange, KeyChange, KeyPackageGrant, KeyPackageRecord, KeyPackageUse,
+    KeyPosition, LogRecord, PageCollector, WelcomeEntry, Written,
 };
 use crate::devices::DeviceRecord;
 use crate::error::StoreResult;
@@ -123,6 +123,26 @@ pub(crate) trait KeyPackageRecords: Send + Sync + 'static {
         keep_ref: &[u8],
     ) -> StoreResult<()>;
     async fn delete_device_key_packages(&self, user_id: &str, device_id: &str) -> StoreResult<()>;
+    /// `Duplicate` when the claimer already holds a grant for this package (a last-resort package claimed
+    /// again), which is fine: the grant is there.
+    async fn insert_key_package_grant(&self, grant: &KeyPackageGrant) -> StoreResult<Written>;
+    async fn key_package_grant(
+        &self,
+        key_package_ref: &[u8],
+        claimer_user: &str,
+    ) -> StoreResult<Option<KeyPackageGrant>>;
+    /// `Duplicate` when a use of this package is stored.
+    async fn insert_key_package_use(&self, package_use: &KeyPackageUse) -> StoreResult<Written>;
+    async fn key_package_use(&self, key_package_ref: &[u8]) -> StoreResult<Option<KeyPackageUse>>;
+    /// Replaces the stored use `stale` with `fresh` (same package) if it is still exactly `stale`; whether it
+    /// changed.
+    async fn replace_key_package_use(
+        &self,
+        stale: &KeyPackageUse,
+        fresh: &KeyPackageUse,
+    ) -> StoreResult<bool>;
+    /// Deletes the stored use if it is exactly `package_use` (a refused commit releasing what it reserved).
+    async fn delete_key_package_use(&self, package_use: &KeyPackageUse) -> StoreResult<()>;
 }
 
 /// The group log. Unique keys: `(group_id, seq)`, `(group_id, commit_epoch)` and
@@ -200,6 +220,11 @@ pub(crate) trait GroupRecords: Send + Sync + 'static {
         sender: &GroupDevice,
         client_message_id: &str,
     ) -> StoreResult<Option<LogRecord>>;
+    /// Removes the public state and GroupInfo from the group's creation and commit rows of epochs before
+    /// `epoch`: the Delivery Service validates commits against the newest epoch only.
+    async fn drop_states_before(&self, group_id: &str, epoch: i64) -> StoreResult<()>;
+    /// How many of the group's rows hold a public state.
+    async fn count_states(&self, group_id: &str) -> StoreResult<u64>;
     /// Rows with `seq > after_seq`, ascending, at most `limit`, without the state columns (welcome, group
     /// info, public state, members are `None`).
     async fn log_after(

@@ -16,13 +16,19 @@
 //!   `welcome: Binary | null, group_info: Binary, public_state: Binary, members: [{user_id, device_id}]`.
 //! * `welcome_inbox`: `{_id: ObjectId, user_id, device_id, group_id, epoch: Int64, commit_hash: Binary,
 //!   created_at: Date}`, unique on all but `created_at`.
+//! * `key_package_grants`: `{_id: ObjectId, key_package_ref: Binary, claimer_user, owner_user, owner_device,
+//!   last_resort: bool, not_after: Date, granted_at: Date}`, unique on `(key_package_ref, claimer_user)`.
+//! * `key_package_uses`: `{_id: Binary (the key package reference), group_id, epoch: Int64, commit_hash:
+//!   Binary, used_at: Date}`.
+//!
+//! A creation or commit row of an epoch before the newest has no `group_info` and `public_state` (unset).
 
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{self, Binary, Bson, DateTime, Document, doc};
 
 use crate::devices::{DeviceCertificate, DeviceRecord};
 use crate::engine::{
-    ChatRecord, KeyPackageRecord, LogRecord, WelcomeEntry, stored_device_status, stored_key_status,
+    ChatRecord, KeyPackageGrant, KeyPackageRecord, KeyPackageUse, LogRecord, WelcomeEntry, stored_device_status, stored_key_status,
     stored_log_kind,
 };
 use crate::error::{StoreError, StoreResult};
@@ -190,6 +196,62 @@ pub(super) fn key_package_from_document(document: &Document) -> StoreResult<KeyP
             .map_err(|_| malformed("last_resort"))?,
         uploaded_at: required_millis(document, "uploaded_at")?,
     })
+}
+
+pub(super) fn key_package_grant_to_document(grant: &KeyPackageGrant) -> Document {
+    doc! {
+        "key_package_ref": binary(&grant.key_package_ref),
+        "claimer_user": &grant.claimer_user,
+        "owner_user": &grant.owner_user,
+        "owner_device": &grant.owner_device,
+        "last_resort": grant.last_resort,
+        "not_after": DateTime::from_millis(grant.not_after),
+        "granted_at": DateTime::from_millis(grant.granted_at),
+    }
+}
+
+pub(super) fn key_package_grant_from_document(document: &Document) -> StoreResult<KeyPackageGrant> {
+    Ok(KeyPackageGrant {
+        key_package_ref: binary_field(document, "key_package_ref")?,
+        claimer_user: string_field(document, "claimer_user")?,
+        owner_user: string_field(document, "owner_user")?,
+        owner_device: string_field(document, "owner_device")?,
+        last_resort: document
+            .get_bool("last_resort")
+            .map_err(|_| malformed("last_resort"))?,
+        not_after: required_millis(document, "not_after")?,
+        granted_at: required_millis(document, "granted_at")?,
+    })
+}
+
+pub(super) fn key_package_use_to_document(package_use: &KeyPackageUse) -> Document {
+    doc! {
+        "_id": binary(&package_use.key_package_ref),
+        "group_id": &package_use.group_id,
+        "epoch": package_use.epoch,
+        "commit_hash": binary(&package_use.commit_hash),
+        "used_at": DateTime::from_millis(package_use.used_at),
+    }
+}
+
+pub(super) fn key_package_use_from_document(document: &Document) -> StoreResult<KeyPackageUse> {
+    Ok(KeyPackageUse {
+        key_package_ref: binary_field(document, "_id")?,
+        group_id: string_field(document, "group_id")?,
+        epoch: i64_field(document, "epoch")?,
+        commit_hash: binary_field(document, "commit_hash")?,
+        used_at: required_millis(document, "used_at")?,
+    })
+}
+
+/// The filter that matches exactly this use (its package, group, epoch and commit).
+pub(super) fn key_package_use_filter(package_use: &KeyPackageUse) -> Document {
+    doc! {
+        "_id": binary(&package_use.key_package_ref),
+        "group_id": &package_use.group_id,
+        "epoch": package_use.epoch,
+        "commit_hash": binary(&package_use.commit_hash),
+    }
 }
 
 pub(super) fn log_record_to_document(record: &LogRecord) -> Document {

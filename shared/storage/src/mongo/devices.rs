@@ -5,12 +5,15 @@ use async_trait::async_trait;
 use mongodb::bson::{DateTime, Document, doc};
 
 use super::codec::{
-    binary, certificate_to_document, device_from_document, device_to_document,
+    self, binary, certificate_to_document, device_from_document, device_to_document,
     key_package_from_document, key_package_to_document,
 };
 use super::{MongoStore, decode_all, decode_one, insert_unique, map_error};
 use crate::devices::{DeviceRecord, DeviceStatus};
-use crate::engine::{DeviceChange, DeviceRecords, KeyPackageRecord, KeyPackageRecords, Written};
+use crate::engine::{
+    DeviceChange, DeviceRecords, KeyPackageGrant, KeyPackageRecord, KeyPackageRecords,
+    KeyPackageUse, Written,
+};
 use crate::error::StoreResult;
 use crate::model::Millis;
 
@@ -148,6 +151,70 @@ impl KeyPackageRecords for MongoStore {
     async fn delete_device_key_packages(&self, user_id: &str, device_id: &str) -> StoreResult<()> {
         self.key_packages
             .delete_many(doc! { "user_id": user_id, "device_id": device_id })
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn insert_key_package_grant(&self, grant: &KeyPackageGrant) -> StoreResult<Written> {
+        insert_unique(
+            &self.key_package_grants,
+            codec::key_package_grant_to_document(grant),
+        )
+        .await
+    }
+
+    async fn key_package_grant(
+        &self,
+        key_package_ref: &[u8],
+        claimer_user: &str,
+    ) -> StoreResult<Option<KeyPackageGrant>> {
+        let find = self.key_package_grants.find_one(doc! {
+            "key_package_ref": codec::binary(key_package_ref),
+            "claimer_user": claimer_user,
+        });
+        decode_one(find, codec::key_package_grant_from_document).await
+    }
+
+    async fn insert_key_package_use(&self, package_use: &KeyPackageUse) -> StoreResult<Written> {
+        insert_unique(
+            &self.key_package_uses,
+            codec::key_package_use_to_document(package_use),
+        )
+        .await
+    }
+
+    async fn key_package_use(&self, key_package_ref: &[u8]) -> StoreResult<Option<KeyPackageUse>> {
+        let find = self
+            .key_package_uses
+            .find_one(doc! { "_id": codec::binary(key_package_ref) });
+        decode_one(find, codec::key_package_use_from_document).await
+    }
+
+    async fn replace_key_package_use(
+        &self,
+        stale: &KeyPackageUse,
+        fresh: &KeyPackageUse,
+    ) -> StoreResult<bool> {
+        let result = self
+            .key_package_uses
+            .update_one(
+                codec::key_package_use_filter(stale),
+                doc! { "$set": {
+                    "group_id": &fresh.group_id,
+                    "epoch": fresh.epoch,
+                    "commit_hash": codec::binary(&fresh.commit_hash),
+                    "used_at": DateTime::from_millis(fresh.used_at),
+                } },
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(result.modified_count == 1)
+    }
+
+    async fn delete_key_package_use(&self, package_use: &KeyPackageUse) -> StoreResult<()> {
+        self.key_package_uses
+            .delete_one(codec::key_package_use_filter(package_use))
             .await
             .map_err(map_error)?;
         Ok(())

@@ -237,6 +237,28 @@ impl GroupRecords for MongoStore {
         decode_one(find, log_record_from_document).await
     }
 
+    async fn drop_states_before(&self, group_id: &str, epoch: i64) -> StoreResult<()> {
+        self.group_log
+            .update_many(
+                doc! {
+                    "group_id": group_id,
+                    "commit_epoch": { "$gte": 0_i64, "$lt": epoch },
+                    "public_state": { "$ne": null },
+                },
+                doc! { "$unset": { "public_state": "", "group_info": "" } },
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn count_states(&self, group_id: &str) -> StoreResult<u64> {
+        self.group_log
+            .count_documents(doc! { "group_id": group_id, "public_state": { "$ne": null } })
+            .await
+            .map_err(map_error)
+    }
+
     async fn log_after(
         &self,
         group_id: &str,

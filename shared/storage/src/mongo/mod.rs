@@ -31,6 +31,8 @@ const KEY_PACKAGES_COLLECTION: &str = "key_packages";
 const GROUP_LOG_COLLECTION: &str = "group_log";
 const WELCOME_INBOX_COLLECTION: &str = "welcome_inbox";
 const DEVICE_GROUPS_COLLECTION: &str = "device_groups";
+const KEY_PACKAGE_GRANTS_COLLECTION: &str = "key_package_grants";
+const KEY_PACKAGE_USES_COLLECTION: &str = "key_package_uses";
 /// Bounds finding a usable server and opening a connection, so an unreachable cluster is `Unavailable` quickly.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -48,6 +50,9 @@ pub(crate) struct MongoStore {
     group_log: Collection<Document>,
     welcome_inbox: Collection<Document>,
     device_groups: Collection<Document>,
+    key_package_grants: Collection<Document>,
+    /// Keyed by the package reference (`_id`): one use per package.
+    key_package_uses: Collection<Document>,
 }
 
 impl MongoStore {
@@ -86,6 +91,8 @@ impl MongoStore {
             group_log: database.collection(GROUP_LOG_COLLECTION),
             welcome_inbox: database.collection(WELCOME_INBOX_COLLECTION),
             device_groups: database.collection(DEVICE_GROUPS_COLLECTION),
+            key_package_grants: database.collection(KEY_PACKAGE_GRANTS_COLLECTION),
+            key_package_uses: database.collection(KEY_PACKAGE_USES_COLLECTION),
         };
         store.create_indexes().await?;
         Ok(store)
@@ -151,6 +158,13 @@ impl MongoStore {
                 &self.device_groups,
                 vec![index(
                     doc! { "user_id": 1, "device_id": 1, "group_id": 1, "epoch": 1 },
+                    UNIQUE,
+                )],
+            ),
+            (
+                &self.key_package_grants,
+                vec![index(
+                    doc! { "key_package_ref": 1, "claimer_user": 1 },
                     UNIQUE,
                 )],
             ),

@@ -6,10 +6,15 @@ use async_trait::async_trait;
 use rand::seq::SliceRandom as _;
 use sqlx::{Decode, Encode, Executor, Type};
 
-use super::rows::{CountRow, DeviceRow, KeyPackageRefRow, KeyPackageRow};
+use super::rows::{
+    CountRow, DeviceRow, KeyPackageGrantRow, KeyPackageRefRow, KeyPackageRow, KeyPackageUseRow,
+};
 use super::{Dialect, SqlStore, statements};
 use crate::devices::DeviceRecord;
-use crate::engine::{DeviceChange, DeviceRecords, KeyPackageRecord, KeyPackageRecords, Written};
+use crate::engine::{
+    DeviceChange, DeviceRecords, KeyPackageGrant, KeyPackageRecord, KeyPackageRecords,
+    KeyPackageUse, Written,
+};
 use crate::error::StoreResult;
 use crate::model::Millis;
 
@@ -105,6 +110,8 @@ where
     for<'r> KeyPackageRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> KeyPackageRefRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> CountRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> KeyPackageGrantRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> KeyPackageUseRow: sqlx::FromRow<'r, DB::Row>,
 {
     async fn insert_key_package(&self, package: &KeyPackageRecord) -> StoreResult<Written> {
         let statement = sqlx::query(statements::INSERT_KEY_PACKAGE)
@@ -199,6 +206,72 @@ where
         let statement = sqlx::query(statements::DELETE_DEVICE_KEY_PACKAGES)
             .bind(user_id)
             .bind(device_id);
+        self.execute(statement).await?;
+        Ok(())
+    }
+
+    async fn insert_key_package_grant(&self, grant: &KeyPackageGrant) -> StoreResult<Written> {
+        let statement = sqlx::query(statements::INSERT_KEY_PACKAGE_GRANT)
+            .bind(grant.key_package_ref.as_slice())
+            .bind(grant.claimer_user.as_str())
+            .bind(grant.owner_user.as_str())
+            .bind(grant.owner_device.as_str())
+            .bind(grant.last_resort)
+            .bind(grant.not_after)
+            .bind(grant.granted_at);
+        self.insert_unique(statement).await
+    }
+
+    async fn key_package_grant(
+        &self,
+        key_package_ref: &[u8],
+        claimer_user: &str,
+    ) -> StoreResult<Option<KeyPackageGrant>> {
+        let query = sqlx::query_as::<_, KeyPackageGrantRow>(statements::KEY_PACKAGE_GRANT)
+            .bind(key_package_ref)
+            .bind(claimer_user);
+        Ok(self.optional(query).await?.map(Into::into))
+    }
+
+    async fn insert_key_package_use(&self, package_use: &KeyPackageUse) -> StoreResult<Written> {
+        let statement = sqlx::query(statements::INSERT_KEY_PACKAGE_USE)
+            .bind(package_use.key_package_ref.as_slice())
+            .bind(package_use.group_id.as_str())
+            .bind(package_use.epoch)
+            .bind(package_use.commit_hash.as_slice())
+            .bind(package_use.used_at);
+        self.insert_unique(statement).await
+    }
+
+    async fn key_package_use(&self, key_package_ref: &[u8]) -> StoreResult<Option<KeyPackageUse>> {
+        let query =
+            sqlx::query_as::<_, KeyPackageUseRow>(statements::KEY_PACKAGE_USE).bind(key_package_ref);
+        Ok(self.optional(query).await?.map(Into::into))
+    }
+
+    async fn replace_key_package_use(
+        &self,
+        stale: &KeyPackageUse,
+        fresh: &KeyPackageUse,
+    ) -> StoreResult<bool> {
+        let statement = sqlx::query(statements::REPLACE_KEY_PACKAGE_USE)
+            .bind(fresh.group_id.as_str())
+            .bind(fresh.epoch)
+            .bind(fresh.commit_hash.as_slice())
+            .bind(fresh.used_at)
+            .bind(stale.key_package_ref.as_slice())
+            .bind(stale.group_id.as_str())
+            .bind(stale.epoch)
+            .bind(stale.commit_hash.as_slice());
+        Ok(DB::rows_affected(&self.execute(statement).await?) == 1)
+    }
+
+    async fn delete_key_package_use(&self, package_use: &KeyPackageUse) -> StoreResult<()> {
+        let statement = sqlx::query(statements::DELETE_KEY_PACKAGE_USE)
+            .bind(package_use.key_package_ref.as_slice())
+            .bind(package_use.group_id.as_str())
+            .bind(package_use.epoch)
+            .bind(package_use.commit_hash.as_slice());
         self.execute(statement).await?;
         Ok(())
     }

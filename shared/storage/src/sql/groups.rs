@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::{Encode, Executor, Type};
 
 use super::rows::{
-    CommitWelcomeRow, DeviceGroupRow, EpochRow, HeadRow, LogRow, MembersRow, PositionRow, SeqRow,
+    CommitWelcomeRow, CountRow, DeviceGroupRow, EpochRow, HeadRow, LogRow, MembersRow, PositionRow, SeqRow,
     WelcomeEntryRow,
 };
 use super::{Dialect, SqlStore, statements};
@@ -31,6 +31,7 @@ where
     for<'r> CommitWelcomeRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> HeadRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> DeviceGroupRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> CountRow: sqlx::FromRow<'r, DB::Row>,
 {
     async fn insert_log_record(&self, record: &LogRecord) -> StoreResult<Written> {
         let members = record
@@ -236,6 +237,20 @@ where
             .await?
             .map(TryInto::try_into)
             .transpose()
+    }
+
+    async fn drop_states_before(&self, group_id: &str, epoch: i64) -> StoreResult<()> {
+        let statement = sqlx::query(statements::DROP_STATES_BEFORE)
+            .bind(group_id)
+            .bind(epoch);
+        self.execute(statement).await?;
+        Ok(())
+    }
+
+    async fn count_states(&self, group_id: &str) -> StoreResult<u64> {
+        let query = sqlx::query_as::<_, CountRow>(statements::COUNT_STATES).bind(group_id);
+        let count = self.optional(query).await?.map_or(0, |row| row.count);
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn log_after(

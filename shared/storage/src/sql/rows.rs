@@ -4,6 +4,7 @@ use sqlx::types::Json;
 
 use crate::devices::{DeviceCertificate, DeviceRecord};
 use crate::engine::{
+    KeyPackageGrant, KeyPackageUse,
     ChatRecord, KeyPackageRecord, LogRecord, stored_device_status, stored_key_status,
     stored_log_kind,
 };
@@ -209,6 +210,52 @@ impl From<KeyPackageRow> for KeyPackageRecord {
             not_after: row.not_after,
             last_resort: row.last_resort,
             uploaded_at: row.uploaded_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyPackageGrantRow {
+    key_package_ref: Vec<u8>,
+    claimer_user: String,
+    owner_user: String,
+    owner_device: String,
+    last_resort: bool,
+    not_after: i64,
+    granted_at: i64,
+}
+
+impl From<KeyPackageGrantRow> for KeyPackageGrant {
+    fn from(row: KeyPackageGrantRow) -> Self {
+        KeyPackageGrant {
+            key_package_ref: row.key_package_ref,
+            claimer_user: row.claimer_user,
+            owner_user: row.owner_user,
+            owner_device: row.owner_device,
+            last_resort: row.last_resort,
+            not_after: row.not_after,
+            granted_at: row.granted_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyPackageUseRow {
+    key_package_ref: Vec<u8>,
+    group_id: String,
+    epoch: i64,
+    commit_hash: Vec<u8>,
+    used_at: i64,
+}
+
+impl From<KeyPackageUseRow> for KeyPackageUse {
+    fn from(row: KeyPackageUseRow) -> Self {
+        KeyPackageUse {
+            key_package_ref: row.key_package_ref,
+            group_id: row.group_id,
+            epoch: row.epoch,
+            commit_hash: row.commit_hash,
+            used_at: row.used_at,
         }
     }
 }

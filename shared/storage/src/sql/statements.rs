@@ -205,6 +205,25 @@ pub(super) const DELETE_OTHER_LAST_RESORTS: &str = "DELETE FROM key_packages \
 pub(super) const DELETE_DEVICE_KEY_PACKAGES: &str =
     "DELETE FROM key_packages WHERE user_id = ? AND device_id = ?";
 
+/// Binds ref, claimer, owner user, owner device, last resort, not after, granted at.
+pub(super) const INSERT_KEY_PACKAGE_GRANT: &str = "INSERT INTO key_package_grants \
+    (key_package_ref, claimer_user, owner_user, owner_device, last_resort, not_after, granted_at) \
+    VALUES (?, ?, ?, ?, ?, ?, ?)";
+pub(super) const KEY_PACKAGE_GRANT: &str = "SELECT key_package_ref, claimer_user, owner_user, owner_device, \
+    last_resort, not_after, granted_at FROM key_package_grants WHERE key_package_ref = ? AND claimer_user = ?";
+/// Binds ref, group, epoch, commit hash, used at.
+pub(super) const INSERT_KEY_PACKAGE_USE: &str = "INSERT INTO key_package_uses \
+    (key_package_ref, group_id, epoch, commit_hash, used_at) VALUES (?, ?, ?, ?, ?)";
+pub(super) const KEY_PACKAGE_USE: &str = "SELECT key_package_ref, group_id, epoch, commit_hash, used_at \
+    FROM key_package_uses WHERE key_package_ref = ?";
+/// Binds the fresh group, epoch, commit hash, used at; then the stale ref, group, epoch, commit hash.
+pub(super) const REPLACE_KEY_PACKAGE_USE: &str = "UPDATE key_package_uses \
+    SET group_id = ?, epoch = ?, commit_hash = ?, used_at = ? \
+    WHERE key_package_ref = ? AND group_id = ? AND epoch = ? AND commit_hash = ?";
+/// Binds ref, group, epoch, commit hash.
+pub(super) const DELETE_KEY_PACKAGE_USE: &str = "DELETE FROM key_package_uses \
+    WHERE key_package_ref = ? AND group_id = ? AND epoch = ? AND commit_hash = ?";
+
 // Group logs (MLS).
 
 macro_rules! log_columns {
@@ -266,6 +285,11 @@ pub(super) const LOG_RECORD_BY_CLIENT_ID: &str = concat!(
     log_columns!(),
     " FROM group_log WHERE group_id = ? AND sender_user = ? AND sender_device = ? AND client_message_id = ?"
 );
+/// Binds group, epoch.
+pub(super) const DROP_STATES_BEFORE: &str = "UPDATE group_log SET public_state = NULL, group_info = NULL \
+    WHERE group_id = ? AND commit_epoch >= 0 AND commit_epoch < ? AND public_state IS NOT NULL";
+pub(super) const COUNT_STATES: &str =
+    "SELECT COUNT(*) AS count FROM group_log WHERE group_id = ? AND public_state IS NOT NULL";
 pub(super) const LOG_AFTER: &str = concat!(
     "SELECT ",
     log_columns!(),

@@ -46,6 +46,7 @@ fn commit(epoch: u64, committer: GroupDevice, tag: &str) -> NewCommit {
         public_state: format!("state {epoch} {tag}").into_bytes(),
         members: vec![alice(), bob()],
         welcome_for: vec![bob()],
+        key_packages: Vec::new(),
     }
 }
 

@@ -10,6 +10,8 @@ use crate::support::{assert_invalid, concurrently};
 /// Comfortably after any test's "now".
 const FAR_FUTURE: i64 = 4_102_444_800_000;
 const NOW: i64 = 1_764_145_653_000;
+/// The user whose device claims packages (grants are recorded for it).
+const CLAIMER: &str = "u_00000000000000000000000000c1a1e5";
 
 /// A package whose reference and message are derived from `device` and `index`.
 fn package(device_id: &str, index: usize, last_resort: bool) -> NewKeyPackage {
@@ -73,7 +75,7 @@ pub async fn key_packages_upload_supply_and_claim(stores: Stores) {
         one_time(1, false)
     );
 
-    let claimed = stores.key_packages.claim(USER, NOW).await.expect("claim");
+    let claimed = stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim");
     let devices: Vec<_> = claimed.iter().map(|p| p.device_id.as_str()).collect();
     assert_eq!(
         devices,
@@ -88,13 +90,13 @@ pub async fn key_packages_upload_supply_and_claim(stores: Stores) {
     assert_eq!(supply(&stores, "phone", NOW).await, one_time(0, false));
 
     // The phone has nothing left: it is left out, the laptop still gives one.
-    let claimed = stores.key_packages.claim(USER, NOW).await.expect("claim");
+    let claimed = stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim");
     let devices: Vec<_> = claimed.iter().map(|p| p.device_id.as_str()).collect();
     assert_eq!(devices, ["laptop"]);
     assert!(
         stores
             .key_packages
-            .claim("u_nobody", NOW)
+            .claim(CLAIMER, "u_nobody", NOW)
             .await
             .expect("claim")
             .is_empty()
@@ -108,7 +110,7 @@ pub async fn key_packages_concurrent_claims_never_hand_out_a_package_twice(store
     upload(&stores, "phone", packages("phone", 0..20)).await;
     let claims = concurrently(16, |_| {
         let stores = stores.clone();
-        async move { stores.key_packages.claim(USER, NOW).await.expect("claim") }
+        async move { stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim") }
     })
     .await;
     let handed_out: Vec<_> = claims
@@ -143,7 +145,7 @@ pub async fn key_packages_last_resort_is_handed_out_without_being_consumed(store
 
     let mut handed_out = Vec::new();
     for _ in 0..4 {
-        let claimed = stores.key_packages.claim(USER, NOW).await.expect("claim");
+        let claimed = stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim");
         assert_eq!(claimed.len(), 1);
         handed_out.push((claimed[0].key_package_ref.clone(), claimed[0].last_resort));
     }
@@ -159,14 +161,14 @@ pub async fn key_packages_last_resort_is_handed_out_without_being_consumed(store
         upload(&stores, "laptop", vec![package("laptop", 1, true)]).await,
         one_time(0, true)
     );
-    let claimed = stores.key_packages.claim(USER, NOW).await.expect("claim");
+    let claimed = stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim");
     assert_eq!(
         claimed[0].key_package_ref,
         package("laptop", 1, true).key_package_ref
     );
     // Fresh one-time packages are preferred again.
     upload(&stores, "laptop", packages("laptop", 5..6)).await;
-    let claimed = stores.key_packages.claim(USER, NOW).await.expect("claim");
+    let claimed = stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim");
     assert_eq!(
         claimed[0].key_package_ref,
         package("laptop", 5, false).key_package_ref
@@ -190,13 +192,13 @@ pub async fn key_packages_expired_packages_are_never_handed_out(stores: Stores) 
 
     let later = NOW + 1_000; // not_after is the first instant the package is no longer valid
     assert_eq!(supply(&stores, "laptop", later).await, one_time(1, false));
-    let claimed = stores.key_packages.claim(USER, later).await.expect("claim");
+    let claimed = stores.key_packages.claim(CLAIMER, USER, later).await.expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].key_package_ref, long.key_package_ref);
     assert!(
         stores
             .key_packages
-            .claim(USER, later)
+            .claim(CLAIMER, USER, later)
             .await
             .expect("claim")
             .is_empty()
@@ -241,7 +243,7 @@ pub async fn key_packages_belong_to_active_devices_only(stores: Stores) {
     assert!(
         stores
             .key_packages
-            .claim(USER, NOW)
+            .claim(CLAIMER, USER, NOW)
             .await
             .expect("claim")
             .is_empty()

@@ -20,6 +20,7 @@ macro_rules! per_backend {
     };
 }
 
+mod commits;
 mod devices;
 mod failures;
 mod groups;
@@ -33,6 +34,7 @@ mod users;
 
 /// Every conformance case, by module; each is `async fn(Stores)`.
 mod cases {
+    pub use crate::commits::*;
     pub use crate::devices::*;
     pub use crate::groups::*;
     pub use crate::key_packages::*;
@@ -108,6 +110,12 @@ conformance_suite!(
     key_packages_expired_packages_are_never_handed_out,
     key_packages_belong_to_active_devices_only,
     key_packages_invalid_batches_are_bad_requests_and_write_nothing,
+    commits_add_a_one_time_key_package_once,
+    commits_add_only_key_packages_claimed_by_the_committer,
+    commits_may_add_a_claimed_last_resort_package_again,
+    commits_racing_for_one_key_package_have_one_winner,
+    commits_that_lose_their_epoch_give_their_key_packages_back,
+    commits_keep_a_constant_number_of_public_states,
     groups_create_commit_post_and_read_the_log,
     groups_concurrent_commits_for_one_epoch_have_one_winner,
     groups_concurrent_posts_and_commits_share_one_gapless_log,
