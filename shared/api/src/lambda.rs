@@ -46,8 +46,9 @@ where
     .await
 }
 
-/// Calls `handler`, turning errors into their JSON response and logging one line per request (method,
-/// path, status, duration; never headers or bodies).
+/// Calls `handler`, turning errors into their JSON response and logging one line per request: the method,
+/// the route template (`/api/groups/{groupId}/log`, never the path itself, which carries user, device and group
+/// ids), the status and the duration; never headers, query strings or bodies.
 pub async fn handle<H, F>(handler: H, state: Arc<AppState>, request: Request) -> Response<Body>
 where
     H: Fn(Arc<AppState>, Request) -> F,
@@ -58,7 +59,9 @@ where
         .map(|c| c.request_id.clone())
         .unwrap_or_default();
     let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
+    // REST (v1) events may carry the stage in front of the path: match the API's routes at any stage prefix.
+    let path = request.uri().path();
+    let route = route_template(&method, path);
     let span = tracing::info_span!("request", request_id = %request_id);
     async move {
         let started = Instant::now();
@@ -67,7 +70,7 @@ where
             .unwrap_or_else(ApiError::into_response);
         tracing::info!(
             method = %method,
-            path = %path,
+            route = %route,
             status = response.status().as_u16(),
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             "handled"
@@ -76,4 +79,38 @@ where
     }
     .instrument(span)
     .await
+}
+
+/// The template of the route a request is for, or `unknown` (a path the API does not serve is not logged either).
+fn route_template(method: &str, path: &str) -> &'static str {
+    let mut rest = path;
+    loop {
+        if let Some(route) = e2ee_protocol::routes::Route::of_request(method, rest) {
+            return route.path;
+        }
+        // Drop one leading segment (an API Gateway stage such as `/Prod`) and try again.
+        match rest.get(1..).and_then(|tail| tail.find('/')) {
+            Some(next) => rest = &rest[next + 1..],
+            None => return "unknown",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_template;
+
+    #[test]
+    fn logs_name_the_route_template_never_the_path() {
+        assert_eq!(
+            route_template("GET", "/api/groups/0a1b2c/log"),
+            "/api/groups/{groupId}/log"
+        );
+        assert_eq!(
+            route_template("GET", "/Prod/api/messages/history/c_123"),
+            "/api/messages/history/{chatId}"
+        );
+        assert_eq!(route_template("GET", "/u_123/secret"), "unknown");
+        assert_eq!(route_template("PUT", "/api/groups"), "unknown");
+    }
 }

@@ -318,9 +318,23 @@ async fn a_group_through_the_api_create_add_message_update_remove() {
         alice.process(log.body["entries"].as_array().unwrap());
         assert_eq!(alice.group.as_ref().unwrap().epoch().as_u64(), 2);
 
-        // Carol is no member: she reads and posts nothing.
+        // Carol is no member: she reads and posts nothing, and learns no more than about an unknown group.
         let carol_log = read_log(&state, &carol, &group_id, None).await;
-        carol_log.assert_error(StatusCode::FORBIDDEN, "not_a_member");
+        let unknown = read_log(&state, &carol, "00ff00ff00ff", None).await;
+        unknown.assert_error(StatusCode::NOT_FOUND, "group_not_found");
+        assert_eq!(
+            (carol_log.status, &carol_log.body),
+            (unknown.status, &unknown.body)
+        );
+        for path in [
+            format!("/api/groups/{group_id}"),
+            "/api/groups/00ff00ff00ff".to_owned(),
+        ] {
+            let id = path.rsplit('/').next().unwrap_or_default().to_owned();
+            get(&state, &carol.token, &path, ("groupId", &id), &[])
+                .await
+                .assert_error(StatusCode::NOT_FOUND, "group_not_found");
+        }
         let body = json!({"clientMessageId": "c1", "message": b64(b"x")});
         post(
             &state,
@@ -329,7 +343,7 @@ async fn a_group_through_the_api_create_add_message_update_remove() {
             body,
         )
         .await
-        .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+        .assert_error(StatusCode::NOT_FOUND, "group_not_found");
         // A user token is not a device.
         get(
             &state,
@@ -361,12 +375,25 @@ async fn a_group_through_the_api_create_add_message_update_remove() {
         post_bundle(&state, &commits, &alice, &commit, None)
             .await
             .assert_status(StatusCode::CREATED);
-        read_log(&state, &bob, &group_id, None)
-            .await
-            .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+        // From his position (his update, seq 3, in epoch 2) Bob reads the commit that removes him ...
+        let last = read_log(&state, &bob, &group_id, Some(3)).await;
+        last.assert_status(StatusCode::OK);
+        let entries = last.body["entries"].as_array().unwrap();
+        let seen: Vec<_> = entries
+            .iter()
+            .map(|e| (e["kind"].clone(), e["epoch"].clone()))
+            .collect();
+        assert_eq!(seen, [(json!("commit"), json!(3))], "{}", last.body);
+        let removal = entries[0]["seq"].as_u64().unwrap();
+        // ... and nothing after it, nor from before he joined: that is an unknown group to him.
+        for after in [Some(removal), None] {
+            read_log(&state, &bob, &group_id, after)
+                .await
+                .assert_error(StatusCode::NOT_FOUND, "group_not_found");
+        }
         send_text(&state, &mut bob, &group_id, "b2", "still here?")
             .await
-            .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+            .assert_error(StatusCode::NOT_FOUND, "group_not_found");
         let listing = get_plain(&state, &bob.token, "/api/groups").await;
         assert_eq!(
             listing.body["groups"],
@@ -458,7 +485,7 @@ async fn commits_that_correct_members_would_reject_or_that_add_ghosts_are_refuse
         json!({"commit": b64_message(&commit), "groupInfo": good_info}),
     )
     .await
-    .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+    .assert_error(StatusCode::NOT_FOUND, "group_not_found");
     assert_eq!(
         epoch(state.clone(), alice.token.clone(), group_id.clone()).await,
         Some(0)
@@ -570,7 +597,7 @@ async fn a_member_that_lost_its_state_rejoins_from_the_group_info_and_reads_on()
         let body = json!({"commit": b64(&commit), "groupInfo": b64(&info)});
         post(&state, &commits, &bob.token, body)
             .await
-            .assert_error(StatusCode::FORBIDDEN, "not_a_member");
+            .assert_error(StatusCode::NOT_FOUND, "group_not_found");
         let view = get(
             &state,
             &alice.token,
@@ -580,5 +607,74 @@ async fn a_member_that_lost_its_state_rejoins_from_the_group_info_and_reads_on()
         )
         .await;
         assert_eq!(view.body["epoch"], 3);
+    }
+}
+
+/// Review finding N1: an account claims one of a victim's one-time key packages and adds it to two groups. The
+/// second add is refused (409 `key_package_reused`) and writes nothing; a package no claim handed to the
+/// committer is refused (422 `key_package_not_claimed`).
+#[tokio::test]
+async fn a_one_time_key_package_joins_one_group_only() {
+    for backend in backends() {
+        let state = state_for(&backend, false).await;
+        let [mallory_user, bob_user, alice_user] = users(&state, ["mallory", "bob", "alice"]).await;
+        let mut mallory = member(&state, &mallory_user, "laptop").await;
+        let mut alice = member(&state, &alice_user, "laptop").await;
+        let bob = member(&state, &bob_user, "phone").await;
+        upload_key_packages(&state, &bob.token, &[bob.device.key_package()])
+            .await
+            .assert_status(StatusCode::CREATED);
+        let packages = claim(&state, &mallory, &bob_user.id).await;
+        assert_eq!(packages.len(), 1);
+
+        let mut groups = Vec::new();
+        for _ in 0..2 {
+            let group_id = create(&state, &mut mallory).await;
+            let (provider, signer) = (&mallory.device.provider, &mallory.device.signer);
+            let (commit, welcome, _) = mallory
+                .group
+                .as_mut()
+                .unwrap()
+                .add_members(provider, signer, &packages)
+                .unwrap();
+            mallory.merge();
+            let path = format!("/api/groups/{group_id}/commits");
+            let reply = post_bundle(&state, &path, &mallory, &commit, Some(&welcome)).await;
+            groups.push((group_id, reply));
+        }
+        groups[0].1.assert_status(StatusCode::CREATED);
+        groups[1]
+            .1
+            .assert_error(StatusCode::CONFLICT, "key_package_reused");
+        // Bob has the first group's Welcome only; the second group is where it was.
+        let inbox = get_plain(&state, &bob.token, "/api/welcomes").await;
+        let welcomes = inbox.body["welcomes"].as_array().unwrap();
+        assert_eq!(welcomes.len(), 1, "{}", inbox.body);
+        assert_eq!(welcomes[0]["groupId"], groups[0].0.as_str());
+        let second = &groups[1].0;
+        let view = get(
+            &state,
+            &mallory.token,
+            &format!("/api/groups/{second}"),
+            ("groupId", second),
+            &[],
+        )
+        .await;
+        assert_eq!(view.body["epoch"], 0, "{}", view.body);
+
+        // A package that reached Alice without a claim (out of band, or replayed from a log) is refused.
+        let group_id = create(&state, &mut alice).await;
+        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+        let (commit, welcome, _) = alice
+            .group
+            .as_mut()
+            .unwrap()
+            .add_members(provider, signer, &packages)
+            .unwrap();
+        alice.merge();
+        let path = format!("/api/groups/{group_id}/commits");
+        post_bundle(&state, &path, &alice, &commit, Some(&welcome))
+            .await
+            .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "key_package_not_claimed");
     }
 }

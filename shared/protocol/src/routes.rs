@@ -12,6 +12,33 @@ pub struct Route {
 }
 
 impl Route {
+    /// Whether a request `method` and `path` are this route: the same method, and the path's segments equal
+    /// the template's, a `{name}` segment matching any one non-empty segment.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let mut template = self.path.split('/');
+        let mut segments = path.split('/');
+        loop {
+            match (template.next(), segments.next()) {
+                (None, None) => return true,
+                (Some(expected), Some(segment)) => {
+                    let parameter = expected.starts_with('{') && expected.ends_with('}');
+                    if (parameter && segment.is_empty()) || (!parameter && expected != segment) {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// The route of a request, if the API has one.
+    pub fn of_request(method: &str, path: &str) -> Option<&'static Route> {
+        ROUTES.iter().find(|route| route.matches(method, path))
+    }
+
     /// The path with its parameters replaced, in order, by `segments` (which the caller has already
     /// percent-encoded). Missing segments leave the template's `{name}` in place; extra ones are ignored.
     pub fn fill(&self, segments: &[&str]) -> String {
@@ -115,6 +142,25 @@ pub const ROUTES: [Route; 29] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_matched_to_their_route_template() {
+        let commits = Route::of_request("POST", "/api/groups/0abc/commits").map(|r| r.path);
+        assert_eq!(commits, Some("/api/groups/{groupId}/commits"));
+        let group = Route::of_request("GET", "/api/groups/0abc").map(|r| r.path);
+        assert_eq!(group, Some("/api/groups/{groupId}"));
+        assert_eq!(
+            Route::of_request("GET", "/api/groups").map(|r| r.function),
+            Some("list-groups")
+        );
+        assert_eq!(
+            Route::of_request("POST", "/api/groups").map(|r| r.function),
+            Some("create-group")
+        );
+        assert_eq!(Route::of_request("DELETE", "/api/groups"), None);
+        assert_eq!(Route::of_request("GET", "/api/groups//commits"), None);
+        assert_eq!(Route::of_request("GET", "/api/groups/a/b/c"), None);
+    }
 
     #[test]
     fn fill_replaces_parameters_in_order() {

@@ -228,6 +228,9 @@ pub trait GroupStore: Send + Sync {
         group_id: &str,
         epoch: u64,
     ) -> StoreResult<()>;
+    /// The epoch the group was in at log position `seq` (that of the newest creation or commit row at or
+    /// before it); `None` for an unknown group.
+    async fn epoch_at(&self, group_id: &str, seq: u64) -> StoreResult<Option<u64>>;
     /// The members of `epoch` (`None` if the group never had it): who may read the rows of that epoch.
     async fn members_at(&self, group_id: &str, epoch: u64)
     -> StoreResult<Option<Vec<GroupDevice>>>;

@@ -43,7 +43,9 @@ export async function catchUp(ctx: DeviceContext, groupId: string): Promise<Catc
     try {
       page = await ctx.api.groupLog(groupId, from);
     } catch (e) {
-      if (e instanceof ApiError && e.status === 403 && e.code === "not_a_member") return { messages, removed: true };
+      // A device that is no longer a member reads up to the commit that removed it; after that the group is an
+      // unknown group to it (the Delivery Service answers non-members exactly as for a group that does not exist).
+      if (e instanceof ApiError && e.status === 404 && e.code === "group_not_found") return { messages, removed: true };
       throw e;
     }
     const consumed: Uint8Array[] = [];
@@ -61,7 +63,7 @@ export async function catchUp(ctx: DeviceContext, groupId: string): Promise<Catc
         messages.push(m);
       }
       if (out.removed) {
-        // Removed: nothing more is readable (the server answers not_a_member from now on); forget the group's secrets.
+        // Removed: nothing more is readable (the server answers group_not_found from now on); forget the group's secrets.
         await ctx.store.deleteGroup(groupId);
         consumed.forEach(zeroOutUint8Array);
         return { messages, removed: true };

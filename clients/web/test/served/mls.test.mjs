@@ -113,7 +113,7 @@ test("an epoch conflict: two devices commit at once, the loser is retried, both 
   // Carol learns of her removal on her next read and reads nothing sent after it.
   assert.deepEqual((await dave.device.sync()).joined, [groupId]);
   await alice.device.send(groupId, "carol is gone");
-  // (The Delivery Service answers a removed device not_a_member: it cannot even read the commit that removed it.)
+  // (A removed device reads up to the commit that removed it; after that the group is unknown to it: 404.)
   const c = await carol.device.read(groupId);
   assert.equal(c.removed, true);
   assert.deepEqual(texts(c), []);

@@ -84,6 +84,8 @@ fn entry_view(entry: &LogEntry) -> GroupLogEntryView {
     }
 }
 
+/// What an unknown group answers, and what a group answers a caller who may not see it: the same status, code
+/// and message, so that no route tells a non-member whether a group exists.
 fn group_not_found() -> ApiError {
     ApiError::not_found("group_not_found", "no such group")
 }
@@ -92,15 +94,12 @@ fn check_member(members: &[GroupDevice], caller: &DeviceCaller) -> Result<(), Ap
     if members.contains(&as_member(caller)) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
-            "not_a_member",
-            "the calling device is not a member of this group",
-        ))
+        Err(group_not_found())
     }
 }
 
-/// The group at its current epoch with its state, if the caller's device is one of its leaves (`403
-/// not_a_member` otherwise; `404 group_not_found` for an unknown group).
+/// The group at its current epoch with its state, if the caller's device is one of its leaves (`404
+/// group_not_found` otherwise, as for an unknown group).
 async fn group_of_member(
     state: &AppState,
     request: &Request,
@@ -333,7 +332,7 @@ pub async fn post_group_message(state: Arc<AppState>, request: Request) -> Handl
 /// member of `e − 1` — ascending after `after`. `nextAfter` continues the walk (absent once a page is empty).
 pub async fn read_group_log(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, _) = active_device(&state, &request).await?;
-    let group = head_of_member(&state, &request, &caller).await?;
+    let group_id = path_param(&request, "groupId", GROUP_PATH)?;
     let after = query_param(&request, "after")
         .map(|text| {
             text.parse::<u64>().map_err(|_| {
@@ -342,6 +341,7 @@ pub async fn read_group_log(state: Arc<AppState>, request: Request) -> HandlerRe
         })
         .transpose()?;
     let limit = page_limit(&request)?;
+    let group = log_reader(&state, &group_id, &caller, after).await?;
     let rows = state
         .stores
         .groups
@@ -380,6 +380,36 @@ pub async fn read_group_log(state: Arc<AppState>, request: Request) -> HandlerRe
             next_after: rows.last().map(|row| row.seq),
         },
     ))
+}
+
+/// Who reads a group's log: a leaf of the current epoch, or a device that was a leaf of the epoch the group was
+/// in at the position `after` it reads from (a removed device reads on to the commit that removed it; the
+/// visibility rule shows it nothing later). Anyone else gets what an unknown group gets.
+async fn log_reader(
+    state: &AppState,
+    group_id: &str,
+    caller: &DeviceCaller,
+    after: Option<u64>,
+) -> Result<GroupHead, ApiError> {
+    let groups = &state.stores.groups;
+    let head = groups.head(group_id).await?.ok_or_else(group_not_found)?;
+    let me = as_member(caller);
+    if head.members.contains(&me) {
+        return Ok(head);
+    }
+    let epoch = match after {
+        Some(after) => groups.epoch_at(group_id, after).await?.unwrap_or(0),
+        None => 0,
+    };
+    let member_then = groups
+        .members_at(group_id, epoch)
+        .await?
+        .is_some_and(|members| members.contains(&me));
+    if member_then {
+        Ok(head)
+    } else {
+        Err(group_not_found())
+    }
 }
 
 /// `GET /api/groups?after=&limit=` (device token): the groups the calling device is a member of at their

@@ -282,7 +282,11 @@ impl<R: GroupRecords + KeyPackageRecords> GroupStore for Groups<R> {
             let commit_hash = Sha256::digest(&commit.commit).to_vec();
             let created_at = now_millis();
             let one_time = self
-                .granted_one_time_packages(&commit.committer.user_id, &commit.key_packages, created_at)
+                .granted_one_time_packages(
+                    &commit.committer.user_id,
+                    &commit.key_packages,
+                    created_at,
+                )
                 .await?;
             let uses: Vec<KeyPackageUse> = one_time
                 .into_iter()
@@ -440,6 +444,18 @@ impl<R: GroupRecords + KeyPackageRecords> GroupStore for Groups<R> {
         .await
     }
 
+    async fn epoch_at(&self, group_id: &str, seq: u64) -> StoreResult<Option<u64>> {
+        bounded(async {
+            check_group_id(group_id)?;
+            self.0
+                .epoch_at(group_id, to_i64(seq)?)
+                .await?
+                .map(to_u64)
+                .transpose()
+        })
+        .await
+    }
+
     async fn members_at(
         &self,
         group_id: &str,
@@ -585,11 +601,7 @@ impl<R: GroupRecords + KeyPackageRecords> Groups<R> {
                 .await?;
             match winner {
                 Some((commit, _)) if Sha256::digest(&commit)[..] != stored.commit_hash[..] => {
-                    if self
-                        .0
-                        .replace_key_package_use(&stored, package_use)
-                        .await?
-                    {
+                    if self.0.replace_key_package_use(&stored, package_use).await? {
                         return Ok(());
                     }
                 }

@@ -220,6 +220,9 @@ pub(crate) trait GroupRecords: Send + Sync + 'static {
         sender: &GroupDevice,
         client_message_id: &str,
     ) -> StoreResult<Option<LogRecord>>;
+    /// The commit epoch of the newest creation or commit row at or before `seq`: the epoch the group was in at
+    /// that log position.
+    async fn epoch_at(&self, group_id: &str, seq: i64) -> StoreResult<Option<i64>>;
     /// Removes the public state and GroupInfo from the group's creation and commit rows of epochs before
     /// `epoch`: the Delivery Service validates commits against the newest epoch only.
     async fn drop_states_before(&self, group_id: &str, epoch: i64) -> StoreResult<()>;

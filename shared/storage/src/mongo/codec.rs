@@ -28,8 +28,8 @@ use mongodb::bson::{self, Binary, Bson, DateTime, Document, doc};
 
 use crate::devices::{DeviceCertificate, DeviceRecord};
 use crate::engine::{
-    ChatRecord, KeyPackageGrant, KeyPackageRecord, KeyPackageUse, LogRecord, WelcomeEntry, stored_device_status, stored_key_status,
-    stored_log_kind,
+    ChatRecord, KeyPackageGrant, KeyPackageRecord, KeyPackageUse, LogRecord, WelcomeEntry,
+    stored_device_status, stored_key_status, stored_log_kind,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::groups::GroupDevice;

@@ -237,6 +237,19 @@ impl GroupRecords for MongoStore {
         decode_one(find, log_record_from_document).await
     }
 
+    async fn epoch_at(&self, group_id: &str, seq: i64) -> StoreResult<Option<i64>> {
+        let find = self
+            .group_log
+            .find_one(doc! {
+                "group_id": group_id,
+                "commit_epoch": { "$gte": 0_i64 },
+                "seq": { "$lte": seq },
+            })
+            .sort(doc! { "commit_epoch": -1 })
+            .projection(doc! { "commit_epoch": 1 });
+        decode_one(find, |document| i64_field(document, "commit_epoch")).await
+    }
+
     async fn drop_states_before(&self, group_id: &str, epoch: i64) -> StoreResult<()> {
         self.group_log
             .update_many(

@@ -244,8 +244,8 @@ where
     }
 
     async fn key_package_use(&self, key_package_ref: &[u8]) -> StoreResult<Option<KeyPackageUse>> {
-        let query =
-            sqlx::query_as::<_, KeyPackageUseRow>(statements::KEY_PACKAGE_USE).bind(key_package_ref);
+        let query = sqlx::query_as::<_, KeyPackageUseRow>(statements::KEY_PACKAGE_USE)
+            .bind(key_package_ref);
         Ok(self.optional(query).await?.map(Into::into))
     }
 

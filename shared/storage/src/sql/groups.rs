@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use sqlx::{Encode, Executor, Type};
 
 use super::rows::{
-    CommitWelcomeRow, CountRow, DeviceGroupRow, EpochRow, HeadRow, LogRow, MembersRow, PositionRow, SeqRow,
-    WelcomeEntryRow,
+    CommitWelcomeRow, CountRow, DeviceGroupRow, EpochRow, HeadRow, LogRow, MembersRow, PositionRow,
+    SeqRow, WelcomeEntryRow,
 };
 use super::{Dialect, SqlStore, statements};
 use crate::engine::{GroupRecords, LogRecord, WelcomeEntry, Written};
@@ -237,6 +237,13 @@ where
             .await?
             .map(TryInto::try_into)
             .transpose()
+    }
+
+    async fn epoch_at(&self, group_id: &str, seq: i64) -> StoreResult<Option<i64>> {
+        let query = sqlx::query_as::<_, PositionRow>(statements::EPOCH_AT)
+            .bind(group_id)
+            .bind(seq);
+        Ok(self.optional(query).await?.map(|row| row.commit_epoch))
     }
 
     async fn drop_states_before(&self, group_id: &str, epoch: i64) -> StoreResult<()> {

@@ -4,9 +4,8 @@ use sqlx::types::Json;
 
 use crate::devices::{DeviceCertificate, DeviceRecord};
 use crate::engine::{
-    KeyPackageGrant, KeyPackageUse,
-    ChatRecord, KeyPackageRecord, LogRecord, stored_device_status, stored_key_status,
-    stored_log_kind,
+    ChatRecord, KeyPackageGrant, KeyPackageRecord, KeyPackageUse, LogRecord, stored_device_status,
+    stored_key_status, stored_log_kind,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::groups::GroupDevice;

@@ -285,6 +285,9 @@ pub(super) const LOG_RECORD_BY_CLIENT_ID: &str = concat!(
     log_columns!(),
     " FROM group_log WHERE group_id = ? AND sender_user = ? AND sender_device = ? AND client_message_id = ?"
 );
+/// Binds group, seq.
+pub(super) const EPOCH_AT: &str = "SELECT commit_epoch, seq FROM group_log \
+    WHERE group_id = ? AND commit_epoch >= 0 AND seq <= ? ORDER BY commit_epoch DESC LIMIT 1";
 /// Binds group, epoch.
 pub(super) const DROP_STATES_BEFORE: &str = "UPDATE group_log SET public_state = NULL, group_info = NULL \
     WHERE group_id = ? AND commit_epoch >= 0 AND commit_epoch < ? AND public_state IS NOT NULL";

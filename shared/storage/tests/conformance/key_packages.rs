@@ -75,7 +75,11 @@ pub async fn key_packages_upload_supply_and_claim(stores: Stores) {
         one_time(1, false)
     );
 
-    let claimed = stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim");
+    let claimed = stores
+        .key_packages
+        .claim(CLAIMER, USER, NOW)
+        .await
+        .expect("claim");
     let devices: Vec<_> = claimed.iter().map(|p| p.device_id.as_str()).collect();
     assert_eq!(
         devices,
@@ -90,7 +94,11 @@ pub async fn key_packages_upload_supply_and_claim(stores: Stores) {
     assert_eq!(supply(&stores, "phone", NOW).await, one_time(0, false));
 
     // The phone has nothing left: it is left out, the laptop still gives one.
-    let claimed = stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim");
+    let claimed = stores
+        .key_packages
+        .claim(CLAIMER, USER, NOW)
+        .await
+        .expect("claim");
     let devices: Vec<_> = claimed.iter().map(|p| p.device_id.as_str()).collect();
     assert_eq!(devices, ["laptop"]);
     assert!(
@@ -110,7 +118,13 @@ pub async fn key_packages_concurrent_claims_never_hand_out_a_package_twice(store
     upload(&stores, "phone", packages("phone", 0..20)).await;
     let claims = concurrently(16, |_| {
         let stores = stores.clone();
-        async move { stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim") }
+        async move {
+            stores
+                .key_packages
+                .claim(CLAIMER, USER, NOW)
+                .await
+                .expect("claim")
+        }
     })
     .await;
     let handed_out: Vec<_> = claims
@@ -145,7 +159,11 @@ pub async fn key_packages_last_resort_is_handed_out_without_being_consumed(store
 
     let mut handed_out = Vec::new();
     for _ in 0..4 {
-        let claimed = stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim");
+        let claimed = stores
+            .key_packages
+            .claim(CLAIMER, USER, NOW)
+            .await
+            .expect("claim");
         assert_eq!(claimed.len(), 1);
         handed_out.push((claimed[0].key_package_ref.clone(), claimed[0].last_resort));
     }
@@ -161,14 +179,22 @@ pub async fn key_packages_last_resort_is_handed_out_without_being_consumed(store
         upload(&stores, "laptop", vec![package("laptop", 1, true)]).await,
         one_time(0, true)
     );
-    let claimed = stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim");
+    let claimed = stores
+        .key_packages
+        .claim(CLAIMER, USER, NOW)
+        .await
+        .expect("claim");
     assert_eq!(
         claimed[0].key_package_ref,
         package("laptop", 1, true).key_package_ref
     );
     // Fresh one-time packages are preferred again.
     upload(&stores, "laptop", packages("laptop", 5..6)).await;
-    let claimed = stores.key_packages.claim(CLAIMER, USER, NOW).await.expect("claim");
+    let claimed = stores
+        .key_packages
+        .claim(CLAIMER, USER, NOW)
+        .await
+        .expect("claim");
     assert_eq!(
         claimed[0].key_package_ref,
         package("laptop", 5, false).key_package_ref
@@ -192,7 +218,11 @@ pub async fn key_packages_expired_packages_are_never_handed_out(stores: Stores) 
 
     let later = NOW + 1_000; // not_after is the first instant the package is no longer valid
     assert_eq!(supply(&stores, "laptop", later).await, one_time(1, false));
-    let claimed = stores.key_packages.claim(CLAIMER, USER, later).await.expect("claim");
+    let claimed = stores
+        .key_packages
+        .claim(CLAIMER, USER, later)
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].key_package_ref, long.key_package_ref);
     assert!(
