@@ -11,91 +11,14 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use e2ee_api::config::Quotas;
 use e2ee_api::handlers::groups;
-use e2ee_api::{AppState, lambda};
-use e2ee_storage::{GroupDevice, NewCommit, NewGroupMessage};
+use e2ee_api::lambda;
+use e2ee_storage::{GroupDevice, NewGroupMessage};
 use e2ee_test_kit::in_process::{
-    Backend, Call, TestDevice, b64, first_device, ratchet_tree, state_with_quotas, users,
+    Backend, Call, b64, first_device, group_of_size, state_with_quotas, users,
 };
 use lambda_http::http::{Method, StatusCode};
 use openmls::prelude::*;
 use serde_json::{Value, json};
-use std::sync::Arc;
-
-/// A group of `size` members: created by `creator` through the handler, the other members (devices that
-/// never talk to the server) added with one commit written to the store directly.
-async fn group_of(
-    state: &Arc<AppState>,
-    creator: &TestDevice,
-    token: &str,
-    size: usize,
-) -> (MlsGroup, String) {
-    let mut group = creator.new_group();
-    let body = json!({
-        "groupInfo": b64(&creator.group_info(&group)),
-        "ratchetTree": b64(&ratchet_tree(&group)),
-    });
-    let created = lambda::handle(
-        groups::create_group,
-        state.clone(),
-        request(Method::POST, "/api/groups", token, Some(body)),
-    )
-    .await;
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let group_id = hex::encode(group.group_id().as_slice());
-    let others: Vec<TestDevice> = (1..size)
-        .map(|i| TestDevice::new(&format!("u_member{i}"), "d"))
-        .collect();
-    let packages: Vec<KeyPackage> = others.iter().map(TestDevice::key_package_object).collect();
-    let (commit, welcome, _) = group
-        .add_members(&creator.provider, &creator.signer, &packages)
-        .unwrap();
-    group.merge_pending_commit(&creator.provider).unwrap();
-    let current = state
-        .stores
-        .groups
-        .current(&group_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let (commit, welcome, info) = (
-        commit.to_bytes().unwrap(),
-        welcome.to_bytes().unwrap(),
-        creator.group_info(&group),
-    );
-    let accepted =
-        e2ee_mls::apply_commit(&current.public_state, &commit, Some(&welcome), &info).unwrap();
-    let device = |user_id: &str, device_id: &str| GroupDevice {
-        user_id: user_id.to_owned(),
-        device_id: device_id.to_owned(),
-    };
-    state
-        .stores
-        .groups
-        .commit(NewCommit {
-            group_id: group_id.clone(),
-            epoch: accepted.group.epoch,
-            committer: device(&creator.user_id, &creator.device_id),
-            commit,
-            welcome: Some(welcome),
-            group_info: info,
-            members: accepted
-                .group
-                .members
-                .iter()
-                .map(|m| device(&m.identity.user_id, &m.identity.device_id))
-                .collect(),
-            welcome_for: others
-                .iter()
-                .map(|o| device(&o.user_id, &o.device_id))
-                .collect(),
-            // Built straight into the store: the packages were never claimed through the API.
-            key_packages: Vec::new(),
-            public_state: accepted.group.public_state,
-        })
-        .await
-        .unwrap();
-    (group, group_id)
-}
 
 fn request(method: Method, path: &str, token: &str, body: Option<Value>) -> lambda_http::Request {
     let mut call = Call::new(method, path).token(token);
@@ -120,8 +43,8 @@ fn benches(c: &mut Criterion) {
 
     let mut commits = c.benchmark_group("handler/post-commit (update)");
     let mut two_members = None;
-    for size in [2, 10, 100] {
-        let (group, group_id) = runtime.block_on(group_of(&state, &alice, &token, size));
+    for size in [2, 10, 100, 1000] {
+        let (group, group_id) = runtime.block_on(group_of_size(&state, &alice, &token, size));
         // Shared with each iteration's future; borrowed only between awaits.
         let group = RefCell::new(group);
         let path = format!("/api/groups/{group_id}/commits");

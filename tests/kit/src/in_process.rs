@@ -509,3 +509,82 @@ pub async fn upload_key_packages(state: &State, device_token: &str, packages: &[
     )
     .await
 }
+
+/// A group of `size` members: created by `creator` through the handler, the other members (devices that
+/// never talk to the server) added with one commit written to the store directly.
+pub async fn group_of_size(
+    state: &State,
+    creator: &TestDevice,
+    token: &str,
+    size: usize,
+) -> (openmls::prelude::MlsGroup, String) {
+    use openmls::prelude::*;
+
+    let mut group = creator.new_group();
+    let body = json!({
+        "groupInfo": b64(&creator.group_info(&group)),
+        "ratchetTree": b64(&ratchet_tree(&group)),
+    });
+    post(state, "/api/groups", token, body)
+        .await
+        .assert_status(StatusCode::CREATED);
+    let group_id: String = group
+        .group_id()
+        .as_slice()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let others: Vec<TestDevice> = (1..size)
+        .map(|i| TestDevice::new(&format!("u_member{i}"), "d"))
+        .collect();
+    let packages: Vec<KeyPackage> = others.iter().map(TestDevice::key_package_object).collect();
+    let (commit, welcome, _) = group
+        .add_members(&creator.provider, &creator.signer, &packages)
+        .unwrap();
+    group.merge_pending_commit(&creator.provider).unwrap();
+    let current = state
+        .stores
+        .groups
+        .current(&group_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let (commit, welcome, info) = (
+        commit.to_bytes().unwrap(),
+        welcome.to_bytes().unwrap(),
+        creator.group_info(&group),
+    );
+    let accepted =
+        e2ee_mls::apply_commit(&current.public_state, &commit, Some(&welcome), &info).unwrap();
+    let device = |user_id: &str, device_id: &str| e2ee_storage::GroupDevice {
+        user_id: user_id.to_owned(),
+        device_id: device_id.to_owned(),
+    };
+    state
+        .stores
+        .groups
+        .commit(e2ee_storage::NewCommit {
+            group_id: group_id.clone(),
+            epoch: accepted.group.epoch,
+            committer: device(&creator.user_id, &creator.device_id),
+            commit,
+            welcome: Some(welcome),
+            group_info: info,
+            members: accepted
+                .group
+                .members
+                .iter()
+                .map(|m| device(&m.identity.user_id, &m.identity.device_id))
+                .collect(),
+            welcome_for: others
+                .iter()
+                .map(|o| device(&o.user_id, &o.device_id))
+                .collect(),
+            // Built straight into the store: the packages were never claimed through the API.
+            key_packages: Vec::new(),
+            public_state: accepted.group.public_state,
+        })
+        .await
+        .unwrap();
+    (group, group_id)
+}
