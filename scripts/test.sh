@@ -11,8 +11,12 @@ cd "$(dirname "$0")/.."
 if ! cargo lambda --version >/dev/null 2>&1; then python3 -m pip install --quiet cargo-lambda; fi
 if ! command -v moto_server >/dev/null 2>&1; then python3 -m pip install --quiet 'moto[server]'; fi
 
-# 1. Unit, property, interop, conformance and in-process API tests.
-cargo test --workspace --exclude e2ee-e2e
+# 1. Unit, property, interop, conformance and in-process API tests. The in-process API tests record every error
+# answer (method, route, status, code); each must be documented under its route and status in docs/openapi.yaml.
+error_log="$(mktemp)"
+E2EE_ERROR_LOG="$error_log" cargo test --workspace --exclude e2ee-e2e
+python3 scripts/check_error_contract.py --observed "$error_log"
+rm -f "$error_log"
 
 # 2. The TypeScript SDK (clients/web): WebCrypto only, against the committed envelope fixtures and the independent
 # Node implementation (tests/interop). Node 20+ and npm come with the machine; installed from Debian if not.

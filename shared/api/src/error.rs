@@ -3,7 +3,7 @@
 //! errors of the crates below into it, once each: [`store_error`], [`crypto_error`] and [`mls_error`].
 
 use e2ee_crypto::CryptoError;
-use e2ee_mls::MlsError;
+use e2ee_mls::{MlsError, MlsInput};
 use e2ee_storage::StoreError;
 use lambda_http::http::StatusCode;
 
@@ -213,14 +213,25 @@ pub fn crypto_error(error: CryptoError) -> ApiError {
     }
 }
 
-/// Maps failures on client-supplied MLS messages. Bytes that are not the expected message are 400 `malformed`
-/// (the caller names what was expected: `invalid_key_package`, …) or `unsupported_ciphersuite`; a well-formed
+/// Maps failures on client-supplied MLS messages. Bytes that are not the expected message are 400, named after
+/// the object the field is for (`invalid_key_package`, `invalid_group_info`, `invalid_commit`, …), or
+/// `unsupported_ciphersuite`; a well-formed
 /// message that does not validate is 422; a commit for another epoch is 409 `wrong_epoch`. Exhaustive on purpose,
 /// so a new variant must be placed here.
-pub fn mls_error(error: MlsError, malformed: &'static str) -> ApiError {
+pub fn mls_error(error: MlsError) -> ApiError {
     let message = error.to_string();
     match error {
-        MlsError::Malformed(_) => ApiError::bad_request(malformed, message),
+        // Bytes that are not the MLS object the field is for: a bad request, named after the field's object.
+        MlsError::Malformed { input, .. } => {
+            let code = match input {
+                MlsInput::KeyPackage => "invalid_key_package",
+                MlsInput::GroupInfo | MlsInput::RatchetTree => "invalid_group_info",
+                MlsInput::Commit => "invalid_commit",
+                MlsInput::Welcome => "invalid_welcome",
+                MlsInput::ApplicationMessage => "invalid_application_message",
+            };
+            ApiError::bad_request(code, message)
+        }
         MlsError::UnsupportedCiphersuite(_) => {
             ApiError::bad_request("unsupported_ciphersuite", message)
         }

@@ -444,8 +444,8 @@ async fn uploads_that_do_not_validate_are_refused_and_write_nothing() {
         ),
         (
             vec![0; 16 * 1024 + 1],
-            StatusCode::BAD_REQUEST,
-            "invalid_base64",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "field_too_large",
         ),
         (
             wrong_suite,

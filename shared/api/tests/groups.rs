@@ -452,7 +452,25 @@ async fn commits_that_correct_members_would_reject_or_that_add_ghosts_are_refuse
 
     // Garbage and truncated bodies, a commit without its Welcome, and a bundle from a non-committer.
     let good_info = alice.group_info();
+    let info_bytes = unb64(&good_info);
+    let truncated_info = b64(&info_bytes[..info_bytes.len() - 7]);
+    // The wrong wire format is a malformed field, as docs/openapi.yaml says (400), not an invalid one (422).
+    let private_message = {
+        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+        let group = alice.group.as_mut().unwrap();
+        b64_message(&group.create_message(provider, signer, b"hi").unwrap())
+    };
     for (body, status, code) in [
+        (
+            json!({"commit": b64_message(&commit), "welcome": b64_message(&welcome), "groupInfo": truncated_info}),
+            StatusCode::BAD_REQUEST,
+            "invalid_group_info",
+        ),
+        (
+            json!({"commit": private_message, "groupInfo": good_info}),
+            StatusCode::BAD_REQUEST,
+            "invalid_commit",
+        ),
         (
             json!({"commit": b64(b"junk"), "groupInfo": good_info}),
             StatusCode::BAD_REQUEST,
@@ -486,6 +504,34 @@ async fn commits_that_correct_members_would_reject_or_that_add_ghosts_are_refuse
     )
     .await
     .assert_error(StatusCode::NOT_FOUND, "group_not_found");
+    let messages = format!("/api/groups/{group_id}/messages");
+    for (body, status, code) in [
+        // A commit posted as an application message.
+        (
+            json!({"clientMessageId": "m1", "message": b64_message(&commit)}),
+            StatusCode::BAD_REQUEST,
+            "invalid_application_message",
+        ),
+        // A message over 1 MiB in a body well under the 2 MiB limit.
+        (
+            json!({"clientMessageId": "m2", "message": b64(&vec![0; 1024 * 1024 + 1])}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "field_too_large",
+        ),
+    ] {
+        post(&state, &messages, &alice.token, body)
+            .await
+            .assert_error(status, code);
+    }
+    // A claim names a user id: anything else is a bad request, not an unknown user.
+    post(
+        &state,
+        "/api/key-packages/claim",
+        &alice.token,
+        json!({"userId": "bob"}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(
         epoch(state.clone(), alice.token.clone(), group_id.clone()).await,
         Some(0)

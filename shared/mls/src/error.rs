@@ -1,12 +1,40 @@
 use thiserror::Error;
 
+/// Which MLS object a client sent: what a malformed input was meant to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MlsInput {
+    KeyPackage,
+    GroupInfo,
+    RatchetTree,
+    Commit,
+    Welcome,
+    ApplicationMessage,
+}
+
+impl std::fmt::Display for MlsInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MlsInput::KeyPackage => "key package",
+            MlsInput::GroupInfo => "GroupInfo",
+            MlsInput::RatchetTree => "ratchet tree",
+            MlsInput::Commit => "commit",
+            MlsInput::Welcome => "Welcome",
+            MlsInput::ApplicationMessage => "application message",
+        })
+    }
+}
+
 /// Every way an MLS object from a client can fail the server's checks. Messages are safe to return to the
 /// client; none carries key material.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MlsError {
-    /// Not a TLS-encoded MLSMessage of the expected kind, trailing bytes, or too large.
-    #[error("malformed MLS message: {0}")]
-    Malformed(&'static str),
+    /// Not a TLS-encoded MLSMessage of the expected kind (including the wrong wire format: a commit that is not
+    /// a `PublicMessage`, an application message that is not a `PrivateMessage`), trailing bytes, or too large.
+    #[error("malformed {input}: {reason}")]
+    Malformed {
+        input: MlsInput,
+        reason: &'static str,
+    },
     #[error(
         "unsupported ciphersuite 0x{0:04x}: only 0x0001 (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519) is accepted"
     )]

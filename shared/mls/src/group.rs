@@ -18,10 +18,11 @@ use openmls::prelude::{
 };
 use openmls_rust_crypto::{MemoryStorage, RustCrypto};
 
-use crate::{CIPHERSUITE, DeviceIdentity, MlsError};
+use crate::{CIPHERSUITE, DeviceIdentity, MlsError, MlsInput};
 
-/// Largest handshake message, Welcome, GroupInfo or ratchet tree accepted (a 1000-member tree is ~0.4 MB).
-pub const MAX_GROUP_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
+/// Largest MLS object the parser reads at all (a Welcome, GroupInfo or ratchet tree; a 1000-member tree is ~0.4
+/// MB). Commits and application messages have the smaller bound of the log (`e2ee_storage::MAX_GROUP_MESSAGE_BYTES`).
+pub const MAX_MLS_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
 
 /// One leaf of a group: which device it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,17 +78,25 @@ pub struct AcceptedCommit {
     pub new_leaves: Vec<GroupMember>,
 }
 
-fn parse_message(bytes: &[u8], what: &'static str) -> Result<MlsMessageIn, MlsError> {
-    if bytes.len() > MAX_GROUP_MESSAGE_BYTES {
-        return Err(MlsError::Malformed(what));
+fn malformed(input: MlsInput, reason: &'static str) -> MlsError {
+    MlsError::Malformed { input, reason }
+}
+
+fn parse_message(bytes: &[u8], input: MlsInput) -> Result<MlsMessageIn, MlsError> {
+    if bytes.len() > MAX_MLS_MESSAGE_BYTES {
+        return Err(malformed(input, "too large"));
     }
-    MlsMessageIn::tls_deserialize_exact_bytes(bytes).map_err(|_| MlsError::Malformed(what))
+    MlsMessageIn::tls_deserialize_exact_bytes(bytes)
+        .map_err(|_| malformed(input, "not a TLS-encoded MLSMessage"))
 }
 
 fn parse_group_info(bytes: &[u8]) -> Result<VerifiableGroupInfo, MlsError> {
-    match parse_message(bytes, "not a TLS-encoded GroupInfo MLSMessage")?.extract() {
+    match parse_message(bytes, MlsInput::GroupInfo)?.extract() {
         MlsMessageBodyIn::GroupInfo(group_info) => Ok(group_info),
-        _ => Err(MlsError::Malformed("the MLSMessage is not a GroupInfo")),
+        _ => Err(malformed(
+            MlsInput::GroupInfo,
+            "the MLSMessage is not a GroupInfo",
+        )),
     }
 }
 
@@ -194,11 +203,11 @@ pub fn create_group(
             group_info.ciphersuite(),
         )));
     }
-    if ratchet_tree.len() > MAX_GROUP_MESSAGE_BYTES {
-        return Err(MlsError::Malformed("the ratchet tree is too large"));
+    if ratchet_tree.len() > MAX_MLS_MESSAGE_BYTES {
+        return Err(malformed(MlsInput::RatchetTree, "too large"));
     }
     let tree = RatchetTreeIn::tls_deserialize_exact_bytes(ratchet_tree)
-        .map_err(|_| MlsError::Malformed("not a TLS-encoded ratchet tree"))?;
+        .map_err(|_| malformed(MlsInput::RatchetTree, "not a TLS-encoded ratchet tree"))?;
     let storage = MemoryStorage::default();
     let (group, _) = PublicGroup::from_external(
         &RustCrypto::default(),
@@ -240,15 +249,21 @@ pub fn apply_commit(
         .ok_or(MlsError::Internal)?;
     let before = members(&group)?;
 
-    let message = parse_message(commit, "not a TLS-encoded MLSMessage")?;
+    let message = parse_message(commit, MlsInput::Commit)?;
     let message: ProtocolMessage = match message.extract() {
         MlsMessageBodyIn::PublicMessage(message) => message.into(),
         MlsMessageBodyIn::PrivateMessage(_) => {
-            return Err(MlsError::InvalidCommit(
-                "handshake messages travel as PublicMessage".to_owned(),
+            return Err(malformed(
+                MlsInput::Commit,
+                "handshake messages travel as PublicMessage",
             ));
         }
-        _ => return Err(MlsError::Malformed("the MLSMessage is not a PublicMessage")),
+        _ => {
+            return Err(malformed(
+                MlsInput::Commit,
+                "the MLSMessage is not a PublicMessage",
+            ));
+        }
     };
     let current = group.group_context().epoch().as_u64();
     if message.epoch().as_u64() != current {
@@ -374,11 +389,15 @@ fn check_welcome(welcome: Option<&[u8]>, added: &[AddedMember]) -> Result<(), Ml
             ))
         };
     };
-    let welcome: Welcome =
-        match parse_message(welcome, "not a TLS-encoded Welcome MLSMessage")?.extract() {
-            MlsMessageBodyIn::Welcome(welcome) => welcome,
-            _ => return Err(MlsError::Malformed("the MLSMessage is not a Welcome")),
-        };
+    let welcome: Welcome = match parse_message(welcome, MlsInput::Welcome)?.extract() {
+        MlsMessageBodyIn::Welcome(welcome) => welcome,
+        _ => {
+            return Err(malformed(
+                MlsInput::Welcome,
+                "the MLSMessage is not a Welcome",
+            ));
+        }
+    };
     if welcome.ciphersuite() != CIPHERSUITE {
         return Err(MlsError::UnsupportedCiphersuite(u16::from(
             welcome.ciphersuite(),
@@ -459,9 +478,10 @@ pub fn ratchet_tree(public_state: &[u8]) -> Result<Vec<u8>, MlsError> {
 /// `PrivateMessage` of content type application, for group `group_id`. Returns the epoch it was sent in, which
 /// the store checks against the group's recent epochs.
 pub fn application_message_epoch(message: &[u8], group_id: &[u8]) -> Result<u64, MlsError> {
-    let parsed = parse_message(message, "not a TLS-encoded MLSMessage")?;
+    let parsed = parse_message(message, MlsInput::ApplicationMessage)?;
     let MlsMessageBodyIn::PrivateMessage(private) = parsed.extract() else {
-        return Err(MlsError::InvalidApplicationMessage(
+        return Err(malformed(
+            MlsInput::ApplicationMessage,
             "application messages travel as PrivateMessage",
         ));
     };

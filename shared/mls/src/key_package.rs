@@ -8,7 +8,7 @@ use openmls::prelude::{
 };
 use openmls_rust_crypto::RustCrypto;
 
-use crate::{CIPHERSUITE, DeviceIdentity, MlsError};
+use crate::{CIPHERSUITE, DeviceIdentity, MlsError, MlsInput};
 
 /// Largest key package upload accepted (an Ed25519/X25519 package is about 300 bytes; extensions may add some).
 pub const MAX_KEY_PACKAGE_BYTES: usize = 16 * 1024;
@@ -41,12 +41,21 @@ pub fn validate_key_package(
     now_seconds: u64,
 ) -> Result<ValidKeyPackage, MlsError> {
     if message.len() > MAX_KEY_PACKAGE_BYTES {
-        return Err(MlsError::Malformed("the key package is too large"));
+        return Err(MlsError::Malformed {
+            input: MlsInput::KeyPackage,
+            reason: "too large",
+        });
     }
-    let parsed = MlsMessageIn::tls_deserialize_exact_bytes(message)
-        .map_err(|_| MlsError::Malformed("not a TLS-encoded MLSMessage"))?;
+    let parsed =
+        MlsMessageIn::tls_deserialize_exact_bytes(message).map_err(|_| MlsError::Malformed {
+            input: MlsInput::KeyPackage,
+            reason: "not a TLS-encoded MLSMessage",
+        })?;
     let MlsMessageBodyIn::KeyPackage(key_package) = parsed.extract() else {
-        return Err(MlsError::Malformed("the MLSMessage is not a key package"));
+        return Err(MlsError::Malformed {
+            input: MlsInput::KeyPackage,
+            reason: "the MLSMessage is not a key package",
+        });
     };
     let crypto = RustCrypto::default();
     let key_package = key_package

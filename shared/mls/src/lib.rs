@@ -14,9 +14,9 @@ mod group;
 mod identity;
 mod key_package;
 
-pub use error::MlsError;
+pub use error::{MlsError, MlsInput};
 pub use group::{
-    AcceptedCommit, AddedMember, GroupMember, GroupSnapshot, MAX_GROUP_MESSAGE_BYTES,
+    AcceptedCommit, AddedMember, GroupMember, GroupSnapshot, MAX_MLS_MESSAGE_BYTES,
     application_message_epoch, apply_commit, create_group, decode_storage, encode_storage,
     ratchet_tree,
 };

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
 use e2ee_mls::{
-    CIPHERSUITE, DeviceIdentity, GroupSnapshot, MlsError, application_message_epoch, apply_commit,
-    create_group,
+    CIPHERSUITE, DeviceIdentity, GroupSnapshot, MlsError, MlsInput, application_message_epoch,
+    apply_commit, create_group,
 };
 use openmls::prelude::tls_codec::{DeserializeBytes, Serialize as _};
 use openmls::prelude::*;
@@ -333,12 +333,12 @@ fn tampered_or_mismatched_bundles_are_refused() {
         &new_info,
     );
     assert!(
-        matches!(truncated, Err(MlsError::Malformed(_))),
+        matches!(truncated, Err(MlsError::Malformed { .. })),
         "{truncated:?}"
     );
     assert!(matches!(
         apply_commit(&state, b"garbage", None, &new_info),
-        Err(MlsError::Malformed(_))
+        Err(MlsError::Malformed { .. })
     ));
 
     // No Welcome for an add; a Welcome for a commit that adds nobody; a Welcome for someone else.
@@ -363,7 +363,7 @@ fn tampered_or_mismatched_bundles_are_refused() {
     );
     let not_info = apply_commit(&state, &commit, Some(&welcome), &welcome);
     assert!(
-        matches!(not_info, Err(MlsError::Malformed(_))),
+        matches!(not_info, Err(MlsError::Malformed { .. })),
         "{not_info:?}"
     );
 
@@ -400,7 +400,7 @@ fn a_new_group_must_be_its_creators_alone_at_epoch_zero() {
     );
     assert!(matches!(
         create_group(b"junk", &tree, &alice.identity),
-        Err(MlsError::Malformed(_))
+        Err(MlsError::Malformed { .. })
     ));
 }
 
@@ -424,13 +424,17 @@ fn application_messages_are_private_messages_of_their_group() {
         application_message_epoch(&message, b"another group"),
         Err(MlsError::InvalidApplicationMessage(_))
     ));
+    // A commit is the wrong wire format for an application message: a malformed one (400), not an invalid one.
     assert!(matches!(
         application_message_epoch(&commit, &created.group_id),
-        Err(MlsError::InvalidApplicationMessage(_))
+        Err(MlsError::Malformed {
+            input: MlsInput::ApplicationMessage,
+            ..
+        })
     ));
     assert!(matches!(
         application_message_epoch(b"junk", &created.group_id),
-        Err(MlsError::Malformed(_))
+        Err(MlsError::Malformed { .. })
     ));
 }
 

@@ -168,23 +168,23 @@ fn tampered_truncated_and_foreign_messages_are_refused() {
     ));
     assert!(matches!(
         validate_key_package(&message[..message.len() - 1], &alice_laptop(), now()),
-        Err(MlsError::Malformed(_))
+        Err(MlsError::Malformed { .. })
     ));
     let mut trailing = message.clone();
     trailing.push(0);
     assert!(matches!(
         validate_key_package(&trailing, &alice_laptop(), now()),
-        Err(MlsError::Malformed(_))
+        Err(MlsError::Malformed { .. })
     ));
     assert!(matches!(
         validate_key_package(&vec![0; 20_000], &alice_laptop(), now()),
-        Err(MlsError::Malformed(_))
+        Err(MlsError::Malformed { .. })
     ));
     // The same bytes under another wire format (bytes 2..4 of an MLSMessage; 4 is mls_group_info).
     let mut other_kind = message.clone();
     other_kind[3] = 4;
     assert!(matches!(
         validate_key_package(&other_kind, &alice_laptop(), now()),
-        Err(MlsError::Malformed(_))
+        Err(MlsError::Malformed { .. })
     ));
 }

@@ -21,6 +21,17 @@ pub fn is_device_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
+/// Whether `value` has the shape of the user ids the server issues (`u_` + 32 lowercase hex). Routes that only
+/// ever name accounts (key package claims, device lists) refuse anything else as a bad request; the general id
+/// rule ([`check_id`]) stays what envelopes accept.
+pub fn is_issued_user_id(value: &str) -> bool {
+    value.len() == 34
+        && value.starts_with("u_")
+        && value[2..]
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Why a value is not a valid id (see [`check_id`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdError {
@@ -78,6 +89,24 @@ pub fn is_chat_id(value: &str) -> bool {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[cfg(test)]
+mod issued_user_id_tests {
+    use super::is_issued_user_id;
+
+    #[test]
+    fn issued_user_ids_are_u_and_32_lowercase_hex() {
+        assert!(is_issued_user_id("u_0123456789abcdef0123456789abcdef"));
+        for other in [
+            "bob",
+            "u_0123",
+            "u_0123456789ABCDEF0123456789abcdef",
+            "x_0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(!is_issued_user_id(other), "{other}");
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -232,6 +232,10 @@ where
     H: Fn(Arc<AppState>, Request) -> F,
     F: Future<Output = Result<Response<Body>, ApiError>>,
 {
+    let (method, path) = (
+        request.method().to_string(),
+        request.uri().path().to_owned(),
+    );
     let response = e2ee_api::lambda::handle(handler, Arc::clone(state), request).await;
     let text = match response.body() {
         Body::Text(text) => text.clone(),
@@ -244,11 +248,40 @@ where
         "500: {text}"
     );
     assert_eq!(response.headers()["content-type"], "application/json");
+    record_error_answer(&method, &path, response.status(), &body);
     Reply {
         status: response.status(),
         body,
         response,
     }
+}
+
+/// With `E2EE_ERROR_LOG` set, appends every error answer as one JSON line `{method, route, status, code}`
+/// (`route` the template): `scripts/check_error_contract.py` then checks that `docs/openapi.yaml` documents
+/// each code under that route and status (scripts/test.sh does both).
+fn record_error_answer(method: &str, path: &str, status: StatusCode, body: &Value) {
+    use std::io::Write as _;
+    let Some(log) = std::env::var_os("E2EE_ERROR_LOG") else {
+        return;
+    };
+    let (Some(route), Some(code)) = (
+        e2ee_protocol::routes::Route::of_request(method, path),
+        body["error"]["code"].as_str(),
+    ) else {
+        return;
+    };
+    if !status.is_client_error() && !status.is_server_error() {
+        return;
+    }
+    let line = json!({"method": route.method, "route": route.path, "status": status.as_u16(), "code": code});
+    // One write of one line to a file opened for appending: lines of concurrent tests do not interleave.
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("E2EE_ERROR_LOG is writable");
+    file.write_all(format!("{line}\n").as_bytes())
+        .expect("E2EE_ERROR_LOG is writable");
 }
 
 pub async fn call<H, F>(handler: H, state: &State, call: Call<'_>) -> Reply
@@ -286,22 +319,11 @@ pub async fn invoke(state: &State, function: &str, request: Request) -> Reply {
     reply
 }
 
-/// Whether `path` matches the route's `template` (a `{name}` segment matches any one segment).
-fn matches(template: &str, path: &str) -> bool {
-    let template: Vec<&str> = template.split('/').collect();
-    let path: Vec<&str> = path.split('/').collect();
-    template.len() == path.len()
-        && (template.iter().zip(&path))
-            .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
-}
-
 /// The function that serves `method` `path`, by `e2ee_protocol::ROUTES`.
 pub fn function_for(method: &str, path: &str) -> &'static str {
     // The route list every served description is checked against (scripts/check_routes.py), so in-process
     // routing is the served routing.
-    e2ee_protocol::ROUTES
-        .iter()
-        .find(|route| route.method == method && matches(route.path, path))
+    e2ee_protocol::routes::Route::of_request(method, path)
         .unwrap_or_else(|| panic!("no route for {method} {path}"))
         .function
 }

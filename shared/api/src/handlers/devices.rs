@@ -94,7 +94,7 @@ pub async fn device_session(state: Arc<AppState>, request: Request) -> HandlerRe
     }
     let signed = device_session_input(&caller, &body.device_id, body.created_at);
     e2ee_mls::verify_device_signature(&device.signature_key, &signed, &signature)
-        .map_err(|error| mls_error(error, "invalid_request"))?;
+        .map_err(mls_error)?;
     let issued = state.tokens.issue_for_device(&caller, &body.device_id)?;
     Ok(json_response(
         StatusCode::OK,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use e2ee_mls::{AcceptedCommit, DeviceIdentity, MAX_GROUP_MESSAGE_BYTES};
+use e2ee_mls::{AcceptedCommit, DeviceIdentity};
 use e2ee_protocol::{
     AckWelcomeRequest, AckWelcomeResponse, CommitBundleRequest, CreateGroupRequest, GroupListPage,
     GroupLogEntryView, GroupLogPage, GroupMemberView, GroupMessageRequest, GroupSummaryView,
@@ -14,13 +14,13 @@ use e2ee_protocol::{
 };
 use e2ee_storage::{
     DeviceStatus, GroupDevice, GroupEpoch, GroupHead, LogEntry, LogKind, MAX_GROUP_INFO_BYTES,
-    NewCommit, NewGroup, NewGroupMessage, Posted, is_group_id,
+    MAX_GROUP_MESSAGE_BYTES, NewCommit, NewGroup, NewGroupMessage, Posted, is_group_id,
 };
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
 use super::devices::active_device;
-use super::{HandlerResult, base64_field};
+use super::{HandlerResult, base64_message};
 use crate::auth::DeviceCaller;
 use crate::error::{ApiError, mls_error};
 use crate::http::{json_body, path_param, query_param};
@@ -38,8 +38,7 @@ fn as_member(caller: &DeviceCaller) -> GroupDevice {
 }
 
 fn identity(caller: &DeviceCaller) -> Result<DeviceIdentity, ApiError> {
-    DeviceIdentity::new(&caller.user_id, &caller.device_id)
-        .map_err(|error| mls_error(error, "invalid_request"))
+    DeviceIdentity::new(&caller.user_id, &caller.device_id).map_err(mls_error)
 }
 
 fn members(snapshot: &[e2ee_mls::GroupMember]) -> Vec<GroupDevice> {
@@ -161,10 +160,10 @@ fn page_limit(request: &Request) -> Result<u32, ApiError> {
 pub async fn create_group(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, device) = active_device(&state, &request).await?;
     let body: CreateGroupRequest = json_body(&request)?;
-    let group_info = base64_field("groupInfo", &body.group_info, MAX_GROUP_INFO_BYTES)?;
-    let tree = base64_field("ratchetTree", &body.ratchet_tree, MAX_GROUP_INFO_BYTES)?;
-    let created = e2ee_mls::create_group(&group_info, &tree, &identity(&caller)?)
-        .map_err(|error| mls_error(error, "invalid_group_info"))?;
+    let group_info = base64_message("groupInfo", &body.group_info, MAX_GROUP_INFO_BYTES)?;
+    let tree = base64_message("ratchetTree", &body.ratchet_tree, MAX_GROUP_INFO_BYTES)?;
+    let created =
+        e2ee_mls::create_group(&group_info, &tree, &identity(&caller)?).map_err(mls_error)?;
     if created
         .members
         .iter()
@@ -204,13 +203,13 @@ pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResul
     let (caller, _) = active_device(&state, &request).await?;
     let group = group_of_member(&state, &request, &caller).await?;
     let body: CommitBundleRequest = json_body(&request)?;
-    let commit = base64_field("commit", &body.commit, MAX_GROUP_MESSAGE_BYTES)?;
+    let commit = base64_message("commit", &body.commit, MAX_GROUP_MESSAGE_BYTES)?;
     let welcome = body
         .welcome
         .as_deref()
-        .map(|welcome| base64_field("welcome", welcome, MAX_GROUP_INFO_BYTES))
+        .map(|welcome| base64_message("welcome", welcome, MAX_GROUP_INFO_BYTES))
         .transpose()?;
-    let group_info = base64_field("groupInfo", &body.group_info, MAX_GROUP_INFO_BYTES)?;
+    let group_info = base64_message("groupInfo", &body.group_info, MAX_GROUP_INFO_BYTES)?;
     let accepted = e2ee_mls::apply_commit(
         &group.public_state,
         &commit,
@@ -220,9 +219,9 @@ pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResul
     .map_err(|error| match error {
         // A commit for another epoch: the client catches up from where the group is, as after losing a race.
         e2ee_mls::MlsError::WrongEpoch { .. } => {
-            mls_error(error, "invalid_commit").at_group_position(group.epoch, Some(group.seq))
+            mls_error(error).at_group_position(group.epoch, Some(group.seq))
         }
-        error => mls_error(error, "invalid_commit"),
+        error => mls_error(error),
     })?;
     if accepted.committer != identity(&caller)? {
         return Err(ApiError::forbidden(
@@ -292,10 +291,10 @@ pub async fn post_group_message(state: Arc<AppState>, request: Request) -> Handl
     let (caller, _) = active_device(&state, &request).await?;
     let group = head_of_member(&state, &request, &caller).await?;
     let body: GroupMessageRequest = json_body(&request)?;
-    let message = base64_field("message", &body.message, MAX_GROUP_MESSAGE_BYTES)?;
+    let message = base64_message("message", &body.message, MAX_GROUP_MESSAGE_BYTES)?;
     let group_id_bytes = hex::decode(&group.group_id).map_err(ApiError::internal)?;
-    let epoch = e2ee_mls::application_message_epoch(&message, &group_id_bytes)
-        .map_err(|error| mls_error(error, "invalid_application_message"))?;
+    let epoch =
+        e2ee_mls::application_message_epoch(&message, &group_id_bytes).map_err(mls_error)?;
     let sender = as_member(&caller);
     let member_then = state
         .stores

@@ -10,7 +10,7 @@ use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
 use super::devices::active_device;
-use super::{HandlerResult, base64_field, require_user};
+use super::{HandlerResult, base64_message, require_user};
 use crate::error::{ApiError, mls_error};
 use crate::http::json_body;
 use crate::response::json_response;
@@ -30,15 +30,14 @@ pub async fn upload_key_packages(state: Arc<AppState>, request: Request) -> Hand
             format!("keyPackages must hold 1 to {MAX_KEY_PACKAGE_BATCH} key packages"),
         ));
     }
-    let identity = DeviceIdentity::new(&caller.user_id, &caller.device_id)
-        .map_err(|error| mls_error(error, "invalid_request"))?;
+    let identity = DeviceIdentity::new(&caller.user_id, &caller.device_id).map_err(mls_error)?;
     let now = now_millis();
     let now_seconds = u64::try_from(now / 1000).unwrap_or(0);
     let mut packages = Vec::with_capacity(body.key_packages.len());
     for (index, encoded) in body.key_packages.iter().enumerate() {
-        let message = base64_field("keyPackages[]", encoded, MAX_KEY_PACKAGE_BYTES)?;
+        let message = base64_message("keyPackages[]", encoded, MAX_KEY_PACKAGE_BYTES)?;
         let valid = validate_key_package(&message, &identity, now_seconds).map_err(|error| {
-            let mut api_error = mls_error(error, "invalid_key_package");
+            let mut api_error = mls_error(error);
             api_error.message = format!("keyPackages[{index}]: {}", api_error.message);
             api_error
         })?;
@@ -85,6 +84,12 @@ pub async fn claim_key_packages(state: Arc<AppState>, request: Request) -> Handl
     let body: ClaimKeyPackagesRequest = json_body(&request)?;
     let claimer = format!("{}/{}", caller.user_id, caller.device_id);
     throttle::spend(&state, Quota::KeyPackageClaimsPerHour, &claimer).await?;
+    if !e2ee_protocol::ids::is_issued_user_id(&body.user_id) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "userId must be a user id (u_ and 32 lowercase hex digits)",
+        ));
+    }
     require_user(&state, &body.user_id, "user_not_found").await?;
     let claimed = state
         .stores

@@ -11,6 +11,7 @@ pub mod messages;
 use e2ee_crypto::PublicKey;
 use e2ee_protocol::KeyStatus;
 use e2ee_storage::{Message, Page, PageRequest, PublicKeyRecord};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::cursor::CursorScope;
@@ -87,24 +88,48 @@ fn check_fresh(created_at: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A standard-base64 field of at most `max_bytes` decoded bytes, or `400 invalid_base64` naming `field`.
+/// A base64 field of at most `max_bytes` decoded bytes: a small value (a key, a signature), so anything else is
+/// `400 invalid_base64`.
 fn base64_field(field: &str, text: &str, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
-    use base64::Engine as _;
-    let invalid = || {
+    decode_base64(text, max_bytes).map_err(|_| {
         ApiError::bad_request(
             "invalid_base64",
             format!("{field} must be standard base64 of at most {max_bytes} bytes"),
         )
-    };
+    })
+}
+
+/// A base64 field carrying an MLS message of at most `max_bytes` decoded bytes: larger is `413 field_too_large`
+/// (the body may be well below the 2 MiB limit and the message still too large), not base64 `400 invalid_base64`.
+fn base64_message(field: &str, text: &str, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+    decode_base64(text, max_bytes).map_err(|error| match error {
+        Base64Error::TooLarge => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "field_too_large",
+            format!("{field} is larger than {max_bytes} bytes"),
+        ),
+        Base64Error::NotBase64 => {
+            ApiError::bad_request("invalid_base64", format!("{field} must be standard base64"))
+        }
+    })
+}
+
+enum Base64Error {
+    NotBase64,
+    TooLarge,
+}
+
+fn decode_base64(text: &str, max_bytes: usize) -> Result<Vec<u8>, Base64Error> {
+    use base64::Engine as _;
     // Checked before decoding, so an oversize field costs no allocation.
     if text.len() > max_bytes.div_ceil(3) * 4 {
-        return Err(invalid());
+        return Err(Base64Error::TooLarge);
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
-        .map_err(|_| invalid())?;
+        .map_err(|_| Base64Error::NotBase64)?;
     if bytes.len() > max_bytes {
-        return Err(invalid());
+        return Err(Base64Error::TooLarge);
     }
     Ok(bytes)
 }
