@@ -247,8 +247,25 @@ events['approve-device'] = v2({
     certificate: deviceCertificate(alice.privateKeyPem, alice.keyId, IDS.alice, 'phone', phone.publicKey, DEVICE_TIME),
   },
 });
+// docs/security.md: a device revocation is authorized by the identity key (or the password), signed over
+// field("e2ee.device-revoke.v1") || field(userId) || field(deviceId) || u64(createdAt).
+function deviceRevocationSignature(identityPrivateKeyPem, userId, deviceId, createdAt) {
+  const input = Buffer.concat([field('e2ee.device-revoke.v1'), field(userId), field(deviceId), u64(createdAt)]);
+  return crypto
+    .sign('sha256', input, { key: identityPrivateKeyPem, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+    .toString('base64');
+}
 events['revoke-device'] = v2({
-  method: 'POST', route: '/api/devices/revoke', rawPath: '/api/devices/revoke', body: { deviceId: 'phone' },
+  method: 'POST', route: '/api/devices/revoke', rawPath: '/api/devices/revoke',
+  // alice revokes her phone, authorized by her fixture identity key.
+  body: {
+    deviceId: 'phone',
+    createdAt: DEVICE_TIME,
+    authorization: {
+      keyId: alice.keyId,
+      signature: deviceRevocationSignature(alice.privateKeyPem, IDS.alice, 'phone', DEVICE_TIME),
+    },
+  },
 });
 events['list-devices'] = v2({
   method: 'GET', route: '/api/devices/{userId}', rawPath: `/api/devices/${OTHER_USER}`,

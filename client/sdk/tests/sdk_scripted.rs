@@ -848,3 +848,95 @@ fn assert_identity_change(error: &ClientError, expected: IdentityChange) {
         other => panic!("{other:?}"),
     }
 }
+
+fn listed_device(index: usize) -> Value {
+    json!({
+        "userId": "u_bob", "deviceId": format!("d{index:03}"), "displayName": "d",
+        "signatureKey": "AAAA", "status": "pending", "certificate": null,
+        "createdAt": 1, "approvedAt": null, "revokedAt": null,
+    })
+}
+
+/// The device list is paged (`after` / `nextAfter`): the SDK walks every page, and stops a server that pages
+/// forever or repeats a position.
+#[tokio::test]
+async fn device_lists_are_walked_page_by_page_and_a_looping_server_is_stopped() {
+    let asked = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+    let log = asked.clone();
+    let server = serve_full(Arc::new(move |request: &Request| {
+        let after = request.query_param("after");
+        log.lock().unwrap().push(after.clone());
+        // Three pages of 3, 3 and 1 devices.
+        let start = after.map_or(0, |a| a[1..].parse::<usize>().unwrap() + 1);
+        let end = (start + 3).min(7);
+        let mut body = json!({"userId": "u_bob", "devices": (start..end).map(listed_device).collect::<Vec<_>>()});
+        if end < 7 {
+            body["nextAfter"] = json!(format!("d{:03}", end - 1));
+        }
+        Reply::json(200, body)
+    }))
+    .await;
+    let fixture = alice_with_a_key(&server);
+    let list = fixture.device.client().list_devices("u_bob").await.unwrap();
+    let ids: Vec<&str> = list.devices.iter().map(|d| d.device_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["d000", "d001", "d002", "d003", "d004", "d005", "d006"]
+    );
+    assert!(list.next_after.is_none());
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [None, Some("d002".to_owned()), Some("d005".to_owned())]
+    );
+
+    // A server that always says "more after d000": stopped at the repeated position.
+    let server = serve_full(Arc::new(|_: &Request| {
+        Reply::json(
+            200,
+            json!({"userId": "u_bob", "devices": [listed_device(0)], "nextAfter": "d000"}),
+        )
+    }))
+    .await;
+    let fixture = alice_with_a_key(&server);
+    let error = fixture
+        .device
+        .client()
+        .list_devices("u_bob")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ClientError::InvalidResponse(_)),
+        "{error:?}"
+    );
+}
+
+/// `device revoke` signs with the identity key on the device: the request verifies under that key for exactly
+/// this user, device and time.
+#[test]
+fn device_revocations_are_signed_by_the_identity_key() {
+    let keys = keys();
+    let fixture = alice("http://127.0.0.1:9", &keys.alice);
+    let ring = unlock(&fixture.device);
+    let request =
+        e2ee_client::device::revoke_device_request(&ring, "u_alice", "phone", 1_764_145_653_000)
+            .unwrap();
+    let authorization = request.authorization.as_ref().unwrap();
+    assert_eq!(authorization.key_id, keys.alice.key_id().to_string());
+    assert!(request.password.is_none());
+    let signature = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &authorization.signature,
+    )
+    .unwrap();
+    let statement = e2ee_crypto::DeviceRevocation {
+        user_id: "u_alice",
+        device_id: "phone",
+        created_at: 1_764_145_653_000,
+    };
+    statement
+        .verify(keys.alice.public_key(), &signature)
+        .unwrap();
+    let json = serde_json::to_value(&request).unwrap();
+    assert_eq!(json["deviceId"], "phone");
+    assert_eq!(json["createdAt"], 1_764_145_653_000u64);
+}

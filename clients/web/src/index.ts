@@ -8,6 +8,7 @@ export * from "./core.js";
 // ---------------------------------------------------------------------------------------------------------------
 export {
   MlsDevice,
+  revokeDeviceBody,
   type MlsDeviceOptions,
   type DeviceReport,
   type ListedDevice,
@@ -28,6 +29,7 @@ export { encodeContent, decodeContent, type Content } from "./mls/content.js";
 export {
   deviceCertInput,
   deviceSessionInput,
+  deviceRevokeInput,
   deviceFingerprint,
   isDeviceId,
   type DeviceStatement,
@@ -37,6 +39,9 @@ export { type GroupMessage, type GroupMessageStatus, MAX_KEPT_MESSAGES } from ".
 export { CIPHERSUITE, MAX_PAST_EPOCHS, KEY_PACKAGE_LIFETIME_SECONDS, LAST_RESORT_EXTENSION } from "./mls/suite.js";
 export {
   MlsApi,
+  MAX_DEVICE_PAGES,
+  type DeviceList,
+  type RevokeDeviceBody,
   type DeviceView,
   type DeviceCertificate,
   type DeviceStatus,

@@ -66,6 +66,9 @@ fn benches(c: &mut Criterion) {
         sends_per_hour: u64::MAX,
         key_operations_per_day: u64::MAX,
         key_package_claims_per_hour: u64::MAX,
+        device_registrations_per_day: u64::MAX,
+        max_pending_devices: u64::MAX,
+        max_devices_per_user: u64::MAX,
     };
     let (state, alice, bob) = runtime.block_on(async {
         let state = state_with_quotas(&backend, true, quotas).await;

@@ -58,6 +58,12 @@ pub struct Quotas {
     pub key_operations_per_day: u64,
     /// `CLAIM_QUOTA_PER_HOUR`: key package claims one device may make per clock hour.
     pub key_package_claims_per_hour: u64,
+    /// `DEVICE_REGISTRATION_QUOTA_PER_DAY`: device registrations one user may make per UTC day.
+    pub device_registrations_per_day: u64,
+    /// `MAX_PENDING_DEVICES`: pending (unapproved) devices one user may have at once.
+    pub max_pending_devices: u64,
+    /// `MAX_DEVICES_PER_USER`: pending plus active devices one user may have at once.
+    pub max_devices_per_user: u64,
 }
 
 impl Default for Quotas {
@@ -66,6 +72,9 @@ impl Default for Quotas {
             sends_per_hour: 600,
             key_operations_per_day: 20,
             key_package_claims_per_hour: 300,
+            device_registrations_per_day: 20,
+            max_pending_devices: 10,
+            max_devices_per_user: 100,
         }
     }
 }
@@ -148,6 +157,18 @@ impl Config {
                 key_package_claims_per_hour: quota(
                     "CLAIM_QUOTA_PER_HOUR",
                     Quotas::default().key_package_claims_per_hour,
+                )?,
+                device_registrations_per_day: quota(
+                    "DEVICE_REGISTRATION_QUOTA_PER_DAY",
+                    Quotas::default().device_registrations_per_day,
+                )?,
+                max_pending_devices: quota(
+                    "MAX_PENDING_DEVICES",
+                    Quotas::default().max_pending_devices,
+                )?,
+                max_devices_per_user: quota(
+                    "MAX_DEVICES_PER_USER",
+                    Quotas::default().max_devices_per_user,
                 )?,
             },
         })

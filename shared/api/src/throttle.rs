@@ -139,6 +139,7 @@ pub enum Quota {
     SendsPerHour,
     KeyOperationsPerDay,
     KeyPackageClaimsPerHour,
+    DeviceRegistrationsPerDay,
 }
 
 /// Counts one use of `quota` by `user_id` (for claims: `userId/deviceId`, the claiming device); past the configured limit, `429 quota_exceeded` with `Retry-After`
@@ -150,6 +151,11 @@ pub async fn spend(state: &AppState, quota: Quota, user_id: &str) -> Result<(), 
         Quota::KeyPackageClaimsPerHour => {
             ("claims", HOUR_MS, state.quotas.key_package_claims_per_hour)
         }
+        Quota::DeviceRegistrationsPerDay => (
+            "device-registrations",
+            DAY_MS,
+            state.quotas.device_registrations_per_day,
+        ),
     };
     let now = now_millis();
     let window_start = now - now.rem_euclid(window_ms);

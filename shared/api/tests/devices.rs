@@ -53,16 +53,8 @@ async fn devices_are_certified_approved_and_revoked() {
         .assert_error(StatusCode::CONFLICT, "device_exists");
         let laptop_token = device_token(&state, &alice, &laptop).await;
 
-        // A second device cannot certify itself while another is active: it waits for approval.
+        // A second device without a certificate waits for approval.
         let phone = TestDevice::new(&alice.id, "phone");
-        post(
-            &state,
-            "/api/devices",
-            &alice.token,
-            phone.registration(Some(&alice.key)),
-        )
-        .await
-        .assert_error(StatusCode::CONFLICT, "approval_required");
         let pending = post(
             &state,
             "/api/devices",
@@ -117,13 +109,13 @@ async fn devices_are_certified_approved_and_revoked() {
                 .all(|d| d["status"] == "active")
         );
 
-        // The phone revokes the laptop: it leaves the list, its token stops working on device routes at once,
-        // and its id is never registered again.
+        // The phone revokes the laptop with the identity key: it leaves the list, its token stops working on
+        // device routes at once, and its id is never registered again.
         let revoked = post(
             &state,
             "/api/devices/revoke",
             &phone_token,
-            json!({"deviceId": "laptop"}),
+            revocation(&alice.id, "laptop", &alice.key),
         )
         .await;
         revoked.assert_status(StatusCode::OK);
@@ -168,7 +160,6 @@ async fn the_device_authorization_matrix() {
             "/api/devices/approve",
             json!({"deviceId": "x", "certificate": {"issuerKeyId": "a".repeat(64), "issuedAt": 1, "signature": "AA=="}}),
         ),
-        ("/api/devices/revoke", json!({"deviceId": "laptop"})),
         ("/api/key-packages", json!({"keyPackages": ["AA=="]})),
         ("/api/key-packages/claim", json!({"userId": bob.id})),
     ] {
@@ -208,7 +199,7 @@ async fn the_device_authorization_matrix() {
         &state,
         "/api/devices/revoke",
         &alice_laptop,
-        json!({"deviceId": "phone"}),
+        revocation(&alice.id, "phone", &alice.key),
     )
     .await
     .assert_error(StatusCode::NOT_FOUND, "device_not_found");

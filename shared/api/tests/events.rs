@@ -102,7 +102,7 @@ async fn every_sample_event_reaches_its_handler() {
         (d, ("key-package-supply", "key-package-supply", &[], StatusCode::OK, "")),
         (d, ("claim-key-packages", "claim-key-packages", &of_alice, StatusCode::OK, "")),
         (d, ("approve-device", "approve-device", &[], StatusCode::NOT_FOUND, "device_not_found")),
-        (d, ("revoke-device", "revoke-device", &[], StatusCode::NOT_FOUND, "device_not_found")),
+        (d, ("revoke-device", "revoke-device", &[], StatusCode::BAD_REQUEST, "stale_statement")),
         (t, ("create-group", "create-group", &[], StatusCode::FORBIDDEN, "device_token_required")),
         (d, ("create-group", "create-group", &[], StatusCode::BAD_REQUEST, "invalid_group_info")),
         (d, ("get-group", "get-group", &[], StatusCode::NOT_FOUND, "group_not_found")),

@@ -92,6 +92,47 @@ impl DeviceStatement<'_> {
     }
 }
 
+const DEVICE_REVOKE_CONTEXT: &[u8] = b"e2ee.device-revoke.v1";
+
+/// "`user_id` revokes their device `device_id` at `created_at`", signed by the user's active identity key to
+/// authorize `POST /api/devices/revoke` (docs/security.md, "Revoking a device needs the identity key"). The
+/// signed bytes are `field("e2ee.device-revoke.v1") || field(userId) || field(deviceId) || u64(createdAt)`.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceRevocation<'a> {
+    pub user_id: &'a str,
+    /// See [`is_device_id`].
+    pub device_id: &'a str,
+    /// Milliseconds since the Unix epoch; the server requires it within 5 minutes of its clock.
+    pub created_at: u64,
+}
+
+impl DeviceRevocation<'_> {
+    /// The exact bytes that are signed.
+    pub fn signing_input(&self) -> Vec<u8> {
+        let mut out = Canonical::with_capacity(48 + self.user_id.len() + self.device_id.len());
+        out.field(DEVICE_REVOKE_CONTEXT)
+            .field(self.user_id.as_bytes())
+            .field(self.device_id.as_bytes())
+            .u64(self.created_at);
+        out.into_bytes()
+    }
+
+    /// RSA-PSS (SHA-256, 32-byte salt) by the identity key over [`Self::signing_input`].
+    pub fn sign(&self, identity_key: &PrivateKey) -> Result<Vec<u8>> {
+        if !is_device_id(self.device_id) {
+            return Err(CryptoError::InvalidInput(format!(
+                "deviceId must be 1 to {MAX_DEVICE_ID_BYTES} of A-Z a-z 0-9 _ -"
+            )));
+        }
+        hazmat::pss_sign(identity_key, &self.signing_input())
+    }
+
+    /// Any failure (another key, another statement, a malformed signature) is [`CryptoError::BadSignature`].
+    pub fn verify(&self, identity_key: &PublicKey, signature: &[u8]) -> Result<()> {
+        verify_statement(identity_key, &self.signing_input(), signature)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -233,5 +274,58 @@ mod tests {
             );
             assert!(bad.sign(&alice).is_err());
         }
+    }
+
+    #[test]
+    fn revocations_are_the_documented_encoding_and_bind_user_device_and_time() {
+        let alice = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+        let mallory = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+        let revocation = DeviceRevocation {
+            user_id: "u_alice",
+            device_id: "laptop-1",
+            created_at: 1_764_145_653_000,
+        };
+        let mut expected = Vec::new();
+        for field in [&b"e2ee.device-revoke.v1"[..], b"u_alice", b"laptop-1"] {
+            expected.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            expected.extend_from_slice(field);
+        }
+        expected.extend_from_slice(&1_764_145_653_000u64.to_be_bytes());
+        assert_eq!(revocation.signing_input(), expected);
+
+        let signature = revocation.sign(&alice).unwrap();
+        revocation.verify(alice.public_key(), &signature).unwrap();
+        for changed in [
+            DeviceRevocation {
+                device_id: "phone",
+                ..revocation
+            },
+            DeviceRevocation {
+                user_id: "u_mallory",
+                ..revocation
+            },
+            DeviceRevocation {
+                created_at: 1,
+                ..revocation
+            },
+        ] {
+            assert_eq!(
+                changed.verify(alice.public_key(), &signature),
+                Err(CryptoError::BadSignature)
+            );
+        }
+        assert_eq!(
+            revocation.verify(mallory.public_key(), &signature),
+            Err(CryptoError::BadSignature)
+        );
+        assert_eq!(
+            revocation.verify(alice.public_key(), &signature[..10]),
+            Err(CryptoError::BadSignature)
+        );
+        let bad_id = DeviceRevocation {
+            device_id: "a/b",
+            ..revocation
+        };
+        assert!(bad_id.sign(&alice).is_err());
     }
 }

@@ -50,7 +50,9 @@ mod oaep;
 mod wycheproof_tests;
 
 pub use at_rest::PassphraseKey;
-pub use device::{DeviceStatement, MAX_DEVICE_ID_BYTES, MAX_SIGNATURE_KEY_BYTES, is_device_id};
+pub use device::{
+    DeviceRevocation, DeviceStatement, MAX_DEVICE_ID_BYTES, MAX_SIGNATURE_KEY_BYTES, is_device_id,
+};
 pub use envelope::{
     CONTENT_ALG, ConversationEntries, ConversationError, ENVELOPE_VERSION, Envelope, EnvelopeParts,
     Header, KEY_ALG, MAX_CREATED_AT, MAX_ENVELOPE_BYTES, MAX_ID_BYTES, MAX_PLAINTEXT_BYTES,

@@ -43,11 +43,20 @@ pub struct ApproveDeviceRequest {
     pub certificate: DeviceCertificateView,
 }
 
-/// `POST /api/devices/revoke`: an active device of the same user (itself included) revokes a device.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `POST /api/devices/revoke` (user or device token): revokes one of the caller's devices, authorized by a
+/// signature of the user's active identity key over the revocation statement (`e2ee_crypto::DeviceRevocation`:
+/// `field("e2ee.device-revoke.v1") || field(userId) || field(deviceId) || u64(createdAt)`) or by the account
+/// password: exactly one of the two.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RevokeDeviceRequest {
     pub device_id: String,
+    /// Must be within 5 minutes of the server's clock.
+    pub created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<crate::KeyAuthorization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Zeroizing<String>>,
 }
 
 /// A device as the directory lists it.
@@ -67,13 +76,22 @@ pub struct DeviceView {
     pub revoked_at: Option<i64>,
 }
 
-/// `GET /api/devices/{userId}`: the user's pending and active devices, oldest first.
+/// `GET /api/devices/{userId}?after=&limit=`: one page of the user's pending and active devices, oldest first
+/// (by `createdAt`, then `deviceId`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceList {
     pub user_id: String,
     pub devices: Vec<DeviceView>,
+    /// Pass as `after` for the next page (the last device id of this one); absent when the listing is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
+
+/// Most devices in one page of `GET /api/devices/{userId}` (and the default `limit`).
+pub const MAX_DEVICE_PAGE: u32 = 100;
+/// Most bytes of one page's JSON body; a page is cut short (with `nextAfter`) before it would pass this.
+pub const MAX_DEVICE_PAGE_BYTES: usize = 128 * 1024;
 
 /// `POST /api/devices/session`: exchanges the caller's user token and a proof by the device's signature key
 /// (see [`DEVICE_SESSION_CONTEXT`]) for a device token.

@@ -108,6 +108,26 @@ pub trait DeviceStore: Send + Sync {
     async fn get(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
     /// The user's pending and active devices (revoked ones are gone from the list), oldest first.
     async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>>;
+    /// One page of [`Self::list_for_user`]: at most `limit` (1 to [`MAX_DEVICE_PAGE_ROWS`]) devices strictly after
+    /// the position `after` (`(created_at, device_id)` of the last device of the previous page), oldest first.
+    async fn list_page(
+        &self,
+        user_id: &str,
+        after: Option<(Millis, &str)>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeviceRecord>>;
+    /// How many pending and active devices the user has (the caps of docs/security.md).
+    async fn count_for_user(&self, user_id: &str) -> StoreResult<DeviceCounts>;
+}
+
+/// Most devices [`DeviceStore::list_page`] returns at once.
+pub const MAX_DEVICE_PAGE_ROWS: u32 = 1000;
+
+/// A user's devices by status, revoked ones not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceCounts {
+    pub pending: u64,
+    pub active: u64,
 }
 
 /// A key package the caller validated (`e2ee_mls::validate_key_package`), ready to store.

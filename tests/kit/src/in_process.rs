@@ -19,7 +19,9 @@ use crate::account::{Api, Exchange, sign_up};
 
 pub use crate::account::{User, authorization, register_key_body, statement, test_key};
 pub use crate::envelopes::{envelope, seal_between, seal_json};
-pub use crate::mls::{Ciphersuite, TestDevice, certificate_for, group_config, ratchet_tree};
+pub use crate::mls::{
+    Ciphersuite, TestDevice, certificate_for, group_config, ratchet_tree, revocation,
+};
 pub use crate::{b64, now_ms, random_hex};
 
 /// What every handler gets: the state a cold start builds.

@@ -1,7 +1,7 @@
 //! A real openmls device of a test user: its signature key, the device certificate its user's identity key
 //! issues, the session proof, and key packages as a client uploads them.
 
-use e2ee_crypto::{DeviceStatement, PrivateKey};
+use e2ee_crypto::{DeviceRevocation, DeviceStatement, PrivateKey};
 use e2ee_protocol::device_session_input;
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
@@ -152,6 +152,25 @@ pub fn certificate_for(
         "issuerKeyId": identity.key_id().to_string(),
         "issuedAt": issued_at,
         "signature": b64(&statement.sign(identity).unwrap()),
+    })
+}
+
+/// A `POST /api/devices/revoke` body for `user_id`'s device `device_id`, signed now by `identity` (the
+/// user's active identity key, docs/security.md).
+pub fn revocation(user_id: &str, device_id: &str, identity: &PrivateKey) -> Value {
+    let created_at = now_ms();
+    let statement = DeviceRevocation {
+        user_id,
+        device_id,
+        created_at,
+    };
+    json!({
+        "deviceId": device_id,
+        "createdAt": created_at,
+        "authorization": {
+            "keyId": identity.key_id().to_string(),
+            "signature": b64(&statement.sign(identity).unwrap()),
+        },
     })
 }
 

@@ -237,8 +237,12 @@ async fn execute_mls(
             device_id,
             passphrase_env,
         }) => {
-            let mut state = open_mls(device, passphrase_env.as_deref(), StdinUse::Free)?;
-            let report = device.device_revoke(&mut state, &device_id).await?;
+            device.require_session()?;
+            let passphrase = passphrase(passphrase_env.as_deref(), StdinUse::Free)?;
+            let ring = device.unlock(passphrase.clone())?;
+            let mut state =
+                e2ee_client::mls::MlsState::open(device.profile(), passphrase.as_bytes())?;
+            let report = device.device_revoke(&ring, &mut state, &device_id).await?;
             emit(options, &report, || output::device_report(&report))
         }
         NetworkCommand::Device(DeviceCommand::List { user }) => {

@@ -11,6 +11,7 @@ use e2ee_protocol::{
 };
 
 use super::{Call, Client};
+use crate::device::paging::Pages;
 use crate::error::Result;
 
 impl Client {
@@ -35,18 +36,38 @@ impl Client {
             .await
     }
 
-    /// `POST /api/devices/revoke` (device token of an active device of the same user).
-    pub async fn revoke_device(&self, device_id: &str) -> Result<DeviceView> {
-        let body = RevokeDeviceRequest {
-            device_id: device_id.to_owned(),
-        };
-        self.request(Call::body(routes::REVOKE_DEVICE, &body)).await
+    /// `POST /api/devices/revoke` (user or device token): a revocation authorized by the identity key or the
+    /// password ([`crate::device::revoke_device_request`] builds one signed by the identity key).
+    pub async fn revoke_device(&self, request: &RevokeDeviceRequest) -> Result<DeviceView> {
+        self.request(Call::body(routes::REVOKE_DEVICE, request))
+            .await
     }
 
-    /// `GET /api/devices/{userId}`: the user's devices with their certificates.
-    pub async fn list_devices(&self, user_id: &str) -> Result<DeviceList> {
-        self.request(Call::new(routes::LIST_DEVICES, &[user_id]))
+    /// `GET /api/devices/{userId}?after=`: one page of the user's devices with their certificates.
+    pub async fn list_devices_page(
+        &self,
+        user_id: &str,
+        after: Option<&str>,
+    ) -> Result<DeviceList> {
+        let query: Vec<(&str, String)> = after
+            .map(|after| vec![("after", after.to_owned())])
+            .unwrap_or_default();
+        self.request(Call::new(routes::LIST_DEVICES, &[user_id]).query(&query))
             .await
+    }
+
+    /// `GET /api/devices/{userId}`, every page: the user's devices with their certificates, oldest first,
+    /// following `nextAfter` under the readers' guard ([`crate::device::MAX_PAGES`] pages, no position twice):
+    /// a listing that does not end is an invalid response, not a hang.
+    pub async fn list_devices(&self, user_id: &str) -> Result<DeviceList> {
+        let mut pages = Pages::new("devices");
+        let mut all = self.list_devices_page(user_id, None).await?;
+        while let Some(after) = pages.next(all.next_after.take())? {
+            let page = self.list_devices_page(user_id, Some(&after)).await?;
+            all.devices.extend(page.devices);
+            all.next_after = page.next_after;
+        }
+        Ok(all)
     }
 
     /// `POST /api/key-packages` (device token): TLS-encoded `MLSMessage` key packages, base64.

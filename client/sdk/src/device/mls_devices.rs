@@ -4,10 +4,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use e2ee_crypto::{DeviceStatement, KeyId};
+use e2ee_crypto::{DeviceRevocation, DeviceStatement, KeyId};
 use e2ee_protocol::{
-    DeviceCertificateView, DeviceSessionRequest, DeviceView, RegisterDeviceRequest,
-    UploadKeyPackagesRequest, device_session_input,
+    DeviceCertificateView, DeviceSessionRequest, DeviceView, KeyAuthorization,
+    RegisterDeviceRequest, RevokeDeviceRequest, UploadKeyPackagesRequest, device_session_input,
 };
 use openmls_traits::signatures::Signer as _;
 use serde::Serialize;
@@ -94,6 +94,31 @@ fn certify(
         issuer_key_id: identity.key_id().to_string(),
         issued_at,
         signature: STANDARD.encode(statement.sign(identity)?),
+    })
+}
+
+/// A `POST /api/devices/revoke` body for `user_id`'s device `device_id`, authorized by the identity key on this
+/// device (`ring`'s current key) over [`DeviceRevocation`] at `created_at` (docs/security.md).
+pub fn revoke_device_request(
+    ring: &KeyRing,
+    user_id: &str,
+    device_id: &str,
+    created_at: u64,
+) -> Result<RevokeDeviceRequest> {
+    let identity = ring.current();
+    let statement = DeviceRevocation {
+        user_id,
+        device_id,
+        created_at,
+    };
+    Ok(RevokeDeviceRequest {
+        device_id: device_id.to_owned(),
+        created_at,
+        authorization: Some(KeyAuthorization {
+            key_id: identity.key_id().to_string(),
+            signature: STANDARD.encode(statement.sign(identity)?),
+        }),
+        password: None,
     })
 }
 
@@ -254,15 +279,18 @@ impl Device {
     }
 
     /// `e2ee device revoke DEVICE_ID`: the device leaves the directory (for good) and, with a commit per
-    /// group, every group of this device that has it.
+    /// group, every group of this device that has it. The revocation is signed by the identity key on this
+    /// device (`ring`), which must be the account's active key: a device token alone revokes nothing.
     pub async fn device_revoke(
         &mut self,
+        ring: &KeyRing,
         state: &mut MlsState,
         device_id: &str,
     ) -> Result<DeviceReport> {
         let me = self.me()?;
+        let request = revoke_device_request(ring, &me, device_id, now_millis())?;
         self.use_device_token(state).await?;
-        let view = self.client.revoke_device(device_id).await?;
+        let view = self.client.revoke_device(&request).await?;
         self.certified.remove(&me);
         let gone = e2ee_mls::DeviceIdentity {
             user_id: me.clone(),

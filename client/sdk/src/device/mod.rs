@@ -15,7 +15,7 @@ mod groups;
 mod keys;
 mod mls_devices;
 mod open;
-mod paging;
+pub(crate) mod paging;
 mod read;
 mod send;
 
@@ -39,6 +39,7 @@ pub use groups::{
 pub use keys::{KeyInfo, KeysReport, OwnKey, RevokeReport};
 pub use mls_devices::{
     CertifiedDevice, DeviceListReport, DeviceReport, ListedDevice, device_fingerprint,
+    revoke_device_request,
 };
 use open::DirectoryEntry;
 pub use paging::MAX_PAGES;

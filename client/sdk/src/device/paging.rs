@@ -13,14 +13,14 @@ pub const MAX_PAGES: usize = 1000;
 const MAX_CURSOR_BYTES: usize = 4096;
 
 /// Guards a cursor loop against a server that pages forever: at most [`MAX_PAGES`] pages, no cursor twice.
-pub(super) struct Pages {
+pub(crate) struct Pages {
     what: &'static str,
     fetched: usize,
     seen: HashSet<String>,
 }
 
 impl Pages {
-    pub(super) fn new(what: &'static str) -> Pages {
+    pub(crate) fn new(what: &'static str) -> Pages {
         Pages {
             what,
             fetched: 0,
@@ -29,7 +29,7 @@ impl Pages {
     }
 
     /// Counts a fetched page; returns the cursor of the next one, if there is one and it may be fetched.
-    pub(super) fn next(&mut self, cursor: Option<String>) -> Result<Option<String>> {
+    pub(crate) fn next(&mut self, cursor: Option<String>) -> Result<Option<String>> {
         self.fetched += 1;
         let Some(cursor) = cursor else {
             return Ok(None);

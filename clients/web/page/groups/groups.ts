@@ -4,7 +4,7 @@
 // another device of the user, when the account has one: link.ts), then shows the groups, the open group (view.ts),
 // the user's devices waiting for approval, and polls: sync() joins Welcomes and reads every group's log.
 
-import { ApiError, MlsDevice, MlsError, toHex, type GroupMessage } from "../../src/index.js";
+import { MlsApi, MlsDevice, MlsError, toHex, type GroupMessage } from "../../src/index.js";
 import type { SignedIn } from "../account.js";
 import { announce, byId } from "../dom.js";
 import { GroupsBusyError, InvitationRefusedError, NoGroupDeviceError, UserInputError } from "../errors.js";
@@ -57,12 +57,12 @@ async function openDevice(o: GroupsOptions): Promise<MlsDevice> {
   o.progress("Registering this browser as a group device, with its key packages…");
   const deviceId = `web-${toHex(crypto.getRandomValues(new Uint8Array(4)))}`;
   const opts = { session, kv, username, deviceId, displayName: o.deviceName };
-  try {
-    return (await MlsDevice.init(opts)).device;
-  } catch (e) {
-    if (!(e instanceof ApiError && e.code === "approval_required")) throw e;
-  }
-  // The account has a group device already (another browser, the CLI): this one waits for its approval.
+  // The account's first group device is certified here, by the identity key this browser holds. When the account
+  // has an active group device already (another browser, the CLI), this one is linked instead: pending, approved
+  // there after the user compared its fingerprint. (The server would also take a certificate by the identity key
+  // now, whatever is active, so that its holder can recover from a stolen device; the page keeps the linking step.)
+  const listed = await new MlsApi(session.api).listDevices(session.userId);
+  if (!listed.devices.some((d) => d.status === "active")) return (await MlsDevice.init(opts)).device;
   o.progress("Your account has a group device already: registering this browser as a device waiting for approval…");
   return (await MlsDevice.request(opts)).device;
 }

@@ -1,7 +1,7 @@
 // The MLS routes of docs/openapi.yaml (devices, key packages, groups, the group log, the Welcome inbox) and their
 // wire types, on the SDK's ApiClient: one method per route, the same errors (ApiError with the server's code).
 
-import { type ApiClient } from "../api.js";
+import { type ApiClient, ResponseError } from "../api.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Wire types
@@ -27,7 +27,15 @@ export interface DeviceView {
   approvedAt: number | null;
   revokedAt: number | null;
 }
-export interface DeviceList { userId: string; devices: DeviceView[] }
+/** One page of `GET /api/devices/{userId}`; `nextAfter` (the page's last device id) is there while more follow. */
+export interface DeviceList { userId: string; devices: DeviceView[]; nextAfter?: string }
+/** `POST /api/devices/revoke`: exactly one of `authorization` (by the active identity key) and `password`. */
+export interface RevokeDeviceBody {
+  deviceId: string;
+  createdAt: number;
+  authorization?: { keyId: string; signature: string };
+  password?: string;
+}
 export interface RegisterDeviceBody { deviceId: string; displayName: string; signatureKey: string; certificate?: DeviceCertificate }
 export interface DeviceSessionResponse { token: string; tokenType: "Bearer"; expiresAt: number; userId: string; deviceId: string }
 export interface KeyPackageSupply { oneTime: number; lastResort: boolean }
@@ -55,6 +63,9 @@ export interface AckWelcomeResponse { groupId: string; epoch: number; acknowledg
 
 /** The most log rows one page may read (the server's MAX_PAGE_SIZE). */
 export const LOG_PAGE_LIMIT = 100;
+/** The most pages `listDevices` follows (100,000 devices at the server's 100 a page): a server that pages forever is
+ * an error, not a hang. */
+export const MAX_DEVICE_PAGES = 1000;
 
 const seg = encodeURIComponent;
 
@@ -82,9 +93,30 @@ export class MlsApi {
   approveDevice(deviceId: string, certificate: DeviceCertificate): Promise<DeviceView> {
     return this.#data("POST", "/api/devices/approve", { deviceId, certificate });
   }
-  /** `GET /api/devices/{userId}`: the user's pending and active devices with their certificates. */
-  listDevices(userId: string): Promise<DeviceList> {
-    return this.#data("GET", `/api/devices/${seg(userId)}`);
+  /** `POST /api/devices/revoke` (user or device token): authorized by the identity key or the password. */
+  revokeDevice(body: RevokeDeviceBody): Promise<DeviceView> {
+    return this.#data("POST", "/api/devices/revoke", body);
+  }
+  /** `GET /api/devices/{userId}?after=`: one page of the user's pending and active devices. */
+  listDevicesPage(userId: string, after?: string): Promise<DeviceList> {
+    const q = after === undefined ? "" : `?${new URLSearchParams({ after })}`;
+    return this.#data("GET", `/api/devices/${seg(userId)}${q}`);
+  }
+  /** `GET /api/devices/{userId}`, every page (following `nextAfter`, at most MAX_DEVICE_PAGES pages, never the same
+   * position twice): the user's pending and active devices with their certificates, oldest first. */
+  async listDevices(userId: string): Promise<DeviceList> {
+    const first = await this.listDevicesPage(userId);
+    const devices = [...first.devices];
+    const seen = new Set<string>();
+    let after = first.nextAfter;
+    for (let pages = 1; after !== undefined && after !== null; pages++) {
+      if (pages >= MAX_DEVICE_PAGES || seen.has(after)) throw new ResponseError(`the device list of ${userId} does not end (page ${pages}, after ${after})`);
+      seen.add(after);
+      const page = await this.listDevicesPage(userId, after);
+      devices.push(...page.devices);
+      after = page.nextAfter;
+    }
+    return { userId: first.userId, devices };
   }
   uploadKeyPackages(keyPackages: string[]): Promise<KeyPackageSupply> {
     return this.#data("POST", "/api/key-packages", { keyPackages });

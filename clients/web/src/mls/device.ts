@@ -10,13 +10,13 @@ import { pssSign } from "../keygen.js";
 import { type KeyPair } from "../keys.js";
 import { type KvStore } from "../kv.js";
 import { type Session } from "../session.js";
-import { type DeviceCertificate, type DeviceStatus, type GroupLogEntry, type KeyPackageSupply, MlsApi } from "./api.js";
+import { type DeviceCertificate, type DeviceStatus, type GroupLogEntry, type KeyPackageSupply, MlsApi, type RevokeDeviceBody } from "./api.js";
 import { type DeviceContext, checkGroupId } from "./context.js";
 import { MlsError } from "./errors.js";
 import * as groups from "./groups.js";
 import { sync, type SyncReport } from "./join.js";
 import { topUpKeyPackages } from "./keypackages.js";
-import { deviceCertInput, deviceFingerprint, deviceSessionInput, isDeviceId } from "./statements.js";
+import { deviceCertInput, deviceFingerprint, deviceRevokeInput, deviceSessionInput, isDeviceId } from "./statements.js";
 import { type DeviceRecord, DeviceStore, type GroupMessage } from "./store.js";
 import { newSignatureKeys, signRaw } from "./suite.js";
 import { type DeviceDirectory, DirectoryCache, PinnedDirectory } from "./trust.js";
@@ -61,6 +61,13 @@ async function certify(identity: KeyPair, userId: string, deviceId: string, sign
   const issuedAt = Date.now();
   const input = deviceCertInput({ userId, deviceId, signatureKey, issuerKeyId: identity.keyId, createdAt: issuedAt });
   return { issuerKeyId: identity.keyId, issuedAt, signature: await pssSign(identity.signKey, input) };
+}
+
+/** A `POST /api/devices/revoke` body for `userId`'s device `deviceId`, signed now by `identity` (the user's active
+ * identity key; RSA-PSS over deviceRevokeInput, docs/security.md). */
+export async function revokeDeviceBody(identity: KeyPair, userId: string, deviceId: string, createdAt: number = Date.now()): Promise<RevokeDeviceBody> {
+  const signature = await pssSign(identity.signKey, deviceRevokeInput(userId, deviceId, createdAt));
+  return { deviceId, createdAt, authorization: { keyId: identity.keyId, signature } };
 }
 
 function identityKey(session: Session): KeyPair {
@@ -237,6 +244,19 @@ export class MlsDevice {
         out.push({ userId: this.userId, deviceId: d.deviceId, status, fingerprint: await deviceFingerprint(key), keyPackages: 0, lastResort: false });
       }
       return out;
+    });
+  }
+
+  /** Revokes a device of this user (another one, or this one) in the directory, signed with the session's identity
+   * key: a device token alone revokes nothing (docs/security.md). The device is final: its tokens stop working and
+   * its id is never used again. (Groups drop its leaf when a member removes it.) */
+  revokeDevice(deviceId: string): Promise<DeviceReport> {
+    return this.#run(async (ctx) => {
+      if (!isDeviceId(deviceId)) throw new InputError("invalid_input", "deviceId must be 1 to 64 of A-Z a-z 0-9 _ -");
+      const view = await ctx.api.revokeDevice(await revokeDeviceBody(identityKey(this.session), this.userId, deviceId));
+      if (view.deviceId !== deviceId || view.userId !== this.userId) throw new ResponseError("the server revoked another device");
+      const key = fromBase64Strict(view.signatureKey) ?? new Uint8Array();
+      return { userId: this.userId, deviceId, status: view.status, fingerprint: await deviceFingerprint(key), keyPackages: 0, lastResort: false };
     });
   }
 

@@ -9,6 +9,7 @@ import { sha256 } from "../keys.js";
 
 export const DEVICE_CERT_CONTEXT = "e2ee.device-cert.v1";
 export const DEVICE_SESSION_CONTEXT = "e2ee.device-session.v1";
+export const DEVICE_REVOKE_CONTEXT = "e2ee.device-revoke.v1";
 const MAX_SIGNATURE_KEY_BYTES = 256;
 
 /** The device id rule: 1–64 of `A–Z a–z 0–9 _ -` (so never a `/`, the separator in an MLS credential). */
@@ -51,6 +52,16 @@ export function deviceSessionInput(userId: string, deviceId: string, createdAt: 
   if (id) throw new InputError("invalid_input", `userId: ${id}`);
   if (!isDeviceId(deviceId)) throw new InputError("invalid_input", "deviceId must be 1 to 64 of A-Z a-z 0-9 _ -");
   return concat([field(DEVICE_SESSION_CONTEXT), field(userId), field(deviceId), u64(createdAt)]);
+}
+
+/** field("e2ee.device-revoke.v1") || field(userId) || field(deviceId) || u64(createdAt): signed RSA-PSS by the user's
+ * active identity key to authorize `POST /api/devices/revoke` (shared/crypto `DeviceRevocation`). */
+export function deviceRevokeInput(userId: string, deviceId: string, createdAt: number): Uint8Array {
+  const id = checkId(userId);
+  if (id) throw new InputError("invalid_input", `userId: ${id}`);
+  if (!isDeviceId(deviceId)) throw new InputError("invalid_input", "deviceId must be 1 to 64 of A-Z a-z 0-9 _ -");
+  if (!Number.isSafeInteger(createdAt) || createdAt < 0) throw new InputError("invalid_input", "createdAt must be a non-negative integer");
+  return concat([field(DEVICE_REVOKE_CONTEXT), field(userId), field(deviceId), u64(createdAt)]);
 }
 
 /** SHA-256 of a device signature key, lowercase hex in groups of four (as the Rust client prints it). */

@@ -1,5 +1,5 @@
-// Harness of the browser tests: what they need from the environment (E2EE_SERVER, E2EE_CLI, Chromium; missing
-// ones skip the tests, or fail them when CI=true), serve.mjs started on free ports, Chromium contexts that record
+// Harness of the browser tests: what they need from the environment (E2EE_SERVER, E2EE_CLI, Chromium; a missing
+// Chromium always fails them, a missing server or CLI skips them, or fails them when CI=true), serve.mjs started on free ports, Chromium contexts that record
 // every console error, page error and failed API call, and small helpers that drive the page as a user does
 // (labels and roles, the keyboard).
 
@@ -27,13 +27,16 @@ export const PASSWORD = "a long enough password";
 
 /**
  * The `skip` option for a test that needs `what` (server, cli, chromium): false when all are there, else the
- * reason. With CI=true a missing one throws instead: CI must never pass by skipping.
+ * reason. A missing Chromium throws (the browser suite is these tests: without a browser it fails, it never
+ * passes by skipping); with CI=true any missing one throws.
  */
 export function needs(...what) {
+  if (what.includes("chromium") && !existsSync(CHROMIUM)) {
+    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (scripts/test.sh installs it), or set E2EE_CHROMIUM`);
+  }
   const missing = [];
   if (what.includes("server") && !SERVER) missing.push("E2EE_SERVER (the API's base URL) is not set");
   if (what.includes("cli") && !(CLI && existsSync(CLI))) missing.push(`E2EE_CLI (the e2ee binary) is ${CLI ? `not at ${CLI}` : "not set"}`);
-  if (what.includes("chromium") && !existsSync(CHROMIUM)) missing.push(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
   if (missing.length === 0) return false;
   const reason = missing.join("; ");
   if (CI) throw new Error(`CI=true: ${reason}`);

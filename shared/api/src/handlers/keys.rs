@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use e2ee_crypto::{KeyId, KeyOperation, KeySize, KeyStatement, PrivateKey, PublicKey};
 use e2ee_protocol::{
     GenerateKeysRequest, GeneratedKeyResponse, KeyAuthorization, KeyStatus, PublicKeyResponse,
@@ -16,12 +14,13 @@ use lambda_http::http::StatusCode;
 use zeroize::Zeroizing;
 
 use super::assisted::ensure_enabled;
+use super::authorize::{self, signature_bytes};
 use super::{HandlerResult, active_key_record, check_fresh, require_user};
 use crate::error::{ApiError, crypto_error};
 use crate::http::{json_body, optional_json_body, path_param, query_param};
 use crate::response::json_response;
 use crate::state::AppState;
-use crate::throttle::{self, PasswordCounters, Quota};
+use crate::throttle::{self, Quota};
 use crate::views::key_view;
 
 /// `POST /api/crypto/generate-keys` (server-assisted): the private key is in this response only; it is never
@@ -142,22 +141,6 @@ fn fresh_statement(
     })
 }
 
-/// Base64 of an RSA signature (at most 512 bytes).
-fn signature_bytes(text: &str) -> Result<Vec<u8>, ApiError> {
-    if text.len() > 700 {
-        return Err(ApiError::bad_request(
-            "invalid_signature_encoding",
-            "a signature is at most 512 bytes",
-        ));
-    }
-    STANDARD.decode(text).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_signature_encoding",
-            "signatures are standard base64",
-        )
-    })
-}
-
 /// The checks every key operation passes after its statement: the second factor when one is required
 /// (`Some((authorization, password))`), then the user's daily quota of key operations.
 async fn authorize_key_operation(
@@ -173,7 +156,7 @@ async fn authorize_key_operation(
 }
 
 /// The second factor of a key operation: a signature over `statement` by the caller's active key, or the
-/// account password (throttled like a login). `403 authorization_required` / `authorization_failed` otherwise.
+/// account password (throttled like a login).
 async fn second_factor(
     state: &AppState,
     request: &Request,
@@ -181,44 +164,18 @@ async fn second_factor(
     authorization: Option<KeyAuthorization>,
     password: Option<Zeroizing<String>>,
 ) -> Result<(), ApiError> {
-    let failed = || {
-        ApiError::forbidden(
-            "authorization_failed",
-            "the authorization signature or password is not valid",
-        )
-    };
-    match (authorization, password) {
-        (Some(_), Some(_)) => Err(ApiError::bad_request(
-            "invalid_request",
-            "give either authorization or password, not both",
-        )),
-        (None, None) => Err(ApiError::forbidden(
-            "authorization_required",
-            "changing keys needs a signature by your active key (authorization) or your password",
-        )),
-        (Some(authorization), None) => {
-            let signature = signature_bytes(&authorization.signature)?;
-            let active = active_key_record(state, statement.user_id)
-                .await?
-                .filter(|k| k.key_id == authorization.key_id)
-                .ok_or_else(failed)?;
-            let key =
-                PublicKey::from_spki_pem(&active.public_key_pem).map_err(ApiError::internal)?;
-            statement.verify(&key, &signature).map_err(|_| failed())
-        }
-        (None, Some(password)) => {
-            let user = require_user(state, statement.user_id, "user_not_found").await?;
-            let counters = PasswordCounters::new(request, &user.username);
-            if counters
-                .verify_password(state, &password, Some(user.password_hash))
-                .await?
-            {
-                Ok(())
-            } else {
-                Err(failed())
-            }
-        }
-    }
+    authorize::second_factor(
+        state,
+        request,
+        statement.user_id,
+        authorize::Factors {
+            authorization,
+            password,
+        },
+        "changing keys",
+        |key, signature| statement.verify(key, signature).is_ok(),
+    )
+    .await
 }
 
 fn new_public_key(user_id: &str, key: &PublicKey) -> Result<NewPublicKey, ApiError> {

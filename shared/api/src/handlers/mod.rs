@@ -2,6 +2,7 @@
 
 pub mod assisted;
 pub mod auth;
+mod authorize;
 pub mod devices;
 pub mod groups;
 pub mod key_packages;

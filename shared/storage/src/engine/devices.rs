@@ -4,9 +4,13 @@
 use async_trait::async_trait;
 
 use super::{DeviceChange, DeviceRecords, Devices, KeyPackageRecords, Written, bounded};
-use crate::devices::{DeviceCertificate, DeviceRecord, DeviceStatus, DeviceStore, NewDevice};
+use crate::devices::{
+    DeviceCertificate, DeviceCounts, DeviceRecord, DeviceStatus, DeviceStore, MAX_DEVICE_PAGE_ROWS,
+    NewDevice,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::now_millis;
+use crate::model::Millis;
 use crate::validate;
 
 impl<R: DeviceRecords> Devices<R> {
@@ -106,6 +110,42 @@ impl<R: DeviceRecords + KeyPackageRecords> DeviceStore for Devices<R> {
 
     async fn get(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>> {
         bounded(self.0.device(user_id, device_id)).await
+    }
+
+    async fn list_page(
+        &self,
+        user_id: &str,
+        after: Option<(Millis, &str)>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeviceRecord>> {
+        bounded(async {
+            // A user id with a placeholder device id when there is no position: the user id rule either way.
+            validate::device_ref(user_id, after.map_or("start", |(_, device_id)| device_id))?;
+            if !(1..=MAX_DEVICE_PAGE_ROWS).contains(&limit) {
+                return Err(StoreError::invalid(
+                    "limit",
+                    format!("limit must be 1 to {MAX_DEVICE_PAGE_ROWS}"),
+                ));
+            }
+            self.0.devices_page(user_id, after, limit).await
+        })
+        .await
+    }
+
+    async fn count_for_user(&self, user_id: &str) -> StoreResult<DeviceCounts> {
+        bounded(async {
+            // Bounded by the caps (and revoked devices by the registration quota), so reading the rows is cheap.
+            let mut counts = DeviceCounts::default();
+            for device in self.0.devices(user_id).await? {
+                match device.status {
+                    DeviceStatus::Pending => counts.pending += 1,
+                    DeviceStatus::Active => counts.active += 1,
+                    DeviceStatus::Revoked => {}
+                }
+            }
+            Ok(counts)
+        })
+        .await
     }
 
     async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>> {

@@ -84,6 +84,14 @@ pub(crate) trait DeviceRecords: Send + Sync + 'static {
     async fn device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
     /// Every device of the user, revoked ones included, by ascending `(created_at, device_id)`.
     async fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>>;
+    /// At most `limit` pending or active devices of the user strictly after `after` (`(created_at,
+    /// device_id)`; from the start when `None`), by ascending `(created_at, device_id)`.
+    async fn devices_page(
+        &self,
+        user_id: &str,
+        after: Option<(Millis, &str)>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeviceRecord>>;
     /// Changes the device as `to` says if its status allows; whether it changed.
     async fn change_device(
         &self,

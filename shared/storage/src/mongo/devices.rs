@@ -48,6 +48,34 @@ impl DeviceRecords for MongoStore {
         decode_all(find, device_from_document).await
     }
 
+    async fn devices_page(
+        &self,
+        user_id: &str,
+        after: Option<(Millis, &str)>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeviceRecord>> {
+        let mut filter = doc! {
+            "user_id": user_id,
+            "status": { "$ne": DeviceStatus::Revoked.as_str() },
+        };
+        if let Some((created_at, device_id)) = after {
+            let created_at = DateTime::from_millis(created_at);
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "created_at": { "$gt": created_at } },
+                    doc! { "created_at": created_at, "device_id": { "$gt": device_id } },
+                ],
+            );
+        }
+        let find = self
+            .devices
+            .find(filter)
+            .sort(doc! { "created_at": 1, "device_id": 1 })
+            .limit(i64::from(limit));
+        decode_all(find, device_from_document).await
+    }
+
     async fn change_device(
         &self,
         user_id: &str,

@@ -71,6 +71,29 @@ where
             .collect()
     }
 
+    async fn devices_page(
+        &self,
+        user_id: &str,
+        after: Option<(Millis, &str)>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeviceRecord>> {
+        let query = match after {
+            None => sqlx::query_as::<_, DeviceRow>(statements::DEVICES_PAGE_FIRST).bind(user_id),
+            Some((created_at, device_id)) => {
+                sqlx::query_as::<_, DeviceRow>(statements::DEVICES_PAGE_AFTER)
+                    .bind(user_id)
+                    .bind(created_at)
+                    .bind(created_at)
+                    .bind(device_id)
+            }
+        };
+        self.all(query.bind(i64::from(limit)))
+            .await?
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect()
+    }
+
     async fn change_device(
         &self,
         user_id: &str,

@@ -162,6 +162,20 @@ pub(super) const DEVICES_OF_USER: &str = concat!(
     device_columns!(),
     " FROM devices WHERE user_id = ? ORDER BY created_at, device_id"
 );
+/// One page of a user's pending and active devices from the start: binds user, limit.
+pub(super) const DEVICES_PAGE_FIRST: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM devices WHERE user_id = ? AND status <> 'revoked' ORDER BY created_at, device_id LIMIT ?"
+);
+/// One page of a user's pending and active devices after a position: binds user, created at, created at,
+/// device, limit.
+pub(super) const DEVICES_PAGE_AFTER: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM devices WHERE user_id = ? AND status <> 'revoked' \
+    AND (created_at > ? OR (created_at = ? AND device_id > ?)) ORDER BY created_at, device_id LIMIT ?"
+);
 /// Binds issuer key id, issued at, signature, approved at, user, device.
 pub(super) const APPROVE_DEVICE: &str = "UPDATE devices SET status = 'active', cert_issuer_key_id = ?, \
     cert_issued_at = ?, cert_signature = ?, approved_at = ? \

@@ -297,3 +297,62 @@ pub async fn devices_invalid_input_is_bad_request(stores: Stores) {
     let listed = stores.devices.list_for_user(USER).await.expect("list");
     assert_eq!(listed.len(), 1, "{listed:?}");
 }
+
+/// `list_page` walks the pending and active devices by `(created_at, device_id)` from a position, revoked ones
+/// left out (their position still continues a walk); `count_for_user` counts them by status.
+pub async fn devices_pages_and_counts(stores: Stores) {
+    for (index, certified) in [true, false, true, false, false, true, false]
+        .into_iter()
+        .enumerate()
+    {
+        register(
+            &stores,
+            new_device(USER, &format!("d{index}"), 1, certified),
+        )
+        .await;
+    }
+    register(&stores, new_device(OTHER_USER, "x", 1, true)).await;
+    stores.devices.revoke(USER, "d2").await.expect("revoke");
+    let all: Vec<(i64, String)> = stores
+        .devices
+        .list_for_user(USER)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|d| (d.created_at, d.device_id))
+        .collect();
+    assert_eq!(all.len(), 6);
+    let mut walked = Vec::new();
+    let mut after: Option<(i64, String)> = None;
+    loop {
+        let page = stores
+            .devices
+            .list_page(USER, after.as_ref().map(|(at, id)| (*at, id.as_str())), 4)
+            .await
+            .expect("page");
+        assert!(page.len() <= 4);
+        let Some(last) = page.last() else { break };
+        after = Some((last.created_at, last.device_id.clone()));
+        walked.extend(page.into_iter().map(|d| (d.created_at, d.device_id)));
+    }
+    assert_eq!(walked, all);
+    // From a revoked device's position: the devices after it.
+    let revoked = stores
+        .devices
+        .get(USER, "d2")
+        .await
+        .expect("get")
+        .expect("d2");
+    let rest = stores
+        .devices
+        .list_page(USER, Some((revoked.created_at, "d2")), 10)
+        .await
+        .expect("page");
+    let ids: Vec<&str> = rest.iter().map(|d| d.device_id.as_str()).collect();
+    assert_eq!(ids, ["d3", "d4", "d5", "d6"]);
+    let counts = stores.devices.count_for_user(USER).await.expect("count");
+    assert_eq!((counts.pending, counts.active), (4, 2));
+    for limit in [0, e2ee_storage::MAX_DEVICE_PAGE_ROWS + 1] {
+        assert_invalid(stores.devices.list_page(USER, None, limit).await, "limit");
+    }
+}

@@ -104,6 +104,7 @@ conformance_suite!(
     devices_concurrent_approvals_have_one_winner,
     devices_revocation_is_final_and_removes_the_device_from_the_list,
     devices_invalid_input_is_bad_request,
+    devices_pages_and_counts,
     key_packages_upload_supply_and_claim,
     key_packages_concurrent_claims_never_hand_out_a_package_twice,
     key_packages_last_resort_is_handed_out_without_being_consumed,
