@@ -58,6 +58,17 @@ pub struct Quotas {
     pub key_operations_per_day: u64,
     /// `CLAIM_QUOTA_PER_HOUR`: key package claims one device may make per clock hour.
     pub key_package_claims_per_hour: u64,
+    /// `CLAIM_QUOTA_PER_TARGET_PER_HOUR`: claims of one target user's packages that one other user (all of
+    /// its devices together) may make per clock hour.
+    pub claims_per_target_per_hour: u64,
+    /// `GROUP_QUOTA_PER_DAY`: groups one user may create per UTC day.
+    pub groups_per_day: u64,
+    /// `COMMIT_QUOTA_PER_HOUR`: commit bundles one device may post per clock hour.
+    pub commits_per_hour: u64,
+    /// `GROUP_MESSAGE_QUOTA_PER_HOUR`: application messages one device may post to groups per clock hour.
+    pub group_messages_per_hour: u64,
+    /// `KEY_PACKAGE_SUPPLY_MAX`: unexpired one-time key packages one device may have stored.
+    pub key_package_supply: u64,
 }
 
 impl Default for Quotas {
@@ -66,6 +77,11 @@ impl Default for Quotas {
             sends_per_hour: 600,
             key_operations_per_day: 20,
             key_package_claims_per_hour: 300,
+            claims_per_target_per_hour: 10,
+            groups_per_day: 100,
+            commits_per_hour: 500,
+            group_messages_per_hour: 600,
+            key_package_supply: 200,
         }
     }
 }
@@ -139,17 +155,47 @@ impl Config {
             },
             storage,
             server_assisted_crypto,
-            quotas: Quotas {
-                sends_per_hour: quota("SEND_QUOTA_PER_HOUR", Quotas::default().sends_per_hour)?,
-                key_operations_per_day: quota(
-                    "KEY_QUOTA_PER_DAY",
-                    Quotas::default().key_operations_per_day,
-                )?,
-                key_package_claims_per_hour: quota(
-                    "CLAIM_QUOTA_PER_HOUR",
-                    Quotas::default().key_package_claims_per_hour,
-                )?,
-            },
+            quotas: Quotas::from_env()?,
+        })
+    }
+}
+
+impl Quotas {
+    /// No limits at all (benchmarks measure handlers, not 429s).
+    pub fn unlimited() -> Self {
+        Quotas {
+            sends_per_hour: u64::MAX,
+            key_operations_per_day: u64::MAX,
+            key_package_claims_per_hour: u64::MAX,
+            claims_per_target_per_hour: u64::MAX,
+            groups_per_day: u64::MAX,
+            commits_per_hour: u64::MAX,
+            group_messages_per_hour: u64::MAX,
+            key_package_supply: u64::MAX,
+        }
+    }
+
+    /// Every quota from its environment variable, the default where unset.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let default = Quotas::default();
+        Ok(Quotas {
+            sends_per_hour: quota("SEND_QUOTA_PER_HOUR", default.sends_per_hour)?,
+            key_operations_per_day: quota("KEY_QUOTA_PER_DAY", default.key_operations_per_day)?,
+            key_package_claims_per_hour: quota(
+                "CLAIM_QUOTA_PER_HOUR",
+                default.key_package_claims_per_hour,
+            )?,
+            claims_per_target_per_hour: quota(
+                "CLAIM_QUOTA_PER_TARGET_PER_HOUR",
+                default.claims_per_target_per_hour,
+            )?,
+            groups_per_day: quota("GROUP_QUOTA_PER_DAY", default.groups_per_day)?,
+            commits_per_hour: quota("COMMIT_QUOTA_PER_HOUR", default.commits_per_hour)?,
+            group_messages_per_hour: quota(
+                "GROUP_MESSAGE_QUOTA_PER_HOUR",
+                default.group_messages_per_hour,
+            )?,
+            key_package_supply: quota("KEY_PACKAGE_SUPPLY_MAX", default.key_package_supply)?,
         })
     }
 }

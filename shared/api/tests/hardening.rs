@@ -258,6 +258,7 @@ async fn sends_past_the_quota_are_429_with_retry_after() {
         sends_per_hour: 3,
         key_operations_per_day: 3,
         key_package_claims_per_hour: 3,
+        ..Quotas::default()
     };
     let state = state_with_quotas(&backend, false, quotas).await;
     // `user` registers one key: one key operation of three.

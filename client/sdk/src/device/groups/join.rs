@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_mls::DeviceIdentity;
+use e2ee_protocol::WelcomeView;
 use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
@@ -16,6 +17,9 @@ use crate::device::Device;
 use crate::error::{ClientError, Result};
 use crate::mls::{GroupMeta, MlsState, join_config};
 
+/// Most pages of the Welcome inbox one sync reads (50 Welcomes a page at most).
+const MAX_WELCOME_PAGES: usize = 20;
+
 impl Device {
     /// `e2ee sync`: joins the groups of pending Welcomes (each member certified, else refused and kept in
     /// the inbox), acknowledges them, then reads every group.
@@ -23,7 +27,7 @@ impl Device {
         self.use_device_token(state).await?;
         let mut joined = Vec::new();
         let mut refused = Vec::new();
-        for pending in self.client.welcomes().await?.welcomes {
+        for pending in self.pending_welcomes().await? {
             if state.meta.groups.contains_key(&pending.group_id) {
                 self.client
                     .ack_welcome(&pending.group_id, pending.epoch)
@@ -58,6 +62,22 @@ impl Device {
             refused,
             groups,
         })
+    }
+
+    /// Every page of the Welcome inbox, at most [`MAX_WELCOME_PAGES`] of them (the rest waits for the next sync).
+    async fn pending_welcomes(&self) -> Result<Vec<WelcomeView>> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_WELCOME_PAGES {
+            let page = self.client.welcomes(after.as_deref()).await?;
+            all.extend(page.welcomes);
+            match page.next_after {
+                // A server that repeats a position would loop: stop instead.
+                Some(next) if after.as_deref() != Some(next.as_str()) => after = Some(next),
+                _ => break,
+            }
+        }
+        Ok(all)
     }
 
     /// Joins a group from a Welcome if every member is a certified device.
