@@ -846,7 +846,7 @@ async fn the_welcome_inbox_is_read_in_pages_past_fifty() {
     expected.sort_unstable();
     got.sort_unstable();
     assert_eq!(got, expected, "each Welcome exactly once");
-    for bad in ["x", "1.2", "-1.0.ab", "1.2.XYZ"] {
+    for bad in ["x", "1.2", "-1.0.ab", "1.2.XYZ", "9223372036854775807.0.ab"] {
         inbox(Some(bad.to_owned()))
             .await
             .assert_error(StatusCode::BAD_REQUEST, "invalid_after");

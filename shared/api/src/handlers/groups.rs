@@ -482,7 +482,9 @@ fn parse_welcome_position(text: &str) -> Option<WelcomePosition> {
     let created_at = parts.next()?.parse::<i64>().ok()?;
     let epoch = parts.next()?.parse::<u64>().ok()?;
     let group_id = parts.next()?;
-    (created_at >= 0 && is_group_id(group_id)).then(|| WelcomePosition {
+    // A time in ms up to the year 9999, as stores keep dates.
+    let plausible = (0..=253_402_300_799_999).contains(&created_at);
+    (plausible && is_group_id(group_id)).then(|| WelcomePosition {
         created_at,
         group_id: group_id.to_owned(),
         epoch,

@@ -454,9 +454,13 @@ pub async fn groups_welcome_pages_are_cut_by_count_and_bytes(stores: Stores) {
     }
     assert_eq!(epochs, (1..=55).collect::<Vec<u64>>(), "pages {pages:?}");
     assert_eq!(pages, [2, 50, 3], "cut by bytes, then by count");
-    // A position past the end reads nothing.
+    // A position past the end (a day from now) reads nothing.
     let end = e2ee_storage::WelcomePosition {
-        created_at: i64::MAX,
+        created_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).expect("ms"))
+            .expect("after 1970")
+            + 86_400_000,
         group_id: GROUP.to_owned(),
         epoch: 0,
     };
