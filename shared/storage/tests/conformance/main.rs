@@ -108,6 +108,7 @@ conformance_suite!(
     key_packages_expired_packages_are_never_handed_out,
     key_packages_belong_to_active_devices_only,
     key_packages_invalid_batches_are_bad_requests_and_write_nothing,
+    key_packages_claims_take_from_at_most_the_oldest_hundred_devices,
     groups_create_commit_post_and_read_the_log,
     groups_concurrent_commits_for_one_epoch_have_one_winner,
     groups_concurrent_posts_and_commits_share_one_gapless_log,
