@@ -195,7 +195,8 @@ impl Quotas {
                 "GROUP_MESSAGE_QUOTA_PER_HOUR",
                 default.group_messages_per_hour,
             )?,
-            key_package_supply: quota("KEY_PACKAGE_SUPPLY_MAX", default.key_package_supply)?,
+            key_package_supply: supply_cap(env("KEY_PACKAGE_SUPPLY_MAX").as_deref())?
+                .unwrap_or(default.key_package_supply),
         })
     }
 }
@@ -222,6 +223,25 @@ fn quota(name: &str, default: u64) -> Result<u64, ConfigError> {
             .filter(|value| *value > 0)
             .ok_or_else(|| ConfigError::Invalid(format!("{name} must be a positive whole number"))),
     }
+}
+
+/// `KEY_PACKAGE_SUPPLY_MAX`: at least one full upload batch (100), so that a valid batch can always be stored
+/// into an empty supply (the SDKs upload 50 when fewer than 10 are left).
+fn supply_cap(value: Option<&str>) -> Result<Option<u64>, ConfigError> {
+    let Some(text) = value else {
+        return Ok(None);
+    };
+    let minimum = u64::try_from(e2ee_storage::MAX_KEY_PACKAGE_BATCH).unwrap_or(u64::MAX);
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|value| *value >= minimum)
+        .map(Some)
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "KEY_PACKAGE_SUPPLY_MAX must be a whole number of at least {minimum}"
+            ))
+        })
 }
 
 /// Reads and parses the application secret. Bounded in time so a missing endpoint fails the cold start fast.
@@ -326,6 +346,15 @@ fn read_or_create_secret(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_supply_cap_holds_at_least_one_batch() {
+        assert_eq!(supply_cap(None).ok(), Some(None));
+        assert_eq!(supply_cap(Some(" 200 ")).ok(), Some(Some(200)));
+        assert_eq!(supply_cap(Some("100")).ok(), Some(Some(100)));
+        assert!(supply_cap(Some("99")).is_err());
+        assert!(supply_cap(Some("lots")).is_err());
+    }
 
     #[test]
     fn server_assisted_crypto_is_off_unless_turned_on() {
