@@ -33,11 +33,7 @@ fn main() {
 
 async fn measure(size: usize) {
     let backend = Backend::sqlite();
-    let quotas = Quotas {
-        sends_per_hour: u64::MAX,
-        key_operations_per_day: u64::MAX,
-        key_package_claims_per_hour: u64::MAX,
-    };
+    let quotas = Quotas::unlimited();
     let state = state_with_quotas(&backend, false, quotas).await;
     let [user] = users(&state, ["alice"]).await;
     let (alice, token) = first_device(&state, &user, "laptop").await;

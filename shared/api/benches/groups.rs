@@ -29,14 +29,7 @@ fn request(method: Method, path: &str, token: &str, body: Option<Value>) -> lamb
 fn benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let backend = Backend::sqlite();
-    let quotas = Quotas {
-        sends_per_hour: u64::MAX,
-        key_operations_per_day: u64::MAX,
-        key_package_claims_per_hour: u64::MAX,
-        device_registrations_per_day: u64::MAX,
-        max_pending_devices: u64::MAX,
-        max_devices_per_user: u64::MAX,
-    };
+    let quotas = Quotas::unlimited();
     let (state, alice, token) = runtime.block_on(async {
         let state = state_with_quotas(&backend, false, quotas).await;
         let [user] = users(&state, ["alice"]).await;

@@ -62,14 +62,7 @@ fn benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let backend = Backend::sqlite();
     // The benchmark sends far more than a user's quota: measure the handler, not the 429.
-    let quotas = Quotas {
-        sends_per_hour: u64::MAX,
-        key_operations_per_day: u64::MAX,
-        key_package_claims_per_hour: u64::MAX,
-        device_registrations_per_day: u64::MAX,
-        max_pending_devices: u64::MAX,
-        max_devices_per_user: u64::MAX,
-    };
+    let quotas = Quotas::unlimited();
     let (state, alice, bob) = runtime.block_on(async {
         let state = state_with_quotas(&backend, true, quotas).await;
         let [alice, bob] = users(&state, ["alice", "bob"]).await;

@@ -64,6 +64,17 @@ pub struct Quotas {
     pub max_pending_devices: u64,
     /// `MAX_DEVICES_PER_USER`: pending plus active devices one user may have at once.
     pub max_devices_per_user: u64,
+    /// `CLAIM_QUOTA_PER_TARGET_PER_HOUR`: claims of one target user's packages that one other user (all of
+    /// its devices together) may make per clock hour.
+    pub claims_per_target_per_hour: u64,
+    /// `GROUP_QUOTA_PER_DAY`: groups one user may create per UTC day.
+    pub groups_per_day: u64,
+    /// `COMMIT_QUOTA_PER_HOUR`: commit bundles one device may post per clock hour.
+    pub commits_per_hour: u64,
+    /// `GROUP_MESSAGE_QUOTA_PER_HOUR`: application messages one device may post to groups per clock hour.
+    pub group_messages_per_hour: u64,
+    /// `KEY_PACKAGE_SUPPLY_MAX`: unexpired one-time key packages one device may have stored.
+    pub key_package_supply: u64,
 }
 
 impl Default for Quotas {
@@ -75,6 +86,11 @@ impl Default for Quotas {
             device_registrations_per_day: 20,
             max_pending_devices: 10,
             max_devices_per_user: 100,
+            claims_per_target_per_hour: 10,
+            groups_per_day: 100,
+            commits_per_hour: 500,
+            group_messages_per_hour: 600,
+            key_package_supply: 200,
         }
     }
 }
@@ -148,29 +164,57 @@ impl Config {
             },
             storage,
             server_assisted_crypto,
-            quotas: Quotas {
-                sends_per_hour: quota("SEND_QUOTA_PER_HOUR", Quotas::default().sends_per_hour)?,
-                key_operations_per_day: quota(
-                    "KEY_QUOTA_PER_DAY",
-                    Quotas::default().key_operations_per_day,
-                )?,
-                key_package_claims_per_hour: quota(
-                    "CLAIM_QUOTA_PER_HOUR",
-                    Quotas::default().key_package_claims_per_hour,
-                )?,
-                device_registrations_per_day: quota(
-                    "DEVICE_REGISTRATION_QUOTA_PER_DAY",
-                    Quotas::default().device_registrations_per_day,
-                )?,
-                max_pending_devices: quota(
-                    "MAX_PENDING_DEVICES",
-                    Quotas::default().max_pending_devices,
-                )?,
-                max_devices_per_user: quota(
-                    "MAX_DEVICES_PER_USER",
-                    Quotas::default().max_devices_per_user,
-                )?,
-            },
+            quotas: Quotas::from_env()?,
+        })
+    }
+}
+
+impl Quotas {
+    /// No limits at all (benchmarks measure handlers, not 429s).
+    pub fn unlimited() -> Self {
+        Quotas {
+            sends_per_hour: u64::MAX,
+            key_operations_per_day: u64::MAX,
+            key_package_claims_per_hour: u64::MAX,
+            claims_per_target_per_hour: u64::MAX,
+            groups_per_day: u64::MAX,
+            commits_per_hour: u64::MAX,
+            group_messages_per_hour: u64::MAX,
+            key_package_supply: u64::MAX,
+            device_registrations_per_day: u64::MAX,
+            max_pending_devices: u64::MAX,
+            max_devices_per_user: u64::MAX,
+        }
+    }
+
+    /// Every quota from its environment variable, the default where unset.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let default = Quotas::default();
+        Ok(Quotas {
+            sends_per_hour: quota("SEND_QUOTA_PER_HOUR", default.sends_per_hour)?,
+            key_operations_per_day: quota("KEY_QUOTA_PER_DAY", default.key_operations_per_day)?,
+            key_package_claims_per_hour: quota(
+                "CLAIM_QUOTA_PER_HOUR",
+                default.key_package_claims_per_hour,
+            )?,
+            claims_per_target_per_hour: quota(
+                "CLAIM_QUOTA_PER_TARGET_PER_HOUR",
+                default.claims_per_target_per_hour,
+            )?,
+            groups_per_day: quota("GROUP_QUOTA_PER_DAY", default.groups_per_day)?,
+            commits_per_hour: quota("COMMIT_QUOTA_PER_HOUR", default.commits_per_hour)?,
+            group_messages_per_hour: quota(
+                "GROUP_MESSAGE_QUOTA_PER_HOUR",
+                default.group_messages_per_hour,
+            )?,
+            key_package_supply: supply_cap(env("KEY_PACKAGE_SUPPLY_MAX").as_deref())?
+                .unwrap_or(default.key_package_supply),
+            device_registrations_per_day: quota(
+                "DEVICE_REGISTRATION_QUOTA_PER_DAY",
+                default.device_registrations_per_day,
+            )?,
+            max_pending_devices: quota("MAX_PENDING_DEVICES", default.max_pending_devices)?,
+            max_devices_per_user: quota("MAX_DEVICES_PER_USER", default.max_devices_per_user)?,
         })
     }
 }
@@ -197,6 +241,25 @@ fn quota(name: &str, default: u64) -> Result<u64, ConfigError> {
             .filter(|value| *value > 0)
             .ok_or_else(|| ConfigError::Invalid(format!("{name} must be a positive whole number"))),
     }
+}
+
+/// `KEY_PACKAGE_SUPPLY_MAX`: at least one full upload batch (100), so that a valid batch can always be stored
+/// into an empty supply (the SDKs upload 50 when fewer than 10 are left).
+fn supply_cap(value: Option<&str>) -> Result<Option<u64>, ConfigError> {
+    let Some(text) = value else {
+        return Ok(None);
+    };
+    let minimum = u64::try_from(e2ee_storage::MAX_KEY_PACKAGE_BATCH).unwrap_or(u64::MAX);
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|value| *value >= minimum)
+        .map(Some)
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "KEY_PACKAGE_SUPPLY_MAX must be a whole number of at least {minimum}"
+            ))
+        })
 }
 
 /// Reads and parses the application secret. Bounded in time so a missing endpoint fails the cold start fast.
@@ -301,6 +364,15 @@ fn read_or_create_secret(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_supply_cap_holds_at_least_one_batch() {
+        assert_eq!(supply_cap(None).ok(), Some(None));
+        assert_eq!(supply_cap(Some(" 200 ")).ok(), Some(Some(200)));
+        assert_eq!(supply_cap(Some("100")).ok(), Some(Some(100)));
+        assert!(supply_cap(Some("99")).is_err());
+        assert!(supply_cap(Some("lots")).is_err());
+    }
 
     #[test]
     fn server_assisted_crypto_is_off_unless_turned_on() {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod lambda;
+pub mod limits;
 pub mod response;
 pub mod state;
 pub mod throttle;

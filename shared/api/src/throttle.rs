@@ -6,7 +6,8 @@ use lambda_http::{Request, RequestExt};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::auth::{MAX_PASSWORD_BYTES, verify_password};
+use crate::auth::{DeviceCaller, MAX_PASSWORD_BYTES, verify_password};
+use crate::config::Quotas;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -134,42 +135,122 @@ impl PasswordCounters {
 }
 
 /// A quota window: a fixed clock hour or UTC day.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quota {
+    /// Per user.
     SendsPerHour,
+    /// Per user.
     KeyOperationsPerDay,
+    /// Per claiming device (`userId/deviceId`).
     KeyPackageClaimsPerHour,
+    /// Per user.
     DeviceRegistrationsPerDay,
+    /// Per claiming user and target user (`claimerId>targetId`).
+    ClaimsPerTargetPerHour,
+    /// Per user.
+    GroupsPerDay,
+    /// Per device (`userId/deviceId`).
+    CommitsPerHour,
+    /// Per device (`userId/deviceId`).
+    GroupMessagesPerHour,
 }
 
-/// Counts one use of `quota` by `user_id` (for claims: `userId/deviceId`, the claiming device); past the configured limit, `429 quota_exceeded` with `Retry-After`
-/// until the window ends.
-pub async fn spend(state: &AppState, quota: Quota, user_id: &str) -> Result<(), ApiError> {
-    let (name, window_ms, limit) = match quota {
-        Quota::SendsPerHour => ("sends", HOUR_MS, state.quotas.sends_per_hour),
-        Quota::KeyOperationsPerDay => ("key-ops", DAY_MS, state.quotas.key_operations_per_day),
-        Quota::KeyPackageClaimsPerHour => {
-            ("claims", HOUR_MS, state.quotas.key_package_claims_per_hour)
+impl Quota {
+    /// The counter's name, its window (ms), its limit under `quotas`, and what it counts (for the message).
+    fn rule(self, quotas: &Quotas) -> (&'static str, i64, u64, &'static str) {
+        match self {
+            Quota::SendsPerHour => ("sends", HOUR_MS, quotas.sends_per_hour, "sends per hour"),
+            Quota::KeyOperationsPerDay => (
+                "key-ops",
+                DAY_MS,
+                quotas.key_operations_per_day,
+                "key operations per day",
+            ),
+            Quota::KeyPackageClaimsPerHour => (
+                "claims",
+                HOUR_MS,
+                quotas.key_package_claims_per_hour,
+                "key package claims per hour",
+            ),
+            Quota::ClaimsPerTargetPerHour => (
+                "claims-target",
+                HOUR_MS,
+                quotas.claims_per_target_per_hour,
+                "claims of this user's key packages per hour",
+            ),
+            Quota::GroupsPerDay => (
+                "groups",
+                DAY_MS,
+                quotas.groups_per_day,
+                "group creations per day",
+            ),
+            Quota::CommitsPerHour => (
+                "commits",
+                HOUR_MS,
+                quotas.commits_per_hour,
+                "commits per hour",
+            ),
+            Quota::GroupMessagesPerHour => (
+                "group-messages",
+                HOUR_MS,
+                quotas.group_messages_per_hour,
+                "group messages per hour",
+            ),
+            Quota::DeviceRegistrationsPerDay => (
+                "device-registrations",
+                DAY_MS,
+                quotas.device_registrations_per_day,
+                "device registrations per day",
+            ),
         }
-        Quota::DeviceRegistrationsPerDay => (
-            "device-registrations",
-            DAY_MS,
-            state.quotas.device_registrations_per_day,
-        ),
-    };
+    }
+}
+
+/// The counter subject of a device: `userId/deviceId`.
+pub fn device_subject(caller: &DeviceCaller) -> String {
+    format!("{}/{}", caller.user_id, caller.device_id)
+}
+
+/// Counts one use of `quota` by `subject` (the user, the device or the pair the quota is kept per, see
+/// [`Quota`]); past the configured limit, `429 quota_exceeded` with `Retry-After` until the window ends.
+pub async fn spend(state: &AppState, quota: Quota, subject: &str) -> Result<(), ApiError> {
+    let (name, window_ms, limit, what) = quota.rule(&state.quotas);
     let now = now_millis();
     let window_start = now - now.rem_euclid(window_ms);
     let used = state
         .stores
         .throttle
-        .hit(&format!("quota-{name}:{user_id}"), window_start)
+        .hit(&format!("quota-{name}:{subject}"), window_start)
         .await?;
     if used > limit {
         return Err(ApiError::too_many(
             "quota_exceeded",
-            format!("quota of {limit} {name} per window used up; try again later"),
+            format!("quota of {limit} {what} used up; try again later"),
             seconds_rounded_up(window_start + window_ms - now),
         ));
+    }
+    Ok(())
+}
+
+/// The quotas of one key package claim by `caller` of `target`'s packages: the claiming device's
+/// ([`Quota::KeyPackageClaimsPerHour`]) and, unless the caller claims its own user's packages (a device adding
+/// its user's other devices), the claiming user's for this target ([`Quota::ClaimsPerTargetPerHour`]), so one
+/// account cannot drain one user's one-time packages for everyone else.
+pub async fn spend_claim(
+    state: &AppState,
+    caller: &DeviceCaller,
+    target: &str,
+) -> Result<(), ApiError> {
+    spend(
+        state,
+        Quota::KeyPackageClaimsPerHour,
+        &device_subject(caller),
+    )
+    .await?;
+    // A target id longer than any user id names nobody (the claim is then `404 user_not_found`).
+    if caller.user_id != target && target.len() <= e2ee_protocol::MAX_ID_BYTES {
+        let pair = format!("{}>{}", caller.user_id, target);
+        spend(state, Quota::ClaimsPerTargetPerHour, &pair).await?;
     }
     Ok(())
 }

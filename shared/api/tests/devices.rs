@@ -516,3 +516,97 @@ async fn claims_past_the_quota_are_429_with_retry_after() {
     );
     claim(bob_phone_token).await.assert_status(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn claims_per_target_are_limited_so_one_account_cannot_drain_a_users_packages() {
+    let backend = backends().remove(0);
+    let quotas = Quotas {
+        claims_per_target_per_hour: 2,
+        ..Quotas::default()
+    };
+    let state = state_with_quotas(&backend, false, quotas).await;
+    let [alice, mallory, carol] = users(&state, ["alice", "mallory", "carol"]).await;
+    let (laptop, alice_token) = first_device(&state, &alice, "laptop").await;
+    let packages: Vec<Vec<u8>> = (0..5).map(|_| laptop.key_package()).collect();
+    upload_key_packages(&state, &alice_token, &packages)
+        .await
+        .assert_status(StatusCode::CREATED);
+    let (_, mallory_token) = first_device(&state, &mallory, "laptop").await;
+    let (_, carol_token) = first_device(&state, &carol, "laptop").await;
+    let claim = |token: String, user_id: String| {
+        let state = state.clone();
+        async move {
+            let body = json!({ "userId": user_id });
+            post(&state, "/api/key-packages/claim", &token, body).await
+        }
+    };
+    // Mallory's allowance for Alice: two claims, then 429 with Retry-After; nothing more is handed out.
+    for _ in 0..2 {
+        let reply = claim(mallory_token.clone(), alice.id.clone()).await;
+        reply.assert_status(StatusCode::OK);
+        assert_eq!(reply.body["keyPackages"][0]["lastResort"], false);
+    }
+    let refused = claim(mallory_token.clone(), alice.id.clone()).await;
+    refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded");
+    assert!(
+        refused
+            .retry_after()
+            .is_some_and(|s| (1..=3600).contains(&s))
+    );
+    let supply = get_plain(&state, &alice_token, "/api/key-packages/supply").await;
+    assert_eq!(supply.body["oneTime"], 3, "the refused claim took nothing");
+    // Carol still gets a one-time package of Alice's; Mallory may still claim other users.
+    let reply = claim(carol_token.clone(), alice.id.clone()).await;
+    reply.assert_status(StatusCode::OK);
+    assert_eq!(reply.body["keyPackages"][0]["lastResort"], false);
+    claim(mallory_token.clone(), carol.id.clone())
+        .await
+        .assert_status(StatusCode::OK);
+    // A device claiming its own user's packages (adding its user's other devices) is not limited per target.
+    for _ in 0..3 {
+        claim(alice_token.clone(), alice.id.clone())
+            .await
+            .assert_status(StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn uploads_past_the_supply_cap_are_refused_and_write_nothing() {
+    for backend in backends() {
+        let quotas = Quotas {
+            key_package_supply: 3,
+            ..Quotas::default()
+        };
+        let state = state_with_quotas(&backend, false, quotas).await;
+        let [alice] = users(&state, ["alice"]).await;
+        let (laptop, token) = first_device(&state, &alice, "laptop").await;
+        let two: Vec<Vec<u8>> = (0..2).map(|_| laptop.key_package()).collect();
+        upload_key_packages(&state, &token, &two)
+            .await
+            .assert_status(StatusCode::CREATED);
+        let more: Vec<Vec<u8>> = (0..2).map(|_| laptop.key_package()).collect();
+        let refused = upload_key_packages(&state, &token, &more).await;
+        refused.assert_error(StatusCode::CONFLICT, "key_package_supply_full");
+        let supply = get_plain(&state, &token, "/api/key-packages/supply").await;
+        assert_eq!(
+            supply.body,
+            json!({"oneTime": 2, "lastResort": false}),
+            "nothing of the refused upload was stored"
+        );
+        // Up to the cap is fine; a last-resort package does not count.
+        let uploaded = upload_key_packages(
+            &state,
+            &token,
+            &[more[0].clone(), laptop.last_resort_key_package()],
+        )
+        .await;
+        uploaded.assert_status(StatusCode::CREATED);
+        assert_eq!(uploaded.body, json!({"oneTime": 3, "lastResort": true}));
+        upload_key_packages(&state, &token, &[laptop.last_resort_key_package()])
+            .await
+            .assert_status(StatusCode::CREATED);
+        upload_key_packages(&state, &token, &[laptop.key_package()])
+            .await
+            .assert_error(StatusCode::CONFLICT, "key_package_supply_full");
+    }
+}

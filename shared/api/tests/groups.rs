@@ -3,7 +3,7 @@
 //! validation (ghost devices, stale epochs, tampering) and the authorization matrix.
 
 use e2ee_test_kit::in_process::*;
-use lambda_http::http::StatusCode;
+use lambda_http::http::{Method, StatusCode};
 use openmls::prelude::tls_codec::DeserializeBytes;
 use openmls::prelude::*;
 use serde_json::{Value, json};
@@ -722,5 +722,275 @@ async fn a_one_time_key_package_joins_one_group_only() {
         post_bundle(&state, &path, &alice, &commit, Some(&welcome))
             .await
             .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "key_package_not_claimed");
+    }
+}
+
+/// An MLS varint (RFC 9420 §2.1.2): its value and its length in bytes.
+fn read_varint(bytes: &[u8]) -> (usize, usize) {
+    let len = 1 << (bytes[0] >> 6);
+    let value = bytes[1..len]
+        .iter()
+        .fold(usize::from(bytes[0] & 0x3f), |v, b| {
+            (v << 8) | usize::from(*b)
+        });
+    (value, len)
+}
+
+fn write_varint(value: usize) -> Vec<u8> {
+    match value {
+        0..64 => vec![u8::try_from(value).unwrap()],
+        64..16384 => (u16::try_from(value).unwrap() | 0x4000)
+            .to_be_bytes()
+            .to_vec(),
+        _ => (u32::try_from(value).unwrap() | 0x8000_0000)
+            .to_be_bytes()
+            .to_vec(),
+    }
+}
+
+/// `welcome` (an `MLSMessage` Welcome) with its encrypted GroupInfo replaced by `size` junk bytes: still well
+/// formed and addressed to the same key packages, which is all the server can check.
+fn inflate_welcome(welcome: &[u8], size: usize) -> Vec<u8> {
+    // version (2), wire format (2), cipher suite (2), secrets<V>, encrypted_group_info<V>
+    let (secrets, secrets_len) = read_varint(&welcome[6..]);
+    let info_at = 6 + secrets_len + secrets;
+    let (info, info_len) = read_varint(&welcome[info_at..]);
+    assert_eq!(info_at + info_len + info, welcome.len(), "the layout read");
+    let mut inflated = welcome[..info_at].to_vec();
+    inflated.extend(write_varint(size));
+    inflated.extend(std::iter::repeat_n(0x5a, size));
+    inflated
+}
+
+/// A group of `before` members built by `creator` alone (no server), then a commit adding `added` more: the
+/// size of its Welcome, with the ratchet tree extension as the SDKs send it.
+fn measured_welcome(before: usize, added: usize) -> usize {
+    let creator = TestDevice::new("u_creator", "laptop");
+    let config = MlsGroupCreateConfig::builder()
+        .ciphersuite(Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519)
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .build();
+    let mut group = MlsGroup::new(
+        &creator.provider,
+        &creator.signer,
+        &config,
+        creator.credential.clone(),
+    )
+    .unwrap();
+    // Realistic ids: 20-character user ids, short device ids.
+    let packages = |from: usize, count: usize| -> Vec<KeyPackage> {
+        (from..from + count)
+            .map(|i| TestDevice::new(&format!("u_{i:018}"), "laptop").key_package_object())
+            .collect()
+    };
+    if before > 1 {
+        group
+            .add_members(&creator.provider, &creator.signer, &packages(0, before - 1))
+            .unwrap();
+        group.merge_pending_commit(&creator.provider).unwrap();
+    }
+    let (_, welcome, _) = group
+        .add_members(&creator.provider, &creator.signer, &packages(before, added))
+        .unwrap();
+    welcome.to_bytes().unwrap().len()
+}
+
+/// How the Welcome bound was chosen: real Welcomes (openmls, ratchet tree in the GroupInfo) stay below a
+/// quarter of it at every size measured (about 200 bytes per member and 160 per added member; 822 bytes for a
+/// group of two, 20.8 KB for 101 members, 27.5 KB for 100 + 20).
+#[test]
+fn real_welcomes_stay_below_a_quarter_of_the_bound() {
+    for (before, added) in [
+        (1, 1),
+        (1, 10),
+        (1, 50),
+        (10, 1),
+        (50, 1),
+        (100, 1),
+        (100, 20),
+    ] {
+        let size = measured_welcome(before, added);
+        let bound = e2ee_api::limits::max_welcome_bytes(added, before + added);
+        eprintln!("welcome: {before} members + {added} added = {size} bytes (bound {bound})");
+        assert!(
+            size * 4 <= bound,
+            "{before} + {added}: {size} bytes is more than a quarter of {bound}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_welcome_larger_than_the_group_needs_is_refused_and_nothing_is_written() {
+    for backend in backends() {
+        let state = state_for(&backend, false).await;
+        let [alice_user, bob_user] = users(&state, ["alice", "bob"]).await;
+        let mut alice = member(&state, &alice_user, "laptop").await;
+        let bob = member(&state, &bob_user, "phone").await;
+        upload_key_packages(&state, &bob.token, &[bob.device.key_package()])
+            .await
+            .assert_status(StatusCode::CREATED);
+        let group_id = create(&state, &mut alice).await;
+        let commits = format!("/api/groups/{group_id}/commits");
+        let packages = claim(&state, &alice, &bob_user.id).await;
+        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+        let (commit, welcome, _) = alice
+            .group
+            .as_mut()
+            .unwrap()
+            .add_members(provider, signer, &packages)
+            .unwrap();
+        alice.merge();
+        // 1 MiB of junk in the encrypted GroupInfo of a Welcome to a group of two (the old limit was 2 MiB).
+        let inflated = inflate_welcome(&welcome.to_bytes().unwrap(), 1024 * 1024);
+        let body = json!({
+            "commit": b64_message(&commit),
+            "welcome": b64(&inflated),
+            "groupInfo": alice.group_info(),
+        });
+        let refused = post(&state, &commits, &alice.token, body).await;
+        refused.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "welcome_too_large");
+        let inbox = get_plain(&state, &bob.token, "/api/welcomes").await;
+        assert_eq!(inbox.body["welcomes"], json!([]), "no Welcome stored");
+        let view = get(
+            &state,
+            &alice.token,
+            &format!("/api/groups/{group_id}"),
+            ("groupId", &group_id),
+            &[],
+        )
+        .await;
+        assert_eq!(view.body["epoch"], 0, "no commit stored");
+        // The real Welcome of the same commit is accepted.
+        post_bundle(&state, &commits, &alice, &commit, Some(&welcome))
+            .await
+            .assert_status(StatusCode::CREATED);
+    }
+}
+
+#[tokio::test]
+async fn group_creations_group_messages_and_commits_past_their_quotas_are_429() {
+    let backend = backends().remove(0);
+    let quotas = e2ee_api::config::Quotas {
+        groups_per_day: 2,
+        commits_per_hour: 1,
+        group_messages_per_hour: 2,
+        ..Default::default()
+    };
+    let state = state_with_quotas(&backend, false, quotas).await;
+    let [alice_user, bob_user] = users(&state, ["alice", "bob"]).await;
+    let mut alice = member(&state, &alice_user, "laptop").await;
+    let mut bob = member(&state, &bob_user, "phone").await;
+    create(&state, &mut alice).await;
+    let group_id = create(&state, &mut alice).await;
+    // Group creations per user and UTC day; another user has a quota of its own.
+    let other = alice.device.new_group();
+    let body = json!({"groupInfo": b64(&alice.device.group_info(&other)), "ratchetTree": b64(&ratchet_tree(&other))});
+    let refused = post(&state, "/api/groups", &alice.token, body).await;
+    refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded");
+    assert!(
+        refused
+            .retry_after()
+            .is_some_and(|s| (1..=86_400).contains(&s))
+    );
+    create(&state, &mut bob).await;
+    // Group messages per device and hour.
+    for id in ["m1", "m2"] {
+        send_text(&state, &mut alice, &group_id, id, "hi")
+            .await
+            .assert_status(StatusCode::CREATED);
+    }
+    let refused = send_text(&state, &mut alice, &group_id, "m3", "hi").await;
+    refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded");
+    assert!(
+        refused
+            .retry_after()
+            .is_some_and(|s| (1..=3600).contains(&s))
+    );
+    // Commits per device and hour.
+    let commits = format!("/api/groups/{group_id}/commits");
+    for expected in [StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS] {
+        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+        let bundle = alice
+            .group
+            .as_mut()
+            .unwrap()
+            .self_update(provider, signer, LeafNodeParameters::default())
+            .unwrap();
+        alice.merge();
+        let reply = post_bundle(&state, &commits, &alice, &bundle.into_commit(), None).await;
+        reply.assert_status(expected);
+    }
+}
+
+#[tokio::test]
+async fn the_welcome_inbox_is_read_in_pages_past_fifty() {
+    let backend = backends().remove(0);
+    let quotas = e2ee_api::config::Quotas {
+        claims_per_target_per_hour: 100,
+        ..Default::default()
+    };
+    let state = state_with_quotas(&backend, false, quotas).await;
+    let [alice_user, bob_user] = users(&state, ["alice", "bob"]).await;
+    let mut alice = member(&state, &alice_user, "laptop").await;
+    let bob = member(&state, &bob_user, "phone").await;
+    let packages: Vec<Vec<u8>> = (0..51).map(|_| bob.device.key_package()).collect();
+    upload_key_packages(&state, &bob.token, &packages)
+        .await
+        .assert_status(StatusCode::CREATED);
+    let mut created = Vec::new();
+    for _ in 0..51 {
+        let group_id = create(&state, &mut alice).await;
+        let packages = claim(&state, &alice, &bob_user.id).await;
+        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
+        let (commit, welcome, _) = alice
+            .group
+            .as_mut()
+            .unwrap()
+            .add_members(provider, signer, &packages)
+            .unwrap();
+        alice.merge();
+        let commits = format!("/api/groups/{group_id}/commits");
+        post_bundle(&state, &commits, &alice, &commit, Some(&welcome))
+            .await
+            .assert_status(StatusCode::CREATED);
+        created.push(group_id);
+    }
+    let inbox = |after: Option<String>| {
+        let state = state.clone();
+        let token = bob.token.clone();
+        async move {
+            let query: Vec<(&str, &str)> = after.iter().map(|a| ("after", a.as_str())).collect();
+            route(
+                &state,
+                Call::new(Method::GET, "/api/welcomes")
+                    .token(&token)
+                    .query(&query),
+            )
+            .await
+        }
+    };
+    let first = inbox(None).await;
+    first.assert_status(StatusCode::OK);
+    assert_eq!(first.body["welcomes"].as_array().unwrap().len(), 50);
+    let next = first.body["nextAfter"].as_str().unwrap().to_owned();
+    let second = inbox(Some(next)).await;
+    second.assert_status(StatusCode::OK);
+    assert_eq!(second.body["welcomes"].as_array().unwrap().len(), 1);
+    assert_eq!(second.body.get("nextAfter"), None, "the end");
+    let read: Vec<&str> = [&first, &second]
+        .iter()
+        .flat_map(|page| page.body["welcomes"].as_array().unwrap())
+        .map(|w| w["groupId"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<&str> = created.iter().map(String::as_str).collect();
+    let mut got = read.clone();
+    expected.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(got, expected, "each Welcome exactly once");
+    for bad in ["x", "1.2", "-1.0.ab", "1.2.XYZ", "9223372036854775807.0.ab"] {
+        inbox(Some(bad.to_owned()))
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "invalid_after");
     }
 }

@@ -114,11 +114,14 @@ pub struct WelcomeView {
     pub created_at: i64,
 }
 
-/// `GET /api/welcomes`: the calling device's unacknowledged Welcomes, oldest first.
+/// `GET /api/welcomes?after=`: a page of the calling device's unacknowledged Welcomes, oldest first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WelcomeList {
     pub welcomes: Vec<WelcomeView>,
+    /// Pass as `after` for the next page; absent once the inbox is read to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
 
 /// `POST /api/welcomes/ack`: the Welcome to remove from the inbox (once the device has joined from it).

@@ -15,6 +15,9 @@ use crate::model::Millis;
 pub const MAX_KEY_PACKAGE_BATCH: usize = 100;
 /// Longest stored key package message (an `MLSMessage` holding a `KeyPackage`), in bytes.
 pub const MAX_KEY_PACKAGE_BYTES: usize = 16 * 1024;
+/// A claim hands out packages of at most this many devices (the oldest active ones), so that its answer stays
+/// far below Lambda's 6 MB response limit (100 × 16 KiB, base64 in JSON: 2.2 MB).
+pub const MAX_CLAIMED_DEVICES: usize = 100;
 /// Longest key package reference (RFC 9420 §5.2: a hash, 32 bytes for ciphersuite 0x0001).
 pub const MAX_KEY_PACKAGE_REF_BYTES: usize = 64;
 /// Longest certificate signature (RSA-PSS under a 4096-bit key: 512 bytes).
@@ -183,8 +186,9 @@ pub trait KeyPackageStore: Send + Sync {
     /// One package for each active device of the user, oldest first by device: a one-time package, removed
     /// in the same atomic step (two concurrent claims never receive the same one), or, when none is left, the
     /// device's last-resort package (not removed). Devices with neither are left out. Expired packages are
-    /// never handed out. Each package handed out is recorded as granted to `claimer_user`: only that user's
-    /// commits may add it ([`GroupStore::commit`](crate::GroupStore::commit)).
+    /// never handed out. At most [`MAX_CLAIMED_DEVICES`] devices are claimed from. Each package handed out is
+    /// recorded as granted to `claimer_user`: only that user's commits may add it
+    /// ([`GroupStore::commit`](crate::GroupStore::commit)).
     async fn claim(
         &self,
         claimer_user: &str,

@@ -163,6 +163,27 @@ pub struct PendingWelcome {
 
 /// At most this many Welcomes in one inbox read.
 pub const MAX_WELCOMES_PER_READ: usize = 50;
+/// At most this many Welcome bytes in one inbox read (at least one Welcome when one is there), so that the
+/// answer (base64 in JSON, 4 MiB) stays below Lambda's 6 MB response limit.
+pub const MAX_WELCOME_PAGE_BYTES: usize = 3 * 1024 * 1024;
+
+/// A position in a device's Welcome inbox, whose order is `(created_at, group_id, epoch)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WelcomePosition {
+    pub created_at: Millis,
+    pub group_id: String,
+    pub epoch: u64,
+}
+
+/// A page of a device's Welcome inbox, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WelcomesPage {
+    pub welcomes: Vec<PendingWelcome>,
+    /// Pass as `after` for the next page; `None` once the inbox is read to its end. A page may hold fewer
+    /// Welcomes than [`MAX_WELCOMES_PER_READ`] (cut by [`MAX_WELCOME_PAGE_BYTES`], or entries of commits that
+    /// lost their epoch skipped) and still continue.
+    pub next_after: Option<WelcomePosition>,
+}
 
 #[derive(Debug, Clone)]
 pub struct NewGroupMessage {
@@ -218,9 +239,14 @@ pub trait GroupStore: Send + Sync {
     /// (`StaleEpoch` otherwise). A retry with the same client message id, epoch and bytes returns the stored
     /// message; other bytes under a used id are `MessageIdReused`.
     async fn post(&self, message: NewGroupMessage) -> StoreResult<Posted>;
-    /// The device's unacknowledged Welcomes of stored commits, oldest first (at most
-    /// [`MAX_WELCOMES_PER_READ`]). Reading never removes one.
-    async fn welcomes(&self, device: &GroupDevice) -> StoreResult<Vec<PendingWelcome>>;
+    /// The device's unacknowledged Welcomes of stored commits, oldest first, after `after` (from the start
+    /// when `None`): at most [`MAX_WELCOMES_PER_READ`] and at most [`MAX_WELCOME_PAGE_BYTES`] of Welcomes (at
+    /// least one when one is there). Reading never removes one.
+    async fn welcomes(
+        &self,
+        device: &GroupDevice,
+        after: Option<&WelcomePosition>,
+    ) -> StoreResult<WelcomesPage>;
     /// Removes the device's Welcome for `(group_id, epoch)`; acknowledging an absent one is fine.
     async fn ack_welcome(
         &self,

@@ -149,9 +149,13 @@ impl Client {
             .await
     }
 
-    /// `GET /api/welcomes` (device token).
-    pub async fn welcomes(&self) -> Result<WelcomeList> {
-        self.request(Call::new(routes::LIST_WELCOMES, &[])).await
+    /// `GET /api/welcomes?after=` (device token): one page of the inbox (`nextAfter` continues).
+    pub async fn welcomes(&self, after: Option<&str>) -> Result<WelcomeList> {
+        let query: Vec<(&str, String)> = after
+            .map(|after| vec![("after", after.to_owned())])
+            .unwrap_or_default();
+        self.request(Call::new(routes::LIST_WELCOMES, &[]).query(&query))
+            .await
     }
 
     /// `POST /api/welcomes/ack` (device token).

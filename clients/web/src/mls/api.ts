@@ -58,7 +58,8 @@ export interface GroupLogEntry {
 }
 export interface GroupLogPage { groupId: string; entries: GroupLogEntry[]; nextAfter: number | null }
 export interface WelcomeView { groupId: string; epoch: number; welcome: string; createdAt: number }
-export interface WelcomeList { welcomes: WelcomeView[] }
+/** One page of the Welcome inbox; `nextAfter` continues (absent at the end). */
+export interface WelcomeList { welcomes: WelcomeView[]; nextAfter?: string }
 export interface AckWelcomeResponse { groupId: string; epoch: number; acknowledged: boolean }
 
 /** The most log rows one page may read (the server's MAX_PAGE_SIZE). */
@@ -141,8 +142,9 @@ export class MlsApi {
     if (after !== null) q.set("after", String(after));
     return this.#data("GET", `/api/groups/${seg(groupId)}/log?${q}`);
   }
-  welcomes(): Promise<WelcomeList> {
-    return this.#data("GET", "/api/welcomes");
+  welcomes(after: string | null = null): Promise<WelcomeList> {
+    const q = after === null ? "" : `?${new URLSearchParams({ after })}`;
+    return this.#data("GET", `/api/welcomes${q}`);
   }
   ackWelcome(groupId: string, epoch: number): Promise<AckWelcomeResponse> {
     return this.#data("POST", "/api/welcomes/ack", { groupId, epoch });

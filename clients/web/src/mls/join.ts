@@ -4,6 +4,7 @@
 
 import { emptyPskIndex, joinGroup } from "ts-mls";
 import { ApiError } from "../api.js";
+import { type WelcomeView } from "./api.js";
 import { addUserDevices } from "./commit.js";
 import { type DeviceContext } from "./context.js";
 import { MlsError, describe } from "./errors.js";
@@ -23,7 +24,7 @@ export interface SyncReport {
 export async function sync(ctx: DeviceContext): Promise<SyncReport> {
   const joined: string[] = [];
   const refused: string[] = [];
-  for (const w of (await ctx.api.welcomes()).welcomes) {
+  for (const w of await pendingWelcomes(ctx)) {
     if ((await ctx.store.loadGroup(w.groupId)) !== undefined) {
       await ctx.api.ackWelcome(w.groupId, w.epoch);
       continue;
@@ -47,6 +48,23 @@ export async function sync(ctx: DeviceContext): Promise<SyncReport> {
     groups.push(r);
   }
   return { joined, refused, groups };
+}
+
+/** Most pages of the Welcome inbox one sync reads (50 Welcomes a page at most); the rest waits for the next sync. */
+export const MAX_WELCOME_PAGES = 20;
+
+/** Every page of the Welcome inbox, following `nextAfter` at most {@link MAX_WELCOME_PAGES} times. */
+async function pendingWelcomes(ctx: DeviceContext): Promise<WelcomeView[]> {
+  const all: WelcomeView[] = [];
+  let after: string | null = null;
+  for (let page = 0; page < MAX_WELCOME_PAGES; page++) {
+    const list = await ctx.api.welcomes(after);
+    all.push(...list.welcomes);
+    // A server that repeats a position would loop: stop instead.
+    if (list.nextAfter === undefined || list.nextAfter === null || list.nextAfter === after) break;
+    after = list.nextAfter;
+  }
+  return all;
 }
 
 /** Joins a group from a Welcome if every other member is a certified device; returns the group id. */

@@ -26,6 +26,8 @@ class FakeDs {
   claimOverride = null; // (userId) => ClaimedKeyPackage[] | undefined
   beforeCommit = null; // async (caller) => void, runs before the epoch is decided
   tokenGeneration = 0; // device tokens of an older generation are refused (401), as expired ones are
+  welcomePageSize = 50; // Welcomes per inbox page (the server's MAX_WELCOMES_PER_READ)
+  welcomesQueued = 0; // the inbox position of the next Welcome
   fetch = async (url, init) => {
     const u = new URL(url);
     const body = init.body ? JSON.parse(init.body) : undefined;
@@ -91,7 +93,8 @@ class FakeDs {
         for (const s of mls(body.welcome).welcome.secrets) {
           const to = this.refs.get(toHex(s.newMember));
           g.joined.set(to, g.epoch);
-          this.inbox.set(to, [...(this.inbox.get(to) ?? []), { groupId: m[1], epoch: g.epoch, welcome: body.welcome, createdAt: 1 }]);
+          const position = this.welcomesQueued++;
+          this.inbox.set(to, [...(this.inbox.get(to) ?? []), { groupId: m[1], epoch: g.epoch, welcome: body.welcome, createdAt: 1, position }]);
         }
       }
       return json(201, row);
@@ -111,7 +114,15 @@ class FakeDs {
       const page = rows.slice(0, Number(q.get("limit")));
       return json(200, { groupId: m[1], entries: page, nextAfter: rows.length > page.length ? page.at(-1).seq : null });
     }
-    if (at === "GET /api/welcomes") return json(200, { welcomes: this.inbox.get(who.key) ?? [] });
+    if (at === "GET /api/welcomes") {
+      // Pages of `welcomePageSize` after the position `after` (here: the count of Welcomes ever queued before).
+      const all = this.inbox.get(who.key) ?? [];
+      const after = q.has("after") ? Number(q.get("after")) : -1;
+      const rest = all.filter((w) => w.position > after);
+      const page = rest.slice(0, this.welcomePageSize);
+      const more = rest.length > page.length;
+      return json(200, { welcomes: page.map(({ position, ...w }) => w), ...(more ? { nextAfter: String(page.at(-1).position) } : {}) });
+    }
     if (at === "POST /api/welcomes/ack") {
       this.inbox.set(who.key, (this.inbox.get(who.key) ?? []).filter((w) => !(w.groupId === body.groupId && w.epoch === body.epoch)));
       return json(200, { ...body, acknowledged: true });
@@ -250,6 +261,19 @@ test("create, join, messages both ways; a reload from the KvStore continues; a r
   await bob2.send(groupId, "still fine");
   assert.deepEqual(texts(await alice.device.read(groupId)), ["still fine"]);
   await assert.rejects(MlsDevice.open({ session: alice.session, kv: new MemoryKvStore() }), (e) => e.code === "no_device");
+});
+
+test("sync follows the Welcome inbox's pages (nextAfter) and joins every group", async () => {
+  const ds = new FakeDs();
+  ds.welcomePageSize = 2;
+  const alice = await user(ds, "alice");
+  const bob = await user(ds, "bob");
+  const ids = [];
+  for (let i = 0; i < 5; i++) ids.push((await alice.device.createGroup([bob.userId])).groupId);
+  const s = await bob.device.sync();
+  assert.deepEqual([...s.joined].sort(), [...ids].sort());
+  assert.equal(ds.calls.filter(([m, p, c]) => m === "GET" && p === "/api/welcomes" && c === bob.key).length, 3, "three pages");
+  assert.equal(ds.inbox.get(bob.key).length, 0, "all acknowledged");
 });
 
 test("a Welcome to a group with an uncertified member is refused and stays in the inbox", async () => {

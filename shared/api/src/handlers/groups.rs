@@ -14,7 +14,8 @@ use e2ee_protocol::{
 };
 use e2ee_storage::{
     DeviceStatus, GroupDevice, GroupEpoch, GroupHead, LogEntry, LogKind, MAX_GROUP_INFO_BYTES,
-    MAX_GROUP_MESSAGE_BYTES, NewCommit, NewGroup, NewGroupMessage, Posted, is_group_id,
+    MAX_GROUP_MESSAGE_BYTES, NewCommit, NewGroup, NewGroupMessage, Posted, WelcomePosition,
+    is_group_id,
 };
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
@@ -24,8 +25,10 @@ use super::{HandlerResult, base64_message};
 use crate::auth::DeviceCaller;
 use crate::error::{ApiError, mls_error};
 use crate::http::{json_body, path_param, query_param};
+use crate::limits;
 use crate::response::json_response;
 use crate::state::AppState;
+use crate::throttle::{self, Quota, device_subject};
 
 const GROUP_PATH: &str = "/api/groups/";
 const DEFAULT_PAGE: u32 = 50;
@@ -156,9 +159,10 @@ fn page_limit(request: &Request) -> Result<u32, ApiError> {
 }
 
 /// `POST /api/groups` (device token): a group at epoch 0 whose only member is the calling device, under the
-/// signature key the device registered.
+/// signature key the device registered. Counted against the user's daily group quota.
 pub async fn create_group(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, device) = active_device(&state, &request).await?;
+    throttle::spend(&state, Quota::GroupsPerDay, &caller.user_id).await?;
     let body: CreateGroupRequest = json_body(&request)?;
     let group_info = base64_message("groupInfo", &body.group_info, MAX_GROUP_INFO_BYTES)?;
     let tree = base64_message("ratchetTree", &body.ratchet_tree, MAX_GROUP_INFO_BYTES)?;
@@ -198,9 +202,11 @@ pub async fn get_group(state: Arc<AppState>, request: Request) -> HandlerResult 
 /// `POST /api/groups/{groupId}/commits` (device token of a member): a commit bundle of the caller for the
 /// current epoch (or the caller's external commit rejoining after state loss), validated against the group's
 /// public state; every leaf it brings in must be an active device of the directory under the signature key
-/// that leaf carries. One commit wins each epoch.
+/// that leaf carries. One commit wins each epoch. Counted against the device's hourly commit quota; the Welcome
+/// must fit what the group's size needs ([`limits::check_welcome_size`]).
 pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, _) = active_device(&state, &request).await?;
+    throttle::spend(&state, Quota::CommitsPerHour, &device_subject(&caller)).await?;
     let group = group_of_member(&state, &request, &caller).await?;
     let body: CommitBundleRequest = json_body(&request)?;
     let commit = base64_message("commit", &body.commit, MAX_GROUP_MESSAGE_BYTES)?;
@@ -230,6 +236,11 @@ pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResul
         ));
     }
     check_new_leaves(&state, &accepted).await?;
+    limits::check_welcome_size(
+        welcome.as_ref().map(Vec::len),
+        accepted.added.len(),
+        accepted.group.members.len(),
+    )?;
     let entry = state
         .stores
         .groups
@@ -287,8 +298,15 @@ async fn check_new_leaves(state: &AppState, accepted: &AcceptedCommit) -> Result
 
 /// `POST /api/groups/{groupId}/messages` (device token of a member): appends a `PrivateMessage` application
 /// message of this group, sent in an epoch the caller is a member of; a retry returns the stored row (200).
+/// Counted against the device's hourly group message quota.
 pub async fn post_group_message(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, _) = active_device(&state, &request).await?;
+    throttle::spend(
+        &state,
+        Quota::GroupMessagesPerHour,
+        &device_subject(&caller),
+    )
+    .await?;
     let group = head_of_member(&state, &request, &caller).await?;
     let body: GroupMessageRequest = json_body(&request)?;
     let message = base64_message("message", &body.message, MAX_GROUP_MESSAGE_BYTES)?;
@@ -447,15 +465,28 @@ pub async fn list_groups(state: Arc<AppState>, request: Request) -> HandlerResul
     ))
 }
 
-/// `GET /api/welcomes` (device token): the calling device's Welcomes of accepted commits, oldest first, until it
-/// acknowledges them (reading never removes one).
+/// `GET /api/welcomes?after=` (device token): a page of the calling device's Welcomes of accepted commits,
+/// oldest first, until it acknowledges them (reading never removes one); at most 50 and 3 MiB of Welcomes a
+/// page, `nextAfter` continues (absent at the end).
 pub async fn list_welcomes(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, _) = active_device(&state, &request).await?;
-    let welcomes = state
+    let after = query_param(&request, "after")
+        .map(|text| {
+            parse_welcome_position(&text).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_after",
+                    "after must be the nextAfter of a previous page",
+                )
+            })
+        })
+        .transpose()?;
+    let page = state
         .stores
         .groups
-        .welcomes(&as_member(&caller))
-        .await?
+        .welcomes(&as_member(&caller), after.as_ref())
+        .await?;
+    let welcomes = page
+        .welcomes
         .into_iter()
         .map(|pending| WelcomeView {
             group_id: pending.group_id,
@@ -464,7 +495,35 @@ pub async fn list_welcomes(state: Arc<AppState>, request: Request) -> HandlerRes
             created_at: pending.created_at,
         })
         .collect();
-    Ok(json_response(StatusCode::OK, &WelcomeList { welcomes }))
+    Ok(json_response(
+        StatusCode::OK,
+        &WelcomeList {
+            welcomes,
+            next_after: page.next_after.as_ref().map(welcome_position_text),
+        },
+    ))
+}
+
+/// A Welcome inbox position as `nextAfter` spells it: `<createdAt>.<epoch>.<groupId>`.
+fn welcome_position_text(position: &WelcomePosition) -> String {
+    format!(
+        "{}.{}.{}",
+        position.created_at, position.epoch, position.group_id
+    )
+}
+
+fn parse_welcome_position(text: &str) -> Option<WelcomePosition> {
+    let mut parts = text.splitn(3, '.');
+    let created_at = parts.next()?.parse::<i64>().ok()?;
+    let epoch = parts.next()?.parse::<u64>().ok()?;
+    let group_id = parts.next()?;
+    // A time in ms up to the year 9999, as stores keep dates.
+    let plausible = (0..=253_402_300_799_999).contains(&created_at);
+    (plausible && is_group_id(group_id)).then(|| WelcomePosition {
+        created_at,
+        group_id: group_id.to_owned(),
+        epoch,
+    })
 }
 
 /// `POST /api/welcomes/ack` (device token): removes a Welcome from the calling device's inbox, once the device

@@ -13,14 +13,17 @@ use super::devices::active_device;
 use super::{HandlerResult, base64_message, require_user};
 use crate::error::{ApiError, mls_error};
 use crate::http::json_body;
+use crate::limits;
 use crate::response::json_response;
 use crate::state::AppState;
-use crate::throttle::{self, Quota, now_millis};
+use crate::throttle::{self, now_millis};
 use crate::views::{claimed_view, supply_view};
 
 /// `POST /api/key-packages` (device token): stores 1 to 100 key packages of the calling device. Each must be
 /// a valid openmls key package of ciphersuite 0x0001 whose credential names this user and device and whose
 /// signature key is the device's registered one; one bad package refuses the whole batch (nothing is stored).
+/// An upload that would take the device past `KEY_PACKAGE_SUPPLY_MAX` unexpired one-time packages is `409
+/// key_package_supply_full` (nothing is stored).
 pub async fn upload_key_packages(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, device) = active_device(&state, &request).await?;
     let body: UploadKeyPackagesRequest = json_body(&request)?;
@@ -56,6 +59,7 @@ pub async fn upload_key_packages(state: Arc<AppState>, request: Request) -> Hand
             last_resort: valid.last_resort,
         });
     }
+    limits::check_key_package_supply(&state, &caller, &packages, now).await?;
     let supply = state
         .stores
         .key_packages
@@ -78,18 +82,18 @@ pub async fn key_package_supply(state: Arc<AppState>, request: Request) -> Handl
 
 /// `POST /api/key-packages/claim` (device token): one package for each active device of `userId`; one-time
 /// packages are consumed (never handed out twice), a device without any left gives its last-resort package.
-/// Limited per claiming device and hour (429 with `Retry-After`), because every claim uses up packages.
+/// Limited per claiming device and hour, and per claiming user and target user and hour (429 with
+/// `Retry-After`), because every claim uses up packages.
 pub async fn claim_key_packages(state: Arc<AppState>, request: Request) -> HandlerResult {
     let (caller, _) = active_device(&state, &request).await?;
     let body: ClaimKeyPackagesRequest = json_body(&request)?;
-    let claimer = format!("{}/{}", caller.user_id, caller.device_id);
-    throttle::spend(&state, Quota::KeyPackageClaimsPerHour, &claimer).await?;
     if !e2ee_protocol::ids::is_issued_user_id(&body.user_id) {
         return Err(ApiError::bad_request(
             "invalid_request",
             "userId must be a user id (u_ and 32 lowercase hex digits)",
         ));
     }
+    throttle::spend_claim(&state, &caller, &body.user_id).await?;
     require_user(&state, &body.user_id, "user_not_found").await?;
     let claimed = state
         .stores

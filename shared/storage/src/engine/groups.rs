@@ -12,8 +12,9 @@ use crate::error::{StoreError, StoreResult};
 use crate::groups::{
     GroupDevice, GroupEpoch, GroupHead, GroupStore, GroupsPage, LogEntry, LogKind,
     MAX_GROUP_ID_CHARS, MAX_GROUP_INFO_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_MESSAGE_BYTES,
-    MAX_LOG_PAGE_BYTES, MAX_PAST_EPOCHS, MAX_PUBLIC_STATE_BYTES, MAX_WELCOMES_PER_READ, NewCommit,
-    NewGroup, NewGroupMessage, PendingWelcome, Posted,
+    MAX_LOG_PAGE_BYTES, MAX_PAST_EPOCHS, MAX_PUBLIC_STATE_BYTES, MAX_WELCOME_PAGE_BYTES,
+    MAX_WELCOMES_PER_READ, NewCommit, NewGroup, NewGroupMessage, PendingWelcome, Posted,
+    WelcomePosition, WelcomesPage,
 };
 use crate::ids::now_millis;
 use crate::validate;
@@ -391,12 +392,34 @@ impl<R: GroupRecords + KeyPackageRecords> GroupStore for Groups<R> {
         .await
     }
 
-    async fn welcomes(&self, device: &GroupDevice) -> StoreResult<Vec<PendingWelcome>> {
+    async fn welcomes(
+        &self,
+        device: &GroupDevice,
+        after: Option<&WelcomePosition>,
+    ) -> StoreResult<WelcomesPage> {
         bounded(async {
             check_device(device)?;
+            let after = match after {
+                Some(position) => {
+                    check_group_id(&position.group_id)?;
+                    let epoch = to_i64(position.epoch)?;
+                    Some((position.created_at, position.group_id.as_str(), epoch))
+                }
+                None => None,
+            };
             let limit = i64::try_from(MAX_WELCOMES_PER_READ).unwrap_or(50);
+            let entries = self.0.welcome_entries(device, after, limit).await?;
+            let full = entries.len() == MAX_WELCOMES_PER_READ;
             let mut pending = Vec::new();
-            for entry in self.0.welcome_entries(device, limit).await? {
+            let mut bytes = 0_usize;
+            // The position of the last entry dealt with: where the next page starts.
+            let mut last: Option<WelcomePosition> = None;
+            for entry in entries {
+                let position = WelcomePosition {
+                    created_at: entry.created_at,
+                    group_id: entry.group_id.clone(),
+                    epoch: to_u64(entry.epoch)?,
+                };
                 let stored = self
                     .0
                     .commit_and_welcome(&entry.group_id, entry.epoch)
@@ -405,9 +428,17 @@ impl<R: GroupRecords + KeyPackageRecords> GroupStore for Groups<R> {
                     Some((commit, Some(welcome)))
                         if Sha256::digest(&commit)[..] == entry.commit_hash[..] =>
                     {
+                        bytes = bytes.saturating_add(welcome.len());
+                        if !pending.is_empty() && bytes > MAX_WELCOME_PAGE_BYTES {
+                            // The page is full by size: this one starts the next page.
+                            return Ok(WelcomesPage {
+                                welcomes: pending,
+                                next_after: last,
+                            });
+                        }
                         pending.push(PendingWelcome {
                             group_id: entry.group_id,
-                            epoch: to_u64(entry.epoch)?,
+                            epoch: position.epoch,
                             welcome,
                             created_at: entry.created_at,
                         });
@@ -422,8 +453,12 @@ impl<R: GroupRecords + KeyPackageRecords> GroupStore for Groups<R> {
                     // The commit may still be on its way in: keep the entry, do not show it.
                     None => {}
                 }
+                last = Some(position);
             }
-            Ok(pending)
+            Ok(WelcomesPage {
+                welcomes: pending,
+                next_after: last.filter(|_| full),
+            })
         })
         .await
     }

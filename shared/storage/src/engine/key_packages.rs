@@ -7,7 +7,8 @@ use super::{
     DeviceRecords, KeyPackageGrant, KeyPackageRecord, KeyPackageRecords, KeyPackages, bounded,
 };
 use crate::devices::{
-    ClaimedKeyPackage, DeviceStatus, KeyPackageStore, KeyPackageSupply, NewKeyPackage,
+    ClaimedKeyPackage, DeviceStatus, KeyPackageStore, KeyPackageSupply, MAX_CLAIMED_DEVICES,
+    NewKeyPackage,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::model::Millis;
@@ -114,10 +115,14 @@ impl<R: DeviceRecords + KeyPackageRecords> KeyPackageStore for KeyPackages<R> {
             validate::reference("user_id", claimer_user)?;
             validate::reference("user_id", user_id)?;
             let mut claimed_packages = Vec::new();
-            for device in self.0.devices(user_id).await? {
-                if device.status != DeviceStatus::Active {
-                    continue;
-                }
+            let active = self
+                .0
+                .devices(user_id)
+                .await?
+                .into_iter()
+                .filter(|device| device.status == DeviceStatus::Active)
+                .take(MAX_CLAIMED_DEVICES);
+            for device in active {
                 let id = &device.device_id;
                 let package = match self.0.take_one_time_key_package(user_id, id, now).await? {
                     Some(package) => Some(package),

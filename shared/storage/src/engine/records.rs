@@ -173,10 +173,12 @@ pub(crate) trait GroupRecords: Send + Sync + 'static {
     async fn last_seq(&self, group_id: &str) -> StoreResult<Option<i64>>;
     /// `Duplicate` if the entry (all five key fields) is stored.
     async fn insert_welcome_entry(&self, entry: &WelcomeEntry) -> StoreResult<Written>;
-    /// The device's entries, oldest first, at most `limit`.
+    /// The device's entries after `after` (`(created_at, group_id, epoch)`; from the start when `None`),
+    /// oldest first in that order, at most `limit`.
     async fn welcome_entries(
         &self,
         device: &GroupDevice,
+        after: Option<(Millis, &str, i64)>,
         limit: i64,
     ) -> StoreResult<Vec<WelcomeEntry>>;
     /// Deletes the device's entries for `(group_id, epoch)` (`commit_hash: None`: of every commit).

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{DateTime, Document, doc};
 
 use super::codec::{
     binary, i64_field, log_record_from_document, log_record_to_document, members_field,
@@ -12,6 +12,7 @@ use super::{MongoStore, decode_all, decode_one, insert_unique, map_error};
 use crate::engine::{GroupRecords, LogRecord, WelcomeEntry, Written};
 use crate::error::{StoreError, StoreResult};
 use crate::groups::GroupDevice;
+use crate::model::Millis;
 
 /// What log pages read: everything but the epoch state.
 fn without_state() -> mongodb::bson::Document {
@@ -88,11 +89,24 @@ impl GroupRecords for MongoStore {
     async fn welcome_entries(
         &self,
         device: &GroupDevice,
+        after: Option<(Millis, &str, i64)>,
         limit: i64,
     ) -> StoreResult<Vec<WelcomeEntry>> {
+        let mut filter = doc! { "user_id": &device.user_id, "device_id": &device.device_id };
+        if let Some((created_at, group_id, epoch)) = after {
+            let created_at = DateTime::from_millis(created_at);
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "created_at": { "$gt": created_at } },
+                    doc! { "created_at": created_at, "group_id": { "$gt": group_id } },
+                    doc! { "created_at": created_at, "group_id": group_id, "epoch": { "$gt": epoch } },
+                ],
+            );
+        }
         let find = self
             .welcome_inbox
-            .find(doc! { "user_id": &device.user_id, "device_id": &device.device_id })
+            .find(filter)
             .sort(doc! { "created_at": 1, "group_id": 1, "epoch": 1 })
             .limit(limit);
         decode_all(find, welcome_entry_from_document).await

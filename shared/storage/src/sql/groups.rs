@@ -11,6 +11,7 @@ use super::{Dialect, SqlStore, statements};
 use crate::engine::{GroupRecords, LogRecord, WelcomeEntry, Written};
 use crate::error::{StoreError, StoreResult};
 use crate::groups::GroupDevice;
+use crate::model::Millis;
 
 #[async_trait]
 impl<DB> GroupRecords for SqlStore<DB>
@@ -114,11 +115,19 @@ where
     async fn welcome_entries(
         &self,
         device: &GroupDevice,
+        after: Option<(Millis, &str, i64)>,
         limit: i64,
     ) -> StoreResult<Vec<WelcomeEntry>> {
+        // From the start: before every stored entry (created_at is a time in ms, never i64::MIN).
+        let (created_at, group_id, epoch) = after.unwrap_or((i64::MIN, "", i64::MIN));
         let query = sqlx::query_as::<_, WelcomeEntryRow>(statements::WELCOME_ENTRIES)
             .bind(device.user_id.as_str())
             .bind(device.device_id.as_str())
+            .bind(created_at)
+            .bind(created_at)
+            .bind(group_id)
+            .bind(group_id)
+            .bind(epoch)
             .bind(limit);
         Ok(self.all(query).await?.into_iter().map(Into::into).collect())
     }

@@ -276,8 +276,11 @@ pub(super) const EPOCH_RECORD: &str = concat!(
 );
 pub(super) const INSERT_WELCOME_ENTRY: &str = "INSERT INTO welcome_inbox \
     (user_id, device_id, group_id, epoch, commit_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)";
+/// Entries after `(created_at, group_id, epoch)` = `(?, ?, ?)` (each bound twice; row values spelled out).
 pub(super) const WELCOME_ENTRIES: &str = "SELECT user_id, device_id, group_id, epoch, commit_hash, created_at \
-    FROM welcome_inbox WHERE user_id = ? AND device_id = ? ORDER BY created_at, group_id, epoch LIMIT ?";
+    FROM welcome_inbox WHERE user_id = ? AND device_id = ? \
+    AND (created_at > ? OR (created_at = ? AND (group_id > ? OR (group_id = ? AND epoch > ?)))) \
+    ORDER BY created_at, group_id, epoch LIMIT ?";
 pub(super) const DELETE_WELCOME_ENTRIES: &str =
     "DELETE FROM welcome_inbox WHERE user_id = ? AND device_id = ? AND group_id = ? AND epoch = ?";
 pub(super) const DELETE_WELCOME_ENTRY: &str = "DELETE FROM welcome_inbox \

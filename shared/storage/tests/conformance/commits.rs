@@ -122,9 +122,10 @@ async fn epoch_of(stores: &Stores, group: &str) -> u64 {
 async fn welcomes_of_target(stores: &Stores) -> Vec<(String, u64)> {
     stores
         .groups
-        .welcomes(&target())
+        .welcomes(&target(), None)
         .await
         .expect("welcomes")
+        .welcomes
         .into_iter()
         .map(|welcome| (welcome.group_id, welcome.epoch))
         .collect()

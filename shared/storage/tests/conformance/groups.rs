@@ -347,9 +347,10 @@ pub async fn groups_welcomes_are_delivered_for_the_winning_commit_only(stores: S
     assert!(
         stores
             .groups
-            .welcomes(&bob())
+            .welcomes(&bob(), None)
             .await
             .expect("inbox")
+            .welcomes
             .is_empty()
     );
     let results = race_for_epoch_one(&stores).await;
@@ -362,7 +363,9 @@ pub async fn groups_welcomes_are_delivered_for_the_winning_commit_only(stores: S
         .replace("commit 1 ", "");
     // Bob sees exactly the winner's Welcome (the 15 losers wrote entries too, before losing), on every read.
     for _ in 0..2 {
-        let inbox = stores.groups.welcomes(&bob()).await.expect("inbox");
+        let page = stores.groups.welcomes(&bob(), None).await.expect("inbox");
+        assert_eq!(page.next_after, None, "one page");
+        let inbox = page.welcomes;
         assert_eq!(inbox.len(), 1, "{inbox:?}");
         assert_eq!((inbox[0].group_id.as_str(), inbox[0].epoch), (GROUP, 1));
         assert_eq!(inbox[0].welcome, format!("welcome 1 {tag}").into_bytes());
@@ -371,9 +374,10 @@ pub async fn groups_welcomes_are_delivered_for_the_winning_commit_only(stores: S
     assert!(
         stores
             .groups
-            .welcomes(&alice())
+            .welcomes(&alice(), None)
             .await
             .expect("inbox")
+            .welcomes
             .is_empty()
     );
     stores
@@ -389,9 +393,10 @@ pub async fn groups_welcomes_are_delivered_for_the_winning_commit_only(stores: S
     assert!(
         stores
             .groups
-            .welcomes(&bob())
+            .welcomes(&bob(), None)
             .await
             .expect("inbox")
+            .welcomes
             .is_empty()
     );
 
@@ -403,14 +408,69 @@ pub async fn groups_welcomes_are_delivered_for_the_winning_commit_only(stores: S
     assert!(
         stores
             .groups
-            .welcomes(&bob())
+            .welcomes(&bob(), None)
             .await
             .expect("inbox")
+            .welcomes
             .is_empty()
     );
     let mut orphan = commit(3, alice(), "o");
     orphan.welcome_for.clear();
     assert_invalid(stores.groups.commit(orphan).await, "a Welcome for nobody");
+}
+
+/// An inbox past both caps: 4 Welcomes of just over 1 MiB (so that at most two fit into a page's bytes), then 51
+/// small ones (more than a page's count). Every Welcome is read exactly once, in order, following `next_after`.
+pub async fn groups_welcome_pages_are_cut_by_count_and_bytes(stores: Stores) {
+    stores.groups.create(new_group()).await.expect("create");
+    let big = 1024 * 1024 + 1;
+    for epoch in 1..=55 {
+        let mut next = commit(epoch, alice(), "w");
+        if epoch <= 4 {
+            next.welcome = Some(vec![u8::try_from(epoch).expect("small"); big]);
+        }
+        stores.groups.commit(next).await.expect("commit");
+    }
+    let mut after = None;
+    let mut pages = Vec::new();
+    let mut epochs = Vec::new();
+    for _ in 0..10 {
+        let page = stores
+            .groups
+            .welcomes(&bob(), after.as_ref())
+            .await
+            .expect("inbox");
+        let bytes: usize = page.welcomes.iter().map(|w| w.welcome.len()).sum();
+        assert!(
+            bytes <= e2ee_storage::MAX_WELCOME_PAGE_BYTES,
+            "a page of {bytes} bytes"
+        );
+        assert!(!page.welcomes.is_empty(), "no empty page before the end");
+        pages.push(page.welcomes.len());
+        epochs.extend(page.welcomes.iter().map(|w| w.epoch));
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(epochs, (1..=55).collect::<Vec<u64>>(), "pages {pages:?}");
+    assert_eq!(pages, [2, 50, 3], "cut by bytes, then by count");
+    // A position past the end (a day from now) reads nothing.
+    let end = e2ee_storage::WelcomePosition {
+        created_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).expect("ms"))
+            .expect("after 1970")
+            + 86_400_000,
+        group_id: GROUP.to_owned(),
+        epoch: 0,
+    };
+    let page = stores
+        .groups
+        .welcomes(&bob(), Some(&end))
+        .await
+        .expect("end");
+    assert_eq!((page.welcomes.len(), page.next_after), (0, None));
 }
 
 async fn listed(stores: &Stores, device: &GroupDevice) -> Vec<(String, u64)> {

@@ -317,3 +317,25 @@ pub async fn key_packages_invalid_batches_are_bad_requests_and_write_nothing(sto
         "supply of a bad device id",
     );
 }
+
+/// A claim's answer stays bounded: packages of at most `MAX_CLAIMED_DEVICES` devices, the oldest; the others'
+/// packages are not taken.
+pub async fn key_packages_claims_take_from_at_most_the_oldest_hundred_devices(stores: Stores) {
+    let max = e2ee_storage::MAX_CLAIMED_DEVICES;
+    let ids: Vec<String> = (0..=max).map(|i| format!("d{i:03}")).collect();
+    for (index, id) in ids.iter().enumerate() {
+        let seed = u8::try_from(index % 250 + 1).expect("seed");
+        register(&stores, new_device(USER, id, seed, true)).await;
+        upload(&stores, id, packages(id, 0..1)).await;
+    }
+    let claimed = stores
+        .key_packages
+        .claim(CLAIMER, USER, NOW)
+        .await
+        .expect("claim");
+    let devices: Vec<&str> = claimed.iter().map(|p| p.device_id.as_str()).collect();
+    let expected: Vec<&str> = ids[..max].iter().map(String::as_str).collect();
+    assert_eq!(devices, expected);
+    let last = &ids[max];
+    assert_eq!(supply(&stores, last, NOW).await, one_time(1, false));
+}

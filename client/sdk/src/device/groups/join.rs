@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_mls::DeviceIdentity;
+use e2ee_protocol::{WelcomeList, WelcomeView};
 use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
@@ -16,6 +17,9 @@ use crate::device::Device;
 use crate::error::{ClientError, Result};
 use crate::mls::{GroupMeta, MlsState, join_config};
 
+/// Most pages of the Welcome inbox one sync reads (50 Welcomes a page at most).
+const MAX_WELCOME_PAGES: usize = 20;
+
 impl Device {
     /// `e2ee sync`: joins the groups of pending Welcomes (each member certified, else refused and kept in
     /// the inbox), acknowledges them, then reads every group.
@@ -23,7 +27,7 @@ impl Device {
         self.use_device_token(state).await?;
         let mut joined = Vec::new();
         let mut refused = Vec::new();
-        for pending in self.client.welcomes().await?.welcomes {
+        for pending in self.pending_welcomes().await? {
             if state.meta.groups.contains_key(&pending.group_id) {
                 self.client
                     .ack_welcome(&pending.group_id, pending.epoch)
@@ -58,6 +62,14 @@ impl Device {
             refused,
             groups,
         })
+    }
+
+    /// Every page of the Welcome inbox, at most [`MAX_WELCOME_PAGES`] of them (the rest waits for the next sync).
+    async fn pending_welcomes(&self) -> Result<Vec<WelcomeView>> {
+        follow_pages(MAX_WELCOME_PAGES, |after| async move {
+            self.client.welcomes(after.as_deref()).await
+        })
+        .await
     }
 
     /// Joins a group from a Welcome if every member is a certified device.
@@ -156,5 +168,74 @@ impl Device {
             }
         }
         Ok(())
+    }
+}
+
+/// The Welcomes of the pages `page(after)` answers, starting without `after` and following `nextAfter`, at most
+/// `max_pages` pages; a page that repeats the position it was asked with ends the walk (no endless loop).
+async fn follow_pages<F, Fut>(max_pages: usize, mut page: F) -> Result<Vec<WelcomeView>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<WelcomeList>>,
+{
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..max_pages {
+        let list = page(after.clone()).await?;
+        all.extend(list.welcomes);
+        match list.next_after {
+            Some(next) if after.as_deref() != Some(next.as_str()) => after = Some(next),
+            _ => break,
+        }
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn welcome(epoch: u64) -> WelcomeView {
+        WelcomeView {
+            group_id: "ab".into(),
+            epoch,
+            welcome: String::new(),
+            created_at: 0,
+        }
+    }
+
+    /// A server whose inbox holds Welcomes of epochs 0..total, `per_page` a page, `nextAfter` = the last epoch.
+    async fn pages(total: u64, per_page: u64, max_pages: usize, stuck: bool) -> (Vec<u64>, usize) {
+        let calls = std::cell::Cell::new(0);
+        let read = follow_pages(max_pages, |after| {
+            calls.set(calls.get() + 1);
+            let from = match (&after, stuck) {
+                (Some(_), true) => 0,
+                (Some(after), false) => after.parse::<u64>().unwrap_or(0) + 1,
+                (None, _) => 0,
+            };
+            let to = (from + per_page).min(total);
+            let list = WelcomeList {
+                welcomes: (from..to).map(welcome).collect(),
+                next_after: match stuck {
+                    true => Some("0".into()),
+                    false => (to < total).then(|| (to - 1).to_string()),
+                },
+            };
+            async move { Ok(list) }
+        })
+        .await
+        .unwrap_or_default();
+        (read.iter().map(|w| w.epoch).collect(), calls.get())
+    }
+
+    #[tokio::test]
+    async fn every_page_is_followed_up_to_the_bound() {
+        assert_eq!(pages(5, 2, 20, false).await, (vec![0, 1, 2, 3, 4], 3));
+        assert_eq!(pages(0, 2, 20, false).await, (vec![], 1));
+        // Bounded: 3 pages of 2 at most.
+        assert_eq!(pages(100, 2, 3, false).await.1, 3);
+        // A server repeating its position is not asked again and again.
+        assert_eq!(pages(10, 2, 20, true).await.1, 2);
     }
 }
