@@ -10,7 +10,8 @@
 // when any 5xx answer is not the API's JSON error (`{"error":{"code","message"}}`) — such an answer comes from
 // the local server, not from a function — or when any request got no answer at all. The API's own JSON 5xx
 // answers are counted and printed but do not fail the run unless --strict is given. A request unanswered after
-// --timeout-ms counts as "no answer". Each bad answer is printed with its time, method, path, status, content type
+// --timeout-ms counts as "no answer". Much longer runs reach the per-user send quota (429 quota_exceeded): counted,
+// not a failure. Each bad answer is printed with its time, method, path, status, content type
 // and the start of its body, to be matched with the `cargo lambda watch` log.
 import { performance } from "node:perf_hooks";
 import { existsSync } from "node:fs";
