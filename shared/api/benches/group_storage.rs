@@ -7,11 +7,9 @@
 
 use e2ee_api::config::Quotas;
 use e2ee_test_kit::in_process::{
-    Backend, b64, first_device, group_of_size, post, state_with_quotas, users,
+    Backend, first_device, group_of_size, post, state_with_quotas, update_bundle, users,
 };
 use lambda_http::http::StatusCode;
-use openmls::prelude::*;
-use serde_json::json;
 use sqlx::Connection as _;
 
 const COMMITS: u64 = 100;
@@ -41,39 +39,22 @@ async fn measure(size: usize) {
     let path = format!("/api/groups/{group_id}/commits");
     // Every epoch's state and GroupInfo, as the earlier layout kept them on each commit row.
     let mut every_state = 0usize;
+    let mut current = None;
     for _ in 0..COMMITS {
-        let bundle = group
-            .self_update(
-                &alice.provider,
-                &alice.signer,
-                LeafNodeParameters::default(),
-            )
-            .unwrap();
-        group.merge_pending_commit(&alice.provider).unwrap();
-        let group_info = alice.group_info(&group);
-        let body = json!({
-            "commit": b64(&bundle.into_commit().to_bytes().unwrap()),
-            "groupInfo": b64(&group_info),
-        });
-        post(&state, &path, &token, body)
+        post(&state, &path, &token, update_bundle(&alice, &mut group))
             .await
             .assert_status(StatusCode::CREATED);
-        let current = state
+        let epoch = state
             .stores
             .groups
             .current(&group_id)
             .await
             .unwrap()
             .unwrap();
-        every_state += current.public_state.len() + current.group_info.len();
+        every_state += epoch.public_state.len() + epoch.group_info.len();
+        current = Some(epoch);
     }
-    let current = state
-        .stores
-        .groups
-        .current(&group_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let current = current.unwrap();
     let states = state.stores.groups.stored_states(&group_id).await.unwrap();
     let path = backend.storage.sqlite_path.clone().unwrap();
     let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))

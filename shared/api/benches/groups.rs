@@ -14,10 +14,9 @@ use e2ee_api::handlers::groups;
 use e2ee_api::lambda;
 use e2ee_storage::{GroupDevice, NewGroupMessage};
 use e2ee_test_kit::in_process::{
-    Backend, Call, b64, first_device, group_of_size, state_with_quotas, users,
+    Backend, Call, b64, first_device, group_of_size, state_with_quotas, update_bundle, users,
 };
 use lambda_http::http::{Method, StatusCode};
-use openmls::prelude::*;
 use serde_json::{Value, json};
 
 fn request(method: Method, path: &str, token: &str, body: Option<Value>) -> lambda_http::Request {
@@ -51,21 +50,7 @@ fn benches(c: &mut Criterion) {
                 async move {
                     let mut total = Duration::ZERO;
                     for _ in 0..iterations {
-                        let body = {
-                            let mut group = group.borrow_mut();
-                            let bundle = group
-                                .self_update(
-                                    &alice.provider,
-                                    &alice.signer,
-                                    LeafNodeParameters::default(),
-                                )
-                                .unwrap();
-                            group.merge_pending_commit(&alice.provider).unwrap();
-                            json!({
-                                "commit": b64(&bundle.into_commit().to_bytes().unwrap()),
-                                "groupInfo": b64(&alice.group_info(&group)),
-                            })
-                        };
+                        let body = update_bundle(alice, &mut group.borrow_mut());
                         let req = request(Method::POST, path, token, Some(body));
                         let started = Instant::now();
                         let response =

@@ -612,3 +612,22 @@ pub async fn group_of_size(
         .unwrap();
     (group, group_id)
 }
+
+/// `creator`'s next leaf update in `group` as a commit bundle body (merged on the device at once, as a client
+/// does once the server has accepted it).
+pub fn update_bundle(creator: &TestDevice, group: &mut openmls::prelude::MlsGroup) -> Value {
+    use openmls::prelude::*;
+
+    let bundle = group
+        .self_update(
+            &creator.provider,
+            &creator.signer,
+            LeafNodeParameters::default(),
+        )
+        .unwrap();
+    group.merge_pending_commit(&creator.provider).unwrap();
+    json!({
+        "commit": b64(&bundle.into_commit().to_bytes().unwrap()),
+        "groupInfo": b64(&creator.group_info(group)),
+    })
+}

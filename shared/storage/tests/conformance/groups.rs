@@ -473,6 +473,38 @@ pub async fn groups_welcome_pages_are_cut_by_count_and_bytes(stores: Stores) {
     assert_eq!((page.welcomes.len(), page.next_after), (0, None));
 }
 
+/// A log past its byte cap: 5 application messages of a million bytes each. Pages stay under
+/// [`e2ee_storage::MAX_LOG_PAGE_BYTES`] of messages and the walk returns every row once.
+pub async fn groups_log_pages_are_cut_by_bytes(stores: Stores) {
+    stores.groups.create(new_group()).await.expect("create");
+    for index in 0..5 {
+        let mut big = message(alice(), 0, &format!("big-{index}"));
+        big.message = vec![u8::try_from(index).expect("small"); 1_000_000];
+        stores.groups.post(big).await.expect("post");
+    }
+    let (mut after, mut pages, mut seqs) = (None, Vec::new(), Vec::new());
+    for _ in 0..10 {
+        let page = stores.groups.log(GROUP, after, 100).await.expect("log");
+        if page.is_empty() {
+            break;
+        }
+        let bytes: usize = page.iter().map(|entry| entry.message.len()).sum();
+        assert!(
+            bytes <= e2ee_storage::MAX_LOG_PAGE_BYTES,
+            "a page of {bytes} bytes"
+        );
+        pages.push(page.len());
+        seqs.extend(page.iter().map(|entry| entry.seq));
+        after = page.last().map(|entry| entry.seq);
+    }
+    assert_eq!(seqs, (0..=5).collect::<Vec<u64>>(), "pages {pages:?}");
+    assert_eq!(
+        pages,
+        [4, 2],
+        "the creation row and three messages, then two"
+    );
+}
+
 async fn listed(stores: &Stores, device: &GroupDevice) -> Vec<(String, u64)> {
     let page = stores
         .groups

@@ -125,6 +125,7 @@ conformance_suite!(
     groups_invalid_input_is_bad_request_and_writes_nothing,
     groups_welcomes_are_delivered_for_the_winning_commit_only,
     groups_welcome_pages_are_cut_by_count_and_bytes,
+    groups_log_pages_are_cut_by_bytes,
     groups_are_listed_for_the_devices_of_their_newest_epoch,
     groups_listing_pages_by_group_id,
 );
