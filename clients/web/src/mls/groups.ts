@@ -11,7 +11,7 @@ import { InputError } from "../errors.js";
 import { type GroupLogEntry } from "./api.js";
 import { addUserDevices, commitIntent, devicesOf } from "./commit.js";
 import { type Content, encodeContent } from "./content.js";
-import { type DeviceContext, checkUserIds, loadGroup, usernameOf } from "./context.js";
+import { type DeviceContext, checkGroupId, checkUserIds, loadGroup, usernameOf } from "./context.js";
 import { MlsError, describe } from "./errors.js";
 import { catchUp, settle } from "./log.js";
 import { type GroupMessage, type GroupMeta, recordMessage } from "./store.js";
@@ -204,6 +204,9 @@ async function postContent(ctx: DeviceContext, groupId: string, content: Content
  * group's secrets are deleted here at once.
  */
 export async function leave(ctx: DeviceContext, groupId: string): Promise<LeaveReport> {
+  // A device that already learnt of its removal (it read the commit that removed it) has forgotten the group:
+  // leaving it again is done.
+  if (!(await ctx.store.loadGroup(checkGroupId(groupId)))) return { groupId, removedDevices: [], removalPending: false };
   const r = await catchUp(ctx, groupId);
   if (r.removed) {
     await ctx.store.deleteGroup(groupId); // already removed: only the local state is left to forget
