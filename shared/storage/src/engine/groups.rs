@@ -23,6 +23,10 @@ use crate::validate;
 /// row was appended, so this only ends a write under extreme contention).
 const MAX_SEQ_ATTEMPTS: usize = 64;
 
+/// A stored commit clears the states of this many epochs before its own (one normally; the rest were left by
+/// crashes between a commit's insert and its clearing, up to this many in a row).
+const STATES_DROPPED_PER_COMMIT: i64 = 8;
+
 fn check_group_id(group_id: &str) -> StoreResult<()> {
     if crate::groups::is_group_id(group_id) {
         Ok(())
@@ -330,9 +334,13 @@ impl<R: GroupRecords + KeyPackageRecords> GroupStore for Groups<R> {
                 stored => stored?,
             };
             // The previous epochs' states are no longer needed: keep one. A crash before this leaves one more,
-            // which the next commit drops.
+            // which one of the next commits drops: each clears the states of the epochs just before it.
+            let epoch = to_i64(stored.epoch)?;
             self.0
-                .drop_states_before(&stored.group_id, to_i64(stored.epoch)?)
+                .drop_states(
+                    &stored.group_id,
+                    (epoch - STATES_DROPPED_PER_COMMIT).max(0)..epoch,
+                )
                 .await?;
             Ok(stored)
         })

@@ -233,9 +233,9 @@ pub(crate) trait GroupRecords: Send + Sync + 'static {
     /// The commit epoch of the newest creation or commit row at or before `seq`: the epoch the group was in at
     /// that log position.
     async fn epoch_at(&self, group_id: &str, seq: i64) -> StoreResult<Option<i64>>;
-    /// Removes the public state and GroupInfo from the group's creation and commit rows of epochs before
-    /// `epoch`: the Delivery Service validates commits against the newest epoch only.
-    async fn drop_states_before(&self, group_id: &str, epoch: i64) -> StoreResult<()>;
+    /// Removes the public state and GroupInfo from the group's creation and commit rows of `epochs` (a range
+    /// of the `(group, commit epoch)` index, so the cost does not grow with the log).
+    async fn drop_states(&self, group_id: &str, epochs: std::ops::Range<i64>) -> StoreResult<()>;
     /// How many of the group's rows hold a public state.
     async fn count_states(&self, group_id: &str) -> StoreResult<u64>;
     /// Rows with `seq > after_seq`, ascending, at most `limit`, without the state columns (welcome, group

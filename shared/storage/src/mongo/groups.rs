@@ -264,12 +264,12 @@ impl GroupRecords for MongoStore {
         decode_one(find, |document| i64_field(document, "commit_epoch")).await
     }
 
-    async fn drop_states_before(&self, group_id: &str, epoch: i64) -> StoreResult<()> {
+    async fn drop_states(&self, group_id: &str, epochs: std::ops::Range<i64>) -> StoreResult<()> {
         self.group_log
             .update_many(
                 doc! {
                     "group_id": group_id,
-                    "commit_epoch": { "$gte": 0_i64, "$lt": epoch },
+                    "commit_epoch": { "$gte": epochs.start, "$lt": epochs.end },
                     "public_state": { "$ne": null },
                 },
                 doc! { "$unset": { "public_state": "", "group_info": "" } },

@@ -255,10 +255,11 @@ where
         Ok(self.optional(query).await?.map(|row| row.commit_epoch))
     }
 
-    async fn drop_states_before(&self, group_id: &str, epoch: i64) -> StoreResult<()> {
-        let statement = sqlx::query(statements::DROP_STATES_BEFORE)
+    async fn drop_states(&self, group_id: &str, epochs: std::ops::Range<i64>) -> StoreResult<()> {
+        let statement = sqlx::query(statements::DROP_STATES)
             .bind(group_id)
-            .bind(epoch);
+            .bind(epochs.start)
+            .bind(epochs.end);
         self.execute(statement).await?;
         Ok(())
     }

@@ -305,9 +305,9 @@ pub(super) const LOG_RECORD_BY_CLIENT_ID: &str = concat!(
 /// Binds group, seq.
 pub(super) const EPOCH_AT: &str = "SELECT commit_epoch, seq FROM group_log \
     WHERE group_id = ? AND commit_epoch >= 0 AND seq <= ? ORDER BY commit_epoch DESC LIMIT 1";
-/// Binds group, epoch.
-pub(super) const DROP_STATES_BEFORE: &str = "UPDATE group_log SET public_state = NULL, group_info = NULL \
-    WHERE group_id = ? AND commit_epoch >= 0 AND commit_epoch < ? AND public_state IS NOT NULL";
+/// Binds group, from epoch, to epoch (exclusive): a range of the `(group_id, commit_epoch)` index.
+pub(super) const DROP_STATES: &str = "UPDATE group_log SET public_state = NULL, group_info = NULL \
+    WHERE group_id = ? AND commit_epoch >= ? AND commit_epoch < ? AND public_state IS NOT NULL";
 pub(super) const COUNT_STATES: &str =
     "SELECT COUNT(*) AS count FROM group_log WHERE group_id = ? AND public_state IS NOT NULL";
 pub(super) const LOG_AFTER: &str = concat!(
