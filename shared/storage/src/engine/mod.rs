@@ -9,6 +9,7 @@
 
 mod devices;
 mod groups;
+mod key_package_uses;
 mod key_packages;
 mod keys;
 mod messages;
