@@ -27,6 +27,15 @@ struct Member {
 }
 
 impl Member {
+    /// Adds the devices of `packages` in one commit, merged at once; the commit and its Welcome.
+    fn add(&mut self, packages: &[KeyPackage]) -> (MlsMessageOut, MlsMessageOut) {
+        let (provider, signer) = (&self.device.provider, &self.device.signer);
+        let group = self.group.as_mut().unwrap();
+        let (commit, welcome, _) = group.add_members(provider, signer, packages).unwrap();
+        self.merge();
+        (commit, welcome)
+    }
+
     fn merge(&mut self) {
         let group = self.group.as_mut().unwrap();
         group.merge_pending_commit(&self.device.provider).unwrap();
@@ -208,14 +217,7 @@ async fn a_group_through_the_api_create_add_message_update_remove() {
         // Alice adds Bob with the key package the server hands out.
         let packages = claim(&state, &alice, &bob_user.id).await;
         assert_eq!(packages.len(), 1);
-        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
-        let (commit, welcome, _) = alice
-            .group
-            .as_mut()
-            .unwrap()
-            .add_members(provider, signer, &packages)
-            .unwrap();
-        alice.merge();
+        let (commit, welcome) = alice.add(&packages);
         let accepted = post_bundle(&state, &commits, &alice, &commit, Some(&welcome)).await;
         accepted.assert_status(StatusCode::CREATED);
         assert_eq!(
@@ -578,14 +580,7 @@ async fn a_member_that_lost_its_state_rejoins_from_the_group_info_and_reads_on()
         let group_id = create(&state, &mut alice).await;
         let commits = format!("/api/groups/{group_id}/commits");
         let packages = claim(&state, &alice, &bob_user.id).await;
-        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
-        let (commit, welcome, _) = alice
-            .group
-            .as_mut()
-            .unwrap()
-            .add_members(provider, signer, &packages)
-            .unwrap();
-        alice.merge();
+        let (commit, welcome) = alice.add(&packages);
         post_bundle(&state, &commits, &alice, &commit, Some(&welcome))
             .await
             .assert_status(StatusCode::CREATED);
@@ -676,14 +671,7 @@ async fn a_one_time_key_package_joins_one_group_only() {
         let mut groups = Vec::new();
         for _ in 0..2 {
             let group_id = create(&state, &mut mallory).await;
-            let (provider, signer) = (&mallory.device.provider, &mallory.device.signer);
-            let (commit, welcome, _) = mallory
-                .group
-                .as_mut()
-                .unwrap()
-                .add_members(provider, signer, &packages)
-                .unwrap();
-            mallory.merge();
+            let (commit, welcome) = mallory.add(&packages);
             let path = format!("/api/groups/{group_id}/commits");
             let reply = post_bundle(&state, &path, &mallory, &commit, Some(&welcome)).await;
             groups.push((group_id, reply));
@@ -710,14 +698,7 @@ async fn a_one_time_key_package_joins_one_group_only() {
 
         // A package that reached Alice without a claim (out of band, or replayed from a log) is refused.
         let group_id = create(&state, &mut alice).await;
-        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
-        let (commit, welcome, _) = alice
-            .group
-            .as_mut()
-            .unwrap()
-            .add_members(provider, signer, &packages)
-            .unwrap();
-        alice.merge();
+        let (commit, welcome) = alice.add(&packages);
         let path = format!("/api/groups/{group_id}/commits");
         post_bundle(&state, &path, &alice, &commit, Some(&welcome))
             .await
@@ -833,14 +814,7 @@ async fn a_welcome_larger_than_the_group_needs_is_refused_and_nothing_is_written
         let group_id = create(&state, &mut alice).await;
         let commits = format!("/api/groups/{group_id}/commits");
         let packages = claim(&state, &alice, &bob_user.id).await;
-        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
-        let (commit, welcome, _) = alice
-            .group
-            .as_mut()
-            .unwrap()
-            .add_members(provider, signer, &packages)
-            .unwrap();
-        alice.merge();
+        let (commit, welcome) = alice.add(&packages);
         // 1 MiB of junk in the encrypted GroupInfo of a Welcome to a group of two (the old limit was 2 MiB).
         let inflated = inflate_welcome(&welcome.to_bytes().unwrap(), 1024 * 1024);
         let body = json!({
@@ -942,14 +916,7 @@ async fn the_welcome_inbox_is_read_in_pages_past_fifty() {
     for _ in 0..51 {
         let group_id = create(&state, &mut alice).await;
         let packages = claim(&state, &alice, &bob_user.id).await;
-        let (provider, signer) = (&alice.device.provider, &alice.device.signer);
-        let (commit, welcome, _) = alice
-            .group
-            .as_mut()
-            .unwrap()
-            .add_members(provider, signer, &packages)
-            .unwrap();
-        alice.merge();
+        let (commit, welcome) = alice.add(&packages);
         let commits = format!("/api/groups/{group_id}/commits");
         post_bundle(&state, &commits, &alice, &commit, Some(&welcome))
             .await
