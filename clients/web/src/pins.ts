@@ -1,4 +1,4 @@
-// Trust on first use of contacts (the rules of the Rust SDK, client/sdk/src/contacts.rs): username <-> user id
+// Trust on first use of contacts (the rules of the Rust SDK, clients/sdk/src/contacts.rs): username <-> user id
 // and each user's key pinned on first contact; a change is refused until the user accepts it.
 
 import { isWellFormed } from "./bytes.js";

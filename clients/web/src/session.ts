@@ -1,5 +1,5 @@
 // A logged-in user with their keyring: key registration and rotation, contacts checked against the pins, and 1:1
-// chat (send, inbox, mark read, history) on the envelopes of envelope.ts. Mirrors client/sdk/src/device/*.rs.
+// chat (send, inbox, mark read, history) on the envelopes of envelope.ts. Mirrors clients/sdk/src/device/*.rs.
 
 import { utf8, fromUtf8 } from "./bytes.js";
 import { EnvelopeError, InputError } from "./errors.js";

@@ -1,4 +1,4 @@
-// Commits (client/sdk/src/device/groups/commit.rs): what a commit is for (an Intent), committed against the newest
+// Commits (clients/sdk/src/device/groups/commit.rs): what a commit is for (an Intent), committed against the newest
 // epoch after reading the log, and after losing an epoch to another member (409 epoch_taken / wrong_epoch)
 // re-applied on the reloaded state, up to COMMIT_ATTEMPTS times. Commits travel as PublicMessage so that the
 // Delivery Service can validate them (ts-mls's default is PrivateMessage).

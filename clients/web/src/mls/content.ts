@@ -1,4 +1,4 @@
-// What an MLS application message carries (docs/mls.md, "Application messages"; client/sdk/src/content.rs): one
+// What an MLS application message carries (docs/mls.md, "Application messages"; clients/sdk/src/content.rs): one
 // UTF-8 JSON object tagged by `type`. Unknown fields are ignored; an unknown type decodes to null (the reader lists
 // the message as failed, never drops it).
 

@@ -1,4 +1,4 @@
-// This user's MLS device (client/sdk/src/device/mls_devices.rs): the first device certified by the identity key
+// This user's MLS device (clients/sdk/src/device/mls_devices.rs): the first device certified by the identity key
 // (init), a later device registered pending (request) and approved from a device holding the identity key
 // (approve), device tokens, the device directory with trust flags, and MlsDevice — the object an application holds,
 // which runs the group operations one at a time over one KvStore.

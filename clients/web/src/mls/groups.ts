@@ -1,4 +1,4 @@
-// The group operations (client/sdk/src/device/groups/mod.rs): create, add, remove, members, list, send, read and
+// The group operations (clients/sdk/src/device/groups/mod.rs): create, add, remove, members, list, send, read and
 // leave. Every device a group takes in must be certified (commit.ts, join.ts, log.ts check it); commits go through
 // commitIntent, which retries epoch conflicts, so a caller sees one success.
 

@@ -1,4 +1,4 @@
-// Joining (client/sdk/src/device/groups/join.rs): groups joined from Welcomes — every member certified, else the
+// Joining (clients/sdk/src/device/groups/join.rs): groups joined from Welcomes — every member certified, else the
 // Welcome is refused and left in the inbox — and `sync`: join, acknowledge, top up key packages, read every group,
 // and add this user's certified devices that a group is missing (an approver's job after approving a device).
 

@@ -1,4 +1,4 @@
-// Reading a group's log (client/sdk/src/device/groups/log.rs): every row after this device's position processed in
+// Reading a group's log (clients/sdk/src/device/groups/log.rs): every row after this device's position processed in
 // order — commits checked (each leaf they bring in must be certified) and merged, application messages decrypted —
 // each reported as ok / left / failed with a reason, nothing dropped; then the removals members asked for in
 // `leave` messages committed.

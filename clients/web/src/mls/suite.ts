@@ -1,4 +1,4 @@
-// The MLS building blocks on ts-mls 1.6.4, configured as the Rust client configures openmls (client/sdk/src/mls.rs):
+// The MLS building blocks on ts-mls 1.6.4, configured as the Rust client configures openmls (clients/sdk/src/mls.rs):
 // ciphersuite 0x0001 only, 2 past epochs kept, key packages with a lifetime the server accepts, basic credentials
 // `userId/deviceId`, and the base64 `MLSMessage` codec of the routes. Interop notes (/work/shared/NOTES.md,
 // "openmls 0.9 ↔ ts-mls 1.6 interop") are applied where they matter and said so.

@@ -1,4 +1,4 @@
-// Which devices this device trusts (docs/mls.md, "Trust"; client/sdk/src/device/mls_devices.rs): a device is trusted
+// Which devices this device trusts (docs/mls.md, "Trust"; clients/sdk/src/device/mls_devices.rs): a device is trusted
 // only under a certificate that verifies with an identity key THIS device trusts for the device's user — its own
 // identity key for its own user, the key pinned on first use (or accepted since) for anyone else, exactly the TOFU
 // pins of the 1:1 chat (src/pins.ts). A certificate by a key the server merely lists (a server-invented one) does

@@ -1,6 +1,6 @@
 //! What `e2ee` shows of messages a scripted (lying) server delivers: the signed time and recipients, never
 //! the server's, and a replay flagged. The scripted server and fixtures are the SDK's
-//! (client/sdk/tests/scripted).
+//! (clients/sdk/tests/scripted).
 
 #[path = "../../sdk/tests/scripted/mod.rs"]
 mod scripted;

@@ -1,6 +1,6 @@
 //! A scripted HTTP server for the SDK's tests, and the fixtures they share: a logged-in profile for alice,
 //! bob's keys and envelopes, stored messages and pages as the API renders them. Also used by the CLI's
-//! tests of what `e2ee` shows (client/cli/tests/shown.rs includes this file).
+//! tests of what `e2ee` shows (clients/cli/tests/shown.rs includes this file).
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
