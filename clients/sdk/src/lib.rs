@@ -28,9 +28,9 @@
 //! ```
 
 pub mod api;
+// The protocol's decisions, from the client core (no I/O); the SDK drives them.
+pub use e2ee_client_core::{contacts, content, text};
 pub mod clock;
-pub mod contacts;
-pub mod content;
 pub mod device;
 pub mod error;
 pub mod keyops;
@@ -38,4 +38,3 @@ pub mod keyring;
 pub mod messages;
 pub mod mls;
 pub mod profile;
-pub mod text;

@@ -687,13 +687,14 @@ async fn the_key_listing_decides_what_retired_and_revoked_keys_vouch_for() {
     .await;
     let mut fixture = alice(&server, &keys.alice);
     let mut ring = unlock(&fixture.device);
-    // First use on receipt pins bob's keys as the server lists them (revoked excluded).
+    // First use on receipt pins only bob's active key (review N2): a retired key the server lists beside it
+    // is not trusted, not even for messages dated before its retirement.
     let inbox = fixture.device.inbox(&mut ring, 10, false).await.unwrap();
     let statuses: Vec<Verification> = inbox.iter().map(|m| m.status).collect();
     assert_eq!(
         statuses,
         [
-            Verification::Verified,
+            Verification::Unverified,
             Verification::Unverified,
             Verification::Unverified
         ]
@@ -703,6 +704,7 @@ async fn the_key_listing_decides_what_retired_and_revoked_keys_vouch_for() {
         "{:?}",
         inbox[1].reason
     );
+    assert!(inbox[0].reason.is_some(), "{:?}", inbox[0].reason);
     assert!(
         inbox[2].reason.as_deref().unwrap().contains("revoked"),
         "{:?}",
@@ -712,6 +714,53 @@ async fn the_key_listing_decides_what_retired_and_revoked_keys_vouch_for() {
         inbox.iter().all(|m| m.text.is_some()),
         "readable, just not vouched for"
     );
+}
+
+/// Review N2: at first contact the server lists a "retired" key of its own beside bob's active key, and a
+/// device certified by it. Only the active key is pinned, so the ghost device is not trusted (and would not
+/// be added to any group), and `keys verify` shows exactly the keys this device trusts.
+#[tokio::test]
+async fn a_ghost_key_listed_as_retired_certifies_nothing() {
+    let keys = keys();
+    let ghost_key = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+    let devices = json!({"userId": "u_bob", "devices": [
+        certified_device("u_bob", "phone", &keys.bob_new, 1_700_000_000_000),
+        certified_device("u_bob", "ghost", &ghost_key, 1_600_000_000_000),
+    ]});
+    let listing_handler = bob_server(
+        &keys.bob_new,
+        vec![
+            key_view(&keys.bob_new, "active", None, None),
+            key_view(&ghost_key, "retired", Some(1_650_000_000_000), None),
+        ],
+        |_| Reply::json(404, error("not_found")),
+    );
+    let server = serve_full(Arc::new(move |request: &Request| {
+        if request.method == "GET" && request.path == "/api/devices/u_bob" {
+            return Reply::json(200, devices.clone());
+        }
+        listing_handler(request)
+    }))
+    .await;
+    let mut fixture = alice(&server, &keys.alice);
+    let listed = fixture.device.device_list(Some("bob")).await.unwrap();
+    let trusted: Vec<(&str, bool)> = listed
+        .devices
+        .iter()
+        .map(|d| (d.device_id.as_str(), d.trusted))
+        .collect();
+    assert_eq!(trusted, [("phone", true), ("ghost", false)]);
+
+    let report = fixture.device.verify_contact("bob", false).await.unwrap();
+    let trusted_keys: Vec<&str> = report
+        .trusted_keys
+        .iter()
+        .map(|k| k.key_id.as_str())
+        .collect();
+    assert_eq!(trusted_keys, [keys.bob_new.key_id().to_string()]);
+    let contact = fixture.device.contacts().get("u_bob").unwrap();
+    assert_eq!(report.safety_number, contact.safety_number());
+    assert!(!contact.trusts(&ghost_key.key_id().to_string()));
 }
 
 // ---- D: hostile transport ---------------------------------------------------------------------------------

@@ -42,6 +42,41 @@ pub struct ContactReport {
     /// This device's own fingerprint, to compare the other way round.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub my_fingerprint: Option<String>,
+    /// Over every key this device trusts for the contact ([`e2ee_client_core::contacts::Contact::safety_number`]).
+    pub safety_number: String,
+    /// Every key this device trusts for the contact: the pinned one first, then earlier ones.
+    pub trusted_keys: Vec<TrustedKey>,
+}
+
+/// A key this device trusts for a contact.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedKey {
+    pub key_id: String,
+    /// Empty for keys saved by earlier versions without one.
+    pub fingerprint: String,
+    /// When this device saw it replaced; absent for the pinned key while it is active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_at: Option<i64>,
+}
+
+fn trusted_keys(contact: &e2ee_client_core::contacts::Contact) -> Vec<TrustedKey> {
+    std::iter::once(TrustedKey {
+        key_id: contact.key_id.clone(),
+        fingerprint: contact.fingerprint.clone(),
+        replaced_at: contact.pinned_retired_at,
+    })
+    .chain(contact.previous_keys.iter().map(|k| TrustedKey {
+        key_id: k.key_id.clone(),
+        fingerprint: k.fingerprint.clone(),
+        replaced_at: Some(k.replaced_at),
+    }))
+    .chain(contact.known_key_ids.iter().map(|id| TrustedKey {
+        key_id: id.clone(),
+        fingerprint: String::new(),
+        replaced_at: None,
+    }))
+    .collect()
 }
 
 impl Device {
@@ -132,7 +167,6 @@ impl Device {
                     &user.username,
                     &key_id,
                     &key.key_id().fingerprint(),
-                    &[],
                     now_ms(),
                 );
                 self.contacts_changed = true;
@@ -173,7 +207,6 @@ impl Device {
                     &user.username,
                     &key_id,
                     &fingerprint,
-                    &[],
                     now,
                 );
                 (ContactStatus::New, None)
@@ -190,11 +223,10 @@ impl Device {
             self.contacts_changed = true;
         }
         self.save_contacts()?;
-        let first_seen = self
-            .contacts
-            .get(&user.user_id)
-            .map(|c| c.first_seen)
-            .unwrap_or(now);
+        let contact = self.contacts.get(&user.user_id);
+        let first_seen = contact.map(|c| c.first_seen).unwrap_or(now);
+        let safety_number = contact.map(|c| c.safety_number()).unwrap_or_default();
+        let trusted_keys = contact.map(trusted_keys).unwrap_or_default();
         Ok(ContactReport {
             user_id: user.user_id,
             username: user.username,
@@ -205,29 +237,20 @@ impl Device {
             pinned_fingerprint: pinned.map(|p| p.fingerprint),
             first_seen,
             my_fingerprint: self.profile.current_key().map(|k| k.fingerprint.clone()),
+            safety_number,
+            trusted_keys,
         })
     }
 
-    /// Pins the keys of a sender this device has never seen (trust on first use, on receipt).
+    /// Pins the active key of a user this device has never seen (trust on first use, on receipt or when
+    /// checking their devices): only the active key, never the other keys the server lists (review N2).
     pub(super) fn pin_sender_on_first_use(&mut self, sender_id: &str) {
         if self.contacts.get(sender_id).is_some() {
             return;
         }
-        let Some(entry) = self.directory.get(sender_id) else {
+        let Some(listing) = self.directory.get(sender_id) else {
             return;
         };
-        let Some(active) = entry.active.as_ref() else {
-            return;
-        };
-        let Some(active_key) = entry.keys.iter().find(|k| &k.key_id == active) else {
-            return;
-        };
-        let known: Vec<String> = entry
-            .keys
-            .iter()
-            .filter(|k| !k.revoked)
-            .map(|k| k.key_id.clone())
-            .collect();
         // The username is not known from a user id alone, unless looked up (and checked) in this run;
         // otherwise it is bound on the first lookup by name.
         let username = self
@@ -240,14 +263,11 @@ impl Device {
             })
             .cloned()
             .unwrap_or_default();
-        self.contacts.pin_first_use(
-            sender_id,
-            &username,
-            active,
-            &active_key.key.key_id().fingerprint(),
-            &known,
-            now_ms(),
-        );
-        self.contacts_changed = true;
+        if self
+            .contacts
+            .pin_active_on_first_use(sender_id, &username, listing, now_ms())
+        {
+            self.contacts_changed = true;
+        }
     }
 }

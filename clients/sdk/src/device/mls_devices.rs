@@ -4,7 +4,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use e2ee_crypto::{DeviceRevocation, DeviceStatement, KeyId};
+use e2ee_client_core::contacts::KeyLifetime;
+use e2ee_client_core::devices::{CertifiedDevice, certified_devices, device_fingerprint};
+use e2ee_crypto::{DeviceRevocation, DeviceStatement};
 use e2ee_protocol::{
     DeviceCertificateView, DeviceSessionRequest, DeviceView, KeyAuthorization,
     RegisterDeviceRequest, RevokeDeviceRequest, UploadKeyPackagesRequest, device_session_input,
@@ -52,26 +54,6 @@ pub struct DeviceListReport {
     pub user_id: String,
     pub username: String,
     pub devices: Vec<ListedDevice>,
-}
-
-/// A device of a user as this device trusts it: certified by the user's pinned identity key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertifiedDevice {
-    pub user_id: String,
-    pub device_id: String,
-    pub signature_key: Vec<u8>,
-}
-
-/// The fingerprint of a device signature key: SHA-256, hex in groups of four.
-pub fn device_fingerprint(signature_key: &[u8]) -> String {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(signature_key);
-    let hex = hex::encode(digest);
-    hex.as_bytes()
-        .chunks(4)
-        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A certificate by the identity key on this device for `user_id`'s device `device_id` and its key.
@@ -403,9 +385,10 @@ impl Device {
     }
 
     /// The user's active devices that this device trusts: each certified by an identity key of the user that
-    /// this device trusts for them — its own keys for its own user; a contact's pinned or accepted keys,
-    /// pinning the user's keys on first use as for a message's sender. Devices without such a certificate
-    /// are left out: whatever names them is refused.
+    /// vouches for it at the certificate's time (the core's rule, `e2ee_client_core::devices`) — for its own
+    /// user, a key this device holds; for a contact, a key pinned here, pinning the user's active key on first
+    /// use as for a message's sender. Devices without such a certificate are left out: whatever names them is
+    /// refused.
     pub(super) async fn certified_devices(
         &mut self,
         user_id: &str,
@@ -418,50 +401,25 @@ impl Device {
             self.save_contacts()?;
         }
         let devices = self.client.list_devices(user_id).await?;
-        Ok(devices
-            .devices
-            .iter()
-            .filter(|device| device.status == "active" && device.user_id == user_id)
-            .filter_map(|device| self.verify_certificate(device, own_keys))
-            .collect())
-    }
-
-    /// The device, if its certificate verifies under an unrevoked identity key this device trusts for its
-    /// user (the directory entry of the user is loaded).
-    fn verify_certificate(&self, device: &DeviceView, own_keys: bool) -> Option<CertifiedDevice> {
-        let certificate = device.certificate.as_ref()?;
-        let signature_key = STANDARD.decode(&device.signature_key).ok()?;
-        let signature = STANDARD.decode(&certificate.signature).ok()?;
-        let issuer = KeyId::parse(&certificate.issuer_key_id).ok()?;
-        let issuer_id = issuer.to_string();
-        let trusted = if own_keys {
-            self.profile.local_key(&issuer_id).is_some()
-        } else {
-            self.contacts
-                .get(&device.user_id)
-                .is_some_and(|contact| contact.trusts(&issuer_id))
-        };
-        if !trusted {
-            return None;
-        }
-        let key = self
+        let listing = self
             .directory
-            .get(&device.user_id)?
-            .keys
-            .iter()
-            .find(|key| key.key_id == issuer_id && !key.revoked)?;
-        let statement = DeviceStatement {
-            user_id: &device.user_id,
-            device_id: &device.device_id,
-            signature_key: &signature_key,
-            issuer_key_id: issuer,
-            created_at: certificate.issued_at,
+            .get(user_id)
+            .ok_or_else(|| ClientError::Profile("key directory cache".into()))?;
+        let vouching = |issuer: &str| -> Option<KeyLifetime> {
+            if own_keys {
+                self.profile.local_key(issuer).map(|key| KeyLifetime {
+                    retired_at: key.retired_at,
+                    revoked_at: key.revoked_at,
+                })
+            } else {
+                self.contacts.get(user_id)?.lifetime(issuer)
+            }
         };
-        statement.verify(&key.key, &signature).ok()?;
-        Some(CertifiedDevice {
-            user_id: device.user_id.clone(),
-            device_id: device.device_id.clone(),
-            signature_key,
-        })
+        Ok(certified_devices(
+            user_id,
+            &devices.devices,
+            listing,
+            vouching,
+        ))
     }
 }

@@ -31,17 +31,15 @@ use crate::error::{ClientError, Result};
 use crate::keyring::KeyRing;
 use crate::profile::{Profile, SeenMessages, SessionData};
 pub use account::Account;
-pub use contacts::{ContactReport, ContactStatus};
+pub use contacts::{ContactReport, ContactStatus, TrustedKey};
+pub use e2ee_client_core::devices::{CertifiedDevice, device_fingerprint};
+use e2ee_client_core::directory::Directory;
 pub use groups::{
     GroupMessage, GroupReadReport, GroupReport, LeaveReport, SyncReport, UPDATE_AFTER_MESSAGES,
     UPDATE_AFTER_MS,
 };
 pub use keys::{KeyInfo, KeysReport, OwnKey, RevokeReport};
-pub use mls_devices::{
-    CertifiedDevice, DeviceListReport, DeviceReport, ListedDevice, device_fingerprint,
-    revoke_device_request,
-};
-use open::DirectoryEntry;
+pub use mls_devices::{DeviceListReport, DeviceReport, ListedDevice, revoke_device_request};
 pub use paging::MAX_PAGES;
 pub use read::{HistoryReport, ReadReport};
 pub use send::SendReport;
@@ -67,7 +65,7 @@ pub struct Device {
     contacts_changed: bool,
     seen: SeenMessages,
     seen_changed: bool,
-    directory: HashMap<String, DirectoryEntry>,
+    directory: HashMap<String, Directory>,
     /// Usernames learnt from lookups during this run (user id → username).
     names: HashMap<String, String>,
     /// Each user's certified MLS devices, checked once per run (user id → devices).

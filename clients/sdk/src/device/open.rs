@@ -2,78 +2,29 @@
 //! once per run, checked here), how far it is trusted, the opening itself ([`crate::messages`]) and the
 //! replay check.
 
+use e2ee_client_core::directory::Directory;
 use e2ee_crypto::PublicKey;
-use e2ee_protocol::{KeyStatus, MessageView};
+use e2ee_protocol::MessageView;
 
 use super::Device;
+use crate::clock::now_ms;
 use crate::error::{ClientError, Result};
 use crate::keyring::KeyRing;
 use crate::messages::{self, MessageReport, Signer, Verification};
 
-/// A public key as the server lists it, with the key id computed here (never taken from the server).
-#[derive(Debug, Clone)]
-pub(super) struct DirectoryKey {
-    pub(super) key_id: String,
-    pub(super) key: PublicKey,
-    status: KeyStatus,
-    /// Revoked (by status or time): verifies nothing.
-    pub(super) revoked: bool,
-    /// Retired: verifies only messages signed before this time (`i64::MIN` when the time is unknown).
-    retired_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(super) struct DirectoryEntry {
-    pub(super) active: Option<String>,
-    pub(super) keys: Vec<DirectoryKey>,
-}
-
 impl Device {
     /// The keys of `user_id` (every status), fetched once per run. A user without keys (or without an active
     /// key: the server then lists none) has an empty entry.
-    pub(super) async fn directory(&mut self, user_id: &str) -> Result<&DirectoryEntry> {
+    pub(super) async fn directory(&mut self, user_id: &str) -> Result<&Directory> {
         if !self.directory.contains_key(user_id) {
             let entry = match self.client.public_key(user_id, true).await {
-                Ok(response) => {
-                    let keys: Vec<DirectoryKey> = response
-                        .keys
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter_map(|view| {
-                            let key = PublicKey::from_spki_pem(&view.public_key).ok()?;
-                            let key_id = key.key_id().to_string();
-                            let revoked =
-                                view.status == KeyStatus::Revoked || view.revoked_at.is_some();
-                            let retired_at = match view.status {
-                                KeyStatus::Retired => Some(view.retired_at.unwrap_or(i64::MIN)),
-                                _ => view.retired_at,
-                            };
-                            // A key listed under another id is ignored, never trusted; a pending key
-                            // vouches for nothing.
-                            (key_id == view.key_id && view.status != KeyStatus::Pending).then_some(
-                                DirectoryKey {
-                                    key_id,
-                                    key,
-                                    status: view.status,
-                                    revoked,
-                                    retired_at,
-                                },
-                            )
-                        })
-                        .collect();
-                    let active = keys
-                        .iter()
-                        .find(|k| {
-                            k.key_id == response.key_id
-                                && k.status == KeyStatus::Active
-                                && !k.revoked
-                        })
-                        .map(|k| k.key_id.clone());
-                    DirectoryEntry { active, keys }
-                }
-                Err(ClientError::Api { status: 404, .. }) => DirectoryEntry::default(),
+                Ok(response) => Directory::from_listing(&response),
+                Err(ClientError::Api { status: 404, .. }) => Directory::empty(),
                 Err(other) => return Err(other),
             };
+            if self.contacts.observe_listing(user_id, &entry, now_ms()) {
+                self.contacts_changed = true;
+            }
             self.directory.insert(user_id.to_owned(), entry);
         }
         self.directory

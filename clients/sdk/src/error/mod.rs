@@ -39,51 +39,7 @@ pub struct KeyChange {
     pub new_fingerprint: String,
 }
 
-/// The details of a [`ClientError::IdentityChanged`]: the server's username ↔ user id mapping differs from
-/// the one this device pinned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdentityChange {
-    /// `username` is pinned to `pinned_user_id`, but the server now maps it to `new_user_id`.
-    Remapped {
-        username: String,
-        pinned_user_id: String,
-        new_user_id: String,
-    },
-    /// `user_id` is pinned as `pinned_username`, but the server reports it as `new_username`.
-    Renamed {
-        user_id: String,
-        pinned_username: String,
-        new_username: String,
-    },
-}
-
-impl std::fmt::Display for IdentityChange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IdentityChange::Remapped {
-                username,
-                pinned_user_id,
-                new_user_id,
-            } => write!(
-                f,
-                "the server now says {username} is user id {new_user_id}, but this device pinned {username} as \
-                 user id {pinned_user_id}; nothing was sent. This is a different account (or the server is \
-                 substituting one): check with {username} over another channel, then run \
-                 `e2ee keys verify {username} --accept` to pin the new account"
-            ),
-            IdentityChange::Renamed {
-                user_id,
-                pinned_username,
-                new_username,
-            } => write!(
-                f,
-                "the server says user id {user_id} is {new_username}, but this device pinned {user_id} as \
-                 {pinned_username}; nothing was sent and the contact was not renamed. Check with them over \
-                 another channel, then run `e2ee keys verify {new_username} --accept` to pin the new name"
-            ),
-        }
-    }
-}
+pub use e2ee_client_core::IdentityChange;
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
@@ -199,6 +155,12 @@ impl From<CryptoError> for ClientError {
             CryptoError::WrongPassphrase => ClientError::WrongPassphrase,
             other => ClientError::Crypto(other),
         }
+    }
+}
+
+impl From<e2ee_client_core::CoreError> for ClientError {
+    fn from(error: e2ee_client_core::CoreError) -> Self {
+        ClientError::Mls(error.to_string())
     }
 }
 

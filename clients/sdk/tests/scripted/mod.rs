@@ -412,3 +412,29 @@ pub async fn key_server(
     };
     (serve_full(Arc::new(handler)).await, recorded)
 }
+
+/// A listed, active device of `user_id` certified by `issuer` at `issued_at`.
+pub fn certified_device(
+    user_id: &str,
+    device_id: &str,
+    issuer: &PrivateKey,
+    issued_at: u64,
+) -> Value {
+    let signature_key = [device_id.len() as u8; 32];
+    let statement = e2ee_crypto::DeviceStatement {
+        user_id,
+        device_id,
+        signature_key: &signature_key,
+        issuer_key_id: issuer.key_id(),
+        created_at: issued_at,
+    };
+    let signature = statement.sign(issuer).unwrap();
+    json!({
+        "userId": user_id, "deviceId": device_id, "displayName": device_id,
+        "signatureKey": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature_key),
+        "status": "active",
+        "certificate": {"issuerKeyId": issuer.key_id().to_string(), "issuedAt": issued_at,
+                        "signature": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature)},
+        "createdAt": 1, "approvedAt": null, "revokedAt": null,
+    })
+}

@@ -5,13 +5,12 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use e2ee_client_core::welcome::{WelcomeJoin, WelcomeRefusal};
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{WelcomeList, WelcomeView};
-use openmls::prelude::tls_codec::DeserializeBytes as _;
-use openmls::prelude::*;
 
 use super::commit::Intent;
-use super::{GroupReadReport, SyncReport, identity_of, member_devices, mls};
+use super::{GroupReadReport, SyncReport, identity_of, member_devices};
 use crate::clock::now_ms;
 use crate::device::Device;
 use crate::error::{ClientError, Result};
@@ -21,30 +20,10 @@ use crate::mls::{GroupMeta, MlsState, join_config};
 const MAX_WELCOME_PAGES: usize = 20;
 
 impl Device {
-    /// `e2ee sync`: joins the groups of pending Welcomes (each member certified, else refused and kept in
-    /// the inbox), acknowledges them, then reads every group.
+    /// `e2ee sync`: joins the groups of pending Welcomes, then reads every group.
     pub async fn sync(&mut self, state: &mut MlsState) -> Result<SyncReport> {
         self.use_device_token(state).await?;
-        let mut joined = Vec::new();
-        let mut refused = Vec::new();
-        for pending in self.pending_welcomes().await? {
-            if state.meta.groups.contains_key(&pending.group_id) {
-                self.client
-                    .ack_welcome(&pending.group_id, pending.epoch)
-                    .await?;
-                continue;
-            }
-            match self.join(state, &pending.welcome).await {
-                Ok(group_id) => {
-                    self.client
-                        .ack_welcome(&pending.group_id, pending.epoch)
-                        .await?;
-                    joined.push(group_id);
-                }
-                Err(ClientError::Untrusted(reason)) => refused.push(reason),
-                Err(error) => return Err(error),
-            }
-        }
+        let (joined, refused) = self.join_pending(state).await?;
         let _ = self.top_up_key_packages(state).await?;
         let mut groups = Vec::new();
         let ids: Vec<String> = state.meta.groups.keys().cloned().collect();
@@ -64,6 +43,42 @@ impl Device {
         })
     }
 
+    /// Joins the groups of the pending Welcomes (each member certified) and acknowledges them. A Welcome that
+    /// cannot be joined never stops the sync (review N1): it is reported, and acknowledged once the refusal is
+    /// final (`WelcomeRefusal::is_final`); its key package is kept. Returns the joined groups and the refusals.
+    pub(super) async fn join_pending(
+        &mut self,
+        state: &mut MlsState,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let mut joined = Vec::new();
+        let mut refused = Vec::new();
+        for pending in self.pending_welcomes().await? {
+            if state.meta.groups.contains_key(&pending.group_id) {
+                self.client
+                    .ack_welcome(&pending.group_id, pending.epoch)
+                    .await?;
+                continue;
+            }
+            match self.join(state, &pending).await? {
+                Ok(group_id) => {
+                    self.client
+                        .ack_welcome(&pending.group_id, pending.epoch)
+                        .await?;
+                    joined.push(group_id);
+                }
+                Err(refusal) => {
+                    if refusal.is_final(pending.created_at, now_ms()) {
+                        self.client
+                            .ack_welcome(&pending.group_id, pending.epoch)
+                            .await?;
+                    }
+                    refused.push(refusal.to_string());
+                }
+            }
+        }
+        Ok((joined, refused))
+    }
+
     /// Every page of the Welcome inbox, at most [`MAX_WELCOME_PAGES`] of them (the rest waits for the next sync).
     async fn pending_welcomes(&self) -> Result<Vec<WelcomeView>> {
         follow_pages(MAX_WELCOME_PAGES, |after| async move {
@@ -72,43 +87,55 @@ impl Device {
         .await
     }
 
-    /// Joins a group from a Welcome if every member is a certified device.
-    async fn join(&mut self, state: &mut MlsState, welcome: &str) -> Result<String> {
-        let bytes = STANDARD
-            .decode(welcome)
-            .map_err(|_| ClientError::InvalidResponse("a Welcome that is not base64".into()))?;
-        let message = MlsMessageIn::tls_deserialize_exact_bytes(&bytes)
-            .map_err(|e| ClientError::InvalidResponse(format!("a malformed Welcome: {e}")))?;
-        let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {
-            return Err(ClientError::InvalidResponse("not a Welcome".into()));
+    /// Joins a group from a Welcome if every member is a certified device (the decisions are the core's,
+    /// `e2ee_client_core::welcome`). The outer error is a failure to reach the server; the inner one, why the
+    /// Welcome was refused.
+    async fn join(
+        &mut self,
+        state: &mut MlsState,
+        pending: &WelcomeView,
+    ) -> Result<std::result::Result<String, WelcomeRefusal>> {
+        let Ok(bytes) = STANDARD.decode(&pending.welcome) else {
+            return Ok(Err(WelcomeRefusal::Unreadable("not base64".into())));
         };
-        let staged =
-            StagedWelcome::new_from_welcome(state.provider(), &join_config(), welcome, None)
-                .map_err(|e| mls("cannot process the Welcome", e))?;
+        let held = |group_id: &str| state.meta.groups.contains_key(group_id);
+        let welcome = match WelcomeJoin::open(
+            state.provider(),
+            &join_config(),
+            &bytes,
+            &pending.group_id,
+            held,
+        ) {
+            Ok(welcome) => welcome,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let me = state.identity();
-        let members: Vec<(DeviceIdentity, Vec<u8>)> = staged
-            .members()
-            .filter_map(|member| {
-                Some((
-                    identity_of(&member.credential)?,
-                    member.signature_key.clone(),
-                ))
-            })
-            .collect();
-        for (identity, key) in &members {
-            if *identity == me {
+        for user in welcome.other_users(&me) {
+            if self.certified.contains_key(&user) {
                 continue;
             }
-            if !self.is_certified(identity, key).await? {
-                return Err(ClientError::Untrusted(format!(
-                    "a Welcome to a group with {identity}, which is not certified by a key this device \
-                     trusts: not joined"
-                )));
+            match self.certified_devices(&user).await {
+                Ok(devices) => {
+                    self.certified.insert(user, devices);
+                }
+                Err(error) => {
+                    welcome.abandon(state.provider());
+                    return Err(error);
+                }
             }
         }
-        let group = staged
-            .into_group(state.provider())
-            .map_err(|e| mls("cannot join the group", e))?;
+        let certified = &self.certified;
+        let trusted = |identity: &DeviceIdentity, key: &[u8]| {
+            certified.get(&identity.user_id).is_some_and(|devices| {
+                devices
+                    .iter()
+                    .any(|d| d.device_id == identity.device_id && d.signature_key == key)
+            })
+        };
+        let group = match welcome.finish(state.provider(), &me, trusted) {
+            Ok(group) => group,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let group_id = hex::encode(group.group_id().as_slice());
         state.meta.groups.insert(
             group_id.clone(),
@@ -118,7 +145,7 @@ impl Device {
             },
         );
         state.save(&self.profile)?;
-        Ok(group_id)
+        Ok(Ok(group_id))
     }
 
     /// Adds this user's certified devices that are missing from the group (a device approved since), if the

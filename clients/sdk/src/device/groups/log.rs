@@ -26,7 +26,8 @@ impl Device {
         group_id: &str,
     ) -> Result<Vec<GroupMessage>> {
         let mut fresh = Vec::new();
-        loop {
+        // Bounded (review N12): the rest of a longer log is read on the next call.
+        for _ in 0..crate::device::MAX_PAGES {
             let after = state
                 .meta
                 .groups

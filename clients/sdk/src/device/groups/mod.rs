@@ -20,6 +20,8 @@ use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::*;
 use serde::Serialize;
 
+use e2ee_client_core::welcome::identity_of;
+
 use self::commit::Intent;
 use super::Device;
 use crate::clock::now_ms;
@@ -93,11 +95,6 @@ fn message_bytes(message: &MlsMessageOut) -> Result<String> {
             .to_bytes()
             .map_err(|e| mls("cannot encode a message", e))?,
     ))
-}
-
-fn identity_of(credential: &Credential) -> Option<DeviceIdentity> {
-    let basic = BasicCredential::try_from(credential.clone()).ok()?;
-    DeviceIdentity::parse(basic.identity()).ok()
 }
 
 /// The member devices of `users`.
@@ -185,6 +182,15 @@ impl Device {
                     device.device_id == identity.device_id && device.signature_key == signature_key
                 })
             }))
+    }
+
+    /// A group this device does not hold yet is joined first if a Welcome to it is pending (as `sync` would),
+    /// so reading a group right after being added to it works.
+    async fn join_if_welcomed(&mut self, state: &mut MlsState, group_id: &str) -> Result<()> {
+        if !state.meta.groups.contains_key(group_id) {
+            self.join_pending(state).await?;
+        }
+        Ok(())
     }
 
     /// `e2ee group create`: a new group of this device, then every other device of this user and of
@@ -382,6 +388,7 @@ impl Device {
         all: bool,
     ) -> Result<GroupReadReport> {
         self.use_device_token(state).await?;
+        self.join_if_welcomed(state, group_id).await?;
         let fresh = self.settle(state, group_id).await?;
         let messages = if all { state.history(group_id) } else { fresh };
         Ok(GroupReadReport {
@@ -398,6 +405,7 @@ impl Device {
         group_id: &str,
     ) -> Result<GroupReport> {
         self.use_device_token(state).await?;
+        self.join_if_welcomed(state, group_id).await?;
         self.settle(state, group_id).await?;
         self.group_report(state, group_id)
     }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ClientError, Result};
+use crate::error::CoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -17,9 +17,8 @@ pub enum Content {
 }
 
 impl Content {
-    pub fn encode(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self)
-            .map_err(|e| ClientError::Mls(format!("cannot encode a message: {e}")))
+    pub fn encode(&self) -> Result<Vec<u8>, CoreError> {
+        serde_json::to_vec(self).map_err(|e| CoreError::Encode(e.to_string()))
     }
 
     /// `None` for anything that is not a content object this client knows.
