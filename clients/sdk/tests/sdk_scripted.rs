@@ -763,6 +763,55 @@ async fn a_ghost_key_listed_as_retired_certifies_nothing() {
     assert!(!contact.trusts(&ghost_key.key_id().to_string()));
 }
 
+/// Review N1 (client half): a Welcome this device cannot join (here: bytes that are no Welcome at all) never
+/// makes `sync` fail. It is reported, and acknowledged because the refusal is final, so the inbox moves on.
+#[tokio::test]
+async fn a_welcome_that_cannot_be_joined_is_reported_and_acknowledged_not_an_error() {
+    let keys = keys();
+    let acks = Recorded::default();
+    let recorded = acks.clone();
+    let server = serve_full(Arc::new(move |request: &Request| {
+        match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/api/devices/session") => Reply::json(
+                200,
+                json!({"token": "device-token", "tokenType": "Bearer", "userId": "u_alice",
+                       "deviceId": "laptop", "expiresAt": 4_000_000_000_000_i64}),
+            ),
+            ("GET", "/api/welcomes") => Reply::json(
+                200,
+                json!({"welcomes": [{"groupId": "ab".repeat(16), "epoch": 1, "welcome": "AAECAwQ=",
+                                     "createdAt": 1}]}),
+            ),
+            ("POST", "/api/welcomes/ack") => {
+                recorded.lock().unwrap().push(request.body.clone());
+                let body = &request.body;
+                Reply::json(
+                    200,
+                    json!({"groupId": body["groupId"], "epoch": body["epoch"], "acknowledged": true}),
+                )
+            }
+            ("GET", "/api/key-packages/supply") => {
+                Reply::json(200, json!({"oneTime": 50, "lastResort": true}))
+            }
+            _ => Reply::json(404, error("not_found")),
+        }
+    }))
+    .await;
+    let mut fixture = alice(&server, &keys.alice);
+    let mut state = e2ee_client::mls::MlsState::create(b"state pass", "u_alice", "laptop").unwrap();
+    let report = fixture.device.sync(&mut state).await.unwrap();
+    assert!(report.joined.is_empty());
+    assert_eq!(report.refused.len(), 1, "{:?}", report.refused);
+    assert!(
+        report.refused[0].contains("cannot read"),
+        "{:?}",
+        report.refused
+    );
+    let acks = acks.lock().unwrap();
+    assert_eq!(acks.len(), 1, "a final refusal is acknowledged");
+    assert_eq!(acks[0]["groupId"], "ab".repeat(16));
+}
+
 // ---- D: hostile transport ---------------------------------------------------------------------------------
 
 #[tokio::test]

@@ -266,6 +266,13 @@ pub fn contact(report: &ContactReport) -> String {
         }
     };
     let _ = writeln!(out, "  status:      {status}");
+    if report.trusted_keys.len() > 1 {
+        let _ = writeln!(out, "  trusted keys:");
+        for key in &report.trusted_keys {
+            let _ = writeln!(out, "    {}", key.key_id);
+        }
+    }
+    let _ = writeln!(out, "  safety number: {}", report.safety_number);
     if let Some(mine) = &report.my_fingerprint {
         let _ = writeln!(out, "your fingerprint: {mine}");
     }
