@@ -80,18 +80,24 @@ fn config() -> MlsGroupJoinConfig {
         .build()
 }
 
-fn nobody_holds(_: &str) -> bool {
-    false
-}
-
-#[test]
-fn a_welcome_whose_members_are_trusted_is_joined() {
+/// Bob, the key package of his that Alice's new group adds, the group's id and the Welcome.
+fn alice_welcomes_bob() -> (Client, KeyPackage, String, Vec<u8>) {
     let (alice, bob) = (
         Client::new("u_alice", "laptop"),
         Client::new("u_bob", "phone"),
     );
     let package = bob.key_package();
     let (group_id, welcome) = alice.welcome(None, package.clone());
+    (bob, package, group_id, welcome)
+}
+
+fn nobody_holds(_: &str) -> bool {
+    false
+}
+
+#[test]
+fn a_welcome_whose_members_are_trusted_is_joined() {
+    let (bob, package, group_id, welcome) = alice_welcomes_bob();
 
     let join =
         WelcomeJoin::open(&bob.provider, &config(), &welcome, &group_id, nobody_holds).unwrap();
@@ -116,12 +122,7 @@ fn a_welcome_whose_members_are_trusted_is_joined() {
 
 #[test]
 fn a_welcome_with_an_untrusted_member_is_refused_and_keeps_its_key_package() {
-    let (alice, bob) = (
-        Client::new("u_alice", "laptop"),
-        Client::new("u_bob", "phone"),
-    );
-    let package = bob.key_package();
-    let (group_id, welcome) = alice.welcome(None, package.clone());
+    let (bob, package, group_id, welcome) = alice_welcomes_bob();
 
     let join =
         WelcomeJoin::open(&bob.provider, &config(), &welcome, &group_id, nobody_holds).unwrap();
@@ -151,12 +152,7 @@ fn a_welcome_with_an_untrusted_member_is_refused_and_keeps_its_key_package() {
 
 #[test]
 fn a_welcome_labelled_as_another_group_is_refused_for_good() {
-    let (alice, bob) = (
-        Client::new("u_alice", "laptop"),
-        Client::new("u_bob", "phone"),
-    );
-    let package = bob.key_package();
-    let (group_id, welcome) = alice.welcome(None, package.clone());
+    let (bob, package, group_id, welcome) = alice_welcomes_bob();
     let label = "00".repeat(16);
 
     let refusal =
