@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# The test command: starts what the tests need (MariaDB, the MongoDB test server, a Secrets Manager emulator is
-# started by its own test), runs every crate's tests against SQLite, MariaDB and MongoDB, then serves the API
-# with `cargo lambda watch` and runs the end-to-end tests against it. Idempotent; safe to re-run.
+# The test command: checks that e2ee-client-core builds for WebAssembly (scripts/check-client-core.sh), starts what
+# the tests need (MariaDB, the MongoDB test server, a Secrets Manager emulator is started by its own test), runs every
+# crate's tests against SQLite, MariaDB and MongoDB, then serves the API with `cargo lambda watch` and runs the
+# end-to-end tests against it. Idempotent; safe to re-run.
 #
 # Every test runs, or the script fails: what the suites need is installed here when missing (Node/npm, openssl,
-# Debian's Chromium for the browser tests), CI=true makes every suite fail instead of skipping a test whose
-# service or tool is missing, and a Node suite that still reports a skipped test fails the run. "all tests passed"
-# is printed only at the very end. (CI=false opts out of the fail-instead-of-skip rule, for a partial local run;
-# the final line then says so.)
+# Debian's Chromium for the browser tests, Debian's rustc-web and lld-19 for the WebAssembly build), CI=true makes
+# every suite fail instead of skipping a test whose service or tool is missing, and a Node suite that still reports a
+# skipped test fails the run. "all tests passed" is printed only at the very end. (CI=false opts out of the
+# fail-instead-of-skip rule, for a partial local run; the final line then says so.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CI="${CI:-true}"
+
+# 0. e2ee-client-core (clients/core) stays I/O-free and builds for WebAssembly: no tokio/reqwest/hyper/mio in its
+# dependency tree, no std::fs in the workspace crates it uses, and a wasm32-unknown-unknown build with Debian's
+# rustc-web (installed when missing; ~3 min the first time, cached outside the repository, ~1 s after that).
+scripts/check-client-core.sh
 
 # shellcheck source=scripts/services.sh
 . scripts/services.sh            # exports MYSQL_URL and MONGODB_URI (and the .venv with the test tools)
