@@ -123,3 +123,76 @@ pub fn device_fingerprint(signature_key: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// The members of a group to remove because their user's directory no longer lists them (review N13): the
+/// directory lists pending and active devices only, so a revoked device is one that is missing. `listings` has
+/// the complete listing of every user it names; members of other users, and `me`, are never chosen.
+pub fn revoked_members(
+    members: &[e2ee_mls::DeviceIdentity],
+    me: &e2ee_mls::DeviceIdentity,
+    listings: &std::collections::BTreeMap<String, Vec<DeviceView>>,
+) -> Vec<e2ee_mls::DeviceIdentity> {
+    members
+        .iter()
+        .filter(|member| *member != me)
+        .filter(|member| {
+            listings.get(&member.user_id).is_some_and(|listed| {
+                !listed
+                    .iter()
+                    .any(|d| d.device_id == member.device_id && d.status != "revoked")
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use e2ee_mls::DeviceIdentity;
+
+    fn listed(user: &str, device: &str, status: &str) -> DeviceView {
+        DeviceView {
+            user_id: user.into(),
+            device_id: device.into(),
+            display_name: device.into(),
+            signature_key: String::new(),
+            status: status.into(),
+            certificate: None,
+            created_at: 0,
+            approved_at: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn members_the_directory_no_longer_lists_are_the_ones_to_remove() {
+        let id = |u: &str, d: &str| DeviceIdentity::new(u, d).unwrap();
+        let me = id("u_alice", "laptop");
+        let members = [
+            me.clone(),
+            id("u_alice", "old-phone"),
+            id("u_bob", "phone"),
+            id("u_bob", "stolen"),
+            id("u_carol", "tablet"),
+        ];
+        let listings = std::collections::BTreeMap::from([
+            (
+                "u_alice".to_owned(),
+                vec![listed("u_alice", "laptop", "active")],
+            ),
+            (
+                "u_bob".to_owned(),
+                vec![
+                    listed("u_bob", "phone", "active"),
+                    listed("u_bob", "stolen", "revoked"),
+                ],
+            ),
+        ]);
+        assert_eq!(
+            revoked_members(&members, &me, &listings),
+            vec![id("u_alice", "old-phone"), id("u_bob", "stolen")],
+            "carol's listing was not fetched: her devices stay"
+        );
+    }
+}

@@ -9,11 +9,13 @@
 //! * [`devices`]: which devices of a user this device trusts: certified by an identity key that vouches for
 //!   them at the certificate's time.
 //! * [`welcome`]: whether a Welcome may be joined, and whether a refusal is final.
+//! * [`commits`]: a commit whose answer was lost, decided by the log; rejoining by external commit.
 //! * [`content`]: what an MLS application message carries.
 //! * [`text`]: making server- and peer-supplied text safe to display.
 //!
 //! `tests/vectors/client/` holds language-neutral scenarios of these decisions; every client runs them.
 
+pub mod commits;
 pub mod contacts;
 pub mod content;
 pub mod devices;

@@ -74,6 +74,10 @@ pub struct GroupMeta {
     /// removed (it commits the removal itself on its next read).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub leave_requests: BTreeSet<String>,
+    /// A commit saved before it was posted whose answer this device has not seen: the log decides whether it
+    /// was stored (review N4, `e2ee_client_core::commits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_commit: Option<e2ee_client_core::commits::PendingCommit>,
 }
 
 /// A message decrypted from a certified member device.

@@ -5,6 +5,8 @@
 //!
 //! Needs E2EE_SERVER and E2EE_DATA_DIR like cli_e2e.rs; in CI (CI=true) their absence fails the test.
 
+mod proxy;
+
 use std::path::Path;
 
 use e2ee_test_kit::cli::{Profiles, texts, unlocked};
@@ -537,4 +539,47 @@ fn a_device_updates_its_leaf_after_fifty_messages_and_the_others_follow() {
     let read = group_read(&cli, "bob", &group);
     assert_eq!(read.len(), epochs.len());
     assert!(read.iter().all(|m| m["status"] == "ok"), "{read:?}");
+}
+
+/// Review N4, through a lossy network: the server stores Alice's commit that adds Bob, but its 201 is lost (the
+/// proxy answers 504). Alice saved the commit before posting, so her next command finds it in the log and merges
+/// it: she is at the new epoch, can send, and Bob (who joined from the Welcome) reads her.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_whose_answer_was_lost_is_merged_from_the_log() {
+    let Some(served) = e2ee_test_kit::env::served() else {
+        return;
+    };
+    let (proxy_url, script) = proxy::start(&served.base).await;
+    let cli = Profiles::new(e2ee_test_kit::cli::binary(), &proxy_url);
+    let (_, _, _) = cli.account("alice", "alice");
+    let (bob, _, _) = cli.account("bob", "bob");
+    for profile in ["alice", "bob"] {
+        cli.json(
+            profile,
+            &unlocked(&["device", "init", "--device-id", "laptop"]),
+        );
+    }
+    let created = cli.json("alice", &unlocked(&["group", "create"]));
+    let group = created["groupId"].as_str().unwrap().to_owned();
+
+    script.lock().unwrap().lose_answer = Some(("POST".into(), "/commits".into()));
+    let add = cli.run("alice", &unlocked(&["group", "add", &group, &bob]), b"");
+    assert!(
+        !add.status.success(),
+        "the lost answer is an error for this command"
+    );
+    assert_eq!(script.lock().unwrap().lost.len(), 1);
+
+    let synced = cli.json("bob", &unlocked(&["sync"]));
+    assert_eq!(synced["joined"], serde_json::json!([group]), "{synced}");
+    let members = cli.json("alice", &unlocked(&["group", "members", &group]));
+    assert_eq!(
+        members["epoch"], 1,
+        "Alice merged her own commit: {members}"
+    );
+    assert_eq!(members["members"].as_array().unwrap().len(), 2, "{members}");
+    let text = format!("after the lost answer {}", random_hex(4));
+    cli.json("alice", &unlocked(&["group", "send", &group, &text]));
+    let read = group_read(&cli, "bob", &group);
+    assert!(read.iter().any(|m| m["text"] == text.as_str()), "{read:?}");
 }

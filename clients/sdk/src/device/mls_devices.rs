@@ -247,6 +247,7 @@ impl Device {
                     .await?;
                 status = approved.status;
                 self.certified.remove(&me);
+                self.listed.remove(&me);
             }
             reports.push(DeviceReport {
                 user_id: me.clone(),
@@ -274,6 +275,7 @@ impl Device {
         self.use_device_token(state).await?;
         let view = self.client.revoke_device(&request).await?;
         self.certified.remove(&me);
+        self.listed.remove(&me);
         let gone = e2ee_mls::DeviceIdentity {
             user_id: me.clone(),
             device_id: device_id.to_owned(),

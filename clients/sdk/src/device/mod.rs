@@ -70,6 +70,8 @@ pub struct Device {
     names: HashMap<String, String>,
     /// Each user's certified MLS devices, checked once per run (user id → devices).
     certified: HashMap<String, Vec<CertifiedDevice>>,
+    /// Each user's device listing as the directory answered it, once per run (user id → devices).
+    listed: std::collections::BTreeMap<String, Vec<e2ee_protocol::DeviceView>>,
     /// The device token the client holds, if any: for which device, and until when (ms since the epoch).
     device_token: Option<(String, i64)>,
 }
@@ -117,6 +119,7 @@ impl Device {
             directory: HashMap::new(),
             names: HashMap::new(),
             certified: HashMap::new(),
+            listed: std::collections::BTreeMap::new(),
             device_token: None,
         })
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use e2ee_client_core::commits::PendingCommit;
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{CommitBundleRequest, GroupLogEntryView};
 use openmls::prelude::tls_codec::DeserializeBytes as _;
@@ -111,6 +112,8 @@ impl Device {
         let mut last_conflict = None;
         for _ in 0..COMMIT_ATTEMPTS {
             self.catch_up(state, group_id).await?;
+            // A pending commit the log did not show was never stored: it is discarded before a new one.
+            self.drop_pending_commit(state, group_id)?;
             let mut group = state.group(group_id)?;
             let (commit, welcome) = match &intent {
                 Intent::Add(packages) => {
@@ -158,18 +161,26 @@ impl Device {
                     (bundle.into_commit(), None)
                 }
             };
-            let info = {
-                // The GroupInfo of the epoch the commit produces: merged into a copy of the state only once
-                // the server accepted it, so it is exported from the staged group below.
-                group
-                    .merge_pending_commit(state.provider())
-                    .map_err(|e| mls("cannot merge the commit", e))?;
-                group
-                    .export_group_info(state.provider().crypto(), state.signer(), false)
-                    .map_err(|e| mls("cannot export the GroupInfo", e))?
-            };
+            // Saved before posting (review N4): if the answer is lost, the log says whether it was stored.
+            let commit_bytes = commit
+                .to_bytes()
+                .map_err(|e| mls("cannot encode a message", e))?;
+            if let Some(meta) = state.meta.groups.get_mut(group_id) {
+                meta.pending_commit =
+                    Some(PendingCommit::new(group.epoch().as_u64(), &commit_bytes));
+            }
+            state.save(&self.profile)?;
+            // The GroupInfo of the epoch the commit produces, from a merge that lives only in memory until the
+            // server accepts the commit: the saved state (commit pending) is loaded again before posting.
+            group
+                .merge_pending_commit(state.provider())
+                .map_err(|e| mls("cannot merge the commit", e))?;
+            let info = group
+                .export_group_info(state.provider().crypto(), state.signer(), false)
+                .map_err(|e| mls("cannot export the GroupInfo", e))?;
+            state.reload(&self.profile)?;
             let request = CommitBundleRequest {
-                commit: message_bytes(&commit)?,
+                commit: STANDARD.encode(&commit_bytes),
                 welcome: welcome.as_ref().map(message_bytes).transpose()?,
                 group_info: message_bytes(&info)?,
             };
@@ -177,26 +188,51 @@ impl Device {
                 Ok(entry) => {
                     // The read position stays: rows other members appended between the catch-up above and
                     // this commit (messages of the old epoch) are still read; the commit's own row is skipped.
-                    if let Some(meta) = state.meta.groups.get_mut(group_id)
-                        && matches!(intent, Intent::Update)
-                    {
-                        meta.sent_since_update = 0;
-                        meta.updated_at = now_ms();
+                    state
+                        .group(group_id)?
+                        .merge_pending_commit(state.provider())
+                        .map_err(|e| mls("cannot merge the commit", e))?;
+                    if let Some(meta) = state.meta.groups.get_mut(group_id) {
+                        meta.pending_commit = None;
+                        if matches!(intent, Intent::Update) {
+                            meta.sent_since_update = 0;
+                            meta.updated_at = now_ms();
+                        }
                     }
                     state.save(&self.profile)?;
                     return Ok(Some(entry));
                 }
                 Err(error) if is_epoch_conflict(&error) => {
-                    // The merge above lives only in memory: reload the saved state of the old epoch.
-                    state.reload(&self.profile)?;
+                    self.drop_pending_commit(state, group_id)?;
                     last_conflict = Some(error);
                 }
-                Err(error) => {
-                    state.reload(&self.profile)?;
-                    return Err(error);
-                }
+                // The commit may have been stored (a lost answer): it stays pending; the next read of the log
+                // merges it or drops it.
+                Err(error) => return Err(error),
             }
         }
         Err(last_conflict.unwrap_or_else(|| ClientError::Mls("commit failed".into())))
+    }
+
+    /// Discards this device's pending commit of the group, if any (another commit took its epoch, or it was
+    /// never stored), and saves.
+    pub(super) fn drop_pending_commit(
+        &mut self,
+        state: &mut MlsState,
+        group_id: &str,
+    ) -> Result<()> {
+        let pending = state
+            .meta
+            .groups
+            .get_mut(group_id)
+            .and_then(|meta| meta.pending_commit.take());
+        if pending.is_some() {
+            state
+                .group(group_id)?
+                .clear_pending_commit(state.provider().storage())
+                .map_err(|e| mls("cannot discard the commit", e))?;
+            state.save(&self.profile)?;
+        }
+        Ok(())
     }
 }

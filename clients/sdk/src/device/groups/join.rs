@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use e2ee_client_core::devices::revoked_members;
 use e2ee_client_core::welcome::{WelcomeJoin, WelcomeRefusal};
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{WelcomeList, WelcomeView};
@@ -30,6 +31,7 @@ impl Device {
         for group_id in ids {
             let messages = self.settle(state, &group_id).await?;
             self.add_own_devices(state, &group_id).await?;
+            self.remove_revoked_members(state, &group_id).await?;
             groups.push(GroupReadReport {
                 epoch: state.group(&group_id)?.epoch().as_u64(),
                 group_id,
@@ -174,6 +176,26 @@ impl Device {
             Err(ClientError::Api { status: 404, .. }) => Ok(false),
             Err(error) => Err(error),
         }
+    }
+
+    /// Commits the removal of the group's devices that their users' directories no longer list (revoked):
+    /// one commit for all of them, re-applied after a conflict (review N13). The listings are fetched once per
+    /// run.
+    async fn remove_revoked_members(&mut self, state: &mut MlsState, group_id: &str) -> Result<()> {
+        let members: Vec<DeviceIdentity> = member_devices(&state.group(group_id)?);
+        let users: BTreeSet<String> = members.iter().map(|m| m.user_id.clone()).collect();
+        for user in users {
+            if !self.listed.contains_key(&user) {
+                let listed = self.client.list_devices(&user).await?.devices;
+                self.listed.insert(user, listed);
+            }
+        }
+        let revoked = revoked_members(&members, &state.identity(), &self.listed);
+        if !revoked.is_empty() {
+            self.commit_intent(state, group_id, Intent::Remove(revoked))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Removes `device` from every group of this device that has it (a commit per group).

@@ -6,17 +6,18 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use e2ee_client_core::commits::{Resolution, external_rejoin, must_rejoin};
 use e2ee_mls::DeviceIdentity;
-use e2ee_protocol::GroupLogEntryView;
+use e2ee_protocol::{CommitBundleRequest, GroupLogEntryView};
 use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
 use super::commit::Intent;
-use super::{devices_of, identity_of, mls};
+use super::{devices_of, identity_of, message_bytes, mls};
 use crate::content::Content;
 use crate::device::Device;
 use crate::error::{ClientError, Result};
-use crate::mls::{GroupMessage, MlsState, STATUS_FAILED, STATUS_LEFT, STATUS_OK};
+use crate::mls::{GroupMessage, MlsState, STATUS_FAILED, STATUS_LEFT, STATUS_OK, join_config};
 
 impl Device {
     /// Reads and processes the group's log after this device's position; returns the new messages.
@@ -26,6 +27,7 @@ impl Device {
         group_id: &str,
     ) -> Result<Vec<GroupMessage>> {
         let mut fresh = Vec::new();
+        let mut stuck = false;
         // Bounded (review N12): the rest of a longer log is read on the next call.
         for _ in 0..crate::device::MAX_PAGES {
             let after = state
@@ -42,7 +44,23 @@ impl Device {
             }
             let mut group = state.group(group_id)?;
             for entry in &page.entries {
+                let epoch_before = group.epoch().as_u64();
+                if self.resolve_pending_commit(state, &mut group, group_id, entry)? {
+                    if let Some(meta) = state.meta.groups.get_mut(group_id) {
+                        meta.after = Some(entry.seq);
+                    }
+                    continue;
+                }
                 let message = self.process_entry(state, &mut group, entry).await?;
+                // A commit of this device's epoch that it could not process: if the server accepted it (the
+                // group moved on), this device rejoins once it has read what it can.
+                if entry.kind == "commit"
+                    && entry.epoch == epoch_before
+                    && group.epoch().as_u64() == epoch_before
+                    && message.as_ref().is_some_and(|m| m.status == STATUS_FAILED)
+                {
+                    stuck = true;
+                }
                 if let Some(meta) = state.meta.groups.get_mut(group_id) {
                     meta.after = Some(entry.seq);
                     if let Some(message) = &message
@@ -59,10 +77,133 @@ impl Device {
             }
             state.save(&self.profile)?;
             if page.next_after.is_none() {
+                // The whole log is read: a pending commit it does not hold was never stored.
+                self.drop_pending_commit(state, group_id)?;
+                if stuck {
+                    self.rejoin_if_behind(state, group_id).await?;
+                }
                 break;
             }
         }
         Ok(fresh)
+    }
+
+    /// Rejoins by external commit from `GET /api/groups/{groupId}` if the group is past this device's epoch
+    /// (it could not process an accepted commit, docs/mls.md "recovery"). Every member must be certified, as for
+    /// a Welcome; the rejoin counts only once the server accepts it, else the saved state stays. Returns whether
+    /// this device rejoined.
+    pub(super) async fn rejoin_if_behind(
+        &mut self,
+        state: &mut MlsState,
+        group_id: &str,
+    ) -> Result<bool> {
+        let view = self.client.group(group_id).await?;
+        if !must_rejoin(state.group(group_id)?.epoch().as_u64(), view.epoch) {
+            return Ok(false);
+        }
+        for member in &view.members {
+            if !self.certified.contains_key(&member.user_id) {
+                let devices = self.certified_devices(&member.user_id).await?;
+                self.certified.insert(member.user_id.clone(), devices);
+            }
+        }
+        let (Ok(info), Ok(tree)) = (
+            STANDARD.decode(&view.group_info),
+            STANDARD.decode(&view.ratchet_tree),
+        ) else {
+            return Err(ClientError::InvalidResponse(
+                "a group whose GroupInfo or ratchet tree is not base64".into(),
+            ));
+        };
+        let certified = &self.certified;
+        let trusted = |identity: &DeviceIdentity, key: &[u8]| {
+            certified.get(&identity.user_id).is_some_and(|devices| {
+                devices
+                    .iter()
+                    .any(|d| d.device_id == identity.device_id && d.signature_key == key)
+            })
+        };
+        let rejoined = external_rejoin(
+            state.provider(),
+            state.signer(),
+            state.credential(),
+            join_config(),
+            &info,
+            &tree,
+            trusted,
+        );
+        let (group, commit) = match rejoined {
+            Ok(rejoined) => rejoined,
+            Err(refusal) => {
+                state.reload(&self.profile)?;
+                return Err(ClientError::Untrusted(refusal.to_string()));
+            }
+        };
+        let info = group
+            .export_group_info(state.provider().crypto(), state.signer(), false)
+            .map_err(|e| mls("cannot export the GroupInfo", e))?;
+        let request = CommitBundleRequest {
+            commit: STANDARD.encode(&commit),
+            welcome: None,
+            group_info: message_bytes(&info)?,
+        };
+        match self.client.post_commit(group_id, &request).await {
+            Ok(entry) => {
+                if let Some(meta) = state.meta.groups.get_mut(group_id) {
+                    meta.after = Some(entry.seq);
+                    meta.pending_commit = None;
+                    meta.updated_at = crate::clock::now_ms();
+                }
+                state.save(&self.profile)?;
+                Ok(true)
+            }
+            Err(error) => {
+                state.reload(&self.profile)?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Settles this device's pending commit against a log row (review N4): merged when the row is that commit
+    /// (returns true: the row is done), discarded when another commit took the epoch (the row is then
+    /// processed as usual).
+    fn resolve_pending_commit(
+        &mut self,
+        state: &mut MlsState,
+        group: &mut MlsGroup,
+        group_id: &str,
+        entry: &GroupLogEntryView,
+    ) -> Result<bool> {
+        let Some(pending) = state
+            .meta
+            .groups
+            .get(group_id)
+            .and_then(|meta| meta.pending_commit.clone())
+        else {
+            return Ok(false);
+        };
+        let bytes = STANDARD.decode(&entry.message).unwrap_or_default();
+        match pending.resolve(entry.kind == "commit", entry.epoch, &bytes) {
+            Resolution::Keep => Ok(false),
+            Resolution::Merge => {
+                group
+                    .merge_pending_commit(state.provider())
+                    .map_err(|e| mls("cannot merge the commit", e))?;
+                if let Some(meta) = state.meta.groups.get_mut(group_id) {
+                    meta.pending_commit = None;
+                }
+                Ok(true)
+            }
+            Resolution::Drop => {
+                group
+                    .clear_pending_commit(state.provider().storage())
+                    .map_err(|e| mls("cannot discard the commit", e))?;
+                if let Some(meta) = state.meta.groups.get_mut(group_id) {
+                    meta.pending_commit = None;
+                }
+                Ok(false)
+            }
+        }
     }
 
     /// Catches up, then commits the removal of every user whose device asked to leave and is still a
