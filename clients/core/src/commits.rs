@@ -24,7 +24,7 @@ use crate::welcome::identity_of;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingCommit {
-    /// The epoch the commit was made in (the log row's `epoch`).
+    /// The epoch the commit starts: its log row's `epoch`.
     pub epoch: u64,
     /// Lowercase hex SHA-256 of the commit's `MLSMessage` bytes, as the log row carries them.
     pub commit_sha256: String,

@@ -166,8 +166,11 @@ impl Device {
                 .to_bytes()
                 .map_err(|e| mls("cannot encode a message", e))?;
             if let Some(meta) = state.meta.groups.get_mut(group_id) {
-                meta.pending_commit =
-                    Some(PendingCommit::new(group.epoch().as_u64(), &commit_bytes));
+                // A commit row carries the epoch the commit starts.
+                meta.pending_commit = Some(PendingCommit::new(
+                    group.epoch().as_u64() + 1,
+                    &commit_bytes,
+                ));
             }
             state.save(&self.profile)?;
             // The GroupInfo of the epoch the commit produces, from a merge that lives only in memory until the

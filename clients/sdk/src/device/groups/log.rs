@@ -52,10 +52,10 @@ impl Device {
                     continue;
                 }
                 let message = self.process_entry(state, &mut group, entry).await?;
-                // A commit of this device's epoch that it could not process: if the server accepted it (the
-                // group moved on), this device rejoins once it has read what it can.
+                // The commit that starts the next epoch, and this device could not process it: if the server
+                // accepted it (the group moved on), this device rejoins once it has read what it can.
                 if entry.kind == "commit"
-                    && entry.epoch == epoch_before
+                    && entry.epoch == epoch_before + 1
                     && group.epoch().as_u64() == epoch_before
                     && message.as_ref().is_some_and(|m| m.status == STATUS_FAILED)
                 {
