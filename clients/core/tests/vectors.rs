@@ -226,6 +226,7 @@ fn key_view(
         created_at,
         retired_at,
         revoked_at: (status == KeyStatus::Revoked).then_some(created_at + 1),
+        endorsement: None,
     }
 }
 
