@@ -5,8 +5,33 @@
 //! The listing says what the *server* claims; how far this device trusts each key is decided by
 //! [`crate::contacts`] (another user's keys) or by this device's own key records.
 
-use e2ee_crypto::PublicKey;
-use e2ee_protocol::{KeyStatus, PublicKeyResponse};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use e2ee_crypto::{KeyId, PublicKey};
+use e2ee_protocol::{KeyEndorsementView, KeyStatus, PublicKeyResponse};
+
+/// A key's endorsement as listed (`endorsement` of docs/openapi.yaml's `KeyInfo`), parsed but not verified:
+/// the claim "key `key_id` signed this key's `register` statement at `created_at`". Whether it holds is decided
+/// by [`crate::contacts::rotation_chain`], which verifies the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endorsement {
+    /// The endorsing key's id (64 lowercase hex).
+    pub key_id: String,
+    /// The signed statement's `createdAt` (ms since the epoch).
+    pub created_at: u64,
+    pub signature: Vec<u8>,
+}
+
+impl Endorsement {
+    /// `None` when the key id or the signature does not parse (the key then counts as not endorsed).
+    fn parse(view: &KeyEndorsementView) -> Option<Endorsement> {
+        Some(Endorsement {
+            key_id: KeyId::parse(&view.key_id).ok()?.to_string(),
+            created_at: view.created_at,
+            signature: STANDARD.decode(&view.signature).ok()?,
+        })
+    }
+}
 
 /// One key of a listing.
 #[derive(Debug, Clone)]
@@ -19,6 +44,8 @@ pub struct DirectoryKey {
     pub revoked: bool,
     /// Retired: verifies only what was signed before this time (`i64::MIN` when the server gave no time).
     pub retired_at: Option<i64>,
+    /// The previous active key's endorsement of this key, as listed (unverified).
+    pub endorsement: Option<Endorsement>,
 }
 
 /// A user's keys as listed, and which of them the server calls active.
@@ -56,6 +83,7 @@ impl Directory {
                         status: view.status,
                         revoked,
                         retired_at,
+                        endorsement: view.endorsement.as_ref().and_then(Endorsement::parse),
                     },
                 )
             })

@@ -12,8 +12,10 @@ use base64::engine::general_purpose::STANDARD;
 use e2ee_client_core::contacts::Contacts;
 use e2ee_client_core::devices::check_device;
 use e2ee_client_core::directory::Directory;
-use e2ee_crypto::{DeviceStatement, KeySize, PrivateKey};
-use e2ee_protocol::{DeviceCertificateView, DeviceView, KeyStatus, KeyView, PublicKeyResponse};
+use e2ee_crypto::{DeviceStatement, KeyOperation, KeySize, KeyStatement, PrivateKey};
+use e2ee_protocol::{
+    DeviceCertificateView, DeviceView, KeyEndorsementView, KeyStatus, KeyView, PublicKeyResponse,
+};
 use serde::{Deserialize, Serialize};
 
 const FORMAT: &str = "e2ee.client-vector.v1";
@@ -96,6 +98,7 @@ fn replay(scenario: &Scenario) -> Vec<Step> {
         let action = match &step.action {
             Action::Keys { user_id, answer } => {
                 let listing = Directory::from_listing(answer);
+                contacts.follow_rotation(user_id, &listing, step.at);
                 contacts.observe_listing(user_id, &listing, step.at);
                 contacts.pin_active_on_first_use(user_id, "", &listing, step.at);
                 listings.insert(user_id.clone(), listing);
@@ -200,7 +203,7 @@ fn every_client_vector_replays_to_the_recorded_decisions() {
         }
         count += 1;
     }
-    assert!(count >= 4, "the corpus holds the trust scenarios ({count})");
+    assert!(count >= 9, "the corpus holds the trust scenarios ({count})");
 }
 
 // ---- generation ----
@@ -208,6 +211,45 @@ fn every_client_vector_replays_to_the_recorded_decisions() {
 struct User {
     user_id: String,
     keys: Vec<(PrivateKey, KeyStatus, i64, Option<i64>)>,
+    /// Listed endorsements, by the id of the endorsed key.
+    endorsements: BTreeMap<String, KeyEndorsementView>,
+}
+
+impl User {
+    fn new(user_id: &str, keys: Vec<(PrivateKey, KeyStatus, i64, Option<i64>)>) -> User {
+        User {
+            user_id: user_id.to_owned(),
+            keys,
+            endorsements: BTreeMap::new(),
+        }
+    }
+
+    /// Lists `keys[key]` as endorsed by `keys[endorser]` at `at` (a rotation `keys rotate` made).
+    fn endorse(&mut self, key: usize, endorser: usize, at: u64) {
+        let view = endorsement(&self.user_id, &self.keys[endorser].0, &self.keys[key].0, at);
+        self.endorsements
+            .insert(self.keys[key].0.key_id().to_string(), view);
+    }
+}
+
+/// `endorser`'s signature over the `register` statement of `key` at `at`, as the server lists it.
+fn endorsement(
+    user_id: &str,
+    endorser: &PrivateKey,
+    key: &PrivateKey,
+    at: u64,
+) -> KeyEndorsementView {
+    let statement = KeyStatement {
+        operation: KeyOperation::Register,
+        user_id,
+        key_id: key.key_id(),
+        created_at: at,
+    };
+    KeyEndorsementView {
+        key_id: endorser.key_id().to_string(),
+        created_at: at,
+        signature: STANDARD.encode(statement.sign(endorser).unwrap()),
+    }
 }
 
 fn key_view(
@@ -226,6 +268,7 @@ fn key_view(
         created_at,
         retired_at,
         revoked_at: (status == KeyStatus::Revoked).then_some(created_at + 1),
+        endorsement: None,
     }
 }
 
@@ -248,7 +291,9 @@ impl User {
                 self.keys
                     .iter()
                     .map(|(key, status, created, retired)| {
-                        key_view(key, *status, *created, *retired)
+                        let mut view = key_view(key, *status, *created, *retired);
+                        view.endorsement = self.endorsements.get(&view.key_id).cloned();
+                        view
                     })
                     .collect(),
             ),
@@ -323,23 +368,242 @@ fn contact_step(at: i64, user_id: &str) -> Step {
     }
 }
 
+/// A device listing step's expected decisions: (step index, trusted device ids, (refused id, reason)).
+type DeviceCheck = (usize, Vec<&'static str>, Vec<(&'static str, &'static str)>);
+/// A contact step's expected pinned key: (step index, key id).
+type PinCheck = (usize, String);
+type Generated = Vec<(Scenario, Vec<DeviceCheck>, Vec<PinCheck>)>;
+
+fn key() -> PrivateKey {
+    PrivateKey::generate(KeySize::Rsa2048).unwrap()
+}
+
+fn key_id(key: &PrivateKey) -> String {
+    key.key_id().to_string()
+}
+
+/// Rotation chains: a new active key is followed only if the pinned key signed it (directly or link by link),
+/// before this device saw the pinned key replaced.
+fn rotation_scenarios(bob_id: &str, scenarios: &mut Generated) {
+    // (a) Bob rotates with `keys rotate`: the pinned key signed the new one, which is followed silently.
+    {
+        let mut bob = User::new(bob_id, vec![(key(), KeyStatus::Active, 1_000, None)]);
+        let laptop = device(bob_id, "laptop", &bob.keys[0].0, 2_000);
+        let step0 = keys_step(3_000, &bob);
+        bob.keys[0].1 = KeyStatus::Retired;
+        bob.keys[0].3 = Some(4_000);
+        bob.keys.push((key(), KeyStatus::Active, 4_000, None));
+        bob.endorse(1, 0, 4_000);
+        let late = device(bob_id, "late", &bob.keys[0].0, 6_000);
+        let tablet = device(bob_id, "tablet", &bob.keys[1].0, 4_500);
+        let scenario = Scenario {
+            format: FORMAT.into(),
+            name: "rotation-signed-by-the-pinned-key-is-followed".into(),
+            finding: Some("N2".into()),
+            description: "Bob's pinned key signed his new key's registration at 4000 (keys rotate). The \
+                          listing seen at 5000 carries that endorsement: the new key is pinned without a key \
+                          change, its device counts, and the old key vouches for certificates issued before \
+                          4000 only."
+                .into(),
+            steps: vec![
+                step0,
+                keys_step(5_000, &bob),
+                devices_step(5_001, bob_id, vec![laptop, late, tablet]),
+                contact_step(5_002, bob_id),
+            ],
+        };
+        let pinned = key_id(&bob.keys[1].0);
+        scenarios.push((
+            scenario,
+            vec![(
+                2,
+                vec!["laptop", "tablet"],
+                vec![("late", "issued_after_retirement")],
+            )],
+            vec![(3, pinned)],
+        ));
+    }
+
+    // (b) The new active key is endorsed, but by a key of the server's own (listed as retired), not by the
+    // pinned key.
+    {
+        let mut bob = User::new(bob_id, vec![(key(), KeyStatus::Active, 1_000, None)]);
+        let laptop = device(bob_id, "laptop", &bob.keys[0].0, 2_000);
+        let step0 = keys_step(3_000, &bob);
+        bob.keys[0].1 = KeyStatus::Retired;
+        bob.keys[0].3 = Some(4_000);
+        bob.keys
+            .push((key(), KeyStatus::Retired, 4_000, Some(4_100)));
+        bob.keys.push((key(), KeyStatus::Active, 4_100, None));
+        bob.endorse(2, 1, 4_100);
+        let ghost = device(bob_id, "ghost", &bob.keys[1].0, 4_050);
+        let tablet = device(bob_id, "tablet", &bob.keys[2].0, 4_500);
+        let scenario = Scenario {
+            format: FORMAT.into(),
+            name: "rotation-endorsed-by-another-key-is-a-key-change".into(),
+            finding: Some("N2".into()),
+            description: "Bob's new active key carries a valid endorsement, but by a key the server made \
+                          (listed as retired), not by the key this device pinned: a key change. The pin stays, \
+                          and devices certified by the new or the server's key are refused."
+                .into(),
+            steps: vec![
+                step0,
+                keys_step(5_000, &bob),
+                devices_step(5_001, bob_id, vec![laptop, ghost, tablet]),
+                contact_step(5_002, bob_id),
+            ],
+        };
+        let pinned = key_id(&bob.keys[0].0);
+        scenarios.push((
+            scenario,
+            vec![(
+                2,
+                vec!["laptop"],
+                vec![
+                    ("ghost", "untrusted_issuer"),
+                    ("tablet", "untrusted_issuer"),
+                ],
+            )],
+            vec![(3, pinned)],
+        ));
+    }
+
+    // (c) The endorsement names the pinned key, but its signature is not over this registration.
+    {
+        let mut bob = User::new(bob_id, vec![(key(), KeyStatus::Active, 1_000, None)]);
+        let step0 = keys_step(3_000, &bob);
+        bob.keys[0].1 = KeyStatus::Retired;
+        bob.keys[0].3 = Some(4_000);
+        bob.keys.push((key(), KeyStatus::Active, 4_000, None));
+        bob.endorse(1, 0, 4_000);
+        // A genuine signature by the pinned key, but over another time: it does not verify for 4000.
+        let other_time = endorsement(bob_id, &bob.keys[0].0, &bob.keys[1].0, 3_999);
+        let new_id = key_id(&bob.keys[1].0);
+        if let Some(listed) = bob.endorsements.get_mut(&new_id) {
+            listed.signature = other_time.signature;
+        }
+        let tablet = device(bob_id, "tablet", &bob.keys[1].0, 4_500);
+        let scenario = Scenario {
+            format: FORMAT.into(),
+            name: "rotation-with-a-bad-endorsement-signature-is-a-key-change".into(),
+            finding: Some("N2".into()),
+            description: "Bob's new active key is listed as endorsed by the pinned key at 4000, but the \
+                          signature does not verify over that statement (it is the pinned key's signature over \
+                          another time): a key change, and the new key's device is refused."
+                .into(),
+            steps: vec![
+                step0,
+                keys_step(5_000, &bob),
+                devices_step(5_001, bob_id, vec![tablet]),
+                contact_step(5_002, bob_id),
+            ],
+        };
+        let pinned = key_id(&bob.keys[0].0);
+        scenarios.push((
+            scenario,
+            vec![(2, vec![], vec![("tablet", "untrusted_issuer")])],
+            vec![(3, pinned)],
+        ));
+    }
+
+    // (d) Two rotations while this device was away: first → second at 4000, second → third at 6000.
+    {
+        let mut bob = User::new(bob_id, vec![(key(), KeyStatus::Active, 1_000, None)]);
+        let laptop = device(bob_id, "laptop", &bob.keys[0].0, 2_000);
+        let step0 = keys_step(3_000, &bob);
+        bob.keys[0].1 = KeyStatus::Retired;
+        bob.keys[0].3 = Some(4_000);
+        bob.keys
+            .push((key(), KeyStatus::Retired, 4_000, Some(6_000)));
+        bob.keys.push((key(), KeyStatus::Active, 6_000, None));
+        bob.endorse(1, 0, 4_000);
+        bob.endorse(2, 1, 6_000);
+        let phone = device(bob_id, "phone", &bob.keys[1].0, 5_000);
+        let late = device(bob_id, "late", &bob.keys[1].0, 6_500);
+        let tablet = device(bob_id, "tablet", &bob.keys[2].0, 6_500);
+        let scenario = Scenario {
+            format: FORMAT.into(),
+            name: "rotation-chain-of-two-steps-is-followed".into(),
+            finding: Some("N2".into()),
+            description: "Bob rotated twice while this device was away (4000, 6000); the listing seen at 7000 \
+                          endorses each key by the one before. The chain from the pinned key is followed: the \
+                          newest key is pinned, and each older key vouches for certificates issued before it \
+                          signed the next one."
+                .into(),
+            steps: vec![
+                step0,
+                keys_step(7_000, &bob),
+                devices_step(7_001, bob_id, vec![laptop, phone, late, tablet]),
+                contact_step(7_002, bob_id),
+            ],
+        };
+        let pinned = key_id(&bob.keys[2].0);
+        scenarios.push((
+            scenario,
+            vec![(
+                2,
+                vec!["laptop", "phone", "tablet"],
+                vec![("late", "issued_after_retirement")],
+            )],
+            vec![(3, pinned)],
+        ));
+    }
+
+    // (e) A retired pinned key that signs later: this device saw it replaced (by an unendorsed key) at 5000;
+    // an endorsement it made at 6000 (e.g. with a stolen old key) is not followed.
+    {
+        let mut bob = User::new(bob_id, vec![(key(), KeyStatus::Active, 1_000, None)]);
+        let step0 = keys_step(3_000, &bob);
+        bob.keys[0].1 = KeyStatus::Retired;
+        bob.keys[0].3 = Some(4_000);
+        bob.keys.push((key(), KeyStatus::Active, 4_000, None));
+        let step1 = keys_step(5_000, &bob);
+        bob.keys[1].1 = KeyStatus::Retired;
+        bob.keys[1].3 = Some(6_000);
+        bob.keys.push((key(), KeyStatus::Active, 6_000, None));
+        bob.endorse(2, 0, 6_000);
+        let tablet = device(bob_id, "tablet", &bob.keys[2].0, 6_500);
+        let scenario = Scenario {
+            format: FORMAT.into(),
+            name: "rotation-signed-after-the-pin-was-seen-replaced-is-a-key-change".into(),
+            finding: Some("N2".into()),
+            description: "This device saw Bob's pinned key replaced (by a key it did not sign) at 5000. A \
+                          later key endorsed by the pinned key at 6000 is a key change: a retired key signs no \
+                          rotation after this device saw it stop being current."
+                .into(),
+            steps: vec![
+                step0,
+                step1,
+                keys_step(7_000, &bob),
+                devices_step(7_001, bob_id, vec![tablet]),
+                contact_step(7_002, bob_id),
+            ],
+        };
+        let pinned = key_id(&bob.keys[0].0);
+        scenarios.push((
+            scenario,
+            vec![(3, vec![], vec![("tablet", "untrusted_issuer")])],
+            vec![(4, pinned)],
+        ));
+    }
+}
+
 /// Builds each scenario's inputs, lets the core decide, and writes the scenario with those decisions after
 /// checking the ones each scenario exists for (so a regenerated corpus cannot record a wrong rule).
 fn write_generated() {
-    let key = || PrivateKey::generate(KeySize::Rsa2048).unwrap();
     let bob_id = "u_0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b";
-    let mut scenarios = Vec::new();
+    let mut scenarios: Generated = Vec::new();
 
     // N2: the server lists a "retired" key of its own beside Bob's active key, and a device certified by it.
     {
         let (active, ghost) = (key(), key());
-        let bob = User {
-            user_id: bob_id.into(),
-            keys: vec![
+        let bob = User::new(
+            bob_id,
+            vec![
                 (active, KeyStatus::Active, 1_000, None),
                 (ghost, KeyStatus::Retired, 500, Some(900)),
             ],
-        };
+        );
         let phone = device(bob_id, "phone", &bob.keys[0].0, 1_500);
         let ghost_device = device(bob_id, "ghost", &bob.keys[1].0, 800);
         let scenario = Scenario {
@@ -359,6 +623,7 @@ fn write_generated() {
         scenarios.push((
             scenario,
             vec![(1, vec!["phone"], vec![("ghost", "untrusted_issuer")])],
+            vec![],
         ));
     }
 
@@ -366,10 +631,7 @@ fn write_generated() {
     // device saw it retired; the new key vouches once accepted.
     {
         let (first, second) = (key(), key());
-        let mut bob = User {
-            user_id: bob_id.into(),
-            keys: vec![(first, KeyStatus::Active, 1_000, None)],
-        };
+        let mut bob = User::new(bob_id, vec![(first, KeyStatus::Active, 1_000, None)]);
         let laptop = device(bob_id, "laptop", &bob.keys[0].0, 2_000);
         let step0 = keys_step(3_000, &bob);
         bob.keys[0].1 = KeyStatus::Retired;
@@ -417,16 +679,14 @@ fn write_generated() {
                     vec![("late", "issued_after_retirement")],
                 ),
             ],
+            vec![],
         ));
     }
 
     // Forged or unusable certificates.
     {
         let (active, other) = (key(), key());
-        let bob = User {
-            user_id: bob_id.into(),
-            keys: vec![(active, KeyStatus::Active, 1_000, None)],
-        };
+        let bob = User::new(bob_id, vec![(active, KeyStatus::Active, 1_000, None)]);
         let good = device(bob_id, "good", &bob.keys[0].0, 1_500);
         let mut forged = device(bob_id, "forged", &bob.keys[0].0, 1_500);
         forged.signature_key = STANDARD.encode([7u8; 32]);
@@ -467,6 +727,7 @@ fn write_generated() {
                     ("stranger", "untrusted_issuer"),
                 ],
             )],
+            vec![],
         ));
     }
 
@@ -474,16 +735,10 @@ fn write_generated() {
     // from then on do not count, and the issuer must be listed to verify at all.
     {
         let (pinned, substitute) = (key(), key());
-        let bob = User {
-            user_id: bob_id.into(),
-            keys: vec![(pinned, KeyStatus::Active, 1_000, None)],
-        };
+        let bob = User::new(bob_id, vec![(pinned, KeyStatus::Active, 1_000, None)]);
         let old = device(bob_id, "old", &bob.keys[0].0, 1_500);
         let new = device(bob_id, "new", &bob.keys[0].0, 9_000);
-        let swapped = User {
-            user_id: bob_id.into(),
-            keys: vec![(substitute, KeyStatus::Active, 8_000, None)],
-        };
+        let swapped = User::new(bob_id, vec![(substitute, KeyStatus::Active, 8_000, None)]);
         let scenario = Scenario {
             format: FORMAT.into(),
             name: "pinned-key-missing-from-the-listing".into(),
@@ -509,12 +764,25 @@ fn write_generated() {
                     ("new", "issued_after_retirement"),
                 ],
             )],
+            vec![],
         ));
     }
 
+    rotation_scenarios(bob_id, &mut scenarios);
+
     std::fs::create_dir_all(corpus_dir()).unwrap();
-    for (mut scenario, checks) in scenarios {
+    for (mut scenario, checks, pins) in scenarios {
         let decided = replay(&scenario);
+        for (index, pinned) in pins {
+            let Action::Contact { expect, .. } = &decided[index].action else {
+                panic!("step {index} of {} is not a contact step", scenario.name);
+            };
+            assert_eq!(
+                expect.pinned_key_id, pinned,
+                "{}: step {index}: the pinned key",
+                scenario.name
+            );
+        }
         for (index, trusted, refused) in checks {
             let Action::Devices { expect, .. } = &decided[index].action else {
                 panic!("step {index} of {} is not a device listing", scenario.name);

@@ -763,6 +763,277 @@ async fn a_ghost_key_listed_as_retired_certifies_nothing() {
     assert!(!contact.trusts(&ghost_key.key_id().to_string()));
 }
 
+/// A scripted bob whose keys alice pinned while `old` was active, and who then rotated: once the returned
+/// flag is set the server answers `active` as his key and `listing` (with whatever endorsements) as his key
+/// listing. His devices: `old-phone`, certified by `old` two minutes ago, and `tablet`, certified by `active`
+/// now. Returns the server, the flag and the envelopes it received.
+async fn rotated_bob(
+    old: &PrivateKey,
+    active: &PrivateKey,
+    listing_keys: Vec<Value>,
+) -> (String, Arc<std::sync::atomic::AtomicBool>, Recorded) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rotated = Arc::new(AtomicBool::new(false));
+    let sends = Recorded::default();
+    let (before, after) = (
+        (
+            key_response("u_bob", old),
+            listing("u_bob", old, vec![key_view(old, "active", None, None)]),
+        ),
+        (
+            key_response("u_bob", active),
+            listing("u_bob", active, listing_keys),
+        ),
+    );
+    let now = now_ms_u64();
+    let devices = json!({"userId": "u_bob", "devices": [
+        certified_device("u_bob", "old-phone", old, now - 120_000),
+        certified_device("u_bob", "tablet", active, now),
+    ]});
+    let (flag, log) = (rotated.clone(), sends.clone());
+    let server = serve_full(Arc::new(move |request: &Request| {
+        let (key, keys) = if flag.load(Ordering::SeqCst) {
+            &after
+        } else {
+            &before
+        };
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/api/users/bob") => Reply::json(200, user("u_bob", "bob")),
+            ("GET", "/api/crypto/public-key/u_bob") if request.query == "all=true" => {
+                Reply::json(200, keys.clone())
+            }
+            ("GET", "/api/crypto/public-key/u_bob") => Reply::json(200, key.clone()),
+            ("GET", "/api/devices/u_bob") => Reply::json(200, devices.clone()),
+            ("POST", "/api/messages/send") => {
+                let envelope = request.body["envelope"].clone();
+                log.lock().unwrap().push(envelope.clone());
+                Reply::json(201, sent(&envelope))
+            }
+            _ => Reply::json(404, error("not_found")),
+        }
+    }))
+    .await;
+    (server, rotated, sends)
+}
+
+/// Review N2, rotation chains: bob rotates with `keys rotate`, so his listing shows the new key endorsed by the
+/// key alice pinned. Alice's next send follows the rotation instead of refusing with a key change (before
+/// rotation chains, every rotation was a key change), and `keys verify` reports a later rotation as unchanged,
+/// naming the key it was followed from.
+#[tokio::test]
+async fn a_rotation_signed_by_the_pinned_key_is_followed_without_a_key_change() {
+    use std::sync::atomic::Ordering;
+    let keys = keys();
+    let rotated_at = now_ms_u64() - 60_000;
+    let newest = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+    let (server, rotate, sends) = rotated_bob(
+        &keys.bob_old,
+        &keys.bob_new,
+        vec![
+            key_view(&keys.bob_new, "active", None, None).tap_endorse(endorsement(
+                "u_bob",
+                &keys.bob_old,
+                &keys.bob_new,
+                rotated_at,
+            )),
+            key_view(&keys.bob_old, "retired", Some(rotated_at as i64 + 5), None),
+        ],
+    )
+    .await;
+    let mut fixture = alice(&server, &keys.alice);
+    let report = fixture.device.verify_contact("bob", false).await.unwrap();
+    assert_eq!(report.key_id, keys.bob_old.key_id().to_string());
+
+    rotate.store(true, Ordering::SeqCst);
+    let ring = unlock(&fixture.device);
+    let sent = fixture.device.send(&ring, "bob", b"hello").await.unwrap();
+    assert_eq!(sent.receiver_key_id, keys.bob_new.key_id().to_string());
+    assert_eq!(sends.lock().unwrap().len(), 1);
+    let bob = fixture.device.contacts().get("u_bob").unwrap().clone();
+    assert_eq!(bob.key_id, keys.bob_new.key_id().to_string());
+    assert_eq!(bob.previous_keys.len(), 1);
+    assert_eq!(
+        bob.previous_keys[0].key_id,
+        keys.bob_old.key_id().to_string()
+    );
+    assert_eq!(bob.previous_keys[0].replaced_at, rotated_at as i64);
+    // Saved: a later run trusts the new key without fetching anything new.
+    let mut again = fixture.reopen(&server);
+    let report = again.verify_contact("bob", false).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&report).unwrap()["status"],
+        "unchanged"
+    );
+    assert!(report.rotated_from_key_id.is_none());
+
+    // A second rotation, seen first by `keys verify`: still `unchanged`, naming the key it was followed from.
+    let (server, rotate, _) = rotated_bob(
+        &keys.bob_new,
+        &newest,
+        vec![
+            key_view(&newest, "active", None, None).tap_endorse(endorsement(
+                "u_bob",
+                &keys.bob_new,
+                &newest,
+                rotated_at + 1_000,
+            )),
+            key_view(
+                &keys.bob_new,
+                "retired",
+                Some(rotated_at as i64 + 1_005),
+                None,
+            )
+            .tap_endorse(endorsement(
+                "u_bob",
+                &keys.bob_old,
+                &keys.bob_new,
+                rotated_at,
+            )),
+            key_view(&keys.bob_old, "retired", Some(rotated_at as i64 + 5), None),
+        ],
+    )
+    .await;
+    rotate.store(true, Ordering::SeqCst);
+    let mut later = fixture.reopen(&server);
+    let report = later.verify_contact("bob", false).await.unwrap();
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["status"], "unchanged", "{json}");
+    assert_eq!(json["keyId"], newest.key_id().to_string().as_str());
+    assert_eq!(
+        json["rotatedFromKeyId"],
+        keys.bob_new.key_id().to_string().as_str()
+    );
+    assert!(json.get("pinnedKeyId").is_none(), "{json}");
+    let trusted: Vec<&str> = report
+        .trusted_keys
+        .iter()
+        .map(|k| k.key_id.as_str())
+        .collect();
+    assert_eq!(
+        trusted,
+        [
+            newest.key_id().to_string(),
+            keys.bob_old.key_id().to_string(),
+            keys.bob_new.key_id().to_string()
+        ]
+    );
+    // The followed key vouches for bob's devices (MLS groups), and the key it replaced still does for what it
+    // certified before the rotation.
+    assert_eq!(
+        trusted_devices(&mut later).await,
+        [("old-phone".to_owned(), true), ("tablet".to_owned(), true)]
+    );
+}
+
+/// Which of bob's listed devices alice's device trusts.
+async fn trusted_devices(device: &mut e2ee_client::device::Device) -> Vec<(String, bool)> {
+    let listed = device.device_list(Some("bob")).await.unwrap();
+    listed
+        .devices
+        .iter()
+        .map(|d| (d.device_id.clone(), d.trusted))
+        .collect()
+}
+
+/// Review N2, rotation chains against a lying server: after alice pinned bob's key, the server lists a key of
+/// its own as bob's active key with an endorsement it invented (naming the pinned key, signed by another key;
+/// or signed by a key the server made and lists as retired). Neither is a signature of the pinned key: sending
+/// is refused as a key change, nothing is sent, and the pin stays.
+#[tokio::test]
+async fn an_endorsement_the_server_invented_is_a_key_change() {
+    use std::sync::atomic::Ordering;
+    let keys = keys();
+    let server_key = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+    let at = now_ms_u64() - 60_000;
+    let mut invented = endorsement("u_bob", &server_key, &keys.bob_new, at);
+    invented["keyId"] = json!(keys.bob_old.key_id().to_string());
+    let pinned_listed = key_view(&keys.bob_old, "retired", Some(at as i64 + 5), None);
+    let lies = [
+        (
+            "an endorsement naming the pinned key, signed by another key",
+            vec![
+                key_view(&keys.bob_new, "active", None, None).tap_endorse(invented),
+                pinned_listed.clone(),
+            ],
+        ),
+        (
+            "an endorsement by a key the server made",
+            vec![
+                key_view(&keys.bob_new, "active", None, None).tap_endorse(endorsement(
+                    "u_bob",
+                    &server_key,
+                    &keys.bob_new,
+                    at,
+                )),
+                key_view(&server_key, "retired", Some(at as i64), None),
+                pinned_listed.clone(),
+            ],
+        ),
+    ];
+    for (what, listed) in lies {
+        let (server, rotate, sends) = rotated_bob(&keys.bob_old, &keys.bob_new, listed).await;
+        let mut fixture = alice(&server, &keys.alice);
+        fixture.device.verify_contact("bob", false).await.unwrap();
+        rotate.store(true, Ordering::SeqCst);
+        let ring = unlock(&fixture.device);
+        let error = fixture
+            .device
+            .send(&ring, "bob", b"hello")
+            .await
+            .unwrap_err();
+        match &error {
+            ClientError::KeyChanged(change) => {
+                assert_eq!(
+                    change.old_key_id,
+                    keys.bob_old.key_id().to_string(),
+                    "{what}"
+                );
+                assert_eq!(
+                    change.new_key_id,
+                    keys.bob_new.key_id().to_string(),
+                    "{what}"
+                );
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        assert!(sends.lock().unwrap().is_empty(), "{what}");
+        let bob = fixture.device.contacts().get("u_bob").unwrap();
+        assert_eq!(bob.key_id, keys.bob_old.key_id().to_string(), "{what}");
+        assert!(!bob.trusts(&keys.bob_new.key_id().to_string()), "{what}");
+        // The new key vouches for no device; the pinned one still does for what it certified before.
+        assert_eq!(
+            trusted_devices(&mut fixture.device).await,
+            [("old-phone".to_owned(), true), ("tablet".to_owned(), false)],
+            "{what}"
+        );
+        // keys verify reports it as a change, as before.
+        let report = fixture.device.verify_contact("bob", false).await.unwrap();
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["status"], "changed", "{what}: {json}");
+        assert!(json.get("rotatedFromKeyId").is_none(), "{what}: {json}");
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms_u64() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Sets a listed key's `endorsement`.
+trait TapEndorse {
+    fn tap_endorse(self, endorsement: Value) -> Value;
+}
+
+impl TapEndorse for Value {
+    fn tap_endorse(mut self, endorsement: Value) -> Value {
+        self["endorsement"] = endorsement;
+        self
+    }
+}
+
 /// Review N1 (client half): a Welcome this device cannot join (here: bytes that are no Welcome at all) never
 /// makes `sync` fail. It is reported, and acknowledged because the refusal is final, so the inbox moves on.
 #[tokio::test]

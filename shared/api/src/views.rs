@@ -4,8 +4,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_crypto::KeyId;
 use e2ee_protocol::{
-    ClaimedKeyPackageView, DeviceCertificateView, DeviceView, KeyPackageSupplyView, KeyView,
-    MessagePage, MessageView,
+    ClaimedKeyPackageView, DeviceCertificateView, DeviceView, KeyEndorsementView,
+    KeyPackageSupplyView, KeyView, MessagePage, MessageView,
 };
 use e2ee_storage::{
     ClaimedKeyPackage, DeviceCertificate, DeviceRecord, KeyPackageSupply, Message, Page,
@@ -24,6 +24,11 @@ pub fn key_view(record: &PublicKeyRecord) -> KeyView {
         created_at: record.created_at,
         retired_at: record.retired_at,
         revoked_at: record.revoked_at,
+        endorsement: record.endorsement.as_ref().map(|e| KeyEndorsementView {
+            key_id: e.key_id.clone(),
+            created_at: u64::try_from(e.created_at).unwrap_or(0),
+            signature: STANDARD.encode(&e.signature),
+        }),
     }
 }
 

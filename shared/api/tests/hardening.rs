@@ -392,6 +392,75 @@ async fn registering_a_key_needs_proof_of_possession_and_a_second_factor() {
     }
 }
 
+/// A rotation authorized by the active key is listed with that authorization (the endorsement), which any
+/// client can check against the previous key; a first key and a password-authorized one have none.
+#[tokio::test]
+async fn a_rotation_authorized_by_the_active_key_is_listed_with_its_endorsement() {
+    for backend in backends() {
+        let state = state_for(&backend, false).await;
+        let [alice, bob] = users(&state, ["alice", "bob"]).await;
+        let rotated = test_key();
+        let body = register_key_body(&alice.id, &rotated, Some(&alice.key));
+        let created_at = body["createdAt"].as_u64().unwrap();
+        let signature = body["authorization"]["signature"].clone();
+        let reply = post_register_key(&state, &alice.token, body).await;
+        reply.assert_status(StatusCode::CREATED);
+        let expected = json!({"keyId": alice.key.key_id().to_string(), "createdAt": created_at,
+                              "signature": signature});
+        assert_eq!(reply.body["endorsement"], expected, "{}", backend.name);
+
+        // Registered with the password: no endorsement.
+        let by_password = test_key();
+        let mut body = register_key_body(&alice.id, &by_password, None);
+        body["password"] = json!(PASSWORD);
+        let reply = post_register_key(&state, &alice.token, body).await;
+        reply.assert_status(StatusCode::CREATED);
+        assert!(reply.body.get("endorsement").is_none(), "{}", reply.body);
+
+        // What another user sees: newest first, the endorsement only on the rotated key, and it verifies
+        // under the previous key over the rotated key's registration statement.
+        let listing = public_key(&state, &bob.token, &alice.id, &[("all", "true")]).await;
+        listing.assert_status(StatusCode::OK);
+        let keys = listing.body["keys"].as_array().unwrap();
+        let ids: Vec<&str> = keys.iter().map(|k| k["keyId"].as_str().unwrap()).collect();
+        assert_eq!(
+            ids,
+            [
+                by_password.key_id().to_string(),
+                rotated.key_id().to_string(),
+                alice.key.key_id().to_string()
+            ]
+        );
+        assert!(keys[0].get("endorsement").is_none(), "{}", keys[0]);
+        assert_eq!(keys[1]["endorsement"], expected);
+        assert!(
+            keys[2].get("endorsement").is_none(),
+            "a first key: {}",
+            keys[2]
+        );
+        let statement = e2ee_crypto::KeyStatement {
+            operation: KeyOperation::Register,
+            user_id: &alice.id,
+            key_id: rotated.key_id(),
+            created_at,
+        };
+        let listed_signature = keys[1]["endorsement"]["signature"].as_str().unwrap();
+        statement
+            .verify(alice.key.public_key(), &b64_decode(listed_signature))
+            .unwrap();
+        // Without `all`, only the active key is answered, as before.
+        let active = public_key(&state, &bob.token, &alice.id, &[]).await;
+        assert!(active.body.get("keys").is_none() && active.body.get("endorsement").is_none());
+    }
+}
+
+fn b64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
 fn backend_other_user() -> String {
     format!("u_{}", random_hex(16))
 }

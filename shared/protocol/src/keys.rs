@@ -113,6 +113,23 @@ pub struct KeyView {
     /// When it was revoked: it verifies nothing any more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<i64>,
+    /// The previous active key's authorization of this key's registration, when there was one (a rotation by
+    /// `keys rotate`); absent for a first key and a registration authorized by the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endorsement: Option<KeyEndorsementView>,
+}
+
+/// "Key `keyId`, then the user's active key, authorized registering this key": its RSA-PSS signature over the
+/// `register` key statement (`e2ee_crypto::KeyStatement`: operation `register`, the user's id, this key's id,
+/// `createdAt`). Clients verify it themselves before they follow a rotation (docs/security.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyEndorsementView {
+    pub key_id: String,
+    /// The statement's `createdAt` (ms since the epoch).
+    pub created_at: u64,
+    /// Base64 RSA-PSS signature.
+    pub signature: String,
 }
 
 /// `GET /api/crypto/public-key/{userId}`: the active key, plus every key with `?all=true`.

@@ -59,7 +59,27 @@ pub struct PublicKeyRecord {
     /// When the key was first revoked (revoking again keeps it). `None` unless revoked, and for keys revoked
     /// before this field existed.
     pub revoked_at: Option<Millis>,
+    /// The previous active key's signature that authorized this key's registration (a rotation), if there
+    /// was one; `None` for a first key, a registration authorized by the password, and keys registered
+    /// before this field existed.
+    pub endorsement: Option<KeyEndorsement>,
 }
+
+/// "The key `key_id` (then the user's active key) authorized registering this key": its RSA-PSS signature over
+/// the `register` key statement of the new key (`e2ee_crypto::KeyStatement`) made at `created_at`. Stored as
+/// given, so that clients can check it themselves (a rotation chain); it is public, like the keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEndorsement {
+    /// 64 lowercase hex: the endorsing key's id.
+    pub key_id: String,
+    /// The statement's `createdAt` (ms since the epoch).
+    pub created_at: Millis,
+    /// 1 to [`MAX_ENDORSEMENT_SIGNATURE_BYTES`] bytes.
+    pub signature: Vec<u8>,
+}
+
+/// Longest endorsement signature (RSA-PSS under a 4096-bit key: 512 bytes).
+pub const MAX_ENDORSEMENT_SIGNATURE_BYTES: usize = 512;
 
 #[derive(Debug, Clone)]
 pub struct NewPublicKey {
@@ -67,6 +87,9 @@ pub struct NewPublicKey {
     pub key_id: String,
     pub public_key_pem: String,
     pub bits: u32,
+    /// Stored with the key by `put_active` (also when it activates a pending key, replacing the pending
+    /// record's); registering the active key again keeps the stored one.
+    pub endorsement: Option<KeyEndorsement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,7 +161,8 @@ pub trait KeyStore: Send + Sync {
     /// Makes `key` the user's only active key; the previous active key becomes `Retired` (with `retired_at`).
     /// Registering the user's current active key again is a no-op returning it; a key that is `Pending` is
     /// activated (it takes a fresh position, newer than every key of the user); re-activating a retired or
-    /// revoked key is `KeyRetired` / `KeyRevoked`.
+    /// revoked key is `KeyRetired` / `KeyRevoked`. The key's `endorsement` is stored with it (see
+    /// [`NewPublicKey::endorsement`]).
     async fn put_active(&self, key: NewPublicKey) -> StoreResult<PublicKeyRecord>;
     /// Stores `key` as `Pending` (usable for nothing until `put_active`). Idempotent when the same key is
     /// already pending (returns it unchanged); `KeyNotPending` when it exists with another status.

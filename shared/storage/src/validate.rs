@@ -13,7 +13,10 @@ use crate::devices::{
 };
 use crate::error::{StoreError, StoreResult};
 use crate::ids::is_lower_hex;
-use crate::model::{MAX_THROTTLE_KEY_BYTES, Millis, NewMessage, NewPublicKey, NewUser};
+use crate::model::{
+    KeyEndorsement, MAX_ENDORSEMENT_SIGNATURE_BYTES, MAX_THROTTLE_KEY_BYTES, Millis, NewMessage,
+    NewPublicKey, NewUser,
+};
 
 const MIN_USERNAME_CHARS: usize = 3;
 const MAX_USERNAME_CHARS: usize = 32;
@@ -199,6 +202,22 @@ pub(crate) fn new_public_key(key: &NewPublicKey) -> StoreResult<()> {
         public,
         "public_key_pem",
         format_args!("public_key_pem must be an SPKI PEM (BEGIN PUBLIC KEY)"),
+    )?;
+    key.endorsement.as_ref().map_or(Ok(()), endorsement)
+}
+
+fn endorsement(endorsement: &KeyEndorsement) -> StoreResult<()> {
+    let valid = endorsement.key_id.len() == 64
+        && is_lower_hex(&endorsement.key_id)
+        && endorsement.created_at >= 0
+        && !endorsement.signature.is_empty()
+        && endorsement.signature.len() <= MAX_ENDORSEMENT_SIGNATURE_BYTES;
+    require(
+        valid,
+        "endorsement",
+        format_args!(
+            "endorsement needs a 64-hex key id, a time of 0 or later and a signature of 1 to {MAX_ENDORSEMENT_SIGNATURE_BYTES} bytes"
+        ),
     )
 }
 
@@ -318,6 +337,7 @@ mod tests {
             key_id: "a".repeat(64),
             public_key_pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into(),
             bits: 2048,
+            endorsement: None,
         };
         assert!(new_public_key(&key).is_ok());
         key.public_key_pem =

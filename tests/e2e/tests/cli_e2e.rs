@@ -140,15 +140,22 @@ fn demo_flow_two_users_chat_rotate_a_key_and_still_read_the_history() {
             .all(|m| m["decryptedWithKeyId"] == old_key.as_str())
     );
 
-    // Bob pinned alice's old key: sending refuses until he accepts the new one.
-    let refused = cli.fails("bob", &unlocked(&["send", &alice, "x"]), 5);
-    assert!(refused.contains(&alice_fp), "{refused}");
-    assert!(
-        refused.contains(rotated["fingerprint"].as_str().unwrap()),
-        "{refused}"
-    );
-    let accepted = cli.json("bob", &["keys", "verify", &alice, "--accept"]);
-    assert_eq!(accepted["status"], "accepted");
+    // Bob pinned alice's old key, which signed the new one (keys rotate): his client follows the rotation
+    // without a key change, and the old key stays among the keys he trusts for alice.
+    let verified = cli.json("bob", &["keys", "verify", &alice]);
+    assert_eq!(verified["status"], "unchanged", "{verified}");
+    assert_eq!(verified["keyId"], new_key.as_str());
+    assert_eq!(verified["rotatedFromKeyId"], old_key.as_str());
+    assert!(verified.get("pinnedKeyId").is_none(), "{verified}");
+    let trusted: Vec<&str> = verified["trustedKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["keyId"].as_str().unwrap())
+        .collect();
+    assert_eq!(trusted, [new_key.as_str(), old_key.as_str()]);
+    let human = cli.text("bob", &["keys", "verify", &alice]);
+    assert!(human.contains("unchanged"), "{human}");
     let third = format!("after the rotation {marker}");
     cli.send("bob", &alice, &third);
 

@@ -254,9 +254,14 @@ pub fn contact(report: &ContactReport) -> String {
     let pinned = report.pinned_fingerprint.as_deref().unwrap_or("?");
     let status = match report.status {
         ContactStatus::New => "first seen now: this key is pinned (trust on first use)".to_owned(),
-        ContactStatus::Unchanged => {
-            format!("unchanged since first seen {}", time(report.first_seen))
-        }
+        ContactStatus::Unchanged => match &report.rotated_from_fingerprint {
+            Some(previous) => format!(
+                "rotated: the pinned key {previous} signed this key, so it is pinned now without a key \
+                 change (first seen {})",
+                time(report.first_seen)
+            ),
+            None => format!("unchanged since first seen {}", time(report.first_seen)),
+        },
         ContactStatus::Changed => format!(
             "CHANGED: the pinned key was {pinned}. Sending is refused until you compare the new fingerprint \
              with {name} and run `e2ee keys verify {name} --accept`"

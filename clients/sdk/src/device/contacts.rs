@@ -1,5 +1,6 @@
 //! Contacts: looking users up (their names pinned on first use, both ways), their active keys (pinned on
-//! first use, a change refused until accepted), and `keys verify`.
+//! first use; a rotation the pinned key signed is followed, any other change refused until accepted), and
+//! `keys verify`.
 
 use e2ee_crypto::PublicKey;
 use e2ee_protocol::UserResponse;
@@ -38,6 +39,12 @@ pub struct ContactReport {
     pub pinned_key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned_fingerprint: Option<String>,
+    /// With status `unchanged`: the key that was pinned before this check followed a rotation chain from it
+    /// to the active key (the pinned key signed the new one, so it is no key change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotated_from_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotated_from_fingerprint: Option<String>,
     pub first_seen: i64,
     /// This device's own fingerprint, to compare the other way round.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -145,9 +152,26 @@ impl Device {
         Ok((key_id, key))
     }
 
-    /// The receiver's active key, if this device trusts it: pinned on first use, refused when it changed.
-    /// `repin`: the pin was made moments ago by this same operation and never shown to the user, so a newer
-    /// key replaces it (still first use). Returns whether the key was pinned now.
+    /// A contact's active key `key_id` differs from the pinned one: follows a rotation chain from the pinned key
+    /// if the user's listing (fetched afresh, with its endorsements) has one. `Ok(Some(previous pin))` when
+    /// `key_id` is now the pinned key; `Ok(None)` when it stays a key change.
+    async fn follow_rotation_to(
+        &mut self,
+        user_id: &str,
+        key_id: &str,
+    ) -> Result<Option<e2ee_client_core::contacts::Contact>> {
+        let before = self.contacts.get(user_id).cloned();
+        self.refresh_directory(user_id).await?;
+        Ok(match self.contacts.check(user_id, key_id) {
+            Trust::Unchanged => before,
+            Trust::New | Trust::Changed { .. } => None,
+        })
+    }
+
+    /// The receiver's active key, if this device trusts it: pinned on first use, followed when the pinned key
+    /// signed it (a rotation chain), refused when it changed otherwise. `repin`: the pin was made moments ago
+    /// by this same operation and never shown to the user, so a newer key replaces it (still first use).
+    /// Returns whether the key was pinned now.
     pub(super) async fn trusted_active_key(
         &mut self,
         user: &UserResponse,
@@ -172,14 +196,21 @@ impl Device {
                 self.contacts_changed = true;
             }
             Trust::Changed { pinned } => {
-                return Err(ClientError::KeyChanged(Box::new(KeyChange {
-                    username: user.username.clone(),
-                    user_id: user.user_id.clone(),
-                    old_key_id: pinned.key_id,
-                    old_fingerprint: pinned.fingerprint,
-                    new_key_id: key_id,
-                    new_fingerprint: key.key_id().fingerprint(),
-                })));
+                if self
+                    .follow_rotation_to(&user.user_id, &key_id)
+                    .await?
+                    .is_none()
+                {
+                    let pinned = self.contacts.get(&user.user_id).cloned().unwrap_or(pinned);
+                    return Err(ClientError::KeyChanged(Box::new(KeyChange {
+                        username: user.username.clone(),
+                        user_id: user.user_id.clone(),
+                        old_key_id: pinned.key_id,
+                        old_fingerprint: pinned.fingerprint,
+                        new_key_id: key_id,
+                        new_fingerprint: key.key_id().fingerprint(),
+                    })));
+                }
             }
         }
         Ok((key_id, key, pinned_now))
@@ -199,8 +230,14 @@ impl Device {
         };
         let (key_id, key) = self.active_key(&user).await?;
         let fingerprint = key.key_id().fingerprint();
+        let mut rotated_from = None;
+        let mut trust = self.contacts.check(&user.user_id, &key_id);
+        if let Trust::Changed { .. } = trust {
+            rotated_from = self.follow_rotation_to(&user.user_id, &key_id).await?;
+            trust = self.contacts.check(&user.user_id, &key_id);
+        }
         let now = now_ms();
-        let (status, pinned) = match self.contacts.check(&user.user_id, &key_id) {
+        let (status, pinned) = match trust {
             Trust::New => {
                 self.contacts.pin_first_use(
                     &user.user_id,
@@ -235,6 +272,8 @@ impl Device {
             fingerprint,
             pinned_key_id: pinned.as_ref().map(|p| p.key_id.clone()),
             pinned_fingerprint: pinned.map(|p| p.fingerprint),
+            rotated_from_key_id: rotated_from.as_ref().map(|p| p.key_id.clone()),
+            rotated_from_fingerprint: rotated_from.map(|p| p.fingerprint),
             first_seen,
             my_fingerprint: self.profile.current_key().map(|k| k.fingerprint.clone()),
             safety_number,

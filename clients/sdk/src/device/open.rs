@@ -13,23 +13,34 @@ use crate::keyring::KeyRing;
 use crate::messages::{self, MessageReport, Signer, Verification};
 
 impl Device {
-    /// The keys of `user_id` (every status), fetched once per run. A user without keys (or without an active
-    /// key: the server then lists none) has an empty entry.
+    /// The keys of `user_id` (every status), fetched once per run (see [`Device::refresh_directory`]). A user
+    /// without keys (or without an active key: the server then lists none) has an empty entry.
     pub(super) async fn directory(&mut self, user_id: &str) -> Result<&Directory> {
         if !self.directory.contains_key(user_id) {
-            let entry = match self.client.public_key(user_id, true).await {
-                Ok(response) => Directory::from_listing(&response),
-                Err(ClientError::Api { status: 404, .. }) => Directory::empty(),
-                Err(other) => return Err(other),
-            };
-            if self.contacts.observe_listing(user_id, &entry, now_ms()) {
-                self.contacts_changed = true;
-            }
-            self.directory.insert(user_id.to_owned(), entry);
+            self.refresh_directory(user_id).await?;
         }
         self.directory
             .get(user_id)
             .ok_or_else(|| ClientError::Profile("key directory cache".into()))
+    }
+
+    /// Fetches the keys of `user_id` (every status) again and applies the core's rules to a contact: a
+    /// rotation chain from the pinned key to the active key is followed (the pin moves without a key change),
+    /// then a pinned key the listing no longer calls active is recorded as no longer current. Returns whether a
+    /// rotation was followed.
+    pub(super) async fn refresh_directory(&mut self, user_id: &str) -> Result<bool> {
+        let entry = match self.client.public_key(user_id, true).await {
+            Ok(response) => Directory::from_listing(&response),
+            Err(ClientError::Api { status: 404, .. }) => Directory::empty(),
+            Err(other) => return Err(other),
+        };
+        let now = now_ms();
+        let followed = self.contacts.follow_rotation(user_id, &entry, now);
+        if self.contacts.observe_listing(user_id, &entry, now) || followed {
+            self.contacts_changed = true;
+        }
+        self.directory.insert(user_id.to_owned(), entry);
+        Ok(followed)
     }
 
     fn display_name(&self, me: &str, user_id: &str) -> Option<String> {

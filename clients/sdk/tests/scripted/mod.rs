@@ -269,6 +269,22 @@ pub fn key_view(
     view
 }
 
+/// A key's `endorsement` as the server lists it: `endorser`'s signature over the `register` statement of
+/// `key` for `user_id` at `at` (what `keys rotate` sends as the authorization).
+pub fn endorsement(user_id: &str, endorser: &PrivateKey, key: &PrivateKey, at: u64) -> Value {
+    let statement = KeyStatement {
+        operation: e2ee_crypto::KeyOperation::Register,
+        user_id,
+        key_id: key.key_id(),
+        created_at: at,
+    };
+    json!({
+        "keyId": endorser.key_id().to_string(),
+        "createdAt": at,
+        "signature": base64::engine::general_purpose::STANDARD.encode(statement.sign(endorser).unwrap()),
+    })
+}
+
 /// `GET /api/crypto/public-key/{id}?all=true`: `active` plus every listed key.
 pub fn listing(user_id: &str, active: &PrivateKey, keys: Vec<Value>) -> Value {
     let mut response = key_response(user_id, active);

@@ -8,7 +8,7 @@ use e2ee_protocol::{
     GenerateKeysRequest, GeneratedKeyResponse, KeyAuthorization, KeyStatus, PublicKeyResponse,
     RegisterKeyRequest, RevokeKeyRequest,
 };
-use e2ee_storage::{NewPublicKey, PublicKeyRecord, StoreError};
+use e2ee_storage::{KeyEndorsement, NewPublicKey, PublicKeyRecord, StoreError};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use zeroize::Zeroizing;
@@ -91,14 +91,30 @@ pub async fn register_key(state: Arc<AppState>, request: Request) -> HandlerResu
         .await?
         .iter()
         .any(|k| k.status != KeyStatus::Pending);
+    // Once checked as the second factor, the active key's authorization is kept with the new key: other
+    // clients verify it to follow the rotation (docs/security.md, "Key rotation chains").
+    let authorization = has_keys.then(|| body.authorization.clone()).flatten();
     let second_factor = has_keys.then_some((body.authorization, body.password));
     authorize_key_operation(&state, &request, &statement, second_factor).await?;
-    let record = state
-        .stores
-        .keys
-        .put_active(new_public_key(&caller, &key)?)
-        .await?;
+    let mut new_key = new_public_key(&caller, &key)?;
+    new_key.endorsement = authorization
+        .map(|authorization| endorsement(&authorization, body.created_at))
+        .transpose()?;
+    let record = state.stores.keys.put_active(new_key).await?;
     Ok(json_response(StatusCode::CREATED, &key_view(&record)))
+}
+
+/// The record of a registration's `authorization` (not checked here: only the second factor's check makes it
+/// one) over the statement made at `created_at`.
+fn endorsement(
+    authorization: &KeyAuthorization,
+    created_at: u64,
+) -> Result<KeyEndorsement, ApiError> {
+    Ok(KeyEndorsement {
+        key_id: authorization.key_id.clone(),
+        created_at: i64::try_from(created_at).map_err(ApiError::internal)?,
+        signature: signature_bytes(&authorization.signature)?,
+    })
 }
 
 /// `POST /api/crypto/revoke-key`: revokes one of the caller's keys (any, the last one too), with the same
@@ -184,6 +200,7 @@ fn new_public_key(user_id: &str, key: &PublicKey) -> Result<NewPublicKey, ApiErr
         key_id: key.key_id().to_string(),
         public_key_pem: key.to_spki_pem().map_err(ApiError::internal)?,
         bits: key.size().bits() as u32,
+        endorsement: None,
     })
 }
 

@@ -220,6 +220,7 @@ mod tests {
             status,
             retired_at,
             revoked_at: None,
+            endorsement: None,
         }
     }
 

@@ -6,7 +6,7 @@ use e2ee_protocol::KeyStatus;
 use super::{KeyChange, KeyPosition, KeyRecords, Keys, Written, bounded};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{created_after, now_millis};
-use crate::model::{KeyStore, Millis, NewPublicKey, PublicKeyRecord};
+use crate::model::{KeyEndorsement, KeyStore, Millis, NewPublicKey, PublicKeyRecord};
 use crate::validate;
 
 /// Why a stored key with `status` cannot be activated.
@@ -44,6 +44,7 @@ impl<R: KeyRecords> Keys<R> {
             status,
             retired_at: None,
             revoked_at: None,
+            endorsement: key.endorsement,
         })
     }
 
@@ -60,13 +61,17 @@ impl<R: KeyRecords> Keys<R> {
     async fn activate_existing(
         &self,
         existing: PublicKeyRecord,
+        endorsement: Option<KeyEndorsement>,
     ) -> StoreResult<Result<PublicKeyRecord, PublicKeyRecord>> {
         match existing.status {
             KeyStatus::Active => Ok(Err(existing)),
             KeyStatus::Retired | KeyStatus::Revoked => Err(cannot_activate(existing.status)),
             KeyStatus::Pending => {
                 let created_at = self.fresh_position(&existing.user_id).await?;
-                let activate = KeyChange::Activate { created_at };
+                let activate = KeyChange::Activate {
+                    created_at,
+                    endorsement: endorsement.as_ref(),
+                };
                 if self
                     .0
                     .change_key(&existing.user_id, &existing.key_id, activate)
@@ -75,6 +80,7 @@ impl<R: KeyRecords> Keys<R> {
                     return Ok(Ok(PublicKeyRecord {
                         created_at,
                         status: KeyStatus::Active,
+                        endorsement,
                         ..existing
                     }));
                 }
@@ -128,7 +134,7 @@ impl<R: KeyRecords> KeyStore for Keys<R> {
                 Written::Inserted => record,
                 Written::Duplicate => {
                     let existing = self.stored(&record.user_id, &record.key_id).await?;
-                    match self.activate_existing(existing).await? {
+                    match self.activate_existing(existing, record.endorsement).await? {
                         Ok(activated) => activated,
                         Err(done) => return Ok(done),
                     }

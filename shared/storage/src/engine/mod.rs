@@ -34,7 +34,7 @@ pub(crate) use records::{
 
 use crate::devices::{DeviceCertificate, DeviceStatus};
 use crate::error::{StoreError, StoreResult};
-use crate::model::Millis;
+use crate::model::{KeyEndorsement, Millis};
 
 /// Upper bound on any single store operation, so a hung database surfaces as `Unavailable` (retryable) well
 /// within the 5 s the API promises, even where a driver has no timeout of its own (e.g. a silent network).
@@ -70,14 +70,18 @@ pub(crate) struct KeyPosition {
 /// A conditional change of one key's status and the time that goes with it. Each applies only to a key in the
 /// status it names; a key in any other status is left alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyChange {
+pub(crate) enum KeyChange<'a> {
     /// Active → retired, `retired_at` = the time.
     Retire { retired_at: Millis },
     /// Any status but revoked → revoked, `revoked_at` = the time. `retired_at` is kept, and an already revoked
     /// key keeps its first `revoked_at`.
     Revoke { revoked_at: Millis },
-    /// Pending → active, `created_at` = the time (the key's fresh position).
-    Activate { created_at: Millis },
+    /// Pending → active, `created_at` = the time (the key's fresh position), `endorsement` = the one given
+    /// with the activation (replacing whatever the pending record had).
+    Activate {
+        created_at: Millis,
+        endorsement: Option<&'a KeyEndorsement>,
+    },
 }
 
 /// A conditional change of one device's status.

@@ -130,7 +130,12 @@ impl KeyRecords for RacyKeys {
         }))
     }
 
-    async fn change_key(&self, user_id: &str, key_id: &str, to: KeyChange) -> StoreResult<bool> {
+    async fn change_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        to: KeyChange<'_>,
+    ) -> StoreResult<bool> {
         let (applies, status): (fn(KeyStatus) -> bool, KeyStatus) = match to {
             KeyChange::Retire { .. } => (|s| s == KeyStatus::Active, KeyStatus::Retired),
             KeyChange::Revoke { .. } => (|s| s != KeyStatus::Revoked, KeyStatus::Revoked),
@@ -144,7 +149,13 @@ impl KeyRecords for RacyKeys {
                 match to {
                     KeyChange::Retire { retired_at } => key.retired_at = Some(retired_at),
                     KeyChange::Revoke { revoked_at } => key.revoked_at = Some(revoked_at),
-                    KeyChange::Activate { created_at } => key.created_at = created_at,
+                    KeyChange::Activate {
+                        created_at,
+                        endorsement,
+                    } => {
+                        key.created_at = created_at;
+                        key.endorsement = endorsement.cloned();
+                    }
                 }
             },
         )?;
@@ -158,6 +169,7 @@ fn new_key(key_id_digit: char) -> NewPublicKey {
         key_id: key_id_digit.to_string().repeat(64),
         public_key_pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into(),
         bits: 2048,
+        endorsement: None,
     }
 }
 
@@ -182,6 +194,7 @@ async fn a_key_inserted_after_a_newer_one_finished_steps_back() {
         status: KeyStatus::Active,
         retired_at: None,
         revoked_at: None,
+        endorsement: None,
     };
     records
         .locked()

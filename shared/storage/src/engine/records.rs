@@ -41,7 +41,8 @@ pub(crate) trait KeyRecords: Send + Sync + 'static {
     async fn active_key_newer_than_exists(&self, position: &KeyPosition) -> StoreResult<bool>;
     /// Changes the key `key_id` of `user_id` as `to` says, if its status allows; whether the key changed (an
     /// unknown key, or one in another status, is left alone: `false`).
-    async fn change_key(&self, user_id: &str, key_id: &str, to: KeyChange) -> StoreResult<bool>;
+    async fn change_key(&self, user_id: &str, key_id: &str, to: KeyChange<'_>)
+    -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -1,8 +1,8 @@
 //! Records ↔ BSON documents. Documents:
 //!
 //! * `public_keys`: `{_id: ObjectId, user_id, key_id, public_key_pem, bits, created_at: Date, status,
-//!   retired_at: Date | null, revoked_at: Date | null}` (documents written before these two fields existed
-//!   lack them, which reads as null)
+//!   retired_at: Date | null, revoked_at: Date | null, endorsement: {key_id, created_at: Date, signature:
+//!   Binary} | null}` (documents written before these three fields existed lack them, which reads as null)
 //! * `messages`: `{_id: "m_…", chat_id, sender_id, receiver_id, client_message_id, envelope: {…},
 //!   created_at: Date, read_at: Date | null}` — the envelope is stored as a document, not as a string.
 //! * `chats`: `{_id: ObjectId, chat_id, user_low, user_high, created_at: Date}`, unique on `chat_id`.
@@ -33,7 +33,7 @@ use crate::engine::{
 };
 use crate::error::{StoreError, StoreResult};
 use crate::groups::GroupDevice;
-use crate::model::{Message, Millis, PublicKeyRecord};
+use crate::model::{KeyEndorsement, Message, Millis, PublicKeyRecord};
 
 fn malformed(field: &str) -> StoreError {
     StoreError::Internal(format!(
@@ -85,6 +85,28 @@ pub(super) fn key_to_document(key: &PublicKeyRecord) -> Document {
         "status": key.status.as_str(),
         "retired_at": key.retired_at.map(DateTime::from_millis),
         "revoked_at": key.revoked_at.map(DateTime::from_millis),
+        "endorsement": key.endorsement.as_ref().map(endorsement_to_document),
+    }
+}
+
+/// The endorsement subdocument, as inserted and as `$set` writes it on activation.
+pub(super) fn endorsement_to_document(endorsement: &KeyEndorsement) -> Document {
+    doc! {
+        "key_id": &endorsement.key_id,
+        "created_at": DateTime::from_millis(endorsement.created_at),
+        "signature": binary(&endorsement.signature),
+    }
+}
+
+fn endorsement_from_document(document: &Document) -> StoreResult<Option<KeyEndorsement>> {
+    match document.get("endorsement") {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::Document(endorsement)) => Ok(Some(KeyEndorsement {
+            key_id: string_field(endorsement, "key_id")?,
+            created_at: required_millis(endorsement, "created_at")?,
+            signature: binary_field(endorsement, "signature")?,
+        })),
+        Some(_) => Err(malformed("endorsement")),
     }
 }
 
@@ -104,6 +126,7 @@ pub(super) fn key_from_document(document: &Document) -> StoreResult<PublicKeyRec
         status: stored_key_status(&string_field(document, "status")?)?,
         retired_at: millis_field(document, "retired_at")?,
         revoked_at: millis_field(document, "revoked_at")?,
+        endorsement: endorsement_from_document(document)?,
     })
 }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use e2ee_protocol::KeyStatus;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 
-use super::codec::{beyond, key_from_document, key_to_document};
+use super::codec::{beyond, endorsement_to_document, key_from_document, key_to_document};
 use super::{MongoStore, decode_all, decode_one, insert_unique, map_error};
 use crate::engine::{KeyChange, KeyPosition, KeyRecords, Written};
 use crate::error::StoreResult;
@@ -25,29 +25,30 @@ fn active_beyond(operator: &str, position: &KeyPosition) -> Document {
 }
 
 /// The status a key must have for `change` (a value, or an operator document), and the update that makes it.
-fn change_documents(change: KeyChange) -> (Bson, Document) {
-    let (from, to, time_field, time) = match change {
+fn change_documents(change: KeyChange<'_>) -> (Bson, Document) {
+    match change {
         KeyChange::Retire { retired_at } => (
             Bson::from(KeyStatus::Active.as_str()),
-            KeyStatus::Retired,
-            "retired_at",
-            retired_at,
+            set_status(KeyStatus::Retired, "retired_at", retired_at),
         ),
         // An already revoked key is not matched, so it keeps its first revoked_at.
         KeyChange::Revoke { revoked_at } => (
             Bson::from(doc! { "$ne": KeyStatus::Revoked.as_str() }),
-            KeyStatus::Revoked,
-            "revoked_at",
-            revoked_at,
+            set_status(KeyStatus::Revoked, "revoked_at", revoked_at),
         ),
-        KeyChange::Activate { created_at } => (
-            Bson::from(KeyStatus::Pending.as_str()),
-            KeyStatus::Active,
-            "created_at",
+        KeyChange::Activate {
             created_at,
-        ),
-    };
-    (from, set_status(to, time_field, time))
+            endorsement,
+        } => {
+            let endorsement = endorsement.map(endorsement_to_document);
+            let update = doc! { "$set": {
+                "status": KeyStatus::Active.as_str(),
+                "created_at": DateTime::from_millis(created_at),
+                "endorsement": endorsement,
+            } };
+            (Bson::from(KeyStatus::Pending.as_str()), update)
+        }
+    }
 }
 
 /// `$set` of a new status and the time field that goes with it.
@@ -114,7 +115,12 @@ impl KeyRecords for MongoStore {
         Ok(newer.is_some())
     }
 
-    async fn change_key(&self, user_id: &str, key_id: &str, to: KeyChange) -> StoreResult<bool> {
+    async fn change_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        to: KeyChange<'_>,
+    ) -> StoreResult<bool> {
         let (status, update) = change_documents(to);
         let filter = doc! { "user_id": user_id, "key_id": key_id, "status": status };
         let result = self

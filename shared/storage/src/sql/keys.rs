@@ -17,6 +17,8 @@ where
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q [u8]>: Encode<'q, DB> + Type<DB>,
     for<'r> KeyRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> KeyIdRow: sqlx::FromRow<'r, DB::Row>,
 {
@@ -30,6 +32,11 @@ where
             .bind(key.status.as_str())
             .bind(key.retired_at)
             .bind(key.revoked_at);
+        let endorsement = key.endorsement.as_ref();
+        let statement = statement
+            .bind(endorsement.map(|e| e.key_id.as_str()))
+            .bind(endorsement.map(|e| e.created_at))
+            .bind(endorsement.map(|e| e.signature.as_slice()));
         self.insert_unique(statement).await
     }
 
@@ -93,14 +100,31 @@ where
         Ok(self.optional(query).await?.is_some())
     }
 
-    async fn change_key(&self, user_id: &str, key_id: &str, to: KeyChange) -> StoreResult<bool> {
-        // Each statement is `UPDATE … SET …, <time> = ? WHERE user_id = ? AND key_id = ? AND <status>`.
-        let (sql, time) = match to {
-            KeyChange::Retire { retired_at } => (statements::RETIRE_KEY_IF_ACTIVE, retired_at),
-            KeyChange::Revoke { revoked_at } => (statements::REVOKE_KEY, revoked_at),
-            KeyChange::Activate { created_at } => (statements::ACTIVATE_PENDING_KEY, created_at),
+    async fn change_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        to: KeyChange<'_>,
+    ) -> StoreResult<bool> {
+        // Each statement is `UPDATE … SET …, <time> = ?[, <endorsement> = ?, ?, ?] WHERE user_id = ? AND
+        // key_id = ? AND <status>`.
+        let statement = match to {
+            KeyChange::Retire { retired_at } => {
+                sqlx::query(statements::RETIRE_KEY_IF_ACTIVE).bind(retired_at)
+            }
+            KeyChange::Revoke { revoked_at } => {
+                sqlx::query(statements::REVOKE_KEY).bind(revoked_at)
+            }
+            KeyChange::Activate {
+                created_at,
+                endorsement,
+            } => sqlx::query(statements::ACTIVATE_PENDING_KEY)
+                .bind(created_at)
+                .bind(endorsement.map(|e| e.key_id.as_str()))
+                .bind(endorsement.map(|e| e.created_at))
+                .bind(endorsement.map(|e| e.signature.as_slice())),
         };
-        let statement = sqlx::query(sql).bind(time).bind(user_id).bind(key_id);
+        let statement = statement.bind(user_id).bind(key_id);
         Ok(DB::rows_affected(&self.execute(statement).await?) > 0)
     }
 }

@@ -9,7 +9,7 @@ use crate::engine::{
 };
 use crate::error::{StoreError, StoreResult};
 use crate::groups::GroupDevice;
-use crate::model::{Failures, Message, Millis, PublicKeyRecord, User};
+use crate::model::{Failures, KeyEndorsement, Message, Millis, PublicKeyRecord, User};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -42,12 +42,32 @@ pub(crate) struct KeyRow {
     status: String,
     retired_at: Option<i64>,
     revoked_at: Option<i64>,
+    endorsement_key_id: Option<String>,
+    endorsement_created_at: Option<i64>,
+    endorsement_signature: Option<Vec<u8>>,
 }
 
 impl TryFrom<KeyRow> for PublicKeyRecord {
     type Error = StoreError;
 
     fn try_from(row: KeyRow) -> StoreResult<Self> {
+        let endorsement = match (
+            row.endorsement_key_id,
+            row.endorsement_created_at,
+            row.endorsement_signature,
+        ) {
+            (Some(key_id), Some(created_at), Some(signature)) => Some(KeyEndorsement {
+                key_id,
+                created_at,
+                signature,
+            }),
+            (None, None, None) => None,
+            _ => {
+                return Err(StoreError::Internal(
+                    "stored key has a partial endorsement".to_owned(),
+                ));
+            }
+        };
         Ok(PublicKeyRecord {
             bits: u32::try_from(row.bits).map_err(|_| {
                 StoreError::Internal(format!("stored key has invalid bits {}", row.bits))
@@ -59,6 +79,7 @@ impl TryFrom<KeyRow> for PublicKeyRecord {
             created_at: row.created_at,
             retired_at: row.retired_at,
             revoked_at: row.revoked_at,
+            endorsement,
         })
     }
 }

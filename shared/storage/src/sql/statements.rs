@@ -6,7 +6,8 @@
 
 macro_rules! key_columns {
     () => {
-        "user_id, key_id, public_key_pem, bits, created_at, status, retired_at, revoked_at"
+        "user_id, key_id, public_key_pem, bits, created_at, status, retired_at, revoked_at, \
+         endorsement_key_id, endorsement_created_at, endorsement_signature"
     };
 }
 /// `SELECT <user columns> FROM users WHERE <condition>`.
@@ -77,7 +78,7 @@ pub(super) const USER_BY_FOLDED_USERNAME: &str = select_users!("username_folded 
 pub(super) const INSERT_KEY: &str = concat!(
     "INSERT INTO public_keys (",
     key_columns!(),
-    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 );
 pub(super) const KEY: &str = select_keys_of_user!(" AND key_id = ?");
 pub(super) const KEYS_NEWEST_FIRST: &str = select_keys_of_user!(newest_key_first!());
@@ -95,7 +96,9 @@ pub(super) const RETIRE_KEY_IF_ACTIVE: &str = "UPDATE public_keys SET status = '
 /// `retired_at` is left alone; an already revoked key is not touched, so it keeps its first `revoked_at`.
 pub(super) const REVOKE_KEY: &str = "UPDATE public_keys SET status = 'revoked', revoked_at = ? \
     WHERE user_id = ? AND key_id = ? AND status <> 'revoked'";
-pub(super) const ACTIVATE_PENDING_KEY: &str = "UPDATE public_keys SET status = 'active', created_at = ? \
+/// Also sets the endorsement given with the activation (the three endorsement columns follow `created_at`).
+pub(super) const ACTIVATE_PENDING_KEY: &str = "UPDATE public_keys SET status = 'active', created_at = ?, \
+    endorsement_key_id = ?, endorsement_created_at = ?, endorsement_signature = ? \
     WHERE user_id = ? AND key_id = ? AND status = 'pending'";
 
 pub(super) const INSERT_CHAT: &str =
@@ -330,7 +333,8 @@ mod tests {
         );
         assert_eq!(
             NEWEST_ACTIVE_KEY,
-            "SELECT user_id, key_id, public_key_pem, bits, created_at, status, retired_at, revoked_at \
+            "SELECT user_id, key_id, public_key_pem, bits, created_at, status, retired_at, revoked_at, \
+             endorsement_key_id, endorsement_created_at, endorsement_signature \
              FROM public_keys WHERE user_id = ? AND status = 'active' ORDER BY created_at DESC, key_id DESC \
              LIMIT 1"
         );

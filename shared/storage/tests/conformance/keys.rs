@@ -1,6 +1,6 @@
 //! KeyStore conformance.
 
-use e2ee_storage::{KeyStatus, PublicKeyRecord, StoreError, Stores};
+use e2ee_storage::{KeyEndorsement, KeyStatus, PublicKeyRecord, StoreError, Stores};
 
 use crate::support::{
     active_key, active_key_id, assert_invalid, concurrently, get_key, list_keys, public_key,
@@ -363,4 +363,97 @@ pub async fn keys_retirement_and_revocation_times(stores: Stores) {
     // The times survive a round trip through the listing as well.
     let listed = list_keys(&stores, USER).await;
     assert!(listed.contains(&revoked) && listed.contains(&revoked_pending));
+}
+
+/// An endorsement of a key by the key of `seed` (the signature bytes are opaque to the store).
+fn endorsement_by(seed: &str, created_at: i64, signature_len: usize) -> KeyEndorsement {
+    KeyEndorsement {
+        key_id: public_key(USER, seed).key_id,
+        created_at,
+        signature: (0..signature_len).map(|i| (i % 251) as u8).collect(),
+    }
+}
+
+pub async fn keys_endorsements_are_stored_with_the_key(stores: Stores) {
+    // A first key and a password-authorized one have none.
+    let first = put_active(&stores, USER, "first").await;
+    assert_eq!(first.endorsement, None);
+    assert_eq!(
+        get_key(&stores, USER, &first.key_id)
+            .await
+            .unwrap()
+            .endorsement,
+        None
+    );
+
+    // A rotation authorized by the active key keeps its endorsement, byte for byte, whatever the path.
+    let endorsed = endorsement_by("first", 1_764_145_653_123, 512);
+    let mut second = public_key(USER, "second");
+    second.endorsement = Some(endorsed.clone());
+    let stored = stores.keys.put_active(second).await.expect("put");
+    assert_eq!(stored.endorsement, Some(endorsed.clone()));
+    assert_eq!(active_key(&stores, USER).await, Some(stored.clone()));
+    assert_eq!(
+        get_key(&stores, USER, &stored.key_id).await,
+        Some(stored.clone())
+    );
+    let listed = list_keys(&stores, USER).await;
+    assert_eq!(listed[0], stored);
+    assert_eq!(
+        listed[1].endorsement, None,
+        "the first key is left as it was"
+    );
+
+    // The endorsement survives the key's retirement and revocation.
+    let third = put_active(&stores, USER, "third").await;
+    assert_eq!(third.endorsement, None);
+    let retired = get_key(&stores, USER, &stored.key_id).await.unwrap();
+    assert_eq!(retired.status, KeyStatus::Retired);
+    assert_eq!(retired.endorsement, Some(endorsed.clone()));
+    let revoked = revoke(&stores, USER, &stored.key_id).await;
+    assert_eq!(revoked.endorsement, Some(endorsed.clone()));
+
+    // Registering the active key again is a no-op: the stored (absent) endorsement is kept.
+    let mut again = public_key(USER, "third");
+    again.endorsement = Some(endorsement_by("second", 1, 256));
+    assert_eq!(stores.keys.put_active(again).await.expect("again"), third);
+
+    // A pending key gets the endorsement given when it is activated.
+    let pending = put_pending(&stores, USER, "generated").await;
+    assert_eq!(pending.endorsement, None);
+    let by_third = endorsement_by("third", 1_764_145_700_000, 256);
+    let mut activate = public_key(USER, "generated");
+    activate.endorsement = Some(by_third.clone());
+    let activated = stores.keys.put_active(activate).await.expect("activate");
+    assert_eq!(activated.status, KeyStatus::Active);
+    assert_eq!(activated.endorsement, Some(by_third.clone()));
+    assert_eq!(active_key(&stores, USER).await, Some(activated.clone()));
+    // And a pending key activated without one (the password) has none.
+    put_pending(&stores, USER, "generated-2").await;
+    let plain = put_active(&stores, USER, "generated-2").await;
+    assert_eq!(plain.endorsement, None);
+    assert_eq!(
+        get_key(&stores, USER, &plain.key_id)
+            .await
+            .unwrap()
+            .endorsement,
+        None
+    );
+
+    // Malformed endorsements are refused, and write nothing.
+    let mut uppercase = endorsement_by("third", 1, 256);
+    uppercase.key_id = uppercase.key_id.to_uppercase();
+    let mut negative = endorsement_by("third", 1, 256);
+    negative.created_at = -1;
+    for (what, endorsement) in [
+        ("uppercase key id", uppercase),
+        ("negative time", negative),
+        ("empty signature", endorsement_by("third", 1, 0)),
+        ("oversized signature", endorsement_by("third", 1, 513)),
+    ] {
+        let mut key = public_key(OTHER_USER, "bad");
+        key.endorsement = Some(endorsement);
+        assert_invalid(stores.keys.put_active(key).await, what);
+    }
+    assert!(list_keys(&stores, OTHER_USER).await.is_empty());
 }

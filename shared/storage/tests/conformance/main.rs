@@ -80,6 +80,7 @@ conformance_suite!(
     keys_activating_a_pending_key_makes_it_the_newest,
     keys_concurrent_activation_of_one_pending_key,
     keys_retirement_and_revocation_times,
+    keys_endorsements_are_stored_with_the_key,
     messages_insert_and_get,
     messages_insert_is_idempotent_per_sender_and_client_id,
     messages_concurrent_retries_create_exactly_one_message,

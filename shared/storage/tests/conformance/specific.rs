@@ -4,14 +4,14 @@
 use std::path::Path;
 
 use e2ee_protocol::chat_id;
-use e2ee_storage::{KeyStatus, Order, PageRequest, StorageConfig, Stores};
+use e2ee_storage::{KeyEndorsement, KeyStatus, Order, PageRequest, StorageConfig, Stores};
 use mongodb::bson::{Bson, Document, doc};
 use sqlx::Connection;
 
 use crate::support::{
     Backend, Namespace, active_key_id, cleaning_up, concurrently, create_user, get_message,
-    history, hit, in_namespace, list_keys, new_message, new_user, open, participants, put_active,
-    put_pending,
+    history, hit, in_namespace, list_keys, new_message, new_user, open, participants, public_key,
+    put_active, put_pending,
 };
 
 /// How many migration files the crate ships for `dialect` (`mysql`, `sqlite`): every one must be applied.
@@ -96,6 +96,7 @@ async fn mongodb_stores_envelopes_as_documents_and_times_as_dates() {
                 "_id",
                 "bits",
                 "created_at",
+                "endorsement",
                 "key_id",
                 "public_key_pem",
                 "retired_at",
@@ -104,6 +105,33 @@ async fn mongodb_stores_envelopes_as_documents_and_times_as_dates() {
                 "user_id"
             ],
             "no field beyond the public record (never any private key material)"
+        );
+        assert_eq!(key.get("endorsement"), Some(&Bson::Null));
+        // An endorsement is a subdocument: the endorsing key id, a date and the signature as binary data.
+        let mut endorsed = public_key("u_e", "endorsed");
+        endorsed.endorsement = Some(KeyEndorsement {
+            key_id: "ab".repeat(32),
+            created_at: 1_764_145_653_000,
+            signature: vec![7; 256],
+        });
+        stores
+            .keys
+            .put_active(endorsed)
+            .await
+            .expect("put endorsed");
+        let key = raw_find_one(&database, "public_keys", doc! { "user_id": "u_e" }).await;
+        let endorsement = key.get_document("endorsement").expect("a subdocument");
+        assert_eq!(
+            endorsement.get_str("key_id").ok(),
+            Some("ab".repeat(32).as_str())
+        );
+        assert!(
+            matches!(endorsement.get("created_at"), Some(Bson::DateTime(_))),
+            "{endorsement:?}"
+        );
+        assert_eq!(
+            endorsement.get_binary_generic("signature").ok(),
+            Some(&vec![7; 256])
         );
 
         for (collection, unique, plain) in [
@@ -505,6 +533,10 @@ async fn legacy_data_survives_the_migration(backend: Backend) {
             ]
         );
         assert!(keys[0].public_key_pem.contains("MIIBnew"));
+        assert!(
+            keys.iter().all(|k| k.endorsement.is_none()),
+            "keys from before endorsements were stored have none"
+        );
         assert_eq!(
             active_key_id(&stores, LEGACY_USER).await,
             Some("2".repeat(64))

@@ -253,6 +253,7 @@ pub fn public_key(user_id: &str, seed: &str) -> NewPublicKey {
         ),
         key_id,
         bits: 2048,
+        endorsement: None,
     }
 }
 
