@@ -11,7 +11,7 @@ use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{WelcomeList, WelcomeView};
 
 use super::commit::Intent;
-use super::{GroupReadReport, SyncReport, identity_of, member_devices};
+use super::{GroupReadReport, SyncReport, identity_of, is_listed, member_devices};
 use crate::clock::now_ms;
 use crate::device::Device;
 use crate::error::{ClientError, Result};
@@ -127,13 +127,7 @@ impl Device {
             }
         }
         let certified = &self.certified;
-        let trusted = |identity: &DeviceIdentity, key: &[u8]| {
-            certified.get(&identity.user_id).is_some_and(|devices| {
-                devices
-                    .iter()
-                    .any(|d| d.device_id == identity.device_id && d.signature_key == key)
-            })
-        };
+        let trusted = |identity: &DeviceIdentity, key: &[u8]| is_listed(certified, identity, key);
         let group = match welcome.finish(state.provider(), &me, trusted) {
             Ok(group) => group,
             Err(refusal) => return Ok(Err(refusal)),

@@ -13,7 +13,7 @@ use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
 use super::commit::Intent;
-use super::{devices_of, identity_of, message_bytes, mls};
+use super::{devices_of, identity_of, is_listed, message_bytes, mls};
 use crate::content::Content;
 use crate::device::Device;
 use crate::error::{ClientError, Result};
@@ -116,13 +116,7 @@ impl Device {
             ));
         };
         let certified = &self.certified;
-        let trusted = |identity: &DeviceIdentity, key: &[u8]| {
-            certified.get(&identity.user_id).is_some_and(|devices| {
-                devices
-                    .iter()
-                    .any(|d| d.device_id == identity.device_id && d.signature_key == key)
-            })
-        };
+        let trusted = |identity: &DeviceIdentity, key: &[u8]| is_listed(certified, identity, key);
         let rejoined = external_rejoin(
             state.provider(),
             state.signer(),

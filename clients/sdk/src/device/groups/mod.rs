@@ -113,6 +113,19 @@ fn member_devices<C: FromIterator<DeviceIdentity>>(group: &MlsGroup) -> C {
         .collect()
 }
 
+/// Whether `identity` with `signature_key` is among the certified devices of its user in `certified`.
+fn is_listed(
+    certified: &std::collections::HashMap<String, Vec<crate::device::CertifiedDevice>>,
+    identity: &DeviceIdentity,
+    signature_key: &[u8],
+) -> bool {
+    certified.get(&identity.user_id).is_some_and(|devices| {
+        devices
+            .iter()
+            .any(|d| d.device_id == identity.device_id && d.signature_key == signature_key)
+    })
+}
+
 fn is_epoch_conflict(error: &ClientError) -> bool {
     matches!(error.api_code(), Some("epoch_taken" | "wrong_epoch"))
 }
@@ -174,14 +187,7 @@ impl Device {
             let devices = self.certified_devices(&identity.user_id).await?;
             self.certified.insert(identity.user_id.clone(), devices);
         }
-        Ok(self
-            .certified
-            .get(&identity.user_id)
-            .is_some_and(|devices| {
-                devices.iter().any(|device| {
-                    device.device_id == identity.device_id && device.signature_key == signature_key
-                })
-            }))
+        Ok(is_listed(&self.certified, identity, signature_key))
     }
 
     /// A group this device does not hold yet is joined first if a Welcome to it is pending (as `sync` would),
