@@ -10,6 +10,8 @@
 //! * [`devices`]: which devices of a user this device trusts: certified by an identity key that vouches for
 //!   them at the certificate's time.
 //! * [`welcome`]: whether a Welcome may be joined, and whether a refusal is final.
+//! * [`group`]: a group this device holds: its log read (messages, commits checked then merged), intents
+//!   staged as pending commits, the group configuration and key packages.
 //! * [`commits`]: a commit whose answer was lost, decided by the log; rejoining by external commit.
 //! * [`content`]: what an MLS application message carries.
 //! * [`text`]: making server- and peer-supplied text safe to display.
@@ -22,6 +24,7 @@ pub mod content;
 pub mod devices;
 pub mod directory;
 pub mod error;
+pub mod group;
 pub mod text;
 pub mod welcome;
 
