@@ -1,13 +1,22 @@
-//! Client-side MLS costs on this device's provider (`cargo bench -p e2ee-client --bench mls`): sealing one
-//! 1 KiB application message, reading one, creating a group of 10 and of 100 members (the creator's add commit
-//! for everyone, with the Welcome), processing another member's update commit, and saving the sealed state.
-//! No network: what the SDK adds to each command on top of its HTTP round trips.
+//! Client-side MLS costs on this device's provider (`cargo bench -p e2ee-client --bench mls`), through the client
+//! core (`e2ee_client_core::group`): sealing one 1 KiB application message, reading one log row of it, creating a
+//! group of 10 and of 100 members (the creator's staged add commit for everyone, with the Welcome and GroupInfo),
+//! processing another member's update commit, and saving the sealed state; then one commit as the SDK posts it
+//! (with its sealed saves), the way before the core staged the GroupInfo (merge, export, reload the saved state)
+//! beside the way now. No network: what the SDK adds to each command on top of its HTTP round trips.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use e2ee_client::mls::{MlsState, create_config, join_config};
+use e2ee_client_core::content::Content;
+use e2ee_client_core::group::{
+    GroupMeta, Intent, MessageStatus, RowOutcome, commit_accepted, read_row, stage_intent,
+};
 use e2ee_mls::{CIPHERSUITE, DeviceIdentity};
+use e2ee_protocol::GroupLogEntryView;
 use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
@@ -90,17 +99,24 @@ fn benches(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    let me = state.identity();
+    let text = Content::Text {
+        text: "x".repeat(1024),
+    }
+    .encode()
+    .unwrap();
     c.bench_function("client/read one message (1 KiB)", |b| {
         b.iter_batched(
             || {
                 let message = bob_group
-                    .create_message(&bob.provider, &bob.signer, &[0x42; 1024])
+                    .create_message(&bob.provider, &bob.signer, &text)
                     .unwrap();
-                MlsMessageIn::from(message)
-                    .try_into_protocol_message()
-                    .unwrap()
+                row("application", 0, "u_peer1", &message)
             },
-            |message| group.process_message(state.provider(), message).unwrap(),
+            |row| match read_row(state.provider(), &mut group, &me, &row, "peer") {
+                RowOutcome::Message(message) => assert_eq!(message.status, MessageStatus::Ok),
+                other => panic!("{other:?}"),
+            },
             BatchSize::SmallInput,
         )
     });
@@ -120,10 +136,13 @@ fn benches(c: &mut Criterion) {
                         state.credential(),
                     )
                     .unwrap();
-                    group
-                        .add_members(state.provider(), state.signer(), &packages)
+                    let mut meta = GroupMeta::default();
+                    let intent = Intent::Add(packages);
+                    let (provider, signer) = (state.provider(), state.signer());
+                    stage_intent(provider, signer, &mut group, &mut meta, &intent)
+                        .unwrap()
                         .unwrap();
-                    group.merge_pending_commit(state.provider()).unwrap();
+                    commit_accepted(provider, &mut group, &mut meta, &intent, 0).unwrap();
                 },
                 BatchSize::SmallInput,
             )
@@ -146,17 +165,16 @@ fn benches(c: &mut Criterion) {
                     )
                     .unwrap();
                 first.merge_pending_commit(&peers[0].provider).unwrap();
-                MlsMessageIn::from(bundle.into_commit())
-                    .try_into_protocol_message()
-                    .unwrap()
+                row(
+                    "commit",
+                    ten.epoch().as_u64() + 1,
+                    "u_peer1",
+                    &bundle.into_commit(),
+                )
             },
-            |commit| {
-                let processed = ten.process_message(state.provider(), commit).unwrap();
-                let ProcessedMessageContent::StagedCommitMessage(staged) = processed.into_content()
-                else {
-                    panic!("a commit")
-                };
-                ten.merge_staged_commit(state.provider(), *staged).unwrap();
+            |commit| match read_row(state.provider(), &mut ten, &me, &commit, "peer") {
+                RowOutcome::Commit(check) => check.merge(state.provider(), &mut ten).unwrap(),
+                other => panic!("{other:?}"),
             },
             BatchSize::SmallInput,
         )
@@ -177,11 +195,81 @@ fn benches(c: &mut Criterion) {
         tree.len()
     );
     let profiles = tempfile::tempdir().unwrap();
-    let profile = e2ee_client::profile::Profile::open(profiles.path(), "bench").unwrap();
+    let mut profile = e2ee_client::profile::Profile::open(profiles.path(), "bench").unwrap();
+    // The sealed state names its account; reloading checks it against the profile's.
+    profile.data.user_id = Some("u_bench".into());
     c.bench_function(
         "client/save the sealed state (one group of 10, 50 key packages)",
         |b| b.iter(|| fresh.save(&profile).unwrap()),
     );
+
+    // One update commit in that group as the SDK makes it, with the saves it does around posting (the post
+    // itself left out). Before the core: openmls' self_update, save, merge to export the next epoch's GroupInfo,
+    // reload the saved state, merge again once accepted, save. Now: the core stages the commit with its GroupInfo,
+    // save, merge once accepted, save.
+    let mut fresh = fresh;
+    let (ours, _) = group_with(&fresh, &peers);
+    let ours_id = hex::encode(ours.group_id().as_slice());
+    fresh
+        .meta
+        .groups
+        .insert(ours_id.clone(), GroupMeta::default());
+    fresh.save(&profile).unwrap();
+    let mut commits = c.benchmark_group("client/an update commit as the SDK posts it (10 members)");
+    commits.sample_size(20);
+    commits.bench_function("before: merge, export, reload", |b| {
+        b.iter(|| {
+            let mut group = fresh.group(&ours_id).unwrap();
+            let bundle = group
+                .self_update(
+                    fresh.provider(),
+                    fresh.signer(),
+                    LeafNodeParameters::default(),
+                )
+                .unwrap();
+            let _commit = bundle.into_commit().to_bytes().unwrap();
+            fresh.save(&profile).unwrap();
+            group.merge_pending_commit(fresh.provider()).unwrap();
+            let _info = group
+                .export_group_info(fresh.provider().crypto(), fresh.signer(), false)
+                .unwrap();
+            fresh.reload(&profile).unwrap();
+            fresh
+                .group(&ours_id)
+                .unwrap()
+                .merge_pending_commit(fresh.provider())
+                .unwrap();
+            fresh.save(&profile).unwrap();
+        })
+    });
+    commits.bench_function("now: staged by the core", |b| {
+        b.iter(|| {
+            let mut group = fresh.group(&ours_id).unwrap();
+            let (provider, signer, meta) = fresh.parts(&ours_id).unwrap();
+            let _staged = stage_intent(provider, signer, &mut group, meta, &Intent::Update)
+                .unwrap()
+                .unwrap();
+            fresh.save(&profile).unwrap();
+            let (provider, _, meta) = fresh.parts(&ours_id).unwrap();
+            commit_accepted(provider, &mut group, meta, &Intent::Update, 0).unwrap();
+            fresh.save(&profile).unwrap();
+        })
+    });
+    commits.finish();
+}
+
+/// A log row as the server lists it.
+fn row(kind: &str, epoch: u64, sender: &str, message: &MlsMessageOut) -> GroupLogEntryView {
+    GroupLogEntryView {
+        seq: 1,
+        kind: kind.into(),
+        epoch,
+        sender_user_id: sender.into(),
+        sender_device_id: "d".into(),
+        client_message_id: None,
+        message: STANDARD.encode(message.to_bytes().unwrap()),
+        created_at: 0,
+    }
 }
 
 criterion_group!(client_mls, benches);
