@@ -165,9 +165,10 @@ fn benches(c: &mut Criterion) {
                     )
                     .unwrap();
                 first.merge_pending_commit(&peers[0].provider).unwrap();
+                // The row carries the epoch the commit starts: the committer's, once merged.
                 row(
                     "commit",
-                    ten.epoch().as_u64() + 1,
+                    first.epoch().as_u64(),
                     "u_peer1",
                     &bundle.into_commit(),
                 )
