@@ -179,6 +179,19 @@ fn alice_bob_and_a_group() -> Option<(Profiles, e2ee_test_kit::env::Served, [Str
     Some((cli, served, [alice, alice_id, bob, bob_id], group))
 }
 
+/// Alice's `group add GROUP USER` refuses the ghost device the server offers (exit code 5) and commits
+/// nothing: her group stays at epoch 0 with her device alone.
+fn add_refuses_the_ghost(cli: &Profiles, group: &str, user: &str) {
+    let refused = cli.fails("alice", &unlocked(&["group", "add", group, user]), 5);
+    assert!(
+        refused.contains("ghost") && refused.contains("never certified"),
+        "{refused}"
+    );
+    let members = cli.json("alice", &unlocked(&["group", "members", group]));
+    assert_eq!(members["epoch"], 0, "{members}");
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_package_of_a_device_the_user_never_certified_is_refused_and_the_group_unchanged() {
     let Some((cli, served, [_, _, bob, bob_id], group)) = alice_bob_and_a_group() else {
@@ -230,14 +243,7 @@ async fn a_key_package_of_a_device_the_user_never_certified_is_refused_and_the_g
         trusted.contains(&("laptop", true)) && trusted.contains(&("ghost", false)),
         "{listed}"
     );
-    let refused = cli.fails("alice", &unlocked(&["group", "add", &group, &bob]), 5);
-    assert!(
-        refused.contains("ghost") && refused.contains("never certified"),
-        "{refused}"
-    );
-    let members = cli.json("alice", &unlocked(&["group", "members", &group]));
-    assert_eq!(members["epoch"], 0, "{members}");
-    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+    add_refuses_the_ghost(&cli, &group, &bob);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -872,14 +878,7 @@ async fn a_ghost_device_certified_by_a_retired_key_the_server_added_is_refused()
     assert!(refused.contains("ghost"), "{refused}");
     let created = cli.json("alice", &unlocked(&["group", "create"]));
     let group = created["groupId"].as_str().unwrap().to_owned();
-    let refused = cli.fails("alice", &unlocked(&["group", "add", &group, &bob]), 5);
-    assert!(
-        refused.contains("ghost") && refused.contains("never certified"),
-        "{refused}"
-    );
-    let members = cli.json("alice", &unlocked(&["group", "members", &group]));
-    assert_eq!(members["epoch"], 0, "{members}");
-    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+    add_refuses_the_ghost(&cli, &group, &bob);
 
     // Bob's contact is unchanged, and its safety number covers his honest key alone.
     let verified = cli.json("alice", &["keys", "verify", &bob]);
