@@ -6,6 +6,10 @@ pub enum CoreError {
     /// A value could not be encoded (never expected for the core's own types).
     #[error("cannot encode: {0}")]
     Encode(String),
+    /// openmls failed on this device's own state (its storage, or a commit it builds): not something a peer
+    /// or the server sent.
+    #[error("MLS: {0}")]
+    Mls(String),
 }
 
 /// The server's username ↔ user id mapping differs from the one this device pinned.

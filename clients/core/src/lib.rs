@@ -10,7 +10,11 @@
 //! * [`devices`]: which devices of a user this device trusts: certified by an identity key that vouches for
 //!   them at the certificate's time.
 //! * [`welcome`]: whether a Welcome may be joined, and whether a refusal is final.
+//! * [`group`]: a group this device holds: its log read (messages, commits checked then merged), intents
+//!   staged as pending commits, the group configuration and key packages.
 //! * [`commits`]: a commit whose answer was lost, decided by the log; rejoining by external commit.
+//! * [`envelope`]: opening a 1:1 envelope: the key it is sealed for, the signature under a trusted key, the
+//!   report.
 //! * [`content`]: what an MLS application message carries.
 //! * [`text`]: making server- and peer-supplied text safe to display.
 //!
@@ -21,7 +25,9 @@ pub mod contacts;
 pub mod content;
 pub mod devices;
 pub mod directory;
+pub mod envelope;
 pub mod error;
+pub mod group;
 pub mod rotation;
 pub mod text;
 pub mod welcome;

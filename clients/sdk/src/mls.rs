@@ -3,7 +3,7 @@
 //! loaded from the profile's `mls.sealed`, sealed under the profile passphrase, and saved whole after every
 //! operation. openmls deletes an epoch's secrets when it moves on; the next save no longer holds them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -14,6 +14,11 @@ use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::{MemoryStorage, RustCrypto};
 use openmls_traits::OpenMlsProvider;
 use serde::{Deserialize, Serialize};
+
+pub use e2ee_client_core::group::{
+    GroupMessage, GroupMeta, MAX_KEPT_MESSAGES, MAX_PAST_EPOCHS, MessageStatus, create_config,
+    join_config,
+};
 use zeroize::Zeroizing;
 
 use crate::error::{ClientError, Result};
@@ -22,10 +27,6 @@ use crate::profile::Profile;
 /// What the sealed blob is (bound as AAD: the blob cannot be passed off as anything else).
 const STATE_CONTEXT: &[u8] = b"e2ee mls state v1";
 const META_VERSION: u32 = 1;
-/// Application messages of this many epochs before the current one still decrypt (the server accepts posts
-/// for the current epoch and the 2 before it).
-pub const MAX_PAST_EPOCHS: usize = 2;
-
 /// openmls' provider over this device's storage.
 #[derive(Default)]
 pub struct MlsProvider {
@@ -50,64 +51,6 @@ impl OpenMlsProvider for MlsProvider {
         &self.crypto
     }
 }
-
-/// One group as this device keeps track of it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupMeta {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The last log position processed (`None`: from the start of what this device may read).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<u64>,
-    /// Application messages sent since this device's last leaf update (post-compromise security).
-    #[serde(default)]
-    pub sent_since_update: u32,
-    /// When this device last updated its leaf (or joined), ms since the epoch.
-    #[serde(default)]
-    pub updated_at: i64,
-    /// The messages read (and sent) here, oldest first, at most [`MAX_KEPT_MESSAGES`]: MLS deletes a
-    /// message's key once used, so what was read is kept (sealed with the rest of the state).
-    #[serde(default)]
-    pub messages: Vec<GroupMessage>,
-    /// Users (ids) whose device asked in a `leave` message to be removed, until this device has seen them
-    /// removed (it commits the removal itself on its next read).
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub leave_requests: BTreeSet<String>,
-    /// A commit saved before it was posted whose answer this device has not seen: the log decides whether it
-    /// was stored (review N4, `e2ee_client_core::commits`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_commit: Option<e2ee_client_core::commits::PendingCommit>,
-}
-
-/// A message decrypted from a certified member device.
-pub const STATUS_OK: &str = "ok";
-/// A row that could not be read or was refused; `reason` says why (nothing is dropped silently).
-pub const STATUS_FAILED: &str = "failed";
-/// The sender's user left the group (a `leave` message; no text).
-pub const STATUS_LEFT: &str = "left";
-
-/// One message of a group as this device read it; `status` is [`STATUS_OK`], [`STATUS_FAILED`] or
-/// [`STATUS_LEFT`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupMessage {
-    pub seq: u64,
-    /// The sender's username as this device knows it (pinned, or looked up by name), else its user id.
-    pub sender: String,
-    #[serde(default)]
-    pub sender_user_id: String,
-    pub sender_device: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    pub epoch: u64,
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// The most messages kept per group for `group read --all` (oldest dropped first).
-pub const MAX_KEPT_MESSAGES: usize = 1000;
 
 /// What `mls.sealed` holds besides the openmls storage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,9 +184,7 @@ impl MlsState {
     /// Keeps a message read or sent in the group (for `group read --all`).
     pub fn record(&mut self, group_id: &str, message: GroupMessage) {
         if let Some(meta) = self.meta.groups.get_mut(group_id) {
-            meta.messages.push(message);
-            let excess = meta.messages.len().saturating_sub(MAX_KEPT_MESSAGES);
-            meta.messages.drain(..excess);
+            meta.record(message);
         }
     }
 
@@ -274,6 +215,19 @@ impl MlsState {
         profile.save_mls_state(&sealed)
     }
 
+    /// What the core needs to change a group: the provider, the signer and the group's metadata (borrowed
+    /// apart, so all three are usable at once).
+    pub fn parts(
+        &mut self,
+        group_id: &str,
+    ) -> Result<(&MlsProvider, &SignatureKeyPair, &mut GroupMeta)> {
+        let meta =
+            self.meta.groups.get_mut(group_id).ok_or_else(|| {
+                ClientError::Usage(format!("this device is not in group {group_id}"))
+            })?;
+        Ok((&self.provider, &self.signer, meta))
+    }
+
     pub fn provider(&self) -> &MlsProvider {
         &self.provider
     }
@@ -291,38 +245,22 @@ impl MlsState {
 
     /// The device's credential: a basic credential `userId/deviceId` under its signature key.
     pub fn credential(&self) -> CredentialWithKey {
-        CredentialWithKey {
-            credential: BasicCredential::new(self.identity().to_bytes()).into(),
-            signature_key: self.signer.public().into(),
-        }
+        e2ee_client_core::group::credential(&self.identity(), &self.signer)
     }
 
     /// `count` one-time key packages, or one last-resort package, as uploaded (base64 `MLSMessage`s).
     pub fn key_packages(&self, count: usize, last_resort: bool) -> Result<Vec<String>> {
-        (0..count)
-            .map(|_| {
-                let mut builder = KeyPackage::builder();
-                if last_resort {
-                    let capabilities = Capabilities::new(
-                        None,
-                        None,
-                        Some(&[ExtensionType::LastResort]),
-                        None,
-                        None,
-                    );
-                    builder = builder
-                        .leaf_node_capabilities(capabilities)
-                        .mark_as_last_resort();
-                }
-                let bundle = builder
-                    .build(CIPHERSUITE, &self.provider, &self.signer, self.credential())
-                    .map_err(|e| mls_error("cannot build a key package", e))?;
-                let bytes = MlsMessageOut::from(bundle.key_package().clone())
-                    .to_bytes()
-                    .map_err(|e| mls_error("cannot encode a key package", e))?;
-                Ok(STANDARD.encode(bytes))
-            })
-            .collect()
+        let packages = e2ee_client_core::group::key_packages(
+            &self.provider,
+            &self.signer,
+            &self.credential(),
+            count,
+            last_resort,
+        )?;
+        Ok(packages
+            .iter()
+            .map(|bytes| STANDARD.encode(bytes))
+            .collect())
     }
 
     /// Deletes the group's secrets and what this device kept of it (gone from the file with the next save).
@@ -347,25 +285,4 @@ impl MlsState {
                 ))
             })
     }
-}
-
-/// How this device's groups are configured: handshake messages as `PublicMessage` (the Delivery Service
-/// validates them), application messages as `PrivateMessage`, the ratchet tree inside Welcomes, and the
-/// past epochs the server still accepts messages for.
-pub fn create_config() -> MlsGroupCreateConfig {
-    MlsGroupCreateConfig::builder()
-        .ciphersuite(CIPHERSUITE)
-        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-        .use_ratchet_tree_extension(true)
-        .max_past_epochs(MAX_PAST_EPOCHS)
-        .build()
-}
-
-/// The join side of [`create_config`].
-pub fn join_config() -> MlsGroupJoinConfig {
-    MlsGroupJoinConfig::builder()
-        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-        .use_ratchet_tree_extension(true)
-        .max_past_epochs(MAX_PAST_EPOCHS)
-        .build()
 }

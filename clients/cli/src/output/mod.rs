@@ -11,7 +11,7 @@ use e2ee_client::device::{
     SendReport, SyncReport,
 };
 use e2ee_client::messages::{MessageReport, Verification, short};
-use e2ee_client::mls::STATUS_LEFT;
+use e2ee_client::mls::MessageStatus;
 use e2ee_client::text::sanitize;
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for milliseconds since the Unix epoch.
@@ -397,7 +397,7 @@ pub fn group_messages(report: &GroupReadReport) -> String {
             Some(text) => {
                 let _ = writeln!(out, "[{}] {from}: {}", message.epoch, sanitize(text));
             }
-            None if message.status == STATUS_LEFT => {
+            None if message.status == MessageStatus::Left => {
                 let _ = writeln!(out, "[{}] {from} left the group", message.epoch);
             }
             None => {

@@ -1,6 +1,8 @@
 use super::*;
 use e2ee_crypto::{EnvelopeParts, KeySize, PrivateKey, Recipient, SealParams};
+use e2ee_protocol::MessageView;
 use std::sync::OnceLock;
+use zeroize::Zeroizing;
 
 struct Keys {
     alice: PrivateKey,

@@ -5,24 +5,19 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use e2ee_client_core::commits::PendingCommit;
+use e2ee_client_core::group;
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{CommitBundleRequest, GroupLogEntryView};
 use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
-use super::{COMMIT_ATTEMPTS, identity_of, is_epoch_conflict, member_devices, message_bytes, mls};
+use super::{COMMIT_ATTEMPTS, identity_of, is_epoch_conflict, member_devices};
 use crate::clock::now_ms;
 use crate::device::Device;
 use crate::error::{ClientError, Result};
 use crate::mls::MlsState;
 
-/// What a commit is for: re-applied against the newest epoch after a conflict.
-pub(super) enum Intent {
-    Add(Vec<KeyPackage>),
-    Remove(Vec<DeviceIdentity>),
-    Update,
-}
+pub(super) use e2ee_client_core::group::Intent;
 
 impl Device {
     /// Claims a key package of every device of `user_ids` not in the group yet, checks each against the
@@ -115,93 +110,24 @@ impl Device {
             // A pending commit the log did not show was never stored: it is discarded before a new one.
             self.drop_pending_commit(state, group_id)?;
             let mut group = state.group(group_id)?;
-            let (commit, welcome) = match &intent {
-                Intent::Add(packages) => {
-                    let present: BTreeSet<DeviceIdentity> = member_devices(&group);
-                    let missing: Vec<KeyPackage> = packages
-                        .iter()
-                        .filter(|package| {
-                            identity_of(package.leaf_node().credential())
-                                .is_some_and(|identity| !present.contains(&identity))
-                        })
-                        .cloned()
-                        .collect();
-                    if missing.is_empty() {
-                        return Ok(None);
-                    }
-                    let (commit, welcome, _) = group
-                        .add_members(state.provider(), state.signer(), &missing)
-                        .map_err(|e| mls("cannot add the members", e))?;
-                    (commit, Some(welcome))
-                }
-                Intent::Remove(devices) => {
-                    let leaves: Vec<LeafNodeIndex> = group
-                        .members()
-                        .filter(|member| {
-                            identity_of(&member.credential).is_some_and(|id| devices.contains(&id))
-                        })
-                        .map(|member| member.index)
-                        .collect();
-                    if leaves.is_empty() {
-                        return Ok(None);
-                    }
-                    let (commit, _, _) = group
-                        .remove_members(state.provider(), state.signer(), &leaves)
-                        .map_err(|e| mls("cannot remove the members", e))?;
-                    (commit, None)
-                }
-                Intent::Update => {
-                    let bundle = group
-                        .self_update(
-                            state.provider(),
-                            state.signer(),
-                            LeafNodeParameters::default(),
-                        )
-                        .map_err(|e| mls("cannot update the leaf", e))?;
-                    (bundle.into_commit(), None)
-                }
+            let (provider, signer, meta) = state.parts(group_id)?;
+            let Some(staged) = group::stage_intent(provider, signer, &mut group, meta, &intent)?
+            else {
+                return Ok(None);
             };
             // Saved before posting (review N4): if the answer is lost, the log says whether it was stored.
-            let commit_bytes = commit
-                .to_bytes()
-                .map_err(|e| mls("cannot encode a message", e))?;
-            if let Some(meta) = state.meta.groups.get_mut(group_id) {
-                // A commit row carries the epoch the commit starts.
-                meta.pending_commit = Some(PendingCommit::new(
-                    group.epoch().as_u64() + 1,
-                    &commit_bytes,
-                ));
-            }
             state.save(&self.profile)?;
-            // The GroupInfo of the epoch the commit produces, from a merge that lives only in memory until the
-            // server accepts the commit: the saved state (commit pending) is loaded again before posting.
-            group
-                .merge_pending_commit(state.provider())
-                .map_err(|e| mls("cannot merge the commit", e))?;
-            let info = group
-                .export_group_info(state.provider().crypto(), state.signer(), false)
-                .map_err(|e| mls("cannot export the GroupInfo", e))?;
-            state.reload(&self.profile)?;
             let request = CommitBundleRequest {
-                commit: STANDARD.encode(&commit_bytes),
-                welcome: welcome.as_ref().map(message_bytes).transpose()?,
-                group_info: message_bytes(&info)?,
+                commit: STANDARD.encode(&staged.commit),
+                welcome: staged.welcome.as_ref().map(|bytes| STANDARD.encode(bytes)),
+                group_info: STANDARD.encode(&staged.group_info),
             };
             match self.client.post_commit(group_id, &request).await {
                 Ok(entry) => {
                     // The read position stays: rows other members appended between the catch-up above and
                     // this commit (messages of the old epoch) are still read; the commit's own row is skipped.
-                    state
-                        .group(group_id)?
-                        .merge_pending_commit(state.provider())
-                        .map_err(|e| mls("cannot merge the commit", e))?;
-                    if let Some(meta) = state.meta.groups.get_mut(group_id) {
-                        meta.pending_commit = None;
-                        if matches!(intent, Intent::Update) {
-                            meta.sent_since_update = 0;
-                            meta.updated_at = now_ms();
-                        }
-                    }
+                    let (provider, _, meta) = state.parts(group_id)?;
+                    group::commit_accepted(provider, &mut group, meta, &intent, now_ms())?;
                     state.save(&self.profile)?;
                     return Ok(Some(entry));
                 }
@@ -224,16 +150,10 @@ impl Device {
         state: &mut MlsState,
         group_id: &str,
     ) -> Result<()> {
-        let pending = state
-            .meta
-            .groups
-            .get_mut(group_id)
-            .and_then(|meta| meta.pending_commit.take());
-        if pending.is_some() {
-            state
-                .group(group_id)?
-                .clear_pending_commit(state.provider().storage())
-                .map_err(|e| mls("cannot discard the commit", e))?;
+        let mut group = state.group(group_id)?;
+        let (provider, _, meta) = state.parts(group_id)?;
+        if meta.pending_commit.is_some() {
+            group::drop_pending(provider, &mut group, meta)?;
             state.save(&self.profile)?;
         }
         Ok(())

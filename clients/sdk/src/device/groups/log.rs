@@ -7,17 +7,16 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_client_core::commits::{Resolution, external_rejoin, must_rejoin};
+use e2ee_client_core::group::{self, MessageStatus, RowOutcome};
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{CommitBundleRequest, GroupLogEntryView};
-use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
 use super::commit::Intent;
-use super::{devices_of, identity_of, is_listed, message_bytes, mls};
-use crate::content::Content;
+use super::{devices_of, is_listed, message_bytes, mls};
 use crate::device::Device;
 use crate::error::{ClientError, Result};
-use crate::mls::{GroupMessage, MlsState, STATUS_FAILED, STATUS_LEFT, STATUS_OK, join_config};
+use crate::mls::{GroupMessage, MlsState, join_config};
 
 impl Device {
     /// Reads and processes the group's log after this device's position; returns the new messages.
@@ -45,27 +44,23 @@ impl Device {
             let mut group = state.group(group_id)?;
             for entry in &page.entries {
                 let epoch_before = group.epoch().as_u64();
-                if self.resolve_pending_commit(state, &mut group, group_id, entry)? {
-                    if let Some(meta) = state.meta.groups.get_mut(group_id) {
-                        meta.after = Some(entry.seq);
-                    }
-                    continue;
-                }
-                let message = self.process_entry(state, &mut group, entry).await?;
-                // The commit that starts the next epoch, and this device could not process it: if the server
-                // accepted it (the group moved on), this device rejoins once it has read what it can.
-                if entry.kind == "commit"
-                    && entry.epoch == epoch_before + 1
-                    && group.epoch().as_u64() == epoch_before
-                    && message.as_ref().is_some_and(|m| m.status == STATUS_FAILED)
-                {
-                    stuck = true;
-                }
+                let (provider, _, meta) = state.parts(group_id)?;
+                let settled = group::settle_pending_row(provider, &mut group, meta, entry)?;
+                let message = if settled {
+                    None
+                } else {
+                    self.read_entry(state, &mut group, entry).await?
+                };
+                let failed = message
+                    .as_ref()
+                    .is_some_and(|m| m.status == MessageStatus::Failed);
+                stuck |= group::is_stuck(entry, epoch_before, group.epoch().as_u64(), failed);
+                let me = state.meta.user_id.clone();
                 if let Some(meta) = state.meta.groups.get_mut(group_id) {
                     meta.after = Some(entry.seq);
                     if let Some(message) = &message
-                        && message.status == STATUS_LEFT
-                        && message.sender_user_id != state.meta.user_id
+                        && message.status == MessageStatus::Left
+                        && message.sender_user_id != me
                     {
                         meta.leave_requests.insert(message.sender_user_id.clone());
                     }
@@ -167,48 +162,6 @@ impl Device {
         }
     }
 
-    /// Settles this device's pending commit against a log row (review N4): merged when the row is that commit
-    /// (returns true: the row is done), discarded when another commit took the epoch (the row is then
-    /// processed as usual).
-    fn resolve_pending_commit(
-        &mut self,
-        state: &mut MlsState,
-        group: &mut MlsGroup,
-        group_id: &str,
-        entry: &GroupLogEntryView,
-    ) -> Result<bool> {
-        let Some(pending) = state
-            .meta
-            .groups
-            .get(group_id)
-            .and_then(|meta| meta.pending_commit.clone())
-        else {
-            return Ok(false);
-        };
-        let bytes = STANDARD.decode(&entry.message).unwrap_or_default();
-        match pending.resolve(entry.kind == "commit", entry.epoch, &bytes) {
-            Resolution::Keep => Ok(false),
-            Resolution::Merge => {
-                group
-                    .merge_pending_commit(state.provider())
-                    .map_err(|e| mls("cannot merge the commit", e))?;
-                if let Some(meta) = state.meta.groups.get_mut(group_id) {
-                    meta.pending_commit = None;
-                }
-                Ok(true)
-            }
-            Resolution::Drop => {
-                group
-                    .clear_pending_commit(state.provider().storage())
-                    .map_err(|e| mls("cannot discard the commit", e))?;
-                if let Some(meta) = state.meta.groups.get_mut(group_id) {
-                    meta.pending_commit = None;
-                }
-                Ok(false)
-            }
-        }
-    }
-
     /// Catches up, then commits the removal of every user whose device asked to leave and is still a
     /// member (every member's device does this on its next read; those that lose the epoch find the
     /// removal done and commit nothing).
@@ -239,113 +192,30 @@ impl Device {
         Ok(fresh)
     }
 
-    /// One log row: a commit is checked (every leaf it brings in must be certified) and merged; an
-    /// application message is decrypted.
-    async fn process_entry(
+    /// One log row read by the core (`e2ee_client_core::group::read_row`): a message is shown; a commit is
+    /// merged only if every leaf it brings in is certified.
+    async fn read_entry(
         &mut self,
         state: &MlsState,
         group: &mut MlsGroup,
         entry: &GroupLogEntryView,
     ) -> Result<Option<GroupMessage>> {
-        let me = state.identity();
-        let own = entry.sender_user_id == me.user_id && entry.sender_device_id == me.device_id;
-        // This device's messages were recorded when sent and its commits merged when accepted. A commit row
-        // in its name for an epoch it has not reached is not one it made: processed like any other, it fails.
-        if entry.kind == "create"
-            || (own && (entry.kind != "commit" || entry.epoch <= group.epoch().as_u64()))
-        {
-            return Ok(None);
-        }
         let sender = self
             .username_of(&entry.sender_user_id)
             .unwrap_or_else(|| entry.sender_user_id.clone());
-        let failed = |reason: String| {
-            Some(GroupMessage {
-                seq: entry.seq,
-                sender: sender.clone(),
-                sender_user_id: entry.sender_user_id.clone(),
-                sender_device: entry.sender_device_id.clone(),
-                text: None,
-                epoch: entry.epoch,
-                status: STATUS_FAILED.into(),
-                reason: Some(reason),
-            })
-        };
-        let Ok(bytes) = STANDARD.decode(&entry.message) else {
-            return Ok(failed("the server sent a row that is not base64".into()));
-        };
-        let protocol = match MlsMessageIn::tls_deserialize_exact_bytes(&bytes)
-            .ok()
-            .and_then(|message| message.try_into_protocol_message().ok())
-        {
-            Some(protocol) => protocol,
-            None => return Ok(failed("not an MLS message of this group".into())),
-        };
-        let processed = match group.process_message(state.provider(), protocol) {
-            Ok(processed) => processed,
-            Err(error) => return Ok(failed(format!("cannot be processed: {error}"))),
-        };
-        let author = identity_of(processed.credential());
-        if author.as_ref().map(|a| (&a.user_id, &a.device_id))
-            != Some((&entry.sender_user_id, &entry.sender_device_id))
-        {
-            return Ok(failed(
-                "the sender's leaf is not the device the server names".into(),
-            ));
-        }
-        match processed.into_content() {
-            ProcessedMessageContent::ApplicationMessage(message) => {
-                let (text, status) = match Content::decode(&message.into_bytes()) {
-                    Some(Content::Text { text }) => (Some(crate::text::sanitize(&text)), STATUS_OK),
-                    Some(Content::Leave) => (None, STATUS_LEFT),
-                    None => {
-                        return Ok(failed("a kind of message this client does not know".into()));
-                    }
-                };
-                Ok(Some(GroupMessage {
-                    seq: entry.seq,
-                    sender,
-                    sender_user_id: entry.sender_user_id.clone(),
-                    sender_device: entry.sender_device_id.clone(),
-                    text,
-                    epoch: entry.epoch,
-                    status: status.into(),
-                    reason: None,
-                }))
-            }
-            ProcessedMessageContent::StagedCommitMessage(staged) => {
-                let mut leaves: Vec<(DeviceIdentity, Vec<u8>)> = staged
-                    .add_proposals()
-                    .filter_map(|add| {
-                        let leaf = add.add_proposal().key_package().leaf_node();
-                        Some((
-                            identity_of(leaf.credential())?,
-                            leaf.signature_key().as_slice().to_vec(),
-                        ))
-                    })
-                    .collect();
-                if let Some(leaf) = staged.update_path_leaf_node()
-                    && let Some(identity) = identity_of(leaf.credential())
-                {
-                    leaves.push((identity, leaf.signature_key().as_slice().to_vec()));
-                }
-                for (identity, key) in &leaves {
+        match group::read_row(state.provider(), group, &state.identity(), entry, &sender) {
+            RowOutcome::Skipped => Ok(None),
+            RowOutcome::Message(message) => Ok(Some(message)),
+            RowOutcome::Commit(check) => {
+                for (identity, key) in check.leaves() {
                     if !self.is_certified(identity, key).await? {
-                        group
-                            .clear_pending_commit(state.provider().storage())
-                            .map_err(|e| mls("cannot discard the commit", e))?;
-                        return Ok(failed(format!(
-                            "trust refused: the commit brings in {identity}, which is not certified by a key \
-                             this device trusts; the group is not changed"
-                        )));
+                        let identity = identity.clone();
+                        return Ok(Some(check.refuse(&identity)));
                     }
                 }
-                group
-                    .merge_staged_commit(state.provider(), *staged)
-                    .map_err(|e| mls("cannot merge the commit", e))?;
+                check.merge(state.provider(), group)?;
                 Ok(None)
             }
-            _ => Ok(None),
         }
     }
 }

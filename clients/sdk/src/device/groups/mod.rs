@@ -20,6 +20,7 @@ use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::*;
 use serde::Serialize;
 
+use e2ee_client_core::group::{devices_of, member_devices};
 use e2ee_client_core::welcome::identity_of;
 
 use self::commit::Intent;
@@ -28,7 +29,7 @@ use crate::clock::now_ms;
 use crate::content::Content;
 use crate::error::{ClientError, Result};
 pub use crate::mls::GroupMessage;
-use crate::mls::{GroupMeta, MlsState, STATUS_OK, create_config};
+use crate::mls::{GroupMeta, MessageStatus, MlsState, create_config};
 
 /// Commit attempts before an epoch conflict is reported (each loss means another member committed).
 const COMMIT_ATTEMPTS: usize = 8;
@@ -95,22 +96,6 @@ fn message_bytes(message: &MlsMessageOut) -> Result<String> {
             .to_bytes()
             .map_err(|e| mls("cannot encode a message", e))?,
     ))
-}
-
-/// The member devices of `users`.
-fn devices_of(group: &MlsGroup, users: &BTreeSet<String>) -> Vec<DeviceIdentity> {
-    member_devices::<Vec<_>>(group)
-        .into_iter()
-        .filter(|identity| users.contains(&identity.user_id))
-        .collect()
-}
-
-/// The devices the group's leaves name.
-fn member_devices<C: FromIterator<DeviceIdentity>>(group: &MlsGroup) -> C {
-    group
-        .members()
-        .filter_map(|member| identity_of(&member.credential))
-        .collect()
 }
 
 /// Whether `identity` with `signature_key` is among the certified devices of its user in `certified`.
@@ -311,7 +296,7 @@ impl Device {
                 sender_device: me.device_id,
                 text: Some(text.to_owned()),
                 epoch: entry.epoch,
-                status: STATUS_OK.into(),
+                status: MessageStatus::Ok,
                 reason: None,
             },
         );
