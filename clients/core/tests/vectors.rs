@@ -1157,8 +1157,8 @@ fn welcome_scenarios(bob_id: &str, scenarios: &mut Generated) {
                 finding: Some("N3".into()),
                 description: "Bob's phone is trusted. A Welcome labelled as one group names another: refused \
                               (group_mismatch), final. A Welcome to a group this device holds already would \
-                              replace its state: refused (already_held), final, the group unchanged. The \
-                              group checks come before the member check."
+                              replace its state: refused (already_held), final, the group unchanged. Both name a \
+                              ghost Bob never certified: the group checks come before the member check."
                     .into(),
                 steps: vec![
                     keys_step(2_000, &bob),
@@ -1167,14 +1167,14 @@ fn welcome_scenarios(bob_id: &str, scenarios: &mut Generated) {
                         2_002,
                         2_000,
                         &[],
-                        opened(OTHER_GROUP, with_alice("phone")),
+                        opened(OTHER_GROUP, with_alice("ghost")),
                         refused("group_mismatch", None, true),
                     ),
                     welcome_step(
                         2_003,
                         2_000,
                         &[GROUP],
-                        opened(GROUP, with_alice("phone")),
+                        opened(GROUP, with_alice("ghost")),
                         refused("already_held", None, true),
                     ),
                     welcome_step(
