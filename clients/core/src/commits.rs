@@ -51,13 +51,31 @@ impl PendingCommit {
 
     /// Decides on the log row `(is a commit, epoch, message bytes)`.
     pub fn resolve(&self, is_commit: bool, epoch: u64, message: &[u8]) -> Resolution {
+        self.resolve_digest(is_commit, epoch, &hex::encode(Sha256::digest(message)))
+    }
+
+    /// [`PendingCommit::resolve`] on the row's message given by its SHA-256 (lowercase hex): a commit row of
+    /// an older epoch, or any message row, keeps waiting; a commit row of this epoch with these bytes is this
+    /// commit; any other commit row at or past this epoch means another commit took it.
+    pub fn resolve_digest(&self, is_commit: bool, epoch: u64, message_sha256: &str) -> Resolution {
         if !is_commit || epoch < self.epoch {
             return Resolution::Keep;
         }
-        if epoch == self.epoch && hex::encode(Sha256::digest(message)) == self.commit_sha256 {
+        if epoch == self.epoch && message_sha256 == self.commit_sha256 {
             Resolution::Merge
         } else {
             Resolution::Drop
+        }
+    }
+
+    /// What the end of a log page means for a pending commit no row settled: once the whole log is read
+    /// (`log_complete`: no page follows), the server never stored it ([`Resolution::Drop`]); before that, the
+    /// rest of the log may still hold it ([`Resolution::Keep`]).
+    pub fn at_end_of_log(&self, log_complete: bool) -> Resolution {
+        if log_complete {
+            Resolution::Drop
+        } else {
+            Resolution::Keep
         }
     }
 }
@@ -143,6 +161,8 @@ mod tests {
         assert_eq!(pending.resolve(true, 5, b"our commit"), Resolution::Drop);
         assert_eq!(pending.resolve(false, 4, b"our commit"), Resolution::Keep);
         assert_eq!(pending.resolve(true, 3, b"older"), Resolution::Keep);
+        assert_eq!(pending.at_end_of_log(false), Resolution::Keep);
+        assert_eq!(pending.at_end_of_log(true), Resolution::Drop);
         assert!(must_rejoin(3, 4) && !must_rejoin(4, 4) && !must_rejoin(5, 4));
     }
 }

@@ -4,7 +4,7 @@
 //! devices) it pins the contact's **active** key, and only that one: keys the server lists beside it (retired
 //! ones) are not trusted, because a server could list a key of its own as "retired" and certify devices with
 //! it (review finding N2). Afterwards, a new active key is followed without a warning only if the pinned key
-//! signed it: a **rotation chain** ([`rotation_chain`], [`Contacts::follow_rotation`]) — each key's listed
+//! signed it: a **rotation chain** ([`crate::rotation`]) — each key's listed
 //! endorsement (the previous active key's signature over its `register` statement, as `e2ee keys rotate`
 //! makes it) verified here under the endorsing key, back to the pinned key, which must have signed before
 //! this device saw it stop being current. Any other new active key is a **key change**: sending refuses,
@@ -22,13 +22,14 @@
 
 use std::collections::BTreeMap;
 
-use e2ee_crypto::{KeyOperation, KeyStatement};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::directory::{Directory, DirectoryKey};
+use crate::directory::Directory;
 use crate::error::IdentityChange;
+// The rotation chain lives in its own module; these paths stay as they were.
+pub use crate::rotation::{MAX_ROTATION_CHAIN, rotation_chain};
 
 /// The form on which the server compares usernames: the lowercase of the NFC form, normalized again.
 pub fn fold_username(name: &str) -> String {
@@ -164,68 +165,6 @@ impl Contact {
     }
 }
 
-/// The longest rotation chain [`rotation_chain`] follows (rotations since this device last saw the contact).
-pub const MAX_ROTATION_CHAIN: usize = 16;
-
-/// Whether `endorser` signed `key`'s registration (`key`'s listed endorsement names it and verifies under its
-/// public key, over `register(user_id, key, createdAt)`); the endorsement's time if so.
-fn endorsed_at(user_id: &str, key: &DirectoryKey, endorser: &DirectoryKey) -> Option<i64> {
-    let endorsement = key.endorsement.as_ref()?;
-    if endorsement.key_id != endorser.key_id {
-        return None;
-    }
-    let statement = KeyStatement {
-        operation: KeyOperation::Register,
-        user_id,
-        key_id: key.key.key_id(),
-        created_at: endorsement.created_at,
-    };
-    statement
-        .verify(&endorser.key, &endorsement.signature)
-        .ok()?;
-    i64::try_from(endorsement.created_at).ok()
-}
-
-/// The rotation chain from `contact`'s pinned key to `listing`'s active key, if there is one: the keys it
-/// replaces, oldest (the pinned key) first, each with `replaced_at` = the time it signed the next key. Walking
-/// back from the active key, every key must carry an endorsement by a key of the listing that is not revoked,
-/// verified here over `KeyStatement { Register, contact's user id, the endorsed key, createdAt }` under the
-/// endorsing key's public key; the walk must reach the pinned key within [`MAX_ROTATION_CHAIN`] links, and
-/// the pinned key's endorsement must be dated before the moment this device recorded it as no longer current
-/// (`Contact::pinned_retired_at`, when set). `None` otherwise, and when the active key is the pinned one or
-/// the listing has none. Pure: it decides, [`Contacts::follow_rotation`] applies.
-pub fn rotation_chain(contact: &Contact, listing: &Directory) -> Option<Vec<PreviousKey>> {
-    let mut current = listing.active_key()?;
-    let mut replaced = Vec::new();
-    while current.key_id != contact.key_id && replaced.len() < MAX_ROTATION_CHAIN {
-        let endorsement = current.endorsement.as_ref()?;
-        let endorser = listing
-            .key(&endorsement.key_id)
-            .filter(|key| !key.revoked)?;
-        let at = endorsed_at(&contact.user_id, current, endorser)?;
-        let fingerprint = if endorser.key_id == contact.key_id {
-            contact.fingerprint.clone()
-        } else {
-            endorser.key.key_id().fingerprint()
-        };
-        replaced.push(PreviousKey {
-            key_id: endorser.key_id.clone(),
-            fingerprint,
-            replaced_at: at,
-        });
-        current = endorser;
-    }
-    let pinned = replaced.last()?;
-    let before_retirement = contact
-        .pinned_retired_at
-        .is_none_or(|retired_at| pinned.replaced_at < retired_at);
-    if current.key_id != contact.key_id || !before_retirement {
-        return None;
-    }
-    replaced.reverse();
-    Some(replaced)
-}
-
 /// What [`Contacts::check`] found for a contact's current key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {
@@ -329,37 +268,6 @@ impl Contacts {
             }
             _ => false,
         }
-    }
-
-    /// Follows a rotation chain ([`rotation_chain`]) from the contact's pinned key to `listing`'s active key:
-    /// the active key becomes the pinned key (as if accepted at `now_ms`), and every key the chain replaces
-    /// stays trusted for what it signed before it signed the next one. Returns whether the pin moved; without
-    /// such a chain nothing changes and a different active key stays a key change.
-    pub fn follow_rotation(&mut self, user_id: &str, listing: &Directory, now_ms: i64) -> bool {
-        let Some(contact) = self.contacts.get_mut(user_id) else {
-            return false;
-        };
-        let (Some(replaced), Some(active)) =
-            (rotation_chain(contact, listing), listing.active_key())
-        else {
-            return false;
-        };
-        for previous in replaced {
-            if !contact
-                .previous_keys
-                .iter()
-                .any(|k| k.key_id == previous.key_id)
-            {
-                contact.previous_keys.push(previous);
-            }
-        }
-        contact.key_id = active.key_id.clone();
-        contact.fingerprint = active.key.key_id().fingerprint();
-        contact.previous_keys.retain(|k| k.key_id != active.key_id);
-        contact.known_key_ids.retain(|k| *k != active.key_id);
-        contact.pinned_retired_at = None;
-        contact.accepted_at = now_ms;
-        true
     }
 
     /// The user accepted `key_id` as the contact's key (after comparing fingerprints): it becomes the pinned
@@ -640,304 +548,6 @@ mod tests {
         contacts.accept("u_carol", "carol", K1, "F1", 5);
         assert_eq!(contacts.check("u_carol", K1), Trust::Unchanged);
         assert_eq!(contacts.username("u_carol"), Some("carol"));
-    }
-
-    mod rotation {
-        use base64::Engine as _;
-        use base64::engine::general_purpose::STANDARD;
-        use e2ee_crypto::{KeySize, PrivateKey};
-        use e2ee_protocol::{KeyEndorsementView, KeyStatus, KeyView, PublicKeyResponse};
-
-        use super::*;
-
-        const BOB: &str = "u_bob";
-
-        fn key() -> PrivateKey {
-            PrivateKey::generate(KeySize::Rsa2048).unwrap()
-        }
-
-        fn id(key: &PrivateKey) -> String {
-            key.key_id().to_string()
-        }
-
-        /// `endorser`'s signature over `register(user_id, key, at)`.
-        fn endorse(
-            user_id: &str,
-            endorser: &PrivateKey,
-            key: &PrivateKey,
-            at: u64,
-        ) -> KeyEndorsementView {
-            let statement = KeyStatement {
-                operation: KeyOperation::Register,
-                user_id,
-                key_id: key.key_id(),
-                created_at: at,
-            };
-            KeyEndorsementView {
-                key_id: id(endorser),
-                created_at: at,
-                signature: STANDARD.encode(statement.sign(endorser).unwrap()),
-            }
-        }
-
-        fn view(
-            key: &PrivateKey,
-            status: KeyStatus,
-            endorsement: Option<KeyEndorsementView>,
-        ) -> KeyView {
-            KeyView {
-                key_id: id(key),
-                fingerprint: key.key_id().fingerprint(),
-                bits: 2048,
-                public_key: key.public_key().to_spki_pem().unwrap(),
-                status,
-                created_at: 1,
-                retired_at: (status == KeyStatus::Retired).then_some(2),
-                revoked_at: (status == KeyStatus::Revoked).then_some(3),
-                endorsement,
-            }
-        }
-
-        fn listing(active: &PrivateKey, keys: Vec<KeyView>) -> Directory {
-            Directory::from_listing(&PublicKeyResponse {
-                user_id: BOB.into(),
-                key_id: id(active),
-                fingerprint: active.key_id().fingerprint(),
-                bits: 2048,
-                public_key: active.public_key().to_spki_pem().unwrap(),
-                created_at: 1,
-                keys: Some(keys),
-            })
-        }
-
-        fn pinned(key: &PrivateKey) -> Contacts {
-            let mut contacts = Contacts::default();
-            contacts.pin_first_use(BOB, "bob", &id(key), &key.key_id().fingerprint(), 10);
-            contacts
-        }
-
-        #[test]
-        fn a_rotation_signed_by_the_pinned_key_is_followed() {
-            let (old, new) = (key(), key());
-            let listed = listing(
-                &new,
-                vec![
-                    view(&new, KeyStatus::Active, Some(endorse(BOB, &old, &new, 500))),
-                    view(&old, KeyStatus::Retired, None),
-                ],
-            );
-            let mut contacts = pinned(&old);
-            assert_eq!(
-                contacts.check(BOB, &id(&new)),
-                Trust::Changed {
-                    pinned: contacts.get(BOB).unwrap().clone()
-                }
-            );
-            let chain = rotation_chain(contacts.get(BOB).unwrap(), &listed).unwrap();
-            assert_eq!(chain.len(), 1);
-            assert!(contacts.follow_rotation(BOB, &listed, 900));
-            assert_eq!(contacts.check(BOB, &id(&new)), Trust::Unchanged);
-            let bob = contacts.get(BOB).unwrap();
-            assert_eq!(bob.fingerprint, new.key_id().fingerprint());
-            assert_eq!(
-                (bob.accepted_at, bob.first_seen, bob.pinned_retired_at),
-                (900, 10, None)
-            );
-            assert_eq!(
-                bob.previous_keys,
-                vec![PreviousKey {
-                    key_id: id(&old),
-                    fingerprint: old.key_id().fingerprint(),
-                    replaced_at: 500,
-                }]
-            );
-            // The old key vouches for what it signed before it signed the new one.
-            assert!(bob.lifetime(&id(&old)).unwrap().vouches_at(499));
-            assert!(!bob.lifetime(&id(&old)).unwrap().vouches_at(500));
-            // Nothing more to follow.
-            assert!(!contacts.follow_rotation(BOB, &listed, 901));
-        }
-
-        #[test]
-        fn a_chain_of_rotations_is_followed_link_by_link() {
-            let (first, second, third) = (key(), key(), key());
-            let listed = listing(
-                &third,
-                vec![
-                    view(
-                        &third,
-                        KeyStatus::Active,
-                        Some(endorse(BOB, &second, &third, 700)),
-                    ),
-                    view(
-                        &second,
-                        KeyStatus::Retired,
-                        Some(endorse(BOB, &first, &second, 600)),
-                    ),
-                    view(&first, KeyStatus::Retired, None),
-                ],
-            );
-            let mut contacts = pinned(&first);
-            // This device saw the first key replaced at 650: the first link is older, so it counts.
-            assert!(contacts.observe_listing(
-                BOB,
-                &listing(
-                    &second,
-                    vec![
-                        view(&second, KeyStatus::Active, None),
-                        view(&first, KeyStatus::Retired, None),
-                    ]
-                ),
-                650
-            ));
-            assert!(contacts.follow_rotation(BOB, &listed, 800));
-            let bob = contacts.get(BOB).unwrap();
-            assert_eq!(bob.key_id, id(&third));
-            let replaced: Vec<(String, i64)> = bob
-                .previous_keys
-                .iter()
-                .map(|k| (k.key_id.clone(), k.replaced_at))
-                .collect();
-            assert_eq!(replaced, [(id(&first), 600), (id(&second), 700)]);
-        }
-
-        #[test]
-        fn anything_but_a_signature_of_the_pinned_key_is_a_key_change() {
-            let (pinned_key, new, server_made) = (key(), key(), key());
-            let retired = view(&pinned_key, KeyStatus::Retired, None);
-            let by = |endorsement| {
-                listing(
-                    &new,
-                    vec![
-                        view(&new, KeyStatus::Active, Some(endorsement)),
-                        retired.clone(),
-                        view(&server_made, KeyStatus::Retired, None),
-                    ],
-                )
-            };
-            let mut bad_signature = endorse(BOB, &pinned_key, &new, 500);
-            bad_signature.signature = endorse(BOB, &pinned_key, &new, 501).signature;
-            let mut named_wrongly = endorse(BOB, &server_made, &new, 500);
-            named_wrongly.key_id = id(&pinned_key);
-            let refused = [
-                (
-                    "no endorsement",
-                    listing(
-                        &new,
-                        vec![view(&new, KeyStatus::Active, None), retired.clone()],
-                    ),
-                ),
-                (
-                    "endorsed by another key",
-                    by(endorse(BOB, &server_made, &new, 500)),
-                ),
-                ("a signature over another time", by(bad_signature)),
-                (
-                    "a signature by another key under the pinned key's id",
-                    by(named_wrongly),
-                ),
-                (
-                    "a statement of another user",
-                    by(endorse("u_eve", &pinned_key, &new, 500)),
-                ),
-                (
-                    "a statement of another key",
-                    by(endorse(BOB, &pinned_key, &server_made, 500)),
-                ),
-                (
-                    "the pinned key revoked",
-                    listing(
-                        &new,
-                        vec![
-                            view(
-                                &new,
-                                KeyStatus::Active,
-                                Some(endorse(BOB, &pinned_key, &new, 500)),
-                            ),
-                            view(&pinned_key, KeyStatus::Revoked, None),
-                        ],
-                    ),
-                ),
-                (
-                    "the pinned key not listed",
-                    listing(
-                        &new,
-                        vec![view(
-                            &new,
-                            KeyStatus::Active,
-                            Some(endorse(BOB, &pinned_key, &new, 500)),
-                        )],
-                    ),
-                ),
-            ];
-            for (what, listed) in refused {
-                let mut contacts = pinned(&pinned_key);
-                assert_eq!(
-                    rotation_chain(contacts.get(BOB).unwrap(), &listed),
-                    None,
-                    "{what}"
-                );
-                assert!(!contacts.follow_rotation(BOB, &listed, 900), "{what}");
-                assert_eq!(contacts.get(BOB).unwrap().key_id, id(&pinned_key), "{what}");
-                assert!(
-                    matches!(contacts.check(BOB, &id(&new)), Trust::Changed { .. }),
-                    "{what}"
-                );
-            }
-        }
-
-        #[test]
-        fn chains_are_followed_up_to_their_bound() {
-            let keys: Vec<PrivateKey> = (0..=MAX_ROTATION_CHAIN + 1).map(|_| key()).collect();
-            // keys[i + 1] endorsed by keys[i]; `active` = keys[links]: a chain of `links` rotations.
-            let chain_of = |links: usize| {
-                let views = (0..=links)
-                    .rev()
-                    .map(|i| {
-                        let status = if i == links {
-                            KeyStatus::Active
-                        } else {
-                            KeyStatus::Retired
-                        };
-                        let endorsement =
-                            (i > 0).then(|| endorse(BOB, &keys[i - 1], &keys[i], 100 + i as u64));
-                        view(&keys[i], status, endorsement)
-                    })
-                    .collect();
-                listing(&keys[links], views)
-            };
-            let mut contacts = pinned(&keys[0]);
-            assert!(!contacts.follow_rotation(BOB, &chain_of(MAX_ROTATION_CHAIN + 1), 900));
-            assert!(contacts.follow_rotation(BOB, &chain_of(MAX_ROTATION_CHAIN), 900));
-            let bob = contacts.get(BOB).unwrap();
-            assert_eq!(bob.key_id, id(&keys[MAX_ROTATION_CHAIN]));
-            assert_eq!(bob.previous_keys.len(), MAX_ROTATION_CHAIN);
-        }
-
-        #[test]
-        fn a_pinned_key_signs_rotations_only_until_this_device_saw_it_replaced() {
-            let (old, new) = (key(), key());
-            let listed = listing(
-                &new,
-                vec![
-                    view(&new, KeyStatus::Active, Some(endorse(BOB, &old, &new, 500))),
-                    view(&old, KeyStatus::Retired, None),
-                ],
-            );
-            // Seen replaced at 500: a rotation signed at 500 (or later) is not followed.
-            let mut contacts = pinned(&old);
-            contacts.observe_listing(BOB, &Directory::empty(), 500);
-            assert!(!contacts.follow_rotation(BOB, &listed, 900));
-            // Seen replaced at 501: followed, and the recorded moment is gone with the pin.
-            let mut contacts = pinned(&old);
-            contacts.observe_listing(BOB, &Directory::empty(), 501);
-            assert!(contacts.follow_rotation(BOB, &listed, 900));
-            assert_eq!(contacts.get(BOB).unwrap().pinned_retired_at, None);
-            assert!(
-                !contacts.follow_rotation("u_carol", &listed, 900),
-                "unknown contact"
-            );
-        }
     }
 
     #[test]

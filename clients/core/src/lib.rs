@@ -4,8 +4,8 @@
 //! it to the core as typed values, and act on what the core decides.
 //!
 //! * [`contacts`]: identity keys pinned per contact (trust on first use of the *active* key only), rotation
-//!   chains the pinned key signed (followed silently), other key changes, names pinned both ways, and the
-//!   safety number over every key this device trusts for a contact.
+//!   chains the pinned key signed (followed silently, [`rotation`]), other key changes, names pinned both
+//!   ways, and the safety number over every key this device trusts for a contact.
 //! * [`directory`]: a user's key listing as the server answers it, checked (key ids computed here).
 //! * [`devices`]: which devices of a user this device trusts: certified by an identity key that vouches for
 //!   them at the certificate's time.
@@ -28,6 +28,7 @@ pub mod directory;
 pub mod envelope;
 pub mod error;
 pub mod group;
+pub mod rotation;
 pub mod text;
 pub mod welcome;
 

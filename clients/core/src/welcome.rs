@@ -7,6 +7,9 @@
 //!    checked ([`WelcomeJoin::other_users`]).
 //! 2. [`WelcomeJoin::finish`] joins if every other member is a device this device trusts.
 //!
+//! The decisions themselves are pure functions over data ([`check_group`], [`check_members`],
+//! [`WelcomeRefusal::is_final`]), which the client vectors (`tests/vectors/client/`) replay.
+//!
 //! Decrypting consumes the key package in openmls; every refusal puts it back, so a refused Welcome does not
 //! burn it. A refusal is reported, never an error of the whole sync (review finding N1), and
 //! [`WelcomeRefusal::is_final`] says when the driver acknowledges it so that it leaves the inbox.
@@ -48,6 +51,17 @@ pub enum WelcomeRefusal {
 }
 
 impl WelcomeRefusal {
+    /// The refusal's stable code, as the client vectors record it (`tests/vectors/client/README.md`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            WelcomeRefusal::Unreadable(_) => "unreadable",
+            WelcomeRefusal::GroupMismatch { .. } => "group_mismatch",
+            WelcomeRefusal::AlreadyHeld(_) => "already_held",
+            WelcomeRefusal::UntrustedMember { .. } => "untrusted_member",
+            WelcomeRefusal::Invalid(_) => "invalid",
+        }
+    }
+
     /// Whether the refusal can never turn into a join, so the driver acknowledges the Welcome (it leaves the
     /// inbox): every refusal but an untrusted member, which is kept [`UNTRUSTED_WELCOME_KEPT_MS`] after the
     /// server stored the Welcome (`stored_at`).
@@ -58,6 +72,43 @@ impl WelcomeRefusal {
             }
             _ => true,
         }
+    }
+}
+
+/// The Welcome's own group id (hex) against the server's label `labelled` and the groups this device holds
+/// (`held`): it must name the labelled group, and one this device does not hold (review finding N3).
+pub fn check_group(
+    labelled: &str,
+    actual: &str,
+    held: impl Fn(&str) -> bool,
+) -> Result<(), WelcomeRefusal> {
+    if actual != labelled {
+        return Err(WelcomeRefusal::GroupMismatch {
+            labelled: labelled.to_owned(),
+            actual: actual.to_owned(),
+        });
+    }
+    if held(actual) {
+        return Err(WelcomeRefusal::AlreadyHeld(actual.to_owned()));
+    }
+    Ok(())
+}
+
+/// The Welcome's members `(device, signature key)` in tree order: every one but `me` must be trusted
+/// (`trusted(device, signature key)`); the first that is not is the refusal.
+pub fn check_members<'a>(
+    members: impl IntoIterator<Item = (&'a DeviceIdentity, &'a [u8])>,
+    me: &DeviceIdentity,
+    trusted: impl Fn(&DeviceIdentity, &[u8]) -> bool,
+) -> Result<(), WelcomeRefusal> {
+    match members
+        .into_iter()
+        .find(|(identity, key)| *identity != me && !trusted(identity, key))
+    {
+        Some((identity, _)) => Err(WelcomeRefusal::UntrustedMember {
+            member: identity.to_string(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -122,15 +173,7 @@ impl WelcomeJoin {
         let processed = ProcessedWelcome::new_from_welcome(provider, config, welcome)
             .map_err(|e| refused(WelcomeRefusal::Unreadable(format!("{e:?}"))))?;
         let actual = hex::encode(processed.unverified_group_info().group_id().as_slice());
-        if actual != labelled {
-            return Err(refused(WelcomeRefusal::GroupMismatch {
-                labelled: labelled.to_owned(),
-                actual,
-            }));
-        }
-        if held(&actual) {
-            return Err(refused(WelcomeRefusal::AlreadyHeld(actual)));
-        }
+        check_group(labelled, &actual, held).map_err(refused)?;
         let staged = processed
             .into_staged_welcome(provider, None)
             .map_err(|e| refused(WelcomeRefusal::Invalid(format!("{e:?}"))))?;
@@ -173,15 +216,13 @@ impl WelcomeJoin {
         me: &DeviceIdentity,
         trusted: impl Fn(&DeviceIdentity, &[u8]) -> bool,
     ) -> Result<MlsGroup, WelcomeRefusal> {
-        if let Some((identity, _)) = self
+        let members = self
             .members
             .iter()
-            .find(|(identity, key)| identity != me && !trusted(identity, key))
-        {
+            .map(|(identity, key)| (identity, key.as_slice()));
+        if let Err(refusal) = check_members(members, me, trusted) {
             put_back(provider, &self.consumed);
-            return Err(WelcomeRefusal::UntrustedMember {
-                member: identity.to_string(),
-            });
+            return Err(refusal);
         }
         let consumed = self.consumed;
         self.staged.into_group(provider).map_err(|e| {

@@ -4,19 +4,26 @@
 //! generated scenarios again (fresh keys and signatures; the decisions must not change).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use common::{endorsement, key, key_id, key_view, listing_answer};
+use e2ee_client_core::commits::{PendingCommit, Resolution};
 use e2ee_client_core::contacts::Contacts;
-use e2ee_client_core::devices::check_device;
+use e2ee_client_core::devices::{CertifiedDevice, check_device};
 use e2ee_client_core::directory::Directory;
-use e2ee_crypto::{DeviceStatement, KeyOperation, KeySize, KeyStatement, PrivateKey};
+use e2ee_client_core::welcome::{WelcomeRefusal, check_group, check_members};
+use e2ee_crypto::{DeviceStatement, PrivateKey};
+use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{
-    DeviceCertificateView, DeviceView, KeyEndorsementView, KeyStatus, KeyView, PublicKeyResponse,
+    DeviceCertificateView, DeviceView, KeyEndorsementView, KeyStatus, PublicKeyResponse,
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 const FORMAT: &str = "e2ee.client-vector.v1";
 
@@ -67,6 +74,88 @@ enum Action {
         user_id: String,
         expect: ContactExpect,
     },
+    /// A Welcome in this device's inbox: whether it joins, or why not and whether the refusal is final.
+    Welcome {
+        /// This device.
+        me: DeviceRef,
+        /// The group id (hex) the server labelled the Welcome with.
+        labelled_group_id: String,
+        /// When the server stored the Welcome (ms since the epoch).
+        stored_at: i64,
+        /// The groups (hex ids) this device holds.
+        held: Vec<String>,
+        /// What decrypting the Welcome gave; `null`: this device cannot read it.
+        opened: Option<OpenedWelcome>,
+        expect: WelcomeExpect,
+    },
+    /// This device's pending commit (saved before posting, its answer lost) against the log rows read since.
+    Commit {
+        pending: PendingCommit,
+        log: Vec<LogRow>,
+        /// Whether the rows end the log (the last page has no `nextAfter`).
+        log_complete: bool,
+        expect: CommitExpect,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DeviceRef {
+    user_id: String,
+    device_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct OpenedWelcome {
+    /// The group id (hex) the Welcome's GroupInfo names.
+    group_id: String,
+    /// The members of the Welcome's ratchet tree, in tree order.
+    members: Vec<WelcomeMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct WelcomeMember {
+    user_id: String,
+    device_id: String,
+    /// The leaf's signature key, base64 (as `signatureKey` in a device listing).
+    signature_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct WelcomeExpect {
+    joined: bool,
+    /// The refusal's code, when not joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refused: Option<String>,
+    /// For `untrusted_member`: the first member (tree order) this device does not trust, `userId/deviceId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    member: Option<String>,
+    /// When not joined: whether the refusal is final at `at` (the Welcome is acknowledged and leaves the inbox).
+    #[serde(rename = "final", default, skip_serializing_if = "Option::is_none")]
+    is_final: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LogRow {
+    /// `commit` or `message`, as the log row's `kind`.
+    kind: String,
+    epoch: u64,
+    /// SHA-256 (lowercase hex) of the row's `message` bytes.
+    sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CommitExpect {
+    /// `keep`, `merge` or `drop`.
+    resolution: String,
+    /// The index of the row that decided; absent when no row did (the end of the log decided, or nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    row: Option<usize>,
 }
 
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +182,8 @@ fn corpus_dir() -> PathBuf {
 fn replay(scenario: &Scenario) -> Vec<Step> {
     let mut contacts = Contacts::default();
     let mut listings: BTreeMap<String, Directory> = BTreeMap::new();
+    // The devices of each user trusted at that user's last device listing.
+    let mut certified: BTreeMap<String, Vec<CertifiedDevice>> = BTreeMap::new();
     let mut decided = Vec::new();
     for step in &scenario.steps {
         let action = match &step.action {
@@ -113,15 +204,20 @@ fn replay(scenario: &Scenario) -> Vec<Step> {
                 let listing = listings.get(user_id).cloned().unwrap_or_default();
                 let mut trusted = Vec::new();
                 let mut refused = BTreeMap::new();
+                let mut devices = Vec::new();
                 for device in answer {
                     let vouching = |issuer: &str| contacts.get(user_id)?.lifetime(issuer);
                     match check_device(user_id, device, &listing, vouching) {
-                        Ok(certified) => trusted.push(certified.device_id),
+                        Ok(device) => {
+                            trusted.push(device.device_id.clone());
+                            devices.push(device);
+                        }
                         Err(reason) => {
                             refused.insert(device.device_id.clone(), reason.as_str().to_owned());
                         }
                     }
                 }
+                certified.insert(user_id.clone(), devices);
                 Action::Devices {
                     user_id: user_id.clone(),
                     answer: answer.clone(),
@@ -158,6 +254,76 @@ fn replay(scenario: &Scenario) -> Vec<Step> {
                     },
                 }
             }
+            Action::Welcome {
+                me,
+                labelled_group_id,
+                stored_at,
+                held,
+                opened,
+                ..
+            } => {
+                let me_id = DeviceIdentity::new(&me.user_id, &me.device_id).expect("me");
+                let decision = match opened {
+                    None => Err(WelcomeRefusal::Unreadable("not readable".into())),
+                    Some(opened) => {
+                        welcome_decision(opened, labelled_group_id, held, &me_id, &certified)
+                    }
+                };
+                let expect = match decision {
+                    Ok(()) => WelcomeExpect {
+                        joined: true,
+                        refused: None,
+                        member: None,
+                        is_final: None,
+                    },
+                    Err(refusal) => WelcomeExpect {
+                        joined: false,
+                        refused: Some(refusal.code().to_owned()),
+                        member: match &refusal {
+                            WelcomeRefusal::UntrustedMember { member } => Some(member.clone()),
+                            _ => None,
+                        },
+                        is_final: Some(refusal.is_final(*stored_at, step.at)),
+                    },
+                };
+                Action::Welcome {
+                    me: me.clone(),
+                    labelled_group_id: labelled_group_id.clone(),
+                    stored_at: *stored_at,
+                    held: held.clone(),
+                    opened: opened.clone(),
+                    expect,
+                }
+            }
+            Action::Commit {
+                pending,
+                log,
+                log_complete,
+                ..
+            } => {
+                let settled = log.iter().enumerate().find_map(|(index, row)| {
+                    match pending.resolve_digest(row.kind == "commit", row.epoch, &row.sha256) {
+                        Resolution::Keep => None,
+                        decided => Some((decided, Some(index))),
+                    }
+                });
+                let (resolution, row) =
+                    settled.unwrap_or((pending.at_end_of_log(*log_complete), None));
+                let resolution = match resolution {
+                    Resolution::Keep => "keep",
+                    Resolution::Merge => "merge",
+                    Resolution::Drop => "drop",
+                };
+                Action::Commit {
+                    pending: pending.clone(),
+                    log: log.clone(),
+                    log_complete: *log_complete,
+                    expect: CommitExpect {
+                        resolution: resolution.into(),
+                        row,
+                    },
+                }
+            }
         };
         decided.push(Step {
             at: step.at,
@@ -165,6 +331,43 @@ fn replay(scenario: &Scenario) -> Vec<Step> {
         });
     }
     decided
+}
+
+/// The core's checks of a Welcome this device could read, in the order a client makes them: the group
+/// (`check_group`), then every member against the devices trusted at their users' last listings, matched by
+/// device id and signature key (`check_members`).
+fn welcome_decision(
+    opened: &OpenedWelcome,
+    labelled: &str,
+    held: &[String],
+    me: &DeviceIdentity,
+    certified: &BTreeMap<String, Vec<CertifiedDevice>>,
+) -> Result<(), WelcomeRefusal> {
+    check_group(labelled, &opened.group_id, |group| {
+        held.iter().any(|h| h == group)
+    })?;
+    let members: Vec<(DeviceIdentity, Vec<u8>)> = opened
+        .members
+        .iter()
+        .map(|m| {
+            let identity = DeviceIdentity::new(&m.user_id, &m.device_id).expect("a member");
+            (identity, STANDARD.decode(&m.signature_key).expect("base64"))
+        })
+        .collect();
+    let trusted = |identity: &DeviceIdentity, key: &[u8]| {
+        certified.get(&identity.user_id).is_some_and(|devices| {
+            devices
+                .iter()
+                .any(|d| d.device_id == identity.device_id && d.signature_key == key)
+        })
+    };
+    check_members(
+        members
+            .iter()
+            .map(|(identity, key)| (identity, key.as_slice())),
+        me,
+        trusted,
+    )
 }
 
 #[test]
@@ -180,17 +383,6 @@ fn every_client_vector_replays_to_the_recorded_decisions() {
         }
         let scenario: Scenario =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).expect("a scenario");
-        if !scenario.steps.iter().any(|s| {
-            matches!(
-                s.action,
-                Action::Keys { .. }
-                    | Action::Devices { .. }
-                    | Action::Accept { .. }
-                    | Action::Contact { .. }
-            )
-        }) {
-            continue;
-        }
         assert_eq!(scenario.format, FORMAT, "{}", path.display());
         let decided = replay(&scenario);
         for (index, (stored, made)) in scenario.steps.iter().zip(&decided).enumerate() {
@@ -203,7 +395,10 @@ fn every_client_vector_replays_to_the_recorded_decisions() {
         }
         count += 1;
     }
-    assert!(count >= 9, "the corpus holds the trust scenarios ({count})");
+    assert!(
+        count >= 15,
+        "the corpus holds the trust, Welcome and commit scenarios ({count})"
+    );
 }
 
 // ---- generation ----
@@ -232,46 +427,6 @@ impl User {
     }
 }
 
-/// `endorser`'s signature over the `register` statement of `key` at `at`, as the server lists it.
-fn endorsement(
-    user_id: &str,
-    endorser: &PrivateKey,
-    key: &PrivateKey,
-    at: u64,
-) -> KeyEndorsementView {
-    let statement = KeyStatement {
-        operation: KeyOperation::Register,
-        user_id,
-        key_id: key.key_id(),
-        created_at: at,
-    };
-    KeyEndorsementView {
-        key_id: endorser.key_id().to_string(),
-        created_at: at,
-        signature: STANDARD.encode(statement.sign(endorser).unwrap()),
-    }
-}
-
-fn key_view(
-    key: &PrivateKey,
-    status: KeyStatus,
-    created_at: i64,
-    retired_at: Option<i64>,
-) -> KeyView {
-    let public = key.public_key();
-    KeyView {
-        key_id: key.key_id().to_string(),
-        fingerprint: key.key_id().fingerprint(),
-        bits: 2048,
-        public_key: public.to_spki_pem().unwrap(),
-        status,
-        created_at,
-        retired_at,
-        revoked_at: (status == KeyStatus::Revoked).then_some(created_at + 1),
-        endorsement: None,
-    }
-}
-
 impl User {
     fn listing(&self) -> PublicKeyResponse {
         let (active, ..) = self
@@ -279,33 +434,28 @@ impl User {
             .iter()
             .find(|(_, status, ..)| *status == KeyStatus::Active)
             .expect("an active key");
-        let view = key_view(active, KeyStatus::Active, 0, None);
-        PublicKeyResponse {
-            user_id: self.user_id.clone(),
-            key_id: view.key_id.clone(),
-            fingerprint: view.fingerprint.clone(),
-            bits: 2048,
-            public_key: view.public_key.clone(),
-            created_at: 0,
-            keys: Some(
-                self.keys
-                    .iter()
-                    .map(|(key, status, created, retired)| {
-                        let mut view = key_view(key, *status, *created, *retired);
-                        view.endorsement = self.endorsements.get(&view.key_id).cloned();
-                        view
-                    })
-                    .collect(),
-            ),
-        }
+        let keys = self
+            .keys
+            .iter()
+            .map(|(key, status, created, retired)| {
+                let mut view = key_view(key, *status, *created, *retired);
+                view.endorsement = self.endorsements.get(&view.key_id).cloned();
+                view
+            })
+            .collect();
+        listing_answer(&self.user_id, active, keys)
     }
 }
 
-fn device(user_id: &str, device_id: &str, issuer: &PrivateKey, issued_at: u64) -> DeviceView {
-    // A stable, distinct 32-byte "signature key" per device (the trust rules never parse it).
-    let signature_key: Vec<u8> = (0..32u8)
+/// A stable, distinct 32-byte "signature key" per device id (the trust rules never parse it).
+fn signature_key(device_id: &str) -> Vec<u8> {
+    (0..32u8)
         .map(|i| i ^ device_id.bytes().fold(0u8, |a, b| a.wrapping_add(b)))
-        .collect();
+        .collect()
+}
+
+fn device(user_id: &str, device_id: &str, issuer: &PrivateKey, issued_at: u64) -> DeviceView {
+    let signature_key = signature_key(device_id);
     let statement = DeviceStatement {
         user_id,
         device_id,
@@ -373,14 +523,6 @@ type DeviceCheck = (usize, Vec<&'static str>, Vec<(&'static str, &'static str)>)
 /// A contact step's expected pinned key: (step index, key id).
 type PinCheck = (usize, String);
 type Generated = Vec<(Scenario, Vec<DeviceCheck>, Vec<PinCheck>)>;
-
-fn key() -> PrivateKey {
-    PrivateKey::generate(KeySize::Rsa2048).unwrap()
-}
-
-fn key_id(key: &PrivateKey) -> String {
-    key.key_id().to_string()
-}
 
 /// Rotation chains: a new active key is followed only if the pinned key signed it (directly or link by link),
 /// before this device saw the pinned key replaced.
@@ -769,10 +911,26 @@ fn write_generated() {
     }
 
     rotation_scenarios(bob_id, &mut scenarios);
+    welcome_scenarios(bob_id, &mut scenarios);
+    commit_scenarios(&mut scenarios);
 
     std::fs::create_dir_all(corpus_dir()).unwrap();
     for (mut scenario, checks, pins) in scenarios {
         let decided = replay(&scenario);
+        // Welcome and commit steps are written with the decision they exist for: the core must make it.
+        for (index, (written, made)) in scenario.steps.iter().zip(&decided).enumerate() {
+            if matches!(
+                written.action,
+                Action::Welcome { .. } | Action::Commit { .. }
+            ) {
+                assert_eq!(
+                    serde_json::to_value(written).unwrap(),
+                    serde_json::to_value(made).unwrap(),
+                    "{}: step {index}",
+                    scenario.name
+                );
+            }
+        }
         for (index, pinned) in pins {
             let Action::Contact { expect, .. } = &decided[index].action else {
                 panic!("step {index} of {} is not a contact step", scenario.name);
@@ -806,4 +964,367 @@ fn write_generated() {
         json.push('\n');
         std::fs::write(path, json).unwrap();
     }
+}
+
+const ALICE: &str = "u_a11ce0a11ce0a11ce0a11ce0a11ce0a1";
+const GROUP: &str = "9a0c5e1f2b3d4c5e6f708192a3b4c5d6";
+const OTHER_GROUP: &str = "0d1e2f30415263748596a7b8c9dae0f1";
+const WEEK_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// This device: Alice's laptop.
+fn alice_laptop() -> DeviceRef {
+    DeviceRef {
+        user_id: ALICE.into(),
+        device_id: "laptop".into(),
+    }
+}
+
+/// A member of a Welcome's tree with the signature key the device listing of [`device`] carries.
+fn member(user_id: &str, device_id: &str) -> WelcomeMember {
+    WelcomeMember {
+        user_id: user_id.into(),
+        device_id: device_id.into(),
+        signature_key: STANDARD.encode(signature_key(device_id)),
+    }
+}
+
+fn opened(group_id: &str, members: Vec<WelcomeMember>) -> Option<OpenedWelcome> {
+    Some(OpenedWelcome {
+        group_id: group_id.into(),
+        members,
+    })
+}
+
+fn joined() -> WelcomeExpect {
+    WelcomeExpect {
+        joined: true,
+        refused: None,
+        member: None,
+        is_final: None,
+    }
+}
+
+fn refused(code: &str, member: Option<String>, is_final: bool) -> WelcomeExpect {
+    WelcomeExpect {
+        joined: false,
+        refused: Some(code.into()),
+        member,
+        is_final: Some(is_final),
+    }
+}
+
+/// A Welcome labelled `GROUP`, stored at `stored_at`, seen at `at` by Alice's laptop holding `held`.
+fn welcome_step(
+    at: i64,
+    stored_at: i64,
+    held: &[&str],
+    opened: Option<OpenedWelcome>,
+    expect: WelcomeExpect,
+) -> Step {
+    Step {
+        at,
+        action: Action::Welcome {
+            me: alice_laptop(),
+            labelled_group_id: GROUP.into(),
+            stored_at,
+            held: held.iter().map(|g| (*g).to_owned()).collect(),
+            opened,
+            expect,
+        },
+    }
+}
+
+/// Welcomes (review findings N1, N2, N3): which one this device joins, why it refuses the others, and when
+/// a refusal is final (the Welcome is acknowledged and leaves the inbox).
+fn welcome_scenarios(bob_id: &str, scenarios: &mut Generated) {
+    let with_alice = |bob_device: &str| vec![member(bob_id, bob_device), member(ALICE, "laptop")];
+    // N1: a Welcome this device cannot read is final at once; the next one is joined.
+    {
+        let bob = User::new(bob_id, vec![(key(), KeyStatus::Active, 1_000, None)]);
+        let phone = device(bob_id, "phone", &bob.keys[0].0, 1_500);
+        scenarios.push((
+            Scenario {
+                format: FORMAT.into(),
+                name: "n1-unreadable-welcome-is-final-at-once".into(),
+                finding: Some("N1".into()),
+                description: "A Welcome this device cannot read (no key package of its own, or not a Welcome at \
+                              all) is refused and final at once: it is acknowledged, and it never stops the \
+                              sync; the next Welcome, from Bob's certified phone, is joined."
+                    .into(),
+                steps: vec![
+                    welcome_step(10_001, 10_000, &[], None, refused("unreadable", None, true)),
+                    keys_step(10_002, &bob),
+                    devices_step(10_003, bob_id, vec![phone]),
+                    welcome_step(10_004, 10_000, &[], opened(GROUP, with_alice("phone")), joined()),
+                ],
+            },
+            vec![(2, vec!["phone"], vec![])],
+            vec![],
+        ));
+    }
+
+    // N1: a Welcome refused only because a member is not trusted (yet) stays for 7 days, so accepting the
+    // contact's new key can still turn it into a join; after 7 days the refusal is final.
+    for accepted in [true, false] {
+        let mut bob = User::new(bob_id, vec![(key(), KeyStatus::Active, 1_000, None)]);
+        let step0 = keys_step(2_000, &bob);
+        bob.keys[0].1 = KeyStatus::Retired;
+        bob.keys[0].3 = Some(3_000);
+        bob.keys.push((key(), KeyStatus::Active, 3_000, None));
+        let tablet = device(bob_id, "tablet", &bob.keys[1].0, 3_500);
+        let new_key = key_id(&bob.keys[1].0);
+        let stored = 5_000;
+        let untrusted = |at: i64, is_final: bool| {
+            welcome_step(
+                at,
+                stored,
+                &[],
+                opened(GROUP, with_alice("tablet")),
+                refused(
+                    "untrusted_member",
+                    Some(format!("{bob_id}/tablet")),
+                    is_final,
+                ),
+            )
+        };
+        let mut steps = vec![
+            step0,
+            keys_step(4_000, &bob),
+            devices_step(5_001, bob_id, vec![tablet.clone()]),
+            untrusted(5_002, false),
+        ];
+        let (name, description, checks) = if accepted {
+            steps.extend([
+                untrusted(stored + WEEK_MS - 1, false),
+                Step {
+                    at: stored + WEEK_MS - 1,
+                    action: Action::Accept {
+                        user_id: bob_id.into(),
+                        key_id: new_key,
+                    },
+                },
+                devices_step(stored + WEEK_MS - 1, bob_id, vec![tablet]),
+                welcome_step(
+                    stored + WEEK_MS - 1,
+                    stored,
+                    &[],
+                    opened(GROUP, with_alice("tablet")),
+                    joined(),
+                ),
+            ]);
+            (
+                "n1-untrusted-member-welcome-is-kept-and-joined-after-accepting",
+                "Bob changed his key without a rotation chain, and his tablet (certified by the new key) \
+                 adds this device. The Welcome is refused for an untrusted member and kept (not final before \
+                 7 days after the server stored it). The user accepts Bob's new key within the 7 days: the \
+                 same Welcome is joined.",
+                vec![
+                    (2, vec![], vec![("tablet", "untrusted_issuer")]),
+                    (6, vec!["tablet"], vec![]),
+                ],
+            )
+        } else {
+            steps.push(untrusted(stored + WEEK_MS, true));
+            (
+                "n1-untrusted-member-welcome-is-final-after-seven-days",
+                "Bob changed his key without a rotation chain, and his tablet (certified by the new key) \
+                 adds this device. The Welcome is refused for an untrusted member: not final at first, final \
+                 7 days after the server stored it (it is acknowledged and leaves the inbox).",
+                vec![(2, vec![], vec![("tablet", "untrusted_issuer")])],
+            )
+        };
+        scenarios.push((
+            Scenario {
+                format: FORMAT.into(),
+                name: name.into(),
+                finding: Some("N1".into()),
+                description: description.into(),
+                steps,
+            },
+            checks,
+            vec![],
+        ));
+    }
+
+    // N3: the Welcome must name the group the server labelled it with, and one this device does not hold.
+    {
+        let bob = User::new(bob_id, vec![(key(), KeyStatus::Active, 1_000, None)]);
+        let phone = device(bob_id, "phone", &bob.keys[0].0, 1_500);
+        scenarios.push((
+            Scenario {
+                format: FORMAT.into(),
+                name: "n3-welcome-for-another-group-or-a-held-one".into(),
+                finding: Some("N3".into()),
+                description: "Bob's phone is trusted. A Welcome labelled as one group names another: refused \
+                              (group_mismatch), final. A Welcome to a group this device holds already would \
+                              replace its state: refused (already_held), final, the group unchanged. Both name a \
+                              ghost Bob never certified: the group checks come before the member check."
+                    .into(),
+                steps: vec![
+                    keys_step(2_000, &bob),
+                    devices_step(2_001, bob_id, vec![phone]),
+                    welcome_step(
+                        2_002,
+                        2_000,
+                        &[],
+                        opened(OTHER_GROUP, with_alice("ghost")),
+                        refused("group_mismatch", None, true),
+                    ),
+                    welcome_step(
+                        2_003,
+                        2_000,
+                        &[GROUP],
+                        opened(GROUP, with_alice("ghost")),
+                        refused("already_held", None, true),
+                    ),
+                    welcome_step(
+                        2_004,
+                        2_000,
+                        &[OTHER_GROUP],
+                        opened(GROUP, with_alice("ghost")),
+                        refused(
+                            "untrusted_member",
+                            Some(format!("{bob_id}/ghost")),
+                            false,
+                        ),
+                    ),
+                    welcome_step(2_005, 2_000, &[OTHER_GROUP], opened(GROUP, with_alice("phone")), joined()),
+                ],
+            },
+            vec![(1, vec!["phone"], vec![])],
+            vec![],
+        ));
+    }
+
+    // N2: the server's ghost (certified by a "retired" key of its own) in a Welcome's tree.
+    {
+        let bob = User::new(
+            bob_id,
+            vec![
+                (key(), KeyStatus::Active, 1_000, None),
+                (key(), KeyStatus::Retired, 500, Some(900)),
+            ],
+        );
+        let phone = device(bob_id, "phone", &bob.keys[0].0, 1_500);
+        let ghost = device(bob_id, "ghost", &bob.keys[1].0, 800);
+        let mut swapped = member(bob_id, "phone");
+        swapped.signature_key = STANDARD.encode([9u8; 32]);
+        scenarios.push((
+            Scenario {
+                format: FORMAT.into(),
+                name: "n2-ghost-member-in-a-welcome".into(),
+                finding: Some("N2".into()),
+                description: "First contact with Bob lists a retired key the server made and a ghost device \
+                              it certified. A Welcome whose tree holds the ghost is refused (untrusted_member, \
+                              naming the ghost); so is one whose tree gives Bob's phone another signature key \
+                              than its certificate; a Welcome with Bob's phone as certified is joined."
+                    .into(),
+                steps: vec![
+                    keys_step(10_000, &bob),
+                    devices_step(10_001, bob_id, vec![phone, ghost]),
+                    welcome_step(
+                        10_002,
+                        10_000,
+                        &[],
+                        opened(
+                            GROUP,
+                            vec![
+                                member(bob_id, "phone"),
+                                member(ALICE, "laptop"),
+                                member(bob_id, "ghost"),
+                            ],
+                        ),
+                        refused(
+                            "untrusted_member",
+                            Some(format!("{bob_id}/ghost")),
+                            false,
+                        ),
+                    ),
+                    welcome_step(
+                        10_003,
+                        10_000,
+                        &[],
+                        opened(GROUP, vec![swapped, member(ALICE, "laptop")]),
+                        refused(
+                            "untrusted_member",
+                            Some(format!("{bob_id}/phone")),
+                            false,
+                        ),
+                    ),
+                    welcome_step(10_004, 10_000, &[], opened(GROUP, with_alice("phone")), joined()),
+                ],
+            },
+            vec![(1, vec!["phone"], vec![("ghost", "untrusted_issuer")])],
+            vec![],
+        ));
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn row(kind: &str, epoch: u64, message: &[u8]) -> LogRow {
+    LogRow {
+        kind: kind.into(),
+        epoch,
+        sha256: sha256(message),
+    }
+}
+
+fn commit_step(
+    at: i64,
+    log: Vec<LogRow>,
+    log_complete: bool,
+    resolution: &str,
+    row: Option<usize>,
+) -> Step {
+    Step {
+        at,
+        action: Action::Commit {
+            pending: PendingCommit::new(4, b"our commit"),
+            log,
+            log_complete,
+            expect: CommitExpect {
+                resolution: resolution.into(),
+                row,
+            },
+        },
+    }
+}
+
+/// Review finding N4: a commit this device posted whose answer was lost (it starts epoch 4), decided by the log.
+fn commit_scenarios(scenarios: &mut Generated) {
+    let ours = b"our commit".as_slice();
+    let theirs = b"their commit".as_slice();
+    scenarios.push((
+        Scenario {
+            format: FORMAT.into(),
+            name: "n4-lost-commit-answer-decided-by-the-log".into(),
+            finding: Some("N4".into()),
+            description: "This device saved its commit (the one that starts epoch 4) before posting it, and \
+                          the answer was lost. The log decides: the epoch-4 commit row with the same bytes is \
+                          this commit (merge); another commit at epoch 4, or a commit past it, means another \
+                          member's commit won (drop, and process that row); messages and older commits do \
+                          not decide; a log read to its end without the commit means it was never stored \
+                          (drop); a log not read to its end keeps the commit pending."
+                .into(),
+            steps: vec![
+                commit_step(
+                    1_000,
+                    vec![row("message", 3, b"hi"), row("commit", 3, b"older"), row("commit", 4, ours)],
+                    true,
+                    "merge",
+                    Some(2),
+                ),
+                commit_step(1_001, vec![row("message", 3, b"hi"), row("commit", 4, theirs)], true, "drop", Some(1)),
+                commit_step(1_002, vec![row("commit", 5, ours)], false, "drop", Some(0)),
+                commit_step(1_003, vec![row("message", 4, ours)], true, "drop", None),
+                commit_step(1_004, vec![row("commit", 3, b"older"), row("message", 3, b"hi")], false, "keep", None),
+                commit_step(1_005, vec![], true, "drop", None),
+            ],
+        },
+        vec![],
+        vec![],
+    ));
 }

@@ -179,6 +179,19 @@ fn alice_bob_and_a_group() -> Option<(Profiles, e2ee_test_kit::env::Served, [Str
     Some((cli, served, [alice, alice_id, bob, bob_id], group))
 }
 
+/// Alice's `group add GROUP USER` refuses the ghost device the server offers (exit code 5) and commits
+/// nothing: her group stays at epoch 0 with her device alone.
+fn add_refuses_the_ghost(cli: &Profiles, group: &str, user: &str) {
+    let refused = cli.fails("alice", &unlocked(&["group", "add", group, user]), 5);
+    assert!(
+        refused.contains("ghost") && refused.contains("never certified"),
+        "{refused}"
+    );
+    let members = cli.json("alice", &unlocked(&["group", "members", group]));
+    assert_eq!(members["epoch"], 0, "{members}");
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_package_of_a_device_the_user_never_certified_is_refused_and_the_group_unchanged() {
     let Some((cli, served, [_, _, bob, bob_id], group)) = alice_bob_and_a_group() else {
@@ -230,14 +243,7 @@ async fn a_key_package_of_a_device_the_user_never_certified_is_refused_and_the_g
         trusted.contains(&("laptop", true)) && trusted.contains(&("ghost", false)),
         "{listed}"
     );
-    let refused = cli.fails("alice", &unlocked(&["group", "add", &group, &bob]), 5);
-    assert!(
-        refused.contains("ghost") && refused.contains("never certified"),
-        "{refused}"
-    );
-    let members = cli.json("alice", &unlocked(&["group", "members", &group]));
-    assert_eq!(members["epoch"], 0, "{members}");
-    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+    add_refuses_the_ghost(&cli, &group, &bob);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -582,4 +588,323 @@ async fn a_commit_whose_answer_was_lost_is_merged_from_the_log() {
     cli.json("alice", &unlocked(&["group", "send", &group, &text]));
     let read = group_read(&cli, "bob", &group);
     assert!(read.iter().any(|m| m["text"] == text.as_str()), "{read:?}");
+}
+
+/// An attacker's own client (issue 21, scenario (a)): an account with a device certified by its identity key,
+/// driven over HTTP with openmls directly — it does what the `e2ee` CLI never would.
+struct Attacker {
+    server: e2ee_test_kit::served::Server,
+    device: e2ee_test_kit::mls::TestDevice,
+    token: String,
+}
+
+impl Attacker {
+    async fn new(base: &str) -> Attacker {
+        let server = e2ee_test_kit::served::Server::new(base);
+        let user = server.account("mallory", "mallory's long password").await;
+        let device = e2ee_test_kit::mls::TestDevice::new(&user.id, "laptop");
+        let (status, body) = server
+            .post(
+                "/api/devices",
+                &user.token,
+                device.registration(Some(&user.key)),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = server
+            .post(
+                "/api/devices/session",
+                &user.token,
+                device.session_request(),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["token"].as_str().unwrap().to_owned();
+        Attacker {
+            server,
+            device,
+            token,
+        }
+    }
+
+    /// One key package of each of `user_id`'s devices, claimed through the API.
+    async fn claim(&self, user_id: &str) -> Vec<openmls::prelude::KeyPackage> {
+        use openmls::prelude::tls_codec::DeserializeBytes as _;
+        use openmls::prelude::*;
+        let (status, body) = self
+            .server
+            .post(
+                "/api/key-packages/claim",
+                &self.token,
+                serde_json::json!({"userId": user_id}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["keyPackages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|offered| {
+                let bytes = base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    offered["keyPackage"].as_str().unwrap(),
+                )
+                .unwrap();
+                let MlsMessageBodyIn::KeyPackage(package) =
+                    MlsMessageIn::tls_deserialize_exact_bytes(&bytes)
+                        .unwrap()
+                        .extract()
+                else {
+                    panic!("not a key package");
+                };
+                package
+                    .validate(self.device.provider.crypto(), ProtocolVersion::Mls10)
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// A new group of the attacker alone, made as the `e2ee` CLI makes them; its id.
+    async fn create_group(&self) -> (String, openmls::prelude::MlsGroup) {
+        let group = openmls::prelude::MlsGroup::new(
+            &self.device.provider,
+            &self.device.signer,
+            &e2ee_client::mls::create_config(),
+            self.device.credential.clone(),
+        )
+        .unwrap();
+        let body = serde_json::json!({
+            "groupInfo": e2ee_test_kit::b64(&self.device.group_info(&group)),
+            "ratchetTree": e2ee_test_kit::b64(&e2ee_test_kit::mls::ratchet_tree(&group)),
+        });
+        let (status, reply) = self.server.post("/api/groups", &self.token, body).await;
+        assert_eq!(status, 201, "{reply}");
+        (reply["groupId"].as_str().unwrap().to_owned(), group)
+    }
+
+    /// Commits the add of `packages` to the group with its Welcome; the server's answer.
+    async fn add(
+        &self,
+        group_id: &str,
+        group: &mut openmls::prelude::MlsGroup,
+        packages: &[openmls::prelude::KeyPackage],
+    ) -> (e2ee_test_kit::served::StatusCode, Value) {
+        let (provider, signer) = (&self.device.provider, &self.device.signer);
+        let (commit, welcome, _) = group.add_members(provider, signer, packages).unwrap();
+        group.merge_pending_commit(provider).unwrap();
+        let body = serde_json::json!({
+            "commit": e2ee_test_kit::b64(&commit.to_bytes().unwrap()),
+            "welcome": e2ee_test_kit::b64(&welcome.to_bytes().unwrap()),
+            "groupInfo": e2ee_test_kit::b64(&self.device.group_info(group)),
+        });
+        let path = format!("/api/groups/{group_id}/commits");
+        self.server.post(&path, &self.token, body).await
+    }
+}
+
+/// Issue 21, scenario (a), review N1 through the served API: an attacker claims one of Bob's one-time key
+/// packages and adds it to a group of hers, then replays the same package into a second group. The server
+/// refuses the reuse (409 `key_package_reused`), so no second Welcome exists; Bob's next `sync` joins the honest
+/// group Alice made (and the attacker's first group, an ordinary group of a certified device), refuses nothing,
+/// and Bob is at the honest group's current epoch and can send in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_package_replayed_into_a_second_group_is_refused_and_the_victim_syncs_on() {
+    let Some((cli, served, [_, (bob, bob_id, _)])) = Profiles::served_with(["alice", "bob"]) else {
+        return;
+    };
+    for profile in ["alice", "bob"] {
+        cli.json(
+            profile,
+            &unlocked(&["device", "init", "--device-id", "laptop"]),
+        );
+    }
+    let attacker = Attacker::new(&served.base).await;
+    let packages = attacker.claim(&bob_id).await;
+    assert_eq!(packages.len(), 1, "Bob has one device");
+    let (first, mut first_group) = attacker.create_group().await;
+    let (status, body) = attacker.add(&first, &mut first_group, &packages).await;
+    assert_eq!(status, 201, "{body}");
+    let (second, mut second_group) = attacker.create_group().await;
+    let (status, body) = attacker.add(&second, &mut second_group, &packages).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "key_package_reused", "{body}");
+
+    let created = cli.json(
+        "alice",
+        &unlocked(&["group", "create", "--name", "honest", "--member", &bob]),
+    );
+    let honest = created["groupId"].as_str().unwrap().to_owned();
+    let synced = cli.json("bob", &unlocked(&["sync"]));
+    let mut joined: Vec<&str> = synced["joined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    joined.sort_unstable();
+    let mut expected = vec![honest.as_str(), first.as_str()];
+    expected.sort_unstable();
+    assert_eq!(joined, expected, "{synced}");
+    assert_eq!(synced["refused"], serde_json::json!([]), "{synced}");
+    let listed = cli.json("bob", &unlocked(&["group", "list"]));
+    assert!(!listed.to_string().contains(&second), "{listed}");
+
+    // Bob is where Alice is, and they talk.
+    let bob_view = cli.json("bob", &unlocked(&["group", "members", &honest]));
+    let alice_view = cli.json("alice", &unlocked(&["group", "members", &honest]));
+    assert_eq!(bob_view["epoch"], alice_view["epoch"], "{bob_view}");
+    let text = format!("after the replay {}", random_hex(4));
+    cli.json("bob", &unlocked(&["group", "send", &honest, &text]));
+    let read = group_read(&cli, "alice", &honest);
+    assert_eq!(texts(&read), [text.as_str()]);
+    assert_eq!(read[0]["sender"], bob.as_str());
+}
+
+/// Issue 21, scenario (c), review N2 through a malicious server: the proxy adds a "retired" identity key of
+/// its own to Bob's key listing, a ghost device certified by that key to his device listing, and a key package
+/// of the ghost to the claims of Bob's packages. Alice's device pins Bob's active key only: `device list`
+/// shows the ghost untrusted (`untrusted_issuer`), `group create` / `group add` with Bob refuse it (exit code
+/// 5, nothing committed), and `keys verify` reports Bob unchanged with a safety number over his honest key
+/// alone. Once the server stops lying, the add goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ghost_device_certified_by_a_retired_key_the_server_added_is_refused() {
+    let Some(served) = e2ee_test_kit::env::served() else {
+        return;
+    };
+    let (proxy_url, script) = proxy::start(&served.base).await;
+    let cli = Profiles::new(e2ee_test_kit::cli::binary(), &proxy_url);
+    cli.account("alice", "alice");
+    let (bob, bob_id, _) = cli.account("bob", "bob");
+    for profile in ["alice", "bob"] {
+        cli.json(
+            profile,
+            &unlocked(&["device", "init", "--device-id", "laptop"]),
+        );
+    }
+    let honest_key = cli.json("bob", &["keys", "show"])["keys"][0]["keyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The server's own key, listed as retired a minute ago, and a ghost it certified before that.
+    let retired = e2ee_test_kit::account::test_key();
+    let now = i64::try_from(e2ee_test_kit::now_ms()).unwrap();
+    let (retired_at, issued_at) = (now - 60_000, now - 120_000);
+    let retired_view = serde_json::json!({
+        "keyId": retired.key_id().to_string(),
+        "fingerprint": retired.key_id().fingerprint(),
+        "bits": 2048,
+        "publicKey": retired.public_key().to_spki_pem().unwrap(),
+        "status": "retired",
+        "createdAt": now - 3_600_000,
+        "retiredAt": retired_at,
+    });
+    let ghost = e2ee_test_kit::mls::TestDevice::new(&bob_id, "ghost");
+    let signature_key = ghost.signature_key();
+    let statement = e2ee_crypto::DeviceStatement {
+        user_id: &bob_id,
+        device_id: "ghost",
+        signature_key: &signature_key,
+        issuer_key_id: retired.key_id(),
+        created_at: u64::try_from(issued_at).unwrap(),
+    };
+    let ghost_view = serde_json::json!({
+        "userId": bob_id,
+        "deviceId": "ghost",
+        "displayName": "ghost",
+        "signatureKey": e2ee_test_kit::b64(&signature_key),
+        "status": "active",
+        "certificate": {
+            "issuerKeyId": retired.key_id().to_string(),
+            "issuedAt": issued_at,
+            "signature": e2ee_test_kit::b64(&statement.sign(&retired).unwrap()),
+        },
+        "createdAt": issued_at,
+        "approvedAt": issued_at,
+    });
+    let ghost_package = serde_json::json!({
+        "deviceId": "ghost",
+        "keyPackage": e2ee_test_kit::b64(&ghost.key_package()),
+        "lastResort": false,
+    });
+    let (keys_path, devices_path) = (
+        format!("/api/crypto/public-key/{bob_id}"),
+        format!("/api/devices/{bob_id}"),
+    );
+    let target = bob_id.clone();
+    script.lock().unwrap().rewrite = Some(Box::new(move |method, path, body| {
+        let route = path.split('?').next().unwrap_or("");
+        let (list, extra) = match (method, route) {
+            ("GET", r) if r == keys_path && path.contains("all=true") => ("keys", &retired_view),
+            ("GET", r) if r == devices_path => ("devices", &ghost_view),
+            ("POST", "/api/key-packages/claim") if body["userId"] == target.as_str() => {
+                ("keyPackages", &ghost_package)
+            }
+            _ => return false,
+        };
+        match body[list].as_array_mut() {
+            Some(items) => {
+                items.push(extra.clone());
+                true
+            }
+            None => false,
+        }
+    }));
+
+    // First contact: Bob's laptop is trusted, the ghost is not, and Alice's device says why.
+    let listed = cli.json("alice", &["device", "list", "--user", &bob]);
+    let devices = listed["devices"].as_array().unwrap();
+    let by_id = |id: &str| devices.iter().find(|d| d["deviceId"] == id).unwrap();
+    assert_eq!(by_id("laptop")["trusted"], true, "{listed}");
+    assert!(by_id("laptop").get("reason").is_none(), "{listed}");
+    assert_eq!(by_id("ghost")["trusted"], false, "{listed}");
+    assert_eq!(by_id("ghost")["reason"], "untrusted_issuer", "{listed}");
+    {
+        let script = script.lock().unwrap();
+        assert!(
+            script.rewritten.iter().any(|r| r.contains("public-key"))
+                && script.rewritten.iter().any(|r| r.contains("/api/devices/")),
+            "the proxy served the ghost: {:?}",
+            script.rewritten
+        );
+    }
+
+    // Adding Bob refuses the ghost's key package, whichever command adds him; nothing is committed.
+    let refused = cli.fails(
+        "alice",
+        &unlocked(&["group", "create", "--member", &bob]),
+        5,
+    );
+    assert!(refused.contains("ghost"), "{refused}");
+    let created = cli.json("alice", &unlocked(&["group", "create"]));
+    let group = created["groupId"].as_str().unwrap().to_owned();
+    add_refuses_the_ghost(&cli, &group, &bob);
+
+    // Bob's contact is unchanged, and its safety number covers his honest key alone.
+    let verified = cli.json("alice", &["keys", "verify", &bob]);
+    assert_eq!(verified["status"], "unchanged", "{verified}");
+    assert_eq!(verified["keyId"], honest_key.as_str(), "{verified}");
+    let trusted: Vec<&str> = verified["trustedKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["keyId"].as_str().unwrap())
+        .collect();
+    assert_eq!(trusted, [honest_key.as_str()], "{verified}");
+    let mut only_honest = e2ee_client::contacts::Contacts::default();
+    only_honest.pin_first_use(&bob_id, &bob, &honest_key, "", 0);
+    assert_eq!(
+        verified["safetyNumber"],
+        only_honest.get(&bob_id).unwrap().safety_number().as_str(),
+        "{verified}"
+    );
+
+    // The server stops lying: Bob is added, joins, and reads Alice.
+    script.lock().unwrap().rewrite = None;
+    cli.json("alice", &unlocked(&["group", "add", &group, &bob]));
+    let synced = cli.json("bob", &unlocked(&["sync"]));
+    assert_eq!(synced["joined"], serde_json::json!([group]), "{synced}");
+    let text = format!("no ghost here {}", random_hex(4));
+    cli.json("alice", &unlocked(&["group", "send", &group, &text]));
+    assert_eq!(texts(&group_read(&cli, "bob", &group)), [text.as_str()]);
 }

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_client_core::contacts::KeyLifetime;
-use e2ee_client_core::devices::{CertifiedDevice, certified_devices, device_fingerprint};
+use e2ee_client_core::devices::{CertifiedDevice, Uncertified, check_device, device_fingerprint};
 use e2ee_crypto::{DeviceRevocation, DeviceStatement};
 use e2ee_protocol::{
     DeviceCertificateView, DeviceSessionRequest, DeviceView, KeyAuthorization,
@@ -46,6 +46,10 @@ pub struct ListedDevice {
     pub fingerprint: String,
     /// Certified by an identity key this device trusts for the user.
     pub trusted: bool,
+    /// Why not, when not trusted: the device-trust reason of docs/mls.md ("Device certificates"), e.g.
+    /// `untrusted_issuer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -305,17 +309,15 @@ impl Device {
             }
             None => (me, self.profile.username().to_owned()),
         };
-        let certified = self.certified_devices(&user_id).await?;
-        let listed = self.client.list_devices(&user_id).await?;
-        let devices = listed
-            .devices
+        let devices = self
+            .checked_devices(&user_id)
+            .await?
             .into_iter()
-            .map(|device| {
+            .map(|(device, checked)| {
                 let key = STANDARD.decode(&device.signature_key).unwrap_or_default();
                 ListedDevice {
-                    trusted: certified
-                        .iter()
-                        .any(|c| c.device_id == device.device_id && c.signature_key == key),
+                    trusted: checked.is_ok(),
+                    reason: checked.err().map(Uncertified::as_str),
                     fingerprint: device_fingerprint(&key),
                     device_id: device.device_id,
                     display_name: crate::text::sanitize_line(&device.display_name),
@@ -395,6 +397,25 @@ impl Device {
         &mut self,
         user_id: &str,
     ) -> Result<Vec<CertifiedDevice>> {
+        let checked = self.checked_devices(user_id).await?;
+        Ok(checked
+            .into_iter()
+            .filter_map(|(_, checked)| checked.ok())
+            .collect())
+    }
+
+    /// Every device the server lists for the user, with this device's decision on it (see
+    /// [`Device::certified_devices`]): certified, or why not.
+    #[allow(clippy::type_complexity)]
+    async fn checked_devices(
+        &mut self,
+        user_id: &str,
+    ) -> Result<
+        Vec<(
+            DeviceView,
+            std::result::Result<CertifiedDevice, Uncertified>,
+        )>,
+    > {
         let me = self.me()?;
         self.directory(user_id).await?;
         let own_keys = user_id == me && self.profile.current_key().is_some();
@@ -417,11 +438,13 @@ impl Device {
                 self.contacts.get(user_id)?.lifetime(issuer)
             }
         };
-        Ok(certified_devices(
-            user_id,
-            &devices.devices,
-            listing,
-            vouching,
-        ))
+        Ok(devices
+            .devices
+            .into_iter()
+            .map(|device| {
+                let checked = check_device(user_id, &device, listing, vouching);
+                (device, checked)
+            })
+            .collect())
     }
 }

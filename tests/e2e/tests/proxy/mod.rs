@@ -1,11 +1,15 @@
-//! A test proxy between a CLI profile and the served API that plays the network (and, by design, could play a
-//! malicious server): every request is forwarded, and a scripted rule can lose the answer of one request the
-//! server did handle — answering `504` instead of the server's `201`.
+//! A test proxy between a CLI profile and the served API that plays the network or a malicious server: every
+//! request is forwarded, and scripted rules can lose the answer of one request the server did handle —
+//! answering `504` instead of the server's `201` — or rewrite the JSON of the server's answers.
 
 use std::sync::{Arc, Mutex};
 
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// Rewrites an answer's JSON body for `(method, path with its query)`; returns whether it changed anything.
+pub type Rewrite = Box<dyn Fn(&str, &str, &mut Value) -> bool + Send>;
 
 /// Rules the test sets while the proxy runs.
 #[derive(Default)]
@@ -14,6 +18,10 @@ pub struct Script {
     pub lose_answer: Option<(String, String)>,
     /// Requests whose answer was lost, as `METHOD path`.
     pub lost: Vec<String>,
+    /// Applied to every JSON answer (a malicious server's edits).
+    pub rewrite: Option<Rewrite>,
+    /// Requests whose answer was rewritten, as `METHOD path`.
+    pub rewritten: Vec<String>,
 }
 
 /// Starts the proxy in front of `upstream` (`http://host:port`); returns its base URL and its script.
@@ -86,6 +94,14 @@ async fn serve(
             script.lose_answer = None;
             script.lost.push(format!("{method} {path}"));
         }
+        if let Some(rewritten) = script
+            .rewrite
+            .as_ref()
+            .and_then(|rewrite| rewritten(&answer, |body| rewrite(&method, &path, body)))
+        {
+            answer = rewritten;
+            script.rewritten.push(format!("{method} {path}"));
+        }
         hit
     };
     if lose {
@@ -100,6 +116,51 @@ async fn serve(
     }
     client.write_all(&answer).await?;
     client.shutdown().await
+}
+
+/// The answer with its JSON body edited by `edit`, if it has one and `edit` changed it: the same status and
+/// headers, the body re-framed with its new length (a chunked body is read whole first).
+fn rewritten(answer: &[u8], edit: impl FnOnce(&mut Value) -> bool) -> Option<Vec<u8>> {
+    let head_end = find(answer, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&answer[..head_end]).into_owned();
+    let raw = &answer[head_end + 4..];
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked { dechunk(raw)? } else { raw.to_vec() };
+    let mut json: Value = serde_json::from_slice(&body).ok()?;
+    if !edit(&mut json) {
+        return None;
+    }
+    let body = serde_json::to_vec(&json).ok()?;
+    let mut out = String::new();
+    for line in head.split("\r\n") {
+        let lower = line.to_ascii_lowercase();
+        if !lower.starts_with("content-length:") && !lower.starts_with("transfer-encoding:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut rewritten = out.into_bytes();
+    rewritten.extend_from_slice(&body);
+    Some(rewritten)
+}
+
+/// A chunked body's bytes.
+fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = find(raw, b"\r\n")?;
+        let size_text = String::from_utf8_lossy(&raw[..line_end]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(raw.get(..size)?);
+        raw = raw.get(size + 2..)?;
+    }
 }
 
 /// The request head and its `content-length` body.

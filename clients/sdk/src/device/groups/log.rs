@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use e2ee_client_core::commits::{external_rejoin, must_rejoin};
+use e2ee_client_core::commits::{Resolution, external_rejoin, must_rejoin};
 use e2ee_client_core::group::{self, MessageStatus, RowOutcome};
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{CommitBundleRequest, GroupLogEntryView};
@@ -71,9 +71,18 @@ impl Device {
                 }
             }
             state.save(&self.profile)?;
-            if page.next_after.is_none() {
-                // The whole log is read: a pending commit it does not hold was never stored.
+            let complete = page.next_after.is_none();
+            // A pending commit no row settled: once the whole log is read, it was never stored.
+            if let Some(pending) = state
+                .meta
+                .groups
+                .get(group_id)
+                .and_then(|meta| meta.pending_commit.as_ref())
+                && pending.at_end_of_log(complete) == Resolution::Drop
+            {
                 self.drop_pending_commit(state, group_id)?;
+            }
+            if complete {
                 if stuck {
                     self.rejoin_if_behind(state, group_id).await?;
                 }
