@@ -100,6 +100,20 @@ pub fn check_device(
     })
 }
 
+/// Whether `identity` with `signature_key` is one of `certified` (a user's [`certified_devices`]): the same user,
+/// the same device id **and** the same signature key.
+pub fn is_listed(
+    certified: &[CertifiedDevice],
+    identity: &e2ee_mls::DeviceIdentity,
+    signature_key: &[u8],
+) -> bool {
+    certified.iter().any(|d| {
+        d.user_id == identity.user_id
+            && d.device_id == identity.device_id
+            && d.signature_key == signature_key
+    })
+}
+
 /// The devices of `user_id`'s listing that this device trusts (see [`check_device`]).
 pub fn certified_devices(
     user_id: &str,

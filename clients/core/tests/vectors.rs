@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use common::{endorsement, key, key_id, key_view, listing_answer};
 use e2ee_client_core::commits::{PendingCommit, Resolution};
 use e2ee_client_core::contacts::Contacts;
-use e2ee_client_core::devices::{CertifiedDevice, check_device};
+use e2ee_client_core::devices::{CertifiedDevice, check_device, is_listed};
 use e2ee_client_core::directory::Directory;
 use e2ee_client_core::welcome::{WelcomeRefusal, check_group, check_members};
 use e2ee_crypto::{DeviceStatement, PrivateKey};
@@ -355,11 +355,9 @@ fn welcome_decision(
         })
         .collect();
     let trusted = |identity: &DeviceIdentity, key: &[u8]| {
-        certified.get(&identity.user_id).is_some_and(|devices| {
-            devices
-                .iter()
-                .any(|d| d.device_id == identity.device_id && d.signature_key == key)
-        })
+        certified
+            .get(&identity.user_id)
+            .is_some_and(|devices| is_listed(devices, identity, key))
     };
     check_members(
         members

@@ -98,16 +98,15 @@ fn message_bytes(message: &MlsMessageOut) -> Result<String> {
     ))
 }
 
-/// Whether `identity` with `signature_key` is among the certified devices of its user in `certified`.
+/// Whether `identity` with `signature_key` is among the certified devices of its user in `certified` (the core's
+/// rule, `e2ee_client_core::devices::is_listed`).
 fn is_listed(
     certified: &std::collections::HashMap<String, Vec<crate::device::CertifiedDevice>>,
     identity: &DeviceIdentity,
     signature_key: &[u8],
 ) -> bool {
     certified.get(&identity.user_id).is_some_and(|devices| {
-        devices
-            .iter()
-            .any(|d| d.device_id == identity.device_id && d.signature_key == signature_key)
+        e2ee_client_core::devices::is_listed(devices, identity, signature_key)
     })
 }
 
