@@ -9,6 +9,8 @@
 //! * [`directory`]: a user's key listing as the server answers it, checked (key ids computed here).
 //! * [`devices`]: which devices of a user this device trusts: certified by an identity key that vouches for
 //!   them at the certificate's time.
+//! * [`link`]: linking a new device: the link code, the approver's link proof, and which identity key a
+//!   linked device pins for its own user (review N10).
 //! * [`welcome`]: whether a Welcome may be joined, and whether a refusal is final.
 //! * [`commits`]: a commit whose answer was lost, decided by the log; rejoining by external commit.
 //! * [`content`]: what an MLS application message carries.
@@ -22,6 +24,7 @@ pub mod content;
 pub mod devices;
 pub mod directory;
 pub mod error;
+pub mod link;
 pub mod text;
 pub mod welcome;
 
