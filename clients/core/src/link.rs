@@ -476,7 +476,7 @@ mod tests {
                 ME,
                 PHONE,
                 &PHONE_KEY,
-                &[good.clone()],
+                std::slice::from_ref(&good),
                 &listing(&k.alice, &[])
             ),
             Err(LinkRefusal::NoSecret)

@@ -434,6 +434,17 @@ impl Device {
             .await?;
         self.client.set_token(Some(session.token));
         self.device_token = Some((session.device_id, session.expires_at));
+        // A linked device settles its own user's key from the link proof on its first operation after the
+        // approval (review N10), so that `device list` and `keys verify`, which cannot read the secret, find
+        // the pin afterwards. Once pinned, this costs nothing.
+        let me = self.me()?;
+        if state.meta.link_secret.is_some()
+            && self.profile.current_key().is_none()
+            && self.contacts.get(&me).is_none()
+        {
+            let devices = self.certified_devices(&me).await?;
+            self.certified.insert(me, devices);
+        }
         Ok(())
     }
 
