@@ -176,6 +176,7 @@ mod tests {
             created_at: 0,
             approved_at: None,
             revoked_at: None,
+            link_proof: None,
         }
     }
 

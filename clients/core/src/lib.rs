@@ -9,6 +9,8 @@
 //! * [`directory`]: a user's key listing as the server answers it, checked (key ids computed here).
 //! * [`devices`]: which devices of a user this device trusts: certified by an identity key that vouches for
 //!   them at the certificate's time.
+//! * [`link`]: linking a new device: the link code, the approver's link proof, and which identity key a
+//!   linked device pins for its own user (review N10).
 //! * [`welcome`]: whether a Welcome may be joined, and whether a refusal is final.
 //! * [`group`]: a group this device holds: its log read (messages, commits checked then merged), intents
 //!   staged as pending commits, the group configuration and key packages.
@@ -28,6 +30,7 @@ pub mod directory;
 pub mod envelope;
 pub mod error;
 pub mod group;
+pub mod link;
 pub mod rotation;
 pub mod text;
 pub mod welcome;

@@ -475,6 +475,7 @@ fn device(user_id: &str, device_id: &str, issuer: &PrivateKey, issued_at: u64) -
         created_at: i64::try_from(issued_at).unwrap(),
         approved_at: None,
         revoked_at: None,
+        link_proof: None,
     }
 }
 

@@ -64,6 +64,10 @@ pub struct MlsMeta {
     /// Group id (lowercase hex) → what this device tracks of it.
     #[serde(default)]
     pub groups: BTreeMap<String, GroupMeta>,
+    /// The secret of this device's link code (`device request`; review N10): it verifies the approver's link
+    /// proof, from which this device learns its own user's identity key. Only ever here, sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_secret: Option<e2ee_client_core::link::LinkSecret>,
 }
 
 /// The unlocked MLS state of this profile's device.
@@ -109,6 +113,7 @@ impl MlsState {
             device_id: device_id.to_owned(),
             signature_key: STANDARD.encode(signer.public()),
             groups: BTreeMap::new(),
+            link_secret: None,
         };
         Ok(MlsState {
             provider,
@@ -199,8 +204,11 @@ impl MlsState {
 
     /// Seals the whole state and replaces the profile's file with it.
     pub fn save(&self, profile: &Profile) -> Result<()> {
-        let meta = serde_json::to_vec(&self.meta)
-            .map_err(|e| ClientError::Profile(format!("cannot encode the MLS state: {e}")))?;
+        // Zeroed after use: the meta may hold the link secret.
+        let meta = Zeroizing::new(
+            serde_json::to_vec(&self.meta)
+                .map_err(|e| ClientError::Profile(format!("cannot encode the MLS state: {e}")))?,
+        );
         let storage = Zeroizing::new(
             e2ee_mls::encode_storage(self.provider.storage())
                 .map_err(|e| mls_error("cannot encode the MLS state", e))?,

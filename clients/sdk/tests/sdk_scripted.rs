@@ -1309,3 +1309,265 @@ fn device_revocations_are_signed_by_the_identity_key() {
     assert_eq!(json["deviceId"], "phone");
     assert_eq!(json["createdAt"], 1_764_145_653_000u64);
 }
+
+// ---- Review N10: a linked device learns its own user's key from its approver ------------------------------
+
+/// A listed, active device of alice with `signature_key`, certified by `issuer` at `issued_at`, and `proof` as
+/// its link proof.
+fn alice_device(
+    device_id: &str,
+    signature_key: &[u8],
+    issuer: &PrivateKey,
+    issued_at: u64,
+    proof: Option<String>,
+) -> Value {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let statement = e2ee_crypto::DeviceStatement {
+        user_id: "u_alice",
+        device_id,
+        signature_key,
+        issuer_key_id: issuer.key_id(),
+        created_at: issued_at,
+    };
+    let mut view = json!({
+        "userId": "u_alice", "deviceId": device_id, "displayName": device_id,
+        "signatureKey": b64(signature_key), "status": "active",
+        "certificate": {"issuerKeyId": issuer.key_id().to_string(), "issuedAt": issued_at,
+                        "signature": b64(&statement.sign(issuer).unwrap())},
+        "createdAt": 1, "approvedAt": issued_at, "revokedAt": null,
+    });
+    if let Some(proof) = proof {
+        view["linkProof"] = json!(proof);
+    }
+    view
+}
+
+/// The proof an approver holding `secret` gives for alice's `device_id` certified by `issuer` at `issued_at`.
+fn proof_for(
+    secret: &e2ee_client_core::link::LinkSecret,
+    device_id: &str,
+    signature_key: &[u8],
+    issuer: &PrivateKey,
+    issued_at: u64,
+) -> String {
+    let certificate: e2ee_protocol::DeviceCertificateView = serde_json::from_value(
+        alice_device(device_id, signature_key, issuer, issued_at, None)["certificate"].clone(),
+    )
+    .unwrap();
+    e2ee_client_core::link::link_proof(secret, "u_alice", device_id, signature_key, &certificate)
+        .unwrap()
+}
+
+/// A server for alice's linked device `phone`: a device session, alice's key listing with `active` as her
+/// active key (and `others` listed as retired), and `devices` as her device list.
+async fn own_devices_server(
+    active: &PrivateKey,
+    others: &[&PrivateKey],
+    devices: Vec<Value>,
+) -> String {
+    let mut keys = vec![key_view(active, "active", None, None)];
+    keys.extend(
+        others
+            .iter()
+            .map(|k| key_view(k, "retired", Some(1_650_000_000_000), None)),
+    );
+    let listing = listing("u_alice", active, keys);
+    let active_key = key_response("u_alice", active);
+    let devices = json!({"userId": "u_alice", "devices": devices});
+    serve_full(Arc::new(move |request: &Request| {
+        match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/api/devices/session") => Reply::json(
+                200,
+                json!({"token": "device-token", "tokenType": "Bearer", "userId": "u_alice",
+                       "deviceId": "phone", "expiresAt": 4_000_000_000_000_i64}),
+            ),
+            ("GET", "/api/users/alice") => Reply::json(200, user("u_alice", "alice")),
+            ("GET", "/api/crypto/public-key/u_alice") if request.query == "all=true" => {
+                Reply::json(200, listing.clone())
+            }
+            ("GET", "/api/crypto/public-key/u_alice") => Reply::json(200, active_key.clone()),
+            ("GET", "/api/devices/u_alice") => Reply::json(200, devices.clone()),
+            _ => Reply::json(404, error("not_found")),
+        }
+    }))
+    .await
+}
+
+/// Alice's linked device (no identity key on it): its MLS state with a link secret, as `device request` left it.
+fn linked_phone() -> e2ee_client::mls::MlsState {
+    let mut state = e2ee_client::mls::MlsState::create(b"state pass", "u_alice", "phone").unwrap();
+    state.meta.link_secret = Some(e2ee_client_core::link::LinkSecret::from_bytes([0x42; 16]));
+    state
+}
+
+fn trust_of(report: &e2ee_client::device::DeviceListReport) -> Vec<(&str, bool)> {
+    report
+        .devices
+        .iter()
+        .map(|d| (d.device_id.as_str(), d.trusted))
+        .collect()
+}
+
+/// Review N10, the lying server: it lists a key of its own as alice's active key (hers as retired), certifies
+/// her new phone and a ghost device with it, and gives the phone no link proof (or one it made up). The phone
+/// holds no identity key: it must not pin the server's key by first use, so the ghost stays untrusted (the old
+/// code pinned the listed active key and trusted the ghost), and it says why.
+#[tokio::test]
+async fn a_linked_device_does_not_trust_a_ghost_certified_by_a_key_the_server_lists_as_its_own() {
+    let keys = keys();
+    let server_key = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+    let state = linked_phone();
+    let phone_key = state.signer().public().to_vec();
+    let made_up = proof_for(
+        &e2ee_client_core::link::LinkSecret::from_bytes([0x13; 16]),
+        "phone",
+        &phone_key,
+        &server_key,
+        1_700_000_000_000,
+    );
+    for proof in [None, Some(made_up)] {
+        let server = own_devices_server(
+            &server_key,
+            &[&keys.alice],
+            vec![
+                alice_device("laptop", &[1; 32], &keys.alice, 1_600_000_000_000, None),
+                alice_device(
+                    "phone",
+                    &phone_key,
+                    &server_key,
+                    1_700_000_000_000,
+                    proof.clone(),
+                ),
+                alice_device("ghost", &[9; 32], &server_key, 1_700_000_000_000, None),
+            ],
+        )
+        .await;
+        let mut fixture = alice_with(&server, None);
+        fixture.device.use_device_token(&state).await.unwrap();
+        let report = fixture.device.device_list(None).await.unwrap();
+        assert_eq!(
+            trust_of(&report),
+            [("laptop", false), ("phone", false), ("ghost", false)],
+            "proof {proof:?}"
+        );
+        let note = report.note.as_deref().unwrap_or_default();
+        let expected = if proof.is_some() {
+            "bad_link_proof"
+        } else {
+            "no_link_proof"
+        };
+        assert!(note.contains(expected), "{note}");
+        assert!(note.contains("e2ee keys verify alice --accept"), "{note}");
+        assert!(
+            fixture.device.contacts().get("u_alice").is_none(),
+            "nothing pinned for alice"
+        );
+        // Nor without the MLS state at hand (`device list` takes no passphrase): no pin, and it says to sync.
+        let mut again = fixture.reopen(&server);
+        let report = again.device_list(None).await.unwrap();
+        assert!(report.devices.iter().all(|d| !d.trusted));
+        assert!(report.note.unwrap().contains("e2ee sync"));
+        assert!(again.contacts().get("u_alice").is_none());
+    }
+}
+
+/// Review N10, the honest link: the approver's proof over the phone's certificate verifies under the phone's
+/// secret, so the phone pins that key (alice's) as her accepted key and trusts her devices certified by it,
+/// while a ghost certified by a key the server lists beside it stays untrusted. `keys verify alice` then shows
+/// the pinned key as unchanged.
+#[tokio::test]
+async fn a_linked_device_pins_the_key_its_link_proof_names_and_trusts_only_devices_it_certified() {
+    let keys = keys();
+    let server_key = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+    let state = linked_phone();
+    let phone_key = state.signer().public().to_vec();
+    let secret = state.meta.link_secret.clone().unwrap();
+    let proof = proof_for(&secret, "phone", &phone_key, &keys.alice, 1_700_000_000_000);
+    let server = own_devices_server(
+        &keys.alice,
+        &[&server_key],
+        vec![
+            alice_device("laptop", &[1; 32], &keys.alice, 1_600_000_000_000, None),
+            alice_device(
+                "phone",
+                &phone_key,
+                &keys.alice,
+                1_700_000_000_000,
+                Some(proof),
+            ),
+            alice_device("ghost", &[9; 32], &server_key, 1_600_000_000_000, None),
+        ],
+    )
+    .await;
+    let mut fixture = alice_with(&server, None);
+    fixture.device.use_device_token(&state).await.unwrap();
+    let report = fixture.device.device_list(None).await.unwrap();
+    assert_eq!(
+        trust_of(&report),
+        [("laptop", true), ("phone", true), ("ghost", false)]
+    );
+    assert_eq!(report.note, None);
+    let pinned = fixture.device.contacts().get("u_alice").unwrap();
+    assert_eq!(pinned.key_id, keys.alice.key_id().to_string());
+    assert_eq!(pinned.trusted_key_ids(), [keys.alice.key_id().to_string()]);
+
+    // Pinned on disk: a later run without the state trusts the same devices.
+    let mut later = fixture.reopen(&server);
+    let report = later.device_list(None).await.unwrap();
+    assert_eq!(
+        trust_of(&report),
+        [("laptop", true), ("phone", true), ("ghost", false)]
+    );
+    let verified = later.verify_contact("alice", false).await.unwrap();
+    assert_eq!(
+        verified.status,
+        e2ee_client::device::ContactStatus::Unchanged
+    );
+}
+
+/// Review N10, the fallback (an approval without a code, e.g. by the browser): `keys verify` of one's own
+/// username reports the key as unverified and pins nothing; with `--accept` (after comparing fingerprints) it
+/// is pinned and the devices it certified are trusted.
+#[tokio::test]
+async fn without_a_link_proof_the_user_accepts_their_own_key_with_keys_verify() {
+    let keys = keys();
+    let state = linked_phone();
+    let phone_key = state.signer().public().to_vec();
+    let server = own_devices_server(
+        &keys.alice,
+        &[],
+        vec![
+            alice_device("laptop", &[1; 32], &keys.alice, 1_600_000_000_000, None),
+            alice_device("phone", &phone_key, &keys.alice, 1_700_000_000_000, None),
+        ],
+    )
+    .await;
+    let mut fixture = alice_with(&server, None);
+    fixture.device.use_device_token(&state).await.unwrap();
+    assert!(
+        fixture
+            .device
+            .device_list(None)
+            .await
+            .unwrap()
+            .devices
+            .iter()
+            .all(|d| !d.trusted)
+    );
+    let report = fixture.device.verify_contact("alice", false).await.unwrap();
+    assert_eq!(
+        report.status,
+        e2ee_client::device::ContactStatus::Unverified
+    );
+    assert!(fixture.device.contacts().get("u_alice").is_none());
+
+    let report = fixture.device.verify_contact("alice", true).await.unwrap();
+    assert_eq!(report.status, e2ee_client::device::ContactStatus::Accepted);
+    assert_eq!(report.key_id, keys.alice.key_id().to_string());
+    let mut later = fixture.reopen(&server);
+    later.use_device_token(&state).await.unwrap();
+    let listed = later.device_list(None).await.unwrap();
+    assert_eq!(trust_of(&listed), [("laptop", true), ("phone", true)]);
+    assert_eq!(listed.note, None);
+}

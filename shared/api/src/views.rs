@@ -71,6 +71,11 @@ pub fn device_view(record: &DeviceRecord) -> DeviceView {
         created_at: record.created_at,
         approved_at: record.approved_at,
         revoked_at: record.revoked_at,
+        link_proof: record
+            .certificate
+            .as_ref()
+            .and_then(|c| c.link_proof.as_deref())
+            .map(|proof| STANDARD.encode(proof)),
     }
 }
 

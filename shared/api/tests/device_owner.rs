@@ -415,6 +415,7 @@ fn large_device(user_id: &str, index: usize) -> NewDevice {
             issuer_key_id: "a".repeat(64),
             issued_at: 1,
             signature: vec![9; 512],
+            link_proof: None,
         }),
     }
 }

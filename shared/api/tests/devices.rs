@@ -610,3 +610,63 @@ async fn uploads_past_the_supply_cap_are_refused_and_write_nothing() {
             .assert_error(StatusCode::CONFLICT, "key_package_supply_full");
     }
 }
+
+/// Review N10: the approver's link proof is stored with the certificate and listed with the device, as given
+/// (only the new device can check it); one that is not base64 of exactly 32 bytes is a 400 and approves
+/// nothing.
+#[tokio::test]
+async fn a_link_proof_is_stored_and_listed_and_a_malformed_one_is_a_clear_400() {
+    let backend = backends().remove(0);
+    let state = state_for(&backend, false).await;
+    let alice = user(&state, "alice").await;
+    let laptop = TestDevice::new(&alice.id, "laptop");
+    post(
+        &state,
+        "/api/devices",
+        &alice.token,
+        laptop.registration(Some(&alice.key)),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    let laptop_token = device_token(&state, &alice, &laptop).await;
+    let phone = TestDevice::new(&alice.id, "phone");
+    post(
+        &state,
+        "/api/devices",
+        &alice.token,
+        phone.registration(None),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    let certificate = phone.certificate(&alice.key);
+    for bad in [
+        json!("not base64!"),
+        json!(b64(&[7; 31])),
+        json!(b64(&[7; 33])),
+        json!(""),
+    ] {
+        let approval = json!({"deviceId": "phone", "certificate": certificate, "linkProof": bad});
+        post(&state, "/api/devices/approve", &laptop_token, approval)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    let listed = list(&state, &alice.token, &alice.id).await;
+    assert_eq!(
+        listed["devices"][1]["status"], "pending",
+        "nothing approved"
+    );
+
+    let proof = b64(&[7; 32]);
+    let approval = json!({"deviceId": "phone", "certificate": certificate, "linkProof": proof});
+    let approved = post(&state, "/api/devices/approve", &laptop_token, approval).await;
+    approved.assert_status(StatusCode::OK);
+    assert_eq!(approved.body["linkProof"], proof);
+    let listed = list(&state, &alice.token, &alice.id).await;
+    assert_eq!(listed["devices"][1]["deviceId"], "phone");
+    assert_eq!(listed["devices"][1]["linkProof"], proof);
+    assert!(
+        listed["devices"][0].get("linkProof").is_none(),
+        "no proof, no field: {}",
+        listed["devices"][0]
+    );
+}

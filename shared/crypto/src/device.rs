@@ -92,6 +92,77 @@ impl DeviceStatement<'_> {
     }
 }
 
+const DEVICE_LINK_CONTEXT: &[u8] = b"e2ee.device-link.v1";
+/// Bytes of a link secret (`e2ee device request` makes one; the user carries it to the approving device in the
+/// link code).
+pub const LINK_SECRET_BYTES: usize = 16;
+/// Bytes of a link proof (HMAC-SHA256).
+pub const LINK_PROOF_BYTES: usize = 32;
+
+/// "The device that holds the link secret approved `user_id`'s device `device_id` with signature key
+/// `signature_key` under identity key `issuer_key_id`, certificate issued at `issued_at`" (docs/mls.md,
+/// "Linking a device"). The proof is `HMAC-SHA256(link secret, field("e2ee.device-link.v1") || field(userId) ||
+/// field(deviceId) || field(signatureKey) || field(issuerKeyId hex) || u64(issuedAt))`: the approving device
+/// learnt the secret from the user (the link code), the server never sees it, so a proof the new device
+/// verifies tells it which identity key its approver holds, whatever key the server lists.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceLink<'a> {
+    pub user_id: &'a str,
+    pub device_id: &'a str,
+    pub signature_key: &'a [u8],
+    pub issuer_key_id: KeyId,
+    /// The certificate's `issuedAt` (ms since the epoch).
+    pub issued_at: u64,
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+impl DeviceLink<'_> {
+    /// The exact bytes that are MACed.
+    pub fn input(&self) -> Vec<u8> {
+        let issuer = self.issuer_key_id.to_string();
+        let mut out = Canonical::with_capacity(
+            96 + self.user_id.len() + self.device_id.len() + self.signature_key.len(),
+        );
+        out.field(DEVICE_LINK_CONTEXT)
+            .field(self.user_id.as_bytes())
+            .field(self.device_id.as_bytes())
+            .field(self.signature_key)
+            .field(issuer.as_bytes())
+            .u64(self.issued_at);
+        out.into_bytes()
+    }
+
+    fn mac(&self, secret: &[u8]) -> Result<HmacSha256> {
+        use hmac::{KeyInit as _, Mac as _};
+        if secret.len() < LINK_SECRET_BYTES {
+            return Err(CryptoError::InvalidInput(format!(
+                "a link secret has at least {LINK_SECRET_BYTES} bytes"
+            )));
+        }
+        let mut mac = HmacSha256::new_from_slice(secret)
+            .map_err(|_| CryptoError::InvalidInput("link secret".into()))?;
+        mac.update(&self.input());
+        Ok(mac)
+    }
+
+    /// The link proof under `secret`.
+    pub fn prove(&self, secret: &[u8]) -> Result<[u8; LINK_PROOF_BYTES]> {
+        use hmac::Mac as _;
+        Ok(self.mac(secret)?.finalize().into_bytes().into())
+    }
+
+    /// Checks a proof in constant time; any mismatch (another secret, statement or a malformed proof) is
+    /// [`CryptoError::BadSignature`].
+    pub fn verify(&self, secret: &[u8], proof: &[u8]) -> Result<()> {
+        use hmac::Mac as _;
+        self.mac(secret)
+            .map_err(|_| CryptoError::BadSignature)?
+            .verify_slice(proof)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+}
+
 const DEVICE_REVOKE_CONTEXT: &[u8] = b"e2ee.device-revoke.v1";
 
 /// "`user_id` revokes their device `device_id` at `created_at`", signed by the user's active identity key to
@@ -327,5 +398,78 @@ mod tests {
             ..revocation
         };
         assert!(bad_id.sign(&alice).is_err());
+    }
+
+    #[test]
+    fn link_proofs_are_the_documented_hmac_and_bind_every_field() {
+        use hmac::{KeyInit as _, Mac as _};
+        let alice = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+        let other = PrivateKey::generate(KeySize::Rsa2048).unwrap();
+        let secret = [9u8; LINK_SECRET_BYTES];
+        let key = [7u8; 32];
+        let link = DeviceLink {
+            user_id: "u_alice",
+            device_id: "phone",
+            signature_key: &key,
+            issuer_key_id: alice.key_id(),
+            issued_at: 1_764_145_653_000,
+        };
+        let mut expected = Vec::new();
+        let issuer = alice.key_id().to_string();
+        for field in [
+            &b"e2ee.device-link.v1"[..],
+            b"u_alice",
+            b"phone",
+            &[7; 32],
+            issuer.as_bytes(),
+        ] {
+            expected.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            expected.extend_from_slice(field);
+        }
+        expected.extend_from_slice(&1_764_145_653_000u64.to_be_bytes());
+        assert_eq!(link.input(), expected);
+        let mut mac = HmacSha256::new_from_slice(&secret).unwrap();
+        mac.update(&expected);
+        let proof = link.prove(&secret).unwrap();
+        assert_eq!(proof.to_vec(), mac.finalize().into_bytes().to_vec());
+        link.verify(&secret, &proof).unwrap();
+
+        let other_key = [8u8; 32];
+        for changed in [
+            DeviceLink {
+                device_id: "ghost",
+                ..link
+            },
+            DeviceLink {
+                user_id: "u_mallory",
+                ..link
+            },
+            DeviceLink {
+                signature_key: &other_key,
+                ..link
+            },
+            DeviceLink {
+                issuer_key_id: other.key_id(),
+                ..link
+            },
+            DeviceLink {
+                issued_at: 1,
+                ..link
+            },
+        ] {
+            assert_eq!(
+                changed.verify(&secret, &proof),
+                Err(CryptoError::BadSignature)
+            );
+        }
+        assert_eq!(
+            link.verify(&[1u8; LINK_SECRET_BYTES], &proof),
+            Err(CryptoError::BadSignature)
+        );
+        assert_eq!(
+            link.verify(&secret, &proof[..31]),
+            Err(CryptoError::BadSignature)
+        );
+        assert!(link.prove(&[1u8; 8]).is_err(), "a short secret");
     }
 }

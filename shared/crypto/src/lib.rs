@@ -51,7 +51,8 @@ mod wycheproof_tests;
 
 pub use at_rest::PassphraseKey;
 pub use device::{
-    DeviceRevocation, DeviceStatement, MAX_DEVICE_ID_BYTES, MAX_SIGNATURE_KEY_BYTES, is_device_id,
+    DeviceLink, DeviceRevocation, DeviceStatement, LINK_PROOF_BYTES, LINK_SECRET_BYTES,
+    MAX_DEVICE_ID_BYTES, MAX_SIGNATURE_KEY_BYTES, is_device_id,
 };
 pub use envelope::{
     CONTENT_ALG, ConversationEntries, ConversationError, ENVELOPE_VERSION, Envelope, EnvelopeParts,

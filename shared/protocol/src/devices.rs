@@ -41,6 +41,11 @@ pub struct RegisterDeviceRequest {
 pub struct ApproveDeviceRequest {
     pub device_id: String,
     pub certificate: DeviceCertificateView,
+    /// Base64 of the 32-byte link proof (`e2ee_crypto::DeviceLink`, docs/mls.md "Linking a device"): an
+    /// HMAC under the secret of the new device's link code, which the server never sees; stored and listed
+    /// with the device for the new device to check. Absent when the approver was given no code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_proof: Option<String>,
 }
 
 /// `POST /api/devices/revoke` (user or device token): revokes one of the caller's devices, authorized by a
@@ -74,6 +79,9 @@ pub struct DeviceView {
     pub created_at: i64,
     pub approved_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Base64 link proof given with the approval (see [`ApproveDeviceRequest::link_proof`]); absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_proof: Option<String>,
 }
 
 /// `GET /api/devices/{userId}?after=&limit=`: one page of the user's pending and active devices, oldest first

@@ -22,6 +22,8 @@ pub const MAX_CLAIMED_DEVICES: usize = 100;
 pub const MAX_KEY_PACKAGE_REF_BYTES: usize = 64;
 /// Longest certificate signature (RSA-PSS under a 4096-bit key: 512 bytes).
 pub const MAX_CERTIFICATE_SIGNATURE_BYTES: usize = 512;
+/// A link proof's length (HMAC-SHA256, docs/mls.md "Linking a device").
+pub const LINK_PROOF_BYTES: usize = 32;
 
 /// Where a device is in its life: registered without a certificate (waiting for an existing device to approve
 /// it), certified, or revoked (final; the id is never used again).
@@ -62,6 +64,9 @@ pub struct DeviceCertificate {
     pub issuer_key_id: String,
     pub issued_at: Millis,
     pub signature: Vec<u8>,
+    /// The link proof the approving device gave with this certificate ([`LINK_PROOF_BYTES`]), if any: stored
+    /// as given (the server cannot check it) and listed for the approved device, which can.
+    pub link_proof: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use e2ee_protocol::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
 use crate::devices::{
-    DeviceCertificate, MAX_CERTIFICATE_SIGNATURE_BYTES, MAX_KEY_PACKAGE_BATCH,
+    DeviceCertificate, LINK_PROOF_BYTES, MAX_CERTIFICATE_SIGNATURE_BYTES, MAX_KEY_PACKAGE_BATCH,
     MAX_KEY_PACKAGE_BYTES, MAX_KEY_PACKAGE_REF_BYTES, NewDevice, NewKeyPackage,
 };
 use crate::error::{StoreError, StoreResult};
@@ -113,6 +113,14 @@ pub(crate) fn certificate(certificate: &DeviceCertificate) -> StoreResult<()> {
         format_args!(
             "certificate needs a 64-hex issuer key id and a signature of 1 to {MAX_CERTIFICATE_SIGNATURE_BYTES} bytes"
         ),
+    )?;
+    require(
+        certificate
+            .link_proof
+            .as_ref()
+            .is_none_or(|proof| proof.len() == LINK_PROOF_BYTES),
+        "link_proof",
+        format_args!("a link proof has {LINK_PROOF_BYTES} bytes"),
     )
 }
 

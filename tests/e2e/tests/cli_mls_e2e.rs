@@ -412,7 +412,8 @@ fn a_second_device_is_approved_joins_the_groups_and_is_revoked_and_concurrent_co
     cli.json("bob", &unlocked(&["sync"]));
     cli.json("bob", &["keys", "verify", &alice]);
 
-    // Alice's phone: log in, ask to be a device; the laptop shows its fingerprint, then approves it.
+    // Alice's phone: log in, ask to be a device; the laptop shows its fingerprint, then approves it with the
+    // phone's link code (review N10: the phone learns Alice's key from the laptop, not from the server).
     cli.json(
         "alice-phone",
         &[
@@ -427,6 +428,7 @@ fn a_second_device_is_approved_joins_the_groups_and_is_revoked_and_concurrent_co
         &unlocked(&["device", "request", "--device-id", "phone"]),
     );
     assert_eq!(requested["status"], "pending");
+    let code = requested["linkCode"].as_str().unwrap().to_owned();
     let pending = cli.json("alice", &unlocked(&["device", "approve"]));
     assert_eq!(pending["devices"][0]["deviceId"], "phone");
     assert_eq!(pending["devices"][0]["status"], "pending");
@@ -434,10 +436,39 @@ fn a_second_device_is_approved_joins_the_groups_and_is_revoked_and_concurrent_co
         pending["devices"][0]["fingerprint"],
         requested["fingerprint"]
     );
-    let approved = cli.json("alice", &unlocked(&["device", "approve", "phone"]));
+    // A code for another device approves nothing (exit 2).
+    let wrong = cli.run(
+        "alice",
+        &unlocked(&["device", "approve", "phone", "--code", &"A".repeat(32)]),
+        b"",
+    );
+    assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
+    let approved = cli.json(
+        "alice",
+        &unlocked(&["device", "approve", "phone", "--code", &code]),
+    );
     assert_eq!(approved["devices"][0]["status"], "active");
-    // The phone uploads key packages on its next sync; the laptop's next sync adds it to the group.
+    // The phone uploads key packages on its next sync (and checks the link proof: it pins Alice's key and
+    // trusts her devices); the laptop's next sync adds it to the group.
     cli.json("alice-phone", &unlocked(&["sync"]));
+    let own = cli.json("alice-phone", &["device", "list"]);
+    let trusted: Vec<(&str, bool)> = own["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["deviceId"].as_str().unwrap(),
+                d["trusted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(trusted, [("laptop", true), ("phone", true)], "{own}");
+    assert!(own.get("note").is_none(), "{own}");
+    assert_eq!(
+        cli.json("alice-phone", &["keys", "verify", &alice])["status"],
+        "unchanged"
+    );
     cli.json("alice", &unlocked(&["sync"]));
     let joined = cli.json("alice-phone", &unlocked(&["sync"]));
     assert_eq!(joined["joined"], serde_json::json!([group]), "{joined}");

@@ -174,7 +174,8 @@ pub enum DeviceCommand {
     },
     /// On a new device (after `login`): register this profile as a pending device of your account.
     ///
-    /// Prints the device's fingerprint: compare it when you approve the device on one that holds your key.
+    /// Prints the device's fingerprint and a link code: give the code to `e2ee device approve ID --code CODE`
+    /// on a device that holds your key.
     Request {
         #[arg(long)]
         device_id: Option<String>,
@@ -184,11 +185,21 @@ pub enum DeviceCommand {
     },
     /// Certify a pending device of yours with your identity key (then it joins your groups).
     ///
-    /// Without DEVICE_ID or --all, lists the pending devices and their fingerprints.
+    /// Without DEVICE_ID or --all, lists the pending devices and their fingerprints. With --code, the link
+    /// code the new device printed: it must name that device, and the approval then proves to the new device
+    /// which identity key certified it (so it trusts your other devices without asking the server).
     Approve {
         device_id: Option<String>,
         #[arg(long, conflicts_with = "device_id")]
         all: bool,
+        /// The new device's link code (from `e2ee device request`).
+        #[arg(
+            long,
+            value_name = "CODE",
+            requires = "device_id",
+            conflicts_with = "all"
+        )]
+        code: Option<String>,
         #[arg(long, value_name = "VAR")]
         passphrase_env: Option<String>,
     },

@@ -220,6 +220,7 @@ async fn execute_mls(
         NetworkCommand::Device(DeviceCommand::Approve {
             device_id,
             all,
+            code,
             passphrase_env,
         }) => {
             device.require_session()?;
@@ -227,7 +228,7 @@ async fn execute_mls(
             let ring = device.unlock(passphrase.clone())?;
             let state = e2ee_client::mls::MlsState::open(device.profile(), passphrase.as_bytes())?;
             let reports = device
-                .device_approve(&ring, &state, device_id.as_deref(), all)
+                .device_approve(&ring, &state, device_id.as_deref(), all, code.as_deref())
                 .await?;
             emit(options, &serde_json::json!({ "devices": reports }), || {
                 reports.iter().map(output::device_report).collect()

@@ -266,9 +266,15 @@ pub fn contact(report: &ContactReport) -> String {
             "CHANGED: the pinned key was {pinned}. Sending is refused until you compare the new fingerprint \
              with {name} and run `e2ee keys verify {name} --accept`"
         ),
-        ContactStatus::Accepted => {
-            format!("accepted: this key replaces the pinned key {pinned}")
-        }
+        ContactStatus::Accepted => match &report.pinned_fingerprint {
+            Some(pinned) => format!("accepted: this key replaces the pinned key {pinned}"),
+            None => "accepted: this key is pinned now".to_owned(),
+        },
+        ContactStatus::Unverified => format!(
+            "NOT VERIFIED: this device holds no key of yours and no link proof names this one, so your \
+             devices are not trusted here. Compare this fingerprint with `e2ee keys show` on a device that \
+             holds your key, then run `e2ee keys verify {name} --accept`"
+        ),
     };
     let _ = writeln!(out, "  status:      {status}");
     if report.trusted_keys.len() > 1 {
@@ -324,6 +330,13 @@ pub fn device_report(report: &DeviceReport) -> String {
             }
         );
     }
+    if let Some(code) = &report.link_code {
+        let _ = writeln!(
+            out,
+            "link code: {code}\napprove it on a device that holds your key: e2ee device approve {} --code {code}",
+            report.device_id
+        );
+    }
     out
 }
 
@@ -347,6 +360,9 @@ pub fn device_list(report: &DeviceListReport) -> String {
                 "NOT CERTIFIED by a key you trust"
             }
         );
+    }
+    if let Some(note) = &report.note {
+        let _ = writeln!(out, "note: {}", sanitize(note));
     }
     out
 }

@@ -23,6 +23,9 @@ pub enum ContactStatus {
     Changed,
     /// The active key differed and the user accepted it.
     Accepted,
+    /// Your own account, on a device that holds no identity key and has not verified yours (no link proof
+    /// from the approving device, review N10): nothing is pinned until you compare and accept it.
+    Unverified,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -238,6 +241,16 @@ impl Device {
         }
         let now = now_ms();
         let (status, pinned) = match trust {
+            // One's own key, on a device without one: pinned only when the user accepts it (or from the link
+            // proof, which `sync` checks), never on first use.
+            Trust::New if self.is_own_keyless(&user.user_id) && !accept => {
+                (ContactStatus::Unverified, None)
+            }
+            Trust::New if self.is_own_keyless(&user.user_id) => {
+                self.contacts
+                    .accept(&user.user_id, &user.username, &key_id, &fingerprint, now);
+                (ContactStatus::Accepted, None)
+            }
             Trust::New => {
                 self.contacts.pin_first_use(
                     &user.user_id,
@@ -281,10 +294,16 @@ impl Device {
         })
     }
 
+    /// Whether `user_id` is this device's own user and this device holds no identity key: its own user's key
+    /// is then never pinned on first use, only from the link proof or accepted by the user (review N10).
+    fn is_own_keyless(&self, user_id: &str) -> bool {
+        self.profile.user_id().is_ok_and(|me| me == user_id) && self.profile.current_key().is_none()
+    }
+
     /// Pins the active key of a user this device has never seen (trust on first use, on receipt or when
     /// checking their devices): only the active key, never the other keys the server lists (review N2).
     pub(super) fn pin_sender_on_first_use(&mut self, sender_id: &str) {
-        if self.contacts.get(sender_id).is_some() {
+        if self.contacts.get(sender_id).is_some() || self.is_own_keyless(sender_id) {
             return;
         }
         let Some(listing) = self.directory.get(sender_id) else {

@@ -6,11 +6,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_client_core::contacts::KeyLifetime;
 use e2ee_client_core::devices::{CertifiedDevice, Uncertified, check_device, device_fingerprint};
+use e2ee_client_core::link::{
+    LinkSecret, check_link_code, link_code, link_proof, linked_identity_key,
+};
+use e2ee_crypto::LINK_SECRET_BYTES;
 use e2ee_crypto::{DeviceRevocation, DeviceStatement};
 use e2ee_protocol::{
     DeviceCertificateView, DeviceSessionRequest, DeviceView, KeyAuthorization,
     RegisterDeviceRequest, RevokeDeviceRequest, UploadKeyPackagesRequest, device_session_input,
 };
+use openmls_traits::OpenMlsProvider as _;
+use openmls_traits::random::OpenMlsRand as _;
 use openmls_traits::signatures::Signer as _;
 use serde::Serialize;
 
@@ -34,6 +40,11 @@ pub struct DeviceReport {
     pub fingerprint: String,
     pub key_packages: u64,
     pub last_resort: bool,
+    /// `device request` only: the code to type on the approving device (`device approve ID --code CODE`). It
+    /// carries this device's link secret: the approver proves with it which identity key it certified this
+    /// device under (docs/mls.md, "Linking a device").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_code: Option<String>,
 }
 
 /// One device of a user as `device list` shows it.
@@ -58,6 +69,10 @@ pub struct DeviceListReport {
     pub user_id: String,
     pub username: String,
     pub devices: Vec<ListedDevice>,
+    /// For your own devices on a device that holds no identity key and trusts none of yours yet: why, and
+    /// what to do (review N10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A certificate by the identity key on this device for `user_id`'s device `device_id` and its key.
@@ -110,13 +125,15 @@ pub fn revoke_device_request(
 
 impl Device {
     /// A new MLS state for this profile, saved, then registered as `device_id` with the certificate
-    /// `certificate` makes for its signature key (none: a pending device). The state is saved before the
+    /// `certificate` makes for its signature key (none: a pending device), with a fresh link secret in the
+    /// state when `link` (a pending device to be approved with its link code). The state is saved before the
     /// server learns the key (a registered device whose private key was lost could not be used, nor
     /// registered again under its id), and deleted again if the registration fails.
     async fn register_new_device(
         &mut self,
         passphrase: &[u8],
         device_id: &str,
+        link: bool,
         certificate: impl FnOnce(&[u8]) -> Result<Option<DeviceCertificateView>>,
     ) -> Result<(MlsState, DeviceView)> {
         let me = self.me()?;
@@ -126,7 +143,17 @@ impl Device {
                 self.profile.name()
             )));
         }
-        let state = MlsState::create(passphrase, &me, device_id)?;
+        let mut state = MlsState::create(passphrase, &me, device_id)?;
+        if link {
+            let secret = state
+                .provider()
+                .rand()
+                .random_array::<LINK_SECRET_BYTES>()
+                .map_err(|e| {
+                    ClientError::Mls(format!("no randomness for the link secret: {e:?}"))
+                })?;
+            state.meta.link_secret = Some(LinkSecret::from_bytes(secret));
+        }
         let signature_key = state.signer().public().to_vec();
         let certificate = certificate(&signature_key)?;
         state.save(&self.profile)?;
@@ -158,7 +185,7 @@ impl Device {
     ) -> Result<(MlsState, DeviceReport)> {
         let me = self.me()?;
         let (state, view) = self
-            .register_new_device(passphrase, device_id, |key| {
+            .register_new_device(passphrase, device_id, false, |key| {
                 certify(ring, &me, device_id, key).map(Some)
             })
             .await?;
@@ -174,13 +201,15 @@ impl Device {
                 fingerprint: device_fingerprint(&signature_key),
                 key_packages,
                 last_resort,
+                link_code: None,
             },
         ))
     }
 
     /// `e2ee device request`: this profile becomes a new, pending device of the account (it holds no
     /// identity key): registered without a certificate, to be approved on a device that has one
-    /// (`e2ee device approve`). The fingerprint is what the user compares there.
+    /// (`e2ee device approve ID --code CODE`). The link code carries a secret kept sealed here; the approver
+    /// proves with it which identity key certified this device (review N10).
     pub async fn device_request(
         &mut self,
         passphrase: &[u8],
@@ -188,9 +217,14 @@ impl Device {
     ) -> Result<(MlsState, DeviceReport)> {
         let me = self.me()?;
         let (state, view) = self
-            .register_new_device(passphrase, device_id, |_| Ok(None))
+            .register_new_device(passphrase, device_id, true, |_| Ok(None))
             .await?;
         let signature_key = state.signer().public().to_vec();
+        let link_code = state
+            .meta
+            .link_secret
+            .as_ref()
+            .map(|secret| link_code(secret, &me, device_id, &signature_key));
         Ok((
             state,
             DeviceReport {
@@ -200,6 +234,7 @@ impl Device {
                 fingerprint: device_fingerprint(&signature_key),
                 key_packages: 0,
                 last_resort: false,
+                link_code,
             },
         ))
     }
@@ -207,15 +242,23 @@ impl Device {
     /// `e2ee device approve [DEVICE_ID | --all]`: certifies pending devices of this user with the identity
     /// key on this device. Without a device id and without `all`, nothing is approved: the pending devices
     /// and their fingerprints are listed, to compare with what the new device shows. The approved devices
-    /// join this user's groups on this device's next `sync` (once they have uploaded key packages).
+    /// join this user's groups on this device's next `sync` (once they have uploaded key packages). With the
+    /// new device's link `code` (one device id, not `all`): the code must name that device as the server
+    /// lists it (else a usage error, nothing approved), and the approval carries the link proof (review N10).
     pub async fn device_approve(
         &mut self,
         ring: &KeyRing,
         state: &MlsState,
         device_id: Option<&str>,
         all: bool,
+        code: Option<&str>,
     ) -> Result<Vec<DeviceReport>> {
         let me = self.me()?;
+        if code.is_some() && (all || device_id.is_none()) {
+            return Err(ClientError::Usage(
+                "--code approves one device: give its DEVICE_ID".into(),
+            ));
+        }
         self.use_device_token(state).await?;
         let pending: Vec<DeviceView> = self
             .client
@@ -239,14 +282,29 @@ impl Device {
             let signature_key = STANDARD.decode(&device.signature_key).map_err(|_| {
                 ClientError::InvalidResponse("a device key that is not base64".into())
             })?;
+            // Checked before anything is certified: a code for another device (or another key) approves nothing.
+            let secret = code
+                .map(|code| check_link_code(code, &me, &device.device_id, &signature_key))
+                .transpose()
+                .map_err(|e| ClientError::Usage(format!("device {}: {e}", device.device_id)))?;
             let mut status = device.status.clone();
             if approve {
                 let certificate = certify(ring, &me, &device.device_id, &signature_key)?;
+                let link_proof = match &secret {
+                    Some(secret) => Some(
+                        link_proof(secret, &me, &device.device_id, &signature_key, &certificate)
+                            .ok_or_else(|| {
+                                ClientError::Profile("cannot make the link proof".into())
+                            })?,
+                    ),
+                    None => None,
+                };
                 let approved = self
                     .client
                     .approve_device(&e2ee_protocol::ApproveDeviceRequest {
                         device_id: device.device_id.clone(),
                         certificate,
+                        link_proof,
                     })
                     .await?;
                 status = approved.status;
@@ -260,6 +318,7 @@ impl Device {
                 fingerprint: device_fingerprint(&signature_key),
                 key_packages: 0,
                 last_resort: false,
+                link_code: None,
             });
         }
         Ok(reports)
@@ -295,6 +354,7 @@ impl Device {
             fingerprint: device_fingerprint(&key),
             key_packages: 0,
             last_resort: false,
+            link_code: None,
         })
     }
 
@@ -307,7 +367,7 @@ impl Device {
                 let user = self.lookup(name).await?;
                 (user.user_id, user.username)
             }
-            None => (me, self.profile.username().to_owned()),
+            None => (me.clone(), self.profile.username().to_owned()),
         };
         let devices = self
             .checked_devices(&user_id)
@@ -325,10 +385,16 @@ impl Device {
                 }
             })
             .collect();
+        let note = if user_id == me {
+            self.own_key_unverified.clone()
+        } else {
+            None
+        };
         Ok(DeviceListReport {
             user_id,
             username,
             devices,
+            note,
         })
     }
 
@@ -336,6 +402,17 @@ impl Device {
     /// with the user session) replaces the user token for every request of this run.
     pub async fn use_device_token(&mut self, state: &MlsState) -> Result<()> {
         self.me()?;
+        if self
+            .own_device
+            .as_ref()
+            .is_none_or(|own| own.device_id != state.meta.device_id)
+        {
+            self.own_device = Some(super::OwnDevice {
+                device_id: state.meta.device_id.clone(),
+                signature_key: state.signer().public().to_vec(),
+                link_secret: state.meta.link_secret.clone(),
+            });
+        }
         // One token serves a whole run of operations (an SDK user's many sends) until shortly before it expires.
         if let Some((device_id, expires_at)) = &self.device_token
             && *device_id == state.meta.device_id
@@ -359,6 +436,17 @@ impl Device {
             .await?;
         self.client.set_token(Some(session.token));
         self.device_token = Some((session.device_id, session.expires_at));
+        // A linked device settles its own user's key from the link proof on its first operation after the
+        // approval (review N10), so that `device list` and `keys verify`, which cannot read the secret, find
+        // the pin afterwards. Once pinned, this costs nothing.
+        let me = self.me()?;
+        if state.meta.link_secret.is_some()
+            && self.profile.current_key().is_none()
+            && self.contacts.get(&me).is_none()
+        {
+            let devices = self.certified_devices(&me).await?;
+            self.certified.insert(me, devices);
+        }
         Ok(())
     }
 
@@ -390,9 +478,10 @@ impl Device {
 
     /// The user's active devices that this device trusts: each certified by an identity key of the user that
     /// vouches for it at the certificate's time (the core's rule, `e2ee_client_core::devices`) — for its own
-    /// user, a key this device holds; for a contact, a key pinned here, pinning the user's active key on first
-    /// use as for a message's sender. Devices without such a certificate are left out: whatever names them is
-    /// refused.
+    /// user, a key this device holds, else the key its approver's link proof names ([`Self::pin_own_key`]:
+    /// never the server's word alone); for a contact, a key pinned here, pinning the user's active key on
+    /// first use as for a message's sender. Devices without such a certificate are left out: whatever names
+    /// them is refused.
     pub(super) async fn certified_devices(
         &mut self,
         user_id: &str,
@@ -419,11 +508,14 @@ impl Device {
         let me = self.me()?;
         self.directory(user_id).await?;
         let own_keys = user_id == me && self.profile.current_key().is_some();
-        if !own_keys {
+        let devices = self.client.list_devices(user_id).await?;
+        if user_id == me && !own_keys {
+            self.pin_own_key(&me, &devices.devices).await?;
+            self.save_contacts()?;
+        } else if !own_keys {
             self.pin_sender_on_first_use(user_id);
             self.save_contacts()?;
         }
-        let devices = self.client.list_devices(user_id).await?;
         let listing = self
             .directory
             .get(user_id)
@@ -446,5 +538,57 @@ impl Device {
                 (device, checked)
             })
             .collect())
+    }
+
+    /// Review N10: a device without an identity key of its own pins its own user's key only from its
+    /// approver's link proof (`e2ee_client_core::link::linked_identity_key`), as an accepted key; a rotation
+    /// chain from it is then followed as for a contact. A pin made earlier (by a link, by `keys verify ME
+    /// --accept`, or by an older version's first use) stays. Without a proof that verifies, nothing is pinned
+    /// and [`Device::own_key_unverified`] says why: this user's devices stay untrusted.
+    async fn pin_own_key(&mut self, me: &str, devices: &[DeviceView]) -> Result<()> {
+        if self.contacts.get(me).is_some() {
+            self.own_key_unverified = None;
+            return Ok(());
+        }
+        let username = self.profile.username().to_owned();
+        let Some(own) = self.own_device.clone() else {
+            self.own_key_unverified = Some(format!(
+                "this device holds no identity key and has not verified yours yet: run `e2ee sync`, which \
+                 checks the link proof of the device that approved this one; without one, compare your key's \
+                 fingerprint with `e2ee keys show` on that device and run `e2ee keys verify {username} --accept`"
+            ));
+            return Ok(());
+        };
+        let listing = self
+            .directory
+            .get(me)
+            .ok_or_else(|| ClientError::Profile("key directory cache".into()))?;
+        match linked_identity_key(
+            own.link_secret.as_ref(),
+            me,
+            &own.device_id,
+            &own.signature_key,
+            devices,
+            listing,
+        ) {
+            Ok(linked) => {
+                let now = crate::clock::now_ms();
+                self.contacts
+                    .accept(me, &username, &linked.key_id, &linked.fingerprint, now);
+                // Rotated since the approval: follow the chain the linked key signed.
+                self.refresh_directory(me).await?;
+                self.contacts_changed = true;
+                self.own_key_unverified = None;
+            }
+            Err(refusal) => {
+                self.own_key_unverified = Some(format!(
+                    "your devices are not trusted on this device: {refusal} ({}). Compare your key's \
+                     fingerprint with `e2ee keys show` on a device that holds it and run \
+                     `e2ee keys verify {username} --accept`",
+                    refusal.as_str()
+                ));
+            }
+        }
+        Ok(())
     }
 }

@@ -74,6 +74,21 @@ pub struct Device {
     listed: std::collections::BTreeMap<String, Vec<e2ee_protocol::DeviceView>>,
     /// The device token the client holds, if any: for which device, and until when (ms since the epoch).
     device_token: Option<(String, i64)>,
+    /// This profile's MLS device as the current operation opened its state (every operation on the state
+    /// starts with [`Device::use_device_token`], which records it): what checking the approver's link proof
+    /// needs where the state itself is not passed along (review N10).
+    own_device: Option<OwnDevice>,
+    /// Why this device trusts no identity key of its own user, if it holds none and pinned none (review N10):
+    /// shown with `device list` and refusals.
+    own_key_unverified: Option<String>,
+}
+
+/// See [`Device::own_device`]. The secret's `Debug` is redacted.
+#[derive(Debug, Clone)]
+struct OwnDevice {
+    device_id: String,
+    signature_key: Vec<u8>,
+    link_secret: Option<e2ee_client_core::link::LinkSecret>,
 }
 
 impl Device {
@@ -121,6 +136,8 @@ impl Device {
             certified: HashMap::new(),
             listed: std::collections::BTreeMap::new(),
             device_token: None,
+            own_device: None,
+            own_key_unverified: None,
         })
     }
 

@@ -11,8 +11,8 @@ use e2ee_protocol::{
     RegisterDeviceRequest, RevokeDeviceRequest, device_session_input,
 };
 use e2ee_storage::{
-    DeviceCertificate, DeviceRecord, DeviceStatus, KeyStatus, MAX_CERTIFICATE_SIGNATURE_BYTES,
-    NewDevice, StoreError,
+    DeviceCertificate, DeviceRecord, DeviceStatus, KeyStatus, LINK_PROOF_BYTES,
+    MAX_CERTIFICATE_SIGNATURE_BYTES, NewDevice, StoreError,
 };
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
@@ -146,7 +146,13 @@ pub async fn approve_device(state: Arc<AppState>, request: Request) -> HandlerRe
     let (caller, _) = active_device(&state, &request).await?;
     let body: ApproveDeviceRequest = json_body(&request)?;
     check_device_id(&body.device_id)?;
-    let certificate = parse_certificate(&body.certificate)?;
+    let mut certificate = parse_certificate(&body.certificate)?;
+    // Stored as given: only the approved device, which holds the link secret, can check it.
+    certificate.link_proof = body
+        .link_proof
+        .as_deref()
+        .map(parse_link_proof)
+        .transpose()?;
     let target = stored_device(&state, &caller.user_id, &body.device_id).await?;
     if target.status == DeviceStatus::Revoked {
         return Err(StoreError::DeviceRevoked.into());
@@ -371,7 +377,23 @@ fn parse_certificate(view: &DeviceCertificateView) -> Result<DeviceCertificate, 
             &view.signature,
             MAX_CERTIFICATE_SIGNATURE_BYTES,
         )?,
+        link_proof: None,
     })
+}
+
+/// `linkProof`: standard base64 of exactly [`LINK_PROOF_BYTES`] bytes, else `400 invalid_request`.
+fn parse_link_proof(text: &str) -> Result<Vec<u8>, ApiError> {
+    let invalid = || {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("linkProof must be standard base64 of {LINK_PROOF_BYTES} bytes"),
+        )
+    };
+    let proof = base64_field("linkProof", text, LINK_PROOF_BYTES).map_err(|_| invalid())?;
+    if proof.len() != LINK_PROOF_BYTES {
+        return Err(invalid());
+    }
+    Ok(proof)
 }
 
 /// The certificate verifies under the user's active identity key (the key other users pin), over this

@@ -7,7 +7,8 @@
 //!   created_at: Date, read_at: Date | null}` — the envelope is stored as a document, not as a string.
 //! * `chats`: `{_id: ObjectId, chat_id, user_low, user_high, created_at: Date}`, unique on `chat_id`.
 //! * `devices`: `{_id: ObjectId, user_id, device_id, display_name, signature_key: Binary, status,
-//!   certificate: {issuer_key_id, issued_at: Date, signature: Binary} | null, created_at: Date,
+//!   certificate: {issuer_key_id, issued_at: Date, signature: Binary, link_proof: Binary | null} | null,
+//!   created_at: Date,
 //!   approved_at: Date | null, revoked_at: Date | null}`, unique on `(user_id, device_id)`.
 //! * `key_packages`: `{_id: Binary (the key package reference), user_id, device_id, message: Binary,
 //!   not_after: Date, last_resort: bool, uploaded_at: Date}`.
@@ -169,6 +170,7 @@ pub(super) fn certificate_to_document(certificate: &DeviceCertificate) -> Docume
         "issuer_key_id": &certificate.issuer_key_id,
         "issued_at": DateTime::from_millis(certificate.issued_at),
         "signature": binary(&certificate.signature),
+        "link_proof": certificate.link_proof.as_deref().map(binary),
     }
 }
 
@@ -179,6 +181,11 @@ pub(super) fn device_from_document(document: &Document) -> StoreResult<DeviceRec
             issuer_key_id: string_field(certificate, "issuer_key_id")?,
             issued_at: required_millis(certificate, "issued_at")?,
             signature: binary_field(certificate, "signature")?,
+            // Certificates stored before link proofs existed lack the field.
+            link_proof: match certificate.get("link_proof") {
+                None | Some(Bson::Null) => None,
+                Some(_) => Some(binary_field(certificate, "link_proof")?),
+            },
         }),
         Some(_) => return Err(malformed("certificate")),
     };

@@ -46,6 +46,7 @@ where
             .bind(certificate.map(|c| c.issuer_key_id.as_str()))
             .bind(certificate.map(|c| c.issued_at))
             .bind(certificate.map(|c| c.signature.as_slice()))
+            .bind(certificate.and_then(|c| c.link_proof.as_deref()))
             .bind(device.created_at)
             .bind(device.approved_at)
             .bind(device.revoked_at);
@@ -108,6 +109,7 @@ where
                 .bind(certificate.issuer_key_id.as_str())
                 .bind(certificate.issued_at)
                 .bind(certificate.signature.as_slice())
+                .bind(certificate.link_proof.as_deref())
                 .bind(*approved_at),
             DeviceChange::Revoke { revoked_at } => {
                 sqlx::query(statements::REVOKE_DEVICE).bind(*revoked_at)

@@ -169,6 +169,7 @@ pub(crate) struct DeviceRow {
     cert_issuer_key_id: Option<String>,
     cert_issued_at: Option<i64>,
     cert_signature: Option<Vec<u8>>,
+    cert_link_proof: Option<Vec<u8>>,
     created_at: i64,
     approved_at: Option<i64>,
     revoked_at: Option<i64>,
@@ -187,6 +188,7 @@ impl TryFrom<DeviceRow> for DeviceRecord {
                 issuer_key_id,
                 issued_at,
                 signature,
+                link_proof: row.cert_link_proof,
             }),
             (None, None, None) => None,
             _ => {

@@ -135,7 +135,7 @@ pub(super) const CLEAR_FAILURES: &str = "DELETE FROM throttle_failures WHERE thr
 macro_rules! device_columns {
     () => {
         "user_id, device_id, display_name, signature_key, status, cert_issuer_key_id, cert_issued_at, \
-         cert_signature, created_at, approved_at, revoked_at"
+         cert_signature, cert_link_proof, created_at, approved_at, revoked_at"
     };
 }
 macro_rules! key_package_columns {
@@ -153,7 +153,7 @@ macro_rules! unexpired_of_device {
 pub(super) const INSERT_DEVICE: &str = concat!(
     "INSERT INTO devices (",
     device_columns!(),
-    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 );
 pub(super) const DEVICE: &str = concat!(
     "SELECT ",
@@ -179,9 +179,9 @@ pub(super) const DEVICES_PAGE_AFTER: &str = concat!(
     " FROM devices WHERE user_id = ? AND status <> 'revoked' \
     AND (created_at > ? OR (created_at = ? AND device_id > ?)) ORDER BY created_at, device_id LIMIT ?"
 );
-/// Binds issuer key id, issued at, signature, approved at, user, device.
+/// Binds issuer key id, issued at, signature, link proof, approved at, user, device.
 pub(super) const APPROVE_DEVICE: &str = "UPDATE devices SET status = 'active', cert_issuer_key_id = ?, \
-    cert_issued_at = ?, cert_signature = ?, approved_at = ? \
+    cert_issued_at = ?, cert_signature = ?, cert_link_proof = ?, approved_at = ? \
     WHERE user_id = ? AND device_id = ? AND status = 'pending'";
 /// Binds revoked at, user, device.
 pub(super) const REVOKE_DEVICE: &str = "UPDATE devices SET status = 'revoked', revoked_at = ? \

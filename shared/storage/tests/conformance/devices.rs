@@ -12,6 +12,7 @@ pub fn certificate(seed: u8) -> DeviceCertificate {
         issuer_key_id: "a".repeat(64),
         issued_at: 1_764_145_653_000,
         signature: vec![seed; 256],
+        link_proof: None,
     }
 }
 
@@ -181,6 +182,44 @@ pub async fn devices_approval(stores: Stores) {
         "{foreign:?}"
     );
 
+    // A link proof is stored with the certificate and read back (get and every listing), as given.
+    register(&stores, new_device(USER, "tablet", 4, false)).await;
+    let linked = DeviceCertificate {
+        link_proof: Some(vec![0xA5; 32]),
+        ..certificate(4)
+    };
+    let approved = stores
+        .devices
+        .approve(USER, "tablet", linked.clone())
+        .await
+        .expect("approve with a link proof");
+    assert_eq!(approved.certificate.as_ref(), Some(&linked));
+    assert_eq!(
+        stores
+            .devices
+            .get(USER, "tablet")
+            .await
+            .expect("get")
+            .and_then(|d| d.certificate)
+            .and_then(|c| c.link_proof),
+        Some(vec![0xA5; 32])
+    );
+    let page = stores
+        .devices
+        .list_page(USER, None, 10)
+        .await
+        .expect("page");
+    let listed = page.iter().find(|d| d.device_id == "tablet");
+    assert_eq!(listed.and_then(|d| d.certificate.as_ref()), Some(&linked));
+    // The phone's certificate has none.
+    assert_eq!(
+        page.iter()
+            .find(|d| d.device_id == "phone")
+            .and_then(|d| d.certificate.as_ref())
+            .map(|c| c.link_proof.is_none()),
+        Some(true)
+    );
+
     register(&stores, new_device(USER, "old", 3, false)).await;
     stores.devices.revoke(USER, "old").await.expect("revoke");
     let revoked = stores.devices.approve(USER, "old", certificate(3)).await;
@@ -292,6 +331,16 @@ pub async fn devices_invalid_input_is_bad_request(stores: Stores) {
         stores.devices.approve(USER, "x", empty_signature).await,
         "empty certificate signature",
     );
+    for length in [0, 31, 33] {
+        let short_proof = DeviceCertificate {
+            link_proof: Some(vec![1; length]),
+            ..certificate(1)
+        };
+        assert_invalid(
+            stores.devices.approve(USER, "x", short_proof).await,
+            &format!("a link proof of {length} bytes"),
+        );
+    }
     assert_invalid(stores.devices.revoke(USER, "a b").await, "revoke a bad id");
     // Nothing of the refused registrations was written.
     let listed = stores.devices.list_for_user(USER).await.expect("list");
