@@ -174,7 +174,7 @@ async fn server_errors_keep_their_code_and_status() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, ClientError::Api { status: 401, code, .. } if code == "invalid_token"),
+        matches!(&error, ClientError::Api { status: 401, code, .. } if code.as_str() == "invalid_token"),
         "{error:?}"
     );
     assert_eq!(error.exit_code(), 4);
@@ -433,7 +433,7 @@ async fn too_many_requests_is_a_rate_limit_with_the_servers_retry_after() {
         ClientError::RateLimited {
             code, retry_after, ..
         } => {
-            assert_eq!(code, "too_many_attempts");
+            assert_eq!(*code, e2ee_protocol::ErrorCode::TooManyAttempts);
             assert_eq!(*retry_after, Some(42));
         }
         other => panic!("{other:?}"),
@@ -446,7 +446,7 @@ async fn too_many_requests_is_a_rate_limit_with_the_servers_retry_after() {
     let ring = unlock(&fixture.device);
     let error = fixture.device.send(&ring, "bob", b"x").await.unwrap_err();
     assert!(
-        matches!(&error, ClientError::RateLimited { code, .. } if code == "quota_exceeded"),
+        matches!(&error, ClientError::RateLimited { code, .. } if *code == e2ee_protocol::ErrorCode::QuotaExceeded),
         "{error:?}"
     );
 }

@@ -23,35 +23,8 @@ pub const MAX_KEY_PACKAGE_REF_BYTES: usize = 64;
 /// Longest certificate signature (RSA-PSS under a 4096-bit key: 512 bytes).
 pub const MAX_CERTIFICATE_SIGNATURE_BYTES: usize = 512;
 
-/// Where a device is in its life: registered without a certificate (waiting for an existing device to approve
-/// it), certified, or revoked (final; the id is never used again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceStatus {
-    Pending,
-    Active,
-    Revoked,
-}
-
-impl DeviceStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DeviceStatus::Pending => "pending",
-            DeviceStatus::Active => "active",
-            DeviceStatus::Revoked => "revoked",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        [
-            DeviceStatus::Pending,
-            DeviceStatus::Active,
-            DeviceStatus::Revoked,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == name)
-    }
-}
+/// The protocol's device status (`e2ee_protocol::DeviceStatus`), stored under its `as_str` name.
+pub use e2ee_protocol::DeviceStatus;
 
 /// A device certificate as stored: the RSA-PSS signature of the identity key `issuer_key_id` over the device
 /// statement of docs/mls.md, issued at `issued_at`. The rest of the statement (user, device, signature key)

@@ -129,7 +129,7 @@ impl Device {
     async fn active_key(&self, user: &UserResponse) -> Result<(String, PublicKey)> {
         let response = match self.client.public_key(&user.user_id, false).await {
             Ok(response) => response,
-            Err(error) if error.api_code() == Some("no_active_key") => {
+            Err(error) if error.api_code() == Some(&e2ee_protocol::ErrorCode::NoActiveKey) => {
                 return Err(error.explain_not_found(|message| {
                     format!(
                         "{} has no key yet (they must run `e2ee keys init`): {message}",

@@ -86,7 +86,9 @@ fn key_operation_error(error: ClientError) -> ClientError {
     match error {
         ClientError::Api {
             status: 403, code, ..
-        } if code == "authorization_required" => ClientError::PasswordRequired,
+        } if code == e2ee_protocol::ErrorCode::AuthorizationRequired => {
+            ClientError::PasswordRequired
+        }
         other => other,
     }
 }

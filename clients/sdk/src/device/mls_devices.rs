@@ -8,7 +8,7 @@ use e2ee_client_core::contacts::KeyLifetime;
 use e2ee_client_core::devices::{CertifiedDevice, certified_devices, device_fingerprint};
 use e2ee_crypto::{DeviceRevocation, DeviceStatement};
 use e2ee_protocol::{
-    DeviceCertificateView, DeviceSessionRequest, DeviceView, KeyAuthorization,
+    DeviceCertificateView, DeviceSessionRequest, DeviceStatus, DeviceView, KeyAuthorization,
     RegisterDeviceRequest, RevokeDeviceRequest, UploadKeyPackagesRequest, device_session_input,
 };
 use openmls_traits::signatures::Signer as _;
@@ -29,7 +29,7 @@ pub const KEY_PACKAGE_LOW: u64 = 10;
 pub struct DeviceReport {
     pub user_id: String,
     pub device_id: String,
-    pub status: String,
+    pub status: DeviceStatus,
     /// Hex SHA-256 of the device's signature key, grouped: what a user compares when approving a device.
     pub fingerprint: String,
     pub key_packages: u64,
@@ -42,7 +42,7 @@ pub struct DeviceReport {
 pub struct ListedDevice {
     pub device_id: String,
     pub display_name: String,
-    pub status: String,
+    pub status: DeviceStatus,
     pub fingerprint: String,
     /// Certified by an identity key this device trusts for the user.
     pub trusted: bool,
@@ -219,7 +219,7 @@ impl Device {
             .await?
             .devices
             .into_iter()
-            .filter(|device| device.status == "pending")
+            .filter(|device| device.status == DeviceStatus::Pending)
             .filter(|device| all || device_id.is_none_or(|id| id == device.device_id))
             .collect();
         if let Some(id) = device_id
@@ -235,7 +235,7 @@ impl Device {
             let signature_key = STANDARD.decode(&device.signature_key).map_err(|_| {
                 ClientError::InvalidResponse("a device key that is not base64".into())
             })?;
-            let mut status = device.status.clone();
+            let mut status = device.status;
             if approve {
                 let certificate = certify(ring, &me, &device.device_id, &signature_key)?;
                 let approved = self

@@ -194,7 +194,7 @@ impl Device {
         {
             Err(ClientError::Api {
                 status: 404, code, ..
-            }) if code == "chat_not_found" => Ok(MessagePage {
+            }) if code == e2ee_protocol::ErrorCode::ChatNotFound => Ok(MessagePage {
                 messages: Vec::new(),
                 next_cursor: None,
             }),

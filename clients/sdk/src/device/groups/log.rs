@@ -54,7 +54,7 @@ impl Device {
                 let message = self.process_entry(state, &mut group, entry).await?;
                 // The commit that starts the next epoch, and this device could not process it: if the server
                 // accepted it (the group moved on), this device rejoins once it has read what it can.
-                if entry.kind == "commit"
+                if entry.kind == e2ee_protocol::LogKind::Commit
                     && entry.epoch == epoch_before + 1
                     && group.epoch().as_u64() == epoch_before
                     && message.as_ref().is_some_and(|m| m.status == STATUS_FAILED)
@@ -177,7 +177,11 @@ impl Device {
             return Ok(false);
         };
         let bytes = STANDARD.decode(&entry.message).unwrap_or_default();
-        match pending.resolve(entry.kind == "commit", entry.epoch, &bytes) {
+        match pending.resolve(
+            entry.kind == e2ee_protocol::LogKind::Commit,
+            entry.epoch,
+            &bytes,
+        ) {
             Resolution::Keep => Ok(false),
             Resolution::Merge => {
                 group
@@ -242,8 +246,10 @@ impl Device {
         let own = entry.sender_user_id == me.user_id && entry.sender_device_id == me.device_id;
         // This device's messages were recorded when sent and its commits merged when accepted. A commit row
         // in its name for an epoch it has not reached is not one it made: processed like any other, it fails.
-        if entry.kind == "create"
-            || (own && (entry.kind != "commit" || entry.epoch <= group.epoch().as_u64()))
+        if entry.kind == e2ee_protocol::LogKind::Create
+            || (own
+                && (entry.kind != e2ee_protocol::LogKind::Commit
+                    || entry.epoch <= group.epoch().as_u64()))
         {
             return Ok(None);
         }

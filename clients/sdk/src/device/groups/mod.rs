@@ -127,7 +127,10 @@ fn is_listed(
 }
 
 fn is_epoch_conflict(error: &ClientError) -> bool {
-    matches!(error.api_code(), Some("epoch_taken" | "wrong_epoch"))
+    matches!(
+        error.api_code(),
+        Some(e2ee_protocol::ErrorCode::EpochTaken | e2ee_protocol::ErrorCode::WrongEpoch)
+    )
 }
 
 impl Device {
