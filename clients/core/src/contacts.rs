@@ -315,6 +315,50 @@ impl Contacts {
         }
     }
 
+    /// The listing's username for `user_id` (a user met by id: a group member, a sender), when this device may
+    /// pin or show it: the listing names one ([`Directory::username`], registrable syntax), no other contact is
+    /// pinned under it, and `user_id` is pinned under no other name ([`Contacts::check_identity`]). Otherwise
+    /// `None`: a server cannot rename a contact nor give a second user a pinned name this way.
+    pub fn listed_username<'a>(&self, user_id: &str, listing: &'a Directory) -> Option<&'a str> {
+        let name = listing.username.as_deref()?;
+        self.check_identity(user_id, name).is_ok().then_some(name)
+    }
+
+    /// Which username to show for `user_id`: the one pinned for it here; else, for a user this device has not
+    /// named yet, the listing's under the rules of [`Contacts::listed_username`] (what pinning it would record).
+    /// `None`: show the user id.
+    pub fn shown_username(&self, user_id: &str, listing: Option<&Directory>) -> Option<String> {
+        match self.contacts.get(user_id) {
+            Some(contact) if !contact.username.is_empty() => Some(contact.username.clone()),
+            _ => listing
+                .and_then(|listing| self.listed_username(user_id, listing))
+                .map(str::to_owned),
+        }
+    }
+
+    /// First use from a listing with its name: pins the listing's active key for a user not seen before
+    /// ([`Contacts::pin_active_on_first_use`]) under `looked_up` (a name looked up and checked in this run) or
+    /// else the listing's username ([`Contacts::listed_username`]); a contact pinned earlier without a name
+    /// (seen by user id only) is bound to that name ([`Contacts::bind_username`]). A pinned name is never
+    /// changed. Returns whether anything changed.
+    pub fn pin_from_listing(
+        &mut self,
+        user_id: &str,
+        looked_up: Option<&str>,
+        listing: &Directory,
+        now_ms: i64,
+    ) -> bool {
+        let name = looked_up
+            .filter(|name| self.check_identity(user_id, name).is_ok())
+            .or_else(|| self.listed_username(user_id, listing))
+            .unwrap_or_default()
+            .to_owned();
+        if self.contacts.contains_key(user_id) {
+            return !name.is_empty() && self.bind_username(user_id, &name);
+        }
+        self.pin_active_on_first_use(user_id, &name, listing, now_ms)
+    }
+
     /// Records what a fresh listing says of a known contact's pinned key: once the server no longer lists it as
     /// the active key (retired, revoked, replaced or gone), it vouches only for what it signed before this
     /// moment, whatever time the server gives. Returns whether anything changed.
@@ -701,6 +745,7 @@ mod tests {
         fn listing(active: &PrivateKey, keys: Vec<KeyView>) -> Directory {
             Directory::from_listing(&PublicKeyResponse {
                 user_id: BOB.into(),
+                username: None,
                 key_id: id(active),
                 fingerprint: active.key_id().fingerprint(),
                 bits: 2048,
@@ -708,6 +753,96 @@ mod tests {
                 created_at: 1,
                 keys: Some(keys),
             })
+        }
+
+        /// `listing` of Bob's one active key, naming `username` (as the server's key listing does).
+        fn named_listing(active: &PrivateKey, username: &str) -> Directory {
+            let mut listed = listing(active, vec![view(active, KeyStatus::Active, None)]);
+            listed.username = Directory::from_listing(&PublicKeyResponse {
+                user_id: BOB.into(),
+                username: Some(username.into()),
+                key_id: id(active),
+                fingerprint: active.key_id().fingerprint(),
+                bits: 2048,
+                public_key: active.public_key().to_spki_pem().unwrap(),
+                created_at: 1,
+                keys: None,
+            })
+            .username;
+            listed
+        }
+
+        #[test]
+        fn a_user_met_by_id_is_pinned_and_shown_under_the_listed_name() {
+            let bob_key = key();
+            let listed = named_listing(&bob_key, "bob");
+            let mut contacts = Contacts::default();
+            // Before pinning, the name is what pinning would record; a name the server never registers is not.
+            assert_eq!(
+                contacts.shown_username(BOB, Some(&listed)),
+                Some("bob".into())
+            );
+            assert_eq!(contacts.shown_username(BOB, None), None);
+            let spoofed = named_listing(&bob_key, "bob\u{202e}kcilc");
+            assert_eq!(spoofed.username, None);
+            assert_eq!(contacts.shown_username(BOB, Some(&spoofed)), None);
+
+            assert!(contacts.pin_from_listing(BOB, None, &listed, 10));
+            let bob = contacts.get(BOB).unwrap();
+            assert_eq!(
+                (bob.username.as_str(), bob.key_id.as_str()),
+                ("bob", id(&bob_key).as_str())
+            );
+            // The pinned name binds both ways: the name now finds the user id.
+            assert_eq!(
+                contacts.by_username("BOB").map(|c| c.user_id.as_str()),
+                Some(BOB)
+            );
+            // A later listing under another name renames nobody.
+            let renamed = named_listing(&bob_key, "robert");
+            assert!(!contacts.pin_from_listing(BOB, None, &renamed, 20));
+            assert_eq!(
+                contacts.shown_username(BOB, Some(&renamed)),
+                Some("bob".into())
+            );
+        }
+
+        #[test]
+        fn a_listed_name_pinned_to_another_user_is_not_taken_over() {
+            let (bob_key, mallory_key) = (key(), key());
+            let mut contacts = Contacts::default();
+            contacts.pin_first_use(
+                BOB,
+                "bob",
+                &id(&bob_key),
+                &bob_key.key_id().fingerprint(),
+                10,
+            );
+            // The server lists Mallory's user id under Bob's pinned name.
+            const MALLORY: &str = "u_mallory";
+            let claim = named_listing(&mallory_key, "Bob");
+            assert_eq!(contacts.listed_username(MALLORY, &claim), None);
+            assert_eq!(contacts.shown_username(MALLORY, Some(&claim)), None);
+            // Mallory is pinned by key, without a name; Bob keeps his.
+            assert!(contacts.pin_from_listing(MALLORY, None, &claim, 20));
+            assert_eq!(contacts.username(MALLORY), Some(""));
+            assert_eq!(contacts.username(BOB), Some("bob"));
+            assert_eq!(
+                contacts.by_username("bob").map(|c| c.user_id.as_str()),
+                Some(BOB)
+            );
+        }
+
+        #[test]
+        fn a_contact_pinned_without_a_name_takes_the_listed_one_once() {
+            let bob_key = key();
+            let mut contacts = Contacts::default();
+            contacts.pin_first_use(BOB, "", &id(&bob_key), &bob_key.key_id().fingerprint(), 10);
+            assert_eq!(contacts.shown_username(BOB, None), None);
+            assert!(contacts.pin_from_listing(BOB, None, &named_listing(&bob_key, "bob"), 20));
+            assert_eq!(contacts.username(BOB), Some("bob"));
+            assert!(!contacts.pin_from_listing(BOB, None, &named_listing(&bob_key, "eve"), 30));
+            assert_eq!(contacts.username(BOB), Some("bob"));
         }
 
         fn pinned(key: &PrivateKey) -> Contacts {

@@ -282,6 +282,7 @@ impl User {
         let view = key_view(active, KeyStatus::Active, 0, None);
         PublicKeyResponse {
             user_id: self.user_id.clone(),
+            username: None,
             key_id: view.key_id.clone(),
             fingerprint: view.fingerprint.clone(),
             bits: 2048,

@@ -284,27 +284,16 @@ impl Device {
     /// Pins the active key of a user this device has never seen (trust on first use, on receipt or when
     /// checking their devices): only the active key, never the other keys the server lists (review N2).
     pub(super) fn pin_sender_on_first_use(&mut self, sender_id: &str) {
-        if self.contacts.get(sender_id).is_some() {
-            return;
-        }
         let Some(listing) = self.directory.get(sender_id) else {
             return;
         };
-        // The username is not known from a user id alone, unless looked up (and checked) in this run;
-        // otherwise it is bound on the first lookup by name.
-        let username = self
-            .names
-            .get(sender_id)
-            .filter(|name| {
-                self.contacts
-                    .check_identity(sender_id, name.as_str())
-                    .is_ok()
-            })
-            .cloned()
-            .unwrap_or_default();
+        // The name: one looked up (and checked) in this run, else the one the key listing names, under the
+        // core's both-ways name pinning (a name pinned to another user id is not taken, a pinned name is not
+        // changed); a contact pinned earlier without a name takes it too.
+        let looked_up = self.names.get(sender_id).map(String::as_str);
         if self
             .contacts
-            .pin_active_on_first_use(sender_id, &username, listing, now_ms())
+            .pin_from_listing(sender_id, looked_up, listing, now_ms())
         {
             self.contacts_changed = true;
         }

@@ -221,7 +221,7 @@ pub async fn get_public_key(state: Arc<AppState>, request: Request) -> HandlerRe
             ));
         }
     };
-    require_user(&state, &user_id, ErrorCode::UserNotFound).await?;
+    let user = require_user(&state, &user_id, ErrorCode::UserNotFound).await?;
     let active = active_key_record(&state, &user_id).await?;
     let keys: Option<Vec<PublicKeyRecord>> = if all {
         Some(state.stores.keys.list_for_user(&user_id).await?)
@@ -237,6 +237,7 @@ pub async fn get_public_key(state: Arc<AppState>, request: Request) -> HandlerRe
     let view = key_view(&active);
     let body = PublicKeyResponse {
         user_id,
+        username: Some(user.username),
         key_id: view.key_id,
         fingerprint: view.fingerprint,
         bits: view.bits,
