@@ -13,7 +13,10 @@ use sha2::Digest as _;
 use crate::contacts::KeyLifetime;
 use crate::directory::Directory;
 
-/// A device of a user as this device trusts it.
+/// A device of a user as this device trusts it: the subset of a listed `e2ee_protocol::DeviceView` that passed
+/// [`check_device`], with its signature key decoded, which is all the MLS checks compare (a key package's,
+/// Welcome member's or new leaf's signature key). Not a second description of a device: only trusted ones
+/// become one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertifiedDevice {
     pub user_id: String,

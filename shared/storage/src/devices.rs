@@ -37,6 +37,8 @@ pub struct DeviceCertificate {
     pub signature: Vec<u8>,
 }
 
+/// A device as stored. The API answers it as `e2ee_protocol::DeviceView` (`e2ee_api::views`), the type clients
+/// use; this one holds raw bytes and stays private to the server (its backends map it field by field).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRecord {
     pub user_id: String,

@@ -24,6 +24,10 @@ use crate::mls::MlsState;
 pub const KEY_PACKAGE_BATCH: usize = 50;
 pub const KEY_PACKAGE_LOW: u64 = 10;
 
+/// What `device init / request / approve / revoke` print about one device: derived from the directory's
+/// [`DeviceView`] (the one description of a device; [`DeviceReport::of`]) plus what only this device knows —
+/// the fingerprint a user compares and the key package supply. Not the wire type itself: the CLI's JSON keeps
+/// exactly these fields.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceReport {
@@ -36,7 +40,25 @@ pub struct DeviceReport {
     pub last_resort: bool,
 }
 
-/// One device of a user as `device list` shows it.
+impl DeviceReport {
+    /// The report of `view`, with the fingerprint of `signature_key`: for this device its own key (never the
+    /// server's echo of it: the fingerprint is what the user compares on the approving device), for another the
+    /// listed key. No key packages.
+    fn of(view: &DeviceView, signature_key: &[u8]) -> DeviceReport {
+        DeviceReport {
+            user_id: view.user_id.clone(),
+            device_id: view.device_id.clone(),
+            status: view.status,
+            fingerprint: device_fingerprint(signature_key),
+            key_packages: 0,
+            last_resort: false,
+        }
+    }
+}
+
+/// One device of a user as `device list` shows it: the listed [`DeviceView`] reduced to what a user reads
+/// ([`ListedDevice::of`]), with the display name made safe and whether this device trusts its certificate
+/// (the core's [`CertifiedDevice`] is that trusted subset, for the MLS checks).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListedDevice {
@@ -46,6 +68,21 @@ pub struct ListedDevice {
     pub fingerprint: String,
     /// Certified by an identity key this device trusts for the user.
     pub trusted: bool,
+}
+
+impl ListedDevice {
+    fn of(view: &DeviceView, certified: &[CertifiedDevice]) -> ListedDevice {
+        let key = STANDARD.decode(&view.signature_key).unwrap_or_default();
+        ListedDevice {
+            trusted: certified
+                .iter()
+                .any(|c| c.device_id == view.device_id && c.signature_key == key),
+            fingerprint: device_fingerprint(&key),
+            device_id: view.device_id.clone(),
+            display_name: crate::text::sanitize_line(&view.display_name),
+            status: view.status,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,11 +202,9 @@ impl Device {
             state,
             DeviceReport {
                 user_id: me,
-                device_id: view.device_id,
-                status: view.status,
-                fingerprint: device_fingerprint(&signature_key),
                 key_packages,
                 last_resort,
+                ..DeviceReport::of(&view, &signature_key)
             },
         ))
     }
@@ -191,11 +226,7 @@ impl Device {
             state,
             DeviceReport {
                 user_id: me,
-                device_id: view.device_id,
-                status: view.status,
-                fingerprint: device_fingerprint(&signature_key),
-                key_packages: 0,
-                last_resort: false,
+                ..DeviceReport::of(&view, &signature_key)
             },
         ))
     }
@@ -251,11 +282,8 @@ impl Device {
             }
             reports.push(DeviceReport {
                 user_id: me.clone(),
-                device_id: device.device_id,
                 status,
-                fingerprint: device_fingerprint(&signature_key),
-                key_packages: 0,
-                last_resort: false,
+                ..DeviceReport::of(&device, &signature_key)
             });
         }
         Ok(reports)
@@ -286,11 +314,7 @@ impl Device {
         let key = STANDARD.decode(&view.signature_key).unwrap_or_default();
         Ok(DeviceReport {
             user_id: me,
-            device_id: view.device_id,
-            status: view.status,
-            fingerprint: device_fingerprint(&key),
-            key_packages: 0,
-            last_resort: false,
+            ..DeviceReport::of(&view, &key)
         })
     }
 
@@ -309,19 +333,8 @@ impl Device {
         let listed = self.client.list_devices(&user_id).await?;
         let devices = listed
             .devices
-            .into_iter()
-            .map(|device| {
-                let key = STANDARD.decode(&device.signature_key).unwrap_or_default();
-                ListedDevice {
-                    trusted: certified
-                        .iter()
-                        .any(|c| c.device_id == device.device_id && c.signature_key == key),
-                    fingerprint: device_fingerprint(&key),
-                    device_id: device.device_id,
-                    display_name: crate::text::sanitize_line(&device.display_name),
-                    status: device.status,
-                }
-            })
+            .iter()
+            .map(|device| ListedDevice::of(device, &certified))
             .collect();
         Ok(DeviceListReport {
             user_id,
@@ -423,5 +436,47 @@ impl Device {
             listing,
             vouching,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(status: DeviceStatus) -> DeviceView {
+        DeviceView {
+            user_id: "u_1".into(),
+            device_id: "phone".into(),
+            display_name: "phone\u{1b}[2J".into(),
+            signature_key: STANDARD.encode([7u8; 32]),
+            status,
+            certificate: None,
+            created_at: 1,
+            approved_at: None,
+            revoked_at: None,
+        }
+    }
+
+    /// The CLI prints these reports as JSON; deriving them from `DeviceView` keeps exactly their fields.
+    #[test]
+    fn reports_derived_from_the_device_view_keep_their_json_fields() {
+        let report = DeviceReport::of(&view(DeviceStatus::Pending), &[9u8; 32]);
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            serde_json::json!({"userId": "u_1", "deviceId": "phone", "status": "pending",
+                "fingerprint": device_fingerprint(&[9u8; 32]), "keyPackages": 0, "lastResort": false})
+        );
+        let certified = [CertifiedDevice {
+            user_id: "u_1".into(),
+            device_id: "phone".into(),
+            signature_key: vec![7u8; 32],
+        }];
+        let listed = ListedDevice::of(&view(DeviceStatus::Active), &certified);
+        assert_eq!(
+            serde_json::to_value(&listed).unwrap(),
+            serde_json::json!({"deviceId": "phone", "displayName": "phone [2J", "status": "active",
+                "fingerprint": device_fingerprint(&[7u8; 32]), "trusted": true})
+        );
+        assert!(!ListedDevice::of(&view(DeviceStatus::Active), &[]).trusted);
     }
 }
