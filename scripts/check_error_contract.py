@@ -6,9 +6,9 @@ Two checks:
      `{method, route, status, code}` per answer to $E2EE_ERROR_LOG) is documented under that route and status:
      the status is a response of the operation, and the code is named there — in backticks in the response's
      description, or as the example code of the shared response it refers to (`#/components/responses/...`).
-  2. Static: every error code the API's source can produce (a string literal given to an `ApiError`
-     constructor, a status helper or the store/MLS error mappings in shared/api/src) is documented for at least
-     one route. A code that no route documents is a code no client can know.
+  2. Static: every error code the API can produce (the `e2ee_protocol::ErrorCode` enum, which handlers build
+     every `ApiError` from) is documented for at least one route, and the `ErrorCode` schema's `x-known-codes`
+     lists exactly those codes. A code that no route documents is a code no client can know.
 
 Exits 0 when everything agrees, 1 listing every difference, 2 on a usage error.
 
@@ -27,13 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_routes import load_yaml, resolve  # noqa: E402  (same loader, same $ref resolution)
 
 CODE_RE = re.compile(r"`([a-z][a-z0-9_]*)`")
-# Error codes in the API's source: the first string argument of an ApiError constructor or helper that builds one.
-SOURCE_CODE_RE = re.compile(
-    r"ApiError::(?:new\s*\(\s*StatusCode::[A-Z_]+\s*,|bad_request\s*\(|forbidden\s*\(|not_found\s*\(|"
-    r"conflict\s*\(|unprocessable\s*\(|too_many\s*\()\s*\"([a-z][a-z0-9_]*)\""
-)
-# A code in a `match` arm of the error mappings: `... => "invalid_username"`, `code: "..."`.
-MAPPED_CODE_RE = re.compile(r"(?:=>|code:)\s*\"([a-z][a-z0-9_]*)\"")
+# The API's codes: the `Variant = "name",` lines of the `error_codes!` list of `e2ee_protocol::ErrorCode`, the one
+# type handlers build errors from.
+ENUM_CODE_RE = re.compile(r"^\s*[A-Z][A-Za-z0-9]*\s*=\s*\"([a-z][a-z0-9_]*)\",", re.MULTILINE)
+ERROR_CODE_FILE = "shared/protocol/src/error.rs"
 
 
 def documented(openapi: dict) -> dict[tuple[str, str], dict[int, set[str]]]:
@@ -67,17 +64,13 @@ def example_codes(response: dict) -> set[str]:
 
 
 def source_codes(root: Path) -> dict[str, str]:
-    """Code -> where the source first produces it."""
+    """Code -> where the `ErrorCode` enum declares it."""
+    file = root / ERROR_CODE_FILE
+    text = file.read_text()
     found: dict[str, str] = {}
-    for file in sorted((root / "shared/api/src").rglob("*.rs")):
-        text = file.read_text()
-        text = text.split("#[cfg(test)]", 1)[0]  # unit tests may build codes of their own
-        # Mapped codes (`=> "code"`) only where errors are mapped: elsewhere such arms name other things.
-        regexes = (SOURCE_CODE_RE, MAPPED_CODE_RE) if file.name == "error.rs" else (SOURCE_CODE_RE,)
-        for regex in regexes:
-            for match in regex.finditer(text):
-                line = text.count("\n", 0, match.start()) + 1
-                found.setdefault(match.group(1), f"{file.relative_to(root)}:{line}")
+    for match in ENUM_CODE_RE.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        found.setdefault(match.group(1), f"{ERROR_CODE_FILE}:{line}")
     return found
 
 
@@ -114,7 +107,13 @@ def main() -> int:
             errors.append(f"{method} {route}: answered {status} `{code}`, not documented for {status} (documented: {listed})")
 
     every_documented = {code for statuses in contract.values() for codes in statuses.values() for code in codes}
-    for code, where in sorted(source_codes(root).items()):
+    declared = source_codes(root)
+    if not declared:
+        errors.append(f"no error codes found in {ERROR_CODE_FILE}")
+    known = ((openapi.get("components") or {}).get("schemas") or {}).get("ErrorCode", {}).get("x-known-codes")
+    if sorted(known or []) != sorted(declared):
+        errors.append(f"the ErrorCode schema's x-known-codes differs from {ERROR_CODE_FILE}")
+    for code, where in sorted(declared.items()):
         if code not in every_documented:
             errors.append(f"`{code}` ({where}) is documented for no route in docs/openapi.yaml")
 

@@ -254,6 +254,50 @@ impl Contacts {
         }
     }
 
+    /// The listing's username for `user_id` (a user met by id: a group member, a sender), when this device may
+    /// pin or show it: the listing names one ([`Directory::username`], registrable syntax), no other contact is
+    /// pinned under it, and `user_id` is pinned under no other name ([`Contacts::check_identity`]). Otherwise
+    /// `None`: a server cannot rename a contact nor give a second user a pinned name this way.
+    pub fn listed_username<'a>(&self, user_id: &str, listing: &'a Directory) -> Option<&'a str> {
+        let name = listing.username.as_deref()?;
+        self.check_identity(user_id, name).is_ok().then_some(name)
+    }
+
+    /// Which username to show for `user_id`: the one pinned for it here; else, for a user this device has not
+    /// named yet, the listing's under the rules of [`Contacts::listed_username`] (what pinning it would record).
+    /// `None`: show the user id.
+    pub fn shown_username(&self, user_id: &str, listing: Option<&Directory>) -> Option<String> {
+        match self.contacts.get(user_id) {
+            Some(contact) if !contact.username.is_empty() => Some(contact.username.clone()),
+            _ => listing
+                .and_then(|listing| self.listed_username(user_id, listing))
+                .map(str::to_owned),
+        }
+    }
+
+    /// First use from a listing with its name: pins the listing's active key for a user not seen before
+    /// ([`Contacts::pin_active_on_first_use`]) under `looked_up` (a name looked up and checked in this run) or
+    /// else the listing's username ([`Contacts::listed_username`]); a contact pinned earlier without a name
+    /// (seen by user id only) is bound to that name ([`Contacts::bind_username`]). A pinned name is never
+    /// changed. Returns whether anything changed.
+    pub fn pin_from_listing(
+        &mut self,
+        user_id: &str,
+        looked_up: Option<&str>,
+        listing: &Directory,
+        now_ms: i64,
+    ) -> bool {
+        let name = looked_up
+            .filter(|name| self.check_identity(user_id, name).is_ok())
+            .or_else(|| self.listed_username(user_id, listing))
+            .unwrap_or_default()
+            .to_owned();
+        if self.contacts.contains_key(user_id) {
+            return !name.is_empty() && self.bind_username(user_id, &name);
+        }
+        self.pin_active_on_first_use(user_id, &name, listing, now_ms)
+    }
+
     /// Records what a fresh listing says of a known contact's pinned key: once the server no longer lists it as
     /// the active key (retired, revoked, replaced or gone), it vouches only for what it signed before this
     /// moment, whatever time the server gives. Returns whether anything changed.

@@ -7,13 +7,16 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_crypto::{DeviceStatement, KeyId};
-use e2ee_protocol::DeviceView;
+use e2ee_protocol::{DeviceStatus, DeviceView};
 use sha2::Digest as _;
 
 use crate::contacts::KeyLifetime;
 use crate::directory::Directory;
 
-/// A device of a user as this device trusts it.
+/// A device of a user as this device trusts it: the subset of a listed `e2ee_protocol::DeviceView` that passed
+/// [`check_device`], with its signature key decoded, which is all the MLS checks compare (a key package's,
+/// Welcome member's or new leaf's signature key). Not a second description of a device: only trusted ones
+/// become one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertifiedDevice {
     pub user_id: String,
@@ -60,7 +63,7 @@ pub fn check_device(
     listing: &Directory,
     vouching: impl Fn(&str) -> Option<KeyLifetime>,
 ) -> Result<CertifiedDevice, Uncertified> {
-    if device.status != "active" || device.user_id != user_id {
+    if device.status != DeviceStatus::Active || device.user_id != user_id {
         return Err(Uncertified::NotActive);
     }
     let certificate = device
@@ -153,7 +156,7 @@ pub fn revoked_members(
             listings.get(&member.user_id).is_some_and(|listed| {
                 !listed
                     .iter()
-                    .any(|d| d.device_id == member.device_id && d.status != "revoked")
+                    .any(|d| d.device_id == member.device_id && d.status != DeviceStatus::Revoked)
             })
         })
         .cloned()
@@ -165,13 +168,13 @@ mod tests {
     use super::*;
     use e2ee_mls::DeviceIdentity;
 
-    fn listed(user: &str, device: &str, status: &str) -> DeviceView {
+    fn listed(user: &str, device: &str, status: DeviceStatus) -> DeviceView {
         DeviceView {
             user_id: user.into(),
             device_id: device.into(),
             display_name: device.into(),
             signature_key: String::new(),
-            status: status.into(),
+            status,
             certificate: None,
             created_at: 0,
             approved_at: None,
@@ -194,13 +197,13 @@ mod tests {
         let listings = std::collections::BTreeMap::from([
             (
                 "u_alice".to_owned(),
-                vec![listed("u_alice", "laptop", "active")],
+                vec![listed("u_alice", "laptop", DeviceStatus::Active)],
             ),
             (
                 "u_bob".to_owned(),
                 vec![
-                    listed("u_bob", "phone", "active"),
-                    listed("u_bob", "stolen", "revoked"),
+                    listed("u_bob", "phone", DeviceStatus::Active),
+                    listed("u_bob", "stolen", DeviceStatus::Revoked),
                 ],
             ),
         ]);

@@ -54,6 +54,10 @@ pub struct Directory {
     /// The key the server lists as active (if it is in the listing, unrevoked and marked active).
     pub active: Option<String>,
     pub keys: Vec<DirectoryKey>,
+    /// The username the listing names, when it is one the server could have registered
+    /// ([`crate::text::is_username`]); a claim of the server, pinned only under the contacts' name rules
+    /// ([`crate::contacts::Contacts::listed_username`]).
+    pub username: Option<String>,
 }
 
 impl Directory {
@@ -92,7 +96,15 @@ impl Directory {
             .iter()
             .find(|k| k.key_id == response.key_id && k.status == KeyStatus::Active && !k.revoked)
             .map(|k| k.key_id.clone());
-        Directory { active, keys }
+        let username = response
+            .username
+            .clone()
+            .filter(|name| crate::text::is_username(name));
+        Directory {
+            active,
+            keys,
+            username,
+        }
     }
 
     pub fn key(&self, key_id: &str) -> Option<&DirectoryKey> {

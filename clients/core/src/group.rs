@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_mls::{CIPHERSUITE, DeviceIdentity};
-use e2ee_protocol::GroupLogEntryView;
+use e2ee_protocol::{GroupLogEntryView, LogKind};
 use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
@@ -178,7 +178,7 @@ pub fn devices_of(group: &MlsGroup, users: &BTreeSet<String>) -> Vec<DeviceIdent
 }
 
 fn is_commit(row: &GroupLogEntryView) -> bool {
-    row.kind == "commit"
+    row.kind == LogKind::Commit
 }
 
 /// What one log row means for this device.
@@ -245,7 +245,9 @@ pub fn read_row<P: OpenMlsProvider>(
     let own = row.sender_user_id == me.user_id && row.sender_device_id == me.device_id;
     // This device's messages were recorded when sent and its commits merged when accepted. A commit row in its
     // name for an epoch it has not reached is not one it made: processed like any other, it fails.
-    if row.kind == "create" || (own && (!is_commit(row) || row.epoch <= group.epoch().as_u64())) {
+    if row.kind == LogKind::Create
+        || (own && (!is_commit(row) || row.epoch <= group.epoch().as_u64()))
+    {
         return RowOutcome::Skipped;
     }
     let message =

@@ -16,7 +16,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_crypto::{DeviceLink, DeviceStatement, KeyId, LINK_SECRET_BYTES};
-use e2ee_protocol::{DeviceCertificateView, DeviceView};
+use e2ee_protocol::{DeviceCertificateView, DeviceStatus, DeviceView};
 use hmac::{KeyInit as _, Mac as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
@@ -267,7 +267,9 @@ pub fn linked_identity_key(
     let secret = secret.ok_or(LinkRefusal::NoSecret)?;
     let mine = devices
         .iter()
-        .find(|d| d.user_id == user_id && d.device_id == device_id && d.status == "active")
+        .find(|d| {
+            d.user_id == user_id && d.device_id == device_id && d.status == DeviceStatus::Active
+        })
         .ok_or(LinkRefusal::NotListed)?;
     if STANDARD.decode(&mine.signature_key).ok().as_deref() != Some(signature_key) {
         return Err(LinkRefusal::OtherSignatureKey);
@@ -386,7 +388,7 @@ mod tests {
             device_id: device_id.into(),
             display_name: device_id.into(),
             signature_key: STANDARD.encode(PHONE_KEY),
-            status: "active".into(),
+            status: DeviceStatus::Active,
             certificate: Some(DeviceCertificateView {
                 issuer_key_id: issuer.key_id().to_string(),
                 issued_at: 1000,

@@ -13,7 +13,7 @@ use e2ee_client_core::group::{
 };
 use e2ee_client_core::welcome::WelcomeJoin;
 use e2ee_mls::{CIPHERSUITE, DeviceIdentity};
-use e2ee_protocol::GroupLogEntryView;
+use e2ee_protocol::{GroupLogEntryView, LogKind};
 use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
@@ -80,7 +80,7 @@ impl Client {
             .unwrap();
         row(
             seq,
-            "application",
+            LogKind::Application,
             group.epoch().as_u64(),
             &self.identity,
             &message.to_bytes().unwrap(),
@@ -90,14 +90,14 @@ impl Client {
 
 fn row(
     seq: u64,
-    kind: &str,
+    kind: LogKind,
     epoch: u64,
     sender: &DeviceIdentity,
     bytes: &[u8],
 ) -> GroupLogEntryView {
     GroupLogEntryView {
         seq,
-        kind: kind.into(),
+        kind,
         epoch,
         sender_user_id: sender.user_id.clone(),
         sender_device_id: sender.device_id.clone(),
@@ -118,7 +118,13 @@ fn commit_row(
     by: &DeviceIdentity,
     staged: &StagedIntent,
 ) -> GroupLogEntryView {
-    row(seq, "commit", group_epoch_before + 1, by, &staged.commit)
+    row(
+        seq,
+        LogKind::Commit,
+        group_epoch_before + 1,
+        by,
+        &staged.commit,
+    )
 }
 
 /// Alice's group with Bob joined from the Welcome of Alice's staged (and accepted) add.

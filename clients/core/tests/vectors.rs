@@ -466,7 +466,7 @@ fn device(user_id: &str, device_id: &str, issuer: &PrivateKey, issued_at: u64) -
         device_id: device_id.to_owned(),
         display_name: device_id.to_owned(),
         signature_key: STANDARD.encode(&signature_key),
-        status: "active".into(),
+        status: e2ee_protocol::DeviceStatus::Active,
         certificate: Some(DeviceCertificateView {
             issuer_key_id: issuer.key_id().to_string(),
             issued_at,
@@ -832,7 +832,7 @@ fn write_generated() {
         let mut forged = device(bob_id, "forged", &bob.keys[0].0, 1_500);
         forged.signature_key = STANDARD.encode([7u8; 32]);
         let mut pending = device(bob_id, "pending", &bob.keys[0].0, 1_500);
-        pending.status = "pending".into();
+        pending.status = e2ee_protocol::DeviceStatus::Pending;
         let mut uncertified = device(bob_id, "bare", &bob.keys[0].0, 1_500);
         uncertified.certificate = None;
         let mut elsewhere = device(bob_id, "moved", &bob.keys[0].0, 1_500);

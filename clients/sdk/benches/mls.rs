@@ -16,7 +16,7 @@ use e2ee_client_core::group::{
     GroupMeta, Intent, MessageStatus, RowOutcome, commit_accepted, read_row, stage_intent,
 };
 use e2ee_mls::{CIPHERSUITE, DeviceIdentity};
-use e2ee_protocol::GroupLogEntryView;
+use e2ee_protocol::{GroupLogEntryView, LogKind};
 use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
@@ -111,7 +111,7 @@ fn benches(c: &mut Criterion) {
                 let message = bob_group
                     .create_message(&bob.provider, &bob.signer, &text)
                     .unwrap();
-                row("application", 0, "u_peer1", &message)
+                row(LogKind::Application, 0, "u_peer1", &message)
             },
             |row| match read_row(state.provider(), &mut group, &me, &row, "peer") {
                 RowOutcome::Message(message) => assert_eq!(message.status, MessageStatus::Ok),
@@ -167,7 +167,7 @@ fn benches(c: &mut Criterion) {
                 first.merge_pending_commit(&peers[0].provider).unwrap();
                 // The row carries the epoch the commit starts: the committer's, once merged.
                 row(
-                    "commit",
+                    LogKind::Commit,
                     first.epoch().as_u64(),
                     "u_peer1",
                     &bundle.into_commit(),
@@ -260,10 +260,10 @@ fn benches(c: &mut Criterion) {
 }
 
 /// A log row as the server lists it.
-fn row(kind: &str, epoch: u64, sender: &str, message: &MlsMessageOut) -> GroupLogEntryView {
+fn row(kind: LogKind, epoch: u64, sender: &str, message: &MlsMessageOut) -> GroupLogEntryView {
     GroupLogEntryView {
         seq: 1,
-        kind: kind.into(),
+        kind,
         epoch,
         sender_user_id: sender.into(),
         sender_device_id: "d".into(),

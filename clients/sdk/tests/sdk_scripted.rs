@@ -174,7 +174,7 @@ async fn server_errors_keep_their_code_and_status() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, ClientError::Api { status: 401, code, .. } if code == "invalid_token"),
+        matches!(&error, ClientError::Api { status: 401, code, .. } if code.as_str() == "invalid_token"),
         "{error:?}"
     );
     assert_eq!(error.exit_code(), 4);
@@ -433,7 +433,7 @@ async fn too_many_requests_is_a_rate_limit_with_the_servers_retry_after() {
         ClientError::RateLimited {
             code, retry_after, ..
         } => {
-            assert_eq!(code, "too_many_attempts");
+            assert_eq!(*code, e2ee_protocol::ErrorCode::TooManyAttempts);
             assert_eq!(*retry_after, Some(42));
         }
         other => panic!("{other:?}"),
@@ -446,7 +446,7 @@ async fn too_many_requests_is_a_rate_limit_with_the_servers_retry_after() {
     let ring = unlock(&fixture.device);
     let error = fixture.device.send(&ring, "bob", b"x").await.unwrap_err();
     assert!(
-        matches!(&error, ClientError::RateLimited { code, .. } if code == "quota_exceeded"),
+        matches!(&error, ClientError::RateLimited { code, .. } if *code == e2ee_protocol::ErrorCode::QuotaExceeded),
         "{error:?}"
     );
 }
@@ -637,6 +637,116 @@ async fn a_server_remapping_a_username_is_refused_like_a_key_change() {
     assert_eq!(accepted.user_id, "u_mallory");
     assert_eq!(again.contacts().username("u_mallory"), Some("bob"));
     assert_eq!(again.contacts().username("u_bob"), Some(""));
+}
+
+/// Issue 21: a server that knows `u_bob` under `listed_name` (his key listing names it) and, when `pinned` is
+/// given, `bob` as that other user (id, key) for lookups; alice's inbox holds one signed message from bob.
+/// No lookup of bob's id by name is answered: what alice learns of his name comes from the listing.
+async fn bob_named_by_his_listing(
+    listed_name: &str,
+    pinned: Option<(&'static str, &PrivateKey)>,
+) -> String {
+    let keys = keys();
+    let hello = from_bob(
+        &keys.alice,
+        &keys.bob_new,
+        Some(&keys.bob_new),
+        "hello",
+        1,
+        "hi",
+    );
+    let messages = vec![stored("m_1", &hello, 1, "u_alice")];
+    let mut bob_listing = listing(
+        "u_bob",
+        &keys.bob_new,
+        vec![key_view(&keys.bob_new, "active", None, None)],
+    );
+    bob_listing["username"] = json!(listed_name);
+    let other = pinned.map(|(user_id, key)| {
+        (
+            user_id,
+            key_response(user_id, key),
+            listing(user_id, key, vec![key_view(key, "active", None, None)]),
+        )
+    });
+    serve_full(Arc::new(move |request: &Request| -> Reply {
+        let path = request.path.as_str();
+        match (&other, request.method.as_str()) {
+            (Some((user_id, _, _)), "GET") if path == "/api/users/bob" => {
+                return Reply::json(200, user(user_id, "bob"));
+            }
+            (Some((user_id, key, keys)), "GET")
+                if path == format!("/api/crypto/public-key/{user_id}") =>
+            {
+                let all = request.query == "all=true";
+                return Reply::json(200, if all { keys.clone() } else { key.clone() });
+            }
+            _ => {}
+        }
+        match (request.method.as_str(), path) {
+            ("GET", "/api/crypto/public-key/u_bob") if request.query == "all=true" => {
+                Reply::json(200, bob_listing.clone())
+            }
+            ("GET", p) if p.starts_with("/api/messages/") => {
+                Reply::json(200, page(messages.clone(), None))
+            }
+            _ => Reply::json(404, error("not_found")),
+        }
+    }))
+    .await
+}
+
+/// Issue 21: a user met only by id (a sender here; group members and senders are pinned the same way, from
+/// the key listing when their devices are checked) is shown under the username his key listing names, and
+/// that name is pinned with his key, both ways. Before, he showed as his user id until looked up by name.
+#[tokio::test]
+async fn a_sender_never_looked_up_is_shown_under_the_username_pinned_from_his_listing() {
+    let keys = keys();
+    let server = bob_named_by_his_listing("bob", None).await;
+    let mut fixture = alice(&server, &keys.alice);
+    let mut ring = unlock(&fixture.device);
+    let inbox = fixture.device.inbox(&mut ring, 10, false).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].sender_id, "u_bob");
+    assert_eq!(inbox[0].sender.as_deref(), Some("bob"));
+    let contacts = fixture.device.contacts();
+    assert_eq!(contacts.username("u_bob"), Some("bob"));
+    assert_eq!(
+        contacts.by_username("bob").map(|c| c.user_id.as_str()),
+        Some("u_bob")
+    );
+    // A name the server could never have registered (a bidi override) is neither shown nor pinned.
+    let server = bob_named_by_his_listing("bob\u{202e}", None).await;
+    let mut fixture = alice(&server, &keys.alice);
+    let mut ring = unlock(&fixture.device);
+    let inbox = fixture.device.inbox(&mut ring, 10, false).await.unwrap();
+    assert_eq!(inbox[0].sender, None);
+    assert_eq!(fixture.device.contacts().username("u_bob"), Some(""));
+}
+
+/// Issue 21: a key listing that names a user id under a username this device pinned to another user renames
+/// nobody: the pinned user keeps the name, the listed one is shown by user id and pinned without a name.
+#[tokio::test]
+async fn a_listed_username_pinned_to_another_user_renames_nobody() {
+    let keys = keys();
+    let server = bob_named_by_his_listing("bob", Some(("u_robert", &keys.bob_old))).await;
+    let mut fixture = alice(&server, &keys.alice);
+    let robert = fixture.device.verify_contact("bob", false).await.unwrap();
+    assert_eq!(robert.user_id, "u_robert");
+    let mut ring = unlock(&fixture.device);
+    let inbox = fixture.device.inbox(&mut ring, 10, false).await.unwrap();
+    assert_eq!(inbox[0].sender_id, "u_bob");
+    assert_eq!(
+        inbox[0].sender, None,
+        "shown by user id, not as the pinned bob"
+    );
+    let contacts = fixture.device.contacts();
+    assert_eq!(contacts.username("u_robert"), Some("bob"));
+    assert_eq!(contacts.username("u_bob"), Some(""));
+    assert_eq!(
+        contacts.by_username("bob").map(|c| c.user_id.as_str()),
+        Some("u_robert")
+    );
 }
 
 // ---- C: what is shown is what is signed -------------------------------------------------------------------

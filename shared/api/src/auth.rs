@@ -5,6 +5,7 @@
 //! either as the user; device-scoped routes require a device token ([`TokenService::authenticate_device`]) and
 //! check that the device is still active.
 
+use e2ee_protocol::ErrorCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::Argon2;
@@ -150,7 +151,7 @@ impl TokenService {
         let caller = self.authenticate_caller(request)?;
         let device_id = caller.device_id.ok_or_else(|| {
             ApiError::forbidden(
-                "device_token_required",
+                ErrorCode::DeviceTokenRequired,
                 "this route needs a device token (POST /api/devices/session)",
             )
         })?;
@@ -190,13 +191,13 @@ fn unix_seconds() -> u64 {
 pub fn check_password_rules(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ApiError::bad_request(
-            "weak_password",
+            ErrorCode::WeakPassword,
             format!("the password must have at least {MIN_PASSWORD_CHARS} characters"),
         ));
     }
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::bad_request(
-            "weak_password",
+            ErrorCode::WeakPassword,
             format!("the password must be at most {MAX_PASSWORD_BYTES} bytes"),
         ));
     }

@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use e2ee_protocol::ErrorCode;
 use e2ee_protocol::Order;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -102,7 +103,7 @@ impl CursorKey {
     /// The store cursor inside `cursor`, if it was sealed by this key for exactly this scope; otherwise
     /// `400 invalid_cursor` (one answer for forged, edited, foreign and malformed cursors).
     pub fn open(&self, scope: CursorScope<'_>, cursor: &str) -> Result<String, ApiError> {
-        let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is invalid");
+        let invalid = || ApiError::bad_request(ErrorCode::InvalidCursor, "the cursor is invalid");
         if cursor.is_empty() || cursor.len() > MAX_CURSOR_CHARS {
             return Err(invalid());
         }
@@ -146,7 +147,7 @@ mod tests {
         ] {
             assert_eq!(
                 key.open(other, &sealed).map_err(|e| e.code),
-                Err("invalid_cursor")
+                Err(e2ee_protocol::ErrorCode::InvalidCursor)
             );
         }
         let other_key = CursorKey::derive(b"another secret of at least thirty-two bytes").unwrap();

@@ -4,13 +4,14 @@
 
 use e2ee_crypto::CryptoError;
 use e2ee_mls::{MlsError, MlsInput};
+use e2ee_protocol::ErrorCode;
 use e2ee_storage::StoreError;
 use lambda_http::http::StatusCode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Seconds for a `Retry-After` header (429s).
     pub retry_after: Option<u64>,
@@ -26,7 +27,7 @@ pub struct GroupPosition {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -45,38 +46,38 @@ impl ApiError {
     }
 
     /// `429` with `Retry-After: seconds` (at least 1).
-    pub fn too_many(code: &'static str, message: impl Into<String>, seconds: u64) -> Self {
+    pub fn too_many(code: ErrorCode, message: impl Into<String>, seconds: u64) -> Self {
         ApiError {
             retry_after: Some(seconds.max(1)),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "a valid bearer token is required",
         )
     }
 
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
@@ -85,7 +86,7 @@ impl ApiError {
         tracing::error!(detail = %detail, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal server error",
         )
     }
@@ -103,73 +104,73 @@ impl From<StoreError> for ApiError {
 /// purpose (as is `StoreError`), so a new variant must be placed here.
 pub fn store_error(error: StoreError) -> ApiError {
     match error {
-        StoreError::UsernameTaken => ApiError::conflict("username_taken", "that username is taken"),
+        StoreError::UsernameTaken => ApiError::conflict(ErrorCode::UsernameTaken, "that username is taken"),
         StoreError::KeyRetired | StoreError::KeyRevoked => ApiError::conflict(
-            "key_retired",
+            ErrorCode::KeyRetired,
             "this key was retired or revoked and cannot be made active again",
         ),
         StoreError::KeyNotPending { .. } => ApiError::conflict(
-            "conflict",
+            ErrorCode::Conflict,
             "the key is already registered with another status",
         ),
         StoreError::KeyNotFound => {
-            ApiError::not_found("key_not_found", "you have no key with this id")
+            ApiError::not_found(ErrorCode::KeyNotFound, "you have no key with this id")
         }
-        StoreError::MessageNotFound => ApiError::not_found("message_not_found", "no such message"),
+        StoreError::MessageNotFound => ApiError::not_found(ErrorCode::MessageNotFound, "no such message"),
         StoreError::NotTheReceiver => ApiError::forbidden(
-            "not_the_receiver",
+            ErrorCode::NotTheReceiver,
             "only the receiver can mark a message read",
         ),
         StoreError::MessageIdReused => ApiError::conflict(
-            "message_id_reused",
+            ErrorCode::MessageIdReused,
             "this client message id was already used for a different envelope",
         ),
         StoreError::DeviceExists => ApiError::conflict(
-            "device_exists",
+            ErrorCode::DeviceExists,
             "a device with this id is already registered with another key or certificate",
         ),
-        StoreError::DeviceNotFound => ApiError::not_found("device_not_found", "no such device"),
+        StoreError::DeviceNotFound => ApiError::not_found(ErrorCode::DeviceNotFound, "no such device"),
         StoreError::DeviceRevoked => ApiError::conflict(
-            "device_revoked",
+            ErrorCode::DeviceRevoked,
             "the device was revoked; register a new device id",
         ),
         StoreError::DeviceNotPending => ApiError::conflict(
-            "device_not_pending",
+            ErrorCode::DeviceNotPending,
             "the device is already approved with another certificate",
         ),
         StoreError::DevicePending => ApiError::conflict(
-            "device_pending",
+            ErrorCode::DevicePending,
             "the device is waiting for approval by another device of this user",
         ),
         StoreError::GroupExists => {
-            ApiError::conflict("group_exists", "a group with this id exists")
+            ApiError::conflict(ErrorCode::GroupExists, "a group with this id exists")
         }
-        StoreError::GroupNotFound => ApiError::not_found("group_not_found", "no such group"),
+        StoreError::GroupNotFound => ApiError::not_found(ErrorCode::GroupNotFound, "no such group"),
         StoreError::EpochTaken { current_epoch, seq } => ApiError::conflict(
-            "epoch_taken",
+            ErrorCode::EpochTaken,
             format!(
                 "another commit won this epoch: the group is at epoch {current_epoch}; fetch the log from seq {seq}"
             ),
         )
         .at_group_position(current_epoch, Some(seq)),
         StoreError::KeyPackageReused => ApiError::conflict(
-            "key_package_reused",
+            ErrorCode::KeyPackageReused,
             "a key package of this commit was already used by another commit; claim a new one",
         ),
         StoreError::KeyPackageNotClaimed => ApiError::unprocessable(
-            "key_package_not_claimed",
+            ErrorCode::KeyPackageNotClaimed,
             "a key package of this commit was never handed to the committing user by a claim",
         ),
         StoreError::StaleEpoch { current_epoch } => ApiError::conflict(
-            "stale_epoch",
+            ErrorCode::StaleEpoch,
             format!("the group is at epoch {current_epoch}; process its commits and send again"),
         )
         .at_group_position(current_epoch, None),
         StoreError::Invalid { field, reason } => {
             let code = match field {
-                "username" => "invalid_username",
-                "display_name" => "invalid_display_name",
-                _ => "invalid_request",
+                "username" => ErrorCode::InvalidUsername,
+                "display_name" => ErrorCode::InvalidDisplayName,
+                _ => ErrorCode::InvalidRequest,
             };
             ApiError::bad_request(code, reason)
         }
@@ -177,7 +178,7 @@ pub fn store_error(error: StoreError) -> ApiError {
             tracing::warn!(detail = %detail, "store unavailable");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
+                ErrorCode::StoreUnavailable,
                 "the data store is unavailable; retry later",
             )
         }
@@ -189,26 +190,34 @@ pub fn store_error(error: StoreError) -> ApiError {
 /// unusable keys 400 `invalid_key`. Exhaustive on purpose, so a new error variant must be placed here.
 pub fn crypto_error(error: CryptoError) -> ApiError {
     match error {
-        CryptoError::InvalidEnvelope(reason) => ApiError::unprocessable("invalid_envelope", reason),
+        CryptoError::InvalidEnvelope(reason) => {
+            ApiError::unprocessable(ErrorCode::InvalidEnvelope, reason)
+        }
         CryptoError::NotARecipient => ApiError::unprocessable(
-            "not_a_recipient",
+            ErrorCode::NotARecipient,
             "the key is not a recipient of this envelope",
         ),
         CryptoError::BadSignature => ApiError::unprocessable(
-            "bad_signature",
+            ErrorCode::BadSignature,
             "the signature is missing or does not verify",
         ),
-        CryptoError::CannotDecrypt => ApiError::unprocessable("cannot_decrypt", "cannot decrypt"),
+        CryptoError::CannotDecrypt => {
+            ApiError::unprocessable(ErrorCode::CannotDecrypt, "cannot decrypt")
+        }
         CryptoError::PlaintextTooLarge { max } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "message_too_large",
+            ErrorCode::MessageTooLarge,
             format!("the message is larger than {max} bytes"),
         ),
         CryptoError::UnsupportedKeySize(_)
         | CryptoError::UnsupportedExponent
         | CryptoError::MalformedKey(_)
-        | CryptoError::WrongPassphrase => ApiError::bad_request("invalid_key", error.to_string()),
-        CryptoError::InvalidInput(reason) => ApiError::bad_request("invalid_request", reason),
+        | CryptoError::WrongPassphrase => {
+            ApiError::bad_request(ErrorCode::InvalidKey, error.to_string())
+        }
+        CryptoError::InvalidInput(reason) => {
+            ApiError::bad_request(ErrorCode::InvalidRequest, reason)
+        }
         CryptoError::Internal => ApiError::internal("cryptographic failure"),
     }
 }
@@ -224,30 +233,34 @@ pub fn mls_error(error: MlsError) -> ApiError {
         // Bytes that are not the MLS object the field is for: a bad request, named after the field's object.
         MlsError::Malformed { input, .. } => {
             let code = match input {
-                MlsInput::KeyPackage => "invalid_key_package",
-                MlsInput::GroupInfo | MlsInput::RatchetTree => "invalid_group_info",
-                MlsInput::Commit => "invalid_commit",
-                MlsInput::Welcome => "invalid_welcome",
-                MlsInput::ApplicationMessage => "invalid_application_message",
+                MlsInput::KeyPackage => ErrorCode::InvalidKeyPackage,
+                MlsInput::GroupInfo | MlsInput::RatchetTree => ErrorCode::InvalidGroupInfo,
+                MlsInput::Commit => ErrorCode::InvalidCommit,
+                MlsInput::Welcome => ErrorCode::InvalidWelcome,
+                MlsInput::ApplicationMessage => ErrorCode::InvalidApplicationMessage,
             };
             ApiError::bad_request(code, message)
         }
         MlsError::UnsupportedCiphersuite(_) => {
-            ApiError::bad_request("unsupported_ciphersuite", message)
+            ApiError::bad_request(ErrorCode::UnsupportedCiphersuite, message)
         }
         MlsError::InvalidKeyPackage(_)
         | MlsError::Lifetime(_)
         | MlsError::InvalidCredential(_)
-        | MlsError::WrongIdentity { .. } => ApiError::unprocessable("invalid_key_package", message),
-        MlsError::InvalidGroup(_) => ApiError::unprocessable("invalid_group", message),
-        MlsError::WrongEpoch { .. } => ApiError::conflict("wrong_epoch", message),
-        MlsError::InvalidCommit(_) => ApiError::unprocessable("invalid_commit", message),
-        MlsError::WelcomeMismatch(_) => ApiError::unprocessable("invalid_welcome", message),
-        MlsError::InvalidGroupInfo(_) => ApiError::unprocessable("invalid_group_info", message),
-        MlsError::InvalidApplicationMessage(_) => {
-            ApiError::unprocessable("invalid_application_message", message)
+        | MlsError::WrongIdentity { .. } => {
+            ApiError::unprocessable(ErrorCode::InvalidKeyPackage, message)
         }
-        MlsError::BadSignature => ApiError::unprocessable("invalid_proof", message),
+        MlsError::InvalidGroup(_) => ApiError::unprocessable(ErrorCode::InvalidGroup, message),
+        MlsError::WrongEpoch { .. } => ApiError::conflict(ErrorCode::WrongEpoch, message),
+        MlsError::InvalidCommit(_) => ApiError::unprocessable(ErrorCode::InvalidCommit, message),
+        MlsError::WelcomeMismatch(_) => ApiError::unprocessable(ErrorCode::InvalidWelcome, message),
+        MlsError::InvalidGroupInfo(_) => {
+            ApiError::unprocessable(ErrorCode::InvalidGroupInfo, message)
+        }
+        MlsError::InvalidApplicationMessage(_) => {
+            ApiError::unprocessable(ErrorCode::InvalidApplicationMessage, message)
+        }
+        MlsError::BadSignature => ApiError::unprocessable(ErrorCode::InvalidProof, message),
         MlsError::Internal => ApiError::internal(message),
     }
 }

@@ -1,5 +1,6 @@
 //! Request parsing shared by every handler (responses are built in [`crate::response`]).
 
+use e2ee_protocol::ErrorCode;
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request, RequestExt};
@@ -26,12 +27,12 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
     if !media_type.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "the request body must be application/json",
         ));
     }
     serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request("invalid_json", json_error_message(&e)))
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidJson, json_error_message(&e)))
 }
 
 /// Like [`json_body`], for bodies that carry a private key or a plaintext: the body is taken out of the
@@ -66,7 +67,7 @@ fn body_bytes(request: &Request) -> Result<&[u8], ApiError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
         ));
     }
@@ -97,14 +98,17 @@ pub fn path_param(request: &Request, name: &str, prefix: &str) -> Result<String,
             percent_decode_str(segment)
                 .decode_utf8()
                 .map_err(|_| {
-                    ApiError::bad_request("invalid_path", format!("{name} is not valid UTF-8"))
+                    ApiError::bad_request(
+                        ErrorCode::InvalidPath,
+                        format!("{name} is not valid UTF-8"),
+                    )
                 })?
                 .into_owned()
         }
     };
     if value.is_empty() || value.len() > 256 {
         return Err(ApiError::bad_request(
-            "invalid_path",
+            ErrorCode::InvalidPath,
             format!("{name} is missing or too long"),
         ));
     }

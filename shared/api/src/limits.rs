@@ -1,6 +1,7 @@
 //! Size and supply limits of the MLS routes (docs/security.md, "Rate limits and quotas"): rules as plain
 //! functions over typed inputs, and the one call each handler makes.
 
+use e2ee_protocol::ErrorCode;
 use e2ee_storage::{MAX_GROUP_INFO_BYTES, NewKeyPackage};
 
 use crate::auth::DeviceCaller;
@@ -41,7 +42,7 @@ pub fn check_welcome_size(
     match welcome_bytes {
         Some(bytes) if bytes > max => Err(ApiError::new(
             lambda_http::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "welcome_too_large",
+            ErrorCode::WelcomeTooLarge,
             format!(
                 "the Welcome has {bytes} bytes; a commit adding {added} members to a group of {members} may \
                  carry at most {max}"
@@ -56,7 +57,7 @@ pub fn check_welcome_size(
 pub fn check_supply_room(stored: u64, uploading: u64, max: u64) -> Result<(), ApiError> {
     if stored.saturating_add(uploading) > max {
         return Err(ApiError::conflict(
-            "key_package_supply_full",
+            ErrorCode::KeyPackageSupplyFull,
             format!(
                 "the device has {stored} unclaimed one-time key packages and may store at most {max}; \
                  upload at most {} now",
@@ -108,7 +109,9 @@ mod tests {
         assert!(check_welcome_size(None, 0, 2).is_ok());
         assert!(check_welcome_size(Some(max_welcome_bytes(1, 2)), 1, 2).is_ok());
         let refused = check_welcome_size(Some(max_welcome_bytes(1, 2) + 1), 1, 2);
-        assert!(refused.is_err_and(|e| e.code == "welcome_too_large" && e.status.as_u16() == 413));
+        assert!(refused.is_err_and(
+            |e| e.code == e2ee_protocol::ErrorCode::WelcomeTooLarge && e.status.as_u16() == 413
+        ));
     }
 
     #[test]
@@ -117,7 +120,8 @@ mod tests {
         assert!(check_supply_room(100, 100, 200).is_ok());
         let refused = check_supply_room(101, 100, 200);
         assert!(
-            refused.is_err_and(|e| e.code == "key_package_supply_full" && e.status.as_u16() == 409)
+            refused.is_err_and(|e| e.code == e2ee_protocol::ErrorCode::KeyPackageSupplyFull
+                && e.status.as_u16() == 409)
         );
         assert!(check_supply_room(u64::MAX, 1, 200).is_err());
     }

@@ -25,7 +25,7 @@ impl ApiError {
     pub fn into_response(self) -> Response<Body> {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code,
                 message: self.message,
                 current_epoch: self.group_position.map(|position| position.epoch),
                 seq: self.group_position.and_then(|position| position.seq),
@@ -47,7 +47,8 @@ mod tests {
 
     #[test]
     fn errors_render_as_the_json_error_shape_with_retry_after() {
-        let response = ApiError::too_many("quota_exceeded", "slow down", 7).into_response();
+        let response = ApiError::too_many(e2ee_protocol::ErrorCode::QuotaExceeded, "slow down", 7)
+            .into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[RETRY_AFTER], "7");
         assert_eq!(response.headers()[CACHE_CONTROL], "no-store");

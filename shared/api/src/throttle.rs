@@ -1,6 +1,7 @@
 //! Login backoff and per-user quotas (docs/security.md, "Rate limits and quotas"). The counters live in the
 //! store, so every Lambda instance sees the same ones.
 
+use e2ee_protocol::ErrorCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use sha2::{Digest, Sha256};
@@ -108,7 +109,7 @@ impl PasswordCounters {
         }
         if wait_ms > 0 {
             return Err(ApiError::too_many(
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 "too many failed attempts; wait before trying again",
                 seconds_rounded_up(wait_ms),
             ));
@@ -224,7 +225,7 @@ pub async fn spend(state: &AppState, quota: Quota, subject: &str) -> Result<(), 
         .await?;
     if used > limit {
         return Err(ApiError::too_many(
-            "quota_exceeded",
+            ErrorCode::QuotaExceeded,
             format!("quota of {limit} {what} used up; try again later"),
             seconds_rounded_up(window_start + window_ms - now),
         ));

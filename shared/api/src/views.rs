@@ -66,7 +66,7 @@ pub fn device_view(record: &DeviceRecord) -> DeviceView {
         device_id: record.device_id.clone(),
         display_name: record.display_name.clone(),
         signature_key: STANDARD.encode(&record.signature_key),
-        status: record.status.as_str().to_owned(),
+        status: record.status,
         certificate: record.certificate.as_ref().map(certificate_view),
         created_at: record.created_at,
         approved_at: record.approved_at,

@@ -128,6 +128,8 @@ async fn key_directory_generate_register_rotate_lookup() {
         let reply = lookup(false).await;
         reply.assert_status(StatusCode::OK);
         assert_eq!(reply.body["keyId"], generated.key_id().to_string());
+        // The listing names the user (clients pin it with the key for users they meet by id).
+        assert_eq!(reply.body["username"], bob.username.as_str());
         assert!(reply.body.get("keys").is_none());
         let reply = lookup(true).await;
         let listed: Vec<(&str, &str)> = reply.body["keys"]

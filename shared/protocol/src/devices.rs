@@ -64,7 +64,47 @@ pub struct RevokeDeviceRequest {
     pub password: Option<Zeroizing<String>>,
 }
 
-/// A device as the directory lists it.
+/// Where a device is in its life: registered without a certificate (waiting for an existing device to approve
+/// it), certified, or revoked (final; the id is never used again). Stored by every backend under
+/// [`DeviceStatus::as_str`], the same name as in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceStatus {
+    Pending,
+    Active,
+    Revoked,
+}
+
+impl DeviceStatus {
+    /// The lowercase name, as in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Active => "active",
+            DeviceStatus::Revoked => "revoked",
+        }
+    }
+
+    /// The inverse of [`DeviceStatus::as_str`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            DeviceStatus::Pending,
+            DeviceStatus::Active,
+            DeviceStatus::Revoked,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for DeviceStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A device as the directory lists it: the one description of a user's device that clients use (the SDK's
+/// device reports carry it as is, and the client core's trusted subset is derived from it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceView {
@@ -73,8 +113,7 @@ pub struct DeviceView {
     pub display_name: String,
     /// Base64 MLS signature public key.
     pub signature_key: String,
-    /// `pending`, `active` or `revoked`.
-    pub status: String,
+    pub status: DeviceStatus,
     pub certificate: Option<DeviceCertificateView>,
     pub created_at: i64,
     pub approved_at: Option<i64>,

@@ -55,13 +55,46 @@ pub struct GroupMessageRequest {
     pub message: String,
 }
 
+/// What a row of a group log holds. Stored by every backend under [`LogKind::as_str`], the same name as in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogKind {
+    /// Row 0: the group's creation (epoch 0).
+    Create,
+    Commit,
+    Application,
+}
+
+impl LogKind {
+    /// The lowercase name, as in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogKind::Create => "create",
+            LogKind::Commit => "commit",
+            LogKind::Application => "application",
+        }
+    }
+
+    /// The inverse of [`LogKind::as_str`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        [LogKind::Create, LogKind::Commit, LogKind::Application]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for LogKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One row of a group log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupLogEntryView {
     pub seq: u64,
-    /// `create`, `commit` or `application`.
-    pub kind: String,
+    pub kind: LogKind,
     pub epoch: u64,
     pub sender_user_id: String,
     pub sender_device_id: String,

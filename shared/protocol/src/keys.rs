@@ -137,6 +137,11 @@ pub struct KeyEndorsementView {
 #[serde(rename_all = "camelCase")]
 pub struct PublicKeyResponse {
     pub user_id: String,
+    /// The user's username (as registered, NFC). Clients record it when they first pin the user from this
+    /// listing (a group member or sender never looked up by name), under the same both-ways name pinning as a
+    /// lookup. Optional for clients: servers before it did not send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     pub key_id: String,
     pub fingerprint: String,
     pub bits: u32,

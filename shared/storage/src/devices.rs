@@ -25,35 +25,8 @@ pub const MAX_CERTIFICATE_SIGNATURE_BYTES: usize = 512;
 /// A link proof's length (HMAC-SHA256, docs/mls.md "Linking a device").
 pub const LINK_PROOF_BYTES: usize = 32;
 
-/// Where a device is in its life: registered without a certificate (waiting for an existing device to approve
-/// it), certified, or revoked (final; the id is never used again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceStatus {
-    Pending,
-    Active,
-    Revoked,
-}
-
-impl DeviceStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DeviceStatus::Pending => "pending",
-            DeviceStatus::Active => "active",
-            DeviceStatus::Revoked => "revoked",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        [
-            DeviceStatus::Pending,
-            DeviceStatus::Active,
-            DeviceStatus::Revoked,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == name)
-    }
-}
+/// The protocol's device status (`e2ee_protocol::DeviceStatus`), stored under its `as_str` name.
+pub use e2ee_protocol::DeviceStatus;
 
 /// A device certificate as stored: the RSA-PSS signature of the identity key `issuer_key_id` over the device
 /// statement of docs/mls.md, issued at `issued_at`. The rest of the statement (user, device, signature key)
@@ -69,6 +42,8 @@ pub struct DeviceCertificate {
     pub link_proof: Option<Vec<u8>>,
 }
 
+/// A device as stored. The API answers it as `e2ee_protocol::DeviceView` (`e2ee_api::views`), the type clients
+/// use; this one holds raw bytes and stays private to the server (its backends map it field by field).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRecord {
     pub user_id: String,

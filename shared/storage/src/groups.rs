@@ -49,30 +49,8 @@ pub struct GroupDevice {
     pub device_id: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogKind {
-    /// Row 0: the group's creation (epoch 0).
-    Create,
-    Commit,
-    Application,
-}
-
-impl LogKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            LogKind::Create => "create",
-            LogKind::Commit => "commit",
-            LogKind::Application => "application",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        [LogKind::Create, LogKind::Commit, LogKind::Application]
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-    }
-}
+/// The protocol's log row kind (`e2ee_protocol::LogKind`), stored under its `as_str` name.
+pub use e2ee_protocol::LogKind;
 
 /// One row of a group's log as readers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -61,6 +61,7 @@ pub fn key_view(
 pub fn listing_answer(user_id: &str, active: &PrivateKey, keys: Vec<KeyView>) -> PublicKeyResponse {
     PublicKeyResponse {
         user_id: user_id.to_owned(),
+        username: None,
         key_id: key_id(active),
         fingerprint: active.key_id().fingerprint(),
         bits: 2048,

@@ -1,6 +1,6 @@
 //! Error answers of the server, and transport errors, as [`ClientError`]s with one-line messages.
 
-use e2ee_protocol::ErrorBody;
+use e2ee_protocol::{ErrorBody, ErrorCode};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
@@ -18,8 +18,8 @@ pub(super) fn api_error_with_headers(
     match error {
         ClientError::Api { code, message, .. } if status == StatusCode::TOO_MANY_REQUESTS => {
             ClientError::RateLimited {
-                code: if code.starts_with("http_") {
-                    "too_many_requests".to_owned()
+                code: if code.as_str().starts_with("http_") {
+                    ErrorCode::from_name("too_many_requests")
                 } else {
                     code
                 },
@@ -51,7 +51,7 @@ fn api_error_from_body(status: StatusCode, body: &[u8]) -> ClientError {
         },
         Err(_) => ClientError::Api {
             status: status.as_u16(),
-            code: format!("http_{}", status.as_u16()),
+            code: ErrorCode::Other(format!("http_{}", status.as_u16())),
             message: format!(
                 "the server answered {}",
                 status.canonical_reason().unwrap_or("with an error")

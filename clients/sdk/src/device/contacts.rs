@@ -132,7 +132,7 @@ impl Device {
     async fn active_key(&self, user: &UserResponse) -> Result<(String, PublicKey)> {
         let response = match self.client.public_key(&user.user_id, false).await {
             Ok(response) => response,
-            Err(error) if error.api_code() == Some("no_active_key") => {
+            Err(error) if error.api_code() == Some(&e2ee_protocol::ErrorCode::NoActiveKey) => {
                 return Err(error.explain_not_found(|message| {
                     format!(
                         "{} has no key yet (they must run `e2ee keys init`): {message}",
@@ -303,27 +303,20 @@ impl Device {
     /// Pins the active key of a user this device has never seen (trust on first use, on receipt or when
     /// checking their devices): only the active key, never the other keys the server lists (review N2).
     pub(super) fn pin_sender_on_first_use(&mut self, sender_id: &str) {
-        if self.contacts.get(sender_id).is_some() || self.is_own_keyless(sender_id) {
+        // A linked device never pins its own user by first use (review N10): only from the link proof.
+        if self.is_own_keyless(sender_id) {
             return;
         }
         let Some(listing) = self.directory.get(sender_id) else {
             return;
         };
-        // The username is not known from a user id alone, unless looked up (and checked) in this run;
-        // otherwise it is bound on the first lookup by name.
-        let username = self
-            .names
-            .get(sender_id)
-            .filter(|name| {
-                self.contacts
-                    .check_identity(sender_id, name.as_str())
-                    .is_ok()
-            })
-            .cloned()
-            .unwrap_or_default();
+        // The name: one looked up (and checked) in this run, else the one the key listing names, under the
+        // core's both-ways name pinning (a name pinned to another user id is not taken, a pinned name is not
+        // changed); a contact pinned earlier without a name takes it too.
+        let looked_up = self.names.get(sender_id).map(String::as_str);
         if self
             .contacts
-            .pin_active_on_first_use(sender_id, &username, listing, now_ms())
+            .pin_from_listing(sender_id, looked_up, listing, now_ms())
         {
             self.contacts_changed = true;
         }

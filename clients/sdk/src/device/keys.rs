@@ -85,8 +85,10 @@ impl Factor {
 fn key_operation_error(error: ClientError) -> ClientError {
     match error {
         ClientError::Api {
-            status: 403, code, ..
-        } if code == "authorization_required" => ClientError::PasswordRequired,
+            status: 403,
+            code: e2ee_protocol::ErrorCode::AuthorizationRequired,
+            ..
+        } => ClientError::PasswordRequired,
         other => other,
     }
 }

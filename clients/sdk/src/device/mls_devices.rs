@@ -12,7 +12,7 @@ use e2ee_client_core::link::{
 use e2ee_crypto::LINK_SECRET_BYTES;
 use e2ee_crypto::{DeviceRevocation, DeviceStatement};
 use e2ee_protocol::{
-    DeviceCertificateView, DeviceSessionRequest, DeviceView, KeyAuthorization,
+    DeviceCertificateView, DeviceSessionRequest, DeviceStatus, DeviceView, KeyAuthorization,
     RegisterDeviceRequest, RevokeDeviceRequest, UploadKeyPackagesRequest, device_session_input,
 };
 use openmls_traits::OpenMlsProvider as _;
@@ -30,12 +30,16 @@ use crate::mls::MlsState;
 pub const KEY_PACKAGE_BATCH: usize = 50;
 pub const KEY_PACKAGE_LOW: u64 = 10;
 
+/// What `device init / request / approve / revoke` print about one device: derived from the directory's
+/// [`DeviceView`] (the one description of a device; [`DeviceReport::of`]) plus what only this device knows —
+/// the fingerprint a user compares and the key package supply. Not the wire type itself: the CLI's JSON keeps
+/// exactly these fields.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceReport {
     pub user_id: String,
     pub device_id: String,
-    pub status: String,
+    pub status: DeviceStatus,
     /// Hex SHA-256 of the device's signature key, grouped: what a user compares when approving a device.
     pub fingerprint: String,
     pub key_packages: u64,
@@ -47,13 +51,32 @@ pub struct DeviceReport {
     pub link_code: Option<String>,
 }
 
-/// One device of a user as `device list` shows it.
+impl DeviceReport {
+    /// The report of `view`, with the fingerprint of `signature_key`: for this device its own key (never the
+    /// server's echo of it: the fingerprint is what the user compares on the approving device), for another the
+    /// listed key. No key packages.
+    fn of(view: &DeviceView, signature_key: &[u8]) -> DeviceReport {
+        DeviceReport {
+            user_id: view.user_id.clone(),
+            device_id: view.device_id.clone(),
+            status: view.status,
+            fingerprint: device_fingerprint(signature_key),
+            key_packages: 0,
+            last_resort: false,
+            link_code: None,
+        }
+    }
+}
+
+/// One device of a user as `device list` shows it: the listed [`DeviceView`] reduced to what a user reads
+/// ([`ListedDevice::of`]), with the display name made safe and whether this device trusts its certificate
+/// (the core's [`CertifiedDevice`] is that trusted subset, for the MLS checks).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListedDevice {
     pub device_id: String,
     pub display_name: String,
-    pub status: String,
+    pub status: DeviceStatus,
     pub fingerprint: String,
     /// Certified by an identity key this device trusts for the user.
     pub trusted: bool,
@@ -61,6 +84,24 @@ pub struct ListedDevice {
     /// `untrusted_issuer`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+}
+
+impl ListedDevice {
+    /// `view` as listed, with this device's decision on it (the core's `check_device`).
+    fn of(
+        view: &DeviceView,
+        checked: &std::result::Result<CertifiedDevice, Uncertified>,
+    ) -> ListedDevice {
+        let key = STANDARD.decode(&view.signature_key).unwrap_or_default();
+        ListedDevice {
+            trusted: checked.is_ok(),
+            reason: checked.as_ref().err().map(|why| why.as_str()),
+            fingerprint: device_fingerprint(&key),
+            device_id: view.device_id.clone(),
+            display_name: crate::text::sanitize_line(&view.display_name),
+            status: view.status,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,12 +237,9 @@ impl Device {
             state,
             DeviceReport {
                 user_id: me,
-                device_id: view.device_id,
-                status: view.status,
-                fingerprint: device_fingerprint(&signature_key),
                 key_packages,
                 last_resort,
-                link_code: None,
+                ..DeviceReport::of(&view, &signature_key)
             },
         ))
     }
@@ -229,12 +267,8 @@ impl Device {
             state,
             DeviceReport {
                 user_id: me,
-                device_id: view.device_id,
-                status: view.status,
-                fingerprint: device_fingerprint(&signature_key),
-                key_packages: 0,
-                last_resort: false,
                 link_code,
+                ..DeviceReport::of(&view, &signature_key)
             },
         ))
     }
@@ -266,7 +300,7 @@ impl Device {
             .await?
             .devices
             .into_iter()
-            .filter(|device| device.status == "pending")
+            .filter(|device| device.status == DeviceStatus::Pending)
             .filter(|device| all || device_id.is_none_or(|id| id == device.device_id))
             .collect();
         if let Some(id) = device_id
@@ -287,7 +321,7 @@ impl Device {
                 .map(|code| check_link_code(code, &me, &device.device_id, &signature_key))
                 .transpose()
                 .map_err(|e| ClientError::Usage(format!("device {}: {e}", device.device_id)))?;
-            let mut status = device.status.clone();
+            let mut status = device.status;
             if approve {
                 let certificate = certify(ring, &me, &device.device_id, &signature_key)?;
                 let link_proof = match &secret {
@@ -313,12 +347,8 @@ impl Device {
             }
             reports.push(DeviceReport {
                 user_id: me.clone(),
-                device_id: device.device_id,
                 status,
-                fingerprint: device_fingerprint(&signature_key),
-                key_packages: 0,
-                last_resort: false,
-                link_code: None,
+                ..DeviceReport::of(&device, &signature_key)
             });
         }
         Ok(reports)
@@ -349,12 +379,7 @@ impl Device {
         let key = STANDARD.decode(&view.signature_key).unwrap_or_default();
         Ok(DeviceReport {
             user_id: me,
-            device_id: view.device_id,
-            status: view.status,
-            fingerprint: device_fingerprint(&key),
-            key_packages: 0,
-            last_resort: false,
-            link_code: None,
+            ..DeviceReport::of(&view, &key)
         })
     }
 
@@ -372,18 +397,8 @@ impl Device {
         let devices = self
             .checked_devices(&user_id)
             .await?
-            .into_iter()
-            .map(|(device, checked)| {
-                let key = STANDARD.decode(&device.signature_key).unwrap_or_default();
-                ListedDevice {
-                    trusted: checked.is_ok(),
-                    reason: checked.err().map(Uncertified::as_str),
-                    fingerprint: device_fingerprint(&key),
-                    device_id: device.device_id,
-                    display_name: crate::text::sanitize_line(&device.display_name),
-                    status: device.status,
-                }
-            })
+            .iter()
+            .map(|(device, checked)| ListedDevice::of(device, checked))
             .collect();
         let note = if user_id == me {
             self.own_key_unverified.clone()
@@ -590,5 +605,55 @@ impl Device {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(status: DeviceStatus) -> DeviceView {
+        DeviceView {
+            user_id: "u_1".into(),
+            device_id: "phone".into(),
+            display_name: "phone\u{1b}[2J".into(),
+            signature_key: STANDARD.encode([7u8; 32]),
+            status,
+            certificate: None,
+            created_at: 1,
+            approved_at: None,
+            revoked_at: None,
+            link_proof: None,
+        }
+    }
+
+    /// The CLI prints these reports as JSON; deriving them from `DeviceView` keeps exactly their fields.
+    #[test]
+    fn reports_derived_from_the_device_view_keep_their_json_fields() {
+        let report = DeviceReport::of(&view(DeviceStatus::Pending), &[9u8; 32]);
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            serde_json::json!({"userId": "u_1", "deviceId": "phone", "status": "pending",
+                "fingerprint": device_fingerprint(&[9u8; 32]), "keyPackages": 0, "lastResort": false})
+        );
+        let certified = Ok(CertifiedDevice {
+            user_id: "u_1".into(),
+            device_id: "phone".into(),
+            signature_key: vec![7u8; 32],
+        });
+        let listed = ListedDevice::of(&view(DeviceStatus::Active), &certified);
+        assert_eq!(
+            serde_json::to_value(&listed).unwrap(),
+            serde_json::json!({"deviceId": "phone", "displayName": "phone [2J", "status": "active",
+                "fingerprint": device_fingerprint(&[7u8; 32]), "trusted": true})
+        );
+        let untrusted = ListedDevice::of(
+            &view(DeviceStatus::Active),
+            &Err(Uncertified::UntrustedIssuer),
+        );
+        assert_eq!(
+            (untrusted.trusted, untrusted.reason),
+            (false, Some("untrusted_issuer"))
+        );
     }
 }

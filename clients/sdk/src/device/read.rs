@@ -193,8 +193,10 @@ impl Device {
             .await
         {
             Err(ClientError::Api {
-                status: 404, code, ..
-            }) if code == "chat_not_found" => Ok(MessagePage {
+                status: 404,
+                code: e2ee_protocol::ErrorCode::ChatNotFound,
+                ..
+            }) => Ok(MessagePage {
                 messages: Vec::new(),
                 next_cursor: None,
             }),

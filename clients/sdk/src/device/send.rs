@@ -109,7 +109,11 @@ impl Device {
                         created: sent.created,
                     });
                 }
-                Err(error) if !resealed && error.api_code() == Some("stale_recipient_key") => {
+                Err(error)
+                    if !resealed
+                        && error.api_code()
+                            == Some(&e2ee_protocol::ErrorCode::StaleRecipientKey) =>
+                {
                     resealed = true;
                 }
                 Err(error) => break Err(error),

@@ -40,6 +40,7 @@ pub struct KeyChange {
 }
 
 pub use e2ee_client_core::IdentityChange;
+pub use e2ee_protocol::ErrorCode;
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
@@ -49,7 +50,8 @@ pub enum ClientError {
     #[error("{message} (HTTP {status}, {code})")]
     Api {
         status: u16,
-        code: String,
+        /// The server's code; one this version does not know is kept as `ErrorCode::Other`.
+        code: ErrorCode,
         message: String,
     },
     /// HTTP 429 (`too_many_attempts`, `quota_exceeded`): the server refuses more for now.
@@ -61,7 +63,7 @@ pub enum ClientError {
         }
     )]
     RateLimited {
-        code: String,
+        code: ErrorCode,
         message: String,
         /// The `Retry-After` header, in seconds, when the server sent one.
         retry_after: Option<u64>,
@@ -180,7 +182,7 @@ impl ClientError {
     }
 
     /// The API error code, when the server sent one.
-    pub fn api_code(&self) -> Option<&str> {
+    pub fn api_code(&self) -> Option<&ErrorCode> {
         match self {
             ClientError::Api { code, .. } | ClientError::RateLimited { code, .. } => Some(code),
             _ => None,
@@ -221,7 +223,7 @@ impl ClientError {
             ClientError::Api { status: 401, .. } | ClientError::OtherServer { .. } => exit::AUTH,
             ClientError::Api {
                 status: 403, code, ..
-            } if code == "authorization_failed" => exit::AUTH,
+            } if *code == ErrorCode::AuthorizationFailed => exit::AUTH,
             ClientError::RateLimited { .. } => exit::RATE_LIMITED,
             ClientError::IdentityChanged(_) => exit::KEY_CHANGED,
             ClientError::Api { status: 404, .. } | ClientError::UnknownUser(_) => exit::NOT_FOUND,
@@ -235,8 +237,8 @@ impl ClientError {
     /// A short machine-readable name for `--json` error output.
     pub fn code(&self) -> &str {
         match self {
-            ClientError::Api { code, .. } => code,
-            ClientError::RateLimited { code, .. } => code,
+            ClientError::Api { code, .. } => code.as_str(),
+            ClientError::RateLimited { code, .. } => code.as_str(),
             ClientError::IdentityChanged(_) => "identity_changed",
             ClientError::PasswordRequired => "password_required",
             ClientError::OtherServer { .. } => "other_server",

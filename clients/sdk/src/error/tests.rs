@@ -61,7 +61,7 @@ fn rate_limits_have_their_own_exit_code_and_say_when_to_retry() {
     };
     assert_eq!(limited.exit_code(), exit::RATE_LIMITED);
     assert_eq!(limited.code(), "too_many_attempts");
-    assert_eq!(limited.api_code(), Some("too_many_attempts"));
+    assert_eq!(limited.api_code(), Some(&ErrorCode::TooManyAttempts));
     let text = limited.to_string();
     assert!(text.contains("try again in 30 seconds"), "{text}");
     assert!(text.contains("HTTP 429") && !text.contains('\n'), "{text}");
@@ -120,6 +120,9 @@ fn transient_errors_are_the_retryable_ones() {
 fn codes_for_json_output() {
     assert_eq!(api(409, "message_id_reused").code(), "message_id_reused");
     assert_eq!(ClientError::WrongPassphrase.code(), "wrong_passphrase");
-    assert_eq!(api(409, "x").api_code(), Some("x"));
+    assert_eq!(
+        api(409, "x").api_code(),
+        Some(&ErrorCode::Other("x".into()))
+    );
     assert_eq!(ClientError::WrongPassphrase.api_code(), None);
 }

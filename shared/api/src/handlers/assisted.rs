@@ -3,6 +3,7 @@
 //! for this request only; nothing is stored or logged, and the buffers this code owns are zeroized when the
 //! request ends. Off unless `SERVER_ASSISTED_CRYPTO=on` (which also covers `generate-keys`).
 
+use e2ee_protocol::ErrorCode;
 use std::sync::Arc;
 
 use e2ee_crypto::{
@@ -25,7 +26,7 @@ pub(crate) fn ensure_enabled(state: &AppState) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::not_found(
-            "server_assisted_crypto_disabled",
+            ErrorCode::ServerAssistedCryptoDisabled,
             "server-assisted encryption is disabled on this deployment; encrypt and decrypt on the device",
         ))
     }
@@ -35,13 +36,13 @@ pub(crate) fn ensure_enabled(state: &AppState) -> Result<(), ApiError> {
 async fn parse_private_key(pem: Zeroizing<String>) -> Result<PrivateKey, ApiError> {
     if pem.len() > 8192 {
         return Err(ApiError::bad_request(
-            "invalid_key",
+            ErrorCode::InvalidKey,
             "privateKey is too long for an RSA-4096 PKCS#8 PEM",
         ));
     }
     if pem.contains("ENCRYPTED") {
         return Err(ApiError::bad_request(
-            "invalid_key",
+            ErrorCode::InvalidKey,
             "send an unencrypted PKCS#8 key, or better: decrypt on the device",
         ));
     }
@@ -53,9 +54,9 @@ async fn parse_private_key(pem: Zeroizing<String>) -> Result<PrivateKey, ApiErro
 
 /// The user's active key, parsed; `404 no_active_key` without one.
 async fn active_key(state: &AppState, user_id: &str, whose: &str) -> Result<PublicKey, ApiError> {
-    let record = active_key_record(state, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no_active_key", format!("{whose} no active key")))?;
+    let record = active_key_record(state, user_id).await?.ok_or_else(|| {
+        ApiError::not_found(ErrorCode::NoActiveKey, format!("{whose} no active key"))
+    })?;
     PublicKey::from_spki_pem(&record.public_key_pem).map_err(ApiError::internal)
 }
 
@@ -66,20 +67,20 @@ pub async fn encrypt(state: Arc<AppState>, mut request: Request) -> HandlerResul
     let body: EncryptRequest = secret_json_body(&mut request)?;
     let message = body.message;
     let private_key = body.private_key;
-    require_user(&state, &body.receiver_id, "receiver_not_found").await?;
+    require_user(&state, &body.receiver_id, ErrorCode::ReceiverNotFound).await?;
     let receiver_key = active_key(&state, &body.receiver_id, "the receiver has").await?;
     let caller_key = active_key(&state, &caller, "you have").await?;
     let signer = match (body.sign, private_key) {
         (false, None) => None,
         (false, Some(_)) => {
             return Err(ApiError::bad_request(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "privateKey is only accepted with sign: true",
             ));
         }
         (true, None) => {
             return Err(ApiError::bad_request(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "sign: true needs your privateKey; the server holds none",
             ));
         }
@@ -87,7 +88,7 @@ pub async fn encrypt(state: Arc<AppState>, mut request: Request) -> HandlerResul
             let key = parse_private_key(pem).await?;
             if key.key_id() != caller_key.key_id() {
                 return Err(ApiError::bad_request(
-                    "invalid_key",
+                    ErrorCode::InvalidKey,
                     "privateKey is not your active key",
                 ));
             }

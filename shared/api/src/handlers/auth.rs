@@ -1,5 +1,6 @@
 //! Register, log in, look a user up by name.
 
+use e2ee_protocol::ErrorCode;
 use std::sync::Arc;
 
 use e2ee_protocol::{LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UserResponse};
@@ -25,7 +26,7 @@ pub async fn register(state: Arc<AppState>, request: Request) -> HandlerResult {
         && (name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control))
     {
         return Err(ApiError::bad_request(
-            "invalid_display_name",
+            ErrorCode::InvalidDisplayName,
             "displayName must be 1 to 64 characters, no control characters",
         ));
     }
@@ -81,7 +82,7 @@ pub async fn login(state: Arc<AppState>, request: Request) -> HandlerResult {
 pub(crate) fn invalid_credentials() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
+        ErrorCode::InvalidCredentials,
         "unknown username or wrong password",
     )
 }
@@ -95,7 +96,7 @@ pub async fn lookup_user(state: Arc<AppState>, request: Request) -> HandlerResul
         .users
         .get_by_username(&username)
         .await?
-        .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
+        .ok_or_else(|| ApiError::not_found(ErrorCode::UserNotFound, "no such user"))?;
     Ok(json_response(
         StatusCode::OK,
         &UserResponse {

@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_crypto::PublicKey;
+use e2ee_protocol::ErrorCode;
 use e2ee_protocol::KeyAuthorization;
 use lambda_http::Request;
 use zeroize::Zeroizing;
@@ -24,13 +25,13 @@ pub(super) struct Factors {
 pub(super) fn signature_bytes(text: &str) -> Result<Vec<u8>, ApiError> {
     if text.len() > 700 {
         return Err(ApiError::bad_request(
-            "invalid_signature_encoding",
+            ErrorCode::InvalidSignatureEncoding,
             "a signature is at most 512 bytes",
         ));
     }
     STANDARD.decode(text).map_err(|_| {
         ApiError::bad_request(
-            "invalid_signature_encoding",
+            ErrorCode::InvalidSignatureEncoding,
             "signatures are standard base64",
         )
     })
@@ -50,17 +51,17 @@ pub(super) async fn second_factor(
 ) -> Result<(), ApiError> {
     let failed = || {
         ApiError::forbidden(
-            "authorization_failed",
+            ErrorCode::AuthorizationFailed,
             "the authorization signature or password is not valid",
         )
     };
     match (given.authorization, given.password) {
         (Some(_), Some(_)) => Err(ApiError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "give either authorization or password, not both",
         )),
         (None, None) => Err(ApiError::forbidden(
-            "authorization_required",
+            ErrorCode::AuthorizationRequired,
             format!("{what} needs a signature by your active key (authorization) or your password"),
         )),
         (Some(authorization), None) => {
@@ -78,7 +79,7 @@ pub(super) async fn second_factor(
             }
         }
         (None, Some(password)) => {
-            let user = require_user(state, user_id, "user_not_found").await?;
+            let user = require_user(state, user_id, ErrorCode::UserNotFound).await?;
             let counters = PasswordCounters::new(request, &user.username);
             if counters
                 .verify_password(state, &password, Some(user.password_hash))

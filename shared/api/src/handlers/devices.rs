@@ -1,6 +1,7 @@
 //! The MLS device directory (docs/mls.md): register, open a device session, approve, revoke, list. Every
 //! certificate is verified here, against the user's active identity key, before the store sees it.
 
+use e2ee_protocol::ErrorCode;
 use std::sync::Arc;
 
 use e2ee_crypto::{DeviceRevocation, DeviceStatement, KeyId, PublicKey};
@@ -92,7 +93,7 @@ async fn check_device_caps(
     let quotas = &state.quotas;
     if new_is_pending && counts.pending >= quotas.max_pending_devices {
         return Err(ApiError::conflict(
-            "too_many_pending_devices",
+            ErrorCode::TooManyPendingDevices,
             format!(
                 "at most {} pending devices: approve or revoke one first",
                 quotas.max_pending_devices
@@ -101,7 +102,7 @@ async fn check_device_caps(
     }
     if counts.pending + counts.active >= quotas.max_devices_per_user {
         return Err(ApiError::conflict(
-            "too_many_devices",
+            ErrorCode::TooManyDevices,
             format!(
                 "at most {} devices: revoke one first",
                 quotas.max_devices_per_user
@@ -219,10 +220,10 @@ pub async fn list_devices(state: Arc<AppState>, request: Request) -> HandlerResu
     let user_id = path_param(&request, "userId", "/api/devices/")?;
     let limit = device_page_limit(&request)?;
     let after = query_param(&request, "after");
-    require_user(&state, &user_id, "user_not_found").await?;
+    require_user(&state, &user_id, ErrorCode::UserNotFound).await?;
     let invalid_after = || {
         ApiError::bad_request(
-            "invalid_after",
+            ErrorCode::InvalidAfter,
             "after must be the nextAfter of a previous page (a device id of this user)",
         )
     };
@@ -300,7 +301,7 @@ fn device_page_limit(request: &Request) -> Result<u32, ApiError> {
             .filter(|limit| (1..=MAX_DEVICE_PAGE).contains(limit))
             .ok_or_else(|| {
                 ApiError::bad_request(
-                    "invalid_limit",
+                    ErrorCode::InvalidLimit,
                     format!("limit must be a whole number from 1 to {MAX_DEVICE_PAGE}"),
                 )
             }),
@@ -322,7 +323,7 @@ pub(super) async fn active_device(
         .filter(|device| device.status == DeviceStatus::Active)
         .ok_or_else(|| {
             ApiError::forbidden(
-                "device_not_active",
+                ErrorCode::DeviceNotActive,
                 "the calling device is not an active device of this user",
             )
         })?;
@@ -347,7 +348,7 @@ fn check_device_id(device_id: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "deviceId must be 1 to 64 of A-Z a-z 0-9 _ -",
         ))
     }
@@ -356,7 +357,7 @@ fn check_device_id(device_id: &str) -> Result<(), ApiError> {
 fn parse_certificate(view: &DeviceCertificateView) -> Result<DeviceCertificate, ApiError> {
     KeyId::parse(&view.issuer_key_id).map_err(|_| {
         ApiError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "certificate.issuerKeyId must be 64 lowercase hex",
         )
     })?;
@@ -365,7 +366,7 @@ fn parse_certificate(view: &DeviceCertificateView) -> Result<DeviceCertificate, 
         .filter(|&at| at <= now_millis() + MAX_CLOCK_SKEW_MS)
         .ok_or_else(|| {
             ApiError::bad_request(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "certificate.issuedAt must not be in the future",
             )
         })?;
@@ -385,7 +386,7 @@ fn parse_certificate(view: &DeviceCertificateView) -> Result<DeviceCertificate, 
 fn parse_link_proof(text: &str) -> Result<Vec<u8>, ApiError> {
     let invalid = || {
         ApiError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("linkProof must be standard base64 of {LINK_PROOF_BYTES} bytes"),
         )
     };
@@ -405,7 +406,8 @@ async fn verify_certificate(
     signature_key: &[u8],
     certificate: &DeviceCertificate,
 ) -> Result<(), ApiError> {
-    let invalid = |why: &str| ApiError::unprocessable("invalid_certificate", why.to_owned());
+    let invalid =
+        |why: &str| ApiError::unprocessable(ErrorCode::InvalidCertificate, why.to_owned());
     let issuer = state
         .stores
         .keys

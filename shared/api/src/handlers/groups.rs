@@ -1,6 +1,7 @@
 //! MLS groups (docs/mls.md): creation, commit bundles validated against the group's public state, application
 //! messages and the group log, all for member devices only (device tokens).
 
+use e2ee_protocol::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -76,7 +77,7 @@ fn group_view(group: &GroupEpoch) -> Result<GroupView, ApiError> {
 fn entry_view(entry: &LogEntry) -> GroupLogEntryView {
     GroupLogEntryView {
         seq: entry.seq,
-        kind: entry.kind.as_str().to_owned(),
+        kind: entry.kind,
         epoch: entry.epoch,
         sender_user_id: entry.sender.user_id.clone(),
         sender_device_id: entry.sender.device_id.clone(),
@@ -89,7 +90,7 @@ fn entry_view(entry: &LogEntry) -> GroupLogEntryView {
 /// What an unknown group answers, and what a group answers a caller who may not see it: the same status, code
 /// and message, so that no route tells a non-member whether a group exists.
 fn group_not_found() -> ApiError {
-    ApiError::not_found("group_not_found", "no such group")
+    ApiError::not_found(ErrorCode::GroupNotFound, "no such group")
 }
 
 fn check_member(members: &[GroupDevice], caller: &DeviceCaller) -> Result<(), ApiError> {
@@ -140,7 +141,7 @@ async fn head_of_member(
 fn page_limit(request: &Request) -> Result<u32, ApiError> {
     let invalid = || {
         ApiError::bad_request(
-            "invalid_limit",
+            ErrorCode::InvalidLimit,
             format!(
                 "limit must be a whole number from 1 to {}",
                 e2ee_protocol::MAX_PAGE_SIZE
@@ -174,7 +175,7 @@ pub async fn create_group(state: Arc<AppState>, request: Request) -> HandlerResu
         .any(|m| m.signature_key != device.signature_key)
     {
         return Err(ApiError::unprocessable(
-            "invalid_group",
+            ErrorCode::InvalidGroup,
             "the creator's leaf is not signed with the device's registered signature key",
         ));
     }
@@ -231,7 +232,7 @@ pub async fn post_commit(state: Arc<AppState>, request: Request) -> HandlerResul
     })?;
     if accepted.committer != identity(&caller)? {
         return Err(ApiError::forbidden(
-            "not_the_committer",
+            ErrorCode::NotTheCommitter,
             "the commit is signed by another member's leaf",
         ));
     }
@@ -285,7 +286,7 @@ async fn check_new_leaves(state: &AppState, accepted: &AcceptedCommit) -> Result
             .map(|device| device.signature_key);
         if registered.as_deref() != Some(leaf.signature_key.as_slice()) {
             return Err(ApiError::unprocessable(
-                "unknown_device",
+                ErrorCode::UnknownDevice,
                 format!(
                     "the commit brings in {}, which is not an active device with that signature key",
                     leaf.identity
@@ -322,7 +323,7 @@ pub async fn post_group_message(state: Arc<AppState>, request: Request) -> Handl
         .is_some_and(|members| members.contains(&sender));
     if !member_then && epoch <= group.epoch {
         return Err(ApiError::forbidden(
-            "not_a_member",
+            ErrorCode::NotAMember,
             "the calling device was not a member in the message's epoch",
         ));
     }
@@ -353,7 +354,10 @@ pub async fn read_group_log(state: Arc<AppState>, request: Request) -> HandlerRe
     let after = query_param(&request, "after")
         .map(|text| {
             text.parse::<u64>().map_err(|_| {
-                ApiError::bad_request("invalid_after", "after must be a log sequence number")
+                ApiError::bad_request(
+                    ErrorCode::InvalidAfter,
+                    "after must be a log sequence number",
+                )
             })
         })
         .transpose()?;
@@ -436,7 +440,7 @@ pub async fn list_groups(state: Arc<AppState>, request: Request) -> HandlerResul
     let after = query_param(&request, "after");
     if after.as_deref().is_some_and(|after| !is_group_id(after)) {
         return Err(ApiError::bad_request(
-            "invalid_after",
+            ErrorCode::InvalidAfter,
             "after must be a group id (lowercase hex)",
         ));
     }
@@ -474,7 +478,7 @@ pub async fn list_welcomes(state: Arc<AppState>, request: Request) -> HandlerRes
         .map(|text| {
             parse_welcome_position(&text).ok_or_else(|| {
                 ApiError::bad_request(
-                    "invalid_after",
+                    ErrorCode::InvalidAfter,
                     "after must be the nextAfter of a previous page",
                 )
             })

@@ -1,6 +1,7 @@
 //! MLS key packages (RFC 9420 §10): a device uploads its own, validated with openmls; any active device claims
 //! one package per device of a user to add that user to a group.
 
+use e2ee_protocol::ErrorCode;
 use std::sync::Arc;
 
 use e2ee_mls::{DeviceIdentity, MAX_KEY_PACKAGE_BYTES, validate_key_package};
@@ -29,7 +30,7 @@ pub async fn upload_key_packages(state: Arc<AppState>, request: Request) -> Hand
     let body: UploadKeyPackagesRequest = json_body(&request)?;
     if !(1..=MAX_KEY_PACKAGE_BATCH).contains(&body.key_packages.len()) {
         return Err(ApiError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("keyPackages must hold 1 to {MAX_KEY_PACKAGE_BATCH} key packages"),
         ));
     }
@@ -46,7 +47,7 @@ pub async fn upload_key_packages(state: Arc<AppState>, request: Request) -> Hand
         })?;
         if valid.signature_key != device.signature_key {
             return Err(ApiError::unprocessable(
-                "invalid_key_package",
+                ErrorCode::InvalidKeyPackage,
                 format!(
                     "keyPackages[{index}]: signed with another key than the device's registered signature key"
                 ),
@@ -89,12 +90,12 @@ pub async fn claim_key_packages(state: Arc<AppState>, request: Request) -> Handl
     let body: ClaimKeyPackagesRequest = json_body(&request)?;
     if !e2ee_protocol::ids::is_issued_user_id(&body.user_id) {
         return Err(ApiError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "userId must be a user id (u_ and 32 lowercase hex digits)",
         ));
     }
     throttle::spend_claim(&state, &caller, &body.user_id).await?;
-    require_user(&state, &body.user_id, "user_not_found").await?;
+    require_user(&state, &body.user_id, ErrorCode::UserNotFound).await?;
     let claimed = state
         .stores
         .key_packages

@@ -1,6 +1,7 @@
 //! The key directory: register (client-generated, with proof of possession), revoke, look up; and the
 //! server-assisted key generation, whose keys stay pending until the client proves it holds them.
 
+use e2ee_protocol::ErrorCode;
 use std::sync::Arc;
 
 use e2ee_crypto::{KeyId, KeyOperation, KeySize, KeyStatement, PrivateKey, PublicKey};
@@ -31,7 +32,7 @@ pub async fn generate_keys(state: Arc<AppState>, request: Request) -> HandlerRes
     let caller = state.tokens.authenticate(&request)?;
     let body: GenerateKeysRequest = optional_json_body(&request)?;
     let size = KeySize::from_bits(body.bits.unwrap_or(2048))
-        .map_err(|e| ApiError::bad_request("invalid_bits", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBits, e.to_string()))?;
     throttle::spend(&state, Quota::KeyOperationsPerDay, &caller).await?;
     // Key generation is tens of milliseconds of CPU: keep it off the async threads.
     let key = tokio::task::spawn_blocking(move || PrivateKey::generate(size))
@@ -65,7 +66,7 @@ pub async fn register_key(state: Arc<AppState>, request: Request) -> HandlerResu
     let body: RegisterKeyRequest = json_body(&request)?;
     if body.public_key.len() > 4096 {
         return Err(ApiError::bad_request(
-            "invalid_key",
+            ErrorCode::InvalidKey,
             "publicKey is too long for an RSA-4096 SPKI PEM",
         ));
     }
@@ -80,7 +81,7 @@ pub async fn register_key(state: Arc<AppState>, request: Request) -> HandlerResu
         .verify(&key, &signature_bytes(&body.proof)?)
         .map_err(|_| {
             ApiError::unprocessable(
-                "invalid_proof",
+                ErrorCode::InvalidProof,
                 "proof is not a signature by this key over its registration statement",
             )
         })?;
@@ -122,8 +123,9 @@ fn endorsement(
 pub async fn revoke_key(state: Arc<AppState>, request: Request) -> HandlerResult {
     let caller = state.tokens.authenticate(&request)?;
     let body: RevokeKeyRequest = json_body(&request)?;
-    let key_id = KeyId::parse(&body.key_id)
-        .map_err(|_| ApiError::bad_request("invalid_key_id", "keyId must be 64 lowercase hex"))?;
+    let key_id = KeyId::parse(&body.key_id).map_err(|_| {
+        ApiError::bad_request(ErrorCode::InvalidKeyId, "keyId must be 64 lowercase hex")
+    })?;
     let statement = fresh_statement(KeyOperation::Revoke, &caller, key_id, body.created_at)?;
     // Before the second factor and the quota: an unknown key is 404 key_not_found, as `revoke` would say.
     if state
@@ -214,12 +216,12 @@ pub async fn get_public_key(state: Arc<AppState>, request: Request) -> HandlerRe
         Some("true") => true,
         Some(_) => {
             return Err(ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "all must be true or false",
             ));
         }
     };
-    require_user(&state, &user_id, "user_not_found").await?;
+    let user = require_user(&state, &user_id, ErrorCode::UserNotFound).await?;
     let active = active_key_record(&state, &user_id).await?;
     let keys: Option<Vec<PublicKeyRecord>> = if all {
         Some(state.stores.keys.list_for_user(&user_id).await?)
@@ -228,13 +230,14 @@ pub async fn get_public_key(state: Arc<AppState>, request: Request) -> HandlerRe
     };
     let Some(active) = active else {
         return Err(ApiError::not_found(
-            "no_active_key",
+            ErrorCode::NoActiveKey,
             "this user has no active key",
         ));
     };
     let view = key_view(&active);
     let body = PublicKeyResponse {
         user_id,
+        username: Some(user.username),
         key_id: view.key_id,
         fingerprint: view.fingerprint,
         bits: view.bits,

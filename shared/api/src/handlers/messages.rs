@@ -1,6 +1,7 @@
 //! Send, receive, mark read, history. The server checks envelopes structurally and by key id; it never
 //! decrypts them (it has no private key).
 
+use e2ee_protocol::ErrorCode;
 use std::sync::Arc;
 
 use e2ee_crypto::{ConversationError, Envelope};
@@ -59,25 +60,25 @@ async fn check_envelope(
 ) -> Result<(), ApiError> {
     if envelope.sender_id() != caller {
         return Err(ApiError::forbidden(
-            "sender_mismatch",
+            ErrorCode::SenderMismatch,
             "the envelope's senderId must be your user id",
         ));
     }
-    require_user(state, receiver_id, "receiver_not_found").await?;
+    require_user(state, receiver_id, ErrorCode::ReceiverNotFound).await?;
     let entries = envelope
         .conversation_entries(receiver_id)
         .map_err(|error| match error {
             ConversationError::ReceiverMissing => {
-                ApiError::unprocessable("receiver_not_in_envelope", error.to_string())
+                ApiError::unprocessable(ErrorCode::ReceiverNotInEnvelope, error.to_string())
             }
             ConversationError::ForeignRecipient => {
-                ApiError::unprocessable("foreign_recipient", error.to_string())
+                ApiError::unprocessable(ErrorCode::ForeignRecipient, error.to_string())
             }
         })?;
     let active = active_key_record(state, receiver_id).await?;
     if active.as_ref().map(|k| k.key_id.as_str()) != Some(entries.receiver.key_id.as_str()) {
         return Err(ApiError::conflict(
-            "stale_recipient_key",
+            ErrorCode::StaleRecipientKey,
             "the receiver's active key has changed; fetch it again and re-seal",
         ));
     }
@@ -91,7 +92,7 @@ async fn check_envelope(
             Some(record) if matches!(record.status, KeyStatus::Active | KeyStatus::Retired) => {}
             _ => {
                 return Err(ApiError::unprocessable(
-                    "unknown_recipient_key",
+                    ErrorCode::UnknownRecipientKey,
                     "a recipient key id is not a registered key of that user",
                 ));
             }
@@ -101,7 +102,7 @@ async fn check_envelope(
     let now = throttle::now_millis();
     if i64::try_from(envelope.created_at()).map_or(true, |t| t > now + MAX_CLOCK_SKEW_MS) {
         return Err(ApiError::unprocessable(
-            "invalid_created_at",
+            ErrorCode::InvalidCreatedAt,
             "the envelope's createdAt lies in the future",
         ));
     }
@@ -126,7 +127,7 @@ pub async fn receive(state: Arc<AppState>, request: Request) -> HandlerResult {
     let user_id = path_param(&request, "userId", "/api/messages/receive/")?;
     if user_id != caller {
         return Err(ApiError::forbidden(
-            "not_your_inbox",
+            ErrorCode::NotYourInbox,
             "you can only read your own inbox",
         ));
     }
@@ -173,7 +174,7 @@ pub async fn history(state: Arc<AppState>, request: Request) -> HandlerResult {
         Some("desc") => Order::Desc,
         Some(_) => {
             return Err(ApiError::bad_request(
-                "invalid_order",
+                ErrorCode::InvalidOrder,
                 "order must be asc or desc",
             ));
         }
@@ -182,7 +183,7 @@ pub async fn history(state: Arc<AppState>, request: Request) -> HandlerResult {
     // and no message is read for a caller who may not see it.
     let participants = state.stores.messages.chat_participants(&chat_id).await?;
     if !participants.is_some_and(|users| users.contains(&caller)) {
-        return Err(ApiError::not_found("chat_not_found", "no such chat"));
+        return Err(ApiError::not_found(ErrorCode::ChatNotFound, "no such chat"));
     }
     let scope = CursorScope::History {
         caller: &caller,

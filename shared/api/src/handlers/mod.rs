@@ -10,6 +10,7 @@ pub mod keys;
 pub mod messages;
 
 use e2ee_crypto::PublicKey;
+use e2ee_protocol::ErrorCode;
 use e2ee_protocol::KeyStatus;
 use e2ee_storage::{Message, Page, PageRequest, PublicKeyRecord};
 use lambda_http::http::StatusCode;
@@ -32,7 +33,7 @@ fn page_request(
     let limit = match query_param(request, "limit") {
         Some(text) => Some(text.parse::<u32>().map_err(|_| {
             ApiError::bad_request(
-                "invalid_limit",
+                ErrorCode::InvalidLimit,
                 "limit must be a whole number from 1 to 100",
             )
         })?),
@@ -82,7 +83,7 @@ fn check_fresh(created_at: u64) -> Result<(), ApiError> {
         .unwrap_or(i64::MAX);
     if skew > MAX_CLOCK_SKEW_MS {
         return Err(ApiError::bad_request(
-            "stale_statement",
+            ErrorCode::StaleStatement,
             "createdAt must be within 5 minutes of the server's clock",
         ));
     }
@@ -94,7 +95,7 @@ fn check_fresh(created_at: u64) -> Result<(), ApiError> {
 fn base64_field(field: &str, text: &str, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
     decode_base64(text, max_bytes).map_err(|_| {
         ApiError::bad_request(
-            "invalid_base64",
+            ErrorCode::InvalidBase64,
             format!("{field} must be standard base64 of at most {max_bytes} bytes"),
         )
     })
@@ -106,12 +107,13 @@ fn base64_message(field: &str, text: &str, max_bytes: usize) -> Result<Vec<u8>, 
     decode_base64(text, max_bytes).map_err(|error| match error {
         Base64Error::TooLarge => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "field_too_large",
+            ErrorCode::FieldTooLarge,
             format!("{field} is larger than {max_bytes} bytes"),
         ),
-        Base64Error::NotBase64 => {
-            ApiError::bad_request("invalid_base64", format!("{field} must be standard base64"))
-        }
+        Base64Error::NotBase64 => ApiError::bad_request(
+            ErrorCode::InvalidBase64,
+            format!("{field} must be standard base64"),
+        ),
     })
 }
 
@@ -185,7 +187,7 @@ async fn signing_key(
         .filter(|record| may_sign(record, created_at, purpose))
         .ok_or_else(|| {
             ApiError::unprocessable(
-                "bad_signature",
+                ErrorCode::BadSignature,
                 "the signing key is not a key of the sender that may sign this message",
             )
         })?;
@@ -196,7 +198,7 @@ async fn signing_key(
 async fn require_user(
     state: &AppState,
     user_id: &str,
-    code: &'static str,
+    code: ErrorCode,
 ) -> Result<e2ee_storage::User, ApiError> {
     state
         .stores

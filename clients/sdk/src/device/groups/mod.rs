@@ -111,7 +111,10 @@ fn is_listed(
 }
 
 fn is_epoch_conflict(error: &ClientError) -> bool {
-    matches!(error.api_code(), Some("epoch_taken" | "wrong_epoch"))
+    matches!(
+        error.api_code(),
+        Some(e2ee_protocol::ErrorCode::EpochTaken | e2ee_protocol::ErrorCode::WrongEpoch)
+    )
 }
 
 impl Device {
@@ -126,12 +129,16 @@ impl Device {
             .collect()
     }
 
+    /// A looked-up name of this run, else the core's choice from the pinned contacts and the key listing.
     fn username_of(&self, user_id: &str) -> Option<String> {
         self.names
             .get(user_id)
             .cloned()
-            .or_else(|| self.contacts.username(user_id).map(str::to_owned))
             .filter(|name| !name.is_empty())
+            .or_else(|| {
+                self.contacts
+                    .shown_username(user_id, self.directory.get(user_id))
+            })
             .or_else(|| {
                 (self.profile.data.user_id.as_deref() == Some(user_id))
                     .then(|| self.profile.username().to_owned())
