@@ -4,39 +4,23 @@
 //! the log (review N4).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use common::Client;
 use e2ee_client_core::content::Content;
 use e2ee_client_core::group::{
     self, GroupMeta, Intent, MessageStatus, RowOutcome, StagedIntent, commit_accepted, read_row,
     settle_pending_row, stage_intent,
 };
 use e2ee_client_core::welcome::WelcomeJoin;
-use e2ee_mls::{CIPHERSUITE, DeviceIdentity};
+use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{GroupLogEntryView, LogKind};
 use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
-use openmls_rust_crypto::OpenMlsRustCrypto;
-
-struct Client {
-    identity: DeviceIdentity,
-    provider: OpenMlsRustCrypto,
-    signer: SignatureKeyPair,
-}
 
 impl Client {
-    fn new(user: &str, device: &str) -> Client {
-        let provider = OpenMlsRustCrypto::default();
-        let signer = SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).unwrap();
-        signer.store(provider.storage()).unwrap();
-        Client {
-            identity: DeviceIdentity::new(user, device).unwrap(),
-            provider,
-            signer,
-        }
-    }
-
     fn key_package(&self) -> KeyPackage {
         let credential = group::credential(&self.identity, &self.signer);
         let bytes =

@@ -4,32 +4,16 @@
 //! its group id must match the server's label).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::Client;
 use e2ee_client_core::welcome::{UNTRUSTED_WELCOME_KEPT_MS, WelcomeJoin, WelcomeRefusal};
-use e2ee_mls::{CIPHERSUITE, DeviceIdentity};
+use e2ee_mls::CIPHERSUITE;
 use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
-use openmls_rust_crypto::OpenMlsRustCrypto;
 use openmls_traits::storage::StorageProvider as _;
 
-struct Client {
-    identity: DeviceIdentity,
-    provider: OpenMlsRustCrypto,
-    signer: SignatureKeyPair,
-}
-
 impl Client {
-    fn new(user: &str, device: &str) -> Client {
-        let provider = OpenMlsRustCrypto::default();
-        let signer = SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).unwrap();
-        signer.store(provider.storage()).unwrap();
-        Client {
-            identity: DeviceIdentity::new(user, device).unwrap(),
-            provider,
-            signer,
-        }
-    }
-
     fn credential(&self) -> CredentialWithKey {
         CredentialWithKey {
             credential: BasicCredential::new(self.identity.to_string().into_bytes()).into(),

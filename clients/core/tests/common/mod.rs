@@ -1,11 +1,37 @@
 //! Fixtures shared by the core's integration tests and the vector generator: identity keys, their listings as
-//! the server answers them, and rotation endorsements.
+//! the server answers them, rotation endorsements, and MLS devices in memory.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_crypto::{KeyOperation, KeySize, KeyStatement, PrivateKey};
 use e2ee_protocol::{KeyEndorsementView, KeyStatus, KeyView, PublicKeyResponse};
+
+/// An MLS device in memory: its identity, its openmls provider and signature key. Each test file adds the
+/// methods it needs (`impl common::Client`).
+pub struct Client {
+    pub identity: e2ee_mls::DeviceIdentity,
+    pub provider: openmls_rust_crypto::OpenMlsRustCrypto,
+    pub signer: openmls_basic_credential::SignatureKeyPair,
+}
+
+impl Client {
+    pub fn new(user: &str, device: &str) -> Client {
+        let provider = openmls_rust_crypto::OpenMlsRustCrypto::default();
+        let signer = openmls_basic_credential::SignatureKeyPair::new(
+            e2ee_mls::CIPHERSUITE.signature_algorithm(),
+        )
+        .unwrap();
+        signer
+            .store(openmls_traits::OpenMlsProvider::storage(&provider))
+            .unwrap();
+        Client {
+            identity: e2ee_mls::DeviceIdentity::new(user, device).unwrap(),
+            provider,
+            signer,
+        }
+    }
+}
 
 /// A fresh 2048-bit identity key.
 pub fn key() -> PrivateKey {
