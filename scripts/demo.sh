@@ -138,11 +138,12 @@ run e2ee --profile alice --json group create --name demo --member "$bob" --passp
 group=$(printf '%s' "$out" | sed -n 's/.*"groupId":"\([0-9a-f]*\)".*/\1/p')
 run e2ee --profile bob sync --passphrase-env BOB_PASSPHRASE
 
-say "Alice's phone: it logs in, asks to be a device, and Alice's laptop approves it (compare the fingerprints)"
+say "Alice's phone: it logs in, asks to be a device, and Alice's laptop approves it with the phone's link code (from which the phone learns Alice's identity key)"
 run e2ee --profile alice-phone login "$alice" --password-env ALICE_PASSWORD
-run e2ee --profile alice-phone device request --device-id phone --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice-phone --json device request --device-id phone --passphrase-env ALICE_PASSPHRASE
+link_code=$(printf '%s' "$out" | sed -n 's/.*"linkCode":"\([A-Z2-7-]*\)".*/\1/p')
 run e2ee --profile alice device approve --passphrase-env ALICE_PASSPHRASE
-run e2ee --profile alice device approve phone --passphrase-env ALICE_PASSPHRASE
+run e2ee --profile alice device approve phone --code "$link_code" --passphrase-env ALICE_PASSPHRASE
 run e2ee --profile alice-phone sync --passphrase-env ALICE_PASSPHRASE
 run e2ee --profile alice sync --passphrase-env ALICE_PASSPHRASE
 run e2ee --profile alice-phone sync --passphrase-env ALICE_PASSPHRASE
