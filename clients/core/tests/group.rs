@@ -21,6 +21,13 @@ use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
 impl Client {
+    /// Stages `intent` in `group` (which must leave something to commit).
+    fn stage(&self, group: &mut MlsGroup, meta: &mut GroupMeta, intent: &Intent) -> StagedIntent {
+        stage_intent(&self.provider, &self.signer, group, meta, intent)
+            .unwrap()
+            .expect("something to commit")
+    }
+
     fn key_package(&self) -> KeyPackage {
         let credential = group::credential(&self.identity, &self.signer);
         let bytes =
@@ -118,15 +125,7 @@ fn alice_and_bob() -> (Client, MlsGroup, GroupMeta, Client, MlsGroup) {
     let mut group = alice.create();
     let mut meta = GroupMeta::default();
     let intent = Intent::Add(vec![bob.key_package()]);
-    let staged = stage_intent(
-        &alice.provider,
-        &alice.signer,
-        &mut group,
-        &mut meta,
-        &intent,
-    )
-    .unwrap()
-    .unwrap();
+    let staged = alice.stage(&mut group, &mut meta, &intent);
     assert_eq!(meta.pending_commit.as_ref().map(|p| p.epoch), Some(1));
     assert!(!staged.group_info.is_empty());
     commit_accepted(&alice.provider, &mut group, &mut meta, &intent, 0).unwrap();
@@ -191,15 +190,7 @@ fn a_commit_is_merged_only_after_the_trust_decision() {
     let ghost = Client::new("u_alice", "ghost");
     let before = alices.epoch().as_u64();
     let intent = Intent::Add(vec![ghost.key_package()]);
-    let staged = stage_intent(
-        &alice.provider,
-        &alice.signer,
-        &mut alices,
-        &mut meta,
-        &intent,
-    )
-    .unwrap()
-    .unwrap();
+    let staged = alice.stage(&mut alices, &mut meta, &intent);
     commit_accepted(&alice.provider, &mut alices, &mut meta, &intent, 0).unwrap();
     let commit = commit_row(9, before, &alice.identity, &staged);
 
@@ -234,15 +225,7 @@ fn a_commit_is_merged_only_after_the_trust_decision() {
 fn an_update_commit_of_another_member_is_merged_and_both_stay_in_step() {
     let (alice, mut alices, mut meta, bob, mut bobs) = alice_and_bob();
     let before = alices.epoch().as_u64();
-    let staged = stage_intent(
-        &alice.provider,
-        &alice.signer,
-        &mut alices,
-        &mut meta,
-        &Intent::Update,
-    )
-    .unwrap()
-    .unwrap();
+    let staged = alice.stage(&mut alices, &mut meta, &Intent::Update);
     assert!(staged.welcome.is_none());
     commit_accepted(
         &alice.provider,
@@ -277,15 +260,7 @@ fn a_lost_answer_is_settled_by_the_log() {
     // The server stored the commit but the answer was lost: its row merges it (review N4).
     let (alice, mut alices, mut meta, bob, mut bobs) = alice_and_bob();
     let before = alices.epoch().as_u64();
-    let staged = stage_intent(
-        &alice.provider,
-        &alice.signer,
-        &mut alices,
-        &mut meta,
-        &Intent::Update,
-    )
-    .unwrap()
-    .unwrap();
+    let staged = alice.stage(&mut alices, &mut meta, &Intent::Update);
     let own = commit_row(4, before, &alice.identity, &staged);
     assert!(settle_pending_row(&alice.provider, &mut alices, &mut meta, &own).unwrap());
     assert_eq!(alices.epoch().as_u64(), before + 1);
@@ -293,15 +268,7 @@ fn a_lost_answer_is_settled_by_the_log() {
 
     // Bob staged a commit of the same epoch, and Alice's took it: Bob's is dropped and Alice's row is read.
     let mut bobs_meta = GroupMeta::default();
-    let losing = stage_intent(
-        &bob.provider,
-        &bob.signer,
-        &mut bobs,
-        &mut bobs_meta,
-        &Intent::Update,
-    )
-    .unwrap()
-    .unwrap();
+    let losing = bob.stage(&mut bobs, &mut bobs_meta, &Intent::Update);
     assert!(!settle_pending_row(&bob.provider, &mut bobs, &mut bobs_meta, &own).unwrap());
     assert!(bobs_meta.pending_commit.is_none());
     let RowOutcome::Commit(check) =
