@@ -61,6 +61,9 @@ rm -f "$error_log"
 # Node implementation (tests/interop). Node 20+ and npm: installed above when missing.
 (cd clients/web && npm ci --no-audit --no-fund)
 node_tests npm test
+# The client core as the browser runs it (WebAssembly, built by check-client-core.sh above): the client vectors in
+# Node and in Chromium, MLS groups, and interop with ts-mls, an independent MLS implementation.
+node_tests npm run test:wasm
 
 # 3. End to end: the real functions under cargo lambda watch, on a fresh embedded store.
 cargo build --bins

@@ -10,6 +10,15 @@ pub enum CoreError {
     /// or the server sent.
     #[error("MLS: {0}")]
     Mls(String),
+    /// A caller's argument is not valid (an id, a key, a count).
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// This device holds no such group.
+    #[error("this device is not in group {0}")]
+    NotInGroup(String),
+    /// A saved state blob could not be read back (damaged, or of another version).
+    #[error("the MLS state is damaged: {0}")]
+    Damaged(String),
 }
 
 /// The server's username ↔ user id mapping differs from the one this device pinned.

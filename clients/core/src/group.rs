@@ -89,6 +89,27 @@ pub fn key_packages<P: OpenMlsProvider>(
         .collect()
 }
 
+/// A key package the server handed out for `device` (a claim), parsed and checked: it validates (signatures,
+/// lifetime, version) and its credential names `device`. The driver must still check that its leaf's signature
+/// key is a certified device of its user before adding it. `Err` says what is wrong with it.
+pub fn claimed_key_package<P: OpenMlsProvider>(
+    provider: &P,
+    device: &DeviceIdentity,
+    bytes: &[u8],
+) -> Result<KeyPackage, &'static str> {
+    let message = MlsMessageIn::tls_deserialize_exact_bytes(bytes).map_err(|_| "malformed")?;
+    let MlsMessageBodyIn::KeyPackage(package) = message.extract() else {
+        return Err("not a key package");
+    };
+    let package = package
+        .validate(provider.crypto(), ProtocolVersion::Mls10)
+        .map_err(|_| "it does not validate")?;
+    if identity_of(package.leaf_node().credential()).as_ref() != Some(device) {
+        return Err("its credential names another device");
+    }
+    Ok(package)
+}
+
 fn mls(context: &str, error: impl std::fmt::Debug) -> CoreError {
     CoreError::Mls(format!("{context}: {error:?}"))
 }

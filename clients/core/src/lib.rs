@@ -32,6 +32,7 @@ pub mod error;
 pub mod group;
 pub mod link;
 pub mod rotation;
+pub mod state;
 pub mod text;
 pub mod welcome;
 

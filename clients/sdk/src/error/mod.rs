@@ -162,7 +162,18 @@ impl From<CryptoError> for ClientError {
 
 impl From<e2ee_client_core::CoreError> for ClientError {
     fn from(error: e2ee_client_core::CoreError) -> Self {
-        ClientError::Mls(error.to_string())
+        use e2ee_client_core::CoreError;
+        match error {
+            CoreError::Input(message) => ClientError::Usage(message),
+            CoreError::NotInGroup(group_id) => ClientError::Usage(format!(
+                "this device is not in group {group_id} (run `e2ee sync` if it was just added)"
+            )),
+            CoreError::Damaged(what) => ClientError::Profile(format!(
+                "{} is damaged ({what})",
+                crate::profile::MLS_STATE_FILE
+            )),
+            other => ClientError::Mls(other.to_string()),
+        }
     }
 }
 

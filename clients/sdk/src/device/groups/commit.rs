@@ -8,10 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use e2ee_client_core::group;
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{CommitBundleRequest, GroupLogEntryView};
-use openmls::prelude::tls_codec::DeserializeBytes as _;
 use openmls::prelude::*;
 
-use super::{COMMIT_ATTEMPTS, identity_of, is_epoch_conflict, member_devices};
+use super::{COMMIT_ATTEMPTS, is_epoch_conflict, member_devices};
 use crate::clock::now_ms;
 use crate::device::Device;
 use crate::error::{ClientError, Result};
@@ -69,18 +68,9 @@ impl Device {
         let bytes = STANDARD
             .decode(encoded)
             .map_err(|_| invalid("not base64"))?;
-        let message =
-            MlsMessageIn::tls_deserialize_exact_bytes(&bytes).map_err(|_| invalid("malformed"))?;
-        let MlsMessageBodyIn::KeyPackage(package) = message.extract() else {
-            return Err(invalid("not a key package"));
-        };
-        let package = package
-            .validate(state.provider().crypto(), ProtocolVersion::Mls10)
-            .map_err(|_| invalid("it does not validate"))?;
+        let package =
+            group::claimed_key_package(state.provider(), identity, &bytes).map_err(invalid)?;
         let leaf = package.leaf_node();
-        if identity_of(leaf.credential()).as_ref() != Some(identity) {
-            return Err(invalid("its credential names another device"));
-        }
         if !self
             .is_certified(identity, leaf.signature_key().as_slice())
             .await?
