@@ -69,6 +69,14 @@ pub struct DeviceMeta {
     pub link_secret: Option<crate::link::LinkSecret>,
 }
 
+/// A group just created: its id (lowercase hex), its GroupInfo (`MLSMessage` bytes) and ratchet tree (TLS bytes).
+#[derive(Debug, Clone)]
+pub struct CreatedGroup {
+    pub group_id: String,
+    pub group_info: Vec<u8>,
+    pub ratchet_tree: Vec<u8>,
+}
+
 /// This device's MLS state, unlocked.
 pub struct DeviceState {
     provider: MlsProvider,
@@ -234,6 +242,47 @@ impl DeviceState {
             .iter()
             .map(|bytes| STANDARD.encode(bytes))
             .collect())
+    }
+
+    /// A new group of this device alone (`name` kept on this device only), tracked from its creation row on:
+    /// what `POST /api/groups` takes. The driver saves the state before posting.
+    pub fn create_group(
+        &mut self,
+        name: Option<String>,
+        now_ms: i64,
+    ) -> Result<CreatedGroup, CoreError> {
+        use openmls::prelude::tls_codec::Serialize as _;
+        let group = MlsGroup::new(
+            &self.provider,
+            &self.signer,
+            &crate::group::create_config(),
+            self.credential(),
+        )
+        .map_err(|e| mls("cannot create the group", e))?;
+        let group_id = hex::encode(group.group_id().as_slice());
+        let group_info = group
+            .export_group_info(self.provider.crypto(), &self.signer, false)
+            .map_err(|e| mls("cannot export the GroupInfo", e))?
+            .to_bytes()
+            .map_err(|e| mls("cannot encode the GroupInfo", e))?;
+        let ratchet_tree = group
+            .export_ratchet_tree()
+            .tls_serialize_detached()
+            .map_err(|e| mls("cannot encode the ratchet tree", e))?;
+        self.meta.groups.insert(
+            group_id.clone(),
+            GroupMeta {
+                name,
+                after: Some(0),
+                updated_at: now_ms,
+                ..GroupMeta::default()
+            },
+        );
+        Ok(CreatedGroup {
+            group_id,
+            group_info,
+            ratchet_tree,
+        })
     }
 
     /// Deletes the group's secrets and what this device kept of it (gone from the blob from now on).

@@ -10,13 +10,12 @@ use base64::engine::general_purpose::STANDARD;
 use e2ee_client_core::content::Content;
 use e2ee_client_core::group::{
     self, CommitCheck, GroupMessage, GroupMeta, Intent, MessageStatus, RowOutcome, StagedIntent,
-    claimed_key_package, create_config, join_config, member_devices,
+    claimed_key_package, join_config, member_devices,
 };
 use e2ee_client_core::state::DeviceState;
 use e2ee_client_core::welcome::{WelcomeJoin, identity_of};
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::GroupLogEntryView;
-use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::*;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -221,13 +220,17 @@ impl MlsDevice {
     }
 
     /// The device a blob of [`MlsDevice::save`] holds (the same blob format as the Rust SDK's, docs/mls.md).
-    pub fn load(state: &[u8]) -> Result<MlsDevice> {
-        Ok(MlsDevice::with_state(DeviceState::from_bytes(state)?))
+    /// (The copy of the blob in WebAssembly memory is zeroed once read.)
+    pub fn load(state: Vec<u8>) -> Result<MlsDevice> {
+        let state = zeroize::Zeroizing::new(state);
+        Ok(MlsDevice::with_state(DeviceState::from_bytes(&state)?))
     }
 
     /// The whole state as one blob, to encrypt and save: it holds the device's private keys and group secrets.
-    pub fn save(&self) -> Result<Vec<u8>> {
-        Ok(self.state.to_bytes()?.to_vec())
+    /// (Copied straight into a JavaScript array; the copy in WebAssembly memory is zeroed.)
+    pub fn save(&self) -> Result<js_sys::Uint8Array> {
+        let bytes = self.state.to_bytes()?;
+        Ok(js_sys::Uint8Array::from(bytes.as_slice()))
     }
 
     #[wasm_bindgen(getter, js_name = userId)]
@@ -301,32 +304,7 @@ impl MlsDevice {
     /// ratchetTree}` (base64) for `POST /api/groups`.
     #[wasm_bindgen(js_name = createGroup)]
     pub fn create_group(&mut self, name: Option<String>, now_ms: f64) -> Result<String> {
-        let now = millis(now_ms)?;
-        let state = &self.state;
-        let group = MlsGroup::new(
-            state.provider(),
-            state.signer(),
-            &create_config(),
-            state.credential(),
-        )
-        .map_err(|e| mls("cannot create the group", e))?;
-        let group_id = hex::encode(group.group_id().as_slice());
-        let info = group
-            .export_group_info(state.provider().crypto(), state.signer(), false)
-            .map_err(|e| mls("cannot export the GroupInfo", e))?;
-        let tree = group
-            .export_ratchet_tree()
-            .tls_serialize_detached()
-            .map_err(|e| mls("cannot encode the ratchet tree", e))?;
-        self.state.meta.groups.insert(
-            group_id.clone(),
-            GroupMeta {
-                name,
-                after: Some(0),
-                updated_at: now,
-                ..GroupMeta::default()
-            },
-        );
+        let created = self.state.create_group(name, millis(now_ms)?)?;
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Created {
@@ -335,9 +313,9 @@ impl MlsDevice {
             ratchet_tree: String,
         }
         json(&Created {
-            group_id,
-            group_info: message_base64(&info)?,
-            ratchet_tree: STANDARD.encode(tree),
+            group_id: created.group_id,
+            group_info: STANDARD.encode(&created.group_info),
+            ratchet_tree: STANDARD.encode(&created.ratchet_tree),
         })
     }
 

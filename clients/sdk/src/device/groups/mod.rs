@@ -16,7 +16,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{CreateGroupRequest, GroupLogEntryView, GroupMessageRequest};
-use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::*;
 use serde::Serialize;
 
@@ -29,7 +28,7 @@ use crate::clock::now_ms;
 use crate::content::Content;
 use crate::error::{ClientError, Result};
 pub use crate::mls::GroupMessage;
-use crate::mls::{GroupMeta, MessageStatus, MlsState, create_config};
+use crate::mls::{MessageStatus, MlsState};
 
 /// Commit attempts before an epoch conflict is reported (each loss means another member committed).
 const COMMIT_ATTEMPTS: usize = 8;
@@ -199,35 +198,13 @@ impl Device {
         usernames: &[String],
     ) -> Result<GroupReport> {
         self.use_device_token(state).await?;
-        let group = MlsGroup::new(
-            state.provider(),
-            state.signer(),
-            &create_config(),
-            state.credential(),
-        )
-        .map_err(|e| mls("cannot create the group", e))?;
-        let group_id = hex::encode(group.group_id().as_slice());
-        let info = group
-            .export_group_info(state.provider().crypto(), state.signer(), false)
-            .map_err(|e| mls("cannot export the GroupInfo", e))?;
-        let tree = group
-            .export_ratchet_tree()
-            .tls_serialize_detached()
-            .map_err(|e| mls("cannot encode the ratchet tree", e))?;
-        state.meta.groups.insert(
-            group_id.clone(),
-            GroupMeta {
-                name: name.map(str::to_owned),
-                after: Some(0),
-                updated_at: now_ms(),
-                ..GroupMeta::default()
-            },
-        );
+        let created = state.create_group(name.map(str::to_owned), now_ms())?;
+        let group_id = created.group_id;
         state.save(&self.profile)?;
         self.client
             .create_group(&CreateGroupRequest {
-                group_info: message_bytes(&info)?,
-                ratchet_tree: STANDARD.encode(tree),
+                group_info: STANDARD.encode(&created.group_info),
+                ratchet_tree: STANDARD.encode(&created.ratchet_tree),
             })
             .await?;
         let mut users = vec![self.me()?];
