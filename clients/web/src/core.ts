@@ -95,3 +95,15 @@ export {
   type BackupErrorCode,
 } from "./backup.js";
 export { generateKeyPairWithBackup } from "./keygen.js";
+// --- Encryption at rest of the MLS state (sealed.ts) ---
+export {
+  SealedKvStore,
+  openSealedStore,
+  changeSealedStorePassword,
+  isSealedRecord,
+  sealedKeyName,
+  mlsPrefix,
+  SEALED_PBKDF2_ITERATIONS,
+  type SealedRecord,
+  type OpenSealedOptions,
+} from "./sealed.js";
