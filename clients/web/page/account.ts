@@ -1,5 +1,6 @@
 // Registration, login and the account's key in this browser. connect() loads the account's keyring and pins from
-// the browser's store (storage.ts), so a reload keeps them; only the session token is not kept. When the keyring
+// the browser's store (storage.ts), so a reload keeps them; only the session token is not kept. The password also
+// unlocks the encrypted MLS state (openSealedStore), then is dropped. When the keyring
 // does not hold the account's active key, the key step (keysetup.ts) generates one here — optionally with a
 // passphrase-encrypted backup file — or imports one from a backup file, e.g. a key file of the Rust CLI.
 
@@ -9,6 +10,8 @@ import {
   generateKeyPair,
   generateKeyPairWithBackup,
   importEncryptedPrivateKeyPem,
+  openSealedStore,
+  StorageError,
   type KvStore,
   type Session,
   ApiClient,
@@ -19,8 +22,14 @@ import { deviceStore, PageRecords } from "./storage.js";
 export interface SignedIn {
   session: Session;
   username: string;
-  /** The browser's store (also the MLS device's). */
+  /** The browser's store (keyring, pins, the page's records). */
   kv: KvStore;
+  /**
+   * The MLS device's store: `kv` sealed with this account's data key (src/sealed.ts), unlocked with the password at
+   * sign-in. A StorageError when it could not be unlocked (e.g. "wrong_password": the state was sealed under another
+   * password); group chats then show it, the 1:1 chat works.
+   */
+  mlsKv: KvStore | StorageError;
   records: PageRecords;
 }
 
@@ -56,10 +65,19 @@ export async function signIn(
   const kv = await deviceStore();
   progress(register ? "Creating the account…" : "Logging in…");
   const session = await connect(new ApiClient({ baseUrl: cfg.apiBaseUrl }), username, password, { register, store: kv });
-  const signedIn: SignedIn = { session, username, kv, records: new PageRecords(kv, session.userId) };
+  progress("Unlocking this browser's group chat state…");
+  // The MLS state is encrypted at rest under a key that only the password unwraps (PBKDF2, a few hundred ms); the
+  // password is not kept, the unwrapped key is a non-extractable CryptoKey in memory. It runs meanwhile the
+  // directory is asked which key is active (a new account has none; otherwise it may have changed elsewhere).
+  const [mlsKv, accountKeyId] = await Promise.all([
+    openSealedStore(kv, session.userId, password).catch((e: unknown) => {
+      if (e instanceof StorageError) return e;
+      throw e;
+    }),
+    register ? null : session.activeKeyId(),
+  ]);
+  const signedIn: SignedIn = { session, username, kv, mlsKv, records: new PageRecords(kv, session.userId) };
   const heldKeyId = session.key?.keyId ?? null;
-  // A new account has no key; otherwise the directory says which key is active (it may have changed elsewhere).
-  const accountKeyId = register ? null : await session.activeKeyId();
   return { signedIn, need: heldKeyId !== null && heldKeyId === accountKeyId ? null : { accountKeyId, heldKeyId } };
 }
 

@@ -14,7 +14,7 @@ import {
 } from "../src/core.js";
 // the MLS error class alone (no imports): the eager page describes MLS errors without loading ts-mls
 import { MlsError } from "../src/mls/errors.js";
-import { h } from "./dom.js";
+import { h, setText } from "./dom.js";
 
 /** A bad value typed by the user; `field` is the input to point at. */
 export class UserInputError extends Error {
@@ -75,6 +75,8 @@ function describeStorage(e: StorageError): string {
       return "The key store of this page was closed (a newer version of the page opened it?): reload the page.";
     case "quota_exceeded":
       return "This browser's storage for the page is full: nothing was stored.";
+    case "wrong_password":
+      return "Your password does not unlock the group chat state stored in this browser (it was encrypted under another password), so group chats cannot open here. 1:1 chats work.";
     default:
       return `This browser's storage failed (${e.code}): ${e.detail}.`;
   }
@@ -121,7 +123,7 @@ export class Alerts {
     const seen = this.#shown.get(text);
     if (seen) {
       seen.n += 1;
-      seen.count.textContent = ` (${seen.n} times)`;
+      setText(seen.count, ` (${seen.n} times)`);
       return;
     }
     const count = h("span");

@@ -4,9 +4,9 @@
 // another device of the user, when the account has one: link.ts), then shows the groups, the open group (view.ts),
 // the user's devices waiting for approval, and polls: sync() joins Welcomes and reads every group's log.
 
-import { MlsApi, MlsDevice, MlsError, toHex, type GroupMessage } from "../../src/index.js";
+import { MlsApi, MlsDevice, MlsError, StorageError, toHex, type GroupMessage } from "../../src/index.js";
 import type { SignedIn } from "../account.js";
-import { announce, byId } from "../dom.js";
+import { announce, byId, setText } from "../dom.js";
 import { GroupsBusyError, InvitationRefusedError, NoGroupDeviceError, UserInputError } from "../errors.js";
 import { checkUsernames, enterSends } from "../input.js";
 import { PollLoop } from "../poller.js";
@@ -48,7 +48,8 @@ function holdLock(userId: string): Promise<() => void> {
 }
 
 async function openDevice(o: GroupsOptions): Promise<MlsDevice> {
-  const { session, username, kv } = o.signedIn;
+  const { session, username, mlsKv: kv } = o.signedIn;
+  if (kv instanceof StorageError) throw kv; // the sealed MLS state could not be unlocked at sign-in (a StorageError)
   try {
     return await MlsDevice.open({ session, kv, username });
   } catch (e) {
@@ -105,7 +106,7 @@ async function run(o: GroupsOptions, device: MlsDevice, release: () => void): Pr
   };
   const { act } = o;
   const me = device.userId;
-  el.device.textContent = `This browser is your group device ${device.deviceId}, fingerprint ${await device.fingerprint()}.`;
+  setText(el.device, `This browser is your group device ${device.deviceId}, fingerprint ${await device.fingerprint()}.`);
   const list = new GroupList(device, o.signedIn.records, el.list, el.empty);
   const view = new GroupView(device, list);
   list.onOpen = (e) => act(() => view.open(e));
