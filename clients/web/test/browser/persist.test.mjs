@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ApiClient, connect, fingerprint, generateKeyPair } from "../../dist/index.js";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { ApiClient, connect, fingerprint, fromBase64Strict, generateKeyPair, MlsApi } from "../../dist/index.js";
 import {
   addContact, assertClean, browserSuite, cliSandbox, createGroup, groupEntry, groupMessage, groupMessages,
   groupsOpen, HISTORY_OF_NEW_CHAT, login, message, needs, PASSWORD, rand, register, screenshot, sdkGroupUser,
@@ -81,6 +82,38 @@ test("a reload keeps the key, the pins and the MLS group; only the password is a
   // (Bob's own send read Alice's first message already: all of them, in log order)
   assert.deepEqual(texts(await bob.device.read(groupId, { all: true })), ["before the reload", "mine, before the reload", "after the reload", "mine, after the reload"]);
   await screenshot(t, alice, "group-after-reload");
+
+  // Encrypted at rest (N9): IndexedDB read raw in the page holds neither a message text nor the device's Ed25519
+  // signature key seed (searched as every 32-byte run of every stored byte string whose public key is the device's).
+  const aliceId = (await bob.session.api.lookupUser(aliceName)).userId;
+  const listed = await new MlsApi(bob.session.api).listDevices(aliceId);
+  const devicePublicKeys = listed.devices.map((d) => fromBase64Strict(d.signatureKey));
+  assert.equal(devicePublicKeys.length, 1);
+  const raw = await alice.page.evaluate(async () => {
+    const db = await new Promise((ok, fail) => Object.assign(indexedDB.open("e2ee"), { onsuccess: (e) => ok(e.target.result), onerror: fail }));
+    const store = () => db.transaction("kv").objectStore("kv");
+    const keys = await new Promise((ok) => Object.assign(store().getAllKeys(), { onsuccess: (e) => ok(e.target.result) }));
+    const values = await new Promise((ok) => Object.assign(store().getAll(), { onsuccess: (e) => ok(e.target.result) }));
+    const plain = (v) =>
+      v instanceof Uint8Array ? { bytes: Array.from(v) } : v instanceof ArrayBuffer ? { bytes: Array.from(new Uint8Array(v)) } : v instanceof CryptoKey ? "CryptoKey"
+        : Array.isArray(v) ? v.map(plain) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
+    return keys.map((k, i) => [k, plain(values[i])]);
+  });
+  const mlsRecords = raw.filter(([k]) => k.startsWith(`mls/${aliceId}/`));
+  assert.ok(mlsRecords.length > 10, "the device, its key packages and the group");
+  for (const [k, v] of mlsRecords) assert.deepEqual(Object.keys(v).sort(), ["ct", "nonce", "v"], `${k} is a sealed record`);
+  const dump = JSON.stringify(raw, (_, v) => (v && Array.isArray(v.bytes) ? new TextDecoder().decode(new Uint8Array(v.bytes)) : v));
+  for (const text of ["before the reload", "after the reload", "Kept"]) assert.ok(!dump.includes(text), `"${text}" is not readable in IndexedDB`);
+  const byteStrings = [];
+  JSON.stringify(raw, (_, v) => (v && Array.isArray(v.bytes) ? (byteStrings.push(new Uint8Array(v.bytes)), null) : v));
+  let windows = 0;
+  for (const b of byteStrings) {
+    for (let i = 0; i + 32 <= b.length; i++, windows++) {
+      const pub = ed25519.getPublicKey(b.subarray(i, i + 32));
+      assert.ok(!devicePublicKeys.some((p) => p.every((x, j) => x === pub[j])), "the signature key seed is stored in the clear");
+    }
+  }
+  assert.ok(windows > 1000, `searched ${windows} runs of 32 bytes`);
   await assertClean(alice, [HISTORY_OF_NEW_CHAT]);
 });
 
