@@ -1,6 +1,6 @@
 // Group chats (MLS, src/mls/) of the page. This module and what it imports (ts-mls with its crypto) are a chunk of
 // their own, loaded on first use (groupsgate.ts), so the 1:1 chat never loads them. It opens this browser's MLS device
-// from the browser's store, or registers a new one (certified by the account's key; a pending one, approved from
+// from the browser's store (sealed: SignedIn.mlsKv), or registers a new one (certified by the account's key; a pending one, approved from
 // another device of the user, when the account has one: link.ts), then shows the groups, the open group (view.ts),
 // the user's devices waiting for approval, and polls: sync() joins Welcomes and reads every group's log.
 
