@@ -1,6 +1,6 @@
 // Registration, login and the account's key in this browser. connect() loads the account's keyring and pins from
 // the browser's store (storage.ts), so a reload keeps them; only the session token is not kept. The password also
-// unlocks the encrypted MLS state (openSealedStore), then is dropped. When the keyring
+// unlocks the data key of the encrypted MLS state (unlockSealedKey), then is dropped. When the keyring
 // does not hold the account's active key, the key step (keysetup.ts) generates one here — optionally with a
 // passphrase-encrypted backup file — or imports one from a backup file, e.g. a key file of the Rust CLI.
 
@@ -10,8 +10,8 @@ import {
   generateKeyPair,
   generateKeyPairWithBackup,
   importEncryptedPrivateKeyPem,
-  openSealedStore,
   StorageError,
+  unlockSealedKey,
   type KvStore,
   type Session,
   ApiClient,
@@ -25,11 +25,12 @@ export interface SignedIn {
   /** The browser's store (keyring, pins, the page's records). */
   kv: KvStore;
   /**
-   * The MLS device's store: `kv` sealed with this account's data key (src/sealed.ts), unlocked with the password at
-   * sign-in. A StorageError when it could not be unlocked (e.g. "wrong_password": the state was sealed under another
-   * password); group chats then show it, the 1:1 chat works.
+   * The data key of this account's encrypted MLS state (src/sealedkey.ts), unwrapped with the password at sign-in: a
+   * non-extractable CryptoKey, in memory only; group chats (their chunk) open the sealed store with it. A
+   * StorageError when it could not be unlocked (e.g. "wrong_password": the state was sealed under another password);
+   * group chats then show it, the 1:1 chat works.
    */
-  mlsKv: KvStore | StorageError;
+  mlsKey: CryptoKey | StorageError;
   records: PageRecords;
 }
 
@@ -66,17 +67,19 @@ export async function signIn(
   progress(register ? "Creating the account…" : "Logging in…");
   const session = await connect(new ApiClient({ baseUrl: cfg.apiBaseUrl }), username, password, { register, store: kv });
   progress("Unlocking this browser's group chat state…");
-  // The MLS state is encrypted at rest under a key that only the password unwraps (PBKDF2, ~130 ms in Chromium
-  // here); the password is not kept, the unwrapped key is a non-extractable CryptoKey in memory. It runs while the
-  // directory is asked which key is active (a new account has none; otherwise it may have changed elsewhere).
-  const [mlsKv, accountKeyId] = await Promise.all([
-    openSealedStore(kv, session.userId, password).catch((e: unknown) => {
+  // The MLS state is encrypted at rest under a data key that only the password unwraps (PBKDF2, ~130 ms in Chromium
+  // here). Only the unwrapped key is kept, a non-extractable CryptoKey in memory: neither the password nor a key
+  // derived from it, which a script in the page could use to test password guesses fast. The store itself
+  // (src/sealed.ts) is in the group chats' chunk. It runs while the directory is asked which key is active (a new
+  // account has none; otherwise it may have changed elsewhere).
+  const [mlsKey, accountKeyId] = await Promise.all([
+    unlockSealedKey(kv, session.userId, password).catch((e: unknown) => {
       if (e instanceof StorageError) return e;
       throw e;
     }),
     register ? null : session.activeKeyId(),
   ]);
-  const signedIn: SignedIn = { session, username, kv, mlsKv, records: new PageRecords(kv, session.userId) };
+  const signedIn: SignedIn = { session, username, kv, mlsKey, records: new PageRecords(kv, session.userId) };
   const heldKeyId = session.key?.keyId ?? null;
   return { signedIn, need: heldKeyId !== null && heldKeyId === accountKeyId ? null : { accountKeyId, heldKeyId } };
 }

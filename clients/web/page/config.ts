@@ -47,25 +47,21 @@ export function parseConfig(raw: unknown): PageConfig {
   };
 }
 
-/** What the build leaves in the CSP when no API origin was given (scripts/csp.mjs). */
-const ORIGIN_PLACEHOLDER = "__E2EE_API_ORIGIN__";
-
 /**
  * Checks that the page's Content-Security-Policy (`csp`, the content of its <meta>) lets it connect to the API of
- * `cfg`: connect-src must list the API's origin (filled in at build time from E2EE_API_ORIGIN, or by serve.mjs).
- * A config.json naming another API is refused here with a clear error, rather than by the browser at the first
- * request.
+ * `cfg`: connect-src must list the API's origin (filled in at build time from E2EE_API_ORIGIN, or by serve.mjs;
+ * scripts/csp.mjs). A config.json naming another API is refused here with a clear error, rather than by the browser
+ * at the first request; so is every API while the build's placeholder is still there.
  */
 export function checkApiAllowed(cfg: PageConfig, csp: string | null): void {
-  const directive = (csp ?? "").split(";").map((d) => d.trim().split(/\s+/)).find((d) => d[0]?.toLowerCase() === "connect-src");
-  const sources = directive ? directive.slice(1) : [];
-  if (sources.includes(ORIGIN_PLACEHOLDER)) {
-    throw new ConfigError("This page was built without its API origin, so it may not connect to any API: build it with E2EE_API_ORIGIN set (npm run build:page), or serve it with scripts/serve.mjs.");
-  }
+  const sources = /(?:^|;)\s*connect-src\s+([^;]*)/i.exec(csp ?? "")?.[1]!.trim().split(/\s+/) ?? [];
   const origin = new URL(cfg.apiBaseUrl).origin;
+  if (sources.includes("__E2EE_API_ORIGIN__")) {
+    throw new ConfigError("This page was built without its API origin: build it with E2EE_API_ORIGIN set, or serve it with scripts/serve.mjs.");
+  }
   if (!sources.includes(origin)) {
-    const allowed = sources.filter((s) => !s.startsWith("'")).join(", ") || "none";
-    throw new ConfigError(`config.json names the API at ${origin}, but this page may connect only to ${allowed} (its Content-Security-Policy): nothing was sent. Rebuild the page with E2EE_API_ORIGIN=${origin}, or fix config.json.`);
+    const allowed = sources.filter((s) => s[0] !== "'").join(", ") || "none";
+    throw new ConfigError(`config.json names the API at ${origin}, but this page may connect only to ${allowed} (its Content-Security-Policy): nothing was sent.`);
   }
 }
 

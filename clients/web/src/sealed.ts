@@ -1,7 +1,7 @@
 // Encryption at rest for what the SDK keeps in a KvStore (review N9): SealedKvStore wraps another KvStore and stores
 // every value as AES-256-GCM ciphertext, so a copy of the browser profile (the IndexedDB files) shows no MLS secret
-// and no message text. The data key is random, generated once per account on this device, and stored only wrapped
-// (AES-256-GCM key wrap) under a key derived from the account password with PBKDF2-SHA-256; after login it is
+// and no message text. The data key (sealedkey.ts) is random, generated once per account on this device, and stored
+// only wrapped (AES-256-GCM key wrap) under a key derived from the account password with PBKDF2-SHA-256; it is
 // unwrapped into a NON-extractable CryptoKey that lives in memory only. WebCrypto only.
 //
 // Records: the value is serialized to JSON (Uint8Array/ArrayBuffer/undefined encoded losslessly; anything else that
@@ -10,26 +10,17 @@
 // {v: 1, nonce, ct}. A record that does not decrypt, or is not such a record, is StorageError "corrupt_record":
 // never garbage, never a plaintext value passed through.
 
-import { fromBase64Strict, isWellFormed, toBase64, utf8 } from "./bytes.js";
+import { fromBase64Strict, toBase64, utf8 } from "./bytes.js";
 import { InputError } from "./errors.js";
 import { type KvStore } from "./kv.js";
-import { ownerPrefix, StorageError } from "./storage.js";
-
-/** PBKDF2-SHA-256 iterations for a new wrapped key (the CLI's key files and OWASP's 2023 figure: 600 000). */
-export const SEALED_PBKDF2_ITERATIONS = 600_000;
-/** A stored wrap record with fewer iterations (or more than the maximum) is refused as corrupt. */
-const MIN_ITERATIONS = 600_000;
-const MAX_ITERATIONS = 10_000_000;
+import { aad, loadKeyRecord, sealedKeyName, unlockSealedKey, withSealedLock } from "./sealedkey.js";
+import { StorageError } from "./storage.js";
 
 const RECORD_VERSION = 1;
-const KEY_RECORD_VERSION = 1;
 const NONCE_BYTES = 12;
-const SALT_BYTES = 16;
 const TAG_BYTES = 16;
 /** AAD of a sealed record: this domain string, a NUL, the record's key name. */
 const RECORD_DOMAIN = "e2ee-web sealed-kv record v1";
-/** AAD of the wrapped data key: this domain string, a NUL, the owner's user id. */
-const KEY_DOMAIN = "e2ee-web sealed-kv data key v1";
 
 /** What a SealedKvStore writes into the underlying store for each value. */
 export interface SealedRecord {
@@ -38,27 +29,9 @@ export interface SealedRecord {
   ct: Uint8Array;
 }
 
-/** The wrapped data key of one account, under `sealed/<userId>/key`. */
-interface KeyRecord {
-  v: typeof KEY_RECORD_VERSION;
-  kdf: "PBKDF2-SHA-256";
-  iterations: number;
-  salt: Uint8Array;
-  /** AES-256-GCM key wrap of the raw data key: nonce and wrapped bytes (key + tag). */
-  nonce: Uint8Array;
-  wrapped: Uint8Array;
-  /** False until the plaintext records written before sealing existed (see openSealedStore) are all sealed. */
-  migrated: boolean;
-}
-
 /** The MLS records of one account (src/mls/store.ts writes them there; the user id as it is, not encoded). */
 export function mlsPrefix(userId: string): string {
   return `mls/${userId}/`;
-}
-
-/** Where the wrapped data key of `userId` is kept. */
-export function sealedKeyName(userId: string): string {
-  return ownerPrefix("sealed", userId) + "key";
 }
 
 /** A KvStore that keeps every value encrypted in `inner`. Keys (record names) are stored as they are. */
@@ -109,28 +82,21 @@ export interface OpenSealedOptions {
 }
 
 /**
- * The SealedKvStore of account `userId` over `kv`. On first use on this device it generates the data key, stores it
- * wrapped under `password`, and encrypts in place the account's plaintext records written before (see
- * `migratePrefixes`); later it unwraps the stored key. A password that does not unwrap it throws StorageError
- * "wrong_password" and changes nothing. Runs under a Web Lock per account where the platform has Web Locks, so two
- * tabs signing in at once create one key.
+ * The SealedKvStore of account `userId` over `kv`. `secret` is the account password, or the data key that
+ * unlockSealedKey(kv, userId, password) returned (an app that unlocks at sign-in and opens the store later, e.g. the
+ * page: the password is not kept, only that non-extractable key). With the password it unlocks the key first: on
+ * first use on this device that generates it, stores it wrapped under the password; a password that does not unwrap
+ * the stored key throws StorageError "wrong_password" and changes nothing. Then, once per account and device, the
+ * plaintext records written before sealing (see `migratePrefixes`) are encrypted in place. Runs under a Web Lock per
+ * account where the platform has Web Locks.
  */
-export async function openSealedStore(kv: KvStore, userId: string, password: string, opts: OpenSealedOptions = {}): Promise<SealedKvStore> {
-  checkPassword(password);
+export async function openSealedStore(kv: KvStore, userId: string, secret: string | CryptoKey, opts: OpenSealedOptions = {}): Promise<SealedKvStore> {
   const name = sealedKeyName(userId); // checks the user id
+  const store = new SealedKvStore(kv, typeof secret === "string" ? await unlockSealedKey(kv, userId, secret) : secret);
   const prefixes = opts.migratePrefixes ?? [mlsPrefix(userId)];
-  return withLock(`e2ee-sealed-${userId}`, async () => {
-    let rec = await loadKeyRecord(kv, name);
-    let key: CryptoKey;
-    if (rec === undefined) {
-      const fresh = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt", "decrypt"]);
-      rec = await wrapDataKey(fresh, userId, password, false);
-      await kv.put(name, rec);
-      key = await unwrapDataKey(rec, userId, password, false);
-    } else {
-      key = await unwrapDataKey(rec, userId, password, false);
-    }
-    const store = new SealedKvStore(kv, key);
+  return withSealedLock(userId, async () => {
+    const rec = await loadKeyRecord(kv, name);
+    if (!rec) throw new StorageError("corrupt_record", "no sealed data key is stored for this account");
     if (!rec.migrated) {
       for (const prefix of prefixes) {
         for (const k of await kv.keys(prefix)) {
@@ -141,23 +107,6 @@ export async function openSealedStore(kv: KvStore, userId: string, password: str
       await kv.put(name, { ...rec, migrated: true });
     }
     return store;
-  });
-}
-
-/**
- * Wraps the data key of `userId` under `newPassword` (fresh salt) after unwrapping it with `oldPassword`; for a
- * password change. StorageError "wrong_password" when `oldPassword` does not unwrap it; nothing is written then.
- * The API has no password change today; a client that adds one calls this once the server accepted the new password.
- */
-export async function changeSealedStorePassword(kv: KvStore, userId: string, oldPassword: string, newPassword: string): Promise<void> {
-  checkPassword(oldPassword);
-  checkPassword(newPassword);
-  const name = sealedKeyName(userId);
-  await withLock(`e2ee-sealed-${userId}`, async () => {
-    const rec = await loadKeyRecord(kv, name);
-    if (rec === undefined) throw new StorageError("corrupt_record", "no sealed data key is stored for this account");
-    const extractable = await unwrapDataKey(rec, userId, oldPassword, true);
-    await kv.put(name, await wrapDataKey(extractable, userId, newPassword, rec.migrated));
   });
 }
 
@@ -206,81 +155,6 @@ async function openRecord(key: CryptoKey, name: string, raw: unknown): Promise<u
   } finally {
     plain.fill(0);
   }
-}
-
-function aad(domain: string, name: string): Uint8Array<ArrayBuffer> {
-  return utf8(`${domain}\0${name}`);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The data key
-// ---------------------------------------------------------------------------------------------------------------
-
-function checkPassword(password: unknown): asserts password is string {
-  if (typeof password !== "string" || password === "") throw new InputError("invalid_input", "the password must be a non-empty string");
-  if (!isWellFormed(password)) throw new InputError("invalid_input", "the password contains a lone surrogate");
-}
-
-async function loadKeyRecord(kv: KvStore, name: string): Promise<KeyRecord | undefined> {
-  const r = await kv.get<Partial<KeyRecord>>(name);
-  if (r === undefined) return undefined;
-  if (
-    typeof r !== "object" || r === null || r.v !== KEY_RECORD_VERSION || r.kdf !== "PBKDF2-SHA-256" ||
-    typeof r.iterations !== "number" || !Number.isInteger(r.iterations) || r.iterations < MIN_ITERATIONS || r.iterations > MAX_ITERATIONS ||
-    !(r.salt instanceof Uint8Array) || r.salt.length !== SALT_BYTES || !(r.nonce instanceof Uint8Array) || r.nonce.length !== NONCE_BYTES ||
-    !(r.wrapped instanceof Uint8Array) || r.wrapped.length !== 32 + TAG_BYTES || typeof r.migrated !== "boolean"
-  ) {
-    throw new StorageError("corrupt_record", "the stored wrapped data key has an unknown shape");
-  }
-  return r as KeyRecord;
-}
-
-/** The key-wrapping key: PBKDF2-SHA-256 of the password's UTF-8 bytes, straight into a non-extractable AES-GCM key. */
-async function passwordKey(password: string, salt: Uint8Array, iterations: number): Promise<CryptoKey> {
-  const pw = utf8(password);
-  try {
-    const base = await crypto.subtle.importKey("raw", pw, "PBKDF2", false, ["deriveKey"]);
-    return await crypto.subtle.deriveKey(
-      { name: "PBKDF2", hash: "SHA-256", salt: new Uint8Array(salt), iterations },
-      base,
-      { name: "AES-GCM", length: 256 },
-      false,
-      ["wrapKey", "unwrapKey"],
-    );
-  } finally {
-    pw.fill(0);
-  }
-}
-
-async function wrapDataKey(dataKey: CryptoKey, userId: string, password: string, migrated: boolean): Promise<KeyRecord> {
-  const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
-  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
-  const kek = await passwordKey(password, salt, SEALED_PBKDF2_ITERATIONS);
-  const wrapped = new Uint8Array(await crypto.subtle.wrapKey("raw", dataKey, kek, { name: "AES-GCM", iv: nonce, additionalData: aad(KEY_DOMAIN, userId) }));
-  return { v: KEY_RECORD_VERSION, kdf: "PBKDF2-SHA-256", iterations: SEALED_PBKDF2_ITERATIONS, salt, nonce, wrapped, migrated };
-}
-
-async function unwrapDataKey(rec: KeyRecord, userId: string, password: string, extractable: boolean): Promise<CryptoKey> {
-  const kek = await passwordKey(password, rec.salt, rec.iterations);
-  try {
-    return await crypto.subtle.unwrapKey(
-      "raw",
-      new Uint8Array(rec.wrapped),
-      kek,
-      { name: "AES-GCM", iv: new Uint8Array(rec.nonce), additionalData: aad(KEY_DOMAIN, userId) },
-      { name: "AES-GCM", length: 256 },
-      extractable,
-      ["encrypt", "decrypt"],
-    );
-  } catch {
-    throw new StorageError("wrong_password", "this password does not unlock the encrypted state stored in this browser");
-  }
-}
-
-/** Runs `fn` under the Web Lock `name` where there is navigator.locks (browsers), else directly (Node). */
-function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
-  return locks ? (locks.request(name, fn) as Promise<T>) : fn();
 }
 
 // ---------------------------------------------------------------------------------------------------------------

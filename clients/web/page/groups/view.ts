@@ -4,7 +4,8 @@
 
 import { ApiError, MlsError, type GroupMessage, type MlsDevice, type UserInfo } from "../../src/index.js";
 import { announce, byId, h, messageItem, setFieldError, setText } from "../dom.js";
-import { NoGroupDeviceError, UserInputError } from "../errors.js";
+import { UserInputError } from "../errors.js";
+import { NoGroupDeviceError } from "./errors.js";
 import { checkMessageText, checkUsername } from "../input.js";
 import { groupName, inOrder, memberName, senderName, type GroupEntry, type GroupList } from "./list.js";
 import { loadMembers, memberItems } from "./members.js";

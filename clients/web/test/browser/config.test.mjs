@@ -1,5 +1,6 @@
 // page/config.ts and page/text.ts, bundled for Node with esbuild: what config.json may contain, how a bad one is
-// reported, the API origin the page's CSP must allow; the display rule for text from the server or other users.
+// reported, the API origin the page's CSP must allow; the display rule for text from the server or other users;
+// index.html as the build ships it.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -8,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as esbuild from "esbuild";
-import { PAGE_DIR } from "../../scripts/bundle.mjs";
+import { PAGE_DIR, pageFile } from "../../scripts/bundle.mjs";
 import { stampApiOrigin } from "../../scripts/csp.mjs";
 
 const built = await esbuild.build({
@@ -91,4 +92,14 @@ test("displayText: bidi controls removed, other control characters but newline a
   }
   // letters, marks, emoji, zero-width joiner/space (not bidi controls, not Cc) pass unchanged
   for (const ok of ["Renée", "日本語", "مرحبا", "👩‍👩‍👧", "zero\u200bwidth", "\u00a0nbsp"]) assert.equal(displayText(ok), ok);
+});
+
+test("index.html as shipped (bundle.mjs pageFile): no comments, no indentation, the same elements, text and CSP", () => {
+  const shipped = pageFile("index.html").toString("utf8");
+  assert.ok(!shipped.includes("<!--") && !/\n[ \t]/.test(shipped));
+  assert.ok(shipped.length < pageHtml.length - 2000);
+  const words = (html) => html.replace(/<!--[\s\S]*?-->/g, "").split(/\s+/).filter(Boolean);
+  assert.deepEqual(words(shipped), words(pageHtml), "only whitespace between the same words and tags changed");
+  assert.equal(/http-equiv="Content-Security-Policy"\s+content="([^"]*)"/.exec(shipped)[1], pageCsp);
+  assert.match(shipped, /<textarea id="composer-text"[^>]*><\/textarea>/);
 });

@@ -1,7 +1,8 @@
 // What the page keeps in the browser (IndexedDB through the SDK) and how keys move: a reload keeps the key (stored
 // non-extractable), the pins and the MLS group, only the login is asked again; a key generated with a backup file is
 // downloaded, read by the CLI, and imported into a fresh browser with its passphrase; a key file of `e2ee keys init`
-// is used by the page, and a file of another account's key is refused.
+// is used by the page, and a file of another account's key is refused; a sealed MLS state the password does not
+// unlock leaves group chats closed with an alert saying why, and the 1:1 chat working.
 
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,7 +13,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { ApiClient, connect, fingerprint, fromBase64Strict, generateKeyPair, MlsApi } from "../../dist/index.js";
 import {
   addContact, assertClean, browserSuite, cliSandbox, createGroup, groupEntry, groupMessage, groupMessages,
-  groupsOpen, HISTORY_OF_NEW_CHAT, login, message, needs, PASSWORD, rand, register, screenshot, sdkGroupUser,
+  groupsOpen, HISTORY_OF_NEW_CHAT, login, message, needs, PASSWORD, rand, register, screenshot, sdkGroupUser, send,
   sendToGroup, SERVER, setUpGroups, statusOf
 } from "./helpers.mjs";
 
@@ -115,6 +116,41 @@ test("a reload keeps the key, the pins and the MLS group; only the password is a
   }
   assert.ok(windows > 1000, `searched ${windows} runs of 32 bytes`);
   await assertClean(alice, [HISTORY_OF_NEW_CHAT]);
+});
+
+test("a data key the password does not unwrap: the group chats' alert says so, the 1:1 chat works", { skip, timeout: 300000 }, async () => {
+  const alice = await suite.open("alice");
+  const aliceName = `alice_${rand()}`;
+  await register(alice, aliceName);
+  await setUpGroups(alice);
+  const carol = await sdkUser("carol");
+  const aliceId = (await carol.session.api.lookupUser(aliceName)).userId;
+  const failedBefore = alice.log.failedRequests.length;
+  await alice.page.reload();
+  await alice.page.locator("#login-title").waitFor();
+  for (const f of alice.log.failedRequests.splice(failedBefore)) assert.match(f, /^GET http:\/\/127\.0\.0\.1:\d+\/api\/\S+: net::ERR_ABORTED$/);
+  // As if the MLS state had been sealed under another password: one byte of the wrapped data key changed.
+  const changed = await alice.page.evaluate(async (name) => {
+    const db = await new Promise((ok, fail) => Object.assign(indexedDB.open("e2ee"), { onsuccess: (e) => ok(e.target.result), onerror: fail }));
+    const req = (r) => new Promise((ok, fail) => Object.assign(r, { onsuccess: (e) => ok(e.target.result), onerror: fail }));
+    const rec = await req(db.transaction("kv").objectStore("kv").get(name));
+    if (!rec) return false;
+    rec.wrapped[0] ^= 1;
+    await req(db.transaction("kv", "readwrite").objectStore("kv").put(rec, name));
+    return true;
+  }, `sealed/${encodeURIComponent(aliceId)}/key`);
+  assert.ok(changed, "the wrapped data key is stored");
+  await login(alice, aliceName);
+  // Group chats were set up here, so they try to open at sign-in: they cannot, the alert says why, set-up is offered.
+  await alice.page.locator("#alerts .alert", { hasText: "Your password does not unlock the group chat state stored in this browser" }).waitFor({ timeout: 60000 });
+  await alice.page.locator("#groups-setup").waitFor();
+  assert.equal(await alice.page.locator("#groups-main").isHidden(), true);
+  // The 1:1 chat works: a message both ways.
+  await addContact(alice, carol.username);
+  await send(alice, "1:1 works without the group state");
+  await carol.session.sendText(aliceName, "and the other way");
+  await message(alice, "and the other way").waitFor({ timeout: 30000 });
+  await assertClean(alice, [HISTORY_OF_NEW_CHAT], { alerts: [/^⚠ Error: Your password does not unlock the group chat state stored in this browser .*1:1 chats work\./] });
 });
 
 test("a backup file made at key generation is read by the CLI and imported into a fresh browser", { skip: skipCli, timeout: 300000 }, async (t) => {

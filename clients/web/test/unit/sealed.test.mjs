@@ -8,8 +8,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   openIndexedDbKvStore, MemoryKvStore, SealedKvStore, openSealedStore, changeSealedStorePassword, isSealedRecord, sealedKeyName,
-  mlsPrefix, SEALED_PBKDF2_ITERATIONS, StorageError, InputError, generateKeyPair, toBase64, toHex,
+  mlsPrefix, SEALED_PBKDF2_ITERATIONS, StorageError, InputError, generateKeyPair, toBase64, toHex, unlockSealedKey,
 } from "../../dist/index.js";
+import * as core from "../../dist/core.js";
 
 const PW = "correct horse battery staple 42";
 const stores = {
@@ -211,6 +212,49 @@ for (const [kind, make] of Object.entries(stores)) {
     assert.equal((await kv.get(sealedKeyName(uid))).migrated, true);
   });
 
+  test(`${kind}: unlockSealedKey at sign-in, openSealedStore with that key later (the page): same records, same refusals`, async () => {
+    const kv = await make();
+    const uid = userId();
+    const p = mlsPrefix(uid);
+    await kv.put(`${p}device`, { seed: new Uint8Array([7, 7, 7]) }); // written before sealing existed
+    // Sign-in: the key is created, wrapped, and unwrapped non-extractable; nothing is migrated yet.
+    const key = await unlockSealedKey(kv, uid, PW);
+    assert.equal(key.extractable, false);
+    assert.deepEqual([key.algorithm.name, key.algorithm.length, [...key.usages].sort()], ["AES-GCM", 256, ["decrypt", "encrypt"]]);
+    await assert.rejects(crypto.subtle.exportKey("raw", key));
+    const rec = await kv.get(sealedKeyName(uid));
+    assert.equal(rec.migrated, false);
+    assert.ok(!isSealedRecord(await kv.get(`${p}device`)));
+    // Group chats open: the store with that key seals the old plaintext record once.
+    const store = await openSealedStore(kv, uid, key);
+    assert.equal(store.key, key);
+    assert.ok(isSealedRecord(await kv.get(`${p}device`)));
+    assert.equal((await kv.get(sealedKeyName(uid))).migrated, true);
+    assert.deepEqual(await store.get(`${p}device`), { seed: new Uint8Array([7, 7, 7]) });
+    await store.put(`${p}group/g`, { text: "hello" });
+    // The next sign-in unwraps the same key (the store opened with the password reads what the key wrote) ...
+    const again = await unlockSealedKey(kv, uid, PW);
+    assert.deepEqual(await (await openSealedStore(kv, uid, again)).get(`${p}group/g`), { text: "hello" });
+    assert.deepEqual(await (await openSealedStore(kv, uid, PW)).get(`${p}group/g`), { text: "hello" });
+    assert.equal((await kv.get(sealedKeyName(uid))).salt.length, 16);
+    assert.deepEqual((await kv.get(sealedKeyName(uid))).wrapped, rec.wrapped, "unwrapped, never re-wrapped");
+    // ... another password is refused, nothing written; a tampered record too.
+    await assert.rejects(unlockSealedKey(kv, uid, "not the password"), (e) => e instanceof StorageError && e.code === "wrong_password");
+    await kv.put(sealedKeyName(uid), { ...rec, migrated: true, iterations: 599_999 });
+    await assert.rejects(unlockSealedKey(kv, uid, PW), (e) => e instanceof StorageError && e.code === "corrupt_record");
+    // A key of another account does not read these records; a store opened with a key but no key record stored
+    // (the site's data cleared meanwhile) is refused.
+    const other = await unlockSealedKey(kv, userId(), PW);
+    await kv.put(sealedKeyName(uid), { ...rec, migrated: true });
+    await assert.rejects((await openSealedStore(kv, uid, other)).get(`${p}group/g`), (e) => e instanceof StorageError && e.code === "corrupt_record");
+    const empty = await make();
+    await assert.rejects(openSealedStore(empty, uid, key), (e) => e instanceof StorageError && e.code === "corrupt_record");
+    // The SDK core (without MLS, what the page's 1:1 chat imports) has the key part only, not the store.
+    assert.equal(core.unlockSealedKey, unlockSealedKey);
+    assert.equal(core.openSealedStore, undefined);
+    assert.equal(core.SealedKvStore, undefined);
+  });
+
   test(`${kind}: a password change re-wraps the same data key; the old password no longer opens it`, async () => {
     const kv = await make();
     const uid = userId();
@@ -274,7 +318,11 @@ test("bad arguments: an empty password, a bad user id, a key that is not AES-GCM
   await assert.rejects(openSealedStore(kv, userId(), ""), (e) => e instanceof InputError);
   await assert.rejects(openSealedStore(kv, userId(), "lone \ud800 surrogate"), (e) => e instanceof InputError);
   await assert.rejects(openSealedStore(kv, "", PW), (e) => e instanceof InputError);
+  await assert.rejects(unlockSealedKey(kv, userId(), ""), (e) => e instanceof InputError);
+  await assert.rejects(unlockSealedKey(kv, userId(), "lone \udc00 surrogate"), (e) => e instanceof InputError);
+  await assert.rejects(unlockSealedKey(kv, "", PW), (e) => e instanceof InputError);
   const hmac = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   assert.throws(() => new SealedKvStore(kv, hmac), (e) => e instanceof InputError && e.code === "invalid_key");
+  await assert.rejects(openSealedStore(kv, userId(), hmac), (e) => e instanceof InputError && e.code === "invalid_key");
   assert.deepEqual(await kv.keys(""), []);
 });
