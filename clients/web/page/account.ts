@@ -1,5 +1,6 @@
 // Registration, login and the account's key in this browser. connect() loads the account's keyring and pins from
-// the browser's store (storage.ts), so a reload keeps them; only the session token is not kept. When the keyring
+// the browser's store (storage.ts), so a reload keeps them; only the session token is not kept. The password also
+// unlocks the data key of the encrypted MLS state (unlockSealedKey), then is dropped. When the keyring
 // does not hold the account's active key, the key step (keysetup.ts) generates one here — optionally with a
 // passphrase-encrypted backup file — or imports one from a backup file, e.g. a key file of the Rust CLI.
 
@@ -9,6 +10,8 @@ import {
   generateKeyPair,
   generateKeyPairWithBackup,
   importEncryptedPrivateKeyPem,
+  StorageError,
+  unlockSealedKey,
   type KvStore,
   type Session,
   ApiClient,
@@ -19,8 +22,15 @@ import { deviceStore, PageRecords } from "./storage.js";
 export interface SignedIn {
   session: Session;
   username: string;
-  /** The browser's store (also the MLS device's). */
+  /** The browser's store (keyring, pins, the page's records). */
   kv: KvStore;
+  /**
+   * The data key of this account's encrypted MLS state (src/sealedkey.ts), unwrapped with the password at sign-in: a
+   * non-extractable CryptoKey, in memory only; group chats (their chunk) open the sealed store with it. A
+   * StorageError when it could not be unlocked (e.g. "wrong_password": the state was sealed under another password);
+   * group chats then show it, the 1:1 chat works.
+   */
+  mlsKey: CryptoKey | StorageError;
   records: PageRecords;
 }
 
@@ -56,10 +66,21 @@ export async function signIn(
   const kv = await deviceStore();
   progress(register ? "Creating the account…" : "Logging in…");
   const session = await connect(new ApiClient({ baseUrl: cfg.apiBaseUrl }), username, password, { register, store: kv });
-  const signedIn: SignedIn = { session, username, kv, records: new PageRecords(kv, session.userId) };
+  progress("Unlocking this browser's group chat state…");
+  // The MLS state is encrypted at rest under a data key that only the password unwraps (PBKDF2, ~130 ms in Chromium
+  // here). Only the unwrapped key is kept, a non-extractable CryptoKey in memory: neither the password nor a key
+  // derived from it, which a script in the page could use to test password guesses fast. The store itself
+  // (src/sealed.ts) is in the group chats' chunk. It runs while the directory is asked which key is active (a new
+  // account has none; otherwise it may have changed elsewhere).
+  const [mlsKey, accountKeyId] = await Promise.all([
+    unlockSealedKey(kv, session.userId, password).catch((e: unknown) => {
+      if (e instanceof StorageError) return e;
+      throw e;
+    }),
+    register ? null : session.activeKeyId(),
+  ]);
+  const signedIn: SignedIn = { session, username, kv, mlsKey, records: new PageRecords(kv, session.userId) };
   const heldKeyId = session.key?.keyId ?? null;
-  // A new account has no key; otherwise the directory says which key is active (it may have changed elsewhere).
-  const accountKeyId = register ? null : await session.activeKeyId();
   return { signedIn, need: heldKeyId !== null && heldKeyId === accountKeyId ? null : { accountKeyId, heldKeyId } };
 }
 

@@ -6,9 +6,9 @@
 import { ApiError, fingerprint } from "../src/core.js";
 import { signIn, type SignedIn } from "./account.js";
 import { ChatView } from "./chat.js";
-import { loadConfig, type PageConfig } from "./config.js";
+import { checkApiAllowed, loadConfig, pageCsp, type PageConfig } from "./config.js";
 import { contactName, Contacts } from "./contacts.js";
-import { announce, byId, setFieldError } from "./dom.js";
+import { announce, byId, setFieldError, setText } from "./dom.js";
 import { Alerts, ConfigError, UserInputError } from "./errors.js";
 import { GroupsGate } from "./groupsgate.js";
 import { checkUsername, enterSends } from "./input.js";
@@ -97,7 +97,7 @@ async function login(cfg: PageConfig, register: boolean): Promise<void> {
   el.loginForm.setAttribute("aria-busy", "true");
   let r: Awaited<ReturnType<typeof signIn>>;
   try {
-    r = await signIn(cfg, username, password, register, (text) => (el.progress.textContent = text));
+    r = await signIn(cfg, username, password, register, (text) => setText(el.progress, text));
   } finally {
     buttons.forEach((b) => (b.disabled = false));
     el.loginForm.removeAttribute("aria-busy");
@@ -121,9 +121,9 @@ async function start(cfg: PageConfig, s: SignedIn, outcome: KeyOutcome): Promise
   };
   running = self;
 
-  el.meName.textContent = s.username;
-  el.meFp.textContent = session.key ? fingerprint(session.key.keyId) : "none";
-  el.keyNotice.textContent = outcome.replacedKeyNote ?? "";
+  setText(el.meName, s.username);
+  setText(el.meFp, session.key ? fingerprint(session.key.keyId) : "none");
+  setText(el.keyNotice, outcome.replacedKeyNote ?? "");
   el.keyNotice.hidden = outcome.replacedKeyNote === null;
   el.accountBar.hidden = false;
   el.loginView.hidden = true;
@@ -222,9 +222,11 @@ el.loginForm.addEventListener("submit", (ev) => {
 });
 
 try {
-  config = await loadConfig();
-  el.serverUrl.textContent = config.apiBaseUrl;
+  const loaded = await loadConfig();
+  checkApiAllowed(loaded, pageCsp(document)); // an API the page's CSP does not name is refused before any request
+  config = loaded;
+  setText(el.serverUrl, config.apiBaseUrl);
 } catch (e) {
-  el.serverUrl.textContent = "not configured";
+  setText(el.serverUrl, "not configured");
   alerts.show(e);
 }

@@ -12,7 +12,7 @@ import {
 } from "../src/core.js";
 import type { PageConfig } from "./config.js";
 import { contactName, keyPanelText, type ContactEntry, type Contacts } from "./contacts.js";
-import { announce, byId, formatTime, h, messageItem, setFieldError } from "./dom.js";
+import { announce, byId, formatTime, h, messageItem, setFieldError, setText } from "./dom.js";
 import { UserInputError } from "./errors.js";
 import { checkMessageText } from "./input.js";
 
@@ -93,8 +93,8 @@ export class ChatView {
     this.#shown.clear();
     this.#el.list.replaceChildren();
     this.#cursor = null;
-    this.#el.title.textContent = `Chat with ${contactName(c)}`;
-    this.#el.label.textContent = `Message to ${contactName(c)}`;
+    setText(this.#el.title, `Chat with ${contactName(c)}`);
+    setText(this.#el.label, `Message to ${contactName(c)}`);
     this.#el.none.hidden = true;
     this.#el.body.hidden = false;
     const writable = c.username !== null;
@@ -121,7 +121,7 @@ export class ChatView {
     this.#el.list.replaceChildren();
     this.#el.body.hidden = true;
     this.#el.none.hidden = false;
-    this.#el.title.textContent = "Chat";
+    setText(this.#el.title, "Chat");
   }
 
   /** The next older page, above what is shown; focus stays on the button, or moves to "start" at the end. */

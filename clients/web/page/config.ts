@@ -47,6 +47,29 @@ export function parseConfig(raw: unknown): PageConfig {
   };
 }
 
+/**
+ * Checks that the page's Content-Security-Policy (`csp`, the content of its <meta>) lets it connect to the API of
+ * `cfg`: connect-src must list the API's origin (filled in at build time from E2EE_API_ORIGIN, or by serve.mjs;
+ * scripts/csp.mjs). A config.json naming another API is refused here with a clear error, rather than by the browser
+ * at the first request; so is every API while the build's placeholder is still there.
+ */
+export function checkApiAllowed(cfg: PageConfig, csp: string | null): void {
+  const sources = /(?:^|;)\s*connect-src\s+([^;]*)/i.exec(csp ?? "")?.[1]!.trim().split(/\s+/) ?? [];
+  const origin = new URL(cfg.apiBaseUrl).origin;
+  if (sources.includes("__E2EE_API_ORIGIN__")) {
+    throw new ConfigError("This page was built without its API origin: build it with E2EE_API_ORIGIN set, or serve it with scripts/serve.mjs.");
+  }
+  if (!sources.includes(origin)) {
+    const allowed = sources.filter((s) => s[0] !== "'").join(", ") || "none";
+    throw new ConfigError(`config.json names the API at ${origin}, but this page may connect only to ${allowed} (its Content-Security-Policy): nothing was sent.`);
+  }
+}
+
+/** The content of the page's CSP <meta>, null without one. */
+export function pageCsp(doc: Document): string | null {
+  return doc.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute("content") ?? null;
+}
+
 export async function loadConfig(url = "config.json"): Promise<PageConfig> {
   let res: Response;
   try {

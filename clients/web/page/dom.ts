@@ -1,5 +1,8 @@
 // Small DOM helpers: typed element lookup (a missing element is a bug, so it throws), element creation with text
-// only (never innerHTML: every string shown may come from another user or the server), and field errors.
+// only (never innerHTML: every string shown may come from another user or the server), and field errors. Every
+// string shown through them passes displayText (text.ts): no bidi controls, no control characters.
+
+import { displayText } from "./text.js";
 
 export function byId<T extends HTMLElement>(id: string, type: { new (): T; prototype: T }): T {
   const el = document.getElementById(id);
@@ -9,7 +12,7 @@ export function byId<T extends HTMLElement>(id: string, type: { new (): T; proto
 
 type Child = Node | string | null;
 
-/** `<tag attrs...>children</tag>`; attribute values are set as attributes, strings become text nodes. */
+/** `<tag attrs...>children</tag>`; attribute values are set as attributes, strings become (sanitized) text nodes. */
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   attrs: Record<string, string> = {},
@@ -17,8 +20,13 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 ): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  for (const c of children) if (c !== null) el.append(c);
+  for (const c of children) if (c !== null) el.append(typeof c === "string" ? displayText(c) : c);
   return el;
+}
+
+/** Sets an element's text (sanitized: displayText). */
+export function setText(el: HTMLElement, text: string): void {
+  el.textContent = displayText(text);
 }
 
 /** One entry of a list of chats (contacts, groups): a button with its name, a state line and an unread count. */
@@ -64,7 +72,7 @@ export function renderChatEntries(list: HTMLElement, empty: HTMLElement, items: 
  * aria-invalid; null clears it.
  */
 export function setFieldError(field: HTMLInputElement | HTMLTextAreaElement, message: string | null): void {
-  byId(`${field.id}-error`, HTMLElement).textContent = message === null ? "" : `⚠ ${message}`;
+  setText(byId(`${field.id}-error`, HTMLElement), message === null ? "" : `⚠ ${message}`);
   if (message === null) field.removeAttribute("aria-invalid");
   else field.setAttribute("aria-invalid", "true");
 }
@@ -81,7 +89,7 @@ export function announce(text: string): void {
   const el = byId("announcer", HTMLElement);
   el.textContent = "";
   setTimeout(() => {
-    el.textContent = pending.join(" ");
+    setText(el, pending.join(" "));
     pending = [];
   }, 30);
 }

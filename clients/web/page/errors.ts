@@ -12,12 +12,13 @@ import {
   ResponseError,
   StorageError,
 } from "../src/core.js";
-// the MLS error class alone (no imports): the eager page describes MLS errors without loading ts-mls
-import { MlsError } from "../src/mls/errors.js";
-import { h } from "./dom.js";
+import { h, setText } from "./dom.js";
+
+/** An error of the page whose message is written for the user: shown as it is. */
+export class PageError extends Error {}
 
 /** A bad value typed by the user; `field` is the input to point at. */
-export class UserInputError extends Error {
+export class UserInputError extends PageError {
   override name = "UserInputError";
   constructor(
     message: string,
@@ -28,44 +29,15 @@ export class UserInputError extends Error {
 }
 
 /** config.json is missing or wrong: the page cannot know its server. */
-export class ConfigError extends Error {
+export class ConfigError extends PageError {
   override name = "ConfigError";
 }
 
-/** Group chats run in one tab at a time (one MLS device per store): another tab of this browser has them. */
-export class GroupsBusyError extends Error {
-  override name = "GroupsBusyError";
-  constructor() {
-    super("Group chats are open in another tab of this browser, and they run in one tab at a time. Close that tab, then set them up here again.");
-  }
-}
-
-/** A Welcome that sync() refused (a member this browser does not trust, or a key package it does not hold). */
-export class InvitationRefusedError extends Error {
-  override name = "InvitationRefusedError";
-  constructor(readonly detail: string) {
-    super(`A group invitation was refused: ${detail}. It stays pending on the server.`);
-  }
-}
-
-/** Users asked for in a group who have no group device (they never set up group chats, or used up their key packages). */
-export class NoGroupDeviceError extends Error {
-  override name = "NoGroupDeviceError";
-  constructor(readonly usernames: string[]) {
-    super(`Not in the group: ${usernames.join(", ")} ${usernames.length === 1 ? "has" : "have"} no group device yet (set up group chats first, then add them).`);
-  }
-}
-
-const MLS_TEXT: Record<MlsError["code"], string> = {
-  untrusted_device: "Trust refused",
-  not_in_group: "You are not in this group (any more)",
-  no_device: "This browser has no group device for your account yet",
-  device_exists: "This browser already has a group device for your account",
-  invalid_state: "The group state stored in this browser cannot be read",
-  unknown_key_package: "A group invitation was made for a key package this browser does not hold",
-  invalid_response: "The server's answer did not add up",
-  mls_failure: "The MLS library refused",
-};
+/**
+ * More descriptions, tried first: the group chats' chunk adds its own (MLS errors, the sealed state that does not
+ * unlock) when it loads, so that the 1:1 chat does not carry them; those errors only come from that chunk.
+ */
+export const describers: ((e: unknown) => string | undefined)[] = [];
 
 function describeStorage(e: StorageError): string {
   switch (e.code) {
@@ -81,12 +53,15 @@ function describeStorage(e: StorageError): string {
 }
 
 export function describeError(e: unknown): string {
+  for (const d of describers) {
+    const text = d(e);
+    if (text !== undefined) return text;
+  }
   if (e instanceof KeyChangedError) {
     return `The key of ${e.username || "this contact"} changed (pinned ${e.oldFingerprint}, now ${e.newFingerprint}). ` +
       "Nothing was sent: compare the new fingerprint with your contact, then accept the new key.";
   }
   if (e instanceof IdentityChangedError) return `${e.message}. Nothing was sent.`;
-  if (e instanceof MlsError) return `${MLS_TEXT[e.code]}: ${e.detail}.`;
   if (e instanceof StorageError) return describeStorage(e);
   if (e instanceof BackupError) return `This key file cannot be used (${e.code}): ${e.detail}.`;
   if (e instanceof ApiError && e.status === 401 && e.code !== "invalid_credentials") {
@@ -101,8 +76,7 @@ export function describeError(e: unknown): string {
   }
   if (e instanceof ResponseError) return `The server's answer did not add up: ${e.message}.`;
   if (e instanceof EnvelopeError || e instanceof InputError) return e.message;
-  if (e instanceof ConfigError || e instanceof UserInputError || e instanceof GroupsBusyError || e instanceof InvitationRefusedError) return e.message;
-  if (e instanceof NoGroupDeviceError) return e.message;
+  if (e instanceof PageError) return e.message;
   if (e instanceof Error) return `${e.name}: ${e.message}`;
   return `Unexpected failure: ${String(e)}`;
 }
@@ -121,7 +95,7 @@ export class Alerts {
     const seen = this.#shown.get(text);
     if (seen) {
       seen.n += 1;
-      seen.count.textContent = ` (${seen.n} times)`;
+      setText(seen.count, ` (${seen.n} times)`);
       return;
     }
     const count = h("span");

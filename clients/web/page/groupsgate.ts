@@ -3,7 +3,7 @@
 // browser before (running, or waiting for the approval of this browser's device). The 1:1 chat never loads that chunk otherwise.
 
 import type { SignedIn } from "./account.js";
-import { byId } from "./dom.js";
+import { byId, setText } from "./dom.js";
 import { UserInputError } from "./errors.js";
 import type { GroupsApp } from "./groups/groups.js";
 
@@ -64,7 +64,7 @@ export class GroupsGate {
     const cur = this.#current;
     if (!cur || this.#app || this.#starting) return;
     const gen = this.#generation;
-    const progress = (text: string) => (this.#el.progress.textContent = text);
+    const progress = (text: string) => setText(this.#el.progress, text);
     this.#starting = true;
     this.#el.setup.setAttribute("aria-busy", "true");
     let app: GroupsApp;

@@ -4,7 +4,7 @@
 
 import { BackupError, fingerprint, InputError } from "../src/core.js";
 import { generateKey, importKey, KeyMismatchError, type KeyNeed, type SignedIn } from "./account.js";
-import { announce, byId, setFieldError } from "./dom.js";
+import { announce, byId, setFieldError, setText } from "./dom.js";
 import { UserInputError } from "./errors.js";
 
 /** What a finished key step tells the signed-in view. */
@@ -74,7 +74,7 @@ export class KeyStep {
       text = `${held} Your account's key has the fingerprint ${account}. Use its backup file to keep it (your contacts see no change), ` +
         "or generate a new key, authorized by your password (your contacts will see that your key changed, and messages sealed for the old key cannot be opened here).";
     }
-    this.#el.situation.textContent = text;
+    setText(this.#el.situation, text);
     this.#el.passwordRow.hidden = account === null;
     for (const f of [this.#el.password, this.#el.passphrase, this.#el.passphrase2, this.#el.filePassphrase, this.#el.file]) {
       f.value = "";
@@ -139,7 +139,7 @@ export class KeyStep {
     buttons.forEach((b) => (b.disabled = true));
     form.setAttribute("aria-busy", "true");
     try {
-      return await fn((text) => (this.#el.progress.textContent = text));
+      return await fn((text) => setText(this.#el.progress, text));
     } finally {
       buttons.forEach((b) => (b.disabled = false));
       form.removeAttribute("aria-busy");

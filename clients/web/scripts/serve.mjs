@@ -1,6 +1,7 @@
 // Local serving of the chat page, no dependencies (Node 20):
 //  - the static files of dist-page/ on 127.0.0.1:$E2EE_WEB_PORT (8080), plus /config.json telling the page where
-//    the API is;
+//    the API is; index.html gets that API's origin in its Content-Security-Policy when the build left it open, and
+//    every answer the security headers of scripts/csp.mjs (frame-ancestors 'none', nosniff, no-referrer);
 //  - a CORS front on 127.0.0.1:$E2EE_CORS_PORT (8081) forwarding to the API ($E2EE_API, default
 //    http://127.0.0.1:9000, i.e. scripts/serve.sh). `cargo lambda watch` adds no CORS headers, so without this
 //    front a page on another origin could not call it; the front behaves as the SAM template's HttpApi
@@ -18,6 +19,7 @@ import http from "node:http";
 import https from "node:https";
 import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { API_ORIGIN_PLACEHOLDER, SECURITY_HEADERS, stampApiOrigin } from "./csp.mjs";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const TEMPLATE = join(HERE, "..", "..", "..", "template.yaml");
@@ -161,7 +163,8 @@ const TYPES = {
 function staticServer(root, pageConfig) {
   const base = resolve(root);
   const config = JSON.stringify(pageConfig);
-  const common = { "cache-control": "no-store", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
+  // frame-ancestors 'none', nosniff, no-referrer (scripts/csp.mjs): the headers a static host must send too
+  const common = { "cache-control": "no-store", ...SECURITY_HEADERS };
   return http.createServer((req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { ...common, allow: "GET, HEAD" }).end();
@@ -183,6 +186,8 @@ function staticServer(root, pageConfig) {
     try {
       if (path.includes("\0") || !file.startsWith(base + sep) || !statSync(file).isFile()) throw new Error("not a file");
       body = readFileSync(file);
+      // A page built without E2EE_API_ORIGIN: its CSP gets the origin of the API this server's config.json names.
+      if (extname(file) === ".html" && body.includes(API_ORIGIN_PLACEHOLDER)) body = Buffer.from(stampApiOrigin(body.toString("utf8"), pageConfig.apiBaseUrl));
     } catch {
       res.writeHead(404, { ...common, "content-type": "text/plain; charset=utf-8" }).end("not found\n");
       return;

@@ -95,3 +95,6 @@ export {
   type BackupErrorCode,
 } from "./backup.js";
 export { generateKeyPairWithBackup } from "./keygen.js";
+// --- Encryption at rest of the MLS state: the data key (sealedkey.ts); the store itself (sealed.ts) is exported
+// by index.ts, with MLS, so that what imports the core only (the page's 1:1 chat) does not load it ---
+export { unlockSealedKey, changeSealedStorePassword, sealedKeyName, SEALED_PBKDF2_ITERATIONS } from "./sealedkey.js";

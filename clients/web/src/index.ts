@@ -3,6 +3,9 @@
 
 export * from "./core.js";
 
+// The store encrypting the MLS state at rest (sealed.ts; its data key, sealedkey.ts, is in core.ts)
+export { SealedKvStore, openSealedStore, isSealedRecord, mlsPrefix, type SealedRecord, type OpenSealedOptions } from "./sealed.js";
+
 // ---------------------------------------------------------------------------------------------------------------
 // MLS groups (src/mls/): devices certified by the identity key, key packages, groups on ts-mls (docs/mls.md)
 // ---------------------------------------------------------------------------------------------------------------

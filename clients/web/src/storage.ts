@@ -11,7 +11,8 @@ export type StorageErrorCode =
   | "quota_exceeded"
   | "not_cloneable" // the value cannot be structured-cloned (a function, a DOM node, ...)
   | "storage_failed" // any other failed or aborted transaction
-  | "corrupt_record"; // a stored record does not have the shape the SDK writes
+  | "corrupt_record" // a stored record does not have the shape the SDK writes (or, encrypted, does not decrypt)
+  | "wrong_password"; // the password does not unlock the encrypted state stored on this device (sealed.ts)
 
 export class StorageError extends Error {
   override name = "StorageError";

@@ -1,15 +1,19 @@
 // Group chats (MLS, src/mls/) of the page. This module and what it imports (ts-mls with its crypto) are a chunk of
 // their own, loaded on first use (groupsgate.ts), so the 1:1 chat never loads them. It opens this browser's MLS device
-// from the browser's store, or registers a new one (certified by the account's key; a pending one, approved from
+// from the browser's store (sealed: openSealedStore with SignedIn.mlsKey), or registers a new one (certified by the account's key; a pending one, approved from
 // another device of the user, when the account has one: link.ts), then shows the groups, the open group (view.ts),
 // the user's devices waiting for approval, and polls: sync() joins Welcomes and reads every group's log.
 
-import { MlsApi, MlsDevice, MlsError, toHex, type GroupMessage } from "../../src/index.js";
+import { MlsApi, MlsDevice, MlsError, openSealedStore, StorageError, toHex, type GroupMessage } from "../../src/index.js";
 import type { SignedIn } from "../account.js";
-import { announce, byId } from "../dom.js";
-import { GroupsBusyError, InvitationRefusedError, NoGroupDeviceError, UserInputError } from "../errors.js";
+import { announce, byId, setText } from "../dom.js";
+import { UserInputError } from "../errors.js";
+import { GroupsBusyError, InvitationRefusedError, NoGroupDeviceError } from "./errors.js";
 import { checkUsernames, enterSends } from "../input.js";
 import { PollLoop } from "../poller.js";
+// The 1:1 page (app.ts, already running when this chunk loads: evaluated once) is imported here too, so that esbuild
+// puts all of it into the chunk shared with this one instead of splitting it over two files (scripts/bundle.mjs).
+import "../app.js";
 import { DeviceApprovals, waitForApproval } from "./link.js";
 import { GroupList, groupName } from "./list.js";
 import { GroupView, lookupAt, withoutDevice } from "./view.js";
@@ -48,7 +52,10 @@ function holdLock(userId: string): Promise<() => void> {
 }
 
 async function openDevice(o: GroupsOptions): Promise<MlsDevice> {
-  const { session, username, kv } = o.signedIn;
+  const { session, username, mlsKey } = o.signedIn;
+  if (mlsKey instanceof StorageError) throw mlsKey; // the data key could not be unlocked at sign-in
+  // The MLS records encrypted with the data key unlocked at sign-in (plaintext ones from before are sealed once).
+  const kv = await openSealedStore(o.signedIn.kv, session.userId, mlsKey);
   try {
     return await MlsDevice.open({ session, kv, username });
   } catch (e) {
@@ -105,7 +112,7 @@ async function run(o: GroupsOptions, device: MlsDevice, release: () => void): Pr
   };
   const { act } = o;
   const me = device.userId;
-  el.device.textContent = `This browser is your group device ${device.deviceId}, fingerprint ${await device.fingerprint()}.`;
+  setText(el.device, `This browser is your group device ${device.deviceId}, fingerprint ${await device.fingerprint()}.`);
   const list = new GroupList(device, o.signedIn.records, el.list, el.empty);
   const view = new GroupView(device, list);
   list.onOpen = (e) => act(() => view.open(e));

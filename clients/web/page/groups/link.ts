@@ -5,7 +5,7 @@
 // fingerprints and approves one on request (MlsDevice.approve).
 
 import type { DeviceReport, MlsDevice } from "../../src/index.js";
-import { announce, byId, h } from "../dom.js";
+import { announce, byId, h, setText } from "../dom.js";
 import { PollLoop } from "../poller.js";
 import type { GroupsApp, GroupsOptions } from "./groups.js";
 
@@ -22,9 +22,9 @@ export function waitForApproval(o: GroupsOptions, device: MlsDevice, fingerprint
     fp: byId("groups-pending-fp", HTMLElement),
     command: byId("groups-pending-command", HTMLElement),
   };
-  el.id.textContent = device.deviceId;
-  el.fp.textContent = fingerprint;
-  el.command.textContent = `e2ee device approve ${device.deviceId}`;
+  setText(el.id, device.deviceId);
+  setText(el.fp, fingerprint);
+  setText(el.command, `e2ee device approve ${device.deviceId}`);
   el.panel.hidden = false;
   if (o.deviceName !== null) el.title.focus(); // the set-up form that had focus is gone
   let app: GroupsApp | null = null;

@@ -3,8 +3,9 @@
 // leave, and forget a group this device was removed from.
 
 import { ApiError, MlsError, type GroupMessage, type MlsDevice, type UserInfo } from "../../src/index.js";
-import { announce, byId, messageItem, h, setFieldError } from "../dom.js";
-import { NoGroupDeviceError, UserInputError } from "../errors.js";
+import { announce, byId, h, messageItem, setFieldError, setText } from "../dom.js";
+import { UserInputError } from "../errors.js";
+import { NoGroupDeviceError } from "./errors.js";
 import { checkMessageText, checkUsername } from "../input.js";
 import { groupName, inOrder, memberName, senderName, type GroupEntry, type GroupList } from "./list.js";
 import { loadMembers, memberItems } from "./members.js";
@@ -89,7 +90,7 @@ export class GroupView {
     this.#el.members.replaceChildren();
     this.#el.body.hidden = true;
     this.#el.none.hidden = false;
-    this.#el.title.textContent = "Group chat";
+    setText(this.#el.title, "Group chat");
   }
 
   /** After a poll: new messages of the open group are shown (and seen); a new epoch reloads the member panel. */
@@ -225,8 +226,8 @@ export class GroupView {
   /** The title and the composer's label (a group named by its members is renamed when they change). */
   #renderTitle(e: GroupEntry): void {
     const name = groupName(e.report, this.#device.userId);
-    this.#el.title.textContent = name;
-    this.#el.label.textContent = `Message to ${name}`;
+    setText(this.#el.title, name);
+    setText(this.#el.label, `Message to ${name}`);
   }
 
   #renderState(): void {

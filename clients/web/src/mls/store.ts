@@ -2,10 +2,12 @@
 // packages, and per group the ts-mls state with what this device tracks (log position, leaf-update counters, the
 // messages read). Everything is written after every change, each group as ONE value (state and position together,
 // so a crash never leaves them apart); what MLS deletes (an old epoch's secrets, a used message key, a consumed key
-// package) is gone once the new value replaces the old one.
+// package) is gone once the new value replaces the old one. The page (and any app that keeps this state on disk)
+// gives it a SealedKvStore (src/sealed.ts), so the records are encrypted at rest; the MLS code does not know.
 
 import { type ClientState } from "ts-mls";
 import { type KvStore } from "../kv.js";
+import { mlsPrefix } from "../sealed.js";
 import { MlsError } from "./errors.js";
 import { decodeState, encodeState, type SignatureKeys } from "./suite.js";
 
@@ -80,7 +82,7 @@ export class DeviceStore {
 
   constructor(kv: KvStore, userId: string) {
     this.#kv = kv;
-    this.#prefix = `mls/${userId}/`;
+    this.#prefix = mlsPrefix(userId);
   }
 
   #key(kind: "device" | "kp" | "group", id = ""): string {

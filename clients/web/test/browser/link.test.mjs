@@ -85,7 +85,11 @@ test("two browsers of one user: the second waits (also across a reload), the fir
   await login(second, aliceName, () => importKeyFile(second, file, PASSPHRASE));
   const pending = await setUpPendingGroups(second, "Second browser");
   // A reload while pending opens the same pending device: no second registration.
+  const failedBefore = second.log.failedRequests.length;
   await second.page.reload();
+  await second.page.locator("#login-title").waitFor();
+  // a poll in flight at the reload is aborted by it (and only that)
+  for (const f of second.log.failedRequests.splice(failedBefore)) assert.match(f, /^GET http:\/\/127\.0\.0\.1:\d+\/api\/\S+: net::ERR_ABORTED$/);
   await login(second, aliceName);
   await second.page.getByRole("heading", { name: "⌛ Waiting for approval" }).waitFor({ timeout: 60000 });
   assert.equal((await second.page.locator("#groups-pending-id").textContent()).trim(), pending.deviceId);

@@ -1,17 +1,19 @@
 // What the page keeps in the browser (IndexedDB through the SDK) and how keys move: a reload keeps the key (stored
 // non-extractable), the pins and the MLS group, only the login is asked again; a key generated with a backup file is
 // downloaded, read by the CLI, and imported into a fresh browser with its passphrase; a key file of `e2ee keys init`
-// is used by the page, and a file of another account's key is refused.
+// is used by the page, and a file of another account's key is refused; a sealed MLS state the password does not
+// unlock leaves group chats closed with an alert saying why, and the 1:1 chat working.
 
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ApiClient, connect, fingerprint, generateKeyPair } from "../../dist/index.js";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { ApiClient, connect, fingerprint, fromBase64Strict, generateKeyPair, MlsApi } from "../../dist/index.js";
 import {
   addContact, assertClean, browserSuite, cliSandbox, createGroup, groupEntry, groupMessage, groupMessages,
-  groupsOpen, HISTORY_OF_NEW_CHAT, login, message, needs, PASSWORD, rand, register, screenshot, sdkGroupUser,
+  groupsOpen, HISTORY_OF_NEW_CHAT, login, message, needs, PASSWORD, rand, register, screenshot, sdkGroupUser, send,
   sendToGroup, SERVER, setUpGroups, statusOf
 } from "./helpers.mjs";
 
@@ -81,7 +83,74 @@ test("a reload keeps the key, the pins and the MLS group; only the password is a
   // (Bob's own send read Alice's first message already: all of them, in log order)
   assert.deepEqual(texts(await bob.device.read(groupId, { all: true })), ["before the reload", "mine, before the reload", "after the reload", "mine, after the reload"]);
   await screenshot(t, alice, "group-after-reload");
+
+  // Encrypted at rest (N9): IndexedDB read raw in the page holds neither a message text nor the device's Ed25519
+  // signature key seed (searched as every 32-byte run of every stored byte string whose public key is the device's).
+  const aliceId = (await bob.session.api.lookupUser(aliceName)).userId;
+  const listed = await new MlsApi(bob.session.api).listDevices(aliceId);
+  const devicePublicKeys = listed.devices.map((d) => fromBase64Strict(d.signatureKey));
+  assert.equal(devicePublicKeys.length, 1);
+  const raw = await alice.page.evaluate(async () => {
+    const db = await new Promise((ok, fail) => Object.assign(indexedDB.open("e2ee"), { onsuccess: (e) => ok(e.target.result), onerror: fail }));
+    const store = () => db.transaction("kv").objectStore("kv");
+    const keys = await new Promise((ok) => Object.assign(store().getAllKeys(), { onsuccess: (e) => ok(e.target.result) }));
+    const values = await new Promise((ok) => Object.assign(store().getAll(), { onsuccess: (e) => ok(e.target.result) }));
+    const plain = (v) =>
+      v instanceof Uint8Array ? { bytes: Array.from(v) } : v instanceof ArrayBuffer ? { bytes: Array.from(new Uint8Array(v)) } : v instanceof CryptoKey ? "CryptoKey"
+        : Array.isArray(v) ? v.map(plain) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
+    return keys.map((k, i) => [k, plain(values[i])]);
+  });
+  const mlsRecords = raw.filter(([k]) => k.startsWith(`mls/${aliceId}/`));
+  assert.ok(mlsRecords.length > 10, "the device, its key packages and the group");
+  for (const [k, v] of mlsRecords) assert.deepEqual(Object.keys(v).sort(), ["ct", "nonce", "v"], `${k} is a sealed record`);
+  const dump = JSON.stringify(raw, (_, v) => (v && Array.isArray(v.bytes) ? new TextDecoder().decode(new Uint8Array(v.bytes)) : v));
+  for (const text of ["before the reload", "after the reload", "Kept"]) assert.ok(!dump.includes(text), `"${text}" is not readable in IndexedDB`);
+  const byteStrings = [];
+  JSON.stringify(raw, (_, v) => (v && Array.isArray(v.bytes) ? (byteStrings.push(new Uint8Array(v.bytes)), null) : v));
+  let windows = 0;
+  for (const b of byteStrings) {
+    for (let i = 0; i + 32 <= b.length; i++, windows++) {
+      const pub = ed25519.getPublicKey(b.subarray(i, i + 32));
+      assert.ok(!devicePublicKeys.some((p) => p.every((x, j) => x === pub[j])), "the signature key seed is stored in the clear");
+    }
+  }
+  assert.ok(windows > 1000, `searched ${windows} runs of 32 bytes`);
   await assertClean(alice, [HISTORY_OF_NEW_CHAT]);
+});
+
+test("a data key the password does not unwrap: the group chats' alert says so, the 1:1 chat works", { skip, timeout: 300000 }, async () => {
+  const alice = await suite.open("alice");
+  const aliceName = `alice_${rand()}`;
+  await register(alice, aliceName);
+  await setUpGroups(alice);
+  const carol = await sdkUser("carol");
+  const aliceId = (await carol.session.api.lookupUser(aliceName)).userId;
+  const failedBefore = alice.log.failedRequests.length;
+  await alice.page.reload();
+  await alice.page.locator("#login-title").waitFor();
+  for (const f of alice.log.failedRequests.splice(failedBefore)) assert.match(f, /^GET http:\/\/127\.0\.0\.1:\d+\/api\/\S+: net::ERR_ABORTED$/);
+  // As if the MLS state had been sealed under another password: one byte of the wrapped data key changed.
+  const changed = await alice.page.evaluate(async (name) => {
+    const db = await new Promise((ok, fail) => Object.assign(indexedDB.open("e2ee"), { onsuccess: (e) => ok(e.target.result), onerror: fail }));
+    const req = (r) => new Promise((ok, fail) => Object.assign(r, { onsuccess: (e) => ok(e.target.result), onerror: fail }));
+    const rec = await req(db.transaction("kv").objectStore("kv").get(name));
+    if (!rec) return false;
+    rec.wrapped[0] ^= 1;
+    await req(db.transaction("kv", "readwrite").objectStore("kv").put(rec, name));
+    return true;
+  }, `sealed/${encodeURIComponent(aliceId)}/key`);
+  assert.ok(changed, "the wrapped data key is stored");
+  await login(alice, aliceName);
+  // Group chats were set up here, so they try to open at sign-in: they cannot, the alert says why, set-up is offered.
+  await alice.page.locator("#alerts .alert", { hasText: "Your password does not unlock the group chat state stored in this browser" }).waitFor({ timeout: 60000 });
+  await alice.page.locator("#groups-setup").waitFor();
+  assert.equal(await alice.page.locator("#groups-main").isHidden(), true);
+  // The 1:1 chat works: a message both ways.
+  await addContact(alice, carol.username);
+  await send(alice, "1:1 works without the group state");
+  await carol.session.sendText(aliceName, "and the other way");
+  await message(alice, "and the other way").waitFor({ timeout: 30000 });
+  await assertClean(alice, [HISTORY_OF_NEW_CHAT], { alerts: [/^⚠ Error: Your password does not unlock the group chat state stored in this browser .*1:1 chats work\./] });
 });
 
 test("a backup file made at key generation is read by the CLI and imported into a fresh browser", { skip: skipCli, timeout: 300000 }, async (t) => {

@@ -1,6 +1,7 @@
 // scripts/serve.mjs without a browser or an API: the CORS front against a stand-in upstream (preflights answered
 // without calling it, headers exactly as template.yaml configures API Gateway, upstream CORS headers dropped), and
-// the static side (config.json, content types, no path outside the root).
+// the static side (config.json, content types, no path outside the root, the security headers, the API origin put
+// into the page's CSP).
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -9,6 +10,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCorsConfig, startServers } from "../../scripts/serve.mjs";
+import { API_ORIGIN_PLACEHOLDER, apiOrigin, SECURITY_HEADERS, stampApiOrigin } from "../../scripts/csp.mjs";
 
 const PAGE_ORIGIN = "http://page.test:8080";
 const calls = [];
@@ -31,7 +33,8 @@ before(async () => {
   const dir = mkdtempSync(join(tmpdir(), "e2ee-serve-"));
   root = join(dir, "root");
   mkdirSync(root);
-  writeFileSync(join(root, "index.html"), "<!doctype html><title>t</title>");
+  writeFileSync(join(root, "index.html"), `<!doctype html><meta http-equiv="Content-Security-Policy" content="connect-src 'self' ${API_ORIGIN_PLACEHOLDER}"><title>t</title>`);
+  writeFileSync(join(root, "built.html"), `<!doctype html><meta http-equiv="Content-Security-Policy" content="connect-src 'self' https://api.example"><title>t</title>`);
   writeFileSync(join(root, "app.js"), "export {};");
   writeFileSync(join(dir, "secret.txt"), "outside the root");
   servers = await startServers({
@@ -140,6 +143,32 @@ test("the static side: config.json names the front, files have their types, noth
     assert.equal((await fetch(`${servers.pageUrl}${path}`)).status, 404, path);
   }
   assert.equal((await fetch(servers.pageUrl, { method: "POST" })).status, 405);
+});
+
+test("the static side sends the security headers on every answer; a page built without an API origin gets the front's in its CSP", async () => {
+  for (const path of ["", "app.js", "config.json", "missing.js"]) {
+    const res = await fetch(`${servers.pageUrl}${path}`);
+    assert.equal(res.headers.get("content-security-policy"), "frame-ancestors 'none'", path);
+    assert.equal(res.headers.get("x-frame-options"), "DENY", path);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff", path);
+    assert.equal(res.headers.get("referrer-policy"), "no-referrer", path);
+  }
+  assert.deepEqual(Object.keys(SECURITY_HEADERS).sort(), ["content-security-policy", "referrer-policy", "x-content-type-options", "x-frame-options"]);
+  const html = await (await fetch(servers.pageUrl)).text();
+  assert.ok(html.includes(`content="connect-src 'self' ${new URL(servers.apiUrl).origin}"`), html);
+  assert.ok(!html.includes(API_ORIGIN_PLACEHOLDER));
+  // a page built with E2EE_API_ORIGIN is served as it is (the page itself refuses a config.json naming another API)
+  assert.ok((await (await fetch(`${servers.pageUrl}built.html`)).text()).includes("connect-src 'self' https://api.example\""));
+});
+
+test("the API origin put into the CSP: an http(s) origin, a base URL's path dropped; anything else refused", () => {
+  assert.equal(apiOrigin("https://api.example.com/prod/"), "https://api.example.com");
+  assert.equal(apiOrigin("http://127.0.0.1:8081"), "http://127.0.0.1:8081");
+  for (const bad of ["", "api.example.com", "javascript:alert(1)", "ftp://x", "https://u:p@api.example", "data:,x"]) assert.throws(() => apiOrigin(bad), undefined, bad);
+  assert.equal(stampApiOrigin(`connect-src 'self' ${API_ORIGIN_PLACEHOLDER}`, "https://API.example:443/x"), "connect-src 'self' https://api.example");
+  assert.throws(() => stampApiOrigin("connect-src 'self'", "https://api.example"), /no __E2EE_API_ORIGIN__/);
+  // an origin cannot inject another directive or source: the URL parser gives back scheme://host[:port] only
+  assert.equal(stampApiOrigin(API_ORIGIN_PLACEHOLDER, "https://a.example/;script-src *"), "https://a.example");
 });
 
 test("allowPage: the static server's own origin is allowed, next to the configured ones", async () => {

@@ -8,6 +8,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { decodeMlsMessage } from "ts-mls";
 import {
   ApiClient, Session, MemoryKvStore, MlsDevice, MlsError, generateKeyPair, deviceCertInput, deviceSessionInput, fromBase64Strict, toHex,
+  openSealedStore, isSealedRecord, toBase64,
 } from "../../dist/index.js";
 import { keyPackageRef, newKeyPackage, newSignatureKeys } from "../../dist/mls/suite.js";
 
@@ -160,10 +161,12 @@ async function user(ds, name, opts = {}) {
   const userId = `u_${name}${Math.random().toString(16).slice(2, 10)}`;
   const session = new Session({ api: new ApiClient({ baseUrl: "http://ds", fetch: ds.fetch, token: `user:${userId}` }), userId });
   await session.useKey(keyPair);
-  const kv = opts.kv ?? new MemoryKvStore();
+  // opts.sealed: the MLS state in a SealedKvStore over a raw MemoryKvStore (what the page does), `raw` kept for checks
+  const raw = opts.sealed ? new MemoryKvStore() : undefined;
+  const kv = raw ? await openSealedStore(raw, userId, "password of " + name) : (opts.kv ?? new MemoryKvStore());
   const dir = directory(ds);
   const { device, report } = await MlsDevice.init({ session, kv, fetch: ds.fetch, directory: dir, deviceId: "laptop" });
-  return { userId, session, kv, dir, device, report, key: `${userId}/laptop` };
+  return { userId, session, kv, raw, dir, device, report, key: `${userId}/laptop` };
 }
 
 async function pair() {
@@ -261,6 +264,37 @@ test("create, join, messages both ways; a reload from the KvStore continues; a r
   await bob2.send(groupId, "still fine");
   assert.deepEqual(texts(await alice.device.read(groupId)), ["still fine"]);
   await assert.rejects(MlsDevice.open({ session: alice.session, kv: new MemoryKvStore() }), (e) => e.code === "no_device");
+});
+
+test("MLS state in a SealedKvStore: groups work as before, and the raw store shows neither message texts nor the signature key", async () => {
+  const ds = new FakeDs();
+  const alice = await user(ds, "alice", { sealed: true });
+  const bob = await user(ds, "bob", { sealed: true });
+  const g = await alice.device.createGroup([bob.userId]);
+  assert.deepEqual((await bob.device.sync()).joined, [g.groupId]);
+  await alice.device.send(g.groupId, "secret plans for friday");
+  assert.deepEqual(texts(await bob.device.read(g.groupId)), ["secret plans for friday"]);
+  await bob.device.send(g.groupId, "count me in");
+  assert.deepEqual(texts(await alice.device.read(g.groupId)), ["count me in"]);
+  // A reload: the same sealed records open again.
+  const bob2 = await MlsDevice.open({ session: bob.session, kv: await openSealedStore(bob.raw, bob.userId, "password of bob"), fetch: ds.fetch, directory: bob.dir });
+  assert.deepEqual(texts(await bob2.read(g.groupId, { all: true })), ["secret plans for friday", "count me in"]);
+  for (const u of [alice, bob]) {
+    const seed = (await u.kv.get(`mls/${u.userId}/device`)).keys.signKey;
+    assert.equal(seed.length, 32);
+    const dump = [];
+    for (const k of await u.raw.keys("")) {
+      const v = await u.raw.get(k);
+      if (k.startsWith(`mls/${u.userId}/`)) assert.ok(isSealedRecord(v), k);
+      dump.push(JSON.stringify(v, (_, x) => (x instanceof Uint8Array ? `${toBase64(x)} ${toHex(x)} ${new TextDecoder().decode(x)}` : x)));
+    }
+    const text = dump.join("\n");
+    for (const needle of ["secret plans", "count me in", toBase64(seed), toHex(seed), new TextDecoder().decode(seed)]) assert.ok(!text.includes(needle), needle.slice(0, 12));
+    for (const k of await u.raw.keys(`mls/${u.userId}/`)) {
+      const bytes = (await u.raw.get(k)).ct;
+      for (let i = 0; i + 32 <= bytes.length; i++) assert.ok(!seed.every((b, j) => bytes[i + j] === b), "the seed's bytes");
+    }
+  }
 });
 
 test("sync follows the Welcome inbox's pages (nextAfter) and joins every group", async () => {
