@@ -18,7 +18,9 @@
 # ~/.cache/e2ee-wasm-bindgen/<version>, ~3.5 min the first time).
 #
 # Cold on 2 cores: std + ~170 crates ≈ 5–6 min; nothing changed: a few seconds. Target dir: $E2EE_WASM_TARGET_DIR
-# (default ~/.cache/e2ee-wasm-target), never the native target/.
+# (default ~/.cache/e2ee-wasm-target), never the native target/. Every checkout shares it (a fresh clone, as in CI,
+# builds only the workspace's crates again), and cargo tells fresh from stale by file times: do not interleave
+# builds of two checkouts with different sources (a clone's older files can pass for built), or give each its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -17,6 +17,7 @@ use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::{MemoryStorage, RustCrypto};
 use openmls_traits::OpenMlsProvider;
+use openmls_traits::signatures::Signer as _;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -283,6 +284,19 @@ impl DeviceState {
             group_info,
             ratchet_tree,
         })
+    }
+
+    /// The device's proof for `POST /api/devices/session` at `created_at` (ms): its Ed25519 signature over
+    /// `device_session_input` (docs/mls.md, "Device tokens").
+    pub fn session_proof(&self, created_at: u64) -> Result<Vec<u8>, CoreError> {
+        let input = e2ee_protocol::device_session_input(
+            &self.meta.user_id,
+            &self.meta.device_id,
+            created_at,
+        );
+        self.signer
+            .sign(&input)
+            .map_err(|e| mls("cannot sign the device session", e))
     }
 
     /// Deletes the group's secrets and what this device kept of it (gone from the blob from now on).

@@ -249,6 +249,40 @@ impl MlsDevice {
         self.state.meta.signature_key.clone()
     }
 
+    /// The proof for `POST /api/devices/session` at `createdAtMs`: base64 of the device's Ed25519 signature
+    /// over the session statement (the body's `signature`).
+    #[wasm_bindgen(js_name = sessionProof)]
+    pub fn session_proof(&self, created_at_ms: f64) -> Result<String> {
+        let created_at = u64::try_from(millis(created_at_ms)?)
+            .or_else(|_| fail(ErrorCode::InvalidInput, "a negative time"))?;
+        Ok(STANDARD.encode(self.state.session_proof(created_at)?))
+    }
+
+    /// The statement the user's identity key signs (RSA-PSS, in the driver: the private key never leaves
+    /// WebCrypto) to certify this device at `issuedAtMs` (docs/mls.md, "Device certificates").
+    #[wasm_bindgen(js_name = certificateInput)]
+    pub fn certificate_input(&self, issuer_key_id: &str, issued_at_ms: f64) -> Result<Vec<u8>> {
+        let issuer_key_id = e2ee_crypto::KeyId::parse(issuer_key_id).or_else(|_| {
+            fail(
+                ErrorCode::InvalidInput,
+                "the issuer key id is not 64 hex digits",
+            )
+        })?;
+        let created_at = u64::try_from(millis(issued_at_ms)?)
+            .or_else(|_| fail(ErrorCode::InvalidInput, "a negative time"))?;
+        let signature_key = STANDARD
+            .decode(&self.state.meta.signature_key)
+            .or_else(|_| fail(ErrorCode::Damaged, "the signature key"))?;
+        Ok(e2ee_crypto::DeviceStatement {
+            user_id: &self.state.meta.user_id,
+            device_id: &self.state.meta.device_id,
+            signature_key: &signature_key,
+            issuer_key_id,
+            created_at,
+        }
+        .signing_input())
+    }
+
     /// `count` key packages to upload (base64 `MLSMessage`s), one-time or last-resort.
     #[wasm_bindgen(js_name = keyPackages)]
     pub fn key_packages(&self, count: usize, last_resort: bool) -> Result<Vec<String>> {

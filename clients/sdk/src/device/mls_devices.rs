@@ -13,11 +13,10 @@ use e2ee_crypto::LINK_SECRET_BYTES;
 use e2ee_crypto::{DeviceRevocation, DeviceStatement};
 use e2ee_protocol::{
     DeviceCertificateView, DeviceSessionRequest, DeviceStatus, DeviceView, KeyAuthorization,
-    RegisterDeviceRequest, RevokeDeviceRequest, UploadKeyPackagesRequest, device_session_input,
+    RegisterDeviceRequest, RevokeDeviceRequest, UploadKeyPackagesRequest,
 };
 use openmls_traits::OpenMlsProvider as _;
 use openmls_traits::random::OpenMlsRand as _;
-use openmls_traits::signatures::Signer as _;
 use serde::Serialize;
 
 use super::Device;
@@ -436,11 +435,7 @@ impl Device {
             return Ok(());
         }
         let created_at = now_millis();
-        let input = device_session_input(&state.meta.user_id, &state.meta.device_id, created_at);
-        let signature = state
-            .signer()
-            .sign(&input)
-            .map_err(|e| ClientError::Mls(format!("cannot sign the device session: {e:?}")))?;
+        let signature = state.session_proof(created_at)?;
         let session = self
             .client
             .device_session(&DeviceSessionRequest {
