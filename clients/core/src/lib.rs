@@ -30,6 +30,7 @@ pub mod directory;
 pub mod envelope;
 pub mod error;
 pub mod group;
+pub mod key_packages;
 pub mod link;
 pub mod rotation;
 pub mod state;

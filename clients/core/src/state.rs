@@ -232,7 +232,7 @@ impl DeviceState {
 
     /// `count` one-time key packages, or as many last-resort ones, as uploaded (base64 `MLSMessage`s).
     pub fn key_packages(&self, count: usize, last_resort: bool) -> Result<Vec<String>, CoreError> {
-        let packages = crate::group::key_packages(
+        let packages = crate::key_packages::key_packages(
             &self.provider,
             &self.signer,
             &self.credential(),

@@ -30,8 +30,14 @@ impl Client {
 
     fn key_package(&self) -> KeyPackage {
         let credential = group::credential(&self.identity, &self.signer);
-        let bytes =
-            group::key_packages(&self.provider, &self.signer, &credential, 1, false).unwrap();
+        let bytes = e2ee_client_core::key_packages::key_packages(
+            &self.provider,
+            &self.signer,
+            &credential,
+            1,
+            false,
+        )
+        .unwrap();
         let message = MlsMessageIn::tls_deserialize_exact_bytes(&bytes[0]).unwrap();
         let MlsMessageBodyIn::KeyPackage(package) = message.extract() else {
             panic!("not a key package")

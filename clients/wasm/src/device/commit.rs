@@ -5,9 +5,8 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_client_core::content::Content;
-use e2ee_client_core::group::{
-    self, GroupMessage, Intent, MessageStatus, StagedIntent, claimed_key_package,
-};
+use e2ee_client_core::group::{self, GroupMessage, Intent, MessageStatus, StagedIntent};
+use e2ee_client_core::key_packages::claimed_key_package;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 

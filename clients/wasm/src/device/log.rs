@@ -39,13 +39,7 @@ impl MlsDevice {
         }
         let me = self.state.meta.user_id.clone();
         if let Some(meta) = self.state.meta.groups.get_mut(group_id) {
-            meta.after = Some(row.seq);
-            if let Some(message) = &message {
-                if message.status == MessageStatus::Left && message.sender_user_id != me {
-                    meta.leave_requests.insert(message.sender_user_id.clone());
-                }
-                meta.record(message.clone());
-            }
+            meta.row_done(row.seq, message.as_ref(), &me);
         }
         json(&RowRead {
             done: true,

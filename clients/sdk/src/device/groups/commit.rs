@@ -69,7 +69,8 @@ impl Device {
             .decode(encoded)
             .map_err(|_| invalid("not base64"))?;
         let package =
-            group::claimed_key_package(state.provider(), identity, &bytes).map_err(invalid)?;
+            e2ee_client_core::key_packages::claimed_key_package(state.provider(), identity, &bytes)
+                .map_err(invalid)?;
         let leaf = package.leaf_node();
         if !self
             .is_certified(identity, leaf.signature_key().as_slice())

@@ -57,18 +57,9 @@ impl Device {
                 stuck |= group::is_stuck(entry, epoch_before, group.epoch().as_u64(), failed);
                 let me = state.meta.user_id.clone();
                 if let Some(meta) = state.meta.groups.get_mut(group_id) {
-                    meta.after = Some(entry.seq);
-                    if let Some(message) = &message
-                        && message.status == MessageStatus::Left
-                        && message.sender_user_id != me
-                    {
-                        meta.leave_requests.insert(message.sender_user_id.clone());
-                    }
+                    meta.row_done(entry.seq, message.as_ref(), &me);
                 }
-                if let Some(message) = message {
-                    state.record(group_id, message.clone());
-                    fresh.push(message);
-                }
+                fresh.extend(message);
             }
             state.save(&self.profile)?;
             let complete = page.next_after.is_none();
