@@ -112,6 +112,21 @@ pub fn check_members<'a>(
     }
 }
 
+/// Every check of a Welcome this device could decrypt, from what it names, in order: its group id
+/// ([`check_group`]), then its members ([`check_members`]). [`WelcomeJoin`] makes the same two checks in two
+/// steps (the members are known only once the Welcome is staged, and the driver may fetch listings between).
+pub fn check_opened<'a>(
+    labelled: &str,
+    actual: &str,
+    held: impl Fn(&str) -> bool,
+    members: impl IntoIterator<Item = (&'a DeviceIdentity, &'a [u8])>,
+    me: &DeviceIdentity,
+    trusted: impl Fn(&DeviceIdentity, &[u8]) -> bool,
+) -> Result<(), WelcomeRefusal> {
+    check_group(labelled, actual, held)?;
+    check_members(members, me, trusted)
+}
+
 /// A decrypted Welcome, not joined yet.
 pub struct WelcomeJoin {
     staged: StagedWelcome,

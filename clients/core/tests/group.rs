@@ -23,9 +23,18 @@ use openmls::prelude::*;
 impl Client {
     /// Stages `intent` in `group` (which must leave something to commit).
     fn stage(&self, group: &mut MlsGroup, meta: &mut GroupMeta, intent: &Intent) -> StagedIntent {
-        stage_intent(&self.provider, &self.signer, group, meta, intent)
-            .unwrap()
+        self.try_stage(group, meta, intent)
             .expect("something to commit")
+    }
+
+    /// `None`: nothing left to commit.
+    fn try_stage(
+        &self,
+        group: &mut MlsGroup,
+        meta: &mut GroupMeta,
+        intent: &Intent,
+    ) -> Option<StagedIntent> {
+        stage_intent(&self.provider, &self.signer, group, meta, intent).unwrap()
     }
 
     fn key_package(&self) -> KeyPackage {
@@ -291,28 +300,8 @@ fn a_lost_answer_is_settled_by_the_log() {
 fn an_add_of_devices_already_in_the_group_stages_nothing() {
     let (alice, mut alices, mut meta, bob, _) = alice_and_bob();
     let again = Intent::Add(vec![bob.key_package()]);
-    assert!(
-        stage_intent(
-            &alice.provider,
-            &alice.signer,
-            &mut alices,
-            &mut meta,
-            &again
-        )
-        .unwrap()
-        .is_none()
-    );
+    assert!(alice.try_stage(&mut alices, &mut meta, &again).is_none());
     let gone = Intent::Remove(vec![DeviceIdentity::new("u_nobody", "x").unwrap()]);
-    assert!(
-        stage_intent(
-            &alice.provider,
-            &alice.signer,
-            &mut alices,
-            &mut meta,
-            &gone
-        )
-        .unwrap()
-        .is_none()
-    );
+    assert!(alice.try_stage(&mut alices, &mut meta, &gone).is_none());
     assert!(meta.pending_commit.is_none());
 }

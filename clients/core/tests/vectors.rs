@@ -16,7 +16,7 @@ use e2ee_client_core::commits::{PendingCommit, Resolution};
 use e2ee_client_core::contacts::Contacts;
 use e2ee_client_core::devices::{CertifiedDevice, check_device, is_listed};
 use e2ee_client_core::directory::Directory;
-use e2ee_client_core::welcome::{WelcomeRefusal, check_group, check_members};
+use e2ee_client_core::welcome::{WelcomeRefusal, check_opened};
 use e2ee_crypto::{DeviceStatement, PrivateKey};
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{
@@ -333,9 +333,8 @@ fn replay(scenario: &Scenario) -> Vec<Step> {
     decided
 }
 
-/// The core's checks of a Welcome this device could read, in the order a client makes them: the group
-/// (`check_group`), then every member against the devices trusted at their users' last listings, matched by
-/// device id and signature key (`check_members`).
+/// The core's checks of a Welcome this device could read (`check_opened`: the group, then every member against
+/// the devices trusted at their users' last listings, matched by device id and signature key).
 fn welcome_decision(
     opened: &OpenedWelcome,
     labelled: &str,
@@ -343,9 +342,6 @@ fn welcome_decision(
     me: &DeviceIdentity,
     certified: &BTreeMap<String, Vec<CertifiedDevice>>,
 ) -> Result<(), WelcomeRefusal> {
-    check_group(labelled, &opened.group_id, |group| {
-        held.iter().any(|h| h == group)
-    })?;
     let members: Vec<(DeviceIdentity, Vec<u8>)> = opened
         .members
         .iter()
@@ -359,7 +355,10 @@ fn welcome_decision(
             .get(&identity.user_id)
             .is_some_and(|devices| is_listed(devices, identity, key))
     };
-    check_members(
+    check_opened(
+        labelled,
+        &opened.group_id,
+        |group| held.iter().any(|h| h == group),
         members
             .iter()
             .map(|(identity, key)| (identity, key.as_slice())),

@@ -9,7 +9,7 @@ use e2ee_client_core::commits::{PendingCommit, Resolution};
 use e2ee_client_core::contacts::Contacts;
 use e2ee_client_core::devices::{CertifiedDevice, check_device, is_listed};
 use e2ee_client_core::directory::Directory;
-use e2ee_client_core::welcome::{WelcomeRefusal, check_group, check_members};
+use e2ee_client_core::welcome::{WelcomeRefusal, check_opened};
 use e2ee_mls::DeviceIdentity;
 use e2ee_protocol::{DeviceView, PublicKeyResponse};
 use serde::{Deserialize, Serialize};
@@ -289,16 +289,14 @@ impl Trust {
                         Ok((identity(&m.user_id, &m.device_id)?, key))
                     })
                     .collect::<Result<Vec<_>>>()?;
-                check_group(labelled_group_id, &opened.group_id, |group| {
-                    held.iter().any(|h| h == group)
-                })
-                .and_then(|()| {
-                    check_members(
-                        members.iter().map(|(id, key)| (id, key.as_slice())),
-                        &me,
-                        |identity, key| self.trusts(identity, key),
-                    )
-                })
+                check_opened(
+                    labelled_group_id,
+                    &opened.group_id,
+                    |group| held.iter().any(|h| h == group),
+                    members.iter().map(|(id, key)| (id, key.as_slice())),
+                    &me,
+                    |identity, key| self.trusts(identity, key),
+                )
             }
         };
         json(&WelcomeOutcome::of(
