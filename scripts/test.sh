@@ -59,11 +59,16 @@ rm -f "$error_log"
 
 # 2. The TypeScript SDK (clients/web): WebCrypto only, against the committed envelope fixtures and the independent
 # Node implementation (tests/interop). Node 20+ and npm: installed above when missing.
+# Its MLS layer drives the client core's WebAssembly build (check-client-core.sh above builds it); ts-mls, a second
+# MLS implementation, lives in tests/interop/mls (the unit tests' fake server decodes MLS with it).
 (cd clients/web && npm ci --no-audit --no-fund)
+(cd tests/interop/mls && npm ci --no-audit --no-fund)
 node_tests npm test
-# The client core as the browser runs it (WebAssembly, built by check-client-core.sh above): the client vectors in
-# Node and in Chromium, MLS groups, and interop with ts-mls, an independent MLS implementation.
+# The client core as the browser runs it: the client vectors in Node and in Chromium, MLS groups between wasm devices.
 node_tests npm run test:wasm
+# Interop with ts-mls, an independent MLS implementation: one group with a core device (Welcome, messages both ways,
+# a ts-mls commit), and the ts-mls findings our choices rest on.
+node_tests npm run test:interop
 
 # 3. End to end: the real functions under cargo lambda watch, on a fresh embedded store.
 cargo build --bins

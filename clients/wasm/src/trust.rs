@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_client_core::commits::{PendingCommit, Resolution};
-use e2ee_client_core::contacts::Contacts;
+use e2ee_client_core::contacts::{Contacts, KeyLifetime};
 use e2ee_client_core::devices::{CertifiedDevice, check_device, is_listed};
 use e2ee_client_core::directory::Directory;
 use e2ee_client_core::welcome::{WelcomeRefusal, check_opened};
@@ -25,6 +25,22 @@ pub struct Trust {
     contacts: Contacts,
     listings: BTreeMap<String, Directory>,
     certified: BTreeMap<String, Vec<CertifiedDevice>>,
+    /// Identity keys the driver vouches for from its own records ([`Trust::trust_keys`]), by user: they decide
+    /// instead of the user's contact.
+    vouched: BTreeMap<String, BTreeMap<String, KeyLifetime>>,
+    /// Names the driver gives users ([`Trust::set_name`]), shown before a contact's.
+    names: BTreeMap<String, String>,
+}
+
+/// One key of [`Trust::trust_keys`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VouchedKey {
+    key_id: String,
+    #[serde(default)]
+    retired_at: Option<i64>,
+    #[serde(default)]
+    revoked_at: Option<i64>,
 }
 
 /// What the driver shows of a contact.
@@ -109,11 +125,25 @@ impl Trust {
             .is_some_and(|devices| is_listed(devices, identity, signature_key))
     }
 
-    /// The name to show for a user: the pinned username, else the user id.
+    /// The name to show for a user: the one the driver gave, else the pinned one, else the user id.
     pub(crate) fn name_of(&self, user_id: &str) -> String {
-        self.contacts
-            .shown_username(user_id, self.listings.get(user_id))
+        self.names
+            .get(user_id)
+            .cloned()
+            .or_else(|| {
+                self.contacts
+                    .shown_username(user_id, self.listings.get(user_id))
+            })
             .unwrap_or_else(|| user_id.to_owned())
+    }
+
+    /// The lifetime of `issuer` as a key of `user_id` this device trusts: from the driver's records when it
+    /// gave some for the user, else from the contact.
+    fn vouching(&self, user_id: &str, issuer: &str) -> Option<KeyLifetime> {
+        match self.vouched.get(user_id) {
+            Some(keys) => keys.get(issuer).copied(),
+            None => self.contacts.get(user_id)?.lifetime(issuer),
+        }
     }
 }
 
@@ -189,6 +219,41 @@ impl Trust {
         Ok(())
     }
 
+    /// The identity keys of `userId` this device trusts by the driver's own records — for its own user the keys
+    /// it holds, for a contact the keys the user pinned or accepted (the browser's pins, shared with 1:1 chat) —
+    /// as JSON `[{keyId, retiredAt?, revokedAt?}]` (ms: a retired key vouches for what it signed before; a
+    /// revoked one for nothing). From now on they, not the contact, decide which of the user's devices
+    /// [`Trust::check_devices`] certifies.
+    #[wasm_bindgen(js_name = trustKeys)]
+    pub fn trust_keys(&mut self, user_id: &str, keys: &str) -> Result<()> {
+        let keys: Vec<VouchedKey> = parse("trusted keys", keys)?;
+        let mut vouched = BTreeMap::new();
+        for key in keys {
+            if e2ee_crypto::KeyId::parse(&key.key_id).is_err() {
+                return fail(
+                    ErrorCode::InvalidInput,
+                    "a key id is 64 lowercase hex digits",
+                );
+            }
+            vouched.insert(
+                key.key_id,
+                KeyLifetime {
+                    retired_at: key.retired_at,
+                    revoked_at: key.revoked_at,
+                },
+            );
+        }
+        self.vouched.insert(user_id.to_owned(), vouched);
+        Ok(())
+    }
+
+    /// The name to show for `userId` in the messages read from now on (the driver's pinned or looked-up
+    /// username), before a contact's.
+    #[wasm_bindgen(js_name = setName)]
+    pub fn set_name(&mut self, user_id: &str, username: &str) {
+        self.names.insert(user_id.to_owned(), username.to_owned());
+    }
+
     /// The contact (JSON `{userId, username, pinnedKeyId, fingerprint, trustedKeyIds, safetyNumber}`), or
     /// `undefined` if none is pinned.
     pub fn contact(&self, user_id: &str) -> Result<Option<String>> {
@@ -217,7 +282,7 @@ impl Trust {
         };
         let mut certified = Vec::new();
         for device in &devices {
-            let vouching = |issuer: &str| self.contacts.get(user_id)?.lifetime(issuer);
+            let vouching = |issuer: &str| self.vouching(user_id, issuer);
             match check_device(user_id, device, &listing, vouching) {
                 Ok(device) => {
                     decisions.trusted.push(device.device_id.clone());

@@ -7,7 +7,8 @@ export * from "./core.js";
 export { SealedKvStore, openSealedStore, isSealedRecord, mlsPrefix, type SealedRecord, type OpenSealedOptions } from "./sealed.js";
 
 // ---------------------------------------------------------------------------------------------------------------
-// MLS groups (src/mls/): devices certified by the identity key, key packages, groups on ts-mls (docs/mls.md)
+// MLS groups (src/mls/): devices certified by the identity key, key packages, groups; every MLS decision is the
+// client core's, in WebAssembly (src/mls/core.ts, docs/mls.md)
 // ---------------------------------------------------------------------------------------------------------------
 export {
   MlsDevice,
@@ -28,7 +29,7 @@ export { type SyncReport } from "./mls/join.js";
 export { KEY_PACKAGE_BATCH, KEY_PACKAGE_LOW } from "./mls/keypackages.js";
 export { COMMIT_ATTEMPTS } from "./mls/commit.js";
 export { MlsError, type MlsErrorCode } from "./mls/errors.js";
-export { encodeContent, decodeContent, type Content } from "./mls/content.js";
+export { loadCore, setCoreSource, type CoreSource } from "./mls/core.js";
 export {
   deviceCertInput,
   deviceSessionInput,
@@ -37,9 +38,7 @@ export {
   isDeviceId,
   type DeviceStatement,
 } from "./mls/statements.js";
-export { PinnedDirectory, type DeviceDirectory, type CertifiedDevice } from "./mls/trust.js";
 export { type GroupMessage, type GroupMessageStatus, MAX_KEPT_MESSAGES } from "./mls/store.js";
-export { CIPHERSUITE, MAX_PAST_EPOCHS, KEY_PACKAGE_LIFETIME_SECONDS, LAST_RESORT_EXTENSION } from "./mls/suite.js";
 export {
   MlsApi,
   MAX_DEVICE_PAGES,

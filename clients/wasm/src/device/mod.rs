@@ -230,6 +230,28 @@ impl MlsDevice {
         json(&devices)
     }
 
+    /// Whether this device is still a member of the group (a commit it read may have removed it: then the
+    /// driver forgets the group).
+    #[wasm_bindgen(js_name = isMember)]
+    pub fn is_member(&self, group_id: &str) -> Result<bool> {
+        Ok(self.state.group(group_id)?.is_active())
+    }
+
+    /// The removals of these users (asked for by their `leave` messages) are done: they are no longer
+    /// remembered.
+    #[wasm_bindgen(js_name = forgetLeaveRequests)]
+    pub fn forget_leave_requests(&mut self, group_id: &str, user_ids: Vec<String>) -> Result<()> {
+        let Some(meta) = self.state.meta.groups.get_mut(group_id) else {
+            return fail(
+                ErrorCode::NotInGroup,
+                format!("this device is not in group {group_id}"),
+            );
+        };
+        meta.leave_requests
+            .retain(|user| !user_ids.iter().any(|done| done == user));
+        Ok(())
+    }
+
     /// Deletes the group's secrets and what this device kept of it.
     pub fn forget(&mut self, group_id: &str) -> Result<()> {
         self.reading.remove(group_id);

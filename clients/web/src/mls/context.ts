@@ -1,33 +1,54 @@
-// What every group operation works with: the session (pins, identity key), the device and its store, the
-// device-token API and the per-operation directory cache. The operations are plain functions over this context
-// (groups.ts, commit.ts, log.ts, join.ts); MlsDevice (device.ts) builds it and serializes the operations.
+// What every group operation works with: the session (pins, identity key), the client core holding the device's
+// state, its store, the device-token API and the per-operation trust. The operations are plain functions over this
+// context (groups.ts, commit.ts, log.ts, join.ts); MlsDevice (device.ts) builds it and runs them one at a time.
 
 import { checkId } from "../ids.js";
 import { InputError } from "../errors.js";
 import { type Session } from "../session.js";
 import { type MlsApi } from "./api.js";
-import { MlsError } from "./errors.js";
-import { type DeviceRecord, type DeviceStore, type LoadedGroup } from "./store.js";
-import { type DeviceIdentity } from "./suite.js";
-import { type DirectoryCache } from "./trust.js";
+import { type CoreDevice, coreJson } from "./core.js";
+import { type DeviceRecord, type DeviceStore, type GroupMeta } from "./store.js";
+import { type TrustSession } from "./trust.js";
+
+export interface DeviceIdentity {
+  userId: string;
+  deviceId: string;
+}
 
 export interface DeviceContext {
   readonly session: Session;
   readonly store: DeviceStore;
+  /** The device's record as last saved (its `state` is replaced by every save). */
+  readonly record: DeviceRecord;
+  /** The core holding the device's state, unlocked. */
+  readonly core: CoreDevice;
   /** Device-token client of the MLS routes. */
   readonly api: MlsApi;
-  readonly device: DeviceRecord;
   readonly me: DeviceIdentity;
-  readonly directory: DirectoryCache;
+  readonly trust: TrustSession;
   /** Usernames learnt from lookups by name on this device object (user id -> username). */
   readonly names: ReadonlyMap<string, string>;
 }
 
-/** The group as this device last saved it; MlsError("not_in_group") when it holds none. */
-export async function loadGroup(ctx: DeviceContext, groupId: string): Promise<LoadedGroup> {
-  const g = await ctx.store.loadGroup(checkGroupId(groupId));
-  if (!g) throw new MlsError("not_in_group", `this device is not in group ${groupId} (sync first if it was just added)`);
-  return g;
+/** Saves the core's state (every change is saved before what it produced leaves the device). */
+export async function save(ctx: DeviceContext): Promise<void> {
+  ctx.record.state = ctx.core.save();
+  await ctx.store.save(ctx.record);
+}
+
+/** What the core tracks of the group; MlsError("not_in_group") when this device holds none. */
+export function groupMeta(ctx: DeviceContext, groupId: string): GroupMeta {
+  return coreJson<GroupMeta>(() => ctx.core.groupMeta(groupId));
+}
+
+/** Whether this device holds the group. */
+export function holds(ctx: DeviceContext, groupId: string): boolean {
+  return ctx.core.groupIds().includes(groupId);
+}
+
+/** The group's member devices, tree order. */
+export function memberDevices(ctx: DeviceContext, groupId: string): DeviceIdentity[] {
+  return coreJson<DeviceIdentity[]>(() => ctx.core.memberDevices(groupId));
 }
 
 /** Group ids are the lowercase hex of the MLS group id, 1–128 digits (the server's rule). */
@@ -44,7 +65,7 @@ export function checkUserIds(userIds: readonly string[]): void {
 }
 
 /** The user's username as the pins know it, else as a lookup by name on this device object found it. */
-export async function usernameOf(ctx: DeviceContext, userId: string): Promise<string | undefined> {
+export async function usernameOf(ctx: Pick<DeviceContext, "session" | "names">, userId: string): Promise<string | undefined> {
   const name = (await ctx.session.pins.get(userId))?.username;
   return name ? name : ctx.names.get(userId);
 }

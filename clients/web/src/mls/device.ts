@@ -1,10 +1,11 @@
 // This user's MLS device (clients/sdk/src/device/mls_devices.rs): the first device certified by the identity key
 // (init), a later device registered pending (request) and approved from a device holding the identity key
 // (approve), device tokens, the device directory with trust flags, and MlsDevice — the object an application holds,
-// which runs the group operations one at a time over one KvStore.
+// which runs the group operations one at a time over one KvStore. The device's keys and groups live in the client
+// core (core.ts, WebAssembly); this is the driver that fetches, saves and signs with the identity key (WebCrypto).
 
 import { ApiClient, ResponseError, type UserInfo } from "../api.js";
-import { fromBase64Strict, toBase64 } from "../bytes.js";
+import { fromBase64Strict } from "../bytes.js";
 import { InputError } from "../errors.js";
 import { pssSign } from "../keygen.js";
 import { type KeyPair } from "../keys.js";
@@ -12,14 +13,14 @@ import { type KvStore } from "../kv.js";
 import { type Session } from "../session.js";
 import { type DeviceCertificate, type DeviceStatus, type GroupLogEntry, type KeyPackageSupply, MlsApi, type RevokeDeviceBody } from "./api.js";
 import { type DeviceContext, checkGroupId } from "./context.js";
+import { CoreDevice, core, loadCore } from "./core.js";
 import { MlsError } from "./errors.js";
 import * as groups from "./groups.js";
 import { sync, type SyncReport } from "./join.js";
 import { topUpKeyPackages } from "./keypackages.js";
-import { deviceCertInput, deviceFingerprint, deviceRevokeInput, deviceSessionInput, isDeviceId } from "./statements.js";
+import { deviceCertInput, deviceFingerprint, deviceRevokeInput, isDeviceId } from "./statements.js";
 import { type DeviceRecord, DeviceStore, type GroupMessage } from "./store.js";
-import { newSignatureKeys, signRaw } from "./suite.js";
-import { type DeviceDirectory, DirectoryCache, PinnedDirectory } from "./trust.js";
+import { TrustSession } from "./trust.js";
 
 /** A device token is renewed this long before it expires. */
 const TOKEN_MARGIN_MS = 30_000;
@@ -31,8 +32,6 @@ export interface MlsDeviceOptions {
   kv: KvStore;
   /** The fetch of the device-token client (defaults to globalThis.fetch; pass the one the session's ApiClient uses). */
   fetch?: typeof fetch;
-  /** Where certified devices come from; defaults to the server's directory checked against the session's pins. */
-  directory?: DeviceDirectory;
   /** This user's username, for the reports of its own messages and devices. */
   username?: string;
 }
@@ -56,11 +55,11 @@ export interface ListedDevice {
   trusted: boolean;
 }
 
-/** A certificate by `identity` for `userId`'s device `deviceId` and its signature key. */
-async function certify(identity: KeyPair, userId: string, deviceId: string, signatureKey: Uint8Array): Promise<DeviceCertificate> {
+/** A certificate by `identity` of the statement `input(issuedAt)` (built by the core for this device, or by
+ * deviceCertInput for a pending device being approved). */
+async function certify(identity: KeyPair, input: (issuedAt: number) => Uint8Array): Promise<DeviceCertificate> {
   const issuedAt = Date.now();
-  const input = deviceCertInput({ userId, deviceId, signatureKey, issuerKeyId: identity.keyId, createdAt: issuedAt });
-  return { issuerKeyId: identity.keyId, issuedAt, signature: await pssSign(identity.signKey, input) };
+  return { issuerKeyId: identity.keyId, issuedAt, signature: await pssSign(identity.signKey, input(issuedAt)) };
 }
 
 /** A `POST /api/devices/revoke` body for `userId`'s device `deviceId`, signed now by `identity` (the user's active
@@ -81,20 +80,22 @@ export class MlsDevice {
   readonly deviceId: string;
   readonly #record: DeviceRecord;
   readonly #store: DeviceStore;
+  /** The core holding the state as last saved (replaced by a reload from the store when an operation fails). */
+  #core: CoreDevice;
   readonly #userApi: MlsApi;
   readonly #deviceClient: ApiClient;
   readonly #api: MlsApi;
-  readonly #directory: DeviceDirectory;
   readonly #names = new Map<string, string>();
   #tokenExpiresAt = 0;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(opts: MlsDeviceOptions, record: DeviceRecord, store: DeviceStore) {
+  private constructor(opts: MlsDeviceOptions, record: DeviceRecord, store: DeviceStore, coreDevice: CoreDevice) {
     this.session = opts.session;
     this.userId = record.userId;
     this.deviceId = record.deviceId;
     this.#record = record;
     this.#store = store;
+    this.#core = coreDevice;
     this.#userApi = new MlsApi(opts.session.api);
     // Device-scoped routes refuse user tokens, so the device token lives in a client of its own; a 401 (expired or
     // revoked token) asks for a new one once, through the user session (whose own hook may log in again).
@@ -105,13 +106,14 @@ export class MlsDevice {
     });
     this.#api = new MlsApi(this.#deviceClient);
     if (opts.username !== undefined) this.#names.set(record.userId, opts.username);
-    this.#directory = opts.directory ?? new PinnedDirectory(opts.session, this.#api, this.#names);
   }
 
   /** The account's first device, certified by the session's identity key, with 50 + 1 key packages uploaded. */
   static async init(opts: MlsDeviceOptions & { deviceId: string; displayName?: string }): Promise<{ device: MlsDevice; report: DeviceReport }> {
     const identity = identityKey(opts.session);
-    const { device, status } = await MlsDevice.#register(opts, (key) => certify(identity, opts.session.userId, opts.deviceId, key));
+    const { device, status } = await MlsDevice.#register(opts, (coreDevice) =>
+      certify(identity, (issuedAt) => core(() => coreDevice.certificateInput(identity.keyId, issuedAt))),
+    );
     const supply = await device.topUpKeyPackages();
     return { device, report: await device.#report(status, supply) };
   }
@@ -126,36 +128,49 @@ export class MlsDevice {
   /** The device saved in the store for the session's user (a reload: a new process over the same store). */
   static async open(opts: MlsDeviceOptions): Promise<MlsDevice> {
     const store = new DeviceStore(opts.kv, opts.session.userId);
-    const record = await store.loadDevice();
+    const record = await store.load();
     if (!record) throw new MlsError("no_device", "the store holds no MLS device for this user");
-    return new MlsDevice(opts, record, store);
+    await loadCore();
+    const coreDevice = core(() => CoreDevice.load(record.state));
+    if (coreDevice.userId !== record.userId || coreDevice.deviceId !== record.deviceId) {
+      coreDevice.free();
+      throw new MlsError("invalid_state", "the stored MLS device is of another device than its record says");
+    }
+    return new MlsDevice(opts, record, store, coreDevice);
   }
 
   /** A fresh signature key, saved BEFORE the server learns it (a registered device whose key was lost could not be
    * used nor registered again under its id), then registered; the saved device is deleted again if that fails. */
   static async #register(
     opts: MlsDeviceOptions & { deviceId: string; displayName?: string },
-    certificate: (signatureKey: Uint8Array) => Promise<DeviceCertificate | undefined>,
+    certificate: (coreDevice: CoreDevice) => Promise<DeviceCertificate | undefined>,
   ): Promise<{ device: MlsDevice; status: DeviceStatus }> {
     if (!isDeviceId(opts.deviceId)) throw new InputError("invalid_input", "deviceId must be 1 to 64 of A-Z a-z 0-9 _ -");
     const displayName = opts.displayName ?? opts.deviceId;
     const store = new DeviceStore(opts.kv, opts.session.userId);
-    if (await store.loadDevice()) throw new MlsError("device_exists", "the store already holds an MLS device for this user");
-    const keys = newSignatureKeys();
-    const cert = await certificate(keys.publicKey);
-    const record: DeviceRecord = { version: 1, userId: opts.session.userId, deviceId: opts.deviceId, keys, createdAt: Date.now() };
-    await store.saveDevice(record);
-    const body = { deviceId: opts.deviceId, displayName, signatureKey: toBase64(keys.publicKey), ...(cert ? { certificate: cert } : {}) };
+    if (await store.load()) throw new MlsError("device_exists", "the store already holds an MLS device for this user");
+    await loadCore();
+    const coreDevice = core(() => CoreDevice.create(opts.session.userId, opts.deviceId));
     let status: DeviceStatus;
+    let record: DeviceRecord;
     try {
-      const view = await new MlsApi(opts.session.api).registerDevice(body);
-      if (view.deviceId !== opts.deviceId || view.userId !== opts.session.userId) throw new ResponseError("the server registered another device");
-      status = view.status;
+      const cert = await certificate(coreDevice);
+      record = { version: 2, userId: opts.session.userId, deviceId: opts.deviceId, createdAt: Date.now(), state: coreDevice.save() };
+      await store.save(record);
+      const body = { deviceId: opts.deviceId, displayName, signatureKey: coreDevice.signatureKey, ...(cert ? { certificate: cert } : {}) };
+      try {
+        const view = await new MlsApi(opts.session.api).registerDevice(body);
+        if (view.deviceId !== opts.deviceId || view.userId !== opts.session.userId) throw new ResponseError("the server registered another device");
+        status = view.status;
+      } catch (e) {
+        await store.delete();
+        throw e;
+      }
     } catch (e) {
-      await store.deleteDevice();
+      coreDevice.free();
       throw e;
     }
-    return { device: new MlsDevice(opts, record, store), status };
+    return { device: new MlsDevice(opts, record, store, coreDevice), status };
   }
 
   async #report(status: DeviceStatus, supply: KeyPackageSupply): Promise<DeviceReport> {
@@ -178,39 +193,58 @@ export class MlsDevice {
 
   /** This device's fingerprint (what the approving device shows). */
   fingerprint(): Promise<string> {
-    return deviceFingerprint(this.#record.keys.publicKey);
+    return deviceFingerprint(fromBase64Strict(this.#core.signatureKey) ?? new Uint8Array());
   }
 
   /** A device token for this run: signed with the device key (raw Ed25519 over the session statement), asked for
    * with the user session. */
   async #renewToken(): Promise<string> {
     const createdAt = Date.now();
-    const signature = signRaw(this.#record.keys, deviceSessionInput(this.userId, this.deviceId, createdAt));
-    const r = await this.#userApi.deviceSession({ deviceId: this.deviceId, createdAt, signature: toBase64(signature) });
+    const signature = core(() => this.#core.sessionProof(createdAt));
+    const r = await this.#userApi.deviceSession({ deviceId: this.deviceId, createdAt, signature });
     if (r.userId !== this.userId || r.deviceId !== this.deviceId) throw new ResponseError("the server issued a token for another device");
     this.#deviceClient.setToken(r.token);
     this.#tokenExpiresAt = r.expiresAt;
     return r.token;
   }
 
-  /** Runs `op` after the previous operations (one at a time: they read and write the same stored state), with a
-   * fresh directory cache and, when `online`, a valid device token. */
-  #run<T>(op: (ctx: DeviceContext) => Promise<T>, online = true): Promise<T> {
+  /** Runs `op` after the previous operations (one at a time: they read and write the same state), with a fresh
+   * trust and, when `online`, a valid device token. An operation that fails leaves the core as it was last saved
+   * (reloaded from the store: what it changed and did not save is not kept in memory either). */
+  #run<T>(op: (ctx: DeviceContext) => Promise<T> | T, online = true): Promise<T> {
     const run = this.#queue.then(async () => {
       if (online && (!this.#deviceClient.hasToken || this.#tokenExpiresAt - Date.now() < TOKEN_MARGIN_MS)) await this.#renewToken();
-      return op({
-        session: this.session,
-        store: this.#store,
-        api: this.#api,
-        device: this.#record,
-        me: { userId: this.userId, deviceId: this.deviceId },
-        directory: new DirectoryCache(this.#directory),
-        names: this.#names,
-      });
+      const trust = new TrustSession(this.session, this.#api, this.#names);
+      try {
+        return await op({
+          session: this.session,
+          store: this.#store,
+          record: this.#record,
+          core: this.#core,
+          api: this.#api,
+          me: { userId: this.userId, deviceId: this.deviceId },
+          trust,
+          names: this.#names,
+        });
+      } catch (e) {
+        await this.#reload();
+        throw e;
+      } finally {
+        trust.free();
+      }
     });
     // The next operation waits for this one however it ends; its caller still gets the rejection through `run`.
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  async #reload(): Promise<void> {
+    const saved = await this.#store.load();
+    if (!saved) return;
+    const fresh = core(() => CoreDevice.load(saved.state));
+    this.#core.free();
+    this.#core = fresh;
+    this.#record.state = saved.state;
   }
 
   /** Looks a user up by name (Session.lookup: pinned both ways on first use); the name then labels the user's
@@ -239,7 +273,8 @@ export class MlsDevice {
         if (!key) throw new ResponseError("a device key that is not base64");
         let status = d.status;
         if (opts.all || opts.deviceId !== undefined) {
-          status = (await ctx.api.approveDevice(d.deviceId, await certify(identity, this.userId, d.deviceId, key))).status;
+          const input = (issuedAt: number) => deviceCertInput({ userId: this.userId, deviceId: d.deviceId, signatureKey: key, issuerKeyId: identity.keyId, createdAt: issuedAt });
+          status = (await ctx.api.approveDevice(d.deviceId, await certify(identity, input))).status;
         }
         out.push({ userId: this.userId, deviceId: d.deviceId, status, fingerprint: await deviceFingerprint(key), keyPackages: 0, lastResort: false });
       }
@@ -263,16 +298,15 @@ export class MlsDevice {
   /** A user's devices (this user's by default), each with its fingerprint and whether this device trusts it. */
   devices(userId: string = this.userId): Promise<ListedDevice[]> {
     return this.#run(async (ctx) => {
-      const listed = await ctx.api.listDevices(userId);
+      const decisions = await ctx.trust.devices(userId);
       const out: ListedDevice[] = [];
-      for (const d of listed.devices) {
-        const key = fromBase64Strict(d.signatureKey) ?? new Uint8Array();
+      for (const d of decisions.listed) {
         out.push({
           deviceId: d.deviceId,
           displayName: d.displayName,
           status: d.status,
-          fingerprint: await deviceFingerprint(key),
-          trusted: await ctx.directory.isCertified(userId, d.deviceId, key),
+          fingerprint: await deviceFingerprint(fromBase64Strict(d.signatureKey) ?? new Uint8Array()),
+          trusted: decisions.trusted.has(d.deviceId),
         });
       }
       return out;

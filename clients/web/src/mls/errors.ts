@@ -17,8 +17,10 @@ export type MlsErrorCode =
   | "unknown_key_package"
   /** The server answered something that is not what the protocol says (bad base64, wrong MLS message kind). */
   | "invalid_response"
-  /** ts-mls refused an operation (e.g. a commit it cannot build). */
-  | "mls_failure";
+  /** The client core refused an operation (e.g. a commit it cannot build). */
+  | "mls_failure"
+  /** The client core (WebAssembly) could not be loaded. */
+  | "core_unavailable";
 
 export class MlsError extends Error {
   override name = "MlsError";
@@ -26,14 +28,7 @@ export class MlsError extends Error {
     readonly code: MlsErrorCode,
     /** A short reason for debugging; never contains key material or plaintext. */
     readonly detail: string,
-    /** The device concerned, for `untrusted_device`. */
-    readonly device?: { userId: string; deviceId: string },
   ) {
     super(`${code}: ${detail}`);
   }
-}
-
-/** A short description of something ts-mls (or WebCrypto) threw, for an error's detail or a row's reason. */
-export function describe(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }

@@ -1,21 +1,17 @@
 // The group operations (clients/sdk/src/device/groups/mod.rs): create, add, remove, members, list, send, read and
-// leave. Every device a group takes in must be certified (commit.ts, join.ts, log.ts check it); commits go through
-// commitIntent, which retries epoch conflicts, so a caller sees one success.
+// leave. What a commit, a message or a Welcome may do is the core's decision (commit.ts, log.ts, join.ts drive it);
+// commits go through commitIntent, which retries epoch conflicts, so a caller sees one success.
 
-import { type ClientState, createApplicationMessage, createGroup as mlsCreateGroup, zeroOutUint8Array } from "ts-mls";
-import { createGroupInfo } from "ts-mls/createCommit.js";
-import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { ApiError, NetworkError } from "../api.js";
-import { isWellFormed, toBase64, toHex } from "../bytes.js";
+import { isWellFormed, toHex } from "../bytes.js";
 import { InputError } from "../errors.js";
 import { type GroupLogEntry } from "./api.js";
-import { addUserDevices, commitIntent, devicesOf } from "./commit.js";
-import { type Content, encodeContent } from "./content.js";
-import { type DeviceContext, checkGroupId, checkUserIds, loadGroup, usernameOf } from "./context.js";
-import { MlsError, describe } from "./errors.js";
+import { addUserDevices, commitIntent } from "./commit.js";
+import { type DeviceContext, checkUserIds, groupMeta, holds, memberDevices, save, usernameOf } from "./context.js";
+import { core, coreJson } from "./core.js";
+import { MlsError } from "./errors.js";
 import { catchUp, settle } from "./log.js";
-import { type GroupMessage, type GroupMeta, recordMessage } from "./store.js";
-import { CLIENT_CONFIG, encodeMessage, epochOf, leaves, newKeyPackage, sameDevice, suite } from "./suite.js";
+import { type GroupMessage } from "./store.js";
 
 /** A device updates its leaf before sending once it sent this many messages or its last update is this old
  * (post-compromise security: a stolen leaf key stops working). */
@@ -51,101 +47,81 @@ export interface LeaveReport {
   removalPending: boolean;
 }
 
-function newMeta(name: string | undefined, after: number | null): GroupMeta {
-  const meta: GroupMeta = { after, sentSinceUpdate: 0, updatedAt: Date.now(), messages: [], leaveRequests: [] };
-  if (name !== undefined) meta.name = name;
-  return meta;
-}
-
-async function report(ctx: DeviceContext, groupId: string, state: ClientState, meta: GroupMeta): Promise<GroupReport> {
+/** The group as this device holds it now (no network). */
+export async function report(ctx: DeviceContext, groupId: string): Promise<GroupReport> {
+  const meta = groupMeta(ctx, groupId);
   const members: MemberView[] = [];
-  for (const l of leaves(state)) {
-    const username = await usernameOf(ctx, l.userId);
-    members.push(username === undefined ? { userId: l.userId, deviceId: l.deviceId } : { userId: l.userId, username, deviceId: l.deviceId });
+  for (const d of memberDevices(ctx, groupId)) {
+    const username = await usernameOf(ctx, d.userId);
+    members.push(username === undefined ? d : { userId: d.userId, username, deviceId: d.deviceId });
   }
-  const r: GroupReport = { groupId, epoch: epochOf(state), members };
+  const r: GroupReport = { groupId, epoch: core(() => ctx.core.epoch(groupId)), members };
   if (meta.name !== undefined) r.name = meta.name;
   return r;
 }
 
-async function currentReport(ctx: DeviceContext, groupId: string): Promise<GroupReport> {
-  const { state, meta } = await loadGroup(ctx, groupId);
-  return report(ctx, groupId, state, meta);
-}
-
-/** A new group of this device, then every other certified device of this user and of `memberIds` added in one commit. */
+/** A new group of this device, then every other trusted device of this user and of `memberIds` added in one commit. */
 export async function createGroup(ctx: DeviceContext, memberIds: readonly string[], name?: string): Promise<GroupReport> {
   checkUserIds(memberIds);
   if (name !== undefined && (typeof name !== "string" || !isWellFormed(name))) throw new InputError("invalid_input", "the name must be a well-formed string");
-  const cs = await suite();
-  // The creator's leaf comes from a key package of its own that is never uploaded.
-  const kp = await newKeyPackage(ctx.device.keys, ctx.me, false);
-  const groupIdBytes = crypto.getRandomValues(new Uint8Array(16));
-  const groupId = toHex(groupIdBytes);
-  let groupInfo: string;
-  let state: ClientState;
+  const created = coreJson<{ groupId: string; groupInfo: string; ratchetTree: string }>(() => ctx.core.createGroup(name, Date.now()));
+  await save(ctx);
   try {
-    state = await mlsCreateGroup(groupIdBytes, kp.publicPackage, kp.privatePackage, [], cs, CLIENT_CONFIG);
-    const gi = await createGroupInfo(state.groupContext, state.confirmationTag, state, [], cs);
-    groupInfo = encodeMessage({ wireformat: "mls_group_info", version: "mls10", groupInfo: gi });
+    await ctx.api.createGroup(created.groupInfo, created.ratchetTree);
   } catch (e) {
-    throw new MlsError("mls_failure", `cannot create the group (${describe(e)})`);
-  }
-  await ctx.store.saveGroup(groupId, state, newMeta(name, 0)); // the creation row (seq 0) is not read again
-  try {
-    await ctx.api.createGroup(groupInfo, toBase64(encodeRatchetTree(state.ratchetTree)));
-  } catch (e) {
-    await ctx.store.deleteGroup(groupId);
+    core(() => ctx.core.forget(created.groupId));
+    await save(ctx);
     throw e;
   }
   const users = [ctx.me.userId, ...new Set(memberIds.filter((u) => u !== ctx.me.userId))];
-  await addUserDevices(ctx, groupId, users);
-  return currentReport(ctx, groupId);
+  await addUserDevices(ctx, created.groupId, users);
+  return report(ctx, created.groupId);
 }
 
-/** Every certified device of each user that is not a member yet. */
+/** Every trusted device of each user that is not a member yet. */
 export async function addMembers(ctx: DeviceContext, groupId: string, userIds: readonly string[]): Promise<GroupReport> {
   checkUserIds(userIds);
   await addUserDevices(ctx, groupId, [...new Set(userIds)]);
-  return currentReport(ctx, groupId);
+  return report(ctx, groupId);
 }
 
 /** Every device of each user leaves the group (one commit). */
 export async function removeMembers(ctx: DeviceContext, groupId: string, userIds: readonly string[]): Promise<GroupReport> {
   checkUserIds(userIds);
+  if (userIds.includes(ctx.me.userId)) throw new InputError("invalid_input", "this device cannot remove itself; use leave()");
   await catchUp(ctx, groupId);
-  const devices = devicesOf((await loadGroup(ctx, groupId)).state, new Set(userIds));
-  if (devices.length === 0) throw new InputError("invalid_input", "none of these users is a member of the group");
-  await commitIntent(ctx, groupId, { kind: "remove", devices });
-  return currentReport(ctx, groupId);
+  const users = new Set(userIds);
+  if (!memberDevices(ctx, groupId).some((d) => users.has(d.userId))) throw new InputError("invalid_input", "none of these users is a member of the group");
+  await commitIntent(ctx, groupId, () => ctx.core.stageRemoveUsers(groupId, [...users]));
+  return report(ctx, groupId);
 }
 
 /** The group's member devices after reading its log. */
 export async function members(ctx: DeviceContext, groupId: string): Promise<GroupReport> {
-  await settle(ctx, groupId);
-  return currentReport(ctx, groupId);
+  const r = await settle(ctx, groupId);
+  if (r.removed && !holds(ctx, groupId)) throw new MlsError("not_in_group", `this device was removed from group ${groupId}`);
+  return report(ctx, groupId);
 }
 
 /** The groups this device is in, as last saved (no network). */
 export async function listGroups(ctx: DeviceContext): Promise<GroupReport[]> {
   const out: GroupReport[] = [];
-  for (const id of await ctx.store.groupIds()) out.push(await currentReport(ctx, id));
+  for (const id of ctx.core.groupIds()) out.push(await report(ctx, id));
   return out;
 }
 
 /** The messages this device keeps for the group (read and sent, oldest first), as last saved: no network. */
-export async function keptMessages(ctx: DeviceContext, groupId: string): Promise<GroupMessage[]> {
-  return (await loadGroup(ctx, groupId)).meta.messages;
+export function keptMessages(ctx: DeviceContext, groupId: string): GroupMessage[] {
+  return groupMeta(ctx, groupId).messages;
 }
 
 /** Processes the group's new rows; returns the new messages (with `all`, every message kept for the group). */
 export async function read(ctx: DeviceContext, groupId: string, all = false): Promise<GroupReadReport> {
-  const before = await loadGroup(ctx, groupId);
+  const before = keptMessages(ctx, groupId);
   const r = await settle(ctx, groupId);
   // Gone when a processed commit removed this device: then what it kept before plus what it read now.
-  const now = await ctx.store.loadGroup(groupId);
-  const messages = !all ? r.messages : now ? now.meta.messages : [...before.meta.messages, ...r.messages];
-  return { groupId, epoch: epochOf((now ?? before).state), messages, removed: r.removed };
+  const messages = !all ? r.messages : holds(ctx, groupId) ? keptMessages(ctx, groupId) : [...before, ...r.messages];
+  return { groupId, epoch: r.epoch, messages, removed: r.removed };
 }
 
 /** A text message of the current epoch (after a leaf update when one is due). */
@@ -153,39 +129,20 @@ export async function send(ctx: DeviceContext, groupId: string, text: string): P
   if (typeof text !== "string" || !isWellFormed(text)) throw new InputError("invalid_input", "the text must be a well-formed string");
   const r = await settle(ctx, groupId);
   if (r.removed) throw new MlsError("not_in_group", `this device was removed from group ${groupId}`);
-  const { meta } = await loadGroup(ctx, groupId);
+  const meta = groupMeta(ctx, groupId);
   if (meta.sentSinceUpdate >= UPDATE_AFTER_MESSAGES || Date.now() - meta.updatedAt > UPDATE_AFTER_MS) {
-    await commitIntent(ctx, groupId, { kind: "update" });
+    await commitIntent(ctx, groupId, () => ctx.core.stageUpdate(groupId));
   }
-  const entry = await postContent(ctx, groupId, { type: "text", text });
-  const after = await loadGroup(ctx, groupId);
-  recordMessage(after.meta, {
-    seq: entry.seq,
-    sender: (await usernameOf(ctx, ctx.me.userId)) ?? ctx.me.userId,
-    senderUserId: ctx.me.userId,
-    senderDevice: ctx.me.deviceId,
-    text,
-    epoch: entry.epoch,
-    status: "ok",
-  });
-  await ctx.store.saveGroup(groupId, after.state, after.meta);
+  const entry = await post(ctx, groupId, core(() => ctx.core.encryptText(groupId, text)));
+  core(() => ctx.core.recordSent(groupId, entry.seq, entry.epoch, text, ctx.trust.core));
+  await save(ctx);
   return entry;
 }
 
-/** Encrypts `content` in the current epoch and posts it; the advanced ratchet is saved before the message leaves,
- * so a key is never used twice. A transient failure is repeated under the same client message id. */
-async function postContent(ctx: DeviceContext, groupId: string, content: Content): Promise<GroupLogEntry> {
-  const { state, meta } = await loadGroup(ctx, groupId);
-  let out;
-  try {
-    out = await createApplicationMessage(state, encodeContent(content), await suite());
-  } catch (e) {
-    throw new MlsError("mls_failure", `cannot encrypt the message (${describe(e)})`);
-  }
-  meta.sentSinceUpdate += 1;
-  await ctx.store.saveGroup(groupId, out.newState, meta);
-  out.consumed.forEach(zeroOutUint8Array);
-  const message = encodeMessage({ wireformat: "mls_private_message", version: "mls10", privateMessage: out.privateMessage });
+/** Posts a message the core encrypted; the advanced ratchet is saved before the message leaves, so a key is never
+ * used twice. A transient failure is repeated under the same client message id. */
+async function post(ctx: DeviceContext, groupId: string, message: string): Promise<GroupLogEntry> {
+  await save(ctx);
   const clientMessageId = `m_${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -206,17 +163,19 @@ async function postContent(ctx: DeviceContext, groupId: string, content: Content
 export async function leave(ctx: DeviceContext, groupId: string): Promise<LeaveReport> {
   // A device that already learnt of its removal (it read the commit that removed it) has forgotten the group:
   // leaving it again is done.
-  if (!(await ctx.store.loadGroup(checkGroupId(groupId)))) return { groupId, removedDevices: [], removalPending: false };
+  if (!holds(ctx, groupId)) return { groupId, removedDevices: [], removalPending: false };
   const r = await catchUp(ctx, groupId);
-  if (r.removed) {
-    await ctx.store.deleteGroup(groupId); // already removed: only the local state is left to forget
-    return { groupId, removedDevices: [], removalPending: false };
+  if (!r.removed) {
+    const devices = memberDevices(ctx, groupId);
+    const ownOthers = devices.filter((d) => d.userId === ctx.me.userId && d.deviceId !== ctx.me.deviceId);
+    if (ownOthers.length) await commitIntent(ctx, groupId, () => ctx.core.stageRemove(groupId, JSON.stringify(ownOthers)));
+    const removalPending = devices.some((d) => d.userId !== ctx.me.userId);
+    if (removalPending) await post(ctx, groupId, core(() => ctx.core.encryptLeave(groupId)));
+    core(() => ctx.core.forget(groupId));
+    await save(ctx);
+    return { groupId, removedDevices: ownOthers.map((d) => d.deviceId), removalPending };
   }
-  const { state } = await loadGroup(ctx, groupId);
-  const ownOthers = devicesOf(state, new Set([ctx.me.userId])).filter((d) => !sameDevice(d, ctx.me));
-  if (ownOthers.length) await commitIntent(ctx, groupId, { kind: "remove", devices: ownOthers });
-  const removalPending = leaves(state).some((l) => l.userId !== ctx.me.userId);
-  if (removalPending) await postContent(ctx, groupId, { type: "leave" });
-  await ctx.store.deleteGroup(groupId);
-  return { groupId, removedDevices: ownOthers.map((d) => d.deviceId), removalPending };
+  if (holds(ctx, groupId)) core(() => ctx.core.forget(groupId)); // already removed: only the local state is left
+  await save(ctx);
+  return { groupId, removedDevices: [], removalPending: false };
 }

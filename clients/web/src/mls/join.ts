@@ -1,48 +1,55 @@
-// Joining (clients/sdk/src/device/groups/join.rs): groups joined from Welcomes — every member certified, else the
-// Welcome is refused and left in the inbox — and `sync`: join, acknowledge, top up key packages, read every group,
-// and add this user's certified devices that a group is missing (an approver's job after approving a device).
+// Joining (clients/sdk/src/device/groups/join.rs): groups joined from Welcomes — the core decrypts a Welcome, names
+// the users whose devices decide, and joins only if every member is a trusted device, else refuses (final or not:
+// a final refusal is acknowledged, another stays in the inbox for a later sync) — and `sync`: join, acknowledge,
+// top up key packages, read every group, and add this user's trusted devices that a group is missing (an
+// approver's job after approving a device).
 
-import { emptyPskIndex, joinGroup } from "ts-mls";
 import { ApiError } from "../api.js";
 import { type WelcomeView } from "./api.js";
 import { addUserDevices } from "./commit.js";
-import { type DeviceContext } from "./context.js";
-import { MlsError, describe } from "./errors.js";
+import { type DeviceContext, holds, memberDevices, save } from "./context.js";
+import { coreJson } from "./core.js";
 import { type GroupReadReport, read } from "./groups.js";
-import { keyPackageFor, topUpKeyPackages } from "./keypackages.js";
-import { CLIENT_CONFIG, deviceLabel, expectMessage, groupIdHex, identityOf, leaves, sameDevice, suite } from "./suite.js";
+import { topUpKeyPackages } from "./keypackages.js";
 
 export interface SyncReport {
   /** Groups joined from Welcomes in this sync. */
   joined: string[];
-  /** Welcomes refused (a member this device does not trust, or a key package it does not hold), with the reason;
-   * they stay in the inbox. */
+  /** Welcomes refused (a member this device does not trust, one it cannot read, …), with the reason; those that
+   * may still be joined later (e.g. once a member's device is certified) stay in the inbox. */
   refused: string[];
   groups: GroupReadReport[];
+}
+
+/** The core's decision on a Welcome. */
+interface WelcomeOutcome {
+  joined: boolean;
+  refused?: string;
+  final?: boolean;
+  reason?: string;
 }
 
 export async function sync(ctx: DeviceContext): Promise<SyncReport> {
   const joined: string[] = [];
   const refused: string[] = [];
   for (const w of await pendingWelcomes(ctx)) {
-    if ((await ctx.store.loadGroup(w.groupId)) !== undefined) {
+    if (holds(ctx, w.groupId)) {
       await ctx.api.ackWelcome(w.groupId, w.epoch);
       continue;
     }
-    try {
-      joined.push(await join(ctx, w.welcome));
-    } catch (e) {
-      if (e instanceof MlsError && (e.code === "untrusted_device" || e.code === "unknown_key_package")) {
-        refused.push(e.detail);
-        continue;
-      }
-      throw e;
+    const outcome = await join(ctx, w);
+    if (outcome.joined) {
+      await save(ctx);
+      joined.push(w.groupId);
+    } else {
+      refused.push(outcome.reason ?? outcome.refused ?? "refused");
+      if (!outcome.final) continue;
     }
     await ctx.api.ackWelcome(w.groupId, w.epoch);
   }
   await topUpKeyPackages(ctx);
   const groups: GroupReadReport[] = [];
-  for (const groupId of await ctx.store.groupIds()) {
+  for (const groupId of ctx.core.groupIds()) {
     const r = await read(ctx, groupId);
     if (!r.removed) await addOwnDevices(ctx, groupId);
     groups.push(r);
@@ -67,40 +74,20 @@ async function pendingWelcomes(ctx: DeviceContext): Promise<WelcomeView[]> {
   return all;
 }
 
-/** Joins a group from a Welcome if every other member is a certified device; returns the group id. */
-async function join(ctx: DeviceContext, welcomeB64: string): Promise<string> {
-  const welcome = expectMessage(welcomeB64, "mls_welcome", "a Welcome").welcome;
-  const { stored, publicPackage, privatePackage } = await keyPackageFor(ctx, welcome);
-  let state;
-  try {
-    // The tree comes in the Welcome's ratchet_tree extension (openmls and this SDK both send it).
-    state = await joinGroup(welcome, publicPackage, privatePackage, emptyPskIndex, await suite(), undefined, undefined, CLIENT_CONFIG);
-  } catch (e) {
-    throw new MlsError("mls_failure", `cannot join from the Welcome (${describe(e)})`);
-  }
-  for (const node of state.ratchetTree) {
-    if (node?.nodeType !== "leaf") continue;
-    const id = identityOf(node.leaf.credential);
-    if (id && sameDevice(id, ctx.me)) continue;
-    if (!id || !(await ctx.directory.isCertified(id.userId, id.deviceId, node.leaf.signaturePublicKey))) {
-      const who = id ? deviceLabel(id) : "a leaf without a device credential";
-      throw new MlsError("untrusted_device", `a Welcome to a group with ${who}, which is not certified by a key this device trusts: not joined`, id ?? undefined);
-    }
-  }
-  const groupId = groupIdHex(state);
-  await ctx.store.saveGroup(groupId, state, { after: null, sentSinceUpdate: 0, updatedAt: Date.now(), messages: [], leaveRequests: [] });
-  // A one-time package is used up; a last-resort one may serve other Welcomes until it expires.
-  if (!stored.lastResort) await ctx.store.deleteKeyPackage(stored.ref);
-  return groupId;
+/** Opens the Welcome, fetches the listings of the users the core names, and lets the core join or refuse. */
+async function join(ctx: DeviceContext, w: WelcomeView): Promise<WelcomeOutcome> {
+  const opened = coreJson<WelcomeOutcome | { groupId: string; users: string[] }>(() => ctx.core.openWelcome(w.welcome, w.groupId, w.createdAt, Date.now()));
+  if ("joined" in opened) return opened;
+  await ctx.trust.ensure(opened.users);
+  return coreJson<WelcomeOutcome>(() => ctx.core.finishWelcome(ctx.trust.core, Date.now()));
 }
 
-/** Adds this user's certified devices missing from the group, if the server has key packages for them. */
+/** Adds this user's trusted devices missing from the group, if the server has key packages for them. */
 async function addOwnDevices(ctx: DeviceContext, groupId: string): Promise<void> {
-  const loaded = await ctx.store.loadGroup(groupId);
-  if (!loaded) return;
-  const present = leaves(loaded.state);
-  const own = await ctx.directory.certified(ctx.me.userId);
-  if (!own.some((d) => !present.some((l) => sameDevice(l, d)))) return;
+  if (!holds(ctx, groupId)) return;
+  const present = new Set(memberDevices(ctx, groupId).filter((d) => d.userId === ctx.me.userId).map((d) => d.deviceId));
+  const own = await ctx.trust.devices(ctx.me.userId);
+  if (![...own.trusted].some((d) => !present.has(d))) return;
   try {
     await addUserDevices(ctx, groupId, [ctx.me.userId]);
   } catch (e) {

@@ -1,123 +1,109 @@
-// Which devices this device trusts (docs/mls.md, "Trust"; clients/sdk/src/device/mls_devices.rs): a device is trusted
-// only under a certificate that verifies with an identity key THIS device trusts for the device's user — its own
-// identity key for its own user, the key pinned on first use (or accepted since) for anyone else, exactly the TOFU
-// pins of the 1:1 chat (src/pins.ts). A certificate by a key the server merely lists (a server-invented one) does
+// Which devices this device trusts (docs/mls.md, "Trust"). The decisions are the client core's
+// (e2ee_client_core::devices::check_device, through the wasm `Trust`): a device is trusted only under a certificate
+// that verifies with an identity key of its user that this device trusts and that the user's key listing does not
+// list as revoked. Which keys those are comes from this device's own records, the same pins as the 1:1 chat
+// (src/pins.ts): its own identity keys (the keyring) for its own user, else the user's pinned and accepted keys,
+// the active key pinned on first use. A certificate by a key the server merely lists (a server-invented one) does
 // not verify, so the server cannot slip a device of its own into a group.
 
-import { asBytes, bytesEqual, fromBase64Strict } from "../bytes.js";
-import { type PublicKeyInfo } from "../keys.js";
+import { ApiError, type PublicKeyResponse } from "../api.js";
 import { type Session } from "../session.js";
 import { type DeviceView, type MlsApi } from "./api.js";
-import { deviceCertInput } from "./statements.js";
+import { Trust, core, coreJson } from "./core.js";
 
-/** A device as this device trusts it: certified by its user's trusted identity key. */
-export interface CertifiedDevice {
-  userId: string;
-  deviceId: string;
-  signatureKey: Uint8Array;
+/** The core's decisions on a user's device listing. */
+export interface DeviceDecisions {
+  /** Every device the server lists for the user (pending and active). */
+  listed: DeviceView[];
+  /** The ids of the devices this device trusts. */
+  trusted: Set<string>;
+  /** Why each other device is not trusted (`untrusted_issuer`, `bad_signature`, `not_active`, …). */
+  refused: Record<string, string>;
 }
 
-/** Where the certified devices of a user come from (the pinned directory below; a fake one in tests). */
-export interface DeviceDirectory {
-  /** The user's active devices whose certificates verify under an identity key this device trusts for the user. */
-  certified(userId: string): Promise<CertifiedDevice[]>;
-}
+/**
+ * The trust of one operation: each user's key and device listings fetched once, checked by the core, and the
+ * core's `Trust` (which readRow, finishCommit, stageAdd and finishWelcome consult) filled with the result. Freed
+ * when the operation ends.
+ */
+export class TrustSession {
+  readonly core = new Trust();
+  readonly #users = new Map<string, Promise<DeviceDecisions>>();
+  readonly #named = new Set<string>();
 
-interface IdentityKey {
-  key: PublicKeyInfo;
-  revoked: boolean;
-}
-
-/** The pinned directory: the server's device list, each certificate checked against the session's own key or the
- * user's pinned keys (pinning the user's active key on first use, as a first message would). */
-export class PinnedDirectory implements DeviceDirectory {
   constructor(
     readonly session: Session,
     readonly api: MlsApi,
-    /** Usernames checked by a lookup by name (user id -> username), bound into a pin made on first use. */
-    readonly names: ReadonlyMap<string, string> = new Map(),
+    readonly names: ReadonlyMap<string, string>,
   ) {}
 
-  async certified(userId: string): Promise<CertifiedDevice[]> {
-    const { keys, active } = await this.#identityKeys(userId);
-    const trusted = await this.#trustedKeyIds(userId, keys, active);
-    const listed = await this.api.listDevices(userId);
-    const out: CertifiedDevice[] = [];
-    for (const d of listed.devices) {
-      if (d.status !== "active" || d.userId !== userId) continue;
-      const c = await verifyCertificate(d, (issuer) => (trusted.has(issuer) ? keys.get(issuer) : undefined));
-      if (c) out.push(c);
-    }
-    return out;
+  free(): void {
+    this.core.free();
   }
 
-  /** The user's identity keys as listed now (a revocation counts at once), with their revocation state. */
-  async #identityKeys(userId: string): Promise<{ keys: Map<string, IdentityKey>; active: string | null }> {
-    const listed = await this.session.listedKeys(userId, { refresh: true });
-    const keys = new Map<string, IdentityKey>();
-    for (const [id, { key, info }] of listed.keys) keys.set(id, { key, revoked: info.status === "revoked" || info.revokedAt !== undefined });
-    return { keys, active: listed.active };
+  /** The core's decisions on the user's devices (fetched and checked once per operation). */
+  devices(userId: string): Promise<DeviceDecisions> {
+    let p = this.#users.get(userId);
+    if (!p) {
+      p = this.#check(userId);
+      this.#users.set(userId, p);
+      // A failed fetch is not remembered; the caller still gets the rejection through `p`.
+      p.catch(() => this.#users.delete(userId));
+    }
+    return p;
+  }
+
+  /** Fetches and checks the devices of each user not checked yet in this operation. */
+  async ensure(userIds: Iterable<string>): Promise<void> {
+    for (const u of new Set(userIds)) await this.devices(u);
+  }
+
+  /** Gives the core the names to show for these users (pinned or looked up), once per operation. */
+  async name(userIds: Iterable<string>): Promise<void> {
+    for (const u of new Set(userIds)) {
+      if (this.#named.has(u)) continue;
+      this.#named.add(u);
+      const name = (await this.session.pins.get(u))?.username || this.names.get(u);
+      if (name) this.core.setName(u, name);
+    }
+  }
+
+  async #check(userId: string): Promise<DeviceDecisions> {
+    let listing: PublicKeyResponse | null = null;
+    try {
+      listing = await this.session.api.publicKey(userId, true);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e; // no key: no device of the user is trusted
+    }
+    if (listing) core(() => this.core.observeKeys(userId, "", JSON.stringify(listing), Date.now()));
+    const keys = await this.#trustedKeyIds(userId);
+    core(() => this.core.trustKeys(userId, JSON.stringify(keys.map((keyId) => ({ keyId })))));
+    await this.name([userId]);
+    const listed = (await this.api.listDevices(userId)).devices;
+    const decided = coreJson<{ trusted: string[]; refused: Record<string, string> }>(() => this.core.checkDevices(userId, JSON.stringify(listed)));
+    return { listed, trusted: new Set(decided.trusted), refused: decided.refused };
   }
 
   /**
    * Own user: the identity keys of this device's keyring (older ones too: devices certified before a rotation
    * stay trusted until that key is revoked). Anyone else, and the own user on a device without the identity key
-   * (a linked device): the pinned and accepted keys, pinned now on first use.
+   * (a linked device): the pinned and accepted keys, the active key (as the core read it from the listing just
+   * observed) pinned now on first use.
    */
-  async #trustedKeyIds(userId: string, keys: Map<string, IdentityKey>, active: string | null): Promise<Set<string>> {
-    const own = userId === this.session.userId ? this.session.keyring.entries().map((e) => e.keyId) : [];
-    if (own.length > 0) return new Set(own);
+  async #trustedKeyIds(userId: string): Promise<string[]> {
+    if (userId === this.session.userId) {
+      const own = this.session.keyring.entries().map((e) => e.keyId);
+      if (own.length > 0) return own;
+    }
     let pin = await this.session.pins.get(userId);
-    if (!pin && active) {
-      const known = [...keys.entries()].filter(([id, k]) => !k.revoked && id !== active).map(([id]) => id);
+    if (!pin) {
+      const contact = core(() => this.core.contact(userId));
+      const active = contact ? (JSON.parse(contact) as { pinnedKeyId: string }).pinnedKeyId : null;
+      if (!active) return [];
       // Without a lookup by name, the username is bound on the first one (Session.lookup fills an empty one in).
-      pin = { userId, username: this.names.get(userId) ?? "", keyId: active, knownKeyIds: known, firstSeen: Date.now() };
+      pin = { userId, username: this.names.get(userId) ?? "", keyId: active, knownKeyIds: [], firstSeen: Date.now() };
       await this.session.pins.put(pin);
     }
-    return new Set(pin ? [pin.keyId, ...pin.knownKeyIds] : []);
-  }
-}
-
-/** The device if its certificate verifies under the unrevoked identity key `issuerKey` returns for its issuer. */
-async function verifyCertificate(
-  d: DeviceView,
-  issuerKey: (keyId: string) => IdentityKey | undefined,
-): Promise<CertifiedDevice | null> {
-  const cert = d.certificate;
-  if (!cert) return null;
-  const signatureKey = fromBase64Strict(d.signatureKey);
-  const signature = fromBase64Strict(cert.signature);
-  const issuer = issuerKey(cert.issuerKeyId);
-  if (!signatureKey || !signature || !issuer || issuer.revoked) return null;
-  let input: Uint8Array;
-  try {
-    input = deviceCertInput({ userId: d.userId, deviceId: d.deviceId, signatureKey, issuerKeyId: cert.issuerKeyId, createdAt: cert.issuedAt });
-  } catch {
-    return null; // a malformed statement certifies nothing
-  }
-  const ok = await crypto.subtle.verify({ name: "RSA-PSS", saltLength: 32 }, issuer.key.verifyKey, signature, asBytes(input));
-  return ok ? { userId: d.userId, deviceId: d.deviceId, signatureKey } : null;
-}
-
-/** A per-operation cache in front of a directory: each user's devices are fetched once per operation. */
-export class DirectoryCache {
-  readonly #base: DeviceDirectory;
-  readonly #cache = new Map<string, Promise<CertifiedDevice[]>>();
-  constructor(base: DeviceDirectory) {
-    this.#base = base;
-  }
-  certified(userId: string): Promise<CertifiedDevice[]> {
-    let p = this.#cache.get(userId);
-    if (!p) {
-      p = this.#base.certified(userId);
-      this.#cache.set(userId, p);
-      // A failed fetch is not remembered; the caller still gets the rejection through `p`.
-      p.catch(() => this.#cache.delete(userId));
-    }
-    return p;
-  }
-  /** Whether `(userId, deviceId, signatureKey)` is a certified device. */
-  async isCertified(userId: string, deviceId: string, signatureKey: Uint8Array): Promise<boolean> {
-    return (await this.certified(userId)).some((c) => c.deviceId === deviceId && bytesEqual(c.signatureKey, signatureKey));
+    return [pin.keyId, ...pin.knownKeyIds];
   }
 }

@@ -1,15 +1,18 @@
-// Unit tests of the trust rule (docs/mls.md, "Trust"), no server: which listed devices the pinned directory
-// certifies — under the session's own identity key for its own user, under the pinned (TOFU) key for others — and
-// which it refuses: a certificate by a key the server invented, by a revoked key, for other bytes, or none at all.
+// Unit tests of the trust rule (docs/mls.md, "Trust"), no server: which listed devices an operation's trust
+// (src/mls/trust.ts: the client core's decision over the keys this device's records vouch for) certifies — under the
+// session's own identity key for its own user, under the pinned (TOFU) key for others — and which it refuses: a
+// certificate by a key the server invented, by a revoked key, for other bytes, or none at all.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import {
-  ApiClient, Session, MemoryPinStore, MlsApi, PinnedDirectory, generateKeyPair, spkiPem, deviceCertInput, toBase64,
+  ApiClient, Session, MemoryPinStore, MlsApi, generateKeyPair, spkiPem, deviceCertInput, toBase64, fromBase64Strict, loadCore,
 } from "../../dist/index.js";
+import { TrustSession } from "../../dist/mls/trust.js";
 
 const json = (status, body) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 const K = {};
 before(async () => {
+  await loadCore();
   [K.alice, K.bob, K.mallory, K.bob2] = await Promise.all([generateKeyPair(2048), generateKeyPair(2048), generateKeyPair(2048), generateKeyPair(2048)]);
 });
 
@@ -47,7 +50,17 @@ async function directoryOf(users, { identityKey = K.alice } = {}) {
   const api = new ApiClient({ baseUrl: "http://ds", fetch: f, token: "t" });
   const session = new Session({ api, userId: "u_alice", pins: new MemoryPinStore() });
   if (identityKey) await session.useKey(identityKey);
-  return { session, dir: new PinnedDirectory(session, new MlsApi(api)) };
+  // Each call is one operation's trust (a fresh TrustSession: what the server lists now, the pins as they are now).
+  const certified = async (userId) => {
+    const trust = new TrustSession(session, new MlsApi(api), new Map());
+    try {
+      const { listed, trusted } = await trust.devices(userId);
+      return listed.filter((d) => trusted.has(d.deviceId)).map((d) => ({ deviceId: d.deviceId, signatureKey: fromBase64Strict(d.signatureKey) }));
+    } finally {
+      trust.free();
+    }
+  };
+  return { session, dir: { certified } };
 }
 
 const ids = (list) => list.map((d) => d.deviceId).sort();

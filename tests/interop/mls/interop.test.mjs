@@ -5,14 +5,14 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { acceptAll, createApplicationMessage, createCommit, emptyPskIndex, joinGroup, processMessage } from "ts-mls";
-import { CLIENT_CONFIG, decodeMessage, encodeMessage, newKeyPackage, newSignatureKeys, suite } from "../../dist/mls/suite.js";
-import { NOW, b64, certify, row, trustOf, user, wasmDevice } from "./fixtures.mjs";
-import { loadCore } from "./load.mjs";
+import { NOW, b64, certify, row, trustOf, user, wasmDevice } from "../../../clients/web/test/wasm/fixtures.mjs";
+import { loadCore } from "../../../clients/web/test/wasm/load.mjs";
+import {
+  CLIENT_CONFIG, acceptAll, createApplicationMessage, createCommit, decodeContent as text, decodeMessage, emptyPskIndex, encodeMessage, joinGroup,
+  newKeyPackage, newSignatureKeys, processMessage, suite, textContent as content,
+} from "./tsmls.mjs";
 
 const { core } = await loadCore();
-const text = (bytes) => JSON.parse(new TextDecoder().decode(bytes));
-const content = (t) => new TextEncoder().encode(JSON.stringify({ type: "text", text: t }));
 
 test("a ts-mls device and a core (wasm) device share a group: Welcome, messages both ways, a ts-mls commit", async () => {
   const cs = await suite();
