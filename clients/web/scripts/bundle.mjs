@@ -9,6 +9,10 @@ export const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const PAGE_DIR = join(WEB_DIR, "page");
 export const SRC_DIR = join(WEB_DIR, "src");
 export const DIST_PAGE_DIR = join(WEB_DIR, "dist-page");
+/** The client core's WebAssembly module (scripts/build-wasm.sh), copied next to the page's chunks: group chats load it
+ * from there (page/groups/groups.ts) when they open. */
+export const CORE_WASM = "e2ee_client_wasm_bg.wasm";
+export const CORE_WASM_FILE = join(WEB_DIR, "wasm", CORE_WASM);
 
 /** Files of page/ copied next to the bundles (index.html through pageFile: minified). */
 export const PAGE_STATIC_FILES = ["index.html", "favicon.svg"];
@@ -38,7 +42,8 @@ const common = {
 /**
  * The page: entry.ts (importing app.ts, with the SDK sources it imports) -> app.js, app.css -> app.css. With
  * splitting, the group chats (page/groups/groups.ts, imported dynamically) become groups.js with ts-mls in it,
- * loaded only when used; code both halves use goes into a shared chunk. groups.ts imports app.ts as well (already
+ * loaded only when used, with the client core's glue (the module itself, CORE_WASM, is a file of its own); code both
+ * halves use goes into a shared chunk. groups.ts imports app.ts as well (already
  * evaluated, so nothing runs twice), which puts the whole 1:1 page into that shared chunk: app.js is one import,
  * and the page's code is one file, which gzips ~0.4 KB smaller than the two it would otherwise be split over.
  * app.ts has side effects (it is the page), so the package's "sideEffects": false must not drop those imports.
@@ -102,7 +107,7 @@ export function mlsBenchOptions(overrides = {}) {
 /**
  * The page's JS outputs by when a browser loads them, from an esbuild metafile of pageOptions: `eager` (app.js and
  * the chunks it imports statically: the 1:1 chat), `mls` (groups.js and the chunks only it imports statically: when
- * group chats open) and `onDemand` (chunks imported dynamically by ts-mls, only when an algorithm needs one).
+ * group chats open) and `onDemand` (chunks imported only dynamically by something else: none is expected).
  */
 export function pageChunks(metafile) {
   const outputs = new Map(Object.entries(metafile.outputs).map(([p, o]) => [basename(p), o]));

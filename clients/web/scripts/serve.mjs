@@ -157,6 +157,7 @@ const TYPES = {
   ".css": "text/css; charset=utf-8",
   ".svg": "image/svg+xml",
   ".json": "application/json",
+  ".wasm": "application/wasm",
   ".png": "image/png",
 };
 

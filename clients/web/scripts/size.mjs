@@ -1,13 +1,14 @@
 // Prints the raw and gzip sizes of the SDK bundle without MLS (src/core.ts) and of the page as build-page.mjs writes
 // it (built here in memory), split by what a browser loads: the page without MLS (app.js and the chunks it imports,
-// the CSS, index.html, the icon: what the 1:1 chat loads), the MLS part (groups.js and the chunks only it imports,
-// loaded when group chats open), and the chunks ts-mls imports dynamically, only when an algorithm needs one.
+// the CSS, index.html, the icon: what the 1:1 chat loads) and the MLS part (groups.js and the chunks only it imports,
+// with the client core's WebAssembly module, loaded when group chats open).
 // Fails when the page without MLS is over its budget or contains MLS code (or other code only group chats need).
 
+import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { gzipSync } from "node:zlib";
 import * as esbuild from "esbuild";
-import { PAGE_STATIC_FILES, pageChunks, pageFile, pageOptions, sdkOptions } from "./bundle.mjs";
+import { CORE_WASM, CORE_WASM_FILE, PAGE_STATIC_FILES, pageChunks, pageFile, pageOptions, sdkOptions } from "./bundle.mjs";
 
 /** Budget for the whole page without MLS, gzipped (issue 12). */
 const PAGE_BUDGET_GZ = 150 * 1024;
@@ -21,7 +22,7 @@ const PAGE_CEILING_GZ = 30_389;
  * Inputs that only group chats need: MLS code, the sealed store of the MLS state (src/sealed.ts; the 1:1 page only
  * unlocks its data key, src/sealedkey.ts), the page's group chat modules.
  */
-const MLS_INPUT = /ts-mls|@hpke|@noble|src\/mls\/|src\/sealed\.ts$|page\/groups\//;
+const MLS_INPUT = /ts-mls|@hpke|@noble|wasm\/e2ee_client_wasm|src\/mls\/|src\/sealed\.ts$|page\/groups\//;
 
 const gz = (bytes) => gzipSync(bytes, { level: 9 }).length;
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
@@ -39,8 +40,8 @@ for (const f of PAGE_STATIC_FILES) {
   const bytes = pageFile(f); // as build-page.mjs writes it
   eagerRows.push({ name: f, raw: bytes.length, gz: gz(bytes) });
 }
-const mlsRows = [...mls].map(row);
-const rest = [...onDemand].map(row);
+const wasm = readFileSync(CORE_WASM_FILE);
+const mlsRows = [...[...mls].map(row), { name: CORE_WASM, raw: wasm.length, gz: gz(wasm) }];
 
 const width = 44;
 const line = (name, r) => console.log(`${name.padEnd(width)}  raw ${kb(r.raw).padStart(9)}  gzip ${kb(r.gz).padStart(9)}`);
@@ -52,9 +53,12 @@ line("  total", eagerTotal);
 console.log("MLS part (loaded when group chats open):");
 for (const r of mlsRows) line(`  ${r.name}`, r);
 const mlsTotal = sum(mlsRows);
-line("  total (the MLS chunk and its own chunks)", mlsTotal);
+line("  total (the MLS chunk, its own chunks and the core)", mlsTotal);
 line("page with MLS", sum([...eagerRows, ...mlsRows]));
-line(`ts-mls chunks loaded on demand (${rest.length})`, sum(rest));
+if (onDemand.size) {
+  console.error(`size: chunks that neither the page nor group chats load: ${[...onDemand].join(", ")}`);
+  process.exit(1);
+}
 
 const leaked = [...eager].flatMap((n) => Object.keys(outputs.get(n).inputs).filter((p) => MLS_INPUT.test(p)));
 if (leaked.length) {

@@ -1,12 +1,16 @@
-//! Creating groups, changing them (staged commits: the driver saves, posts, then reports the answer) and sending.
+//! Creating groups, changing them (staged commits: the driver saves, posts, then reports the answer), rejoining
+//! and sending.
 
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use e2ee_client_core::commits::{RejoinRefusal, external_rejoin, must_rejoin};
 use e2ee_client_core::content::Content;
-use e2ee_client_core::group::{self, GroupMessage, Intent, MessageStatus, StagedIntent};
+use e2ee_client_core::group::{self, GroupMessage, Intent, MessageStatus, StagedIntent, join_config};
 use e2ee_client_core::key_packages::claimed_key_package;
+use e2ee_protocol::GroupView;
+use openmls::prelude::*;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
@@ -195,6 +199,71 @@ impl MlsDevice {
     #[wasm_bindgen(js_name = encryptLeave)]
     pub fn encrypt_leave(&mut self, group_id: &str) -> Result<String> {
         self.encrypt(group_id, &Content::Leave)
+    }
+
+    /// A device that could not process an accepted commit ([`MlsDevice::end_of_page`] said so) rejoins from the
+    /// group as the server has it now (`GET /api/groups/{groupId}`, JSON) by external commit, replacing its old
+    /// leaf: JSON `{commit, groupInfo}` for `POST /api/groups/{groupId}/commits`, or `undefined` when the server's
+    /// epoch is not past this device's (nothing to do). Every member but this device must be one `trust` trusts
+    /// (fetch the listings of the view's members first), else `untrusted`. The rejoin is held in memory only: once
+    /// the server accepts the commit, [`MlsDevice::rejoin_accepted`], then save; if it refuses, load the saved state
+    /// again (this device's state of the group was replaced).
+    pub fn rejoin(&mut self, group_id: &str, view: &str, trust: &Trust) -> Result<Option<String>> {
+        let view: GroupView = parse("group view", view)?;
+        if view.group_id != group_id {
+            return fail(ErrorCode::InvalidInput, "the view is of another group");
+        }
+        if !must_rejoin(self.state.group(group_id)?.epoch().as_u64(), view.epoch) {
+            return Ok(None);
+        }
+        let group_info = bytes_of("the GroupInfo", &view.group_info)?;
+        let tree = bytes_of("the ratchet tree", &view.ratchet_tree)?;
+        let (group, commit) = external_rejoin(
+            self.state.provider(),
+            self.state.signer(),
+            self.state.credential(),
+            join_config(),
+            &group_info,
+            &tree,
+            |identity, key| trust.trusts(identity, key),
+        )
+        .or_else(|refusal| {
+            let code = match refusal {
+                RejoinRefusal::UntrustedMember { .. } => ErrorCode::Untrusted,
+                RejoinRefusal::Unusable(_) => ErrorCode::Mls,
+            };
+            fail(code, refusal.to_string())
+        })?;
+        let info = group
+            .export_group_info(self.state.provider().crypto(), self.state.signer(), false)
+            .map_err(|e| mls("cannot export the GroupInfo", e))?;
+        self.reading.remove(group_id);
+        self.intents.remove(group_id);
+        Ok(Some(json(&CommitBundle {
+            commit: STANDARD.encode(&commit),
+            welcome: None,
+            group_info: message_base64(&info)?,
+        })?))
+    }
+
+    /// The server stored the rejoin commit at log position `seq`: reading goes on after it.
+    #[wasm_bindgen(js_name = rejoinAccepted)]
+    pub fn rejoin_accepted(&mut self, group_id: &str, seq: f64, now_ms: f64) -> Result<()> {
+        let Ok(seq) = u64::try_from(millis(seq)?) else {
+            return fail(ErrorCode::InvalidInput, "a negative seq");
+        };
+        let now = millis(now_ms)?;
+        let Some(meta) = self.state.meta.groups.get_mut(group_id) else {
+            return fail(
+                ErrorCode::NotInGroup,
+                format!("this device is not in group {group_id}"),
+            );
+        };
+        meta.after = Some(seq);
+        meta.pending_commit = None;
+        meta.updated_at = now;
+        self.stuck.remove(group_id);
+        Ok(())
     }
 
     /// Keeps a message this device sent and the server stored (log position `seq`, `epoch`).

@@ -36,7 +36,8 @@ const MLS_TEXT: Record<MlsError["code"], string> = {
   invalid_state: "The group state stored in this browser cannot be read",
   unknown_key_package: "A group invitation was made for a key package this browser does not hold",
   invalid_response: "The server's answer did not add up",
-  mls_failure: "The MLS library refused",
+  mls_failure: "The MLS client core refused",
+  core_unavailable: "Group chats could not load their client core",
 };
 
 describers.push((e) => {

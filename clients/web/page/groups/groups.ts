@@ -1,10 +1,11 @@
-// Group chats (MLS, src/mls/) of the page. This module and what it imports (ts-mls with its crypto) are a chunk of
-// their own, loaded on first use (groupsgate.ts), so the 1:1 chat never loads them. It opens this browser's MLS device
+// Group chats (MLS, src/mls/) of the page. This module and what it imports (the MLS driver and the client core's
+// glue) are a chunk of their own, loaded on first use (groupsgate.ts), so the 1:1 chat never loads them; the core's
+// WebAssembly module is fetched from next to this chunk when the device opens. It opens this browser's MLS device
 // from the browser's store (sealed: openSealedStore with SignedIn.mlsKey), or registers a new one (certified by the account's key; a pending one, approved from
 // another device of the user, when the account has one: link.ts), then shows the groups, the open group (view.ts),
 // the user's devices waiting for approval, and polls: sync() joins Welcomes and reads every group's log.
 
-import { MlsApi, MlsDevice, MlsError, openSealedStore, StorageError, toHex, type GroupMessage } from "../../src/index.js";
+import { MlsApi, MlsDevice, MlsError, openSealedStore, setCoreSource, StorageError, toHex, type GroupMessage } from "../../src/index.js";
 import type { SignedIn } from "../account.js";
 import { announce, byId, setText } from "../dom.js";
 import { UserInputError } from "../errors.js";
@@ -17,6 +18,9 @@ import "../app.js";
 import { DeviceApprovals, waitForApproval } from "./link.js";
 import { GroupList, groupName } from "./list.js";
 import { GroupView, lookupAt, withoutDevice } from "./view.js";
+
+// build-page.mjs copies the module next to this chunk (scripts/bundle.mjs CORE_WASM).
+setCoreSource(new URL("./e2ee_client_wasm_bg.wasm", import.meta.url));
 
 export interface GroupsOptions {
   signedIn: SignedIn;

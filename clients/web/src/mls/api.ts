@@ -131,6 +131,10 @@ export class MlsApi {
   createGroup(groupInfo: string, ratchetTree: string): Promise<GroupView> {
     return this.#data("POST", "/api/groups", { groupInfo, ratchetTree });
   }
+  /** `GET /api/groups/{groupId}`: the group as the server has it now (epoch, members, GroupInfo, ratchet tree). */
+  group(groupId: string): Promise<GroupView> {
+    return this.#data("GET", `/api/groups/${seg(groupId)}`);
+  }
   postCommit(groupId: string, bundle: CommitBundle): Promise<GroupLogEntry> {
     return this.#data("POST", `/api/groups/${seg(groupId)}/commits`, bundle);
   }

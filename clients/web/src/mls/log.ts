@@ -5,6 +5,7 @@
 // removals members asked for in `leave` messages committed.
 
 import { ApiError, ResponseError } from "../api.js";
+import { type CommitBundle } from "./api.js";
 import { commitIntent } from "./commit.js";
 import { type DeviceContext, groupMeta, memberDevices, save } from "./context.js";
 import { core, coreJson } from "./core.js";
@@ -42,7 +43,7 @@ export async function catchUp(ctx: DeviceContext, groupId: string): Promise<Catc
     } catch (e) {
       // A device that is no longer a member reads up to the commit that removed it; after that the group is an
       // unknown group to it (the Delivery Service answers non-members exactly as for a group that does not exist).
-      if (e instanceof ApiError && e.status === 404 && e.code === "group_not_found") return { messages, removed: true, epoch: ctx.core.epoch(groupId) };
+      if (e instanceof ApiError && e.status === 404 && e.code === "group_not_found") return { messages, removed: true, epoch: core(() => ctx.core.epoch(groupId)) };
       throw e;
     }
     if (page.nextAfter !== null && from !== null && page.nextAfter <= from) throw new ResponseError("the server repeated a log position");
@@ -64,13 +65,30 @@ export async function catchUp(ctx: DeviceContext, groupId: string): Promise<Catc
       }
     }
     const complete = page.nextAfter === null;
-    // A pending commit no row settled was never stored once the whole log is read. (A device that could not
-    // process an accepted commit is told to rejoin; until it can, its reads report the failed rows.)
-    core(() => ctx.core.endOfPage(groupId, complete));
+    // A pending commit no row settled was never stored once the whole log is read; a device that could not process
+    // an accepted commit (it may be an older copy of itself) rejoins.
+    const stuck = core(() => ctx.core.endOfPage(groupId, complete));
     await save(ctx);
+    if (stuck) await rejoinIfBehind(ctx, groupId);
     if (complete || page.entries.length === 0) break;
   }
-  return { messages, removed: false, epoch: ctx.core.epoch(groupId) };
+  return { messages, removed: false, epoch: core(() => ctx.core.epoch(groupId)) };
+}
+
+/**
+ * Rejoins by external commit from `GET /api/groups/{groupId}` if the group is past this device's epoch (docs/mls.md,
+ * "recovery"): every member must be a trusted device, as for a Welcome. The rejoin counts only once the server
+ * accepts it; a refusal fails the operation, and MlsDevice reloads the state as last saved.
+ */
+async function rejoinIfBehind(ctx: DeviceContext, groupId: string): Promise<void> {
+  const view = await ctx.api.group(groupId);
+  await ctx.trust.ensure(view.members.map((m) => m.userId));
+  const viewJson = JSON.stringify(view);
+  const bundle = core(() => ctx.core.rejoin(groupId, viewJson, ctx.trust.core));
+  if (bundle === undefined) return;
+  const entry = await ctx.api.postCommit(groupId, JSON.parse(bundle) as CommitBundle);
+  core(() => ctx.core.rejoinAccepted(groupId, entry.seq, Date.now()));
+  await save(ctx);
 }
 
 /**

@@ -27,7 +27,7 @@ test("two browsers and an SDK user in one MLS group: create, both ways, add, rem
   const bobName = `bob_${rand()}`;
   await register(alice, aliceName);
   await register(bob, bobName);
-  // The 1:1 page loads its own chunks only; group chats load the MLS part (none of ts-mls's on-demand chunks).
+  // The 1:1 page loads its own chunks only; group chats load the MLS part (groups.js and the core's module).
   const chunks = pageChunks((await esbuild.build(pageOptions({ write: false, metafile: true }))).metafile);
   assert.deepEqual(new Set(alice.log.scripts), chunks.eager);
   await setUpGroups(alice, "Alice's laptop");

@@ -26,17 +26,17 @@ test("a browser user and a CLI user in one MLS group, created by each side, mess
   await register(alice, aliceName);
   await setUpGroups(alice);
 
-  // Created in the page (ts-mls) with the CLI user: the CLI (openmls) joins on its sync.
+  // Created in the page (the core in WebAssembly) with the CLI user: the CLI (the core natively) joins on its sync.
   await createGroup(alice, "Made in Chromium", [rustyName]);
   await alice.page.locator("#member-list .member", { hasText: rustyName }).waitFor();
   assert.deepEqual((await memberPanel(alice))[rustyName], [["laptop", true, "in the group"]]);
   const fromPage = cli("rusty", "sync", ...unlocked).joined;
   assert.equal(fromPage.length, 1);
   const [pageGroup] = fromPage;
-  await sendToGroup(alice, "sealed by ts-mls in Chromium");
+  await sendToGroup(alice, "sealed by the page in Chromium");
   const read = cliRead(pageGroup);
   assert.equal(read.length, 1);
-  assert.deepEqual(read[0].slice(0, 2), ["sealed by ts-mls in Chromium", "ok"]);
+  assert.deepEqual(read[0].slice(0, 2), ["sealed by the page in Chromium", "ok"]);
   assert.match(read[0][2], /^web-[0-9a-f]{8}$/);
   cli("rusty", "group", "send", pageGroup, "openmls answers", ...unlocked);
   await groupMessage(alice, "openmls answers").waitFor({ timeout: 30000 });

@@ -270,7 +270,7 @@ export async function addContact(user, username) {
   return (await summary.textContent()).replace(/^.*: /, "").trim();
 }
 
-/** The page's group chats: this browser becomes a group device (the chunk with ts-mls is loaded now). */
+/** The page's group chats: this browser becomes a group device (the MLS chunk and the client core's module are loaded now). */
 export async function setUpGroups(user, deviceName = "Web browser") {
   const { page } = user;
   await page.getByLabel("Name of this device").fill(deviceName);

@@ -1,5 +1,5 @@
-// A device on the client core's WebAssembly build (clients/wasm, openmls) and a TypeScript SDK device (ts-mls) in
-// one group through the served API: the wasm device is certified by its user's identity key (a WebCrypto key that
+// A device driven straight on the client core's WebAssembly API (clients/wasm) and a TypeScript SDK device (the SDK's
+// driver around the same build) in one group through the served API: the wasm device is certified by its user's identity key (a WebCrypto key that
 // signs the statement the core builds), gets a device token with the core's session proof, uploads key packages, is
 // added by the TS device, joins from the Welcome inbox, reads and posts messages, and commits a leaf update that the
 // server validates (its GroupInfo too) and the TS device processes.
@@ -98,11 +98,11 @@ test("a TS device adds a wasm device; messages both ways; a wasm leaf update the
   assert.deepEqual(got.filter((m) => m.status === "ok").map((m) => m.text), ["hello wasm"]);
   assert.deepEqual(got.filter((m) => m.status !== "ok"), [], "nothing failed");
 
-  const message = w.device.encryptText(group.groupId, "hello ts-mls");
+  const message = w.device.encryptText(group.groupId, "hello sdk");
   const entry = await w.api.postMessage(group.groupId, crypto.randomUUID(), message);
-  w.device.recordSent(group.groupId, entry.seq, entry.epoch, "hello ts-mls", w.trust);
+  w.device.recordSent(group.groupId, entry.seq, entry.epoch, "hello sdk", w.trust);
   const aliceRead = await alice.device.read(group.groupId);
-  assert.deepEqual(aliceRead.messages.map((m) => [m.text, m.status, m.senderUserId]), [["hello ts-mls", "ok", wendy.userId]]);
+  assert.deepEqual(aliceRead.messages.map((m) => [m.text, m.status, m.senderUserId]), [["hello sdk", "ok", wendy.userId]]);
 
   // A leaf update by the wasm device: the server validates the commit and the GroupInfo, the TS device merges it.
   const epoch = w.device.epoch(group.groupId);
@@ -115,5 +115,5 @@ test("a TS device adds a wasm device; messages both ways; a wasm leaf update the
   // The state survives a save and a load, as the browser keeps it.
   const again = core.MlsDevice.load(w.device.save());
   assert.equal(again.epoch(group.groupId), epoch + 1);
-  assert.deepEqual(JSON.parse(again.groupMeta(group.groupId)).messages.map((m) => m.text), ["hello wasm", "hello ts-mls", "after the update"]);
+  assert.deepEqual(JSON.parse(again.groupMeta(group.groupId)).messages.map((m) => m.text), ["hello wasm", "hello sdk", "after the update"]);
 });
