@@ -9,6 +9,7 @@ use e2ee_client_core::commits::{RejoinRefusal, external_rejoin, must_rejoin};
 use e2ee_client_core::content::Content;
 use e2ee_client_core::group::{self, GroupMessage, Intent, MessageStatus, StagedIntent, join_config};
 use e2ee_client_core::key_packages::claimed_key_package;
+use e2ee_client_core::state::DeviceState;
 use e2ee_protocol::GroupView;
 use openmls::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -119,8 +120,9 @@ impl MlsDevice {
                 return fail(
                     ErrorCode::Untrusted,
                     format!(
-                        "the server offered a key package for {device}, a device never certified with a key this \
-                         device trusts; nothing was changed"
+                        "the server offered a key package for {device}, a device {} never certified with a key \
+                         this device trusts; nothing was changed",
+                        trust.name_of(&device.user_id)
                     ),
                 );
             }
@@ -205,9 +207,10 @@ impl MlsDevice {
     /// group as the server has it now (`GET /api/groups/{groupId}`, JSON) by external commit, replacing its old
     /// leaf: JSON `{commit, groupInfo}` for `POST /api/groups/{groupId}/commits`, or `undefined` when the server's
     /// epoch is not past this device's (nothing to do). Every member but this device must be one `trust` trusts
-    /// (fetch the listings of the view's members first), else `untrusted`. The rejoin is held in memory only: once
-    /// the server accepts the commit, [`MlsDevice::rejoin_accepted`], then save; if it refuses, load the saved state
-    /// again (this device's state of the group was replaced).
+    /// (fetch the listings of the view's members first), else `untrusted` (or `mls`: the GroupInfo or tree cannot
+    /// be used), and the state is as before. The rejoin is held in memory only: once the server accepts the commit,
+    /// [`MlsDevice::rejoin_accepted`], then save; if it refuses, load the saved state again (this device's state of
+    /// the group was replaced).
     pub fn rejoin(&mut self, group_id: &str, view: &str, trust: &Trust) -> Result<Option<String>> {
         let view: GroupView = parse("group view", view)?;
         if view.group_id != group_id {
@@ -218,7 +221,9 @@ impl MlsDevice {
         }
         let group_info = bytes_of("the GroupInfo", &view.group_info)?;
         let tree = bytes_of("the ratchet tree", &view.ratchet_tree)?;
-        let (group, commit) = external_rejoin(
+        // The attempt replaces the group's state in storage: a refused one puts the state back as it was.
+        let before = self.state.to_bytes()?;
+        let rejoined = external_rejoin(
             self.state.provider(),
             self.state.signer(),
             self.state.credential(),
@@ -226,14 +231,18 @@ impl MlsDevice {
             &group_info,
             &tree,
             |identity, key| trust.trusts(identity, key),
-        )
-        .or_else(|refusal| {
-            let code = match refusal {
-                RejoinRefusal::UntrustedMember { .. } => ErrorCode::Untrusted,
-                RejoinRefusal::Unusable(_) => ErrorCode::Mls,
-            };
-            fail(code, refusal.to_string())
-        })?;
+        );
+        let (group, commit) = match rejoined {
+            Ok(rejoined) => rejoined,
+            Err(refusal) => {
+                self.state = DeviceState::from_bytes(&before)?;
+                let code = match refusal {
+                    RejoinRefusal::UntrustedMember { .. } => ErrorCode::Untrusted,
+                    RejoinRefusal::Unusable(_) => ErrorCode::Mls,
+                };
+                return fail(code, refusal.to_string());
+            }
+        };
         let info = group
             .export_group_info(self.state.provider().crypto(), self.state.signer(), false)
             .map_err(|e| mls("cannot export the GroupInfo", e))?;

@@ -9,6 +9,7 @@ import { type CommitBundle } from "./api.js";
 import { commitIntent } from "./commit.js";
 import { type DeviceContext, groupMeta, memberDevices, save } from "./context.js";
 import { core, coreJson } from "./core.js";
+import { MlsError } from "./errors.js";
 import { type GroupMessage } from "./store.js";
 
 /** Most log pages one read processes (100 rows a page); the rest is read on the next call. */
@@ -77,14 +78,22 @@ export async function catchUp(ctx: DeviceContext, groupId: string): Promise<Catc
 
 /**
  * Rejoins by external commit from `GET /api/groups/{groupId}` if the group is past this device's epoch (docs/mls.md,
- * "recovery"): every member must be a trusted device, as for a Welcome. The rejoin counts only once the server
- * accepts it; a refusal fails the operation, and MlsDevice reloads the state as last saved.
+ * "recovery"): every member must be a trusted device, as for a Welcome. A rejoin the core refuses (a member this
+ * device does not trust — e.g. the one whose commit it refused —, or a GroupInfo it cannot use) leaves the device
+ * where it was: the failed row already says why. The rejoin counts only once the server accepts it; a refusal of
+ * the commit fails the operation, and MlsDevice reloads the state as last saved.
  */
 async function rejoinIfBehind(ctx: DeviceContext, groupId: string): Promise<void> {
   const view = await ctx.api.group(groupId);
   await ctx.trust.ensure(view.members.map((m) => m.userId));
   const viewJson = JSON.stringify(view);
-  const bundle = core(() => ctx.core.rejoin(groupId, viewJson, ctx.trust.core));
+  let bundle: string | undefined;
+  try {
+    bundle = core(() => ctx.core.rejoin(groupId, viewJson, ctx.trust.core));
+  } catch (e) {
+    if (e instanceof MlsError && (e.code === "untrusted_device" || e.code === "mls_failure")) return;
+    throw e;
+  }
   if (bundle === undefined) return;
   const entry = await ctx.api.postCommit(groupId, JSON.parse(bundle) as CommitBundle);
   core(() => ctx.core.rejoinAccepted(groupId, entry.seq, Date.now()));

@@ -85,8 +85,14 @@ class FakeDs {
     }
     if (at === "POST /api/groups") {
       const groupId = toHex(mls(body.groupInfo).groupInfo.groupContext.groupId);
-      this.groups.set(groupId, { epoch: 0, log: [this.#row(0, "create", 0, who, "")], joined: new Map([[who.key, 0]]) });
+      this.groups.set(groupId, { epoch: 0, log: [this.#row(0, "create", 0, who, "")], joined: new Map([[who.key, 0]]), groupInfo: body.groupInfo });
       return json(201, { groupId, epoch: 0, seq: 0, members: [], groupInfo: body.groupInfo, ratchetTree: body.ratchetTree });
+    }
+    if ((m = /^GET \/api\/groups\/(\w+)$/.exec(at))) {
+      // This fake keeps no ratchet tree: a device that tries to rejoin from it finds it unusable.
+      const g = this.groups.get(m[1]);
+      const members = [...g.joined.keys()].map((k) => ({ userId: k.split("/")[0], deviceId: k.split("/")[1] }));
+      return json(200, { groupId: m[1], epoch: g.epoch, seq: g.log.length - 1, members, groupInfo: g.groupInfo, ratchetTree: "" });
     }
     if ((m = /^POST \/api\/groups\/(\w+)\/commits$/.exec(at))) {
       const g = this.groups.get(m[1]);
@@ -94,6 +100,7 @@ class FakeDs {
       const epoch = Number(mls(body.commit).publicMessage.content.epoch);
       if (epoch !== g.epoch) return json(409, { error: { code: "wrong_epoch", message: "x", currentEpoch: g.epoch, seq: g.log.length - 1 } });
       g.epoch += 1;
+      g.groupInfo = body.groupInfo;
       const row = this.#row(g.log.length, "commit", g.epoch, who, body.commit);
       g.log.push(row);
       if (body.welcome) {
@@ -341,6 +348,9 @@ test("a commit that brings in an uncertified device is reported failed and not m
   assert.equal(r.messages[0].status, "failed");
   assert.match(r.messages[0].reason, /^trust refused: the commit brings in .*\/laptop/);
   assert.equal(r.epoch, 1);
+  // Left behind the group, it looked at the group to rejoin; the rejoin was refused (here: no usable tree) and the
+  // state is as it was: still epoch 1 with its two members.
+  assert.ok(ds.calls.some(([m, p, c]) => m === "GET" && p === `/api/groups/${groupId}` && c === bob.key));
   assert.equal((await bob.device.groups())[0].members.length, 2);
 });
 
