@@ -1,18 +1,18 @@
 // In Chromium (playwright-core, Debian's /usr/bin/chromium): the MLS figures of bench/mls-core.mjs with the devices'
 // state in IndexedDB, as the page keeps it — a 1 KiB text sent and read through the served API, a group of 10
-// created, and ts-mls alone in the page. The API is reached through scripts/serve.mjs's CORS front (as the page
+// created (the SDK's driver around the client core in WebAssembly), and ts-mls alone in the page, for comparison. The API is reached through scripts/serve.mjs's CORS front (as the page
 // reaches API Gateway), started here with the bench page's origin allowed. One run; medians.
 //
 // Usage: npm run build && E2EE_SERVER=http://127.0.0.1:9100 npm run bench:browser:mls
 //   (env: E2EE_CHROMIUM, RUNS (30), CREATE_RUNS (5), BENCH_STORE (indexeddb, or memory: the same without the
 //   IndexedDB writes, to see their share))
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as esbuild from "esbuild";
 import { benchPage } from "./chromium.mjs";
-import { mlsBenchOptions } from "../scripts/bundle.mjs";
+import { CORE_WASM, CORE_WASM_FILE, mlsBenchOptions } from "../scripts/bundle.mjs";
 import { startServers } from "../scripts/serve.mjs";
 
 const SERVER = process.env.E2EE_SERVER;
@@ -31,17 +31,19 @@ const root = mkdtempSync(join(tmpdir(), "e2ee-bench-"));
 // (an empty icon: no favicon.ico request, whose 404 would be an error in the page)
 writeFileSync(join(root, "index.html"), '<!doctype html><title>bench</title><link rel="icon" href="data:,">');
 writeFileSync(join(root, "mls-bench.js"), bundle);
+copyFileSync(CORE_WASM_FILE, join(root, CORE_WASM));
 const servers = await startServers({ api: SERVER, webRoot: root, webPort: 0, corsPort: 0, origins: [], allowPage: true });
 const { browser, page, assertNoErrors } = await benchPage();
 try {
   await page.goto(servers.pageUrl);
-  const result = await page.evaluate(async ({ server, runs, createRuns, store }) => {
-    const { mlsFigures, describeFigures, openIndexedDbKvStore, MemoryKvStore } = await import("/mls-bench.js");
+  const result = await page.evaluate(async ({ server, runs, createRuns, store, wasm }) => {
+    const { mlsFigures, describeFigures, openIndexedDbKvStore, MemoryKvStore, setCoreSource } = await import("/mls-bench.js");
+    setCoreSource(new URL(`/${wasm}`, location.href));
     let n = 0;
     const newStore = store === "memory" ? async () => new MemoryKvStore() : () => openIndexedDbKvStore(`bench-${n++}`);
     const figures = await mlsFigures({ server, runs, createRuns, newStore });
     return { figures, lines: describeFigures(figures, { runs, createRuns }) };
-  }, { server: servers.apiUrl, runs, createRuns, store });
+  }, { server: servers.apiUrl, runs, createRuns, store, wasm: CORE_WASM });
   assertNoErrors();
   console.log(`Chromium ${browser.version()}, device state in ${store === "memory" ? "memory" : "IndexedDB"}, API through the CORS front (medians):`);
   for (const line of result.lines) console.log(`  ${line}`);

@@ -1,10 +1,13 @@
 // The MLS figures of the web SDK, one run, medians; the same code runs in Node (bench/mls.mjs) and, bundled by
 // esbuild, in Chromium (bench/mls-browser.mjs). Through the served API: a 1 KiB text sent by one device and read by
-// another; a group created with 10 members (their key packages uploaded beforehand). In process (ts-mls only, no
-// network, no store): the same message encrypted and decrypted, and the add commit + Welcome for 9 members.
-import { acceptAll, createApplicationMessage, createCommit, createGroup, emptyPskIndex, joinGroup, processMessage } from "ts-mls";
+// another; a group created with 10 members (their key packages uploaded beforehand). In process, for comparison,
+// ts-mls (the second MLS implementation of tests/interop/mls; no network, no store): the same message encrypted and
+// decrypted, and the add commit + Welcome for 9 members (the core's own in-process figures: bench/wasm-core.mjs).
 import { ApiClient, MlsDevice, Session, generateKeyPair } from "../dist/index.js";
-import { CLIENT_CONFIG, newKeyPackage, newSignatureKeys, suite } from "../dist/mls/suite.js";
+import {
+  CLIENT_CONFIG, acceptAll, createApplicationMessage, createCommit, createGroup, emptyPskIndex, joinGroup, newKeyPackage, newSignatureKeys,
+  processMessage, suite,
+} from "../../../tests/interop/mls/tsmls.mjs";
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 async function time(fn) {
@@ -104,7 +107,7 @@ export function describeFigures(f, { runs, createRuns }) {
   return [
     `served, 1 KiB text (${runs} runs): send ${ms(f.served.send)}, read ${ms(f.served.read)}, send + read ${ms(f.served.sendPlusRead)}`,
     `served, create a group of 10 (${createRuns} runs): ${ms(f.served.create10)}`,
-    `in process, 1 KiB text (${runs} runs): encrypt ${ms(f.inProcess.encrypt)}, decrypt ${ms(f.inProcess.decrypt)}`,
-    `in process, add commit + Welcome for 9 members (${createRuns} runs): ${ms(f.inProcess.commit9)}`,
+    `in process (ts-mls), 1 KiB text (${runs} runs): encrypt ${ms(f.inProcess.encrypt)}, decrypt ${ms(f.inProcess.decrypt)}`,
+    `in process (ts-mls), add commit + Welcome for 9 members (${createRuns} runs): ${ms(f.inProcess.commit9)}`,
   ];
 }

@@ -88,12 +88,13 @@ export function sdkOptions(overrides = {}) {
   };
 }
 
-/** bench/mls-core.mjs for the browser (bench/mls-browser.mjs), with the SDK's stores for the devices. */
+/** bench/mls-core.mjs for the browser (bench/mls-browser.mjs), with the SDK's stores for the devices and the way to
+ * point it at the client core's module (served next to the bench page). */
 export function mlsBenchOptions(overrides = {}) {
   return {
     ...common,
     stdin: {
-      contents: 'export { describeFigures, mlsFigures } from "./mls-core.mjs";\nexport { MemoryKvStore, openIndexedDbKvStore } from "../dist/index.js";\n',
+      contents: 'export { describeFigures, mlsFigures } from "./mls-core.mjs";\nexport { MemoryKvStore, openIndexedDbKvStore, setCoreSource } from "../dist/index.js";\n',
       resolveDir: join(WEB_DIR, "bench"),
       sourcefile: "mls-bench-entry.mjs",
       loader: "js",

@@ -45,9 +45,10 @@ export const CLIENT_CONFIG = {
   authService: defaultAuthenticationService,
 };
 
-export const toBase64 = (bytes) => Buffer.from(bytes).toString("base64");
-export const fromBase64 = (s) => new Uint8Array(Buffer.from(s, "base64"));
-export const toHex = (bytes) => Buffer.from(bytes).toString("hex");
+// (No Buffer: this file also runs bundled in Chromium, bench/mls-browser.mjs.)
+export const toBase64 = (bytes) => btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
+export const fromBase64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+export const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 const utf8 = (s) => new TextEncoder().encode(s);
 
 /** A fresh Ed25519 key pair: 32-byte seed and public key. */
