@@ -2,7 +2,7 @@
 //! other devices, checked before they are added.
 
 use e2ee_mls::{CIPHERSUITE, DeviceIdentity};
-use openmls::prelude::tls_codec::DeserializeBytes as _;
+use openmls::prelude::tls_codec::{DeserializeBytes as _, Serialize as _};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::OpenMlsProvider;
@@ -10,15 +10,27 @@ use openmls_traits::OpenMlsProvider;
 use crate::error::CoreError;
 use crate::welcome::identity_of;
 
-/// `count` one-time key packages, or as many last-resort ones, as `MLSMessage` bytes (their private halves
-/// go to the provider's storage).
+/// A key package this device made: what it uploads, and what it keeps to delete the private keys at expiry.
+#[derive(Debug, Clone)]
+pub struct MadeKeyPackage {
+    /// The `MLSMessage` bytes, as uploaded.
+    pub message: Vec<u8>,
+    /// Its `KeyPackageRef` (how a Welcome names it; the storage's key for its private keys), TLS-encoded.
+    pub hash_ref: Vec<u8>,
+    /// The end of its lifetime, seconds since the epoch.
+    pub not_after: u64,
+}
+
+/// `count` key packages of this device (ciphersuite 0x0001, openmls' lifetime), one-time or last-resort (the
+/// extension listed in the leaf's capabilities, as openmls requires); their private keys go into `provider`'s
+/// storage.
 pub fn key_packages<P: OpenMlsProvider>(
     provider: &P,
     signer: &SignatureKeyPair,
     credential: &CredentialWithKey,
     count: usize,
     last_resort: bool,
-) -> Result<Vec<Vec<u8>>, CoreError> {
+) -> Result<Vec<MadeKeyPackage>, CoreError> {
     (0..count)
         .map(|_| {
             let mut builder = KeyPackage::builder();
@@ -32,16 +44,23 @@ pub fn key_packages<P: OpenMlsProvider>(
             let bundle = builder
                 .build(CIPHERSUITE, provider, signer, credential.clone())
                 .map_err(|e| mls("cannot build a key package", e))?;
-            MlsMessageOut::from(bundle.key_package().clone())
-                .to_bytes()
-                .map_err(|e| mls("cannot encode a key package", e))
+            let package = bundle.key_package();
+            let hash_ref = package
+                .hash_ref(provider.crypto())
+                .map_err(|e| mls("cannot hash a key package", e))?;
+            Ok(MadeKeyPackage {
+                message: MlsMessageOut::from(package.clone())
+                    .to_bytes()
+                    .map_err(|e| mls("cannot encode a key package", e))?,
+                hash_ref: hash_ref
+                    .tls_serialize_detached()
+                    .map_err(|e| mls("cannot encode a key package reference", e))?,
+                not_after: package.life_time().not_after(),
+            })
         })
         .collect()
 }
 
-/// A key package the server handed out for `device` (a claim), parsed and checked: it validates (signatures,
-/// lifetime, version) and its credential names `device`. The driver must still check that its leaf's signature
-/// key is a certified device of its user before adding it. `Err` says what is wrong with it.
 pub fn claimed_key_package<P: OpenMlsProvider>(
     provider: &P,
     device: &DeviceIdentity,

@@ -18,6 +18,7 @@ use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::{MemoryStorage, RustCrypto};
 use openmls_traits::OpenMlsProvider;
 use openmls_traits::signatures::Signer as _;
+use openmls_traits::storage::StorageProvider as _;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -68,6 +69,20 @@ pub struct DeviceMeta {
     /// this device learns its own user's identity key. Only ever here, encrypted with the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_secret: Option<crate::link::LinkSecret>,
+    /// The key packages this device made whose lifetime has not ended, so that their private keys are deleted
+    /// once it has ([`DeviceState::prune_key_packages`]): nobody can be handed an expired package.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_packages: Vec<IssuedKeyPackage>,
+}
+
+/// A key package this device made and uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedKeyPackage {
+    /// Lowercase hex of its TLS-encoded `KeyPackageRef`.
+    pub key_package_ref: String,
+    /// The end of its lifetime, seconds since the epoch.
+    pub not_after: u64,
 }
 
 /// A group just created: its id (lowercase hex), its GroupInfo (`MLSMessage` bytes) and ratchet tree (TLS bytes).
@@ -116,6 +131,7 @@ impl DeviceState {
             signature_key: STANDARD.encode(signer.public()),
             groups: BTreeMap::new(),
             link_secret: None,
+            key_packages: Vec::new(),
         };
         Ok(DeviceState {
             provider,
@@ -230,8 +246,13 @@ impl DeviceState {
         crate::group::credential(&self.identity(), &self.signer)
     }
 
-    /// `count` one-time key packages, or as many last-resort ones, as uploaded (base64 `MLSMessage`s).
-    pub fn key_packages(&self, count: usize, last_resort: bool) -> Result<Vec<String>, CoreError> {
+    /// `count` one-time key packages, or as many last-resort ones, as uploaded (base64 `MLSMessage`s); each is
+    /// remembered until it expires.
+    pub fn key_packages(
+        &mut self,
+        count: usize,
+        last_resort: bool,
+    ) -> Result<Vec<String>, CoreError> {
         let packages = crate::key_packages::key_packages(
             &self.provider,
             &self.signer,
@@ -239,10 +260,38 @@ impl DeviceState {
             count,
             last_resort,
         )?;
+        self.meta
+            .key_packages
+            .extend(packages.iter().map(|made| IssuedKeyPackage {
+                key_package_ref: hex::encode(&made.hash_ref),
+                not_after: made.not_after,
+            }));
         Ok(packages
             .iter()
-            .map(|bytes| STANDARD.encode(bytes))
+            .map(|made| STANDARD.encode(&made.message))
             .collect())
+    }
+
+    /// Deletes the private keys of this device's key packages whose lifetime ended by `now_ms` (a one-time package
+    /// a Welcome used is gone already). Returns how many expired.
+    pub fn prune_key_packages(&mut self, now_ms: i64) -> Result<usize, CoreError> {
+        let now = u64::try_from(now_ms / 1000).unwrap_or(0);
+        let (expired, live): (Vec<_>, Vec<_>) = std::mem::take(&mut self.meta.key_packages)
+            .into_iter()
+            .partition(|package| package.not_after <= now);
+        self.meta.key_packages = live;
+        for package in &expired {
+            use openmls::prelude::tls_codec::DeserializeBytes as _;
+            let hash_ref = hex::decode(&package.key_package_ref)
+                .ok()
+                .and_then(|bytes| KeyPackageRef::tls_deserialize_exact_bytes(&bytes).ok())
+                .ok_or_else(|| CoreError::Damaged("a key package reference".into()))?;
+            self.provider
+                .storage()
+                .delete_key_package(&hash_ref)
+                .map_err(|e| CoreError::Damaged(format!("cannot delete a key package: {e:?}")))?;
+        }
+        Ok(expired.len())
     }
 
     /// A new group of this device alone (`name` kept on this device only), tracked from its creation row on:
@@ -363,5 +412,43 @@ mod tests {
             DeviceState::create("u_alice", "bad/id"),
             Err(CoreError::Input(_))
         ));
+    }
+
+    #[test]
+    fn expired_key_packages_lose_their_private_keys_and_live_ones_keep_them() {
+        use openmls::prelude::tls_codec::DeserializeBytes as _;
+        let mut state = DeviceState::create("u_alice", "d1").unwrap();
+        state.key_packages(2, false).unwrap();
+        state.key_packages(1, true).unwrap();
+        let issued = state.meta.key_packages.clone();
+        assert_eq!(issued.len(), 3);
+        let stored = |state: &DeviceState, issued: &IssuedKeyPackage| {
+            let hash_ref = KeyPackageRef::tls_deserialize_exact_bytes(
+                &hex::decode(&issued.key_package_ref).unwrap(),
+            )
+            .unwrap();
+            let bundle: Option<KeyPackageBundle> =
+                state.provider().storage().key_package(&hash_ref).unwrap();
+            bundle.is_some()
+        };
+        assert!(issued.iter().all(|p| stored(&state, p)));
+        // Not expired yet (openmls' lifetime: 12 weeks from now).
+        let now_ms = |seconds: u64| i64::try_from(seconds * 1000).unwrap();
+        let first_end = issued.iter().map(|p| p.not_after).min().unwrap();
+        assert_eq!(state.prune_key_packages(now_ms(first_end - 1)).unwrap(), 0);
+        assert_eq!(state.meta.key_packages, issued);
+        // Expired: gone from the storage and from the list, and the list survives a save.
+        assert_eq!(
+            state
+                .prune_key_packages(now_ms(first_end + 86_400))
+                .unwrap(),
+            3
+        );
+        assert!(issued.iter().all(|p| !stored(&state, p)));
+        assert!(state.meta.key_packages.is_empty());
+        state.key_packages(1, false).unwrap();
+        let loaded = DeviceState::from_bytes(&state.to_bytes().unwrap()).unwrap();
+        assert_eq!(loaded.meta.key_packages.len(), 1);
+        assert!(stored(&loaded, &loaded.meta.key_packages[0]));
     }
 }

@@ -47,7 +47,7 @@ impl Client {
             false,
         )
         .unwrap();
-        let message = MlsMessageIn::tls_deserialize_exact_bytes(&bytes[0]).unwrap();
+        let message = MlsMessageIn::tls_deserialize_exact_bytes(&bytes[0].message).unwrap();
         let MlsMessageBodyIn::KeyPackage(package) = message.extract() else {
             panic!("not a key package")
         };

@@ -183,7 +183,7 @@ fn benches(c: &mut Criterion) {
 
     // Saving a realistic state (the other benchmarks filled `state` with hundreds of groups): a device in one
     // group of 10, with 50 key packages waiting.
-    let fresh = device();
+    let mut fresh = device();
     let _ = fresh.key_packages(50, false).unwrap();
     let peers: Vec<Peer> = (1..10).map(peer).collect();
     let _group = group_with(&fresh, &peers);

@@ -224,14 +224,14 @@ impl Device {
         device_id: &str,
     ) -> Result<(MlsState, DeviceReport)> {
         let me = self.me()?;
-        let (state, view) = self
+        let (mut state, view) = self
             .register_new_device(passphrase, device_id, false, |key| {
                 certify(ring, &me, device_id, key).map(Some)
             })
             .await?;
         let signature_key = state.signer().public().to_vec();
         self.use_device_token(&state).await?;
-        let (key_packages, last_resort) = self.top_up_key_packages(&state).await?;
+        let (key_packages, last_resort) = self.top_up_key_packages(&mut state).await?;
         Ok((
             state,
             DeviceReport {
@@ -462,9 +462,11 @@ impl Device {
 
     /// Uploads key packages when the server holds fewer than [`KEY_PACKAGE_LOW`] one-time packages, and a
     /// last-resort package when it has none (a used one is replaced by the next upload). The state is saved
-    /// before uploading (the packages' private keys live in it). Returns the supply after.
-    pub async fn top_up_key_packages(&mut self, state: &MlsState) -> Result<(u64, bool)> {
+    /// before uploading (the packages' private keys live in it), and the private keys of expired packages are
+    /// deleted. Returns the supply after.
+    pub async fn top_up_key_packages(&mut self, state: &mut MlsState) -> Result<(u64, bool)> {
         let supply = self.client.key_package_supply().await?;
+        let pruned = state.prune_key_packages(crate::clock::now_ms())?;
         let mut packages = Vec::new();
         if supply.one_time < KEY_PACKAGE_LOW {
             let missing = usize::try_from(supply.one_time).unwrap_or(0);
@@ -474,6 +476,9 @@ impl Device {
             packages.extend(state.key_packages(1, true)?);
         }
         if packages.is_empty() {
+            if pruned > 0 {
+                state.save(&self.profile)?;
+            }
             return Ok((supply.one_time, supply.last_resort));
         }
         state.save(&self.profile)?;

@@ -7,7 +7,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use e2ee_client_core::commits::{RejoinRefusal, external_rejoin, must_rejoin};
 use e2ee_client_core::content::Content;
-use e2ee_client_core::group::{self, GroupMessage, Intent, MessageStatus, StagedIntent, join_config};
+use e2ee_client_core::group::{
+    self, GroupMessage, Intent, MessageStatus, StagedIntent, join_config,
+};
 use e2ee_client_core::key_packages::claimed_key_package;
 use e2ee_client_core::state::DeviceState;
 use e2ee_protocol::GroupView;

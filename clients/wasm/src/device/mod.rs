@@ -14,16 +14,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use e2ee_client_core::devices::revoked_members;
 use e2ee_client_core::group::{CommitCheck, Intent, member_devices};
 use e2ee_client_core::state::DeviceState;
 use e2ee_client_core::welcome::{WelcomeJoin, identity_of};
 use e2ee_mls::DeviceIdentity;
-use e2ee_protocol::GroupLogEntryView;
+use e2ee_protocol::{DeviceView, GroupLogEntryView};
 use openmls::prelude::*;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::{ErrorCode, Result, fail, json, millis};
+use crate::{ErrorCode, Result, fail, json, millis, parse};
 
 /// This device's MLS state, unlocked, and the operations in progress.
 #[wasm_bindgen]
@@ -166,11 +167,19 @@ impl MlsDevice {
 
     /// `count` key packages to upload (base64 `MLSMessage`s), one-time or last-resort.
     #[wasm_bindgen(js_name = keyPackages)]
-    pub fn key_packages(&self, count: usize, last_resort: bool) -> Result<Vec<String>> {
+    pub fn key_packages(&mut self, count: usize, last_resort: bool) -> Result<Vec<String>> {
         if count == 0 || count > 100 {
             return fail(ErrorCode::InvalidInput, "between 1 and 100 key packages");
         }
         Ok(self.state.key_packages(count, last_resort)?)
+    }
+
+    /// Deletes the private keys of this device's key packages that expired by `nowMs` (before a top-up; save
+    /// after). Returns how many.
+    #[wasm_bindgen(js_name = pruneKeyPackages)]
+    pub fn prune_key_packages(&mut self, now_ms: f64) -> Result<u32> {
+        let pruned = self.state.prune_key_packages(millis(now_ms)?)?;
+        Ok(u32::try_from(pruned).unwrap_or(u32::MAX))
     }
 
     /// The groups this device holds (hex ids).
@@ -228,6 +237,26 @@ impl MlsDevice {
             })
             .collect();
         json(&devices)
+    }
+
+    /// The group's members (other than this device) that their users' device listings no longer list, or list
+    /// as revoked: `listings` is JSON `{userId: [device view…]}` (the `devices` of `GET /api/devices/{userId}` for
+    /// each member's user). JSON `[{userId, deviceId}]`, to remove with [`MlsDevice::stage_remove`] (review N13).
+    #[wasm_bindgen(js_name = revokedMembers)]
+    pub fn revoked_members(&self, group_id: &str, listings: &str) -> Result<String> {
+        let listings: BTreeMap<String, Vec<DeviceView>> = parse("device listings", listings)?;
+        let members: Vec<DeviceIdentity> = member_devices(&self.state.group(group_id)?);
+        let revoked = revoked_members(&members, &self.state.identity(), &listings);
+        json(
+            &revoked
+                .into_iter()
+                .map(|d| DeviceRef {
+                    user_id: d.user_id,
+                    device_id: d.device_id,
+                    signature_key: None,
+                })
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// Whether this device is still a member of the group (a commit it read may have removed it: then the

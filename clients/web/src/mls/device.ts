@@ -284,12 +284,14 @@ export class MlsDevice {
 
   /** Revokes a device of this user (another one, or this one) in the directory, signed with the session's identity
    * key: a device token alone revokes nothing (docs/security.md). The device is final: its tokens stop working and
-   * its id is never used again. (Groups drop its leaf when a member removes it.) */
+   * its id is never used again. Another device is then removed from every group of this one that has it (a commit
+   * per group); the other members' devices remove it from the rest on their next sync. */
   revokeDevice(deviceId: string): Promise<DeviceReport> {
     return this.#run(async (ctx) => {
       if (!isDeviceId(deviceId)) throw new InputError("invalid_input", "deviceId must be 1 to 64 of A-Z a-z 0-9 _ -");
       const view = await ctx.api.revokeDevice(await revokeDeviceBody(identityKey(this.session), this.userId, deviceId));
       if (view.deviceId !== deviceId || view.userId !== this.userId) throw new ResponseError("the server revoked another device");
+      if (deviceId !== this.deviceId) await groups.removeDeviceEverywhere(ctx, { userId: this.userId, deviceId });
       const key = fromBase64Strict(view.signatureKey) ?? new Uint8Array();
       return { userId: this.userId, deviceId, status: view.status, fingerprint: await deviceFingerprint(key), keyPackages: 0, lastResort: false };
     });

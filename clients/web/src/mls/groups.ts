@@ -7,7 +7,7 @@ import { isWellFormed, toHex } from "../bytes.js";
 import { InputError } from "../errors.js";
 import { type GroupLogEntry } from "./api.js";
 import { addUserDevices, commitIntent } from "./commit.js";
-import { type DeviceContext, checkUserIds, groupMeta, holds, memberDevices, save, usernameOf } from "./context.js";
+import { type DeviceContext, type DeviceIdentity, checkUserIds, groupMeta, holds, memberDevices, save, usernameOf } from "./context.js";
 import { core, coreJson } from "./core.js";
 import { MlsError } from "./errors.js";
 import { catchUp, settle } from "./log.js";
@@ -94,6 +94,16 @@ export async function removeMembers(ctx: DeviceContext, groupId: string, userIds
   if (!memberDevices(ctx, groupId).some((d) => users.has(d.userId))) throw new InputError("invalid_input", "none of these users is a member of the group");
   await commitIntent(ctx, groupId, () => ctx.core.stageRemoveUsers(groupId, [...users]));
   return report(ctx, groupId);
+}
+
+/** Removes `device` from every group of this device that has it (a commit per group). */
+export async function removeDeviceEverywhere(ctx: DeviceContext, device: DeviceIdentity): Promise<void> {
+  const devices = JSON.stringify([device]);
+  for (const groupId of ctx.core.groupIds()) {
+    const r = await catchUp(ctx, groupId);
+    if (r.removed || !memberDevices(ctx, groupId).some((d) => d.userId === device.userId && d.deviceId === device.deviceId)) continue;
+    await commitIntent(ctx, groupId, () => ctx.core.stageRemove(groupId, devices));
+  }
 }
 
 /** The group's member devices after reading its log. */

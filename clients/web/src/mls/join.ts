@@ -1,13 +1,13 @@
 // Joining (clients/sdk/src/device/groups/join.rs): groups joined from Welcomes — the core decrypts a Welcome, names
 // the users whose devices decide, and joins only if every member is a trusted device, else refuses (final or not:
 // a final refusal is acknowledged, another stays in the inbox for a later sync) — and `sync`: join, acknowledge,
-// top up key packages, read every group, and add this user's trusted devices that a group is missing (an
-// approver's job after approving a device).
+// top up key packages, read every group, add this user's trusted devices that a group is missing (an approver's job
+// after approving a device) and remove the devices their users revoked.
 
 import { ApiError } from "../api.js";
-import { type WelcomeView } from "./api.js";
-import { addUserDevices } from "./commit.js";
-import { type DeviceContext, holds, memberDevices, save } from "./context.js";
+import { type DeviceView, type WelcomeView } from "./api.js";
+import { addUserDevices, commitIntent } from "./commit.js";
+import { type DeviceContext, type DeviceIdentity, holds, memberDevices, save } from "./context.js";
 import { coreJson } from "./core.js";
 import { type GroupReadReport, read } from "./groups.js";
 import { topUpKeyPackages } from "./keypackages.js";
@@ -51,7 +51,10 @@ export async function sync(ctx: DeviceContext): Promise<SyncReport> {
   const groups: GroupReadReport[] = [];
   for (const groupId of ctx.core.groupIds()) {
     const r = await read(ctx, groupId);
-    if (!r.removed) await addOwnDevices(ctx, groupId);
+    if (!r.removed) {
+      await addOwnDevices(ctx, groupId);
+      await removeRevokedMembers(ctx, groupId);
+    }
     groups.push(r);
   }
   return { joined, refused, groups };
@@ -80,6 +83,18 @@ async function join(ctx: DeviceContext, w: WelcomeView): Promise<WelcomeOutcome>
   if ("joined" in opened) return opened;
   await ctx.trust.ensure(opened.users);
   return coreJson<WelcomeOutcome>(() => ctx.core.finishWelcome(ctx.trust.core, Date.now()));
+}
+
+/** Commits the removal of the group's devices that their users' listings no longer list (revoked; review N13), one
+ * commit for all of them. The core decides which (`revokedMembers`) from the listings this operation fetched. */
+async function removeRevokedMembers(ctx: DeviceContext, groupId: string): Promise<void> {
+  const listings: Record<string, DeviceView[]> = {};
+  for (const userId of new Set(memberDevices(ctx, groupId).map((d) => d.userId))) listings[userId] = (await ctx.trust.devices(userId)).listed;
+  const listingsJson = JSON.stringify(listings);
+  const revoked = coreJson<DeviceIdentity[]>(() => ctx.core.revokedMembers(groupId, listingsJson));
+  if (revoked.length === 0) return;
+  const devices = JSON.stringify(revoked);
+  await commitIntent(ctx, groupId, () => ctx.core.stageRemove(groupId, devices));
 }
 
 /** Adds this user's trusted devices missing from the group, if the server has key packages for them. */

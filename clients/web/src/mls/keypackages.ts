@@ -11,15 +11,17 @@ export const KEY_PACKAGE_BATCH = 50;
 export const KEY_PACKAGE_LOW = 10;
 
 /** Uploads one-time packages up to KEY_PACKAGE_BATCH when fewer than KEY_PACKAGE_LOW are left, and a last-resort
- * package when the server has none (or only an expired one). Returns the supply after. */
+ * package when the server has none (or only an expired one); the private keys of expired packages are deleted
+ * first (nobody can be handed those). Returns the supply after. */
 export async function topUpKeyPackages(ctx: DeviceContext): Promise<KeyPackageSupply> {
   const supply = await ctx.api.keyPackageSupply();
+  const pruned = core(() => ctx.core.pruneKeyPackages(Date.now()));
   const oneTime = supply.oneTime < KEY_PACKAGE_LOW ? KEY_PACKAGE_BATCH - supply.oneTime : 0;
   const packages = [
     ...(oneTime > 0 ? core(() => ctx.core.keyPackages(oneTime, false)) : []),
     ...(supply.lastResort ? [] : core(() => ctx.core.keyPackages(1, true))),
   ];
+  if (packages.length > 0 || pruned > 0) await save(ctx);
   if (packages.length === 0) return supply;
-  await save(ctx);
   return ctx.api.uploadKeyPackages(packages);
 }

@@ -199,3 +199,21 @@ test("an older copy of a device (restored from before its own commit) cannot rea
   // Only one leaf of Bob's device: the rejoin replaced the old one.
   assert.equal((await dave.device.members(g.groupId)).members.filter((m) => m.userId === bob.userId).length, 1);
 });
+
+test("revoking a device removes it from every group of the revoking device; the other members follow the commit", { skip }, async () => {
+  const { dave } = U;
+  const erin = await account("erin");
+  const { device: tablet } = await MlsDevice.request({ session: erin.session, kv: new MemoryKvStore(), deviceId: "tablet" });
+  await erin.device.approve({ deviceId: "tablet" });
+  await tablet.sync(); // its key packages
+  const g = await erin.device.createGroup([dave.userId]); // with both of Erin's devices
+  assert.deepEqual(devicesOf(g).sort(), [`${dave.userId}/laptop`, `${erin.userId}/laptop`, `${erin.userId}/tablet`].sort());
+  assert.deepEqual((await dave.device.sync()).joined, [g.groupId]);
+  await erin.device.revokeDevice("tablet");
+  const after = await erin.device.members(g.groupId);
+  assert.deepEqual(devicesOf(after).sort(), [`${dave.userId}/laptop`, `${erin.userId}/laptop`].sort());
+  await dave.device.read(g.groupId);
+  assert.deepEqual(devicesOf(await dave.device.members(g.groupId)), devicesOf(after));
+  const refused = await tablet.sync().catch((e) => e);
+  assert.ok(refused instanceof Error && refused.status >= 400 && refused.status < 500, `the revoked device is refused: ${refused}`);
+});

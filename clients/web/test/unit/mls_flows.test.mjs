@@ -402,6 +402,22 @@ test("remove: the removed member learns it on its next read and forgets the grou
   await assert.rejects(alice.device.removeMembers(groupId, [alice.userId]), (e) => e.code === "invalid_input");
 });
 
+test("sync removes a member device its user revoked (one commit); a device still listed stays", async () => {
+  const { ds, alice, bob, groupId } = await pair();
+  const carol = await user(ds, "carol");
+  await alice.device.addMembers(groupId, [carol.userId]);
+  await carol.device.sync();
+  const before = ds.posts("/commits", alice.key).length;
+  await alice.device.sync();
+  assert.equal(ds.posts("/commits", alice.key).length, before, "nothing revoked: no commit");
+  ds.devices.get(bob.key).status = "revoked"; // what the directory says once Bob revoked that device
+  await alice.device.sync();
+  assert.equal(ds.posts("/commits", alice.key).length, before + 1);
+  assert.deepEqual((await alice.device.members(groupId)).members.map((m) => m.userId).sort(), [alice.userId, carol.userId].sort());
+  await carol.device.read(groupId);
+  assert.deepEqual((await carol.device.members(groupId)).members.map((m) => m.userId).sort(), [alice.userId, carol.userId].sort());
+});
+
 test("an epoch conflict: the loser reads the winner's commit, re-applies its intent and both end consistent", async () => {
   const { ds, alice, bob, groupId } = await pair();
   const carol = await user(ds, "carol");
