@@ -65,8 +65,9 @@ export async function mlsFigures({ server, newStore, runs = 30, createRuns = 5 }
   return out;
 }
 
-/** ts-mls alone, in process (no network, no store): a 1 KiB text encrypted and decrypted (`runs` times), and the
- * add commit + Welcome for 9 members (`createRuns` times). Medians in ms. */
+/** ts-mls alone, in process (no network, no store): a 1 KiB text encrypted and decrypted (`runs` times), the add
+ * commit + Welcome for 9 and for 99 members (`createRuns` times), and a leaf-update commit processed in a group of
+ * 10 (`runs` times). Medians in ms. */
 export async function tsMlsInProcess({ runs = 30, createRuns = 5 }) {
   const text = "x".repeat(1024);
   const cs = await suite();
@@ -88,16 +89,34 @@ export async function tsMlsInProcess({ runs = 30, createRuns = 5 }) {
     dec.push(td);
   }
   const out = { encrypt: median(enc), decrypt: median(dec) };
-  const kps = [];
-  for (let i = 0; i < 9; i++) kps.push((await newKeyPackage(newSignatureKeys(), id(`m${i}`), false)).publicPackage);
-  const commits = [];
-  for (let i = 0; i < createRuns; i++) {
-    const kp = await newKeyPackage(newSignatureKeys(), id("creator"), false);
-    const s0 = await createGroup(crypto.getRandomValues(new Uint8Array(16)), kp.publicPackage, kp.privatePackage, [], cs, CLIENT_CONFIG);
-    const [t] = await time(() => createCommit({ state: s0, cipherSuite: cs }, { wireAsPublicMessage: true, ratchetTreeExtension: true, extraProposals: kps.map((keyPackage) => ({ proposalType: "add", add: { keyPackage } })) }));
-    commits.push(t);
+  const members = [];
+  for (let i = 0; i < 99; i++) members.push(await newKeyPackage(newSignatureKeys(), id(`m${i}`), false));
+  const adds = (n) => members.slice(0, n).map((kp) => ({ proposalType: "add", add: { keyPackage: kp.publicPackage } }));
+  for (const n of [9, 99]) {
+    const commits = [];
+    for (let i = 0; i < createRuns; i++) {
+      const kp = await newKeyPackage(newSignatureKeys(), id("creator"), false);
+      const s0 = await createGroup(crypto.getRandomValues(new Uint8Array(16)), kp.publicPackage, kp.privatePackage, [], cs, CLIENT_CONFIG);
+      const [t] = await time(() => createCommit({ state: s0, cipherSuite: cs }, { wireAsPublicMessage: true, ratchetTreeExtension: true, extraProposals: adds(n) }));
+      commits.push(t);
+    }
+    out[`commit${n}`] = median(commits);
   }
-  out.commit9 = median(commits);
+  // A leaf-update commit of one member of a group of 10, processed by another.
+  const kpC = await newKeyPackage(newSignatureKeys(), id("committer"), false);
+  let committer = await createGroup(new Uint8Array(16).fill(2), kpC.publicPackage, kpC.privatePackage, [], cs, CLIENT_CONFIG);
+  const added = await createCommit({ state: committer, cipherSuite: cs }, { wireAsPublicMessage: true, ratchetTreeExtension: true, extraProposals: adds(9) });
+  committer = added.newState;
+  let reader = await joinGroup(added.welcome, members[0].publicPackage, members[0].privatePackage, emptyPskIndex, cs, undefined, undefined, CLIENT_CONFIG);
+  const processed = [];
+  for (let i = 0; i < runs; i++) {
+    const update = await createCommit({ state: committer, cipherSuite: cs }, { wireAsPublicMessage: true, ratchetTreeExtension: true });
+    committer = update.newState;
+    const [t, r] = await time(() => processMessage(update.commit, reader, emptyPskIndex, acceptAll, cs));
+    reader = r.newState;
+    processed.push(t);
+  }
+  out.processCommit10 = median(processed);
   return out;
 }
 

@@ -101,8 +101,8 @@ export function describeWasmFigures({ wasm, tsMls }, { runs, createRuns }) {
   const ms = (x) => (x < 10 ? x.toFixed(2) : x.toFixed(1)) + " ms";
   return [
     `1 KiB text (${runs} runs): encrypt ${ms(wasm.encrypt)} (ts-mls ${ms(tsMls.encrypt)}), decrypt ${ms(wasm.decrypt)} (ts-mls ${ms(tsMls.decrypt)})`,
-    `process a leaf-update commit, group of 10 (${runs} runs): ${ms(wasm.processCommit10)}`,
+    `process a leaf-update commit, group of 10 (${runs} runs): ${ms(wasm.processCommit10)} (ts-mls ${ms(tsMls.processCommit10)})`,
     `create a group of 10 (${createRuns} runs): ${ms(wasm.create10)} (ts-mls add commit + Welcome for 9: ${ms(tsMls.commit9)})`,
-    `create a group of 100 (${createRuns} runs): ${ms(wasm.create100)}`,
+    `create a group of 100 (${createRuns} runs): ${ms(wasm.create100)} (ts-mls add commit + Welcome for 99: ${ms(tsMls.commit99)})`,
   ];
 }

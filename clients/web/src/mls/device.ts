@@ -227,7 +227,8 @@ export class MlsDevice {
           names: this.#names,
         });
       } catch (e) {
-        await this.#reload();
+        // The operation's own error is what the caller needs; a store that cannot be read now says so next time.
+        await this.#reload().catch(() => undefined);
         throw e;
       } finally {
         trust.free();
