@@ -4,9 +4,10 @@
 //! it posts anything the call produced.
 //!
 //! Split by what the driver is doing: [`commit`] (creating groups, changing them, sending), [`log`] (reading the
-//! group's log) and [`welcome`] (joining).
+//! group's log), [`welcome`] (joining) and [`link`] (linking to its user).
 
 mod commit;
+mod link;
 mod log;
 mod welcome;
 

@@ -26,6 +26,8 @@ export interface DeviceView {
   createdAt: number;
   approvedAt: number | null;
   revokedAt: number | null;
+  /** Base64 link proof of the approval (docs/mls.md, "Linking a device"); absent without one. */
+  linkProof?: string;
 }
 /** One page of `GET /api/devices/{userId}`; `nextAfter` (the page's last device id) is there while more follow. */
 export interface DeviceList { userId: string; devices: DeviceView[]; nextAfter?: string }
@@ -91,8 +93,8 @@ export class MlsApi {
     return this.#data("POST", "/api/devices/session", body);
   }
   /** `POST /api/devices/approve` (device token of an active device of the same user). */
-  approveDevice(deviceId: string, certificate: DeviceCertificate): Promise<DeviceView> {
-    return this.#data("POST", "/api/devices/approve", { deviceId, certificate });
+  approveDevice(deviceId: string, certificate: DeviceCertificate, linkProof?: string): Promise<DeviceView> {
+    return this.#data("POST", "/api/devices/approve", { deviceId, certificate, ...(linkProof === undefined ? {} : { linkProof }) });
   }
   /** `POST /api/devices/revoke` (user or device token): authorized by the identity key or the password. */
   revokeDevice(body: RevokeDeviceBody): Promise<DeviceView> {

@@ -3,11 +3,11 @@
 // loads it once, on the first MLS operation, and turns its errors into this SDK's; the rest of src/mls is the driver
 // that fetches, stores and signs around it.
 
-import init, { MlsDevice as CoreDevice, Trust } from "../../wasm/e2ee_client_wasm.js";
+import init, { MlsDevice as CoreDevice, Trust, linkProof } from "../../wasm/e2ee_client_wasm.js";
 import { InputError } from "../errors.js";
 import { MlsError, type MlsErrorCode } from "./errors.js";
 
-export { CoreDevice, Trust };
+export { CoreDevice, Trust, linkProof };
 
 /** What the module can be loaded from: its URL, its bytes, a fetch Response or a compiled module. */
 export type CoreSource = URL | string | Uint8Array | ArrayBuffer | Response | WebAssembly.Module;
@@ -62,6 +62,7 @@ export function core<T>(call: () => T): T {
   try {
     return call();
   } catch (e) {
+    if (e instanceof MlsError || e instanceof InputError) throw e; // the driver's own, thrown inside the call
     const code = (e as { code?: unknown } | null)?.code;
     const message = e instanceof Error ? e.message : String(e);
     if (code === "invalid_input") throw new InputError("invalid_input", message);

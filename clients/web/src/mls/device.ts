@@ -13,7 +13,7 @@ import { type KvStore } from "../kv.js";
 import { type Session } from "../session.js";
 import { type DeviceCertificate, type DeviceStatus, type GroupLogEntry, type KeyPackageSupply, MlsApi, type RevokeDeviceBody } from "./api.js";
 import { type DeviceContext, checkGroupId } from "./context.js";
-import { CoreDevice, core, loadCore } from "./core.js";
+import { CoreDevice, core, linkProof, loadCore } from "./core.js";
 import { MlsError } from "./errors.js";
 import * as groups from "./groups.js";
 import { sync, type SyncReport } from "./join.js";
@@ -44,6 +44,9 @@ export interface DeviceReport {
   fingerprint: string;
   keyPackages: number;
   lastResort: boolean;
+  /** A device set up by `request`: the link code it shows, which the approving device is given
+   * (`approve({deviceId, code})`), so that this device learns its user's identity key from the approval. */
+  linkCode?: string;
 }
 
 export interface ListedDevice {
@@ -111,18 +114,28 @@ export class MlsDevice {
   /** The account's first device, certified by the session's identity key, with 50 + 1 key packages uploaded. */
   static async init(opts: MlsDeviceOptions & { deviceId: string; displayName?: string }): Promise<{ device: MlsDevice; report: DeviceReport }> {
     const identity = identityKey(opts.session);
-    const { device, status } = await MlsDevice.#register(opts, (coreDevice) =>
+    const { device, status } = await MlsDevice.#register(opts, async (coreDevice) =>
       certify(identity, (issuedAt) => core(() => coreDevice.certificateInput(identity.keyId, issuedAt))),
     );
     const supply = await device.topUpKeyPackages();
     return { device, report: await device.#report(status, supply) };
   }
 
-  /** A new, pending device of the account (this device holds no identity key): approve it on one that does; its
-   * next sync after that uploads key packages. */
+  /** A new, pending device of the account (this device holds no identity key): approve it on one that does, given
+   * the report's `linkCode` (review N10: the approval then proves the identity key to this device); its next sync
+   * after that uploads key packages. */
   static async request(opts: MlsDeviceOptions & { deviceId: string; displayName?: string }): Promise<{ device: MlsDevice; report: DeviceReport }> {
-    const { device, status } = await MlsDevice.#register(opts, async () => undefined);
-    return { device, report: await device.#report(status, { oneTime: 0, lastResort: false }) };
+    const { device, status } = await MlsDevice.#register(opts, async (coreDevice) => {
+      core(() => coreDevice.startLink());
+      return undefined;
+    });
+    const linkCode = device.linkCode();
+    return { device, report: { ...(await device.#report(status, { oneTime: 0, lastResort: false })), ...(linkCode ? { linkCode } : {}) } };
+  }
+
+  /** The link code of a device set up by `request` (what its approver types), or undefined. */
+  linkCode(): string | undefined {
+    return core(() => this.#core.linkCode());
   }
 
   /** The device saved in the store for the session's user (a reload: a new process over the same store). */
@@ -214,7 +227,7 @@ export class MlsDevice {
   #run<T>(op: (ctx: DeviceContext) => Promise<T> | T, online = true): Promise<T> {
     const run = this.#queue.then(async () => {
       if (online && (!this.#deviceClient.hasToken || this.#tokenExpiresAt - Date.now() < TOKEN_MARGIN_MS)) await this.#renewToken();
-      const trust = new TrustSession(this.session, this.#api, this.#names);
+      const trust = new TrustSession(this.session, this.#api, this.#names, (devices, keyListing) => this.#core.linkedOwnKey(devices, keyListing));
       try {
         return await op({
           session: this.session,
@@ -259,10 +272,14 @@ export class MlsDevice {
   /**
    * Certifies pending devices of this user with the session's identity key. Without `deviceId` and without `all`
    * nothing is approved: the pending devices are listed with their fingerprints, to compare with what the new device
-   * shows. Approved devices join this user's groups on this device's next sync (once they uploaded key packages).
+   * shows. With `code` (the link code the new device shows; with `deviceId` only) the code is checked against that
+   * device first — a code of another device or key approves nothing — and the approval carries the link proof from
+   * which the new device learns this user's identity key. Approved devices join this user's groups on this device's
+   * next sync (once they uploaded key packages).
    */
-  approve(opts: { deviceId?: string; all?: boolean } = {}): Promise<DeviceReport[]> {
+  approve(opts: { deviceId?: string; all?: boolean; code?: string } = {}): Promise<DeviceReport[]> {
     return this.#run(async (ctx) => {
+      if (opts.code !== undefined && (opts.deviceId === undefined || opts.all)) throw new InputError("invalid_input", "a link code approves one device: give its deviceId");
       const identity = identityKey(this.session);
       const pending = (await ctx.api.listDevices(this.userId)).devices.filter(
         (d) => d.status === "pending" && (opts.all || opts.deviceId === undefined || d.deviceId === opts.deviceId),
@@ -275,7 +292,11 @@ export class MlsDevice {
         let status = d.status;
         if (opts.all || opts.deviceId !== undefined) {
           const input = (issuedAt: number) => deviceCertInput({ userId: this.userId, deviceId: d.deviceId, signatureKey: key, issuerKeyId: identity.keyId, createdAt: issuedAt });
-          status = (await ctx.api.approveDevice(d.deviceId, await certify(identity, input))).status;
+          const certificate = await certify(identity, input);
+          // Checked before anything is posted: the certificate is only signed here so far.
+          const code = opts.code;
+          const proof = code === undefined ? undefined : core(() => linkProof(code, this.userId, d.deviceId, d.signatureKey, JSON.stringify(certificate)));
+          status = (await ctx.api.approveDevice(d.deviceId, certificate, proof)).status;
         }
         out.push({ userId: this.userId, deviceId: d.deviceId, status, fingerprint: await deviceFingerprint(key), keyPackages: 0, lastResort: false });
       }

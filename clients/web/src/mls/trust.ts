@@ -2,14 +2,15 @@
 // (e2ee_client_core::devices::check_device, through the wasm `Trust`): a device is trusted only under a certificate
 // that verifies with an identity key of its user that this device trusts and that the user's key listing does not
 // list as revoked. Which keys those are comes from this device's own records, the same pins as the 1:1 chat
-// (src/pins.ts): its own identity keys (the keyring) for its own user, else the user's pinned and accepted keys,
-// the active key pinned on first use. A certificate by a key the server merely lists (a server-invented one) does
+// (src/pins.ts): its own identity keys (the keyring) for its own user — on a linked device without them, the key its
+// approver's link proof names —, else the user's pinned and accepted keys, the active key pinned on first use. A certificate by a key the server merely lists (a server-invented one) does
 // not verify, so the server cannot slip a device of its own into a group.
 
 import { ApiError, type PublicKeyResponse } from "../api.js";
 import { type Session } from "../session.js";
 import { type DeviceView, type MlsApi } from "./api.js";
 import { Trust, core, coreJson } from "./core.js";
+import { MlsError } from "./errors.js";
 
 /** The core's decisions on a user's device listing. */
 export interface DeviceDecisions {
@@ -31,10 +32,18 @@ export class TrustSession {
   readonly #users = new Map<string, Promise<DeviceDecisions>>();
   readonly #named = new Set<string>();
 
+  /** Why this device trusts none of its own user's devices (no identity key here and no verified link), if so. */
+  ownKeyUnverified: string | null = null;
+
   constructor(
     readonly session: Session,
     readonly api: MlsApi,
     readonly names: ReadonlyMap<string, string>,
+    /** The identity key this device's link proof names (the core's `linkedOwnKey` over this device's entry in
+     * the listing and its user's keys), or the refusal: for its own user when it holds no identity key. */
+    readonly linkedOwnKey: (devices: string, keyListing: string) => string = () => {
+      throw new MlsError("untrusted_device", "this device holds no link secret");
+    },
   ) {}
 
   free(): void {
@@ -76,26 +85,41 @@ export class TrustSession {
       if (!(e instanceof ApiError && e.status === 404)) throw e; // no key: no device of the user is trusted
     }
     if (listing) core(() => this.core.observeKeys(userId, "", JSON.stringify(listing), Date.now()));
-    const keys = await this.#trustedKeyIds(userId);
+    const listed = (await this.api.listDevices(userId)).devices;
+    const keys = await this.#trustedKeyIds(userId, listing, listed);
     core(() => this.core.trustKeys(userId, JSON.stringify(keys.map((keyId) => ({ keyId })))));
     await this.name([userId]);
-    const listed = (await this.api.listDevices(userId)).devices;
     const decided = coreJson<{ trusted: string[]; refused: Record<string, string> }>(() => this.core.checkDevices(userId, JSON.stringify(listed)));
     return { listed, trusted: new Set(decided.trusted), refused: decided.refused };
   }
 
   /**
    * Own user: the identity keys of this device's keyring (older ones too: devices certified before a rotation
-   * stay trusted until that key is revoked). Anyone else, and the own user on a device without the identity key
-   * (a linked device): the pinned and accepted keys, the active key (as the core read it from the listing just
-   * observed) pinned now on first use.
+   * stay trusted until that key is revoked); on a device without the identity key (a linked device), the key
+   * pinned, else the key its approver's link proof names, pinned now (review N10: never the server's word alone).
+   * Anyone else: the pinned and accepted keys, the active key (as the core read it from the listing just observed)
+   * pinned now on first use.
    */
-  async #trustedKeyIds(userId: string): Promise<string[]> {
-    if (userId === this.session.userId) {
-      const own = this.session.keyring.entries().map((e) => e.keyId);
-      if (own.length > 0) return own;
+  async #trustedKeyIds(userId: string, listing: PublicKeyResponse | null, listed: DeviceView[]): Promise<string[]> {
+    const own = userId === this.session.userId;
+    if (own) {
+      const held = this.session.keyring.entries().map((e) => e.keyId);
+      if (held.length > 0) return held;
     }
     let pin = await this.session.pins.get(userId);
+    if (!pin && own) {
+      if (!listing) return [];
+      let linked: { keyId: string };
+      try {
+        linked = JSON.parse(core(() => this.linkedOwnKey(JSON.stringify(listed), JSON.stringify(listing)))) as { keyId: string };
+      } catch (e) {
+        if (!(e instanceof MlsError)) throw e;
+        this.ownKeyUnverified = `your devices are not trusted on this device: ${e.detail}`;
+        return [];
+      }
+      pin = { userId, username: this.names.get(userId) ?? "", keyId: linked.keyId, knownKeyIds: [], firstSeen: Date.now() };
+      await this.session.pins.put(pin);
+    }
     if (!pin) {
       const contact = core(() => this.core.contact(userId));
       const active = contact ? (JSON.parse(contact) as { pinnedKeyId: string }).pinnedKeyId : null;

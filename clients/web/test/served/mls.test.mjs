@@ -4,7 +4,8 @@
 // KvStore, a second device of a user approved and added, and leaving.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { ApiClient, MemoryKvStore, MlsDevice, MlsError, Session, generateKeyPair } from "../../dist/index.js";
+import { ApiClient, MemoryKvStore, MlsDevice, MlsError, Session, generateKeyPair, loadCore } from "../../dist/index.js";
+import { CoreDevice } from "../../dist/mls/core.js";
 import { PASSWORD, SERVER, requires, suffix } from "./support.mjs";
 
 const skip = requires();
@@ -144,7 +145,17 @@ test("a second device: requested pending, approved by the first, added to the gr
   assert.equal(report.status, "pending");
   const listed = await alice.device.approve();
   assert.deepEqual(listed.map((d) => [d.deviceId, d.status, d.fingerprint]), [["phone", "pending", report.fingerprint]]);
-  assert.equal((await alice.device.approve({ deviceId: "phone" }))[0].status, "active");
+  // The link code the phone shows (review N10): a malformed one, or one made by another device, approves nothing.
+  assert.match(report.linkCode, /^[A-Z2-7]{4}(-[A-Z2-7]{4}){7}$/);
+  await assert.rejects(alice.device.approve({ deviceId: "phone", code: "not a code" }), (e) => e.code === "invalid_input");
+  await loadCore();
+  const elsewhere = CoreDevice.create(alice.userId, "phone"); // same ids, another signature key
+  await assert.rejects(alice.device.approve({ deviceId: "phone", code: elsewhere.startLink() }), (e) => e instanceof MlsError && e.code === "untrusted_device");
+  elsewhere.free();
+  assert.equal(await phone.status(), "pending");
+  assert.equal((await alice.device.approve({ deviceId: "phone", code: report.linkCode }))[0].status, "active");
+  // The phone holds no identity key: it trusts its user's devices under the key the approval's link proof names.
+  assert.deepEqual((await phone.devices(alice.userId)).map((d) => [d.deviceId, d.trusted]).sort(), [["laptop", true], ["phone", true]]);
   await phone.sync(); // uploads its key packages
   await alice.device.sync(); // adds the certified phone to the group
   assert.deepEqual((await phone.sync()).joined, [groupId]);

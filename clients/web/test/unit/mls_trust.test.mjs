@@ -8,6 +8,7 @@ import {
   ApiClient, Session, MemoryPinStore, MlsApi, generateKeyPair, spkiPem, deviceCertInput, toBase64, fromBase64Strict, loadCore,
 } from "../../dist/index.js";
 import { TrustSession } from "../../dist/mls/trust.js";
+import { CoreDevice, linkProof } from "../../dist/mls/core.js";
 
 const json = (status, body) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 const K = {};
@@ -21,8 +22,7 @@ async function keyInfo(kp, status = "active") {
 }
 
 /** A device listing entry certified by `issuer` (or with `cert: null`), its statement optionally altered. */
-async function device(userId, deviceId, issuer, { status = "active", alter = {} } = {}) {
-  const signatureKey = crypto.getRandomValues(new Uint8Array(32));
+async function device(userId, deviceId, issuer, { status = "active", alter = {}, signatureKey = crypto.getRandomValues(new Uint8Array(32)) } = {}) {
   const view = { userId, deviceId, displayName: deviceId, signatureKey: toBase64(signatureKey), status, certificate: null, createdAt: 1, approvedAt: 1, revokedAt: null };
   if (issuer) {
     const statement = { userId, deviceId, signatureKey, issuerKeyId: issuer.keyId, createdAt: 1_764_000_000_000, ...alter };
@@ -33,7 +33,7 @@ async function device(userId, deviceId, issuer, { status = "active", alter = {} 
 }
 
 /** A fake server: the key directory and device listings of `users`. */
-async function directoryOf(users, { identityKey = K.alice } = {}) {
+async function directoryOf(users, { identityKey = K.alice, linked = null } = {}) {
   const f = async (url) => {
     const { pathname } = new URL(url);
     let m = /^\/api\/crypto\/public-key\/([^/]+)$/.exec(pathname);
@@ -52,7 +52,7 @@ async function directoryOf(users, { identityKey = K.alice } = {}) {
   if (identityKey) await session.useKey(identityKey);
   // Each call is one operation's trust (a fresh TrustSession: what the server lists now, the pins as they are now).
   const certified = async (userId) => {
-    const trust = new TrustSession(session, new MlsApi(api), new Map());
+    const trust = new TrustSession(session, new MlsApi(api), new Map(), linked ? (d, l) => linked.linkedOwnKey(d, l) : undefined);
     try {
       const { listed, trusted } = await trust.devices(userId);
       return listed.filter((d) => trusted.has(d.deviceId)).map((d) => ({ deviceId: d.deviceId, signatureKey: fromBase64Strict(d.signatureKey) }));
@@ -140,12 +140,29 @@ test("own devices after a rotation: certified by any key of the keyring (the old
   assert.deepEqual(ids(await dir.certified("u_alice")), ["laptop", "phone"]);
 });
 
-test("a linked device without the identity key trusts its own user's devices under the key pinned on first use", async () => {
-  const users = {
-    u_alice: { keys: [await keyInfo(K.alice)], devices: [await device("u_alice", "laptop", K.alice), await device("u_alice", "planted", K.mallory)] },
-  };
-  const { session, dir } = await directoryOf(users, { identityKey: null });
+test("a linked device without the identity key trusts its own user's devices only under the key its approver's link proof names", async () => {
+  // The linked device itself: a core device with a link code, listed as approved by Alice's key with the proof.
+  const linked = CoreDevice.create("u_alice", "tablet");
+  const code = linked.startLink();
+  const tablet = await device("u_alice", "tablet", K.alice, { signatureKey: Buffer.from(linked.signatureKey, "base64") });
+  const proven = { ...tablet, linkProof: linkProof(code, "u_alice", "tablet", tablet.signatureKey, JSON.stringify(tablet.certificate)) };
+  const others = [await device("u_alice", "laptop", K.alice), await device("u_alice", "planted", K.mallory)];
+  const users = { u_alice: { keys: [await keyInfo(K.alice)], devices: [proven, ...others] } };
+  const { session, dir } = await directoryOf(users, { identityKey: null, linked });
   assert.equal(session.key, null);
-  assert.deepEqual(ids(await dir.certified("u_alice")), ["laptop"]);
-  assert.equal((await session.pins.get("u_alice")).keyId, K.alice.keyId, "pinned on first use");
+  assert.deepEqual(ids(await dir.certified("u_alice")), ["laptop", "tablet"]);
+  assert.equal((await session.pins.get("u_alice")).keyId, K.alice.keyId, "pinned from the link proof");
+
+  // A server that lists a key of its own as the user's active key, with the tablet certified by it: the proof was
+  // made over Alice's certificate, so it names no key; nothing is trusted or pinned (no first use for one's own user).
+  const forged = await device("u_alice", "tablet", K.mallory, { signatureKey: Buffer.from(linked.signatureKey, "base64") });
+  const lying = { u_alice: { keys: [await keyInfo(K.mallory)], devices: [{ ...forged, linkProof: proven.linkProof }, await device("u_alice", "ghost", K.mallory)] } };
+  const fooled = await directoryOf(lying, { identityKey: null, linked });
+  assert.deepEqual(await fooled.dir.certified("u_alice"), []);
+  assert.equal(await fooled.session.pins.get("u_alice"), undefined);
+  // And an approval without a proof (the approver was not given the code) proves nothing either.
+  const unproven = await directoryOf({ u_alice: { keys: [await keyInfo(K.alice)], devices: [tablet, ...others] } }, { identityKey: null, linked });
+  assert.deepEqual(await unproven.dir.certified("u_alice"), []);
+  assert.equal(await unproven.session.pins.get("u_alice"), undefined);
+  linked.free();
 });
