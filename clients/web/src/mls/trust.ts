@@ -9,6 +9,7 @@
 import { ApiError, type PublicKeyResponse } from "../api.js";
 import { type Session } from "../session.js";
 import { type DeviceView, type MlsApi } from "./api.js";
+import { usernameOf } from "./context.js";
 import { Trust, core, coreJson } from "./core.js";
 import { MlsError } from "./errors.js";
 
@@ -72,7 +73,7 @@ export class TrustSession {
     for (const u of new Set(userIds)) {
       if (this.#named.has(u)) continue;
       this.#named.add(u);
-      const name = (await this.session.pins.get(u))?.username || this.names.get(u);
+      const name = await usernameOf(this, u);
       if (name) this.core.setName(u, name);
     }
   }
